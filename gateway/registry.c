@@ -1,0 +1,1815 @@
+/* registry: the SQLite registry and the institutions directory (see include/cdx/registry.h). */
+#include "cdx/registry.h"
+#include "cdx/common.h"
+#include "cdx/pki.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+struct cdx_registry {
+    sqlite3 *db;
+    int schema_version;
+    int last_sqlite_rc; /* SQLite's code behind the last failure, for more specific messages */
+    char errmsg[512];
+};
+
+/* ---- Small helpers ---------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Copies a bounded, printable excerpt of s for an error message: control bytes become '?' so a
+ * binary or hostile value cannot garble the terminal or log line the message ends up in, and a
+ * long value is cut at a UTF-8 character boundary. */
+#define QUOTE_MAX 100
+static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
+{
+    size_t n = strlen(s);
+    size_t cut = n;
+    if (n > QUOTE_MAX) {
+        cut = QUOTE_MAX;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+    }
+    for (size_t i = 0; i < cut; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
+    }
+    if (cut < n) {
+        memcpy(buf + cut, "...", 4);
+    } else {
+        buf[cut] = '\0';
+    }
+    return buf;
+}
+
+/* Writes the current UTC time as RFC 3339 with milliseconds, e.g. 2024-05-01T12:00:00.123Z. */
+static void now_rfc3339(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+/* Checks that s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF) without C0 controls, DEL or C1 controls, which have no place in a display name. */
+static int utf8_text_ok(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        unsigned cp;
+        size_t extra;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7F)
+                return 0;
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            cp = c & 0x1F;
+            extra = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            cp = c & 0x0F;
+            extra = 2;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            cp = c & 0x07;
+            extra = 3;
+        } else {
+            return 0;
+        }
+        if (n - i <= extra)
+            return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((extra == 1 && cp < 0xA0) || (extra == 2 && cp < 0x800) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+/* ---- Roles ------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} role_names[] = {
+    {"submit", CDX_ROLE_SUBMIT},
+    {"query", CDX_ROLE_QUERY},
+    {"research", CDX_ROLE_RESEARCH},
+    {"admin", CDX_ROLE_ADMIN},
+};
+
+#define ROLE_ALL (CDX_ROLE_SUBMIT | CDX_ROLE_QUERY | CDX_ROLE_RESEARCH | CDX_ROLE_ADMIN)
+
+static int is_role_sep(char c)
+{
+    return c == ',' || c == ' ' || c == '\t';
+}
+
+/* Parses a role list; on an unknown name copies that token into bad so the caller can name it. */
+static int roles_parse(const char *s, unsigned *out, char *bad, size_t badlen)
+{
+    unsigned roles = 0;
+    int saw_none = 0;
+    const char *p = s;
+    for (;;) {
+        while (is_role_sep(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        const char *start = p;
+        while (*p != '\0' && !is_role_sep(*p))
+            p++;
+        size_t len = (size_t)(p - start);
+        int found = 0;
+        for (size_t i = 0; i < CDX_ARRAY_SIZE(role_names); i++) {
+            if (strlen(role_names[i].name) == len &&
+                strncasecmp(role_names[i].name, start, len) == 0) {
+                roles |= role_names[i].bit;
+                found = 1;
+                break;
+            }
+        }
+        /* "none" is what cdx_roles_format writes for an empty set, so it must parse back. */
+        if (!found && len == 4 && strncasecmp(start, "none", 4) == 0) {
+            saw_none = 1;
+            found = 1;
+        }
+        if (!found) {
+            if (bad != NULL && badlen > 0)
+                snprintf(bad, badlen, "%.*s", (int)CDX_MIN(len, (size_t)64), start);
+            return CDX_EINVAL;
+        }
+    }
+    if (saw_none && roles != 0) {
+        if (bad != NULL && badlen > 0)
+            snprintf(bad, badlen, "none");
+        return CDX_EINVAL;
+    }
+    *out = roles;
+    return 0;
+}
+
+int cdx_roles_parse(const char *s, unsigned *out)
+{
+    if (s == NULL || out == NULL)
+        return CDX_EINVAL;
+    return roles_parse(s, out, NULL, 0);
+}
+
+void cdx_roles_format(unsigned roles, char *out, size_t n)
+{
+    if (out == NULL || n == 0)
+        return;
+    out[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(role_names); i++) {
+        if (!(roles & role_names[i].bit))
+            continue;
+        int w = snprintf(out + used, n - used, "%s%s", used > 0 ? "," : "", role_names[i].name);
+        if (w < 0 || (size_t)w >= n - used)
+            return; /* Truncated but still NUL-terminated by snprintf. */
+        used += (size_t)w;
+    }
+    if (used == 0)
+        snprintf(out, n, "none");
+}
+
+/* ---- Institution fields ----------------------------------------------------------------- */
+
+#define OID_EXAMPLE "digits separated by dots, e.g. 2.25.12345"
+
+/* Validates OID syntax: at least two arcs of digits, no leading zeros, first arc 0 to 2. */
+static int oid_check(const char *oid, char *why, size_t whylen)
+{
+    char q[QUOTE_MAX + 4];
+    size_t len = strlen(oid);
+    if (len == 0) {
+        set_err(why, whylen, "oid: required (%s)", OID_EXAMPLE);
+        return CDX_ECONFIG;
+    }
+    if (len > 127) {
+        set_err(why, whylen, "oid: '%s' is longer than 127 characters", quote(oid, q));
+        return CDX_ECONFIG;
+    }
+    size_t arcs = 0;
+    const char *p = oid;
+    for (;;) {
+        const char *start = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        size_t alen = (size_t)(p - start);
+        if (alen == 0 || (*p != '.' && *p != '\0')) {
+            set_err(why, whylen, "oid: '%s' is not an OID (%s)", quote(oid, q), OID_EXAMPLE);
+            return CDX_ECONFIG;
+        }
+        if (alen > 1 && start[0] == '0') {
+            set_err(why, whylen, "oid: '%s' is not an OID: arc '%.*s' has a leading zero",
+                    quote(oid, q), (int)CDX_MIN(alen, (size_t)40), start);
+            return CDX_ECONFIG;
+        }
+        if (arcs == 0 && (alen > 1 || start[0] > '2')) {
+            set_err(why, whylen, "oid: '%s' is not an OID: the first arc must be 0, 1 or 2",
+                    quote(oid, q));
+            return CDX_ECONFIG;
+        }
+        arcs++;
+        if (*p == '\0')
+            break;
+        p++;
+    }
+    if (arcs < 2) {
+        set_err(why, whylen, "oid: '%s' is not an OID: it needs at least two arcs (%s)",
+                quote(oid, q), OID_EXAMPLE);
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+static int name_check(const char *name, char *why, size_t whylen)
+{
+    size_t len = strlen(name);
+    if (len == 0) {
+        set_err(why, whylen, "name: required (the institution's display name)");
+        return CDX_ECONFIG;
+    }
+    if (len > 255) {
+        set_err(why, whylen, "name: %zu bytes is too long (at most 255 bytes of UTF-8)", len);
+        return CDX_ECONFIG;
+    }
+    if (!utf8_text_ok(name, len)) {
+        set_err(why, whylen,
+                "name: must be valid UTF-8 text without control characters (is the file saved "
+                "as UTF-8?)");
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+#define ENDPOINT_FORM "https://host[:port][/path]"
+
+/* Accepts "" or https://host[:port][/path] where host is a DNS name, an IPv4 address or a
+ * bracketed IPv6 address; user information is refused because credentials in a URL end up in
+ * logs and configuration backups. */
+static int endpoint_check(const char *url, char *why, size_t whylen)
+{
+    char q[QUOTE_MAX + 4];
+    size_t len = strlen(url);
+    if (len == 0)
+        return 0;
+    if (len >= sizeof(((cdx_institution_t *)0)->endpoint)) {
+        set_err(why, whylen, "endpoint: %zu bytes is too long (at most %zu)", len,
+                sizeof(((cdx_institution_t *)0)->endpoint) - 1);
+        return CDX_ECONFIG;
+    }
+    if (strncasecmp(url, "https://", 8) != 0) {
+        set_err(why, whylen, "endpoint: '%s' must be an https URL (%s) or empty", quote(url, q),
+                ENDPOINT_FORM);
+        return CDX_ECONFIG;
+    }
+    for (const char *p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7F) {
+            set_err(why, whylen,
+                    "endpoint: '%s' contains a space, control or non-ASCII character "
+                    "(percent-encode it)",
+                    quote(url, q));
+            return CDX_ECONFIG;
+        }
+    }
+    const char *host = url + 8;
+    const char *end = strchr(host, '/');
+    if (end == NULL)
+        end = url + len;
+    if (memchr(host, '@', (size_t)(end - host)) != NULL) {
+        set_err(why, whylen, "endpoint: '%s' must not contain user information (user@)",
+                quote(url, q));
+        return CDX_ECONFIG;
+    }
+    const char *p = host;
+    if (*p == '[') {
+        p++;
+        const char *start = p;
+        while (p < end && (strchr("0123456789abcdefABCDEF:.", *p) != NULL))
+            p++;
+        if (p == start || p >= end || *p != ']') {
+            set_err(why, whylen, "endpoint: '%s' has a malformed [IPv6] host (%s)", quote(url, q),
+                    ENDPOINT_FORM);
+            return CDX_ECONFIG;
+        }
+        p++;
+    } else {
+        const char *start = p;
+        while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                           (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+            p++;
+        if (p == start || start[0] == '.' || start[0] == '-' || p[-1] == '-') {
+            set_err(why, whylen, "endpoint: '%s' has no valid host name (%s)", quote(url, q),
+                    ENDPOINT_FORM);
+            return CDX_ECONFIG;
+        }
+    }
+    if (p < end && *p == ':') {
+        p++;
+        long port = 0;
+        const char *start = p;
+        while (p < end && *p >= '0' && *p <= '9' && p - start < 6) {
+            port = port * 10 + (*p - '0');
+            p++;
+        }
+        if (p == start || p != end || port < 1 || port > 65535) {
+            set_err(why, whylen, "endpoint: '%s' has an invalid port (1 to 65535)", quote(url, q));
+            return CDX_ECONFIG;
+        }
+    }
+    if (p != end) {
+        set_err(why, whylen, "endpoint: '%s' is not of the form %s", quote(url, q), ENDPOINT_FORM);
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+/* Parses a SHA-256 fingerprint: 64 hex digits in either case, colons ignored (as printed by
+ * `openssl x509 -fingerprint`).  Writes lower-case hex. */
+static int parse_fingerprint(const char *s, char out[65])
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (c == ':')
+            continue;
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || n >= 64)
+            return CDX_EINVAL;
+        out[n++] = c;
+    }
+    if (n != 64)
+        return CDX_EINVAL;
+    out[64] = '\0';
+    return 0;
+}
+
+static int is_lower_hex64(const char *s)
+{
+    for (size_t i = 0; i < 64; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    }
+    return s[64] == '\0';
+}
+
+static int add_credential(cdx_institution_t *inst, int spki, const char *hex, const char *key,
+                          char *err, size_t errlen)
+{
+    for (size_t i = 0; i < inst->ncreds; i++) {
+        if (strcmp(inst->creds[i].sha256, hex) == 0) {
+            set_err(err, errlen, "%s: fingerprint %s is already listed for this institution", key,
+                    hex);
+            return CDX_ECONFIG;
+        }
+    }
+    if (inst->ncreds >= CDX_INST_MAX_CREDS) {
+        set_err(err, errlen, "%s: at most %d credentials per institution", key, CDX_INST_MAX_CREDS);
+        return CDX_ECONFIG;
+    }
+    inst->creds[inst->ncreds].spki = spki;
+    memcpy(inst->creds[inst->ncreds].sha256, hex, 65);
+    inst->ncreds++;
+    return 0;
+}
+
+static int set_cert_file(cdx_institution_t *inst, const char *value, const char *base_dir,
+                         char *err, size_t errlen)
+{
+    char q[QUOTE_MAX + 4];
+    char path[PATH_MAX];
+    if (value[0] == '\0') {
+        set_err(err, errlen, "cert_file: empty (give the path of a PEM certificate)");
+        return CDX_ECONFIG;
+    }
+    int w;
+    if (value[0] == '/' || base_dir == NULL || base_dir[0] == '\0')
+        w = snprintf(path, sizeof path, "%s", value);
+    else
+        w = snprintf(path, sizeof path, "%s/%s", base_dir, value);
+    if (w < 0 || (size_t)w >= sizeof path) {
+        set_err(err, errlen, "cert_file: path '%s' is too long", quote(value, q));
+        return CDX_ECONFIG;
+    }
+    /* The fingerprint function only says "I/O error", so look first to name the real reason.
+     * Paths are printed whole: a shortened path would not tell the operator which file. */
+    if (access(path, R_OK) != 0) {
+        set_err(err, errlen, "cert_file: cannot read '%s': %s", path, strerror(errno));
+        return CDX_ECONFIG;
+    }
+    char hex[65];
+    int rc = cdx_pki_fingerprint_file(path, 0, hex);
+    if (rc != 0) {
+        set_err(err, errlen, "cert_file: '%s': %s", path,
+                rc == CDX_ECRYPTO ? "no PEM certificate found in it" : cdx_strerror(rc));
+        return CDX_ECONFIG;
+    }
+    return add_credential(inst, 0, hex, "cert_file", err, errlen);
+}
+
+int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char *value,
+                            const char *base_dir, char *err, size_t errlen)
+{
+    char q[QUOTE_MAX + 4];
+    if (inst == NULL || key == NULL || value == NULL) {
+        set_err(err, errlen, "internal error: missing institution, key or value");
+        return CDX_ECONFIG;
+    }
+    /* Keys accept '-' for '_' like the main configuration does. */
+    char norm[32];
+    size_t i = 0;
+    for (; key[i] != '\0' && i < sizeof norm - 1; i++)
+        norm[i] = key[i] == '-' ? '_' : key[i];
+    norm[i] = '\0';
+    if (key[i] != '\0')
+        norm[0] = '\0';
+
+    if (strcmp(norm, "oid") == 0) {
+        const char *oid = value;
+        if (strncasecmp(oid, "urn:oid:", 8) == 0)
+            oid += 8;
+        if (oid_check(oid, err, errlen) != 0)
+            return CDX_ECONFIG;
+        memcpy(inst->oid, oid, strlen(oid) + 1);
+        return 0;
+    }
+    if (strcmp(norm, "name") == 0) {
+        if (name_check(value, err, errlen) != 0)
+            return CDX_ECONFIG;
+        memcpy(inst->name, value, strlen(value) + 1);
+        return 0;
+    }
+    if (strcmp(norm, "roles") == 0) {
+        char bad[80];
+        unsigned roles;
+        if (roles_parse(value, &roles, bad, sizeof bad) != 0) {
+            if (strcasecmp(bad, "none") == 0) {
+                set_err(err, errlen, "roles: 'none' cannot be combined with other roles");
+                return CDX_ECONFIG;
+            }
+            set_err(err, errlen,
+                    "roles: unknown role '%s' (use submit, query, research, admin, separated by "
+                    "commas or spaces; or none)",
+                    quote(bad, q));
+            return CDX_ECONFIG;
+        }
+        inst->roles = roles;
+        return 0;
+    }
+    if (strcmp(norm, "endpoint") == 0) {
+        if (endpoint_check(value, err, errlen) != 0)
+            return CDX_ECONFIG;
+        memcpy(inst->endpoint, value, strlen(value) + 1);
+        return 0;
+    }
+    if (strcmp(norm, "cert_sha256") == 0 || strcmp(norm, "spki_sha256") == 0) {
+        char hex[65];
+        if (parse_fingerprint(value, hex) != 0) {
+            set_err(err, errlen,
+                    "%s: '%s' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as "
+                    "printed by `openssl x509 -noout -fingerprint -sha256`)",
+                    norm, quote(value, q));
+            return CDX_ECONFIG;
+        }
+        return add_credential(inst, norm[0] == 's', hex, norm, err, errlen);
+    }
+    if (strcmp(norm, "cert_file") == 0)
+        return set_cert_file(inst, value, base_dir, err, errlen);
+
+    set_err(err, errlen,
+            "unknown key '%s' in [institution] (known: oid, name, roles, endpoint, cert_sha256, "
+            "spki_sha256, cert_file)",
+            quote(key, q));
+    return CDX_ECONFIG;
+}
+
+int cdx_institution_check(const cdx_institution_t *inst, char *err, size_t errlen)
+{
+    if (inst == NULL) {
+        set_err(err, errlen, "internal error: no institution");
+        return CDX_ECONFIG;
+    }
+    if (memchr(inst->oid, '\0', sizeof inst->oid) == NULL ||
+        memchr(inst->name, '\0', sizeof inst->name) == NULL ||
+        memchr(inst->endpoint, '\0', sizeof inst->endpoint) == NULL) {
+        set_err(err, errlen, "internal error: unterminated institution field");
+        return CDX_ECONFIG;
+    }
+    if (inst->oid[0] == '\0') {
+        set_err(err, errlen, "oid: required in every [institution] (%s)", OID_EXAMPLE);
+        return CDX_ECONFIG;
+    }
+    if (oid_check(inst->oid, err, errlen) != 0)
+        return CDX_ECONFIG;
+    if (inst->name[0] == '\0') {
+        set_err(err, errlen, "name: required in every [institution] (the display name)");
+        return CDX_ECONFIG;
+    }
+    if (name_check(inst->name, err, errlen) != 0 ||
+        endpoint_check(inst->endpoint, err, errlen) != 0)
+        return CDX_ECONFIG;
+    if (inst->roles & ~(unsigned)ROLE_ALL) {
+        set_err(err, errlen, "roles: unknown role bits 0x%x", inst->roles & ~(unsigned)ROLE_ALL);
+        return CDX_ECONFIG;
+    }
+    if (inst->ncreds > CDX_INST_MAX_CREDS) {
+        set_err(err, errlen, "at most %d credentials per institution", CDX_INST_MAX_CREDS);
+        return CDX_ECONFIG;
+    }
+    for (size_t i = 0; i < inst->ncreds; i++) {
+        const cdx_credential_t *c = &inst->creds[i];
+        if ((c->spki != 0 && c->spki != 1) || !is_lower_hex64(c->sha256)) {
+            set_err(err, errlen, "credential %zu is not a lower-case SHA-256 fingerprint", i + 1);
+            return CDX_ECONFIG;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(inst->creds[j].sha256, c->sha256) == 0) {
+                set_err(err, errlen, "credential %s is listed twice", c->sha256);
+                return CDX_ECONFIG;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- Institutions file ------------------------------------------------------------------ */
+
+#define INST_FILE_MAX (16u << 20)
+#define INST_LINE_MAX (64u << 10)
+
+typedef struct item_lines {
+    size_t header; /* line of the [institution] header */
+    size_t oid;    /* line of the last oid key in the section */
+} item_lines_t;
+
+typedef struct loader {
+    const char *path;
+    cdx_institution_t *items;
+    item_lines_t *lines;
+    size_t n, cap;
+    /* Open-addressing set of finished items' OIDs (index + 1; 0 is empty), so duplicate
+     * detection stays linear even for a very large file. */
+    size_t *slots;
+    size_t nslots, nused;
+} loader_t;
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 14695981039346656037u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+/* Returns the index of a finished item with this OID, or SIZE_MAX. */
+static size_t oid_set_find(const loader_t *ld, const char *oid)
+{
+    if (ld->nslots == 0)
+        return SIZE_MAX;
+    for (size_t i = (size_t)fnv1a(oid) & (ld->nslots - 1);; i = (i + 1) & (ld->nslots - 1)) {
+        if (ld->slots[i] == 0)
+            return SIZE_MAX;
+        if (strcmp(ld->items[ld->slots[i] - 1].oid, oid) == 0)
+            return ld->slots[i] - 1;
+    }
+}
+
+static int oid_set_add(loader_t *ld, size_t idx)
+{
+    if ((ld->nused + 1) * 2 > ld->nslots) {
+        size_t nslots = ld->nslots ? ld->nslots * 2 : 64;
+        size_t *slots = calloc(nslots, sizeof *slots);
+        if (slots == NULL)
+            return CDX_ENOMEM;
+        for (size_t k = 0; k < ld->nslots; k++) {
+            if (ld->slots[k] == 0)
+                continue;
+            size_t i = (size_t)fnv1a(ld->items[ld->slots[k] - 1].oid) & (nslots - 1);
+            while (slots[i] != 0)
+                i = (i + 1) & (nslots - 1);
+            slots[i] = ld->slots[k];
+        }
+        free(ld->slots);
+        ld->slots = slots;
+        ld->nslots = nslots;
+    }
+    size_t i = (size_t)fnv1a(ld->items[idx].oid) & (ld->nslots - 1);
+    while (ld->slots[i] != 0)
+        i = (i + 1) & (ld->nslots - 1);
+    ld->slots[i] = idx + 1;
+    ld->nused++;
+    return 0;
+}
+
+static int loader_add(loader_t *ld, size_t header_line)
+{
+    if (ld->n == ld->cap) {
+        size_t cap = ld->cap ? ld->cap * 2 : 8;
+        cdx_institution_t *items = realloc(ld->items, cap * sizeof *items);
+        if (items == NULL)
+            return CDX_ENOMEM;
+        ld->items = items;
+        item_lines_t *lines = realloc(ld->lines, cap * sizeof *lines);
+        if (lines == NULL)
+            return CDX_ENOMEM;
+        ld->lines = lines;
+        ld->cap = cap;
+    }
+    memset(&ld->items[ld->n], 0, sizeof ld->items[ld->n]);
+    ld->lines[ld->n].header = header_line;
+    ld->lines[ld->n].oid = header_line;
+    ld->n++;
+    return 0;
+}
+
+/* Checks the last section once it is complete and records its OID. */
+static int loader_finish(loader_t *ld, char *err, size_t errlen)
+{
+    char msg[512];
+    size_t idx = ld->n - 1;
+    const cdx_institution_t *inst = &ld->items[idx];
+    if (cdx_institution_check(inst, msg, sizeof msg) != 0) {
+        set_err(err, errlen, "%s:%zu: this [institution] is incomplete: %s", ld->path,
+                ld->lines[idx].header, msg);
+        return CDX_ECONFIG;
+    }
+    size_t other = oid_set_find(ld, inst->oid);
+    if (other != SIZE_MAX) {
+        set_err(err, errlen,
+                "%s:%zu: duplicate oid %s (already used by the [institution] at line %zu)",
+                ld->path, ld->lines[idx].oid, inst->oid, ld->lines[other].header);
+        return CDX_ECONFIG;
+    }
+    int rc = oid_set_add(ld, idx);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: %s", ld->path, cdx_strerror(rc));
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
+                               size_t errlen)
+{
+    char q[QUOTE_MAX + 4];
+    char msg[512];
+    char *text = NULL;
+    char *dircopy = NULL;
+    size_t len = 0;
+    loader_t ld = {.path = path};
+    int rc;
+
+    if (path == NULL || out == NULL || n == NULL) {
+        set_err(err, errlen, "internal error: missing argument");
+        return CDX_EINVAL;
+    }
+    *out = NULL;
+    *n = 0;
+    rc = cdx_read_file(path, INST_FILE_MAX, &text, &len);
+    if (rc != 0) {
+        if (rc == CDX_ERANGE)
+            set_err(err, errlen, "%s: larger than 16 MiB; is this an institutions file?", path);
+        else
+            set_err(err, errlen, "%s: cannot read institutions file: %s", path, cdx_strerror(rc));
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    if (memchr(text, '\0', len) != NULL) {
+        set_err(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    dircopy = strdup(path);
+    if (dircopy == NULL) {
+        set_err(err, errlen, "%s: out of memory", path);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    const char *base_dir = dirname(dircopy);
+
+    char *line = text;
+    /* A UTF-8 byte order mark is legal at the start of a UTF-8 file; skip it. */
+    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+        line += 3;
+    size_t lineno = 0;
+    int in_section = 0;
+    while (line != NULL) {
+        char *nl = strchr(line, '\n');
+        char *next = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        size_t linelen = nl ? (size_t)(nl - line) : strlen(line);
+        if (linelen > INST_LINE_MAX) {
+            set_err(err, errlen, "%s:%zu: line longer than %u bytes", path, lineno, INST_LINE_MAX);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        char *s = trim(line);
+        line = next;
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            size_t slen = strlen(s);
+            char *name = NULL;
+            if (s[slen - 1] == ']') {
+                s[slen - 1] = '\0';
+                name = trim(s + 1);
+            }
+            if (name == NULL || strcmp(name, "institution") != 0) {
+                if (name != NULL)
+                    s[slen - 1] = ']';
+                set_err(err, errlen, "%s:%zu: unknown section '%s' (only [institution] is allowed)",
+                        path, lineno, quote(s, q));
+                rc = CDX_ECONFIG;
+                goto out;
+            }
+            if (in_section && (rc = loader_finish(&ld, err, errlen)) != 0)
+                goto out;
+            if (loader_add(&ld, lineno) != 0) {
+                set_err(err, errlen, "%s:%zu: out of memory", path, lineno);
+                rc = CDX_ECONFIG;
+                goto out;
+            }
+            in_section = 1;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            set_err(err, errlen,
+                    "%s:%zu: expected `key = value`, an [institution] header or a # comment", path,
+                    lineno);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        if (!in_section) {
+            set_err(err, errlen,
+                    "%s:%zu: '%s = ...' before any [institution] section (start one with a "
+                    "line [institution])",
+                    path, lineno, quote(key, q));
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        if (*key == '\0') {
+            set_err(err, errlen, "%s:%zu: missing key before '='", path, lineno);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        if (cdx_institution_set_key(&ld.items[ld.n - 1], key, value, base_dir, msg, sizeof msg) !=
+            0) {
+            set_err(err, errlen, "%s:%zu: %s", path, lineno, msg);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        if (strcmp(key, "oid") == 0)
+            ld.lines[ld.n - 1].oid = lineno;
+    }
+    if (in_section && (rc = loader_finish(&ld, err, errlen)) != 0)
+        goto out;
+    *out = ld.items;
+    *n = ld.n;
+    ld.items = NULL;
+    rc = 0;
+out:
+    free(ld.items);
+    free(ld.lines);
+    free(ld.slots);
+    free(dircopy);
+    free(text);
+    return rc;
+}
+
+/* ---- SQLite plumbing -------------------------------------------------------------------- */
+
+static int map_sqlite(int src)
+{
+    switch (src & 0xFF) {
+    case SQLITE_FULL:
+        return CDX_EFULL;
+    case SQLITE_NOMEM:
+        return CDX_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CDX_EBUSY;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return CDX_EIO;
+    case SQLITE_CONSTRAINT:
+        if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return CDX_ECONFLICT;
+        return CDX_EDB;
+    default:
+        return CDX_EDB;
+    }
+}
+
+/* Records why a SQLite call failed in reg->errmsg and returns the project's error code. */
+static int db_fail(cdx_registry_t *reg, int src, const char *what)
+{
+    reg->last_sqlite_rc = src;
+    set_err(reg->errmsg, sizeof reg->errmsg, "%s: %s (sqlite code %d)", what,
+            sqlite3_errmsg(reg->db), src);
+    return map_sqlite(src);
+}
+
+static int exec_sql(cdx_registry_t *reg, const char *sql, const char *what)
+{
+    int src = sqlite3_exec(reg->db, sql, NULL, NULL, NULL);
+    return src == SQLITE_OK ? 0 : db_fail(reg, src, what);
+}
+
+static int prepare(cdx_registry_t *reg, const char *sql, sqlite3_stmt **st)
+{
+    int src = sqlite3_prepare_v2(reg->db, sql, -1, st, NULL);
+    if (src != SQLITE_OK) {
+        *st = NULL;
+        return db_fail(reg, src, "preparing a statement");
+    }
+    return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+/* Steps a statement that must finish without returning rows. */
+static int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
+{
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE)
+        return 0;
+    if (src == SQLITE_ROW) {
+        set_err(reg->errmsg, sizeof reg->errmsg, "%s: unexpected result row", what);
+        return CDX_EDB;
+    }
+    return db_fail(reg, src, what);
+}
+
+/* Runs a one-value query; *out is "" when there is no row or the value is NULL. */
+static int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg, sql, &st);
+    if (rc != 0)
+        goto out;
+    out[0] = '\0';
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (v != NULL)
+            cdx_strlcpy(out, v, n);
+        else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            rc = db_fail(reg, sqlite3_errcode(reg->db), sql);
+    } else if (src != SQLITE_DONE) {
+        rc = db_fail(reg, src, sql);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int query_int64(cdx_registry_t *reg, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg, sql, &st);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else if (src == SQLITE_DONE)
+        *out = 0;
+    else
+        rc = db_fail(reg, src, sql);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int tx_begin(cdx_registry_t *reg)
+{
+    /* IMMEDIATE takes the write lock up front, so a concurrent writer makes us wait (busy_timeout)
+     * here instead of failing with SQLITE_BUSY halfway through the transaction. */
+    return exec_sql(reg, "BEGIN IMMEDIATE", "starting a transaction");
+}
+
+static int tx_commit(cdx_registry_t *reg)
+{
+    return exec_sql(reg, "COMMIT", "committing");
+}
+
+/* Rolls back the transaction this module began, if SQLite has not already ended it. */
+static void tx_rollback(cdx_registry_t *reg)
+{
+    if (!sqlite3_get_autocommit(reg->db))
+        (void)sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- Migrations ------------------------------------------------------------------------- */
+
+typedef struct migration {
+    int version;
+    const char *name;
+    const char *sql;
+} migration_t;
+
+static const char migration_1[] =
+    "CREATE TABLE institutions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  oid TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  roles INTEGER NOT NULL DEFAULT 0 CHECK (roles >= 0),"
+    "  endpoint TEXT NOT NULL DEFAULT '',"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");"
+    "CREATE TABLE institution_credentials ("
+    "  id INTEGER PRIMARY KEY,"
+    "  institution_id INTEGER NOT NULL REFERENCES institutions(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('cert', 'spki')),"
+    "  sha256 TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64)"
+    ");"
+    "CREATE INDEX institution_credentials_by_institution"
+    "  ON institution_credentials(institution_id);"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  ts TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  actor_oid TEXT,"
+    "  actor_user TEXT,"
+    "  purpose TEXT,"
+    "  outcome INTEGER NOT NULL,"
+    "  patient_key TEXT,"
+    "  document_id TEXT,"
+    "  detail TEXT,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL"
+    ");";
+
+/* Applied in order at open.  Append new migrations with the next version number; never edit
+ * one that has shipped, because databases in the field have already recorded it as applied. */
+static const migration_t migrations[] = {
+    {1, "institutions, credentials and audit", migration_1},
+};
+
+/* Applies pending migrations one transaction each, re-reading the version inside every
+ * transaction so two processes opening the same new database do not both apply a step. */
+static int migrate(cdx_registry_t *reg, const char *path, char *err, size_t errlen)
+{
+    const int latest = migrations[CDX_ARRAY_SIZE(migrations) - 1].version;
+    int rc = 0;
+    int began = 0;
+    sqlite3_stmt *st = NULL;
+    for (;;) {
+        rc = tx_begin(reg);
+        if (rc != 0)
+            goto out;
+        began = 1;
+        rc = exec_sql(reg,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "  version INTEGER PRIMARY KEY,"
+                      "  name TEXT NOT NULL,"
+                      "  applied_at TEXT NOT NULL)",
+                      "creating schema_migrations");
+        if (rc != 0)
+            goto out;
+        int64_t current = 0;
+        rc = query_int64(reg, "SELECT coalesce(max(version), 0) FROM schema_migrations", &current);
+        if (rc != 0)
+            goto out;
+        if (current > latest) {
+            set_err(err, errlen,
+                    "%s: database schema version %lld is newer than this cdxgw knows (%d); "
+                    "use the cdxgw release that wrote it, or a newer one",
+                    path, (long long)current, latest);
+            rc = CDX_EDB;
+            goto out;
+        }
+        const migration_t *m = NULL;
+        for (size_t i = 0; i < CDX_ARRAY_SIZE(migrations); i++) {
+            CDX_ASSERT(i == 0 || migrations[i].version > migrations[i - 1].version);
+            if (migrations[i].version > current) {
+                m = &migrations[i];
+                break;
+            }
+        }
+        if (m == NULL) {
+            rc = tx_commit(reg);
+            if (rc != 0)
+                goto out;
+            began = 0;
+            reg->schema_version = (int)current;
+            break;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "migration %d (%s)", m->version, m->name);
+        rc = exec_sql(reg, m->sql, what);
+        if (rc != 0)
+            goto out;
+        char ts[32];
+        now_rfc3339(ts);
+        rc = prepare(
+            reg, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            &st);
+        if (rc != 0)
+            goto out;
+        int src = sqlite3_bind_int(st, 1, m->version);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, m->name);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 3, ts);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "recording a migration");
+            goto out;
+        }
+        rc = step_done(reg, st, "recording a migration");
+        if (rc != 0)
+            goto out;
+        sqlite3_finalize(st);
+        st = NULL;
+        rc = tx_commit(reg);
+        if (rc != 0)
+            goto out;
+        began = 0;
+    }
+out:
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        if (began)
+            tx_rollback(reg);
+        /* Reasons set above are more specific than the SQLite message. */
+        if (err != NULL && errlen > 0 && err[0] == '\0')
+            set_err(err, errlen, "%s: schema migration failed: %s", path, reg->errmsg);
+    }
+    return rc;
+}
+
+/* ---- Open and close --------------------------------------------------------------------- */
+
+/* Creates the parent folder (0700) and the database file (0600) before SQLite does, so the
+ * file never exists with the process umask's wider permissions.  SQLite gives the -wal and
+ * -shm files the same mode as the database. */
+static int prepare_file(const char *path, char *err, size_t errlen)
+{
+    int rc = 0;
+    int fd = -1;
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        rc = CDX_ENOMEM;
+        set_err(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    const char *dir = dirname(copy);
+    if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0) {
+        rc = cdx_mkdirs(dir, 0700);
+        if (rc != 0) {
+            set_err(err, errlen, "%s: cannot create folder %s: %s", path, dir, cdx_strerror(rc));
+            rc = CDX_EIO;
+            goto out;
+        }
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot open or create the database file: %s", path,
+                strerror(errno));
+        rc = CDX_EIO;
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        rc = CDX_EIO;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file", path);
+        rc = CDX_EIO;
+        goto out;
+    }
+    /* The registry holds keyed patient hashes and the audit trail: only the owner may read it,
+     * also when an older installation created it with wider permissions. */
+    if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+        set_err(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
+        rc = CDX_EIO;
+        goto out;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return rc;
+}
+
+static int configure(cdx_registry_t *reg, const char *path, char *err, size_t errlen)
+{
+    /* busy_timeout comes first so that switching to WAL waits for another process's lock. */
+    static const char *const pragmas[] = {
+        "PRAGMA busy_timeout = 5000",  "PRAGMA synchronous = FULL",   "PRAGMA foreign_keys = ON",
+        "PRAGMA trusted_schema = OFF", "PRAGMA cell_size_check = ON", "PRAGMA secure_delete = ON",
+        "PRAGMA temp_store = MEMORY",
+    };
+    int rc = 0;
+    char value[256];
+
+    int src = sqlite3_db_config(reg->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "enabling defensive mode");
+        goto fail;
+    }
+    rc = exec_sql(reg, pragmas[0], pragmas[0]);
+    if (rc != 0)
+        goto fail;
+    rc = query_text(reg, "PRAGMA journal_mode = WAL", value, sizeof value);
+    if (rc != 0)
+        goto fail;
+    if (strcmp(value, "wal") != 0) {
+        set_err(err, errlen,
+                "%s: journal_mode is '%s', not 'wal' (WAL needs a local file system with shared "
+                "memory; is the data folder on a network file system?)",
+                path, value);
+        return CDX_EDB;
+    }
+    for (size_t i = 1; i < CDX_ARRAY_SIZE(pragmas); i++) {
+        rc = exec_sql(reg, pragmas[i], pragmas[i]);
+        if (rc != 0)
+            goto fail;
+    }
+    /* PRAGMA foreign_keys silently does nothing in some builds; ON DELETE CASCADE relies on it. */
+    int64_t fk = 0;
+    rc = query_int64(reg, "PRAGMA foreign_keys", &fk);
+    if (rc != 0)
+        goto fail;
+    if (fk != 1) {
+        set_err(err, errlen, "%s: this SQLite does not enforce foreign keys", path);
+        return CDX_EDB;
+    }
+    rc = query_text(reg, "PRAGMA quick_check", value, sizeof value);
+    if (rc != 0)
+        goto fail;
+    if (strcmp(value, "ok") != 0) {
+        set_err(err, errlen, "%s: database is damaged (quick_check: %s); restore it from a backup",
+                path, value);
+        return CDX_EDB;
+    }
+    return 0;
+fail:
+    if ((reg->last_sqlite_rc & 0xFF) == SQLITE_NOTADB)
+        set_err(err, errlen, "%s: not a SQLite database (wrong path, or a damaged file?)", path);
+    else
+        set_err(err, errlen, "%s: %s", path, reg->errmsg);
+    return rc;
+}
+
+int cdx_registry_open(const char *path, cdx_registry_t **out, char *err, size_t errlen)
+{
+    int rc = 0;
+    cdx_registry_t *reg = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (path == NULL || path[0] == '\0' || out == NULL) {
+        set_err(err, errlen, "registry: no database path given");
+        return CDX_EINVAL;
+    }
+    *out = NULL;
+    reg = calloc(1, sizeof *reg);
+    if (reg == NULL) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return CDX_ENOMEM;
+    }
+    rc = prepare_file(path, err, errlen);
+    if (rc != 0)
+        goto out;
+    int src = sqlite3_open_v2(path, &reg->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                  SQLITE_OPEN_EXRESCODE,
+                              NULL);
+    if (src != SQLITE_OK) {
+        set_err(err, errlen, "%s: cannot open database: %s", path,
+                reg->db != NULL ? sqlite3_errmsg(reg->db) : sqlite3_errstr(src));
+        rc = map_sqlite(src);
+        goto out;
+    }
+    rc = configure(reg, path, err, errlen);
+    if (rc != 0)
+        goto out;
+    rc = migrate(reg, path, err, errlen);
+    if (rc != 0)
+        goto out;
+    reg->errmsg[0] = '\0';
+    *out = reg;
+    reg = NULL;
+out:
+    cdx_registry_close(reg);
+    return rc;
+}
+
+void cdx_registry_close(cdx_registry_t *reg)
+{
+    if (reg == NULL)
+        return;
+    /* close_v2 defers the close should a statement still be open instead of leaking the db. */
+    if (reg->db != NULL)
+        (void)sqlite3_close_v2(reg->db);
+    free(reg);
+}
+
+int cdx_registry_schema_version(cdx_registry_t *reg)
+{
+    return reg != NULL ? reg->schema_version : 0;
+}
+
+const char *cdx_registry_errmsg(const cdx_registry_t *reg)
+{
+    return reg != NULL ? reg->errmsg : "no registry";
+}
+
+/* ---- Audit chain ------------------------------------------------------------------------ */
+
+#define AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* A string field as stored: p == NULL is SQL NULL, distinct from "". */
+typedef struct span {
+    const char *p;
+    size_t n;
+} span_t;
+
+typedef struct audit_row {
+    int64_t seq;
+    span_t ts, event, actor_oid, actor_user, purpose;
+    int64_t outcome;
+    span_t patient_key, document_id, detail;
+} audit_row_t;
+
+static span_t span_of(const char *s)
+{
+    span_t sp = {s, s != NULL ? strlen(s) : 0};
+    return sp;
+}
+
+static void hash_bytes(EVP_MD_CTX *ctx, int *ok, const void *p, size_t n)
+{
+    if (*ok && n > 0 && EVP_DigestUpdate(ctx, p, n) != 1)
+        *ok = 0;
+}
+
+static void hash_u64(EVP_MD_CTX *ctx, int *ok, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (unsigned char)(v & 0xFF);
+        v >>= 8;
+    }
+    hash_bytes(ctx, ok, b, sizeof b);
+}
+
+/* A string is a presence byte (0 NULL, 1 present) then, if present, its length as 8 big-endian
+ * bytes and its bytes, so no two different field sequences encode the same. */
+static void hash_span(EVP_MD_CTX *ctx, int *ok, span_t s)
+{
+    unsigned char present = s.p != NULL;
+    hash_bytes(ctx, ok, &present, 1);
+    if (present) {
+        hash_u64(ctx, ok, (uint64_t)s.n);
+        hash_bytes(ctx, ok, s.p, s.n);
+    }
+}
+
+/* hash = SHA-256(tag, prev_hash, seq, ts, event, actor_oid, actor_user, purpose, outcome,
+ * patient_key, document_id, detail), integers as 8 big-endian bytes, strings as above.  The
+ * sequence number is covered so that renumbering rows breaks the chain too. */
+static int audit_hash(const char *prev_hash, const audit_row_t *r, char out[65])
+{
+    static const char tag[] = "cdx.audit.v1";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok = 1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL)
+        return CDX_ENOMEM;
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        ok = 0;
+    hash_span(ctx, &ok, span_of(tag));
+    hash_span(ctx, &ok, span_of(prev_hash));
+    hash_u64(ctx, &ok, (uint64_t)r->seq);
+    hash_span(ctx, &ok, r->ts);
+    hash_span(ctx, &ok, r->event);
+    hash_span(ctx, &ok, r->actor_oid);
+    hash_span(ctx, &ok, r->actor_user);
+    hash_span(ctx, &ok, r->purpose);
+    hash_u64(ctx, &ok, (uint64_t)r->outcome);
+    hash_span(ctx, &ok, r->patient_key);
+    hash_span(ctx, &ok, r->document_id);
+    hash_span(ctx, &ok, r->detail);
+    if (ok && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
+        ok = 0;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return CDX_ECRYPTO;
+    cdx_hex(md, 32, out);
+    return 0;
+}
+
+static int audit_event_ok(const cdx_audit_event_t *ev)
+{
+    return ev != NULL && ev->event != NULL && ev->event[0] != '\0' &&
+           (ev->outcome == 0 || ev->outcome == 4 || ev->outcome == 8 || ev->outcome == 12);
+}
+
+/* Appends ev to the chain.  Must run inside a transaction this module began, so that the row
+ * read as "previous" is still the last one when the new row is inserted and so that the audit
+ * row commits or rolls back together with the change it records. */
+static int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
+{
+    CDX_ASSERT(!sqlite3_get_autocommit(reg->db));
+    sqlite3_stmt *st = NULL;
+    char prev[65] = AUDIT_ZERO_HASH;
+    char hash[65];
+    char ts[32];
+    audit_row_t row;
+    int rc;
+
+    if (!audit_event_ok(ev)) {
+        set_err(reg->errmsg, sizeof reg->errmsg,
+                "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
+        return CDX_EINVAL;
+    }
+    rc = prepare(reg, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st);
+    if (rc != 0)
+        goto out;
+    int64_t last = 0;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        if (h == NULL || strlen(h) != 64) {
+            set_err(reg->errmsg, sizeof reg->errmsg,
+                    "audit: row %lld has a malformed hash; run the audit verification",
+                    (long long)last);
+            rc = CDX_EDB;
+            goto out;
+        }
+        memcpy(prev, h, 65);
+    } else if (src != SQLITE_DONE) {
+        rc = db_fail(reg, src, "reading the last audit row");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (last == INT64_MAX) {
+        set_err(reg->errmsg, sizeof reg->errmsg, "audit: sequence exhausted");
+        rc = CDX_ERANGE;
+        goto out;
+    }
+
+    now_rfc3339(ts);
+    row = (audit_row_t){
+        .seq = last + 1,
+        .ts = span_of(ts),
+        .event = span_of(ev->event),
+        .actor_oid = span_of(ev->actor_oid),
+        .actor_user = span_of(ev->actor_user),
+        .purpose = span_of(ev->purpose),
+        .outcome = ev->outcome,
+        .patient_key = span_of(ev->patient_key),
+        .document_id = span_of(ev->document_id),
+        .detail = span_of(ev->detail),
+    };
+    rc = audit_hash(prev, &row, hash);
+    if (rc != 0) {
+        set_err(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
+        goto out;
+    }
+    rc = prepare(reg,
+                 "INSERT INTO audit (seq, ts, event, actor_oid, actor_user, purpose, outcome,"
+                 " patient_key, document_id, detail, prev_hash, hash)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 &st);
+    if (rc != 0)
+        goto out;
+    src = sqlite3_bind_int64(st, 1, row.seq);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, ts);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, ev->event);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, ev->actor_oid);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 5, ev->actor_user);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 6, ev->purpose);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 7, ev->outcome);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 8, ev->patient_key);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 9, ev->document_id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 10, ev->detail);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 11, prev);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 12, hash);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "binding an audit row");
+        goto out;
+    }
+    rc = step_done(reg, st, "writing an audit row");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
+{
+    if (reg == NULL)
+        return CDX_EINVAL;
+    reg->errmsg[0] = '\0';
+    if (!audit_event_ok(ev)) {
+        set_err(reg->errmsg, sizeof reg->errmsg,
+                "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
+        return CDX_EINVAL;
+    }
+    int rc = tx_begin(reg);
+    if (rc != 0)
+        return rc;
+    rc = audit_append(reg, ev);
+    if (rc == 0)
+        rc = tx_commit(reg);
+    if (rc != 0)
+        tx_rollback(reg);
+    return rc;
+}
+
+static span_t column_span(sqlite3_stmt *st, int col)
+{
+    span_t s = {NULL, 0};
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return s;
+    s.p = (const char *)sqlite3_column_text(st, col);
+    s.n = (size_t)sqlite3_column_bytes(st, col);
+    if (s.p == NULL)
+        s.p = "";
+    return s;
+}
+
+int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
+{
+    if (reg == NULL)
+        return CDX_EINVAL;
+    reg->errmsg[0] = '\0';
+    if (bad_seq != NULL)
+        *bad_seq = 0;
+    sqlite3_stmt *st = NULL;
+    char expected_prev[65] = AUDIT_ZERO_HASH;
+    int rc = prepare(reg,
+                     "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key,"
+                     " document_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+                     &st);
+    if (rc != 0)
+        goto out;
+    /* One statement reads one consistent snapshot even while others append. */
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = db_fail(reg, src, "reading the audit trail");
+            goto out;
+        }
+        audit_row_t row = {
+            .seq = sqlite3_column_int64(st, 0),
+            .ts = column_span(st, 1),
+            .event = column_span(st, 2),
+            .actor_oid = column_span(st, 3),
+            .actor_user = column_span(st, 4),
+            .purpose = column_span(st, 5),
+            .outcome = sqlite3_column_int64(st, 6),
+            .patient_key = column_span(st, 7),
+            .document_id = column_span(st, 8),
+            .detail = column_span(st, 9),
+        };
+        span_t prev = column_span(st, 10);
+        span_t stored = column_span(st, 11);
+        char computed[65];
+        rc = audit_hash(expected_prev, &row, computed);
+        if (rc != 0) {
+            set_err(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
+            goto out;
+        }
+        if (prev.p == NULL || prev.n != 64 || memcmp(prev.p, expected_prev, 64) != 0 ||
+            stored.p == NULL || stored.n != 64 || memcmp(stored.p, computed, 64) != 0) {
+            if (bad_seq != NULL)
+                *bad_seq = row.seq;
+            set_err(reg->errmsg, sizeof reg->errmsg,
+                    "audit: chain broken at seq %lld (row changed, removed or inserted)",
+                    (long long)row.seq);
+            rc = CDX_ECONFLICT;
+            goto out;
+        }
+        memcpy(expected_prev, computed, 65);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Institutions ----------------------------------------------------------------------- */
+
+static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst, const char *actor)
+{
+    sqlite3_stmt *st = NULL;
+    char ts[32];
+    int rc = 0;
+    int src;
+
+    /* Checked before any write so that the operator learns which institution holds the key. */
+    rc = prepare(reg,
+                 "SELECT i.oid FROM institution_credentials AS c"
+                 " JOIN institutions AS i ON i.id = c.institution_id"
+                 " WHERE c.sha256 = ?1 AND i.oid <> ?2",
+                 &st);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < inst->ncreds; i++) {
+        src = bind_text(st, 1, inst->creds[i].sha256);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, inst->oid);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "binding a credential");
+            goto out;
+        }
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            const char *owner = (const char *)sqlite3_column_text(st, 0);
+            set_err(reg->errmsg, sizeof reg->errmsg,
+                    "credential %s already belongs to institution %s", inst->creds[i].sha256,
+                    owner != NULL ? owner : "?");
+            rc = CDX_ECONFLICT;
+            goto out;
+        }
+        if (src != SQLITE_DONE) {
+            rc = db_fail(reg, src, "checking credentials");
+            goto out;
+        }
+        src = sqlite3_reset(st);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "checking credentials");
+            goto out;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    now_rfc3339(ts);
+    rc = prepare(reg,
+                 "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                 " ON CONFLICT (oid) DO UPDATE SET name = excluded.name,"
+                 " roles = excluded.roles, endpoint = excluded.endpoint,"
+                 " updated_at = excluded.updated_at"
+                 " RETURNING id",
+                 &st);
+    if (rc != 0)
+        goto out;
+    src = bind_text(st, 1, inst->oid);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, inst->name);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 3, (int64_t)inst->roles);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, inst->endpoint);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 5, ts);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "binding an institution");
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? CDX_EDB : db_fail(reg, src, "writing an institution");
+        if (src == SQLITE_DONE)
+            set_err(reg->errmsg, sizeof reg->errmsg, "writing an institution: no id returned");
+        goto out;
+    }
+    int64_t id = sqlite3_column_int64(st, 0);
+    rc = step_done(reg, st, "writing an institution");
+    if (rc != 0)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    rc = prepare(reg, "DELETE FROM institution_credentials WHERE institution_id = ?1", &st);
+    if (rc != 0)
+        goto out;
+    src = sqlite3_bind_int64(st, 1, id);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "binding an institution id");
+        goto out;
+    }
+    rc = step_done(reg, st, "removing old credentials");
+    if (rc != 0)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    rc = prepare(reg,
+                 "INSERT INTO institution_credentials (institution_id, kind, sha256)"
+                 " VALUES (?1, ?2, ?3)",
+                 &st);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < inst->ncreds; i++) {
+        src = sqlite3_bind_int64(st, 1, id);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, inst->creds[i].spki ? "spki" : "cert");
+        if (src == SQLITE_OK)
+            src = bind_text(st, 3, inst->creds[i].sha256);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "binding a credential");
+            goto out;
+        }
+        rc = step_done(reg, st, "writing a credential");
+        if (rc != 0)
+            goto out;
+        src = sqlite3_reset(st);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "writing a credential");
+            goto out;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    char roles[64];
+    char detail[256];
+    cdx_roles_format(inst->roles, roles, sizeof roles);
+    snprintf(detail, sizeof detail, "oid=%s roles=%s creds=%zu", inst->oid, roles, inst->ncreds);
+    cdx_audit_event_t ev = {
+        .event = "institution.upsert",
+        .actor_oid = actor,
+        .outcome = 0,
+        .detail = detail,
+    };
+    rc = audit_append(reg, &ev);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_put_institution(cdx_registry_t *reg, const cdx_institution_t *inst,
+                                 const char *actor)
+{
+    if (reg == NULL)
+        return CDX_EINVAL;
+    reg->errmsg[0] = '\0';
+    if (inst == NULL || cdx_institution_check(inst, reg->errmsg, sizeof reg->errmsg) != 0)
+        return CDX_EINVAL;
+    int rc = tx_begin(reg);
+    if (rc != 0)
+        return rc;
+    rc = put_institution_tx(reg, inst, actor);
+    if (rc == 0)
+        rc = tx_commit(reg);
+    if (rc != 0)
+        tx_rollback(reg);
+    return rc;
+}
+
+static int copy_column(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    return cdx_strlcpy(dst, v != NULL ? v : "", n);
+}
+
+int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out, size_t *n)
+{
+    if (reg == NULL || out == NULL || n == NULL)
+        return CDX_EINVAL;
+    reg->errmsg[0] = '\0';
+    *out = NULL;
+    *n = 0;
+    cdx_institution_t *items = NULL;
+    size_t count = 0, cap = 0;
+    int64_t last_id = 0;
+    sqlite3_stmt *st = NULL;
+    /* One joined statement, so institutions and credentials come from one snapshot. */
+    int rc = prepare(reg,
+                     "SELECT i.id, i.oid, i.name, i.roles, i.endpoint, c.kind, c.sha256"
+                     " FROM institutions AS i"
+                     " LEFT JOIN institution_credentials AS c ON c.institution_id = i.id"
+                     " ORDER BY i.oid, c.id",
+                     &st);
+    if (rc != 0)
+        goto out;
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = db_fail(reg, src, "listing institutions");
+            goto out;
+        }
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (count == 0 || id != last_id) {
+            if (count == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                cdx_institution_t *grown = realloc(items, ncap * sizeof *items);
+                if (grown == NULL) {
+                    rc = CDX_ENOMEM;
+                    goto out;
+                }
+                items = grown;
+                cap = ncap;
+            }
+            cdx_institution_t *inst = &items[count++];
+            memset(inst, 0, sizeof *inst);
+            last_id = id;
+            int64_t roles = sqlite3_column_int64(st, 3);
+            if (copy_column(st, 1, inst->oid, sizeof inst->oid) != 0 ||
+                copy_column(st, 2, inst->name, sizeof inst->name) != 0 ||
+                copy_column(st, 4, inst->endpoint, sizeof inst->endpoint) != 0 || roles < 0 ||
+                roles > (int64_t)ROLE_ALL) {
+                set_err(reg->errmsg, sizeof reg->errmsg,
+                        "institution id %lld has a field out of range", (long long)id);
+                rc = CDX_EDB;
+                goto out;
+            }
+            inst->roles = (unsigned)roles;
+        }
+        if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+            continue;
+        cdx_institution_t *inst = &items[count - 1];
+        const char *kind = (const char *)sqlite3_column_text(st, 5);
+        if (inst->ncreds >= CDX_INST_MAX_CREDS || kind == NULL ||
+            copy_column(st, 6, inst->creds[inst->ncreds].sha256, 65) != 0) {
+            set_err(reg->errmsg, sizeof reg->errmsg,
+                    "institution %s has too many or malformed credentials", inst->oid);
+            rc = CDX_EDB;
+            goto out;
+        }
+        inst->creds[inst->ncreds].spki = strcmp(kind, "spki") == 0;
+        inst->ncreds++;
+    }
+    *out = items;
+    *n = count;
+    items = NULL;
+out:
+    sqlite3_finalize(st);
+    free(items);
+    return rc;
+}

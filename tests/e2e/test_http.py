@@ -1,0 +1,367 @@
+"""End-to-end: HTTP/1.1 framing, limits, errors and timeouts of cdxgw.
+
+Raw TLS sockets send exact bytes; each rejection test has a control request
+that the same gateway serves, so a rejection cannot pass vacuously."""
+
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cdxtest  # noqa: E402
+from cdxtest import Conn, Gateway, problem_check  # noqa: E402
+
+MAX_BODY = 1024
+HEADER_TIMEOUT_MS = 1500
+KEEPALIVE_MS = 1500
+BODY_TIMEOUT_MS = 5000
+
+PKI = None
+GW = None
+
+FRAMING_CODES = {"HTTP_MALFORMED", "HTTP_BAD_CONTENT_LENGTH", "HTTP_BAD_TE", "HTTP_BAD_CHUNK"}
+
+
+def setUpModule():
+    global PKI, GW
+    PKI = cdxtest.shared_pki()
+    GW = Gateway(PKI, name="http", settings={
+        "max_body_bytes": MAX_BODY,
+        "header_timeout_ms": HEADER_TIMEOUT_MS,
+        "keepalive_timeout_ms": KEEPALIVE_MS,
+        "body_timeout_ms": BODY_TIMEOUT_MS,
+    }).start()
+
+
+def tearDownModule():
+    if GW is not None:
+        GW.stop()
+
+
+def get(path="/healthz", extra=""):
+    return "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (path, extra)
+
+
+class HttpCase(unittest.TestCase):
+    def setUp(self):
+        if not GW.alive():
+            self.fail("gateway is not running (exit %s); stderr:\n%s"
+                      % (GW.proc.returncode, GW.log()[-4000:]))
+
+    def conn(self, **kw):
+        c = Conn.open(GW, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def assert_closed(self, c, timeout=3.0):
+        self.assertTrue(c.wait_closed(timeout), "connection still open after %.1fs" % timeout)
+        self.assertNotIn(b"HTTP/1.", c.buf, "unexpected further response: %r" % c.buf[:500])
+
+    def assert_ok_healthz(self, c):
+        c.send(get())
+        r = c.read_response()
+        self.assertIsNotNone(r, "connection closed instead of answering GET /healthz")
+        self.assertEqual(r.status, 200, r)
+        return r
+
+
+class TestRoutes(HttpCase):
+
+    def test_healthz_json(self):
+        r = self.assert_ok_healthz(self.conn())
+        self.assertTrue((r.header("content-type") or "").startswith("application/json"), r)
+        self.assertEqual(r.json().get("status"), "ok", r)
+
+    def test_404_problem_json(self):
+        c = self.conn()
+        c.send(get("/no/such/path"))
+        problem_check(self, c.read_response(), 404, "NOT_FOUND")
+
+    def test_405_problem_json(self):
+        c = self.conn()
+        c.send("DELETE /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        problem_check(self, c.read_response(), 405, "METHOD_NOT_ALLOWED")
+
+    def test_post_with_body_read_then_405(self):
+        c = self.conn()
+        body = b"x" * MAX_BODY  # exactly the limit: allowed, read, then routed
+        c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        problem_check(self, c.read_response(), 405, "METHOD_NOT_ALLOWED")
+        # The body was consumed: the connection is still in sync.
+        self.assert_ok_healthz(c)
+
+    def test_request_ids_differ(self):
+        c = self.conn()
+        ids = []
+        for _ in range(2):
+            c.send(get("/nope"))
+            ids.append(problem_check(self, c.read_response(), 404, "NOT_FOUND")["request_id"])
+        self.assertNotEqual(ids[0], ids[1])
+
+    def test_metrics_prometheus(self):
+        self.assert_ok_healthz(self.conn())
+        r = GW.curl("/metrics")
+        self.assertEqual(r.status, 200, r)
+        ctype = ""
+        for line in r.headers.splitlines():
+            if line.lower().startswith("content-type:"):
+                ctype = line.split(":", 1)[1].strip().lower()
+        self.assertTrue(ctype.startswith("text/plain"), ctype)
+        names = set()
+        for line in r.body.splitlines():
+            if line.strip() and not line.startswith("#"):
+                names.add(line.split("{")[0].split()[0])
+        self.assertTrue(names, r.body)
+        for n in names:
+            self.assertTrue(n.startswith("cdxgw_"), "metric %r does not start with cdxgw_" % n)
+        reqs = cdxtest.metric_samples(r.body, "cdxgw_http_requests_total")
+        self.assertTrue(any(lab.get("status") == "200" and "route" in lab and v >= 1
+                            for lab, v in reqs), reqs)
+        for needed in ("cdxgw_http_request_duration_seconds_bucket",
+                       "cdxgw_http_request_duration_seconds_count",
+                       "cdxgw_connections_active", "cdxgw_jobs_in_flight"):
+            self.assertIn(needed, names)
+        self.assertIn("# TYPE cdxgw_http_request_duration_seconds histogram", r.body)
+
+
+class TestBodyLimits(HttpCase):
+
+    def test_413_before_body_is_read(self):
+        c = self.conn()
+        t0 = time.monotonic()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               "Content-Length: %d\r\n\r\n" % (MAX_BODY + 1))
+        # No body is sent. A server waiting for it would answer only after
+        # body_timeout_ms (5 s); the 413 must come at once.
+        r = c.read_response(timeout=2.0)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        problem_check(self, r, 413, "BODY_TOO_LARGE")
+        self.assert_closed(c)
+
+    def expect_continue(self, method, final_status, final_code=None):
+        c = self.conn()
+        c.send("%s /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n" % method)
+        interim = c.read_response(timeout=2.0)
+        self.assertIsNotNone(interim, "closed instead of 100 Continue")
+        self.assertEqual(interim.status, 100, "expected HTTP/1.1 100 Continue before the body, "
+                         "got %r" % (interim,))
+        self.assertTrue(interim.raw.startswith(b"HTTP/1.1 100 Continue\r\n"), interim.raw)
+        c.send("0123456789")
+        r = c.read_response()
+        if final_code:
+            problem_check(self, r, final_status, final_code)
+        else:
+            self.assertEqual(r.status, final_status, r)
+        return c
+
+    def test_expect_continue_ok_size_routed(self):
+        # GET /healthz with a body: the route exists, so 100 then 200.
+        c = self.expect_continue("GET", 200)
+        self.assert_ok_healthz(c)
+
+    def test_expect_continue_ok_size_post_healthz(self):
+        # Contract: with Expect and an OK size -> 100 Continue, then the final
+        # response (405 for POST /healthz, whose body is read to the end).
+        self.expect_continue("POST", 405, "METHOD_NOT_ALLOWED")
+
+    def test_expect_continue_oversize(self):
+        c = self.conn()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (MAX_BODY + 1))
+        r = c.read_response(timeout=2.0)
+        self.assertIsNotNone(r, "closed without a response")
+        self.assertNotEqual(r.status, 100, "100 Continue sent for an oversize body")
+        problem_check(self, r, 413, "BODY_TOO_LARGE")
+        c.wait_closed(2.0)
+        self.assertNotIn(b"100 Continue", c.buf)
+
+
+class TestFraming(HttpCase):
+
+    def test_control_pipelined_requests_both_answered(self):
+        c = self.conn()
+        c.send(get() + get("/nope"))
+        r1, r2 = c.read_response(), c.read_response()
+        self.assertEqual(r1.status, 200, r1)
+        self.assertIsNotNone(r2, "second pipelined request not answered")
+        self.assertEqual(r2.status, 404, r2)
+
+    def test_cl_te_conflict_closes_and_drops_pipelined(self):
+        orders = {
+            "CL then TE": "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "TE then CL": "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        }
+        for name, hdrs in orders.items():
+            with self.subTest(order=name):
+                c = Conn.open(GW)
+                try:
+                    c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\n" + hdrs
+                           + "\r\n0\r\n\r\n" + get())
+                    r = c.read_response()
+                    self.assertIsNotNone(r, "closed without a 400")
+                    self.assertEqual(r.status, 400, r)
+                    # The pipelined GET must never be answered.
+                    self.assert_closed(c)
+                    problem_check(self, r, 400, "HTTP_CL_TE_CONFLICT")
+                finally:
+                    c.close()
+
+    def test_malformed_framing_400(self):
+        post = "POST /healthz HTTP/1.1\r\nHost: localhost\r\n"
+        cases = [
+            ("bare LF", "GET /healthz HTTP/1.1\nHost: localhost\n\n", {"HTTP_MALFORMED"}),
+            ("obs-fold", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-A: one\r\n two\r\n\r\n",
+             {"HTTP_MALFORMED"}),
+            ("CL +12", post + "Content-Length: +12\r\n\r\n0123456789ab",
+             {"HTTP_BAD_CONTENT_LENGTH"}),
+            ("CL two values", post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+             {"HTTP_BAD_CONTENT_LENGTH"}),
+            ("CL list", post + "Content-Length: 5, 6\r\n\r\nhello!", {"HTTP_BAD_CONTENT_LENGTH"}),
+            ("bad chunk size", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+             {"HTTP_BAD_CHUNK"}),
+        ]
+        for name, raw, codes in cases:
+            with self.subTest(case=name):
+                c = Conn.open(GW)
+                try:
+                    c.send(raw)
+                    problem_check(self, c.read_response(), 400, codes)
+                    self.assert_closed(c)
+                finally:
+                    c.close()
+
+    def test_unsupported_transfer_coding(self):
+        c = self.conn()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n")
+        r = c.read_response()
+        self.assertIsNotNone(r)
+        self.assertIn(r.status, (400, 501), r)
+        problem_check(self, r, r.status, "HTTP_BAD_TE")
+        self.assert_closed(c)
+
+    def test_chunked_body_accepted(self):
+        # Control for the chunk tests: a well-formed chunked body is read.
+        c = self.conn()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "5\r\nhello\r\n0\r\n\r\n")
+        problem_check(self, c.read_response(), 405, "METHOD_NOT_ALLOWED")
+        self.assert_ok_healthz(c)
+
+
+class TestHeaderLimits(HttpCase):
+
+    def test_header_count_431(self):
+        ok = self.conn()
+        ok.send(get(extra="".join("X-H-%d: v\r\n" % i for i in range(50))))
+        r = ok.read_response()
+        self.assertEqual(r.status, 200, "control: 50 headers should be fine: %r" % (r,))
+        c = self.conn()
+        c.send(get(extra="".join("X-H-%d: v\r\n" % i for i in range(200))))
+        problem_check(self, c.read_response(), 431, "HTTP_HEADERS_TOO_LARGE")
+        self.assert_closed(c)
+
+    def test_header_bytes_431(self):
+        ok = self.conn()
+        ok.send(get(extra="X-Big: %s\r\n" % ("a" * 16000)))
+        r = ok.read_response()
+        self.assertEqual(r.status, 200, "control: 16 KB of headers should be fine: %r" % (r,))
+        c = self.conn()
+        c.send(get(extra="X-Big: %s\r\n" % ("a" * 40000)))
+        problem_check(self, c.read_response(), 431, "HTTP_HEADERS_TOO_LARGE")
+        self.assert_closed(c)
+
+    def test_request_line_414(self):
+        ok = self.conn()
+        ok.send(get("/" + "a" * 4000))
+        problem_check(self, ok.read_response(), 404, "NOT_FOUND")
+        c = self.conn()
+        c.send(get("/" + "a" * 9000))
+        problem_check(self, c.read_response(), 414, "HTTP_REQUEST_LINE_TOO_LONG")
+        self.assert_closed(c)
+
+
+class TestKeepAliveAndTimeouts(HttpCase):
+
+    def test_keepalive_two_requests_one_connection(self):
+        c = self.conn()
+        r1 = self.assert_ok_healthz(c)
+        self.assertNotEqual((r1.header("connection") or "").lower(), "close", r1)
+        self.assert_ok_healthz(c)
+
+    def test_keepalive_idle_close(self):
+        c = self.conn()
+        self.assert_ok_healthz(c)
+        time.sleep(KEEPALIVE_MS / 1000.0 / 2)
+        self.assert_ok_healthz(c)  # still open at half the idle timeout
+        t0 = time.monotonic()
+        closed = c.wait_closed(KEEPALIVE_MS / 1000.0 + 2.0)
+        elapsed = time.monotonic() - t0
+        self.assertTrue(closed, "idle keep-alive connection not closed after %.1fs" % elapsed)
+        self.assertGreater(elapsed, KEEPALIVE_MS / 1000.0 * 0.6, "closed too early")
+
+    def test_slowloris_cut_while_normal_client_served(self):
+        c = self.conn()
+        t0 = time.monotonic()
+        head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+        state = {"cut": None, "sent": 0, "error": None}
+
+        def drip():
+            try:
+                i = 0
+                while time.monotonic() - t0 < 6.0:
+                    try:
+                        c.sock.sendall(head[i:i + 1] if i < len(head) else b"a")
+                    except (OSError, ValueError):
+                        state["cut"] = time.monotonic() - t0
+                        return
+                    i += 1
+                    state["sent"] = i
+                    c.sock.settimeout(0.3)
+                    try:
+                        data = c.sock.recv(65536)
+                    except socket.timeout:
+                        continue
+                    except OSError:
+                        data = b""
+                    if data:
+                        c.buf += data
+                    # EOF, a reset or a (408) response: the server acted.
+                    if not data or b"\r\n\r\n" in c.buf:
+                        if not data:
+                            state["cut"] = time.monotonic() - t0
+                            return
+                        c.eof = False
+                        if not c.wait_closed(2.0):
+                            state["error"] = "response but no close: %r" % c.buf[:300]
+                        state["cut"] = time.monotonic() - t0
+                        return
+            except Exception as e:  # noqa: BLE001 - report in the main thread
+                state["error"] = repr(e)
+
+        th = threading.Thread(target=drip)
+        th.start()
+        time.sleep(0.5)
+        r = GW.curl("/healthz")  # a normal client meanwhile
+        th.join(10)
+        self.assertEqual(r.status, 200, "normal client not served during slowloris: %r" % (r,))
+        self.assertIsNone(state["error"], state["error"])
+        self.assertIsNotNone(state["cut"], "slowloris connection never cut (sent %d bytes)"
+                             % state["sent"])
+        limit = HEADER_TIMEOUT_MS / 1000.0
+        self.assertGreater(state["cut"], limit * 0.6, "cut before header_timeout_ms: %r" % state)
+        self.assertLess(state["cut"], limit + 1.5, "cut too late: %r" % state)
+        if os.environ.get("CDX_E2E_DEBUG"):
+            print("slowloris:", state, c.buf[:300], file=sys.stderr)
+        if b"HTTP/1." in c.buf:
+            rr = Conn(None)
+            rr.buf, rr.eof = c.buf, True
+            problem_check(self, rr.read_response(), 408, "HTTP_HEADER_TIMEOUT")
+
+
+if __name__ == "__main__":
+    cdxtest.main()
