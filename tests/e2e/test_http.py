@@ -164,10 +164,30 @@ class TestBodyLimits(HttpCase):
         c = self.expect_continue("GET", 200)
         self.assert_ok_healthz(c)
 
-    def test_expect_continue_ok_size_post_healthz(self):
-        # Contract: with Expect and an OK size -> 100 Continue, then the final
-        # response (405 for POST /healthz, whose body is read to the end).
-        self.expect_continue("POST", 405, "METHOD_NOT_ALLOWED")
+    def test_expect_continue_refused_route_answers_at_once(self):
+        # A request the gateway will refuse anyway (POST /healthz -> 405) is
+        # answered with its final status at once (RFC 9110 15.2.1): no
+        # 100 Continue, the body is never sent, and the connection closes.
+        c = self.conn()
+        t0 = time.monotonic()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+        r = c.read_response(timeout=2.0)
+        self.assertIsNotNone(r, "closed without a response")
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertNotEqual(r.status, 100, "100 Continue sent for a refused request")
+        problem_check(self, r, 405, "METHOD_NOT_ALLOWED")
+        c.wait_closed(2.0)
+
+    def test_post_healthz_body_read_then_405(self):
+        # Without Expect the body is read to its end, then answered, and the
+        # connection stays usable.
+        c = self.conn()
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n"
+               "0123456789")
+        r = c.read_response(timeout=2.0)
+        problem_check(self, r, 405, "METHOD_NOT_ALLOWED")
+        self.assert_ok_healthz(c)
 
     def test_expect_continue_oversize(self):
         c = self.conn()

@@ -1,0 +1,356 @@
+/* xml: hardened loading of untrusted XML (see include/cdx/xml.h). */
+#include "cdx/xml.h"
+#include "cdx/buf.h"
+#include "cdx/common.h"
+
+#include <libxml/catalog.h>
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/xmlerror.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ATTRS_PER_TAG 512
+#define MAX_ALLOWED_DIRS  8
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static char allowed_dirs[MAX_ALLOWED_DIRS][PATH_MAX];
+static int nallowed;
+static atomic_int sealed;
+static atomic_ulong denied;
+
+/* Only local files under an allowed folder, and only before the seal.
+ * Everything else (network, other files, anything after start-up) is
+ * refused without being touched. */
+static xmlParserInputPtr entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+    (void)id;
+    if (url != NULL && !atomic_load(&sealed)) {
+        const char *path = url;
+        if (strncmp(path, "file://", 7) == 0)
+            path += 7;
+        char real[PATH_MAX];
+        if (strstr(path, "://") == NULL && realpath(path, real) != NULL) {
+            for (int i = 0; i < nallowed; i++) {
+                size_t n = strlen(allowed_dirs[i]);
+                if (strncmp(real, allowed_dirs[i], n) == 0 && real[n] == '/')
+                    return xmlNewInputFromFile(ctxt, real);
+            }
+        }
+    }
+    atomic_fetch_add(&denied, 1);
+    return NULL;
+}
+
+static void init(void)
+{
+    xmlInitParser();
+    xmlSetExternalEntityLoader(entity_loader);
+#ifdef LIBXML_CATALOG_ENABLED
+    xmlCatalogSetDefaults(XML_CATA_ALLOW_NONE);
+#endif
+}
+
+void cdx_xml_global_init(void)
+{
+    pthread_once(&init_once, init);
+}
+
+int cdx_xml_allow_dir(const char *dir)
+{
+    char real[PATH_MAX];
+    if (realpath(dir, real) == NULL)
+        return CDX_ENOTFOUND;
+    if (nallowed >= MAX_ALLOWED_DIRS)
+        return CDX_ERANGE;
+    for (int i = 0; i < nallowed; i++)
+        if (strcmp(allowed_dirs[i], real) == 0)
+            return 0;
+    memcpy(allowed_dirs[nallowed++], real, strlen(real) + 1);
+    return 0;
+}
+
+void cdx_xml_seal(void)
+{
+    atomic_store(&sealed, 1);
+}
+
+unsigned long cdx_xml_denied_loads(void)
+{
+    return atomic_load(&denied);
+}
+
+typedef struct parse_state {
+    int doctype;
+    int have_error;
+    int code;
+    int domain;
+    int line;
+    int col;
+    char msg[256];
+} parse_state_t;
+
+static void on_error(void *data, xmlErrorPtr err)
+{
+    xmlParserCtxtPtr ctxt = data;
+    parse_state_t *st = ctxt ? ctxt->_private : NULL;
+    if (st == NULL || err == NULL || st->have_error || err->level < XML_ERR_ERROR)
+        return;
+    st->have_error = 1;
+    st->code = err->code;
+    st->domain = err->domain;
+    st->line = err->line;
+    st->col = err->int2;
+    cdx_strlcpy(st->msg, err->message ? err->message : "error", sizeof st->msg);
+    size_t n = strlen(st->msg);
+    while (n > 0 && (st->msg[n - 1] == '\n' || st->msg[n - 1] == ' '))
+        st->msg[--n] = '\0';
+}
+
+/* A DOCTYPE of any kind stops the parse: no DTD, no entity declaration,
+ * no external subset is ever looked at. */
+static void on_internal_subset(void *data, const xmlChar *name, const xmlChar *ext_id,
+                               const xmlChar *sys_id)
+{
+    (void)name;
+    (void)ext_id;
+    (void)sys_id;
+    xmlParserCtxtPtr ctxt = data;
+    parse_state_t *st = ctxt->_private;
+    st->doctype = 1;
+    xmlStopParser(ctxt);
+}
+
+/* Reads code unit i of a byte stream of unit width 1 or 2. */
+static unsigned unit_at(const unsigned char *p, size_t i, int width, int big_endian)
+{
+    if (width == 1)
+        return p[i];
+    return big_endian ? (unsigned)(p[2 * i] << 8 | p[2 * i + 1])
+                      : (unsigned)(p[2 * i + 1] << 8 | p[2 * i]);
+}
+
+/* libxml2 2.9 checks duplicate attributes in quadratic time, so a tag with
+ * 100 000 attributes would pin a core for seconds.  Count `=` inside each
+ * tag (outside quoted values) before parsing and refuse absurd tags. */
+static int too_many_attributes(const char *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    int width = 1, be = 0;
+    if (len >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+        width = 2;
+        be = p[0] == 0xFE;
+    } else if (len >= 2 && p[0] == '<' && p[1] == 0) {
+        width = 2;
+    } else if (len >= 2 && p[0] == 0 && p[1] == '<') {
+        width = 2;
+        be = 1;
+    }
+    size_t n = len / (size_t)width;
+    int in_tag = 0;
+    unsigned quote = 0, attrs = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = unit_at(p, i, width, be);
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+        } else if (in_tag) {
+            if (c == '"' || c == '\'')
+                quote = c;
+            else if (c == '=' && ++attrs > MAX_ATTRS_PER_TAG)
+                return 1;
+            else if (c == '>')
+                in_tag = 0;
+        } else if (c == '<') {
+            in_tag = 1;
+            attrs = 0;
+        }
+    }
+    return 0;
+}
+
+static void classify(const parse_state_t *st, cdx_diag_t *d)
+{
+    char loc[32];
+    snprintf(loc, sizeof loc, "%d:%d", st->line, st->col);
+    int code = st->code;
+    if (code == XML_ERR_DOCUMENT_EMPTY) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", loc, "the body is empty");
+        cdx_diag_reject(d, 400, "XML_EMPTY", "the body holds no XML document");
+    } else if (code == XML_ERR_UNKNOWN_ENCODING || code == XML_ERR_UNSUPPORTED_ENCODING) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", loc, "%s", st->msg);
+        cdx_diag_reject(d, 400, "XML_ENCODING",
+                        "unsupported character encoding at %s: %s (send UTF-8, UTF-16 or a "
+                        "declared encoding such as EUC-KR)",
+                        loc, st->msg);
+    } else if (strstr(st->msg, "Excessive depth") != NULL || strstr(st->msg, "depth") != NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", loc, "%s", st->msg);
+        cdx_diag_reject(d, 400, "XML_TOO_DEEP", "elements nested deeper than %d at %s",
+                        CDX_XML_MAX_DEPTH, loc);
+    } else if (code == XML_ERR_NAME_TOO_LONG || strstr(st->msg, "too long") != NULL ||
+               strstr(st->msg, "too big") != NULL || strstr(st->msg, "huge") != NULL ||
+               strstr(st->msg, "HUGE") != NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", loc, "%s", st->msg);
+        cdx_diag_reject(d, 400, "XML_LIMIT", "a name, value or text exceeds the parser's limits at %s",
+                        loc);
+    } else {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", loc, "%s", st->msg);
+        cdx_diag_reject(d, 400, "XML_MALFORMED", "not well-formed XML at line %d, column %d: %s",
+                        st->line, st->col, st->msg);
+    }
+}
+
+/* Walks the tree for what must not be there after a clean parse, and
+ * notes processing instructions (kept as data, never applied). */
+static int post_check(xmlDocPtr doc, cdx_diag_t *d)
+{
+    if (doc->intSubset != NULL || doc->extSubset != NULL) {
+        cdx_diag_reject(d, 400, "XML_DTD_FORBIDDEN", "a DOCTYPE is not allowed in CDA documents");
+        return -1;
+    }
+    xmlNodePtr node = doc->children;
+    while (node != NULL) {
+        if (node->type == XML_ENTITY_REF_NODE || node->type == XML_ENTITY_DECL ||
+            node->type == XML_DTD_NODE) {
+            cdx_diag_reject(d, 400, "XML_DTD_FORBIDDEN", "entity references are not allowed");
+            return -1;
+        }
+        if (node->type == XML_PI_NODE) {
+            char *path = cdx_xml_node_path(node);
+            cdx_diag_add(d, CDX_SEV_WARNING, "XML-PI", path,
+                         "processing instruction <?%s?> ignored; it is kept with the original "
+                         "but never applied",
+                         (const char *)node->name);
+            free(path);
+        }
+        /* Depth-first walk without recursion. */
+        if (node->children != NULL && node->type == XML_ELEMENT_NODE) {
+            node = node->children;
+            continue;
+        }
+        while (node != NULL && node->next == NULL)
+            node = node->parent == (xmlNodePtr)doc ? NULL : node->parent;
+        if (node != NULL)
+            node = node->next;
+    }
+    return 0;
+}
+
+int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
+{
+    cdx_xml_global_init();
+    *out = NULL;
+    if (len == 0) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", "1:1", "the body is empty");
+        cdx_diag_reject(d, 400, "XML_EMPTY", "the body holds no XML document");
+        return CDX_EPARSE;
+    }
+    if (len > INT_MAX) {
+        cdx_diag_reject(d, 413, "BODY_TOO_LARGE", "the document exceeds 2 GiB");
+        return CDX_EPARSE;
+    }
+    if (too_many_attributes(data, len)) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", NULL, "more than %d attributes in one tag",
+                     MAX_ATTRS_PER_TAG);
+        cdx_diag_reject(d, 400, "XML_LIMIT", "an element has more than %d attributes",
+                        MAX_ATTRS_PER_TAG);
+        return CDX_EPARSE;
+    }
+    parse_state_t st;
+    memset(&st, 0, sizeof st);
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL)
+        return CDX_ENOMEM;
+    ctxt->_private = &st;
+    ctxt->sax->internalSubset = on_internal_subset;
+    ctxt->sax->serror = on_error;
+    ctxt->sax->error = NULL;
+    ctxt->sax->warning = NULL;
+    ctxt->sax->fatalError = NULL;
+    /* NONET and no DTD/entity options at all: entities stay unexpanded,
+     * nothing is loaded, and XML_PARSE_HUGE keeps libxml2's size and
+     * depth limits in force. */
+    int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, "document.xml", NULL, options);
+    ctxt->sax->serror = NULL;
+    int wellformed = ctxt->wellFormed;
+    xmlFreeParserCtxt(ctxt);
+    if (st.doctype) {
+        xmlFreeDoc(doc);
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", NULL,
+                     "the document has a DOCTYPE; DTDs and entity declarations are refused");
+        cdx_diag_reject(d, 400, "XML_DTD_FORBIDDEN",
+                        "a DOCTYPE (DTD or entity declarations) is not allowed in CDA documents");
+        return CDX_EPARSE;
+    }
+    if (doc == NULL || !wellformed || st.have_error) {
+        xmlFreeDoc(doc);
+        if (!st.have_error) {
+            st.code = XML_ERR_DOCUMENT_EMPTY;
+            cdx_strlcpy(st.msg, "no document", sizeof st.msg);
+        }
+        classify(&st, d);
+        return CDX_EPARSE;
+    }
+    if (xmlDocGetRootElement(doc) == NULL) {
+        xmlFreeDoc(doc);
+        cdx_diag_reject(d, 400, "XML_EMPTY", "the body holds no XML element");
+        return CDX_EPARSE;
+    }
+    if (post_check(doc, d) != 0) {
+        xmlFreeDoc(doc);
+        return CDX_EPARSE;
+    }
+    if (doc->encoding != NULL && xmlStrcasecmp(doc->encoding, BAD_CAST "UTF-8") != 0)
+        cdx_diag_add(d, CDX_SEV_WARNING, "XML-ENCODING", NULL,
+                     "the document is encoded as %s; it was read as such and is normalized to "
+                     "UTF-8",
+                     (const char *)doc->encoding);
+    *out = doc;
+    return 0;
+}
+
+char *cdx_xml_node_path(const xmlNode *node)
+{
+    const xmlNode *chain[CDX_XML_MAX_DEPTH + 8];
+    size_t n = 0;
+    for (const xmlNode *p = node; p != NULL && p->type != XML_DOCUMENT_NODE && n < CDX_ARRAY_SIZE(chain);
+         p = p->parent)
+        chain[n++] = p;
+    cdx_buf_t b;
+    cdx_buf_init(&b, 16384);
+    while (n > 0) {
+        const xmlNode *p = chain[--n];
+        if (p->type == XML_ATTRIBUTE_NODE) {
+            cdx_buf_printf(&b, "/@%s", (const char *)p->name);
+            continue;
+        }
+        if (p->type == XML_PI_NODE) {
+            cdx_buf_printf(&b, "/processing-instruction('%s')", (const char *)p->name);
+            continue;
+        }
+        if (p->type != XML_ELEMENT_NODE) {
+            cdx_buf_puts(&b, "/text()");
+            continue;
+        }
+        /* Position among same-named element siblings, shown when > 1. */
+        size_t pos = 1, count = 0;
+        for (const xmlNode *s = p->parent ? p->parent->children : NULL; s != NULL; s = s->next) {
+            if (s->type == XML_ELEMENT_NODE && xmlStrEqual(s->name, p->name)) {
+                count++;
+                if (s == p)
+                    pos = count;
+            }
+        }
+        if (count > 1)
+            cdx_buf_printf(&b, "/%s[%zu]", (const char *)p->name, pos);
+        else
+            cdx_buf_printf(&b, "/%s", (const char *)p->name);
+    }
+    if (b.data == NULL)
+        cdx_buf_puts(&b, "/");
+    return cdx_buf_steal(&b, NULL);
+}
