@@ -1,5 +1,7 @@
 /* cli: configuration loading, registry set-up and `cdxgw serve` (see include/cdx/cli.h). */
 #include "cdx/cli.h"
+#include "cdx/app.h"
+#include "cdx/xml.h"
 #include "cdx/common.h"
 #include "cdx/log.h"
 #include "cdx/registry.h"
@@ -9,7 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
-int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_config)
+int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_config, int need_tls)
 {
     char err[1024];
     const char *config_path = NULL;
@@ -72,7 +74,8 @@ int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_con
             return 2;
         }
     }
-    if (cdx_config_finish(cfg, err, sizeof err) != 0) {
+    if (cdx_config_finish(cfg, err, sizeof err) != 0 ||
+        (need_tls && cdx_config_require_tls(cfg, err, sizeof err) != 0)) {
         fprintf(stderr, "cdxgw: configuration refused: %s\n", err);
         return 2;
     }
@@ -129,11 +132,33 @@ int cdx_cli_open_registry(const cdx_config_t *cfg, cdx_registry_t **out)
     return 0;
 }
 
+static int app_metrics(void *arg, cdx_buf_t *out)
+{
+    cdx_app_t *app = arg;
+    unsigned long long batches = 0, changes = 0;
+    if (app->writer == NULL)
+        return 0;
+    cdx_writer_stats(app->writer, &batches, &changes);
+    return cdx_buf_printf(out,
+                          "# HELP cdxgw_registry_commits_total Registry transactions committed "
+                          "(group commits).\n# TYPE cdxgw_registry_commits_total counter\n"
+                          "cdxgw_registry_commits_total %llu\n"
+                          "# HELP cdxgw_registry_changes_total Changes written to the registry.\n"
+                          "# TYPE cdxgw_registry_changes_total counter\n"
+                          "cdxgw_registry_changes_total %llu\n"
+                          "# HELP cdxgw_registry_write_queue Changes waiting for the writer.\n"
+                          "# TYPE cdxgw_registry_write_queue gauge\n"
+                          "cdxgw_registry_write_queue %zu\n",
+                          batches, changes, cdx_writer_pending(app->writer));
+}
+
 int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void *arg), void *arg)
 {
     char err[1024];
     cdx_registry_t *reg = NULL;
     cdx_server_t *srv = NULL;
+    cdx_app_t app;
+    int app_ready = 0;
     uv_loop_t loop;
     int rc = cdx_cli_open_registry(cfg, &reg);
     if (rc != 0)
@@ -143,13 +168,30 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         return 1;
     }
     cdx_handlers_init();
+    rc = cdx_app_init(&app, cfg, err, sizeof err);
+    app_ready = 1;
+    if (rc != 0) {
+        fprintf(stderr, "cdxgw: cannot start: %s\n", err);
+        rc = rc == CDX_ECONFIG ? 2 : 1;
+        goto out;
+    }
     rc = cdx_server_new(&loop, cfg, reg, cdx_routes, cdx_nroutes, &srv, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);
         rc = rc == CDX_ETLS ? 2 : 1;
         goto out;
     }
-    rc = cdx_server_start(srv, err, sizeof err);
+    /* Everything is compiled: from now on the entity loader reads nothing. */
+    cdx_xml_seal();
+    cdx_server_set_app(srv, &app);
+    cdx_server_set_stop_hook(srv, cdx_app_stop_writer);
+    cdx_server_set_metrics_hook(srv, app_metrics);
+    cdx_server_set_reject_hook(srv, cdx_app_on_reject);
+    rc = cdx_app_start_writer(&app, &loop, reg);
+    if (rc == 0)
+        rc = cdx_server_start(srv, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "cannot start the registry writer: %s", cdx_strerror(rc));
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);
         cdx_server_stop(srv);
@@ -162,11 +204,15 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
+    if (app_ready)
+        cdx_app_stop_writer(&app);
     cdx_server_free(srv);
     if (uv_loop_close(&loop) != 0) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
     }
+    if (app_ready)
+        cdx_app_cleanup(&app);
     cdx_registry_close(reg);
     return rc;
 }
@@ -195,7 +241,7 @@ int cdx_cmd_serve(int argc, char **argv)
     cdx_config_t cfg;
     cdx_config_init(&cfg);
     int print = 0;
-    int rc = cdx_cli_load_config(argc, argv, &cfg, &print);
+    int rc = cdx_cli_load_config(argc, argv, &cfg, &print, 1);
     if (rc == 0 && print) {
         cdx_config_print(&cfg, stdout);
     } else if (rc == 0) {
@@ -215,8 +261,7 @@ int cdx_cmd_audit(int argc, char **argv)
     }
     cdx_config_t cfg;
     cdx_config_init(&cfg);
-    /* audit verify needs no TLS files: fill the required keys if absent. */
-    int rc = cdx_cli_load_config(argc - 1, argv + 1, &cfg, NULL);
+    int rc = cdx_cli_load_config(argc - 1, argv + 1, &cfg, NULL, 0);
     if (rc != 0) {
         cdx_config_cleanup(&cfg);
         return rc;

@@ -43,6 +43,8 @@ static const key_def_t keys[] = {
     STR(tls_crl, T_PATH, "", F_OPTIONAL_PATH, "certificate revocation list(s) of the federation CA (PEM); if set, a missing or expired CRL refuses every client"),
     STR(institutions_file, T_PATH, "", F_OPTIONAL_PATH, "file of [institution] sections to register at start (also allowed inline in this file)"),
     STR(mappings_dir, T_PATH, "", F_OPTIONAL_PATH, "folder of XSLT mappings and code maps (default: the installed mappings)"),
+    STR(schema_path, T_PATH, "", F_OPTIONAL_PATH, "the HL7 CDA R2 schema (CDA.xsd, with SDTC extensions) to validate against; none when empty"),
+    STR(patient_key_file, T_PATH, "", F_OPTIONAL_PATH | F_SECRET, "32-byte secret keying the patient hashes in audit records (default data_dir/patient-hmac.key, created on first start)"),
     STR(log_level, T_LEVEL, "info", 0, "debug, info, warn or error"),
     INT(max_body_bytes, "20971520", 1024, 1073741824, "largest request body accepted; larger gets 413 before it is read"),
     INT(max_request_line_bytes, "8192", 256, 1048576, "longest request line; longer gets 414"),
@@ -60,6 +62,7 @@ static const key_def_t keys[] = {
     INT(max_jobs, "64", 1, 65536, "CPU jobs (parse, validate, transform) in flight; more gets 503 with Retry-After"),
     INT(worker_threads, "4", 1, 128, "worker threads for CPU jobs (libuv thread pool size)"),
     INT(shutdown_timeout_ms, "10000", 0, 600000, "on SIGTERM, time allowed for in-flight requests to finish"),
+    INT(write_queue, "4096", 16, 1048576, "changes waiting for the registry writer; more gets 503 with Retry-After"),
     INT(crl_reload_ms, "300000", 1000, 86400000, "how often tls_crl is re-read"),
 };
 
@@ -398,11 +401,6 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
         const key_def_t *k = &keys[i];
         char *field = (char *)cfg + k->offset;
-        if ((k->flags & F_REQUIRED) && field[0] == '\0') {
-            set_err(err, errlen, "%s: required, but not set (in the configuration file or as --%s)",
-                    k->name, k->name);
-            return CDX_ECONFIG;
-        }
         if (k->type == T_PATH && resolve(cfg, field, k->size) != 0) {
             set_err(err, errlen, "%s: path too long", k->name);
             return CDX_ECONFIG;
@@ -410,6 +408,26 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
     }
     if (cfg->mappings_dir[0] == '\0')
         cdx_strlcpy(cfg->mappings_dir, CDX_SOURCE_MAPPINGS_DIR, sizeof cfg->mappings_dir);
+    if (cfg->patient_key_file[0] == '\0' &&
+        (size_t)snprintf(cfg->patient_key_file, sizeof cfg->patient_key_file,
+                         "%s/patient-hmac.key", cfg->data_dir) >= sizeof cfg->patient_key_file) {
+        set_err(err, errlen, "patient_key_file: path too long");
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+int cdx_config_require_tls(const cdx_config_t *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
+        const key_def_t *k = &keys[i];
+        const char *field = (const char *)cfg + k->offset;
+        if ((k->flags & F_REQUIRED) && field[0] == '\0') {
+            set_err(err, errlen, "%s: required, but not set (in the configuration file or as --%s)",
+                    k->name, k->name);
+            return CDX_ECONFIG;
+        }
+    }
     return 0;
 }
 

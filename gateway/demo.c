@@ -1,7 +1,12 @@
 /* demo: `cdxgw demo`, a ready-to-try gateway with its own small PKI. */
 #include "cdx/cli.h"
 #include "cdx/common.h"
+#include "cdx/extract.h"
 #include "cdx/pki.h"
+#include "cdx/registry.h"
+#include "cdx/xml.h"
+
+#include <dirent.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -33,7 +38,62 @@ static const struct demo_inst {
 typedef struct demo_ctx {
     char dir[PATH_MAX];
     char host[64];
+    char sample[PATH_MAX];  /* a document of hanbit to push, "" when none */
+    char sample_uid[33];    /* its registry id */
 } demo_ctx_t;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Picks the first sample of Hanbit University Hospital and works out the
+ * registry id it will get (a hash of its ClinicalDocument/id). */
+static void find_sample(demo_ctx_t *ctx)
+{
+    char dir[PATH_MAX];
+    ctx->sample[0] = '\0';
+    snprintf(dir, sizeof dir, "%s/hanbit", CDX_SOURCE_SAMPLES_DIR);
+    DIR *dp = opendir(dir);
+    if (dp == NULL)
+        return;
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL && n < CDX_ARRAY_SIZE(names)) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".xml") == 0)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(dp);
+    qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX + 300];
+        char *data = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i] ? names[i] : "");
+        if (ctx->sample[0] == '\0' && names[i] != NULL &&
+            cdx_read_file(path, 16u << 20, &data, &len) == 0) {
+            cdx_diag_t d;
+            cdx_diag_init(&d);
+            xmlDocPtr doc = NULL;
+            if (cdx_xml_parse(data, len, &d, &doc) == 0) {
+                cdx_extract_t ex;
+                if (cdx_extract(doc, &ex, NULL) == 0) {
+                    if (ex.meta.unique_id != NULL) {
+                        cdx_registry_doc_uid(ex.meta.unique_id, ctx->sample_uid);
+                        cdx_strlcpy(ctx->sample, path, sizeof ctx->sample);
+                    }
+                    cdx_extract_cleanup(&ex);
+                }
+                xmlFreeDoc(doc);
+            }
+            cdx_diag_cleanup(&d);
+            free(data);
+        }
+        free(names[i]);
+    }
+}
 
 static int exists(const char *path)
 {
@@ -155,6 +215,26 @@ static void print_commands(int port, void *arg)
            "curl --cacert %s/pki/ca.crt --cert %s/pki/netops.crt --key %s/pki/netops.key "
            "%s/metrics\n\n",
            d, d, d, url);
+    if (ctx->sample[0] != '\0') {
+        printf("Push a sample document, as Hanbit University Hospital:\n"
+               "curl --cacert %s/pki/ca.crt --cert %s/pki/hanbit.crt --key %s/pki/hanbit.key "
+               "-H 'Content-Type: application/xml' --data-binary @%s %s/v1/documents\n\n",
+               d, d, d, ctx->sample, url);
+        printf("Read it back (original bytes; add ?form=normalized for the canonical form):\n"
+               "curl --cacert %s/pki/ca.crt --cert %s/pki/hanbit.crt --key %s/pki/hanbit.key "
+               "%s/v1/documents/%s\n\n",
+               d, d, d, url, ctx->sample_uid);
+        printf("Its registry entry, as Riverside General Hospital (query role):\n"
+               "curl --cacert %s/pki/ca.crt --cert %s/pki/riverside.crt --key "
+               "%s/pki/riverside.key %s/v1/documents/%s/metadata\n\n",
+               d, d, d, url, ctx->sample_uid);
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        printf("Check a document without storing it (nothing is sent):\n"
+               "%s validate --json %s\n\n",
+               n > 0 ? exe : "cdxgw", ctx->sample);
+    }
     printf("Configuration: %s/cdxgw.conf; institutions: %s/institutions.conf\n\n", d, d);
     fflush(stdout);
 }
@@ -192,6 +272,7 @@ int cdx_cmd_demo(int argc, char **argv)
     }
     if (make_pki(ctx.dir) != 0 || write_config(ctx.dir) != 0)
         return 1;
+    find_sample(&ctx);
 
     char conf[PATH_MAX + 16];
     snprintf(conf, sizeof conf, "%s/cdxgw.conf", ctx.dir);
@@ -207,7 +288,7 @@ int cdx_cmd_demo(int argc, char **argv)
     args[n] = NULL;
     cdx_config_t cfg;
     cdx_config_init(&cfg);
-    rc = cdx_cli_load_config(n, args, &cfg, NULL);
+    rc = cdx_cli_load_config(n, args, &cfg, NULL, 1);
     if (rc == 0) {
         int port;
         if (cdx_config_parse_listen(cfg.listen, ctx.host, sizeof ctx.host, &port) != 0 ||

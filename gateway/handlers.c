@@ -1,6 +1,7 @@
 /* handlers: the route table and the handlers of the core endpoints. */
 #include "cdx/cli.h"
 #include "cdx/common.h"
+#include "cdx/documents.h"
 #include "cdx/server.h"
 
 #include <jansson.h>
@@ -53,5 +54,10 @@ static void h_metrics(cdx_request_t *rq)
 const cdx_route_t cdx_routes[] = {
     {"healthz", "GET", "/healthz", 0, 0, H(h_healthz)},
     {"metrics", "GET", "/metrics", CDX_ROLE_ADMIN, CDX_ROUTE_LOOPBACK_OR_ROLE, H(h_metrics)},
+    {"documents.post", "POST", "/v1/documents", CDX_ROLE_SUBMIT, CDX_ROUTE_BODY,
+     H(cdx_h_documents_post)},
+    {"documents.get", "GET", "/v1/documents/{id}", CDX_ROLE_QUERY, 0, H(cdx_h_documents_get)},
+    {"documents.metadata", "GET", "/v1/documents/{id}/metadata", CDX_ROLE_QUERY, 0,
+     H(cdx_h_documents_metadata)},
 };
 const size_t cdx_nroutes = CDX_ARRAY_SIZE(cdx_routes);

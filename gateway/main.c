@@ -12,6 +12,9 @@ static const struct command {
 } commands[] = {
     {"serve", cdx_cmd_serve, "run the gateway (foreground; logs to stderr)"},
     {"demo", cdx_cmd_demo, "create demo certificates and configuration, then serve"},
+    {"validate", cdx_cmd_validate, "run the pipeline on files without storing; print issues"},
+    {"import", cdx_cmd_import, "bulk-load files and folders of CDA documents"},
+    {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
     {"audit", cdx_cmd_audit, "audit verify: check the audit hash chain"},
 };
 

@@ -14,11 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
 struct cdx_registry {
     sqlite3 *db;
+    int skip_check;
     int schema_version;
     int last_sqlite_rc; /* SQLite's code behind the last failure, for more specific messages */
     char errmsg[512];
@@ -510,10 +512,35 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
     }
     if (strcmp(norm, "cert_file") == 0)
         return set_cert_file(inst, value, base_dir, err, errlen);
+    if (strcmp(norm, "schema_policy") == 0) {
+        if (strcmp(value, "strict") == 0) {
+            inst->policy |= CDX_POLICY_SCHEMA_STRICT;
+        } else if (strcmp(value, "standard") == 0) {
+            inst->policy &= ~(unsigned)CDX_POLICY_SCHEMA_STRICT;
+        } else {
+            set_err(err, errlen, "schema_policy: '%s' is not 'standard' or 'strict'",
+                    quote(value, q));
+            return CDX_ECONFIG;
+        }
+        return 0;
+    }
+    if (strcmp(norm, "identity_policy") == 0) {
+        if (strcmp(value, "custodian_or_author") == 0) {
+            inst->policy |= CDX_POLICY_AUTHOR_OK;
+        } else if (strcmp(value, "custodian") == 0) {
+            inst->policy &= ~(unsigned)CDX_POLICY_AUTHOR_OK;
+        } else {
+            set_err(err, errlen,
+                    "identity_policy: '%s' is not 'custodian' or 'custodian_or_author'",
+                    quote(value, q));
+            return CDX_ECONFIG;
+        }
+        return 0;
+    }
 
     set_err(err, errlen,
             "unknown key '%s' in [institution] (known: oid, name, roles, endpoint, cert_sha256, "
-            "spki_sha256, cert_file)",
+            "spki_sha256, cert_file, schema_policy, identity_policy)",
             quote(key, q));
     return CDX_ECONFIG;
 }
@@ -1001,10 +1028,82 @@ static const char migration_1[] =
     "  hash TEXT NOT NULL"
     ");";
 
+
+static const char migration_2[] =
+    "ALTER TABLE institutions ADD COLUMN policy INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE documents ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uid TEXT NOT NULL UNIQUE,"
+    "  unique_id TEXT NOT NULL UNIQUE,"
+    "  set_id TEXT,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  replaces TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'current' CHECK (status IN ('current', 'superseded')),"
+    "  submitter_id INTEGER NOT NULL REFERENCES institutions(id),"
+    "  custodian_oid TEXT,"
+    "  author_oid TEXT,"
+    "  type_code TEXT,"
+    "  type_system TEXT,"
+    "  title TEXT,"
+    "  creation_time TEXT,"
+    "  service_start TEXT,"
+    "  service_stop TEXT,"
+    "  confidentiality TEXT,"
+    "  language TEXT,"
+    "  patient_root TEXT,"
+    "  patient_ext TEXT,"
+    "  sha256 TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  normalized_sha256 TEXT,"
+    "  mapping_version TEXT,"
+    "  meta_json TEXT NOT NULL,"
+    "  warnings_json TEXT,"
+    "  stored_at TEXT NOT NULL"
+    ");"
+    "CREATE INDEX documents_by_patient ON documents(patient_root, patient_ext);"
+    "CREATE INDEX documents_by_sha256 ON documents(sha256);"
+    "CREATE INDEX documents_by_set ON documents(set_id, version);"
+    "CREATE TABLE document_content ("
+    "  document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,"
+    "  original BLOB NOT NULL,"
+    "  normalized BLOB"
+    ");"
+    "CREATE TABLE document_patient_ids ("
+    "  id INTEGER PRIMARY KEY,"
+    "  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  root TEXT NOT NULL,"
+    "  extension TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (document_id, root, extension)"
+    ");"
+    "CREATE INDEX document_patient_ids_by_id ON document_patient_ids(root, extension);"
+    "CREATE TABLE facts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  code_system TEXT,"
+    "  code TEXT,"
+    "  display TEXT,"
+    "  value TEXT,"
+    "  value_num REAL,"
+    "  unit TEXT,"
+    "  time_low TEXT,"
+    "  time_high TEXT,"
+    "  status TEXT,"
+    "  data TEXT NOT NULL"
+    ");"
+    "CREATE INDEX facts_by_document ON facts(document_id);"
+    "CREATE INDEX facts_by_code ON facts(kind, code_system, code);"
+    "CREATE TABLE state ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL"
+    ");";
+
 /* Applied in order at open.  Append new migrations with the next version number; never edit
  * one that has shipped, because databases in the field have already recorded it as applied. */
 static const migration_t migrations[] = {
     {1, "institutions, credentials and audit", migration_1},
+    {2, "documents, content, patient ids, facts, state", migration_2},
 };
 
 /* Applies pending migrations one transaction each, re-reading the version inside every
@@ -1123,18 +1222,35 @@ static int prepare_file(const char *path, char *err, size_t errlen)
             goto out;
         }
     }
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open or create the database file: %s", path,
-                strerror(errno));
-        rc = CDX_EIO;
-        goto out;
-    }
+    /* Never open() and close() an existing database file here: closing
+     * any descriptor of a file drops every POSIX lock this process holds
+     * on it, including those of SQLite connections already open (the
+     * writer, when a reader is opened), and another process could then
+     * checkpoint and remove the WAL under our feet.  Only a missing file
+     * is created, and an existing one is inspected and chmod-ed by path. */
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
-        rc = CDX_EIO;
-        goto out;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            set_err(err, errlen, "%s: %s", path, strerror(errno));
+            rc = CDX_EIO;
+            goto out;
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            set_err(err, errlen, "%s: cannot create the database file: %s", path,
+                    strerror(errno));
+            rc = CDX_EIO;
+            goto out;
+        }
+        if (fd >= 0) {
+            close(fd);
+            fd = -1;
+        }
+        if (stat(path, &st) != 0) {
+            set_err(err, errlen, "%s: %s", path, strerror(errno));
+            rc = CDX_EIO;
+            goto out;
+        }
     }
     if (!S_ISREG(st.st_mode)) {
         set_err(err, errlen, "%s: not a regular file", path);
@@ -1143,7 +1259,7 @@ static int prepare_file(const char *path, char *err, size_t errlen)
     }
     /* The registry holds keyed patient hashes and the audit trail: only the owner may read it,
      * also when an older installation created it with wider permissions. */
-    if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) {
+    if ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0) {
         set_err(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
         rc = CDX_EIO;
         goto out;
@@ -1198,6 +1314,10 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
         set_err(err, errlen, "%s: this SQLite does not enforce foreign keys", path);
         return CDX_EDB;
     }
+    /* quick_check reads the whole file; once per process and path is
+     * enough (the readers opened after the writer skip it). */
+    if (reg->skip_check)
+        return 0;
     rc = query_text(reg, "PRAGMA quick_check", value, sizeof value);
     if (rc != 0)
         goto fail;
@@ -1215,7 +1335,21 @@ fail:
     return rc;
 }
 
+static int registry_open(const char *path, int skip_check, cdx_registry_t **out, char *err,
+                         size_t errlen);
+
 int cdx_registry_open(const char *path, cdx_registry_t **out, char *err, size_t errlen)
+{
+    return registry_open(path, 0, out, err, errlen);
+}
+
+int cdx_registry_open_reader(const char *path, cdx_registry_t **out, char *err, size_t errlen)
+{
+    return registry_open(path, 1, out, err, errlen);
+}
+
+static int registry_open(const char *path, int skip_check, cdx_registry_t **out, char *err,
+                         size_t errlen)
 {
     int rc = 0;
     cdx_registry_t *reg = NULL;
@@ -1231,6 +1365,7 @@ int cdx_registry_open(const char *path, cdx_registry_t **out, char *err, size_t 
         set_err(err, errlen, "%s: out of memory", path);
         return CDX_ENOMEM;
     }
+    reg->skip_check = skip_check;
     rc = prepare_file(path, err, errlen);
     if (rc != 0)
         goto out;
@@ -1484,14 +1619,18 @@ int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
                 "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
         return CDX_EINVAL;
     }
-    int rc = tx_begin(reg);
+    /* Inside the caller's transaction (the writer's batch) or one of its own. */
+    int own = sqlite3_get_autocommit(reg->db);
+    int rc = own ? tx_begin(reg) : 0;
     if (rc != 0)
         return rc;
     rc = audit_append(reg, ev);
-    if (rc == 0)
-        rc = tx_commit(reg);
-    if (rc != 0)
-        tx_rollback(reg);
+    if (own) {
+        if (rc == 0)
+            rc = tx_commit(reg);
+        if (rc != 0)
+            tx_rollback(reg);
+    }
     return rc;
 }
 
@@ -1617,11 +1756,12 @@ static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst
 
     now_rfc3339(ts);
     rc = prepare(reg,
-                 "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                 "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at,"
+                 " policy)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)"
                  " ON CONFLICT (oid) DO UPDATE SET name = excluded.name,"
                  " roles = excluded.roles, endpoint = excluded.endpoint,"
-                 " updated_at = excluded.updated_at"
+                 " updated_at = excluded.updated_at, policy = excluded.policy"
                  " RETURNING id",
                  &st);
     if (rc != 0)
@@ -1635,6 +1775,8 @@ static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst
         src = bind_text(st, 4, inst->endpoint);
     if (src == SQLITE_OK)
         src = bind_text(st, 5, ts);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 6, (int64_t)inst->policy);
     if (src != SQLITE_OK) {
         rc = db_fail(reg, src, "binding an institution");
         goto out;
@@ -1749,7 +1891,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
     sqlite3_stmt *st = NULL;
     /* One joined statement, so institutions and credentials come from one snapshot. */
     int rc = prepare(reg,
-                     "SELECT i.id, i.oid, i.name, i.roles, i.endpoint, c.kind, c.sha256"
+                     "SELECT i.id, i.oid, i.name, i.roles, i.endpoint, c.kind, c.sha256, i.policy"
                      " FROM institutions AS i"
                      " LEFT JOIN institution_credentials AS c ON c.institution_id = i.id"
                      " ORDER BY i.oid, c.id",
@@ -1790,6 +1932,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
                 goto out;
             }
             inst->roles = (unsigned)roles;
+            inst->policy = (unsigned)sqlite3_column_int64(st, 7);
         }
         if (sqlite3_column_type(st, 6) == SQLITE_NULL)
             continue;
@@ -1811,5 +1954,676 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
 out:
     sqlite3_finalize(st);
     free(items);
+    return rc;
+}
+
+/* ---- Transactions for the writer ----------------------------------------------------------- */
+
+int cdx_registry_begin(cdx_registry_t *reg)
+{
+    return tx_begin(reg);
+}
+
+int cdx_registry_commit(cdx_registry_t *reg)
+{
+    return tx_commit(reg);
+}
+
+void cdx_registry_rollback(cdx_registry_t *reg)
+{
+    tx_rollback(reg);
+}
+
+int cdx_registry_savepoint(cdx_registry_t *reg)
+{
+    return exec_sql(reg, "SAVEPOINT change", "opening a savepoint");
+}
+
+int cdx_registry_release(cdx_registry_t *reg)
+{
+    return exec_sql(reg, "RELEASE change", "releasing a savepoint");
+}
+
+void cdx_registry_rollback_savepoint(cdx_registry_t *reg)
+{
+    if (!sqlite3_get_autocommit(reg->db)) {
+        (void)sqlite3_exec(reg->db, "ROLLBACK TO change", NULL, NULL, NULL);
+        (void)sqlite3_exec(reg->db, "RELEASE change", NULL, NULL, NULL);
+    }
+}
+
+int cdx_registry_last_sqlite_code(const cdx_registry_t *reg)
+{
+    return reg->last_sqlite_rc;
+}
+
+int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name)
+{
+    char ts[32];
+    now_rfc3339(ts);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
+                     " VALUES (?1, ?2, 0, '', ?3, ?3) ON CONFLICT (oid) DO NOTHING",
+                     &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, oid);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, name && name[0] ? name : oid);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, ts);
+    rc = src == SQLITE_OK ? step_done(reg, st, "registering an institution")
+                          : db_fail(reg, src, "binding an institution");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- Documents --------------------------------------------------------------------------- */
+
+void cdx_registry_doc_uid(const char *unique_id, char out[33])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    if (EVP_Digest(unique_id, strlen(unique_id), md, &len, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof md);
+    cdx_hex(md, 16, out);
+}
+
+static int bind_all_text(sqlite3_stmt *st, const char *const *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int src = bind_text(st, i + 1, values[i]);
+        if (src != SQLITE_OK)
+            return src;
+    }
+    return SQLITE_OK;
+}
+
+static const char *json_str(json_t *o, const char *k1, const char *k2)
+{
+    json_t *v = json_object_get(o, k1);
+    if (!json_is_string(v) && k2 != NULL)
+        v = json_object_get(o, k2);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Inserts the facts of a document from the extractor's JSON grouping. */
+static int insert_facts(cdx_registry_t *reg, int64_t doc_id, const char *facts_json)
+{
+    if (facts_json == NULL)
+        return 0;
+    json_error_t jerr;
+    json_t *root = json_loads(facts_json, 0, &jerr);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        set_err(reg->errmsg, sizeof reg->errmsg, "facts: not a JSON object");
+        return CDX_EINVAL;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
+                     " value_num, unit, time_low, time_high, status, data)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     &st);
+    const char *kind;
+    json_t *list;
+    json_object_foreach(root, kind, list)
+    {
+        size_t i;
+        json_t *f;
+        if (rc != 0 || !json_is_array(list))
+            continue;
+        json_array_foreach(list, i, f)
+        {
+            if (rc != 0 || !json_is_object(f))
+                continue;
+            char *data = json_dumps(f, JSON_COMPACT);
+            if (data == NULL) {
+                rc = CDX_ENOMEM;
+                break;
+            }
+            json_t *num = json_object_get(f, "number");
+            json_t *et = json_object_get(f, "effectiveTime");
+            int src = sqlite3_bind_int64(st, 1, doc_id);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 2, kind);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 3, json_str(f, "codeSystem", NULL));
+            if (src == SQLITE_OK)
+                src = bind_text(st, 4, json_str(f, "code", NULL));
+            if (src == SQLITE_OK)
+                src = bind_text(st, 5, json_str(f, "displayName", "originalText"));
+            if (src == SQLITE_OK)
+                src = bind_text(st, 6, json_str(f, "value", NULL));
+            if (src == SQLITE_OK)
+                src = json_is_number(num) ? sqlite3_bind_double(st, 7, json_number_value(num))
+                                          : sqlite3_bind_null(st, 7);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 8, json_str(f, "unit", NULL));
+            if (src == SQLITE_OK)
+                src = bind_text(st, 9, json_is_object(et) ? json_str(et, "low", NULL) : NULL);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 10, json_is_object(et) ? json_str(et, "high", NULL) : NULL);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 11, json_str(f, "status", NULL));
+            if (src == SQLITE_OK)
+                src = sqlite3_bind_text(st, 12, data, -1, SQLITE_TRANSIENT);
+            free(data);
+            rc = src == SQLITE_OK ? step_done(reg, st, "storing a fact")
+                                  : db_fail(reg, src, "binding a fact");
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+        }
+    }
+    sqlite3_finalize(st);
+    json_decref(root);
+    return rc;
+}
+
+static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                             const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
+                             char uid[33])
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int src;
+    char ts[32];
+    cdx_registry_doc_uid(rec->unique_id, uid);
+
+    /* Idempotency: the same id with the same bytes is the same document. */
+    rc = prepare(reg, "SELECT sha256 FROM documents WHERE unique_id = ?1", &st);
+    if (rc != 0)
+        goto out;
+    src = bind_text(st, 1, rec->unique_id);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "binding a document id");
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *sha = (const char *)sqlite3_column_text(st, 0);
+        *outcome = sha != NULL && strcmp(sha, rec->sha256) == 0 ? CDX_STORE_IDENTICAL
+                                                                : CDX_STORE_CONFLICT;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (audit != NULL) {
+            /* A conflict is a refused import; a repeat is recorded as such. */
+            cdx_audit_event_t ev = *audit;
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s %s", *outcome == CDX_STORE_CONFLICT ?
+                     "result=conflict" : "result=identical", audit->detail ? audit->detail : "");
+            ev.detail = detail;
+            if (*outcome == CDX_STORE_CONFLICT) {
+                ev.event = "document.conflict";
+                ev.outcome = 4;
+            }
+            rc = audit_append(reg, &ev);
+        }
+        goto out;
+    }
+    if (src != SQLITE_DONE) {
+        rc = db_fail(reg, src, "looking a document up");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    rc = prepare(reg, "SELECT id FROM institutions WHERE oid = ?1", &st);
+    if (rc != 0)
+        goto out;
+    bind_text(st, 1, rec->submitter_oid);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : db_fail(reg, src, "finding the submitter");
+        if (src == SQLITE_DONE)
+            set_err(reg->errmsg, sizeof reg->errmsg, "submitter %s is not registered",
+                    rec->submitter_oid);
+        goto out;
+    }
+    int64_t submitter = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+
+    now_rfc3339(ts);
+    rc = prepare(reg,
+                 "INSERT INTO documents (uid, unique_id, set_id, replaces, custodian_oid,"
+                 " author_oid, type_code, type_system, title, creation_time, service_start,"
+                 " service_stop, confidentiality, language, patient_root, patient_ext, sha256,"
+                 " normalized_sha256, mapping_version, meta_json, warnings_json, stored_at,"
+                 " version, submitter_id, size)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                 " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
+                 &st);
+    if (rc != 0)
+        goto out;
+    const char *texts[] = {uid,
+                           rec->unique_id,
+                           rec->set_id,
+                           rec->replaces,
+                           rec->custodian_oid,
+                           rec->author_oid,
+                           rec->type_code,
+                           rec->type_system,
+                           rec->title,
+                           rec->creation_time,
+                           rec->service_start,
+                           rec->service_stop,
+                           rec->confidentiality,
+                           rec->language,
+                           rec->patient_root,
+                           rec->patient_ext,
+                           rec->sha256,
+                           rec->normalized_sha256,
+                           rec->mapping_version,
+                           rec->meta_json ? rec->meta_json : "{}",
+                           rec->warnings_json,
+                           ts};
+    src = bind_all_text(st, texts, (int)CDX_ARRAY_SIZE(texts));
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int(st, 23, rec->version > 0 ? rec->version : 1);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 24, submitter);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 25, (int64_t)rec->size);
+    if (src != SQLITE_OK) {
+        rc = db_fail(reg, src, "binding a document");
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = db_fail(reg, src, "storing a document");
+        goto out;
+    }
+    int64_t doc_id = sqlite3_column_int64(st, 0);
+    rc = step_done(reg, st, "storing a document");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        goto out;
+
+    rc = prepare(reg,
+                 "INSERT INTO document_content (document_id, original, normalized)"
+                 " VALUES (?1, ?2, ?3)",
+                 &st);
+    if (rc != 0)
+        goto out;
+    src = sqlite3_bind_int64(st, 1, doc_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_blob64(st, 2, rec->original ? rec->original : "", rec->size,
+                                  SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = rec->normalized ? sqlite3_bind_blob64(st, 3, rec->normalized, rec->normalized_size,
+                                                    SQLITE_STATIC)
+                              : sqlite3_bind_null(st, 3);
+    rc = src == SQLITE_OK ? step_done(reg, st, "storing document content")
+                          : db_fail(reg, src, "binding document content");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        goto out;
+
+    if (rec->npatient_ids > 0) {
+        rc = prepare(reg,
+                     "INSERT OR IGNORE INTO document_patient_ids (document_id, root, extension)"
+                     " VALUES (?1, ?2, ?3)",
+                     &st);
+        for (size_t i = 0; rc == 0 && i < rec->npatient_ids; i++) {
+            const char *root = rec->patient_ids[2 * i];
+            const char *ext = rec->patient_ids[2 * i + 1];
+            if (root == NULL)
+                continue;
+            src = sqlite3_bind_int64(st, 1, doc_id);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 2, root);
+            if (src == SQLITE_OK)
+                src = bind_text(st, 3, ext ? ext : "");
+            rc = src == SQLITE_OK ? step_done(reg, st, "storing a patient id")
+                                  : db_fail(reg, src, "binding a patient id");
+            sqlite3_reset(st);
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != 0)
+            goto out;
+    }
+
+    rc = insert_facts(reg, doc_id, rec->facts_json);
+    if (rc != 0)
+        goto out;
+
+    /* A replacement supersedes its parent, which stays retrievable. */
+    if (rec->replaces != NULL) {
+        rc = prepare(reg,
+                     "UPDATE documents SET status = 'superseded' WHERE unique_id = ?1"
+                     " AND id <> ?2",
+                     &st);
+        if (rc != 0)
+            goto out;
+        src = bind_text(st, 1, rec->replaces);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, doc_id);
+        rc = src == SQLITE_OK ? step_done(reg, st, "superseding a document")
+                              : db_fail(reg, src, "binding a document id");
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != 0)
+            goto out;
+    }
+    /* A document whose replacement arrived first is superseded at once. */
+    rc = prepare(reg,
+                 "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
+                 " (SELECT 1 FROM documents WHERE replaces = ?2 AND id <> ?1)",
+                 &st);
+    if (rc != 0)
+        goto out;
+    src = sqlite3_bind_int64(st, 1, doc_id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, rec->unique_id);
+    rc = src == SQLITE_OK ? step_done(reg, st, "checking replacements")
+                          : db_fail(reg, src, "binding a document id");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        goto out;
+
+    if (audit != NULL) {
+        rc = audit_append(reg, audit);
+        if (rc != 0)
+            goto out;
+    }
+    *outcome = CDX_STORE_CREATED;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                                const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
+                                char doc_uid[33])
+{
+    reg->errmsg[0] = '\0';
+    int own = sqlite3_get_autocommit(reg->db);
+    int rc = own ? tx_begin(reg) : 0;
+    if (rc != 0)
+        return rc;
+    rc = store_document_tx(reg, rec, audit, outcome, doc_uid);
+    if (own) {
+        if (rc == 0)
+            rc = tx_commit(reg);
+        if (rc != 0)
+            tx_rollback(reg);
+    }
+    return rc;
+}
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+void cdx_doc_row_cleanup(cdx_doc_row_t *row)
+{
+    free(row->unique_id);
+    free(row->status);
+    free(row->sha256);
+    free(row->normalized_sha256);
+    free(row->mapping_version);
+    free(row->meta_json);
+    free(row->submitter_oid);
+    free(row->patient_root);
+    free(row->patient_ext);
+    free(row->content);
+    memset(row, 0, sizeof *row);
+}
+
+#define DOC_COLUMNS                                                                                \
+    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"       \
+    " d.meta_json, i.oid, d.patient_root, d.patient_ext"
+
+static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
+{
+    memset(row, 0, sizeof *row);
+    row->id = sqlite3_column_int64(st, 0);
+    const char *uid = (const char *)sqlite3_column_text(st, 1);
+    cdx_strlcpy(row->uid, uid ? uid : "", sizeof row->uid);
+    row->unique_id = column_dup(st, 2);
+    row->status = column_dup(st, 3);
+    row->sha256 = column_dup(st, 4);
+    row->normalized_sha256 = column_dup(st, 5);
+    row->mapping_version = column_dup(st, 6);
+    row->meta_json = column_dup(st, 7);
+    row->submitter_oid = column_dup(st, 8);
+    row->patient_root = column_dup(st, 9);
+    row->patient_ext = column_dup(st, 10);
+    if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL) {
+        cdx_doc_row_cleanup(row);
+        return CDX_ENOMEM;
+    }
+    return 0;
+}
+
+static int read_blob(sqlite3_stmt *st, int col, cdx_doc_row_t *row)
+{
+    const void *blob = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (blob == NULL && sqlite3_column_type(st, col) == SQLITE_NULL)
+        return CDX_ENOTFOUND;
+    row->content = malloc((size_t)n + 1);
+    if (row->content == NULL)
+        return CDX_ENOMEM;
+    if (n > 0)
+        memcpy(row->content, blob, (size_t)n);
+    row->content[n] = '\0';
+    row->content_len = (size_t)n;
+    return 0;
+}
+
+int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = prepare(reg,
+                     "SELECT " DOC_COLUMNS ", c.original, c.normalized FROM documents AS d"
+                     " JOIN institutions AS i ON i.id = d.submitter_id"
+                     " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
+                     &st);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, uid);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = CDX_ENOTFOUND;
+    } else if (src != SQLITE_ROW) {
+        rc = db_fail(reg, src, "reading a document");
+    } else {
+        rc = read_row(st, out);
+        if (rc == 0 && what == CDX_DOC_ORIGINAL)
+            rc = read_blob(st, 11, out);
+        else if (rc == 0 && what == CDX_DOC_NORMALIZED)
+            rc = read_blob(st, 12, out);
+        if (rc != 0)
+            cdx_doc_row_cleanup(out);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg, "SELECT 1 FROM documents WHERE sha256 = ?1 LIMIT 1", &st);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, sha256);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *found = 1;
+    else if (src == SQLITE_DONE)
+        *found = 0;
+    else
+        rc = db_fail(reg, src, "looking a hash up");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t limit,
+                               int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "SELECT " DOC_COLUMNS ", c.original FROM documents AS d"
+                     " JOIN institutions AS i ON i.id = d.submitter_id"
+                     " JOIN document_content AS c ON c.document_id = d.id"
+                     " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
+                     &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, (int64_t)limit);
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = db_fail(reg, src, "reading documents");
+            break;
+        }
+        cdx_doc_row_t row;
+        rc = read_row(st, &row);
+        if (rc == 0)
+            rc = read_blob(st, 11, &row);
+        if (rc == 0)
+            rc = fn(&row, arg);
+        cdx_doc_row_cleanup(&row);
+        if (rc != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int update_normalized_tx(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
+                                const void *normalized, size_t normalized_size,
+                                const char *mapping_version, const char *meta_json,
+                                const char *facts_json)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "UPDATE documents SET normalized_sha256 = ?2, mapping_version = ?3,"
+                     " meta_json = ?4 WHERE id = ?1",
+                     &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, normalized_sha256);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, mapping_version);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, meta_json ? meta_json : "{}");
+    rc = src == SQLITE_OK ? step_done(reg, st, "updating a document")
+                          : db_fail(reg, src, "binding a document");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        return rc;
+    rc = prepare(reg, "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1", &st);
+    if (rc != 0)
+        return rc;
+    src = sqlite3_bind_int64(st, 1, id);
+    if (src == SQLITE_OK)
+        src = normalized ? sqlite3_bind_blob64(st, 2, normalized, normalized_size, SQLITE_STATIC)
+                         : sqlite3_bind_null(st, 2);
+    rc = src == SQLITE_OK ? step_done(reg, st, "updating document content")
+                          : db_fail(reg, src, "binding document content");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        return rc;
+    rc = prepare(reg, "DELETE FROM facts WHERE document_id = ?1", &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_done(reg, st, "removing old facts");
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
+    return insert_facts(reg, id, facts_json);
+}
+
+int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
+                                   const void *normalized, size_t normalized_size,
+                                   const char *mapping_version, const char *meta_json,
+                                   const char *facts_json)
+{
+    int own = sqlite3_get_autocommit(reg->db);
+    int rc = own ? tx_begin(reg) : 0;
+    if (rc != 0)
+        return rc;
+    rc = update_normalized_tx(reg, id, normalized_sha256, normalized, normalized_size,
+                              mapping_version, meta_json, facts_json);
+    if (own) {
+        if (rc == 0)
+            rc = tx_commit(reg);
+        if (rc != 0)
+            tx_rollback(reg);
+    }
+    return rc;
+}
+
+int cdx_registry_count(cdx_registry_t *reg, const char *table, int64_t *n)
+{
+    static const char *const allowed[] = {"documents", "facts", "audit", "institutions",
+                                          "document_patient_ids"};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(allowed); i++) {
+        if (strcmp(table, allowed[i]) == 0) {
+            char sql[96];
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", allowed[i]);
+            return query_int64(reg, sql, n);
+        }
+    }
+    return CDX_EINVAL;
+}
+
+int cdx_registry_state_get(cdx_registry_t *reg, const char *key, char *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    int rc = prepare(reg, "SELECT value FROM state WHERE key = ?1", &st);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, key);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        cdx_strlcpy(out, v ? v : "", n);
+    } else if (src != SQLITE_DONE) {
+        rc = db_fail(reg, src, "reading state");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *value)
+{
+    char ts[32];
+    now_rfc3339(ts);
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "INSERT INTO state (key, value, updated_at) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                     " updated_at = excluded.updated_at",
+                     &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, key);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, value);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, ts);
+    rc = src == SQLITE_OK ? step_done(reg, st, "writing state") : db_fail(reg, src, "binding state");
+    sqlite3_finalize(st);
     return rc;
 }

@@ -66,6 +66,11 @@ struct cdx_server {
     uint64_t next_conn_id;
     size_t jobs;
     metrics_t m;
+    void *app;
+    int (*metrics_hook)(void *app, cdx_buf_t *out);
+    void (*stop_hook)(void *app);
+    void (*reject_hook)(void *app, const cdx_route_t *route, const char *peer_oid, int status,
+                        const char *code);
 };
 
 struct conn {
@@ -222,6 +227,8 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                          "cdxgw_jobs_refused_total %llu\n",
                          srv->jobs, (long long)srv->cfg->max_jobs,
                          (unsigned long long)m->jobs_total, (unsigned long long)m->jobs_refused);
+    if (rc == 0 && srv->metrics_hook != NULL)
+        rc = srv->metrics_hook(srv->app, out);
     return rc == 0 ? 0 : CDX_ENOMEM;
 }
 
@@ -513,6 +520,18 @@ void cdx_respond_overloaded(cdx_request_t *rq)
 static void respond_fatal(conn_t *c, int status, const char *code, const char *detail)
 {
     c->close_after = 1;
+    cdx_server_t *srv = c->srv;
+    cdx_http_request_t *req = cdx_http_parser_request(c->http);
+    if (srv->reject_hook != NULL && req->path != NULL && req->method[0] != '\0') {
+        /* Requests refused before their handler ran are audited too when
+         * they were meant for a route that stores something. */
+        int idx = cdx_router_match(srv->routes, srv->nroutes, req->method, req->path, NULL, NULL,
+                                   0);
+        if (idx >= 0 && (srv->routes[idx].flags & CDX_ROUTE_BODY)) {
+            const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
+            srv->reject_hook(srv->app, &srv->routes[idx], peer ? peer->oid : NULL, status, code);
+        }
+    }
     if (c->rq.id[0] == '\0')
         snprintf(c->rq.id, sizeof c->rq.id, "%llx-%u", (unsigned long long)c->id, c->nrequests);
     respond_problem_raw(c, status, code, detail, NULL, NULL, -1);
@@ -567,6 +586,49 @@ int cdx_submit_job(cdx_request_t *rq, void (*work)(void *data),
     srv->m.jobs_total++;
     c->refs++;
     return 0;
+}
+
+void *cdx_request_hold(cdx_request_t *rq)
+{
+    conn_t *c = rq->conn;
+    c->refs++;
+    return c;
+}
+
+cdx_request_t *cdx_request_resume(void *hold)
+{
+    conn_t *c = hold;
+    cdx_request_t *rq = c->closing ? NULL : &c->rq;
+    /* While open, the loop's own reference keeps c alive after this. */
+    conn_unref(c);
+    return rq;
+}
+
+void cdx_server_set_app(cdx_server_t *srv, void *app)
+{
+    srv->app = app;
+}
+
+void *cdx_server_app(const cdx_server_t *srv)
+{
+    return srv->app;
+}
+
+void cdx_server_set_reject_hook(cdx_server_t *srv,
+                                void (*hook)(void *app, const cdx_route_t *route,
+                                             const char *peer_oid, int status, const char *code))
+{
+    srv->reject_hook = hook;
+}
+
+void cdx_server_set_stop_hook(cdx_server_t *srv, void (*hook)(void *app))
+{
+    srv->stop_hook = hook;
+}
+
+void cdx_server_set_metrics_hook(cdx_server_t *srv, int (*hook)(void *app, cdx_buf_t *out))
+{
+    srv->metrics_hook = hook;
 }
 
 /* ---- request handling -------------------------------------------------- */
@@ -995,7 +1057,9 @@ static void server_finish(cdx_server_t *srv)
     uv_close((uv_handle_t *)&srv->crl_timer, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
-    CDX_INFO("server.stopped", "requests_served=%llu", (unsigned long long)srv->m.conns_total);
+    if (srv->stop_hook != NULL)
+        srv->stop_hook(srv->app);
+    CDX_INFO("server.stopped", "connections_served=%llu", (unsigned long long)srv->m.conns_total);
 }
 
 static void server_check_drained(cdx_server_t *srv)

@@ -45,9 +45,24 @@ static xmlParserInputPtr entity_loader(const char *url, const char *id, xmlParse
     return NULL;
 }
 
+static void silent(void *ctx, const char *fmt, ...)
+{
+    (void)ctx;
+    (void)fmt;
+}
+
+void cdx_xml_quiet_errors(void)
+{
+    xmlSetGenericErrorFunc(NULL, silent);
+}
+
 static void init(void)
 {
     xmlInitParser();
+    /* libxml2 would print stray errors to stderr, which carries only our
+     * key=value log lines; errors that matter are captured per call. */
+    xmlThrDefSetGenericErrorFunc(NULL, silent);
+    xmlSetGenericErrorFunc(NULL, silent);
     xmlSetExternalEntityLoader(entity_loader);
 #ifdef LIBXML_CATALOG_ENABLED
     xmlCatalogSetDefaults(XML_CATA_ALLOW_NONE);
@@ -84,6 +99,7 @@ unsigned long cdx_xml_denied_loads(void)
 }
 
 typedef struct parse_state {
+    cdx_diag_t *d;
     int doctype;
     int have_error;
     int code;
@@ -99,6 +115,21 @@ static void on_error(void *data, xmlErrorPtr err)
     parse_state_t *st = ctxt ? ctxt->_private : NULL;
     if (st == NULL || err == NULL || st->have_error || err->level < XML_ERR_ERROR)
         return;
+    if (err->domain == XML_FROM_NAMESPACE && err->level != XML_ERR_FATAL) {
+        /* The document is well-formed XML but not namespace-well-formed
+         * (an undeclared xsi: prefix, an odd namespace URI): common in real
+         * exports and harmless to keep; the integrator hears about it. */
+        char loc[32];
+        snprintf(loc, sizeof loc, "%d:%d", err->line, err->int2);
+        char msg[256];
+        cdx_strlcpy(msg, err->message ? err->message : "namespace error", sizeof msg);
+        size_t n = strlen(msg);
+        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            msg[--n] = '\0';
+        if (st->d->nissues < 20)
+            cdx_diag_add(st->d, CDX_SEV_WARNING, "XML-NS", loc, "namespace error: %s", msg);
+        return;
+    }
     st->have_error = 1;
     st->code = err->code;
     st->domain = err->domain;
@@ -252,6 +283,17 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
         cdx_diag_reject(d, 413, "BODY_TOO_LARGE", "the document exceeds 2 GiB");
         return CDX_EPARSE;
     }
+    const unsigned char *u = (const unsigned char *)data;
+    if (len >= 4 && ((u[0] == 0 && u[1] == 0 && (u[2] == 0xFE || u[2] == 0)) ||
+                     (u[2] == 0 && u[3] == 0 && (u[0] == 0xFF || u[0] == '<')))) {
+        /* UTF-32 (UCS-4): libxml2 2.9 cannot read it reliably; say so
+         * instead of reporting an empty document. */
+        cdx_diag_add(d, CDX_SEV_ERROR, "XML", "1:1", "the document is UTF-32 encoded");
+        cdx_diag_reject(d, 400, "XML_ENCODING",
+                        "UTF-32 is not accepted; send UTF-8, UTF-16 or a declared encoding such "
+                        "as EUC-KR");
+        return CDX_EPARSE;
+    }
     if (too_many_attributes(data, len)) {
         cdx_diag_add(d, CDX_SEV_ERROR, "XML", NULL, "more than %d attributes in one tag",
                      MAX_ATTRS_PER_TAG);
@@ -261,6 +303,7 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     }
     parse_state_t st;
     memset(&st, 0, sizeof st);
+    st.d = d;
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
         return CDX_ENOMEM;

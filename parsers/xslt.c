@@ -37,7 +37,6 @@ static int under_root(const char *path, const char *root, char *real)
 static xmlDocPtr loader(const xmlChar *uri, xmlDictPtr dict, int options, void *ctxt,
                         xsltLoadType type)
 {
-    (void)dict;
     (void)options;
     (void)ctxt;
     char real[PATH_MAX];
@@ -52,7 +51,21 @@ static xmlDocPtr loader(const xmlChar *uri, xmlDictPtr dict, int options, void *
     size_t len = 0;
     if (cdx_read_file(real, 16u << 20, &text, &len) != 0)
         return NULL;
-    xmlDocPtr doc = xmlReadMemory(text, (int)len, real, NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA);
+    /* libxslt compares names by dictionary pointer: an imported stylesheet
+     * must share the importing one's dictionary, or its variables are
+     * "not declared" at run time. */
+    xmlParserCtxtPtr pctxt = xmlNewParserCtxt();
+    xmlDocPtr doc = NULL;
+    if (pctxt != NULL) {
+        if (dict != NULL) {
+            xmlDictFree(pctxt->dict);
+            pctxt->dict = dict;
+            xmlDictReference(dict);
+        }
+        doc = xmlCtxtReadMemory(pctxt, text, (int)len, real, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOCDATA);
+        xmlFreeParserCtxt(pctxt);
+    }
     free(text);
     return doc;
 }
@@ -68,12 +81,24 @@ static void on_generic_error(void *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+/* File reads are allowed only while a stylesheet compiles, and only under
+ * its root (xsl:import, xsl:include); during transformations never. */
+static int check_read(xsltSecurityPrefsPtr sec, xsltTransformContextPtr ctxt, const char *value)
+{
+    (void)sec;
+    char real[PATH_MAX];
+    if (ctxt != NULL || compile_root == NULL || value == NULL)
+        return 0;
+    const char *path = strncmp(value, "file://", 7) == 0 ? value + 7 : value;
+    return under_root(path, compile_root, real);
+}
+
 static void init(void)
 {
     cdx_xml_global_init();
     xsltInit();
     prefs = xsltNewSecurityPrefs();
-    xsltSetSecurityPrefs(prefs, XSLT_SECPREF_READ_FILE, xsltSecurityForbid);
+    xsltSetSecurityPrefs(prefs, XSLT_SECPREF_READ_FILE, check_read);
     xsltSetSecurityPrefs(prefs, XSLT_SECPREF_WRITE_FILE, xsltSecurityForbid);
     xsltSetSecurityPrefs(prefs, XSLT_SECPREF_CREATE_DIRECTORY, xsltSecurityForbid);
     xsltSetSecurityPrefs(prefs, XSLT_SECPREF_READ_NETWORK, xsltSecurityForbid);
@@ -167,9 +192,13 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
     }
     xsltSetCtxtSecurityPrefs(prefs, ctxt);
     xsltSetTransformErrorFunc(ctxt, &st, on_transform_error);
+    /* XPath errors go through libxml2's (thread-local) generic handler:
+     * route them into the diag too, never to stderr. */
+    xmlSetGenericErrorFunc(&st, on_transform_error);
     if (setup != NULL)
         setup(ctxt, arg);
     xmlDocPtr res = xsltApplyStylesheetUser(style, doc, params, NULL, NULL, ctxt);
+    cdx_xml_quiet_errors();
     int failed = res == NULL || ctxt->state == XSLT_STATE_ERROR ||
                  ctxt->state == XSLT_STATE_STOPPED;
     xsltFreeTransformContext(ctxt);

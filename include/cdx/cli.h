@@ -21,12 +21,15 @@ void cdx_handlers_init(void);
 int cdx_cmd_serve(int argc, char **argv);
 int cdx_cmd_demo(int argc, char **argv);
 int cdx_cmd_audit(int argc, char **argv);
+int cdx_cmd_validate(int argc, char **argv);
+int cdx_cmd_import(int argc, char **argv);
+int cdx_cmd_reindex(int argc, char **argv);
 
 /* Loads configuration from `--config FILE` and `--key value` arguments
- * (argv[0] is the command).  Arguments it does not know are left to the
- * caller through extra (flags such as --print-config).  Returns 0, or 2
+ * (argv[0] is the command).  need_tls: the TLS keys are required.  Returns 0, or 2
  * after printing the reason. */
-int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_config);
+int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_config,
+                        int need_tls);
 
 /* Opens the registry at data_dir/registry.db and registers the configured
  * institutions (inline and institutions_file).  Returns 0 or prints the

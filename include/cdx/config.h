@@ -29,6 +29,8 @@ typedef struct cdx_config {
     char tls_crl[CDX_PATH_MAX];
     char institutions_file[CDX_PATH_MAX];
     char mappings_dir[CDX_PATH_MAX];
+    char schema_path[CDX_PATH_MAX];
+    char patient_key_file[CDX_PATH_MAX];
     char log_level[16];
     int64_t max_body_bytes;
     int64_t max_request_line_bytes;
@@ -47,6 +49,7 @@ typedef struct cdx_config {
     int64_t worker_threads;
     int64_t shutdown_timeout_ms;
     int64_t crl_reload_ms;
+    int64_t write_queue;
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;
@@ -74,6 +77,10 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
  * file was read) and checks cross-key rules (required keys, low < high).
  * Returns 0 or CDX_ECONFIG with the reason in err. */
 int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen);
+
+/* Checks that the keys serving needs (tls_cert, tls_key, tls_client_ca)
+ * are set.  Returns 0 or CDX_ECONFIG with the reason in err. */
+int cdx_config_require_tls(const cdx_config_t *cfg, char *err, size_t errlen);
 
 /* Prints `key = value` lines for every key; secrets are masked. */
 void cdx_config_print(const cdx_config_t *cfg, FILE *out);

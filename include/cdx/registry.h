@@ -37,6 +37,15 @@ void cdx_roles_format(unsigned roles, char *out, size_t n);
 
 #define CDX_INST_MAX_CREDS 8
 
+/* Per-institution ingest policy bits. */
+enum {
+    /* Schema (XSD) errors reject the document instead of being warnings. */
+    CDX_POLICY_SCHEMA_STRICT = 1u << 0,
+    /* The submitter may be the document's author organization, not only
+     * its custodian. */
+    CDX_POLICY_AUTHOR_OK = 1u << 1,
+};
+
 typedef struct cdx_credential {
     int spki;         /* 0: SHA-256 of the DER certificate; 1: of its SubjectPublicKeyInfo */
     char sha256[65];  /* lower-case hex */
@@ -47,6 +56,7 @@ typedef struct cdx_institution {
     char name[256];           /* display name, UTF-8 */
     unsigned roles;           /* CDX_ROLE_* */
     char endpoint[512];       /* delivery URL, "" when none */
+    unsigned policy;          /* CDX_POLICY_* */
     size_t ncreds;
     cdx_credential_t creds[CDX_INST_MAX_CREDS];
 } cdx_institution_t;
@@ -55,6 +65,9 @@ typedef struct cdx_institution {
  * checks it (quick_check).  Returns 0 or a negative error; on failure a
  * reason is written to err (size errlen). */
 int cdx_registry_open(const char *path, cdx_registry_t **out, char *err, size_t errlen);
+/* The same, without the integrity check: for further connections to a
+ * database this process has already opened and checked. */
+int cdx_registry_open_reader(const char *path, cdx_registry_t **out, char *err, size_t errlen);
 /* NULL is a no-op. */
 void cdx_registry_close(cdx_registry_t *reg);
 
@@ -99,6 +112,8 @@ typedef struct cdx_audit_event {
 /* Appends one audit record in its own transaction (for events that change
  * nothing else in the registry, e.g. a refused request).  ev->event is
  * required; ev->outcome is 0, 4, 8 or 12.  Returns 0 or a negative error. */
+/* Appends one audit record, inside the caller's transaction when one is
+ * open, else in its own. */
 int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev);
 
 /* Recomputes the audit hash chain from the first row.  Returns 0 when it is
@@ -118,5 +133,122 @@ const char *cdx_registry_errmsg(const cdx_registry_t *reg);
  * CDX_ECONFIG with "path:line: reason" in err.  The caller frees *out. */
 int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
                                size_t errlen);
+
+/* ---- Transactions ----------------------------------------------------
+ * The writer thread groups several changes into one transaction (group
+ * commit): BEGIN IMMEDIATE, then a savepoint per change so that one
+ * failing change does not undo the others, then one COMMIT (one fsync). */
+int cdx_registry_begin(cdx_registry_t *reg);
+int cdx_registry_commit(cdx_registry_t *reg);
+void cdx_registry_rollback(cdx_registry_t *reg);
+int cdx_registry_savepoint(cdx_registry_t *reg);
+int cdx_registry_release(cdx_registry_t *reg);
+void cdx_registry_rollback_savepoint(cdx_registry_t *reg);
+/* The SQLite extended result code behind the last failure (0 if none). */
+int cdx_registry_last_sqlite_code(const cdx_registry_t *reg);
+
+/* Registers oid (roles none) unless it exists; name is only a label. */
+int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name);
+
+/* ---- Documents ------------------------------------------------------- */
+
+/* A document ready to store, as the ingest pipeline produced it.  All
+ * pointers are borrowed for the duration of the call. */
+typedef struct cdx_doc_record {
+    const char *unique_id;     /* ClinicalDocument/id as root or root^extension */
+    const char *set_id;        /* setId as root or root^extension, may be NULL */
+    int version;               /* versionNumber, 1 when absent */
+    const char *replaces;      /* unique id of the RPLC parent, or NULL */
+    const char *submitter_oid; /* institution that sent it */
+    const char *custodian_oid;
+    const char *author_oid;
+    const char *type_code;
+    const char *type_system;
+    const char *title;
+    const char *creation_time;  /* ISO 8601 */
+    const char *service_start;
+    const char *service_stop;
+    const char *confidentiality;
+    const char *language;
+    const char *patient_root; /* the canonical patient id */
+    const char *patient_ext;
+    const char *const *patient_ids; /* root, extension pairs, all of them */
+    size_t npatient_ids;
+    const char *patient_key; /* keyed hash of the canonical patient id, for audit */
+    const char *sha256;      /* of the original bytes */
+    const void *original;
+    size_t size;
+    const char *normalized_sha256;
+    const void *normalized;
+    size_t normalized_size;
+    const char *mapping_version;
+    const char *meta_json;     /* the document entry */
+    const char *facts_json;    /* {"problems":[...], ...} */
+    const char *warnings_json; /* issues kept with the document */
+} cdx_doc_record_t;
+
+typedef enum {
+    CDX_STORE_CREATED = 201,   /* new document */
+    CDX_STORE_IDENTICAL = 200, /* same id and same bytes already stored */
+    CDX_STORE_CONFLICT = 409,  /* same id, other bytes: nothing changed */
+} cdx_store_outcome_t;
+
+/* Stores a document, its patient ids and facts, supersedes the document
+ * it replaces, and appends the audit row, all inside the caller's
+ * transaction (or one of its own when none is open).  doc_uid (33 bytes)
+ * receives the registry id of the stored (or already stored) document.
+ * Returns 0 with *outcome set, or a negative error. */
+int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                                const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
+                                char doc_uid[33]);
+
+/* The registry id of a document unique id (deterministic). */
+void cdx_registry_doc_uid(const char *unique_id, char out[33]);
+
+/* What is stored of one document. */
+typedef struct cdx_doc_row {
+    int64_t id;
+    char uid[33];
+    char *unique_id;
+    char *status;   /* "current" or "superseded" */
+    char *sha256;
+    char *normalized_sha256;
+    char *mapping_version;
+    char *meta_json;
+    char *submitter_oid;
+    char *patient_root;
+    char *patient_ext;
+    char *content;  /* original or normalized bytes when asked for */
+    size_t content_len;
+} cdx_doc_row_t;
+
+enum { CDX_DOC_META_ONLY = 0, CDX_DOC_ORIGINAL = 1, CDX_DOC_NORMALIZED = 2 };
+
+/* Reads a document by registry id.  Returns 0, CDX_ENOTFOUND, or an error. */
+int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out);
+void cdx_doc_row_cleanup(cdx_doc_row_t *row);
+
+/* Whether a document with these original bytes (by SHA-256) is stored. */
+int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found);
+
+/* For reindexing: calls fn for each document with id > after_id, in id
+ * order, at most limit of them, with the original bytes and submitter.
+ * Stops early when fn returns non-zero (that value is returned). */
+int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t limit,
+                               int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg);
+
+/* Replaces a document's normalized form and facts (reindex), inside the
+ * caller's transaction or one of its own. */
+int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
+                                   const void *normalized, size_t normalized_size,
+                                   const char *mapping_version, const char *meta_json,
+                                   const char *facts_json);
+
+/* Counts for summaries and tests. */
+int cdx_registry_count(cdx_registry_t *reg, const char *table, int64_t *n);
+
+/* Key-value state for resumable commands (e.g. reindex progress). */
+int cdx_registry_state_get(cdx_registry_t *reg, const char *key, char *out, size_t n);
+int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *value);
 
 #endif

@@ -86,6 +86,32 @@ int cdx_submit_job(cdx_request_t *rq, void (*work)(void *data),
                    void (*done)(cdx_request_t *rq, void *data), void *data);
 void cdx_respond_overloaded(cdx_request_t *rq);
 
+/* Keeps the request's connection alive across asynchronous work that is
+ * not a job (e.g. a registry write).  cdx_request_resume gives the request
+ * back, or NULL when the client went away meanwhile (then just clean up).
+ * Each hold is resumed exactly once. */
+void *cdx_request_hold(cdx_request_t *rq);
+cdx_request_t *cdx_request_resume(void *hold);
+
+/* Application data the handlers share (set once before start). */
+void cdx_server_set_app(cdx_server_t *srv, void *app);
+void *cdx_server_app(const cdx_server_t *srv);
+
+/* Called once when the server has drained and stops, to let the
+ * application release loop handles (the writer's). */
+void cdx_server_set_stop_hook(cdx_server_t *srv, void (*hook)(void *app));
+
+/* Called when the server itself refuses a request (framing, limits,
+ * timeouts) that was addressed to a route taking a body, so the
+ * application can audit the rejection.  peer_oid may be NULL. */
+void cdx_server_set_reject_hook(cdx_server_t *srv,
+                                void (*hook)(void *app, const cdx_route_t *route,
+                                             const char *peer_oid, int status, const char *code));
+
+/* Extra metrics lines appended by the application, called from
+ * cdx_server_metrics. */
+void cdx_server_set_metrics_hook(cdx_server_t *srv, int (*hook)(void *app, cdx_buf_t *out));
+
 /* The metrics in Prometheus text format, appended to out. */
 int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out);
 

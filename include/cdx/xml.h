@@ -53,6 +53,10 @@ void cdx_xml_seal(void);
 /* How many loads the entity loader has refused (for tests). */
 unsigned long cdx_xml_denied_loads(void);
 
+/* Silences libxml2's generic error output on the calling thread (the
+ * default for threads created after cdx_xml_global_init). */
+void cdx_xml_quiet_errors(void);
+
 /* An XPath-like location of node for issues: /ClinicalDocument/component[1]/... */
 char *cdx_xml_node_path(const xmlNode *node);
 

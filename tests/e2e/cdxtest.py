@@ -815,3 +815,378 @@ def problem_check(tc, resp, status, code):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# --------------------------------------------------------------------------
+# Documents: ingest, registry and corpus helpers (test_ingest*, test_durability*,
+# test_corpus*)
+# --------------------------------------------------------------------------
+
+import glob as _glob  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+import sqlite3 as _sqlite3  # noqa: E402
+import urllib.parse as _urlparse  # noqa: E402
+
+GEN = os.environ.get("CDXGW_GEN") or ""
+CORPUS_DIR = os.environ.get("CDX_CORPUS_DIR") or os.path.join(
+    os.path.dirname(SOURCE_DIR), "shared", "corpus")
+
+# The fictional demo institutions of samples/<name>/ (README, samples).
+DEMO_OIDS = {
+    "hanbit": "2.25.83570720227913622468059417429842681918",
+    "dasom": "2.25.20981123314685619330378792882634570198",
+    "riverside": "2.25.171372773189504359489447086526480295415",
+}
+
+# A test-only institution whose documents go through the default mapping.
+E2E_OID = "2.25.1001"
+
+
+def sha256_hex(data):
+    return _hashlib.sha256(data).hexdigest()
+
+
+def doc_uid(unique_id):
+    """The registry id of a ClinicalDocument/id "root^ext" (first 16 bytes of
+    its SHA-256, lower hex), as POST /v1/documents answers it."""
+    return sha256_hex(unique_id.encode("utf-8"))[:32]
+
+
+def sample_files(source_dir=None):
+    """[(institution folder name, path)] of samples/<institution>/*.xml,
+    sorted, golden/ and other sub-folders left out."""
+    root = os.path.join(source_dir or SOURCE_DIR, "samples")
+    out = []
+    for path in sorted(_glob.glob(os.path.join(root, "*", "*.xml"))):
+        inst = os.path.basename(os.path.dirname(path))
+        if inst == "golden" or not os.path.isfile(path):
+            continue
+        out.append((inst, path))
+    return out
+
+
+def gen_binary():
+    """The cdxgw-gen executable, or None."""
+    if GEN and os.path.isfile(GEN) and os.access(GEN, os.X_OK):
+        return GEN
+    cand = os.path.join(os.path.dirname(BIN), "cdxgw-gen")
+    if os.path.isfile(cand) and os.access(cand, os.X_OK):
+        return cand
+    return None
+
+
+_ROOT_ID_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?id\b[^>]*>", re.S)
+_ROOT_START_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?ClinicalDocument\b[^>]*>", re.S)
+
+
+def _strip_comments(b):
+    return re.sub(rb"<!--.*?-->", lambda m: b" " * len(m.group(0)), b, flags=re.S)
+
+
+def _root_id_span(xml):
+    """(start, end) of the ClinicalDocument/id start tag (the first <id>
+    after the root's start tag: realmCode, typeId, templateId come before)."""
+    clean = _strip_comments(xml)
+    m = _ROOT_START_RE.search(clean)
+    if not m:
+        raise ValueError("no ClinicalDocument start tag")
+    m2 = _ROOT_ID_RE.search(clean, m.end())
+    if not m2:
+        raise ValueError("no ClinicalDocument/id")
+    return m2.start(), m2.end()
+
+
+def _attr(tag, name):
+    m = re.search(rb"\s" + name.encode() + rb"\s*=\s*(\"([^\"]*)\"|'([^']*)')", tag)
+    if not m:
+        return None
+    v = m.group(2) if m.group(2) is not None else m.group(3)
+    return v.decode("utf-8", "replace")
+
+
+def clinical_document_id(xml):
+    """(root, extension or None) of ClinicalDocument/id (ASCII-compatible
+    encodings only)."""
+    s, e = _root_id_span(xml)
+    tag = xml[s:e]
+    return _attr(tag, "root"), _attr(tag, "extension")
+
+
+def unique_id_of(xml):
+    root, ext = clinical_document_id(xml)
+    return root if not ext else "%s^%s" % (root, ext)
+
+
+def with_document_id(xml, extension, root=None):
+    """xml (bytes) with ClinicalDocument/id/@extension (and @root if given)
+    replaced; nothing else changes."""
+    s, e = _root_id_span(xml)
+    tag = xml[s:e]
+    ext = extension.encode("utf-8")
+
+    def setattr_(t, name, value):
+        pat = re.compile(rb"(\s" + name + rb"\s*=\s*)(\"[^\"]*\"|'[^']*')")
+        if pat.search(t):
+            return pat.sub(lambda m: m.group(1) + b'"' + value + b'"', t, count=1)
+        close = b"/>" if t.endswith(b"/>") else b">"
+        return t[:-len(close)].rstrip() + b" " + name + b'="' + value + b'"' + close
+    tag = setattr_(tag, b"extension", ext)
+    if root is not None:
+        tag = setattr_(tag, b"root", root.encode("utf-8"))
+    return xml[:s] + tag + xml[e:]
+
+
+def insert_before_body(xml, fragment):
+    """Inserts fragment (bytes) as a child of ClinicalDocument just before
+    authorization/componentOf/the body component (CDA header order)."""
+    clean = _strip_comments(xml)
+    for pat in (rb"<(?:[\w.-]+:)?authorization\b", rb"<(?:[\w.-]+:)?componentOf\b",
+                rb"<(?:[\w.-]+:)?component\b\s*>\s*<(?:[\w.-]+:)?(?:structuredBody|nonXMLBody)\b"):
+        m = re.search(pat, clean)
+        if m:
+            return xml[:m.start()] + fragment + xml[m.start():]
+    m = re.search(rb"</(?:[\w.-]+:)?ClinicalDocument\s*>", clean)
+    return xml[:m.start()] + fragment + xml[m.start():]
+
+
+def minimal_cda(custodian_oid=E2E_OID, doc_ext="DOC-1", doc_root=None,
+                patient_ext="P-0001", patient_root=None, extra_header=b"", body=None,
+                prolog=b'<?xml version="1.0" encoding="UTF-8"?>\n', root_attrs=b"",
+                id_tag=None, effective_time=b"20240105093000+0900", related=None):
+    """A small valid CDA R2 document (bytes) under custodian_oid, for the
+    default mapping.  related: (typeCode, parent unique id "root^ext")."""
+    doc_root = doc_root or custodian_oid + ".2"
+    patient_root = patient_root or custodian_oid + ".1"
+    if id_tag is None:
+        id_tag = ('<id root="%s" extension="%s"/>' % (doc_root, doc_ext)).encode()
+    rel = b""
+    if related is not None:
+        tc, parent = related
+        proot, _, pext = parent.partition("^")
+        rel = ('<relatedDocument typeCode="%s"><parentDocument><id root="%s"%s/>'
+               '</parentDocument></relatedDocument>'
+               % (tc, proot, ' extension="%s"' % pext if pext else "")).encode()
+    if body is None:
+        body = (b'<component><structuredBody><component><section>'
+                b'<code code="11450-4" codeSystem="2.16.840.1.113883.6.1"/><title>Problems</title>'
+                b'<text>None known.</text></section></component></structuredBody></component>')
+    return b"".join([
+        prolog,
+        b'<ClinicalDocument xmlns="urn:hl7-org:v3"', root_attrs, b'>',
+        b'<realmCode code="US"/>',
+        b'<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>',
+        id_tag,
+        b'<code code="34133-9" codeSystem="2.16.840.1.113883.6.1"/>',
+        b'<title>e2e test document</title>',
+        b'<effectiveTime value="' + effective_time + b'"/>',
+        b'<confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>',
+        b'<languageCode code="en-US"/>',
+        extra_header,
+        b'<recordTarget><patientRole>',
+        ('<id root="%s" extension="%s"/>' % (patient_root, patient_ext)).encode(),
+        b'<addr><city>Testville</city></addr><telecom value="tel:+1-555-0100"/>',
+        b'<patient><name><given>Test</given><family>Patient</family></name>',
+        b'<administrativeGenderCode code="F" codeSystem="2.16.840.1.113883.5.1"/>',
+        b'<birthTime value="19800101"/></patient></patientRole></recordTarget>',
+        b'<author><time value="20240105093000+0900"/><assignedAuthor>',
+        b'<id root="2.16.840.1.113883.4.6" extension="9999999999"/>',
+        b'<assignedPerson><name><given>Test</given><family>Doctor</family></name>',
+        b'</assignedPerson></assignedAuthor></author>',
+        b'<custodian><assignedCustodian><representedCustodianOrganization>',
+        ('<id root="%s"/>' % custodian_oid).encode(),
+        b'<name>e2e Clinic</name><telecom value="tel:+1-555-0101"/>',
+        b'<addr><city>Testville</city></addr>',
+        b'</representedCustodianOrganization></assignedCustodian></custodian>',
+        rel,
+        body,
+        b'</ClinicalDocument>\n',
+    ])
+
+
+def institution_certs(pki, names):
+    """{name: Cert}: one client certificate per name from the shared CA
+    (issued once per process and name)."""
+    cache = pki.__dict__.setdefault("_inst_certs", {})
+    for n in names:
+        if n not in cache:
+            cache[n] = pki.ca.issue("inst-" + n)
+    return {n: cache[n] for n in names}
+
+
+def registry_path(gw):
+    return os.path.join(gw.dir, gw.settings.get("data_dir", "data"), "registry.db")
+
+
+def registry_ro(path_or_gw):
+    """A read-only sqlite3 connection to a registry (a Gateway or a path)."""
+    path = registry_path(path_or_gw) if isinstance(path_or_gw, Gateway) else path_or_gw
+    uri = "file:%s?mode=ro" % _urlparse.quote(os.path.abspath(path))
+    con = _sqlite3.connect(uri, uri=True, timeout=10)
+    con.execute("PRAGMA busy_timeout = 10000")
+    return con
+
+
+def registry_query(path_or_gw, sql, args=()):
+    con = registry_ro(path_or_gw)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def table_count(path_or_gw, table):
+    return registry_query(path_or_gw, "SELECT count(*) FROM %s" % table)[0][0]
+
+
+def audit_max_seq(path_or_gw):
+    return registry_query(path_or_gw, "SELECT coalesce(max(seq), 0) FROM audit")[0][0]
+
+
+def audit_since(path_or_gw, seq):
+    """[(seq, event, outcome, actor_oid, document_id, detail)] after seq."""
+    return registry_query(path_or_gw,
+                          "SELECT seq, event, outcome, actor_oid, document_id, detail FROM audit"
+                          " WHERE seq > ? ORDER BY seq", (seq,))
+
+
+def audit_verify(conf, timeout=60):
+    return run([BIN, "audit", "verify", "--config", conf], check=False, timeout=timeout)
+
+
+def curl_headers(res):
+    """{lower-case name: value} of the last response head of a CurlResult."""
+    blocks = [b for b in re.split(r"\r?\n\r?\n", res.headers) if b.strip()]
+    out = {}
+    if not blocks:
+        return out
+    for line in blocks[-1].splitlines()[1:]:
+        k, sep, v = line.partition(":")
+        if sep:
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def curl_json(res):
+    try:
+        return json.loads(res.body)
+    except ValueError:
+        return None
+
+
+def post_document(gw, body, cert, content_type="application/xml", extra=(), timeout=30):
+    """curl POST /v1/documents --data-binary @file with the body bytes."""
+    d = tempfile.mkdtemp(prefix="post-", dir=gw.dir)
+    path = os.path.join(d, "doc.xml")
+    with open(path, "wb") as f:
+        f.write(body)
+    hdr = ["-H", "Content-Type: " + content_type] if content_type is not None else \
+        ["-H", "Content-Type:"]
+    try:
+        return curl(gw, "/v1/documents", cert=cert, data="@" + path,
+                    extra=hdr + list(extra), timeout=timeout)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def curl_get_bytes(gw, path, cert, timeout=30):
+    """(status, headers dict, body bytes) of a GET with curl (exact bytes)."""
+    d = tempfile.mkdtemp(prefix="get-", dir=gw.dir)
+    out, hdr = os.path.join(d, "body"), os.path.join(d, "hdr")
+    c = _resolve_cert(gw.pki, cert)
+    cmd = [CURL, "-sS", "--max-time", str(timeout), "--cacert", gw.pki.ca.crt, "--cert", c.crt,
+           "--key", c.key, "-o", out, "-D", hdr, "-w", "%{http_code}", gw.url(path)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout + 10)
+    code = p.stdout.strip()[-3:]
+    status = int(code) if code.isdigit() and code != "000" else None
+    body = b""
+    headers = ""
+    if os.path.exists(out):
+        with open(out, "rb") as f:
+            body = f.read()
+    if os.path.exists(hdr):
+        with open(hdr, "rb") as f:
+            headers = f.read().decode("latin-1")
+    shutil.rmtree(d, ignore_errors=True)
+    return status, curl_headers(CurlResult(p.returncode, status, "", p.stderr, headers)), body
+
+
+def raw_post(conn, body, content_type="application/xml", path="/v1/documents", close=False,
+             timeout=30.0, extra=""):
+    """Sends one POST on a Conn and returns its Response (None if closed)."""
+    head = "POST %s HTTP/1.1\r\nHost: localhost\r\n" % path
+    if content_type is not None:
+        head += "Content-Type: %s\r\n" % content_type
+    head += "Content-Length: %d\r\n%s" % (len(body), extra)
+    if close:
+        head += "Connection: close\r\n"
+    conn.send(head.encode("latin-1") + b"\r\n" + body)
+    return conn.read_response(timeout=timeout)
+
+
+def raw_get(conn, path, timeout=30.0, close=False):
+    conn.send(("GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
+               % (path, "Connection: close\r\n" if close else "")).encode("latin-1"))
+    return conn.read_response(timeout=timeout)
+
+
+def proc_rss_kb(pid):
+    """VmRSS of a process in kB (Linux /proc), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Sinkhole:
+    """A TCP listener on 127.0.0.1 that records every connection attempt
+    (for 'the gateway never fetched this URL' checks)."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = []
+        self._stop = False
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop:
+            try:
+                c, addr = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            data = b""
+            try:
+                c.settimeout(0.5)
+                data = c.recv(4096)
+            except OSError:
+                pass
+            self.connections.append((addr, data))
+            c.close()
+
+    def url(self, path="/x"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self):
+        self._stop = True
+        self._t.join(2)
+        self.sock.close()
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in text (stderr), or None."""
+    m = re.search(r"(==\d+==ERROR: \w+Sanitizer.*|runtime error: .*|"
+                  r"SUMMARY: \w+Sanitizer.*)", text)
+    return m.group(0) if m else None

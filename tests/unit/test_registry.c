@@ -137,7 +137,7 @@ static void test_open_creates_db(void **state)
     char path[1200], dir[1200], buf[64];
     fresh_db(path, sizeof path);
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 1);
+    assert_int_equal(cdx_registry_schema_version(reg), 2);
 
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -214,9 +214,9 @@ static void test_reopen_keeps_schema(void **state)
     assert_int_equal(before[23], 'Z');
 
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 1);
+    assert_int_equal(cdx_registry_schema_version(reg), 2);
     cdx_registry_close(reg);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
     raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
              sizeof after);
     assert_string_equal(before, after);

@@ -1,0 +1,440 @@
+/* documents: POST /v1/documents and the document read endpoints. */
+#include "cdx/app.h"
+#include "cdx/common.h"
+#include "cdx/documents.h"
+#include "cdx/log.h"
+#include "cdx/server.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- ingest ------------------------------------------------------------ */
+
+typedef struct ingest_job {
+    cdx_app_t *app;
+    const char *body; /* the request's body, alive while the request is */
+    size_t len;
+    char submitter[128];
+    unsigned policy;
+    int rc;
+    cdx_ingest_t in;
+    /* The registry change. */
+    cdx_write_req_t wreq;
+    void *hold;
+    char purpose[32];
+    char user[128];
+    char patient_key[33];
+    cdx_store_outcome_t outcome;
+    char uid[33];
+    int rejected;
+    char detail[160];
+} ingest_job_t;
+
+static void job_free(ingest_job_t *job)
+{
+    cdx_ingest_cleanup(&job->in);
+    free(job);
+}
+
+static const char *header_or(const cdx_request_t *rq, const char *name, const char *def)
+{
+    const char *v = cdx_http_header(rq->http, name);
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+/* Media types a CDA document may come as (parameters such as charset are
+ * allowed; the XML declaration governs the encoding). */
+static int media_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/xml", "text/xml", "application/hl7-v3+xml"};
+    if (ct == NULL)
+        return 0;
+    size_t n = strcspn(ct, "; \t");
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(ok); i++)
+        if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+static void ingest_work(void *arg)
+{
+    ingest_job_t *job = arg;
+    cdx_submitter_t sub = {.oid = job->submitter, .policy = job->policy};
+    job->rc = cdx_ingest_run(job->app->pipeline, job->body, job->len, &sub, &job->in);
+}
+
+static int apply_store(cdx_registry_t *reg, void *arg)
+{
+    ingest_job_t *job = arg;
+    cdx_doc_record_t rec;
+    cdx_ingest_record(&job->in, job->submitter, job->body, job->patient_key, &rec);
+    snprintf(job->detail, sizeof job->detail, "sha256=%.16s size=%zu issues=%zu", job->in.sha256,
+             job->in.size, job->in.diag.nissues);
+    cdx_audit_event_t ev = {
+        .event = "document.ingest",
+        .actor_oid = job->submitter,
+        .actor_user = job->user[0] ? job->user : NULL,
+        .purpose = job->purpose,
+        .outcome = 0,
+        .patient_key = job->patient_key,
+        .document_id = NULL,
+        .detail = job->detail,
+    };
+    char uid[33];
+    cdx_registry_doc_uid(job->in.unique_id, uid);
+    ev.document_id = uid;
+    return cdx_registry_store_document(reg, &rec, &ev, &job->outcome, job->uid);
+}
+
+static int apply_reject_audit(cdx_registry_t *reg, void *arg)
+{
+    ingest_job_t *job = arg;
+    const cdx_diag_t *d = &job->in.diag;
+    /* Attack-like input is a security alert (outcome 8), the rest a
+     * rejected import (4). */
+    int alert = strcmp(d->code, "XML_DTD_FORBIDDEN") == 0 ||
+                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0;
+    snprintf(job->detail, sizeof job->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
+             d->status, job->in.sha256, job->in.size);
+    cdx_audit_event_t ev = {
+        .event = alert ? "security.alert" : "document.reject",
+        .actor_oid = job->submitter,
+        .actor_user = job->user[0] ? job->user : NULL,
+        .purpose = job->purpose,
+        .outcome = alert ? 8 : 4,
+        .patient_key = job->patient_key[0] ? job->patient_key : NULL,
+        .detail = job->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static void respond_storage_error(cdx_request_t *rq, int status)
+{
+    if (status == CDX_EFULL)
+        cdx_respond_problem(rq, 507, "STORAGE_FULL",
+                            "the registry's disk is full; nothing was stored; retry once an "
+                            "operator has freed space",
+                            NULL);
+    else if (status == CDX_EBUSY)
+        cdx_respond_problem(rq, 503, "OVERLOADED",
+                            "the registry writer is saturated; nothing was stored; retry", NULL);
+    else
+        cdx_respond_problem(rq, 503, "STORAGE_UNAVAILABLE",
+                            "the registry could not store the document; nothing was stored; "
+                            "retry later",
+                            NULL);
+}
+
+static void ingest_written(cdx_write_req_t *req, int status)
+{
+    ingest_job_t *job = req->arg;
+    cdx_request_t *rq = cdx_request_resume(job->hold);
+    if (rq == NULL) {
+        job_free(job);
+        return;
+    }
+    if (status != 0) {
+        CDX_ERROR("document.store_failed", "req=%s error=%s", rq->id,
+                  cdx_log_q(cdx_strerror(status)));
+        respond_storage_error(rq, status);
+        job_free(job);
+        return;
+    }
+    if (job->rejected) {
+        char *issues = cdx_diag_issues_json(&job->in.diag);
+        cdx_respond_problem(rq, job->in.diag.status, job->in.diag.code, job->in.diag.message,
+                            issues);
+        free(issues);
+        job_free(job);
+        return;
+    }
+    if (job->outcome == CDX_STORE_CONFLICT) {
+        CDX_WARN("document.conflict", "req=%s doc=%s", rq->id, job->uid);
+        cdx_respond_problem(rq, 409, "DOC_ID_CONFLICT",
+                            "a different document with the same ClinicalDocument/id is already "
+                            "stored; a new version needs a new id (and relatedDocument RPLC)",
+                            NULL);
+        job_free(job);
+        return;
+    }
+    json_error_t jerr;
+    json_t *issues = json_loads(job->in.issues_json ? job->in.issues_json : "[]", 0, &jerr);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:{s:s?, s:s?}, s:i, s:s?, s:s, s:o}", "id", job->uid,
+        "status", job->outcome == CDX_STORE_CREATED ? "stored" : "already_stored", "document_id",
+        job->in.unique_id, "sha256", job->in.sha256, "size", (json_int_t)job->in.size, "patient",
+        "root", job->in.patient_root, "extension", job->in.patient_ext, "version",
+        job->in.version, "set_id", job->in.set_id, "mapping_version",
+        job->in.mapping_version ? job->in.mapping_version : "", "warnings",
+        issues ? issues : json_array());
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char location[96];
+    snprintf(location, sizeof location, "Location: /v1/documents/%s\r\n", job->uid);
+    CDX_INFO("document.stored", "req=%s doc=%s outcome=%d patient=%s facts=%zu us_parse=%llu "
+             "us_validate=%llu us_normalize=%llu us_extract=%llu",
+             rq->id, job->uid, (int)job->outcome, job->patient_key, job->in.nfacts,
+             (unsigned long long)job->in.us_parse, (unsigned long long)job->in.us_validate,
+             (unsigned long long)job->in.us_normalize, (unsigned long long)job->in.us_extract);
+    if (text == NULL)
+        cdx_respond_problem(rq, 503, "OVERLOADED", "out of memory; retry later", NULL);
+    else
+        cdx_respond(rq, (int)job->outcome, "application/json", text, strlen(text), location);
+    free(text);
+    job_free(job);
+}
+
+static void ingest_done(cdx_request_t *rq, void *arg)
+{
+    ingest_job_t *job = arg;
+    if (rq == NULL) {
+        /* The client left before an answer: nothing was acknowledged. */
+        job_free(job);
+        return;
+    }
+    if (job->rc != 0 && job->rc != CDX_EPARSE) {
+        CDX_ERROR("document.pipeline_failed", "req=%s error=%s", rq->id,
+                  cdx_log_q(cdx_strerror(job->rc)));
+        cdx_respond_problem(rq, 503, "OVERLOADED",
+                            "the gateway could not process the document now; retry later", NULL);
+        job_free(job);
+        return;
+    }
+    if (job->in.patient_root != NULL)
+        cdx_app_patient_key(job->app->patient_key, job->in.patient_root, job->in.patient_ext,
+                            job->patient_key);
+    job->rejected = job->rc == CDX_EPARSE;
+    if (job->rejected)
+        CDX_INFO("document.rejected", "req=%s code=%s status=%d issues=%zu", rq->id,
+                 job->in.diag.code, job->in.diag.status, job->in.diag.nissues);
+    job->wreq.apply = job->rejected ? apply_reject_audit : apply_store;
+    job->wreq.done = ingest_written;
+    job->wreq.arg = job;
+    job->hold = cdx_request_hold(rq);
+    if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
+        cdx_request_resume(job->hold);
+        respond_storage_error(rq, CDX_EBUSY);
+        job_free(job);
+    }
+}
+
+static void copy_purpose(const cdx_request_t *rq, char *purpose, size_t plen, char *user,
+                         size_t ulen)
+{
+    cdx_strlcpy(purpose, header_or(rq, "x-cdx-purpose", "TREAT"), plen);
+    const char *u = cdx_http_header(rq->http, "x-cdx-user");
+    cdx_strlcpy(user, u ? u : "", ulen);
+}
+
+void cdx_h_documents_post(cdx_request_t *rq)
+{
+    cdx_app_t *app = cdx_server_app(rq->server);
+    if (!media_type_ok(cdx_http_header(rq->http, "content-type"))) {
+        cdx_respond_problem(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
+                            "send the CDA document as application/xml, text/xml or "
+                            "application/hl7-v3+xml",
+                            NULL);
+        return;
+    }
+    ingest_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        cdx_respond_overloaded(rq);
+        return;
+    }
+    job->app = app;
+    job->body = rq->http->body.data ? rq->http->body.data : "";
+    job->len = rq->http->body.len;
+    cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
+    job->policy = rq->peer ? rq->peer->policy : 0;
+    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    int rc = cdx_submit_job(rq, ingest_work, ingest_done, job);
+    if (rc != 0) {
+        free(job);
+        cdx_respond_overloaded(rq);
+    }
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+typedef struct read_job {
+    cdx_app_t *app;
+    char uid[64];
+    int what;
+    int rc;
+    cdx_doc_row_t row;
+    char reader_oid[128];
+    char purpose[32];
+    char user[128];
+    char patient_key[33];
+    char detail[96];
+    cdx_write_req_t wreq;
+    void *hold;
+    int metadata;
+} read_job_t;
+
+static void read_free(read_job_t *job)
+{
+    cdx_doc_row_cleanup(&job->row);
+    free(job);
+}
+
+static void read_work(void *arg)
+{
+    read_job_t *job = arg;
+    cdx_registry_t *reg = cdx_app_reader_acquire(job->app);
+    job->rc = cdx_registry_get_document(reg, job->uid, job->what, &job->row);
+    cdx_app_reader_release(job->app, reg);
+}
+
+static int apply_read_audit(cdx_registry_t *reg, void *arg)
+{
+    read_job_t *job = arg;
+    snprintf(job->detail, sizeof job->detail, "form=%s",
+             job->metadata ? "metadata"
+                           : (job->what == CDX_DOC_NORMALIZED ? "normalized" : "original"));
+    cdx_audit_event_t ev = {
+        .event = "document.read",
+        .actor_oid = job->reader_oid,
+        .actor_user = job->user[0] ? job->user : NULL,
+        .purpose = job->purpose,
+        .outcome = 0,
+        .patient_key = job->patient_key,
+        .document_id = job->uid,
+        .detail = job->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static json_t *metadata_json(const cdx_doc_row_t *row)
+{
+    json_error_t jerr;
+    json_t *meta = json_loads(row->meta_json, 0, &jerr);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        meta = json_object();
+    }
+    json_object_set_new(meta, "id", json_string(row->uid));
+    json_object_set_new(meta, "status", json_string(row->status ? row->status : "current"));
+    json_object_set_new(meta, "sha256", json_string(row->sha256));
+    if (row->normalized_sha256)
+        json_object_set_new(meta, "normalized_sha256", json_string(row->normalized_sha256));
+    if (row->mapping_version)
+        json_object_set_new(meta, "mapping_version", json_string(row->mapping_version));
+    if (row->submitter_oid)
+        json_object_set_new(meta, "submitter", json_string(row->submitter_oid));
+    return meta;
+}
+
+static void read_written(cdx_write_req_t *req, int status)
+{
+    read_job_t *job = req->arg;
+    cdx_request_t *rq = cdx_request_resume(job->hold);
+    if (rq == NULL) {
+        read_free(job);
+        return;
+    }
+    if (status != 0) {
+        /* No audit record, no disclosure. */
+        respond_storage_error(rq, status);
+        read_free(job);
+        return;
+    }
+    if (job->metadata) {
+        json_t *meta = metadata_json(&job->row);
+        char *text = json_dumps(meta, JSON_COMPACT);
+        json_decref(meta);
+        if (text == NULL)
+            cdx_respond_overloaded(rq);
+        else
+            cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
+        free(text);
+    } else {
+        char extra[128];
+        const char *etag = job->what == CDX_DOC_NORMALIZED && job->row.normalized_sha256
+                               ? job->row.normalized_sha256
+                               : job->row.sha256;
+        snprintf(extra, sizeof extra, "ETag: \"%s\"\r\nX-CDX-Document-Status: %s\r\n", etag,
+                 job->row.status ? job->row.status : "current");
+        cdx_respond(rq, 200, "application/xml", job->row.content, job->row.content_len, extra);
+    }
+    read_free(job);
+}
+
+static void read_done(cdx_request_t *rq, void *arg)
+{
+    read_job_t *job = arg;
+    if (rq == NULL) {
+        read_free(job);
+        return;
+    }
+    if (job->rc == CDX_ENOTFOUND) {
+        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND", "no document with this id", NULL);
+        read_free(job);
+        return;
+    }
+    if (job->rc != 0) {
+        respond_storage_error(rq, job->rc);
+        read_free(job);
+        return;
+    }
+    cdx_app_patient_key(job->app->patient_key, job->row.patient_root, job->row.patient_ext,
+                        job->patient_key);
+    job->wreq.apply = apply_read_audit;
+    job->wreq.done = read_written;
+    job->wreq.arg = job;
+    job->hold = cdx_request_hold(rq);
+    if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
+        cdx_request_resume(job->hold);
+        respond_storage_error(rq, CDX_EBUSY);
+        read_free(job);
+    }
+}
+
+static void start_read(cdx_request_t *rq, int metadata)
+{
+    cdx_app_t *app = cdx_server_app(rq->server);
+    read_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        cdx_respond_overloaded(rq);
+        return;
+    }
+    job->app = app;
+    job->metadata = metadata;
+    if (cdx_route_param(&rq->params, "id", job->uid, sizeof job->uid) != 0 ||
+        strlen(job->uid) != 32 || strspn(job->uid, "0123456789abcdef") != 32) {
+        free(job);
+        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
+                            "document ids are 32 lower-case hex digits, as returned by POST "
+                            "/v1/documents",
+                            NULL);
+        return;
+    }
+    char form[32] = "";
+    int q = cdx_http_query_param(rq->http->query, "form", form, sizeof form);
+    if (q < 0 || (q == 1 && strcmp(form, "original") != 0 && strcmp(form, "normalized") != 0)) {
+        free(job);
+        cdx_respond_problem(rq, 400, "BAD_QUERY", "form must be 'original' or 'normalized'",
+                            NULL);
+        return;
+    }
+    job->what = metadata ? CDX_DOC_META_ONLY
+                         : (strcmp(form, "normalized") == 0 ? CDX_DOC_NORMALIZED
+                                                             : CDX_DOC_ORIGINAL);
+    cdx_strlcpy(job->reader_oid, rq->peer ? rq->peer->oid : "", sizeof job->reader_oid);
+    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    if (cdx_submit_job(rq, read_work, read_done, job) != 0) {
+        free(job);
+        cdx_respond_overloaded(rq);
+    }
+}
+
+void cdx_h_documents_get(cdx_request_t *rq)
+{
+    start_read(rq, 0);
+}
+
+void cdx_h_documents_metadata(cdx_request_t *rq)
+{
+    start_read(rq, 1);
+}

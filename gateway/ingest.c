@@ -1,0 +1,403 @@
+/* ingest: the document pipeline (see include/cdx/ingest.h). */
+#include "cdx/ingest.h"
+#include "cdx/common.h"
+#include "cdx/extract.h"
+#include "cdx/normalize.h"
+#include "cdx/validate.h"
+#include "cdx/xml.h"
+#include "cdx/xslt.h"
+
+#include <jansson.h>
+#include <libxml/tree.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <time.h>
+
+struct cdx_pipeline {
+    cdx_validator_t *validator;
+    cdx_mappings_t *mappings;
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof md);
+    cdx_hex(md, 32, out);
+}
+
+int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
+                     size_t errlen)
+{
+    cdx_xml_global_init();
+    cdx_xslt_global_init();
+    cdx_pipeline_t *pl = calloc(1, sizeof *pl);
+    if (pl == NULL)
+        return CDX_ENOMEM;
+    char profiles[4096];
+    snprintf(profiles, sizeof profiles, "%s/profiles", opt->mappings_dir);
+    const char *xsd = opt->xsd_path != NULL && opt->xsd_path[0] != '\0' ? opt->xsd_path : NULL;
+    int rc = cdx_validator_new(profiles, xsd, &pl->validator, err, errlen);
+    if (rc == 0)
+        rc = cdx_mappings_load(opt->mappings_dir, &pl->mappings, err, errlen);
+    if (rc != 0) {
+        cdx_pipeline_free(pl);
+        return rc;
+    }
+    *out = pl;
+    return 0;
+}
+
+void cdx_pipeline_free(cdx_pipeline_t *pl)
+{
+    if (pl == NULL)
+        return;
+    cdx_validator_free(pl->validator);
+    cdx_mappings_free(pl->mappings);
+    free(pl);
+}
+
+const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid)
+{
+    return cdx_mappings_version_for(pl->mappings, submitter_oid);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* "root^extension" or the root alone, the way the registry keys ids. */
+static char *id_text(const cdx_extract_id_t *id)
+{
+    if (id->root == NULL)
+        return NULL;
+    if (id->extension == NULL || id->extension[0] == '\0')
+        return strdup(id->root);
+    size_t n = strlen(id->root) + strlen(id->extension) + 2;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s^%s", id->root, id->extension);
+    return s;
+}
+
+/* Whether an organization id names oid: the OID itself in @root, or an
+ * arc in @root with the rest in @extension (1.2.410.100110.10 +
+ * 31100813). */
+static int id_names(const cdx_extract_id_t *id, const char *oid)
+{
+    if (id->root == NULL || oid == NULL || oid[0] == '\0')
+        return 0;
+    if (strcmp(id->root, oid) == 0)
+        return 1;
+    size_t n = strlen(id->root);
+    return id->extension != NULL && strncmp(oid, id->root, n) == 0 && oid[n] == '.' &&
+           strcmp(oid + n + 1, id->extension) == 0;
+}
+
+static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex)
+{
+    const cdx_doc_meta_t *m = &ex->meta;
+    out->unique_id = id_text(&m->id);
+    out->set_id = id_text(&m->set_id);
+    out->replaces = dup_or_null(m->replaces_id);
+    out->custodian_oid = dup_or_null(m->custodian_id.root);
+    out->custodian_name = dup_or_null(m->custodian_name);
+    out->author_oid = dup_or_null(m->author_institution_id.root);
+    out->type_code = dup_or_null(m->type.code);
+    out->type_system = dup_or_null(m->type.system);
+    out->title = dup_or_null(m->title);
+    out->creation_time = dup_or_null(m->creation_time.iso);
+    out->service_start = dup_or_null(m->service_start.iso);
+    out->service_stop = dup_or_null(m->service_stop.iso);
+    out->confidentiality = dup_or_null(m->confidentiality.code);
+    out->language = dup_or_null(m->language_code);
+    out->version = m->version_number > 0 ? m->version_number : 1;
+    for (size_t i = 0; i < m->npatient_ids; i++) {
+        if (m->patient_ids[i].root != NULL && out->patient_root == NULL) {
+            out->patient_root = strdup(m->patient_ids[i].root);
+            out->patient_ext = strdup(m->patient_ids[i].extension ? m->patient_ids[i].extension : "");
+        }
+    }
+    if (m->npatient_ids > 0) {
+        out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
+        if (out->patient_ids == NULL)
+            return CDX_ENOMEM;
+        for (size_t i = 0; i < m->npatient_ids; i++) {
+            out->patient_ids[2 * i] = dup_or_null(m->patient_ids[i].root);
+            out->patient_ids[2 * i + 1] = dup_or_null(m->patient_ids[i].extension);
+        }
+        out->npatient_ids = m->npatient_ids;
+    }
+    out->nfacts = ex->nfacts;
+    for (size_t i = 0; i < ex->nfacts; i++)
+        if ((unsigned)ex->facts[i].kind < CDX_ARRAY_SIZE(out->facts_by_kind))
+            out->facts_by_kind[ex->facts[i].kind]++;
+    return 0;
+}
+
+/* The gateway's own policy, on the canonical header. */
+static void check_policy(const cdx_extract_t *ex, const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    cdx_diag_t *d = &out->diag;
+    const cdx_doc_meta_t *m = &ex->meta;
+    if (out->patient_root == NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-PATIENT", "/ClinicalDocument/recordTarget",
+                     "no usable patient id: recordTarget/patientRole/id needs @root (the "
+                     "assigning authority's OID) and @extension");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD", "the document has no usable patient id");
+    } else if (!cdx_validate_is_oid(out->patient_root) &&
+               !cdx_validate_is_uuid(out->patient_root)) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-PATIENT", "/ClinicalDocument/recordTarget",
+                     "the patient id's @root is not an OID or UUID");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD", "the patient id's root is not an OID or UUID");
+    }
+    if (m->creation_time.iso == NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-TIME", "/ClinicalDocument/effectiveTime",
+                     "effectiveTime/@value is missing or not a valid HL7 timestamp "
+                     "(YYYYMMDDHHMMSS+ZZZZ)");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD",
+                        "the document's effectiveTime is missing or malformed");
+    }
+    if (sub == NULL || sub->oid == NULL)
+        return;
+    int custodian = id_names(&m->custodian_id, sub->oid);
+    int author = (sub->policy & CDX_POLICY_AUTHOR_OK) && id_names(&m->author_institution_id, sub->oid);
+    if (!custodian && !author) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-IDENTITY",
+                     "/ClinicalDocument/custodian/assignedCustodian/"
+                     "representedCustodianOrganization/id",
+                     "the custodian organization (%s) is not the submitting institution (%s): "
+                     "an institution may only submit its own documents",
+                     m->custodian_id.root ? m->custodian_id.root : "none", sub->oid);
+        cdx_diag_reject(d, 403, "IDENTITY_MISMATCH",
+                        "the document's custodian is not the institution of the client "
+                        "certificate");
+    }
+}
+
+static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
+{
+    json_t *meta = cdx_extract_meta_json(&ex->meta);
+    json_t *facts = cdx_extract_facts_json(ex);
+    int rc = CDX_ENOMEM;
+    if (meta == NULL || facts == NULL)
+        goto out;
+    json_object_set_new(meta, "sha256", json_string(out->sha256));
+    json_object_set_new(meta, "size", json_integer((json_int_t)out->size));
+    json_object_set_new(meta, "normalized_sha256", json_string(out->normalized_sha256));
+    if (out->mapping_version != NULL)
+        json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
+    out->meta_json = json_dumps(meta, JSON_COMPACT);
+    out->facts_json = json_dumps(facts, JSON_COMPACT);
+    if (out->meta_json != NULL && out->facts_json != NULL)
+        rc = 0;
+out:
+    json_decref(meta);
+    json_decref(facts);
+    return rc;
+}
+
+/* Normalization, extraction and the JSON, from a parsed document. */
+static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submitter_oid,
+                     const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    xmlDocPtr norm = NULL;
+    cdx_extract_t ex;
+    int have_ex = 0;
+    int rc;
+    uint64_t t0 = now_us();
+    rc = cdx_normalize(pl->mappings, submitter_oid, doc, &out->diag, &norm, &out->mapping_version);
+    if (rc == CDX_EPARSE) {
+        cdx_diag_reject(&out->diag, 422, "MAPPING_FAILED",
+                        "the institution's mapping could not normalize this document; see the "
+                        "issues");
+        goto out;
+    }
+    if (rc != 0)
+        goto out;
+    xmlChar *mem = NULL;
+    int len = 0;
+    xmlDocDumpMemoryEnc(norm, &mem, &len, "UTF-8");
+    if (mem == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    out->normalized = malloc((size_t)len + 1);
+    if (out->normalized != NULL) {
+        memcpy(out->normalized, mem, (size_t)len);
+        out->normalized[len] = '\0';
+        out->normalized_len = (size_t)len;
+    }
+    xmlFree(mem);
+    if (out->normalized == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    sha256_hex(out->normalized, out->normalized_len, out->normalized_sha256);
+    uint64_t t1 = now_us();
+    out->us_normalize = t1 - t0;
+    rc = cdx_extract(norm, &ex, &out->diag);
+    if (rc != 0)
+        goto out;
+    have_ex = 1;
+    out->us_extract = now_us() - t1;
+    rc = fill_fields(out, &ex);
+    if (rc == 0)
+        check_policy(&ex, sub, out);
+    if (rc == 0)
+        rc = make_json(out, &ex);
+out:
+    if (have_ex)
+        cdx_extract_cleanup(&ex);
+    xmlFreeDoc(norm);
+    if (rc == 0 && cdx_diag_rejected(&out->diag))
+        rc = CDX_EPARSE;
+    return rc;
+}
+
+static xmlNodePtr child(xmlNodePtr n, const char *name)
+{
+    for (xmlNodePtr c = n ? n->children : NULL; c != NULL; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST name))
+            return c;
+    return NULL;
+}
+
+/* The custodian organization's @root, which picks the mapping when no
+ * submitter is known (validate, import).  Returned as the document owns
+ * it (valid while doc is). */
+static const char *custodian_root(xmlDocPtr doc)
+{
+    xmlNodePtr n = child(child(child(child(xmlDocGetRootElement(doc) ? (xmlNodePtr)doc : NULL,
+                                            "ClinicalDocument"),
+                                      "custodian"),
+                                "assignedCustodian"),
+                          "representedCustodianOrganization");
+    for (xmlNodePtr c = n ? n->children : NULL; c != NULL; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "id")) {
+            for (xmlAttrPtr a = c->properties; a != NULL; a = a->next)
+                if (xmlStrEqual(a->name, BAD_CAST "root") && a->children != NULL)
+                    return (const char *)a->children->content;
+        }
+    }
+    return NULL;
+}
+
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    memset(out, 0, sizeof *out);
+    cdx_diag_init(&out->diag);
+    out->size = len;
+    sha256_hex(data, len, out->sha256);
+    xmlDocPtr doc = NULL;
+    uint64_t t0 = now_us();
+    int rc = cdx_xml_parse(data, len, &out->diag, &doc);
+    uint64_t t1 = now_us();
+    out->us_parse = t1 - t0;
+    if (rc != 0)
+        goto out;
+    cdx_schema_policy_t policy = sub != NULL && (sub->policy & CDX_POLICY_SCHEMA_STRICT)
+                                     ? CDX_SCHEMA_STRICT
+                                     : CDX_SCHEMA_STANDARD;
+    rc = cdx_validate(pl->validator, doc, policy, &out->diag);
+    out->us_validate = now_us() - t1;
+    if (rc != 0)
+        goto out;
+    if (cdx_diag_rejected(&out->diag)) {
+        rc = CDX_EPARSE;
+        goto out;
+    }
+    const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
+    rc = transform(pl, doc, mapping_oid, sub, out);
+out:
+    xmlFreeDoc(doc);
+    if (rc == 0 && out->diag.nerrors > 0 && !cdx_diag_rejected(&out->diag))
+        cdx_diag_reject(&out->diag, 422, "CDA_INVALID", "the document has errors; see the issues");
+    if (rc == 0 && cdx_diag_rejected(&out->diag))
+        rc = CDX_EPARSE;
+    out->issues_json = cdx_diag_issues_json(&out->diag);
+    return rc;
+}
+
+int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
+                           const char *submitter_oid, cdx_ingest_t *out)
+{
+    memset(out, 0, sizeof *out);
+    cdx_diag_init(&out->diag);
+    out->size = len;
+    sha256_hex(data, len, out->sha256);
+    xmlDocPtr doc = NULL;
+    int rc = cdx_xml_parse(data, len, &out->diag, &doc);
+    if (rc == 0)
+        rc = transform(pl, doc, submitter_oid, NULL, out);
+    xmlFreeDoc(doc);
+    out->issues_json = cdx_diag_issues_json(&out->diag);
+    return rc;
+}
+
+void cdx_ingest_cleanup(cdx_ingest_t *in)
+{
+    cdx_diag_cleanup(&in->diag);
+    free(in->normalized);
+    free(in->meta_json);
+    free(in->facts_json);
+    free(in->issues_json);
+    char **fields[] = {&in->unique_id,     &in->set_id,        &in->replaces,
+                       &in->custodian_oid, &in->author_oid,    &in->type_code,
+                       &in->type_system,   &in->title,         &in->creation_time,
+                       &in->service_start, &in->service_stop,  &in->confidentiality,
+                       &in->language,      &in->patient_root,  &in->patient_ext,
+                       &in->custodian_name};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(fields); i++)
+        free(*fields[i]);
+    for (size_t i = 0; i < 2 * in->npatient_ids; i++)
+        free(in->patient_ids[i]);
+    free(in->patient_ids);
+    memset(in, 0, sizeof *in);
+}
+
+void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const char *data,
+                       const char *patient_key, cdx_doc_record_t *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->unique_id = in->unique_id;
+    rec->set_id = in->set_id;
+    rec->version = in->version;
+    rec->replaces = in->replaces;
+    rec->submitter_oid = submitter_oid;
+    rec->custodian_oid = in->custodian_oid;
+    rec->author_oid = in->author_oid;
+    rec->type_code = in->type_code;
+    rec->type_system = in->type_system;
+    rec->title = in->title;
+    rec->creation_time = in->creation_time;
+    rec->service_start = in->service_start;
+    rec->service_stop = in->service_stop;
+    rec->confidentiality = in->confidentiality;
+    rec->language = in->language;
+    rec->patient_root = in->patient_root;
+    rec->patient_ext = in->patient_ext;
+    rec->patient_ids = (const char *const *)in->patient_ids;
+    rec->npatient_ids = in->npatient_ids;
+    rec->patient_key = patient_key;
+    rec->sha256 = in->sha256;
+    rec->original = data;
+    rec->size = in->size;
+    rec->normalized_sha256 = in->normalized_sha256;
+    rec->normalized = in->normalized;
+    rec->normalized_size = in->normalized_len;
+    rec->mapping_version = in->mapping_version;
+    rec->meta_json = in->meta_json;
+    rec->facts_json = in->facts_json;
+    rec->warnings_json = in->issues_json;
+}

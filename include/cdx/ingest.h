@@ -1,0 +1,85 @@
+/*
+ * ingest: the document pipeline, from request bytes to a storable record.
+ *
+ * Responsible for: hashing the original bytes, hardened parsing, the three
+ * validation layers (CDA structure and XSD, profile rules, gateway policy:
+ * the submitter is the custodian or, where its policy allows, the author
+ * organization; a usable patient id; a parsable effective time),
+ * normalization through the submitter's mapping, extraction of header
+ * metadata and clinical facts from the normalized form, and the JSON the
+ * registry and the HTTP answers carry.  Nothing is stored here.
+ * Not responsible for: storage (registry, writer) or HTTP.
+ *
+ * A pipeline is built once at start-up and is immutable: cdx_ingest_run
+ * may be called from many worker threads at once.
+ */
+#ifndef CDX_INGEST_H
+#define CDX_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdx/diag.h"
+#include "cdx/registry.h"
+
+typedef struct cdx_pipeline cdx_pipeline_t;
+
+typedef struct cdx_pipeline_options {
+    const char *mappings_dir; /* holds profiles/, codemaps/, default/ and one folder per source */
+    const char *xsd_path;     /* the CDA R2 (SDTC) schema, or NULL/"" for none */
+} cdx_pipeline_options_t;
+
+int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
+                     size_t errlen);
+void cdx_pipeline_free(cdx_pipeline_t *pl);
+
+/* Who submits: identity checks run when oid is not NULL. */
+typedef struct cdx_submitter {
+    const char *oid;
+    unsigned policy; /* CDX_POLICY_* */
+} cdx_submitter_t;
+
+typedef struct cdx_ingest {
+    cdx_diag_t diag;        /* verdict (status, code) and every issue */
+    char sha256[65];        /* of the original bytes */
+    size_t size;
+    char *normalized;       /* canonical form, UTF-8 */
+    size_t normalized_len;
+    char normalized_sha256[65];
+    const char *mapping_version; /* static for the pipeline's life */
+    char *meta_json;        /* the document entry */
+    char *facts_json;       /* {"problems":[...], ...} */
+    char *issues_json;      /* every issue, as an array */
+    /* Header fields the registry indexes (pointers into owned storage). */
+    char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
+        *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,
+        *patient_root, *patient_ext, *custodian_name;
+    int version;
+    char **patient_ids; /* root, extension pairs */
+    size_t npatient_ids;
+    size_t nfacts;
+    size_t facts_by_kind[8];
+    /* Microseconds per stage, for benchmarks and logs. */
+    uint64_t us_parse, us_validate, us_normalize, us_extract;
+} cdx_ingest_t;
+
+/* Runs the pipeline.  Always fills out (cdx_ingest_cleanup frees it);
+ * returns 0 when the document is acceptable, CDX_EPARSE when out->diag
+ * holds the rejection, or another negative error (internal failure). */
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out);
+void cdx_ingest_cleanup(cdx_ingest_t *in);
+
+/* Fills a registry record from an accepted ingest (pointers borrowed
+ * from in and data). */
+void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const char *data,
+                       const char *patient_key, cdx_doc_record_t *rec);
+
+/* Re-runs normalization and extraction on stored bytes (reindex). */
+int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
+                           const char *submitter_oid, cdx_ingest_t *out);
+
+/* The mapping version the pipeline would use for submitter_oid. */
+const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid);
+
+#endif

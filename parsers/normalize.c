@@ -1,0 +1,940 @@
+/* normalize: institution mappings and code maps (see include/cdx/normalize.h). */
+#include "cdx/normalize.h"
+#include "cdx/common.h"
+#include "cdx/xml.h"
+#include "cdx/xslt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libxml/xmlstring.h>
+#include <libxml/xpathInternals.h>
+#include <libxslt/extensions.h>
+#include <libxslt/transform.h>
+#include <libxslt/variables.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_CONF_BYTES    (64u * 1024)
+#define MAX_CODEMAP_BYTES (32u * 1024 * 1024)
+#define MAX_INSTITUTIONS  64
+
+typedef struct code_entry {
+    char *src;     /* source code, the sort key */
+    char *system;  /* target code system OID */
+    char *code;    /* target code */
+    char *display; /* target display name, possibly empty */
+    size_t line;   /* where it was read, for duplicate errors */
+} code_entry_t;
+
+typedef struct codemap {
+    char *name;
+    char *source_system; /* NULL for maps looked up by name only */
+    char *file;
+    code_entry_t *entries; /* sorted by src */
+    size_t n;
+} codemap_t;
+
+typedef struct codemaps {
+    codemap_t *v;
+    size_t n;
+} codemaps_t;
+
+typedef struct mapping {
+    char *name;
+    char *version;
+    char *timezone;
+    char *language;
+    char **institutions;
+    size_t ninstitutions;
+    xsltStylesheetPtr style;
+    codemaps_t maps; /* the institution's own, searched before the shared ones */
+} mapping_t;
+
+struct cdx_mappings {
+    mapping_t *v;
+    size_t n;
+    const mapping_t *fallback;
+    codemaps_t shared;
+};
+
+/* What the extension functions of one transformation see. */
+typedef struct call {
+    const cdx_mappings_t *all;
+    const mapping_t *mapping;
+    cdx_diag_t *d;
+} call_t;
+
+/* Canonical names of the code systems targets may name, for codeSystemName. */
+static const struct {
+    const char *oid;
+    const char *name;
+} system_names[] = {
+    {"2.16.840.1.113883.6.1", "LOINC"},      {"2.16.840.1.113883.6.3", "ICD-10"},
+    {"2.16.840.1.113883.6.90", "ICD-10-CM"}, {"2.16.840.1.113883.6.96", "SNOMED CT"},
+    {"2.16.840.1.113883.6.88", "RxNorm"},    {"2.16.840.1.113883.6.73", "WHO ATC"},
+    {"2.16.840.1.113883.6.12", "CPT-4"},     {"2.16.840.1.113883.6.8", "UCUM"},
+    {"2.16.840.1.113883.12.292", "CVX"},     {"1.2.410.100110.40.2.3.2", "KCD-8"},
+    {"1.2.410.100110.40.2.3.3", "EDI"},      {"1.2.410.100110.40.2.3.4", "KD"},
+};
+
+static const char *system_name(const char *oid)
+{
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(system_names); i++)
+        if (strcmp(system_names[i].oid, oid) == 0)
+            return system_names[i].name;
+    return "";
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* An OID as the HL7 II root wants it: digit arcs separated by dots. */
+static int is_oid(const char *s)
+{
+    int digits = 0;
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s >= '0' && *s <= '9') {
+            digits++;
+        } else if (*s == '.' && digits > 0) {
+            digits = 0;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
+/* +HHMM or -HHMM with a plausible hour and minute. */
+static int is_zone(const char *s)
+{
+    if (strlen(s) != 5 || (s[0] != '+' && s[0] != '-'))
+        return 0;
+    for (int i = 1; i < 5; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return (s[1] - '0') * 10 + (s[2] - '0') <= 14 && (s[3] - '0') * 10 + (s[4] - '0') < 60;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+static void codemap_cleanup(codemap_t *cm)
+{
+    for (size_t i = 0; i < cm->n; i++) {
+        free(cm->entries[i].src);
+        free(cm->entries[i].system);
+        free(cm->entries[i].code);
+        free(cm->entries[i].display);
+    }
+    free(cm->entries);
+    free(cm->name);
+    free(cm->source_system);
+    free(cm->file);
+}
+
+static void codemaps_cleanup(codemaps_t *cms)
+{
+    for (size_t i = 0; i < cms->n; i++)
+        codemap_cleanup(&cms->v[i]);
+    free(cms->v);
+    cms->v = NULL;
+    cms->n = 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const code_entry_t *)a)->src, ((const code_entry_t *)b)->src);
+}
+
+/* Parses "# map: NAME [source_system=OID]" into cm.  Returns 0 or -1. */
+static int parse_header(char *line, codemap_t *cm)
+{
+    char *p = trim(line + 1);
+    if (strncmp(p, "map:", 4) != 0)
+        return 1; /* an ordinary comment */
+    p = trim(p + 4);
+    char *save = NULL;
+    char *name = strtok_r(p, " \t", &save);
+    if (name == NULL || strchr(name, '=') != NULL)
+        return -1;
+    cm->name = strdup(name);
+    for (char *tok = strtok_r(NULL, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
+        if (strncmp(tok, "source_system=", 14) != 0 || !is_oid(tok + 14) || cm->source_system)
+            return -1;
+        cm->source_system = strdup(tok + 14);
+        if (cm->source_system == NULL)
+            return -1;
+    }
+    return cm->name ? 0 : -1;
+}
+
+/* Splits one TSV line into at most 4 fields in place; returns the count. */
+static int split_tabs(char *line, char **f)
+{
+    int n = 0;
+    f[n++] = line;
+    for (char *p = line; *p != '\0'; p++) {
+        if (*p == '\t') {
+            *p = '\0';
+            if (n == 4)
+                return 5;
+            f[n++] = p + 1;
+        }
+    }
+    return n;
+}
+
+/* Loads one code map file.  On error fills err with "path:line: reason". */
+static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int rc = cdx_read_file(path, MAX_CODEMAP_BYTES, &text, &len);
+    memset(cm, 0, sizeof *cm);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    rc = CDX_ECONFIG;
+    cm->file = strdup(path);
+    if (cm->file == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    if (xmlCheckUTF8((const unsigned char *)text) == 0 || strlen(text) != len) {
+        set_err(err, errlen, "%s:1: not UTF-8 text", path);
+        goto out;
+    }
+    size_t lineno = 0;
+    char *p = text;
+    /* Lines are cut by hand: strtok_r would skip empty lines and shift
+     * the line numbers errors report. */
+    while (p != NULL && *p != '\0') {
+        char *line = p;
+        char *nl = strchr(p, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+            p = nl + 1;
+        } else {
+            p = NULL;
+        }
+        lineno++;
+        size_t ll = strlen(line);
+        if (ll > 0 && line[ll - 1] == '\r')
+            line[--ll] = '\0';
+        if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
+            (unsigned char)line[2] == 0xBF)
+            line += 3;
+        if (trim(line)[0] == '\0')
+            continue;
+        if (line[0] == '#') {
+            int h = parse_header(line, cm);
+            if (h < 0) {
+                set_err(err, errlen, "%s:%zu: bad header; want '# map: NAME [source_system=OID]'",
+                        path, lineno);
+                goto out;
+            }
+            if (h == 0 && cm->n > 0) {
+                set_err(err, errlen, "%s:%zu: the '# map:' header must come before entries", path,
+                        lineno);
+                goto out;
+            }
+            continue;
+        }
+        if (cm->name == NULL) {
+            set_err(err, errlen, "%s:%zu: entry before the '# map: NAME' header", path, lineno);
+            goto out;
+        }
+        char *f[4] = {NULL, NULL, NULL, ""};
+        int nf = split_tabs(line, f);
+        if (nf < 3 || nf > 4) {
+            set_err(err, errlen,
+                    "%s:%zu: want 3 or 4 tab-separated fields (source_code, "
+                    "target_system_oid, target_code[, target_display]), found %d",
+                    path, lineno, nf > 4 ? 5 : nf);
+            goto out;
+        }
+        for (int i = 0; i < 3; i++)
+            f[i] = trim(f[i]);
+        f[3] = trim(f[3]);
+        if (f[0][0] == '\0' || f[2][0] == '\0') {
+            set_err(err, errlen, "%s:%zu: empty source or target code", path, lineno);
+            goto out;
+        }
+        if (!is_oid(f[1])) {
+            set_err(err, errlen, "%s:%zu: target system '%s' is not an OID", path, lineno, f[1]);
+            goto out;
+        }
+        if (cm->n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            code_entry_t *grown = realloc(cm->entries, ncap * sizeof *grown);
+            if (grown == NULL) {
+                rc = CDX_ENOMEM;
+                goto out;
+            }
+            cm->entries = grown;
+            cap = ncap;
+        }
+        code_entry_t *e = &cm->entries[cm->n];
+        e->src = strdup(f[0]);
+        e->system = strdup(f[1]);
+        e->code = strdup(f[2]);
+        e->display = strdup(f[3]);
+        e->line = lineno;
+        cm->n++;
+        if (!e->src || !e->system || !e->code || !e->display) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+    }
+    if (cm->name == NULL) {
+        set_err(err, errlen, "%s:1: missing the '# map: NAME [source_system=OID]' header", path);
+        goto out;
+    }
+    qsort(cm->entries, cm->n, sizeof *cm->entries, cmp_entry);
+    for (size_t i = 1; i < cm->n; i++) {
+        const code_entry_t *a = &cm->entries[i - 1], *b = &cm->entries[i];
+        if (strcmp(a->src, b->src) == 0) {
+            /* A second target for one code would make lookups ambiguous. */
+            set_err(err, errlen, "%s:%zu: source code '%s' is already mapped on line %zu", path,
+                    CDX_MAX(a->line, b->line), b->src, CDX_MIN(a->line, b->line));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(text);
+    return rc;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Lists the names in dir (sorted, so loading order and thus lookup order
+ * never depend on the file system). */
+static int list_dir(const char *dir, char ***names, size_t *n)
+{
+    DIR *dp = opendir(dir);
+    char **v = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0;
+    *names = NULL;
+    *n = 0;
+    if (dp == NULL) {
+        rc = -errno;
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **grown = realloc(v, ncap * sizeof *grown);
+            if (grown == NULL) {
+                rc = CDX_ENOMEM;
+                goto out;
+            }
+            v = grown;
+            cap = ncap;
+        }
+        v[count] = strdup(de->d_name);
+        if (v[count] == NULL) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+        count++;
+    }
+    if (count > 0)
+        qsort(v, count, sizeof *v, cmp_str);
+out:
+    if (dp != NULL)
+        closedir(dp);
+    if (rc != 0) {
+        free_names(v, count);
+    } else {
+        *names = v;
+        *n = count;
+    }
+    return rc;
+}
+
+/* Loads every .tsv file of dir into cms; a missing folder is no error. */
+static int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = list_dir(dir, &names, &n);
+    if (rc == -ENOENT) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        set_err(err, errlen, "%s: cannot list: %s", dir, cdx_strerror(rc));
+        rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!has_suffix(names[i], ".tsv"))
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
+            set_err(err, errlen, "%s/%s: path too long", dir, names[i]);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        codemap_t *grown = realloc(cms->v, (cms->n + 1) * sizeof *grown);
+        if (grown == NULL) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+        cms->v = grown;
+        rc = load_codemap(path, &cms->v[cms->n], err, errlen);
+        cms->n++;
+        if (rc != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free_names(names, n);
+    return rc;
+}
+
+static void mapping_cleanup(mapping_t *mp)
+{
+    free(mp->name);
+    free(mp->version);
+    free(mp->timezone);
+    free(mp->language);
+    for (size_t i = 0; i < mp->ninstitutions; i++)
+        free(mp->institutions[i]);
+    free(mp->institutions);
+    if (mp->style != NULL)
+        xsltFreeStylesheet(mp->style);
+    codemaps_cleanup(&mp->maps);
+}
+
+/* Parses "institutions = OID, OID" into mp. */
+static int parse_institutions(const char *path, size_t lineno, char *value, mapping_t *mp,
+                              char *err, size_t errlen)
+{
+    char *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(value, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (strncmp(tok, "urn:oid:", 8) == 0)
+            tok += 8;
+        if (!is_oid(tok)) {
+            set_err(err, errlen, "%s:%zu: institution '%s' is not an OID", path, lineno, tok);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        if (mp->ninstitutions == MAX_INSTITUTIONS) {
+            set_err(err, errlen, "%s:%zu: more than %d institutions", path, lineno,
+                    MAX_INSTITUTIONS);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        char **grown = realloc(mp->institutions, (mp->ninstitutions + 1) * sizeof *grown);
+        if (grown == NULL) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+        mp->institutions = grown;
+        mp->institutions[mp->ninstitutions] = strdup(tok);
+        if (mp->institutions[mp->ninstitutions] == NULL) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+        mp->ninstitutions++;
+    }
+out:
+    return rc;
+}
+
+static int set_once(char **slot, const char *value, const char *path, size_t lineno,
+                    const char *key, char *err, size_t errlen)
+{
+    if (*slot != NULL) {
+        set_err(err, errlen, "%s:%zu: '%s' given twice", path, lineno, key);
+        return CDX_ECONFIG;
+    }
+    *slot = strdup(value);
+    return *slot ? 0 : CDX_ENOMEM;
+}
+
+/* Reads dir/name/mapping.conf into mp (stylesheet path in *stylesheet). */
+static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = cdx_read_file(path, MAX_CONF_BYTES, &text, &len);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
+        rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
+        goto out;
+    }
+    size_t lineno = 0;
+    char *p = text;
+    while (p != NULL && *p != '\0') {
+        char *line = p;
+        char *nl = strchr(p, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+            p = nl + 1;
+        } else {
+            p = NULL;
+        }
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        line = trim(line);
+        if (*line == '\0')
+            continue;
+        char *eq = strchr(line, '=');
+        if (eq == NULL) {
+            set_err(err, errlen, "%s:%zu: want 'key = value'", path, lineno);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(line);
+        char *value = trim(eq + 1);
+        if (*value == '\0') {
+            set_err(err, errlen, "%s:%zu: '%s' has no value", path, lineno, key);
+            rc = CDX_ECONFIG;
+            goto out;
+        }
+        if (strcmp(key, "institutions") == 0) {
+            rc = parse_institutions(path, lineno, value, mp, err, errlen);
+        } else if (strcmp(key, "version") == 0) {
+            rc = set_once(&mp->version, value, path, lineno, key, err, errlen);
+        } else if (strcmp(key, "stylesheet") == 0) {
+            rc = set_once(stylesheet, value, path, lineno, key, err, errlen);
+        } else if (strcmp(key, "timezone") == 0) {
+            if (!is_zone(value)) {
+                set_err(err, errlen, "%s:%zu: timezone '%s' is not +HHMM or -HHMM", path, lineno,
+                        value);
+                rc = CDX_ECONFIG;
+                goto out;
+            }
+            rc = set_once(&mp->timezone, value, path, lineno, key, err, errlen);
+        } else if (strcmp(key, "language") == 0) {
+            /* Passed to XSLT as a string literal, so quotes are refused. */
+            if (strpbrk(value, "'\"") != NULL) {
+                set_err(err, errlen, "%s:%zu: language must not contain quotes", path, lineno);
+                rc = CDX_ECONFIG;
+                goto out;
+            }
+            rc = set_once(&mp->language, value, path, lineno, key, err, errlen);
+        } else {
+            set_err(err, errlen,
+                    "%s:%zu: unknown key '%s' (institutions, version, stylesheet, timezone, "
+                    "language)",
+                    path, lineno, key);
+            rc = CDX_ECONFIG;
+        }
+        if (rc != 0)
+            goto out;
+    }
+    if (mp->version == NULL || *stylesheet == NULL) {
+        set_err(err, errlen, "%s:%zu: 'version' and 'stylesheet' are required", path, lineno);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    if (mp->timezone == NULL && (mp->timezone = strdup("+0000")) == NULL)
+        rc = CDX_ENOMEM;
+    if (mp->language == NULL && (mp->language = strdup("")) == NULL)
+        rc = CDX_ENOMEM;
+out:
+    free(text);
+    return rc;
+}
+
+static int load_mapping(const char *dir, const char *name, mapping_t *mp, char *err, size_t errlen)
+{
+    char conf[PATH_MAX], path[PATH_MAX];
+    char *stylesheet = NULL;
+    int rc = CDX_ECONFIG;
+    if (snprintf(conf, sizeof conf, "%s/%s/mapping.conf", dir, name) >= (int)sizeof conf) {
+        set_err(err, errlen, "%s/%s: path too long", dir, name);
+        goto out;
+    }
+    mp->name = strdup(name);
+    if (mp->name == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    rc = parse_conf(conf, mp, &stylesheet, err, errlen);
+    if (rc != 0)
+        goto out;
+    if (strcmp(name, "default") == 0 && mp->ninstitutions > 0) {
+        set_err(err, errlen, "%s:1: the default mapping lists no institutions", conf);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    if (snprintf(path, sizeof path, "%s/%s/%s", dir, name, stylesheet) >= (int)sizeof path) {
+        set_err(err, errlen, "%s: stylesheet path too long", conf);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    rc = cdx_xslt_compile(path, dir, &mp->style, err, errlen);
+    if (rc != 0)
+        goto out;
+    if (snprintf(path, sizeof path, "%s/%s/codemaps", dir, name) >= (int)sizeof path) {
+        set_err(err, errlen, "%s: path too long", conf);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    rc = load_codemaps(path, &mp->maps, err, errlen);
+out:
+    free(stylesheet);
+    return rc;
+}
+
+void cdx_mappings_free(cdx_mappings_t *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        mapping_cleanup(&m->v[i]);
+    free(m->v);
+    codemaps_cleanup(&m->shared);
+    free(m);
+}
+
+/* Refuses two mappings claiming one institution: which one applied would
+ * otherwise depend on folder order. */
+static int check_unique(const cdx_mappings_t *m, const char *dir, char *err, size_t errlen)
+{
+    for (size_t a = 0; a < m->n; a++)
+        for (size_t i = 0; i < m->v[a].ninstitutions; i++)
+            for (size_t b = a; b < m->n; b++)
+                for (size_t j = (a == b ? i + 1 : 0); j < m->v[b].ninstitutions; j++)
+                    if (strcmp(m->v[a].institutions[i], m->v[b].institutions[j]) == 0) {
+                        set_err(err, errlen,
+                                "%s/%s/mapping.conf:1: institution %s is also claimed by %s", dir,
+                                m->v[b].name, m->v[b].institutions[j], m->v[a].name);
+                        return CDX_ECONFIG;
+                    }
+    return 0;
+}
+
+int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t errlen)
+{
+    char **names = NULL;
+    size_t nnames = 0;
+    int rc;
+    *out = NULL;
+    cdx_xslt_global_init();
+    cdx_mappings_t *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    rc = list_dir(dir, &names, &nnames);
+    if (rc != 0) {
+        set_err(err, errlen, "%s: cannot list the mappings folder: %s", dir, cdx_strerror(rc));
+        rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
+        goto out;
+    }
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/codemaps", dir) >= (int)sizeof path) {
+        set_err(err, errlen, "%s: path too long", dir);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    rc = load_codemaps(path, &m->shared, err, errlen);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < nnames; i++) {
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s/mapping.conf", dir, names[i]) >= (int)sizeof path ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        mapping_t *grown = realloc(m->v, (m->n + 1) * sizeof *grown);
+        if (grown == NULL) {
+            rc = CDX_ENOMEM;
+            goto out;
+        }
+        m->v = grown;
+        memset(&m->v[m->n], 0, sizeof m->v[m->n]);
+        m->n++;
+        rc = load_mapping(dir, names[i], &m->v[m->n - 1], err, errlen);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].name, "default") == 0)
+            m->fallback = &m->v[i];
+    if (m->fallback == NULL) {
+        set_err(err, errlen, "%s/default/mapping.conf: the default mapping is missing", dir);
+        rc = CDX_ECONFIG;
+        goto out;
+    }
+    rc = check_unique(m, dir, err, errlen);
+out:
+    free_names(names, nnames);
+    if (rc != 0)
+        cdx_mappings_free(m);
+    else
+        *out = m;
+    return rc;
+}
+
+static const mapping_t *mapping_for(const cdx_mappings_t *m, const char *oid)
+{
+    if (oid != NULL) {
+        if (strncmp(oid, "urn:oid:", 8) == 0)
+            oid += 8;
+        for (size_t i = 0; i < m->n; i++)
+            for (size_t j = 0; j < m->v[i].ninstitutions; j++)
+                if (strcmp(m->v[i].institutions[j], oid) == 0)
+                    return &m->v[i];
+    }
+    return m->fallback;
+}
+
+const char *cdx_mappings_version_for(const cdx_mappings_t *m, const char *institution_oid)
+{
+    return m ? mapping_for(m, institution_oid)->version : NULL;
+}
+
+const char *cdx_mappings_name_for(const cdx_mappings_t *m, const char *institution_oid)
+{
+    return m ? mapping_for(m, institution_oid)->name : NULL;
+}
+
+size_t cdx_mappings_count(const cdx_mappings_t *m)
+{
+    return m ? m->n : 0;
+}
+
+static const code_entry_t *find_in(const codemap_t *cm, const char *code)
+{
+    code_entry_t key = {.src = (char *)code};
+    return bsearch(&key, cm->entries, cm->n, sizeof *cm->entries, cmp_entry);
+}
+
+/* Searches the institution's maps, then the shared ones, for the first
+ * map matching (by name, or by source system) that holds code. */
+static const code_entry_t *find_code(const call_t *c, const char *name, const char *system,
+                                     const char *code)
+{
+    const codemaps_t *order[2] = {&c->mapping->maps, &c->all->shared};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < order[k]->n; i++) {
+            const codemap_t *cm = &order[k]->v[i];
+            if (name != NULL && strcmp(cm->name, name) != 0)
+                continue;
+            if (system != NULL && (cm->source_system == NULL || strcmp(cm->source_system, system)))
+                continue;
+            const code_entry_t *e = find_in(cm, code);
+            if (e != NULL)
+                return e;
+        }
+    }
+    return NULL;
+}
+
+static int system_is_mapped(const call_t *c, const char *system)
+{
+    const codemaps_t *order[2] = {&c->mapping->maps, &c->all->shared};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < order[k]->n; i++)
+            if (order[k]->v[i].source_system != NULL &&
+                strcmp(order[k]->v[i].source_system, system) == 0)
+                return 1;
+    return 0;
+}
+
+static call_t *call_of(xmlXPathParserContextPtr ctxt)
+{
+    xsltTransformContextPtr tctxt = xsltXPathGetTransformContext(ctxt);
+    return tctxt ? tctxt->_private : NULL;
+}
+
+/* Pops nargs string arguments (last first) into v. */
+static int pop_strings(xmlXPathParserContextPtr ctxt, int nargs, int want, xmlChar **v)
+{
+    if (nargs != want) {
+        xmlXPathSetArityError(ctxt);
+        return -1;
+    }
+    for (int i = want - 1; i >= 0; i--)
+        v[i] = xmlXPathPopString(ctxt);
+    for (int i = 0; i < want; i++)
+        if (v[i] == NULL) {
+            for (int k = 0; k < want; k++)
+                xmlFree(v[k]);
+            xmlXPathSetError(ctxt, XPATH_MEMORY_ERROR);
+            return -1;
+        }
+    return 0;
+}
+
+/* Returns the entry (or nothing) as a node-set of one <map> element in a
+ * result tree fragment that the transformation owns and frees. */
+static void push_entry(xmlXPathParserContextPtr ctxt, const code_entry_t *e)
+{
+    xsltTransformContextPtr tctxt = xsltXPathGetTransformContext(ctxt);
+    xmlXPathObjectPtr ret = xmlXPathNewNodeSet(NULL);
+    if (ret == NULL) {
+        xmlXPathSetError(ctxt, XPATH_MEMORY_ERROR);
+        return;
+    }
+    if (e != NULL && tctxt != NULL) {
+        xmlDocPtr container = xsltCreateRVT(tctxt);
+        if (container != NULL) {
+            xsltRegisterLocalRVT(tctxt, container);
+            xmlNodePtr node = xmlNewDocNode(container, NULL, BAD_CAST "map", NULL);
+            if (node != NULL) {
+                xmlNewProp(node, BAD_CAST "system", BAD_CAST e->system);
+                xmlNewProp(node, BAD_CAST "system-name", BAD_CAST system_name(e->system));
+                xmlNewProp(node, BAD_CAST "code", BAD_CAST e->code);
+                xmlNewProp(node, BAD_CAST "display", BAD_CAST e->display);
+                xmlAddChild((xmlNodePtr)container, node);
+                xmlXPathNodeSetAddUnique(ret->nodesetval, node);
+            }
+        }
+    }
+    valuePush(ctxt, ret);
+}
+
+static void fn_lookup(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[2];
+    if (pop_strings(ctxt, nargs, 2, v) != 0)
+        return;
+    const call_t *c = call_of(ctxt);
+    const code_entry_t *e = NULL;
+    if (c != NULL && v[0][0] != '\0' && v[1][0] != '\0')
+        e = find_code(c, NULL, (const char *)v[0], (const char *)v[1]);
+    push_entry(ctxt, e);
+    xmlFree(v[0]);
+    xmlFree(v[1]);
+}
+
+static void fn_map(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[2];
+    if (pop_strings(ctxt, nargs, 2, v) != 0)
+        return;
+    const call_t *c = call_of(ctxt);
+    const code_entry_t *e = NULL;
+    if (c != NULL && v[0][0] != '\0' && v[1][0] != '\0')
+        e = find_code(c, (const char *)v[0], NULL, (const char *)v[1]);
+    push_entry(ctxt, e);
+    xmlFree(v[0]);
+    xmlFree(v[1]);
+}
+
+static void fn_mapped_system(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[1];
+    if (pop_strings(ctxt, nargs, 1, v) != 0)
+        return;
+    const call_t *c = call_of(ctxt);
+    int yes = c != NULL && v[0][0] != '\0' && system_is_mapped(c, (const char *)v[0]);
+    valuePush(ctxt, xmlXPathNewBoolean(yes));
+    xmlFree(v[0]);
+}
+
+static void fn_unmapped(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[2];
+    if (pop_strings(ctxt, nargs, 2, v) != 0)
+        return;
+    const call_t *c = call_of(ctxt);
+    if (c != NULL && c->d != NULL) {
+        /* The context node is the coded element in the source document;
+         * its path lets the integrator find the code. */
+        xmlNodePtr node = ctxt->context ? ctxt->context->node : NULL;
+        char *where = node ? cdx_xml_node_path(node) : NULL;
+        cdx_diag_add(c->d, CDX_SEV_WARNING, "MAP-UNMAPPED", where,
+                     "code '%s' of code system %s has no mapping in %s; it is kept as sent",
+                     (const char *)v[1], (const char *)v[0], c->mapping->version);
+        free(where);
+    }
+    valuePush(ctxt, xmlXPathNewCString(""));
+    xmlFree(v[0]);
+    xmlFree(v[1]);
+}
+
+static void setup(xsltTransformContextPtr ctxt, void *arg)
+{
+    ctxt->_private = arg;
+    const xmlChar *ns = BAD_CAST CDX_NORMALIZE_EXT_NS;
+    xsltRegisterExtFunction(ctxt, BAD_CAST "lookup", ns, fn_lookup);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "map", ns, fn_map);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "mapped-system", ns, fn_mapped_system);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
+}
+
+int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPtr in, cdx_diag_t *d,
+                  xmlDocPtr *out, const char **mapping_version)
+{
+    int rc = CDX_EINVAL;
+    *out = NULL;
+    if (m == NULL || in == NULL)
+        goto out;
+    const mapping_t *mp = mapping_for(m, institution_oid);
+    if (institution_oid != NULL && strncmp(institution_oid, "urn:oid:", 8) == 0)
+        institution_oid += 8;
+    /* Parameters are XPath string literals; anything but a plain OID is
+     * passed as empty rather than quoted, so it cannot inject XPath. */
+    char oid_lit[160], zone_lit[16], lang_lit[64];
+    snprintf(oid_lit, sizeof oid_lit, "'%s'",
+             institution_oid && is_oid(institution_oid) && strlen(institution_oid) < 150
+                 ? institution_oid
+                 : "");
+    snprintf(zone_lit, sizeof zone_lit, "'%s'", mp->timezone);
+    snprintf(lang_lit, sizeof lang_lit, "'%s'", strlen(mp->language) < 60 ? mp->language : "");
+    const char *params[] = {"institution-oid", oid_lit,  "timezone", zone_lit,
+                            "language",        lang_lit, NULL};
+    call_t call = {.all = m, .mapping = mp, .d = d};
+    rc = cdx_xslt_apply(mp->style, in, params, setup, &call, "MAP-XSLT", d, out);
+    if (rc == 0 && mapping_version != NULL)
+        *mapping_version = mp->version;
+out:
+    return rc;
+}

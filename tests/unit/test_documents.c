@@ -1,0 +1,261 @@
+/* Unit tests of document storage in the registry (gateway/registry.c) and
+ * of the writer thread's group commit (gateway/writer.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cdx/common.h"
+#include "cdx/registry.h"
+#include "cdx/writer.h"
+
+static char dbpath[1200];
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *base = getenv("CDX_TEST_TMP");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", base ? base : "/tmp");
+    cdx_mkdirs(dir, 0700);
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/docs-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
+    return 0;
+}
+
+static cdx_registry_t *open_reg(void)
+{
+    char err[512];
+    cdx_registry_t *reg = NULL;
+    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    strcpy(inst.oid, "2.25.7");
+    strcpy(inst.name, "Test Clinic");
+    inst.roles = CDX_ROLE_SUBMIT;
+    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+    return reg;
+}
+
+static void record(cdx_doc_record_t *rec, const char *id, const char *bytes, const char *sha,
+                   const char *replaces)
+{
+    static const char *const pids[] = {"2.25.7.1", "P-1", "2.25.9", "X"};
+    memset(rec, 0, sizeof *rec);
+    rec->unique_id = id;
+    rec->version = replaces ? 2 : 1;
+    rec->replaces = replaces;
+    rec->submitter_oid = "2.25.7";
+    rec->custodian_oid = "2.25.7";
+    rec->patient_root = "2.25.7.1";
+    rec->patient_ext = "P-1";
+    rec->patient_ids = pids;
+    rec->npatient_ids = 2;
+    rec->sha256 = sha;
+    rec->original = bytes;
+    rec->size = strlen(bytes);
+    rec->normalized = "<n/>";
+    rec->normalized_size = 4;
+    rec->normalized_sha256 = "nn";
+    rec->mapping_version = "default-1";
+    rec->meta_json = "{\"title\":\"t\"}";
+    rec->facts_json = "{\"problems\":[{\"codeSystem\":\"2.16.840.1.113883.6.3\",\"code\":\"E11\","
+                      "\"displayName\":\"Diabetes\",\"effectiveTime\":{\"low\":\"2020\"}}],"
+                      "\"results\":[{\"code\":\"2345-7\",\"number\":5.4,\"unit\":\"mmol/L\"}]}";
+}
+
+static void test_store_and_read(void **state)
+{
+    (void)state;
+    cdx_registry_t *reg = open_reg();
+    cdx_doc_record_t rec;
+    cdx_store_outcome_t outcome;
+    char uid[33], uid2[33];
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
+    record(&rec, "2.25.7.2^A", "<a/>", "sha-a", NULL);
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+    cdx_registry_doc_uid("2.25.7.2^A", uid2);
+    assert_string_equal(uid, uid2);
+    /* The same bytes again: identical, nothing new. */
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_IDENTICAL);
+    /* Other bytes under the same id: a conflict, and the original stays. */
+    record(&rec, "2.25.7.2^A", "<b/>", "sha-b", NULL);
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CONFLICT);
+    int64_t n = 0;
+    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(cdx_registry_count(reg, "facts", &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(cdx_registry_count(reg, "document_patient_ids", &n), 0);
+    assert_int_equal(n, 2);
+    /* Three ingests, three audit rows (plus the institution's). */
+    assert_int_equal(cdx_registry_count(reg, "audit", &n), 0);
+    assert_int_equal(n, 4);
+
+    cdx_doc_row_t row;
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_ORIGINAL, &row), 0);
+    assert_int_equal(row.content_len, 4);
+    assert_memory_equal(row.content, "<a/>", 4);
+    assert_string_equal(row.status, "current");
+    assert_string_equal(row.submitter_oid, "2.25.7");
+    cdx_doc_row_cleanup(&row);
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_NORMALIZED, &row), 0);
+    assert_memory_equal(row.content, "<n/>", 4);
+    cdx_doc_row_cleanup(&row);
+    assert_int_equal(cdx_registry_get_document(reg, "00000000000000000000000000000000",
+                                               CDX_DOC_META_ONLY, &row),
+                     CDX_ENOTFOUND);
+    int found = 0;
+    assert_int_equal(cdx_registry_has_sha256(reg, "sha-a", &found), 0);
+    assert_true(found);
+    assert_int_equal(cdx_registry_has_sha256(reg, "sha-b", &found), 0);
+    assert_false(found);
+
+    /* A replacement supersedes its parent, which stays retrievable. */
+    record(&rec, "2.25.7.2^B", "<c/>", "sha-c", "2.25.7.2^A");
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid2), 0);
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_META_ONLY, &row), 0);
+    assert_string_equal(row.status, "superseded");
+    cdx_doc_row_cleanup(&row);
+    /* A replacement that arrives before its parent supersedes it at once. */
+    record(&rec, "2.25.7.2^D", "<d/>", "sha-d", "2.25.7.2^C");
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid2), 0);
+    record(&rec, "2.25.7.2^C", "<e/>", "sha-e", NULL);
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_META_ONLY, &row), 0);
+    assert_string_equal(row.status, "superseded");
+    cdx_doc_row_cleanup(&row);
+
+    /* An unknown submitter is refused and nothing is written. */
+    record(&rec, "2.25.7.2^Z", "<z/>", "sha-z", NULL);
+    rec.submitter_oid = "2.25.404";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), CDX_ENOTFOUND);
+    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(n, 4);
+
+    int64_t bad = 0;
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    cdx_registry_close(reg);
+}
+
+static int count_row(const cdx_doc_row_t *row, void *arg)
+{
+    (*(int *)arg)++;
+    assert_non_null(row->content);
+    return 0;
+}
+
+static void test_reindex_support(void **state)
+{
+    (void)state;
+    cdx_registry_t *reg = open_reg();
+    int seen = 0;
+    assert_int_equal(cdx_registry_each_document(reg, 0, 100, count_row, &seen), 0);
+    assert_int_equal(seen, 4);
+    seen = 0;
+    assert_int_equal(cdx_registry_each_document(reg, 0, 2, count_row, &seen), 0);
+    assert_int_equal(seen, 2);
+    assert_int_equal(cdx_registry_update_normalized(reg, 1, "n2", "<m/>", 4, "default-2", "{}",
+                                                    "{\"problems\":[]}"),
+                     0);
+    char uid[33];
+    cdx_registry_doc_uid("2.25.7.2^A", uid);
+    cdx_doc_row_t row;
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_NORMALIZED, &row), 0);
+    assert_string_equal(row.mapping_version, "default-2");
+    assert_memory_equal(row.content, "<m/>", 4);
+    cdx_doc_row_cleanup(&row);
+    char value[32];
+    assert_int_equal(cdx_registry_state_get(reg, "k", value, sizeof value), 0);
+    assert_string_equal(value, "");
+    assert_int_equal(cdx_registry_state_set(reg, "k", "42"), 0);
+    assert_int_equal(cdx_registry_state_get(reg, "k", value, sizeof value), 0);
+    assert_string_equal(value, "42");
+    cdx_registry_close(reg);
+}
+
+/* ---- writer ---- */
+
+typedef struct wtest {
+    cdx_write_req_t req;
+    int n;
+    int fail;
+    int status;
+    int *done_count;
+} wtest_t;
+
+static int w_apply(cdx_registry_t *reg, void *arg)
+{
+    wtest_t *t = arg;
+    if (t->fail)
+        return CDX_EINVAL;
+    char state_key[32];
+    snprintf(state_key, sizeof state_key, "w%d", t->n);
+    return cdx_registry_state_set(reg, state_key, "x");
+}
+
+static void w_done(cdx_write_req_t *req, int status)
+{
+    wtest_t *t = req->arg;
+    t->status = status;
+    (*t->done_count)++;
+}
+
+static void test_writer(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    cdx_registry_t *reg = open_reg();
+    cdx_writer_t *w = NULL;
+    assert_int_equal(cdx_writer_start(&loop, reg, 64, &w), 0);
+    wtest_t tests[50];
+    int done = 0;
+    for (int i = 0; i < 50; i++) {
+        tests[i] = (wtest_t){.n = i, .fail = i == 7, .done_count = &done};
+        tests[i].req.apply = w_apply;
+        tests[i].req.done = w_done;
+        tests[i].req.arg = &tests[i];
+        assert_int_equal(cdx_writer_submit(w, &tests[i].req), 0);
+    }
+    while (done < 50)
+        uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(tests[i].status, i == 7 ? CDX_EINVAL : 0);
+    unsigned long long batches = 0, changes = 0;
+    cdx_writer_stats(w, &batches, &changes);
+    assert_int_equal(changes, 50);
+    assert_true(batches >= 1 && batches <= 50);
+    assert_int_equal(cdx_writer_pending(w), 0);
+    /* The failing change was rolled back alone. */
+    char value[8];
+    assert_int_equal(cdx_registry_state_get(reg, "w6", value, sizeof value), 0);
+    assert_string_equal(value, "x");
+    assert_int_equal(cdx_registry_state_get(reg, "w7", value, sizeof value), 0);
+    assert_string_equal(value, "");
+    cdx_registry_t *back = cdx_writer_stop(w);
+    assert_ptr_equal(back, reg);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    cdx_registry_close(reg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_and_read),
+        cmocka_unit_test(test_reindex_support),
+        cmocka_unit_test(test_writer),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
