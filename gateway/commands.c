@@ -622,9 +622,11 @@ int cdx_cmd_reindex(int argc, char **argv)
         }
         if (rc != 0)
             break;
-        fprintf(stderr, "\rreindex: %zu/%lld documents", done, (long long)total);
+        if (isatty(STDERR_FILENO))
+            fprintf(stderr, "\rreindex: %zu/%lld documents", done, (long long)total);
     }
-    fprintf(stderr, "\n");
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\n");
     if (rc == 0)
         rc = cdx_registry_state_set(reg, "reindex.cursor", "");
     double secs = now_s() - t0;

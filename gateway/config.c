@@ -82,16 +82,6 @@ static const key_def_t *find_key(const char *name)
     return NULL;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int cdx_config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 {
@@ -177,12 +167,12 @@ static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char 
         int64_t v;
         int rc = parse_int(value, &v);
         if (rc != 0) {
-            set_err(err, errlen, "%s: '%s' is not a whole number (digits, optionally k/M/G)",
+            cdx_errf(err, errlen, "%s: '%s' is not a whole number (digits, optionally k/M/G)",
                     k->name, value);
             return CDX_ECONFIG;
         }
         if (v < k->min || v > k->max) {
-            set_err(err, errlen, "%s: %lld is out of bounds [%lld, %lld]", k->name, (long long)v,
+            cdx_errf(err, errlen, "%s: %lld is out of bounds [%lld, %lld]", k->name, (long long)v,
                     (long long)k->min, (long long)k->max);
             return CDX_ECONFIG;
         }
@@ -193,7 +183,7 @@ static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char 
         char host[64];
         int port;
         if (cdx_config_parse_listen(value, host, sizeof host, &port) != 0) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s: '%s' is not ADDR:PORT with a numeric IP address (e.g. 0.0.0.0:8443 or "
                     "[::]:8443)",
                     k->name, value);
@@ -204,7 +194,7 @@ static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char 
     case T_LEVEL: {
         cdx_log_level_t lvl;
         if (cdx_log_level_parse(value, &lvl) != 0) {
-            set_err(err, errlen, "%s: '%s' is not one of debug, info, warn, error", k->name,
+            cdx_errf(err, errlen, "%s: '%s' is not one of debug, info, warn, error", k->name,
                     value);
             return CDX_ECONFIG;
         }
@@ -216,12 +206,12 @@ static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char 
     }
     for (const char *p = value; *p; p++) {
         if ((unsigned char)*p < 0x20) {
-            set_err(err, errlen, "%s: control characters are not allowed", k->name);
+            cdx_errf(err, errlen, "%s: control characters are not allowed", k->name);
             return CDX_ECONFIG;
         }
     }
     if (cdx_strlcpy(field, value, k->size) != 0) {
-        set_err(err, errlen, "%s: value longer than %zu bytes", k->name, k->size - 1);
+        cdx_errf(err, errlen, "%s: value longer than %zu bytes", k->name, k->size - 1);
         return CDX_ECONFIG;
     }
     return 0;
@@ -248,21 +238,12 @@ int cdx_config_set(cdx_config_t *cfg, const char *key, const char *value, char *
 {
     const key_def_t *k = find_key(key);
     if (k == NULL) {
-        set_err(err, errlen, "%s: unknown configuration key (see `cdxgw serve --help`)", key);
+        cdx_errf(err, errlen, "%s: unknown configuration key (see `cdxgw serve --help`)", key);
         return CDX_ENOTFOUND;
     }
     return apply(cfg, k, value, err, errlen);
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
 
 static int add_institution(cdx_config_t *cfg)
 {
@@ -282,7 +263,7 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
     size_t len = 0;
     int rc = cdx_read_file(path, 16u << 20, &text, &len);
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read configuration file: %s", path, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: cannot read configuration file: %s", path, cdx_strerror(rc));
         return CDX_ECONFIG;
     }
     char *copy = strdup(path);
@@ -290,12 +271,12 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
     if (dir == NULL || cdx_strlcpy(cfg->base_dir, dir, sizeof cfg->base_dir) != 0) {
         free(copy);
         free(text);
-        set_err(err, errlen, "%s: path too long", path);
+        cdx_errf(err, errlen, "%s: path too long", path);
         return CDX_ECONFIG;
     }
     free(copy);
     if (memchr(text, '\0', len) != NULL) {
-        set_err(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
+        cdx_errf(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -310,12 +291,12 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
         if (nl)
             *nl = '\0';
         lineno++;
-        char *s = trim(line);
+        char *s = cdx_trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
             if (strcmp(s, "[institution]") != 0) {
-                set_err(err, errlen, "%s:%zu: unknown section %s (only [institution] exists)",
+                cdx_errf(err, errlen, "%s:%zu: unknown section %s (only [institution] exists)",
                         path, lineno, s);
                 rc = CDX_ECONFIG;
                 goto out;
@@ -323,7 +304,7 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
             if (in_institution &&
                 cdx_institution_check(&cfg->institutions[cfg->ninstitutions - 1], msg,
                                       sizeof msg) != 0) {
-                set_err(err, errlen, "%s:%zu: institution ending here: %s", path, lineno - 1, msg);
+                cdx_errf(err, errlen, "%s:%zu: institution ending here: %s", path, lineno - 1, msg);
                 rc = CDX_ECONFIG;
                 goto out;
             }
@@ -335,13 +316,13 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
         }
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            set_err(err, errlen, "%s:%zu: expected `key = value`", path, lineno);
+            cdx_errf(err, errlen, "%s:%zu: expected `key = value`", path, lineno);
             rc = CDX_ECONFIG;
             goto out;
         }
         *eq = '\0';
-        char *key = trim(s);
-        char *value = trim(eq + 1);
+        char *key = cdx_trim(s);
+        char *value = cdx_trim(eq + 1);
         if (in_institution) {
             rc = cdx_institution_set_key(&cfg->institutions[cfg->ninstitutions - 1], key, value,
                                          cfg->base_dir, msg, sizeof msg);
@@ -349,14 +330,14 @@ int cdx_config_load_file(cdx_config_t *cfg, const char *path, char *err, size_t 
             rc = cdx_config_set(cfg, key, value, msg, sizeof msg);
         }
         if (rc != 0) {
-            set_err(err, errlen, "%s:%zu: %s", path, lineno, msg);
+            cdx_errf(err, errlen, "%s:%zu: %s", path, lineno, msg);
             rc = CDX_ECONFIG;
             goto out;
         }
     }
     if (in_institution && cdx_institution_check(&cfg->institutions[cfg->ninstitutions - 1], msg,
                                                 sizeof msg) != 0) {
-        set_err(err, errlen, "%s:%zu: institution ending here: %s", path, lineno, msg);
+        cdx_errf(err, errlen, "%s:%zu: institution ending here: %s", path, lineno, msg);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -402,7 +383,7 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
         const key_def_t *k = &keys[i];
         char *field = (char *)cfg + k->offset;
         if (k->type == T_PATH && resolve(cfg, field, k->size) != 0) {
-            set_err(err, errlen, "%s: path too long", k->name);
+            cdx_errf(err, errlen, "%s: path too long", k->name);
             return CDX_ECONFIG;
         }
     }
@@ -411,7 +392,7 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
     if (cfg->patient_key_file[0] == '\0' &&
         (size_t)snprintf(cfg->patient_key_file, sizeof cfg->patient_key_file,
                          "%s/patient-hmac.key", cfg->data_dir) >= sizeof cfg->patient_key_file) {
-        set_err(err, errlen, "patient_key_file: path too long");
+        cdx_errf(err, errlen, "patient_key_file: path too long");
         return CDX_ECONFIG;
     }
     return 0;
@@ -423,7 +404,7 @@ int cdx_config_require_tls(const cdx_config_t *cfg, char *err, size_t errlen)
         const key_def_t *k = &keys[i];
         const char *field = (const char *)cfg + k->offset;
         if ((k->flags & F_REQUIRED) && field[0] == '\0') {
-            set_err(err, errlen, "%s: required, but not set (in the configuration file or as --%s)",
+            cdx_errf(err, errlen, "%s: required, but not set (in the configuration file or as --%s)",
                     k->name, k->name);
             return CDX_ECONFIG;
         }

@@ -231,6 +231,8 @@ void cdx_h_documents_post(cdx_request_t *rq)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
     if (!media_type_ok(cdx_http_header(rq->http, "content-type"))) {
+        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415,
+                          "UNSUPPORTED_MEDIA_TYPE");
         cdx_respond_problem(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
                             "send the CDA document as application/xml, text/xml or "
                             "application/hl7-v3+xml",

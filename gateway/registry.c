@@ -28,17 +28,6 @@ struct cdx_registry {
 
 /* ---- Small helpers ---------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Copies a bounded, printable excerpt of s for an error message: control bytes become '?' so a
  * binary or hostile value cannot garble the terminal or log line the message ends up in, and a
@@ -216,11 +205,11 @@ static int oid_check(const char *oid, char *why, size_t whylen)
     char q[QUOTE_MAX + 4];
     size_t len = strlen(oid);
     if (len == 0) {
-        set_err(why, whylen, "oid: required (%s)", OID_EXAMPLE);
+        cdx_errf(why, whylen, "oid: required (%s)", OID_EXAMPLE);
         return CDX_ECONFIG;
     }
     if (len > 127) {
-        set_err(why, whylen, "oid: '%s' is longer than 127 characters", quote(oid, q));
+        cdx_errf(why, whylen, "oid: '%s' is longer than 127 characters", quote(oid, q));
         return CDX_ECONFIG;
     }
     size_t arcs = 0;
@@ -231,16 +220,16 @@ static int oid_check(const char *oid, char *why, size_t whylen)
             p++;
         size_t alen = (size_t)(p - start);
         if (alen == 0 || (*p != '.' && *p != '\0')) {
-            set_err(why, whylen, "oid: '%s' is not an OID (%s)", quote(oid, q), OID_EXAMPLE);
+            cdx_errf(why, whylen, "oid: '%s' is not an OID (%s)", quote(oid, q), OID_EXAMPLE);
             return CDX_ECONFIG;
         }
         if (alen > 1 && start[0] == '0') {
-            set_err(why, whylen, "oid: '%s' is not an OID: arc '%.*s' has a leading zero",
+            cdx_errf(why, whylen, "oid: '%s' is not an OID: arc '%.*s' has a leading zero",
                     quote(oid, q), (int)CDX_MIN(alen, (size_t)40), start);
             return CDX_ECONFIG;
         }
         if (arcs == 0 && (alen > 1 || start[0] > '2')) {
-            set_err(why, whylen, "oid: '%s' is not an OID: the first arc must be 0, 1 or 2",
+            cdx_errf(why, whylen, "oid: '%s' is not an OID: the first arc must be 0, 1 or 2",
                     quote(oid, q));
             return CDX_ECONFIG;
         }
@@ -250,7 +239,7 @@ static int oid_check(const char *oid, char *why, size_t whylen)
         p++;
     }
     if (arcs < 2) {
-        set_err(why, whylen, "oid: '%s' is not an OID: it needs at least two arcs (%s)",
+        cdx_errf(why, whylen, "oid: '%s' is not an OID: it needs at least two arcs (%s)",
                 quote(oid, q), OID_EXAMPLE);
         return CDX_ECONFIG;
     }
@@ -261,15 +250,15 @@ static int name_check(const char *name, char *why, size_t whylen)
 {
     size_t len = strlen(name);
     if (len == 0) {
-        set_err(why, whylen, "name: required (the institution's display name)");
+        cdx_errf(why, whylen, "name: required (the institution's display name)");
         return CDX_ECONFIG;
     }
     if (len > 255) {
-        set_err(why, whylen, "name: %zu bytes is too long (at most 255 bytes of UTF-8)", len);
+        cdx_errf(why, whylen, "name: %zu bytes is too long (at most 255 bytes of UTF-8)", len);
         return CDX_ECONFIG;
     }
     if (!utf8_text_ok(name, len)) {
-        set_err(why, whylen,
+        cdx_errf(why, whylen,
                 "name: must be valid UTF-8 text without control characters (is the file saved "
                 "as UTF-8?)");
         return CDX_ECONFIG;
@@ -289,19 +278,19 @@ static int endpoint_check(const char *url, char *why, size_t whylen)
     if (len == 0)
         return 0;
     if (len >= sizeof(((cdx_institution_t *)0)->endpoint)) {
-        set_err(why, whylen, "endpoint: %zu bytes is too long (at most %zu)", len,
+        cdx_errf(why, whylen, "endpoint: %zu bytes is too long (at most %zu)", len,
                 sizeof(((cdx_institution_t *)0)->endpoint) - 1);
         return CDX_ECONFIG;
     }
     if (strncasecmp(url, "https://", 8) != 0) {
-        set_err(why, whylen, "endpoint: '%s' must be an https URL (%s) or empty", quote(url, q),
+        cdx_errf(why, whylen, "endpoint: '%s' must be an https URL (%s) or empty", quote(url, q),
                 ENDPOINT_FORM);
         return CDX_ECONFIG;
     }
     for (const char *p = url; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= 0x20 || c >= 0x7F) {
-            set_err(why, whylen,
+            cdx_errf(why, whylen,
                     "endpoint: '%s' contains a space, control or non-ASCII character "
                     "(percent-encode it)",
                     quote(url, q));
@@ -313,7 +302,7 @@ static int endpoint_check(const char *url, char *why, size_t whylen)
     if (end == NULL)
         end = url + len;
     if (memchr(host, '@', (size_t)(end - host)) != NULL) {
-        set_err(why, whylen, "endpoint: '%s' must not contain user information (user@)",
+        cdx_errf(why, whylen, "endpoint: '%s' must not contain user information (user@)",
                 quote(url, q));
         return CDX_ECONFIG;
     }
@@ -324,7 +313,7 @@ static int endpoint_check(const char *url, char *why, size_t whylen)
         while (p < end && (strchr("0123456789abcdefABCDEF:.", *p) != NULL))
             p++;
         if (p == start || p >= end || *p != ']') {
-            set_err(why, whylen, "endpoint: '%s' has a malformed [IPv6] host (%s)", quote(url, q),
+            cdx_errf(why, whylen, "endpoint: '%s' has a malformed [IPv6] host (%s)", quote(url, q),
                     ENDPOINT_FORM);
             return CDX_ECONFIG;
         }
@@ -335,7 +324,7 @@ static int endpoint_check(const char *url, char *why, size_t whylen)
                            (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
             p++;
         if (p == start || start[0] == '.' || start[0] == '-' || p[-1] == '-') {
-            set_err(why, whylen, "endpoint: '%s' has no valid host name (%s)", quote(url, q),
+            cdx_errf(why, whylen, "endpoint: '%s' has no valid host name (%s)", quote(url, q),
                     ENDPOINT_FORM);
             return CDX_ECONFIG;
         }
@@ -349,12 +338,12 @@ static int endpoint_check(const char *url, char *why, size_t whylen)
             p++;
         }
         if (p == start || p != end || port < 1 || port > 65535) {
-            set_err(why, whylen, "endpoint: '%s' has an invalid port (1 to 65535)", quote(url, q));
+            cdx_errf(why, whylen, "endpoint: '%s' has an invalid port (1 to 65535)", quote(url, q));
             return CDX_ECONFIG;
         }
     }
     if (p != end) {
-        set_err(why, whylen, "endpoint: '%s' is not of the form %s", quote(url, q), ENDPOINT_FORM);
+        cdx_errf(why, whylen, "endpoint: '%s' is not of the form %s", quote(url, q), ENDPOINT_FORM);
         return CDX_ECONFIG;
     }
     return 0;
@@ -395,13 +384,13 @@ static int add_credential(cdx_institution_t *inst, int spki, const char *hex, co
 {
     for (size_t i = 0; i < inst->ncreds; i++) {
         if (strcmp(inst->creds[i].sha256, hex) == 0) {
-            set_err(err, errlen, "%s: fingerprint %s is already listed for this institution", key,
+            cdx_errf(err, errlen, "%s: fingerprint %s is already listed for this institution", key,
                     hex);
             return CDX_ECONFIG;
         }
     }
     if (inst->ncreds >= CDX_INST_MAX_CREDS) {
-        set_err(err, errlen, "%s: at most %d credentials per institution", key, CDX_INST_MAX_CREDS);
+        cdx_errf(err, errlen, "%s: at most %d credentials per institution", key, CDX_INST_MAX_CREDS);
         return CDX_ECONFIG;
     }
     inst->creds[inst->ncreds].spki = spki;
@@ -416,7 +405,7 @@ static int set_cert_file(cdx_institution_t *inst, const char *value, const char 
     char q[QUOTE_MAX + 4];
     char path[PATH_MAX];
     if (value[0] == '\0') {
-        set_err(err, errlen, "cert_file: empty (give the path of a PEM certificate)");
+        cdx_errf(err, errlen, "cert_file: empty (give the path of a PEM certificate)");
         return CDX_ECONFIG;
     }
     int w;
@@ -425,19 +414,19 @@ static int set_cert_file(cdx_institution_t *inst, const char *value, const char 
     else
         w = snprintf(path, sizeof path, "%s/%s", base_dir, value);
     if (w < 0 || (size_t)w >= sizeof path) {
-        set_err(err, errlen, "cert_file: path '%s' is too long", quote(value, q));
+        cdx_errf(err, errlen, "cert_file: path '%s' is too long", quote(value, q));
         return CDX_ECONFIG;
     }
     /* The fingerprint function only says "I/O error", so look first to name the real reason.
      * Paths are printed whole: a shortened path would not tell the operator which file. */
     if (access(path, R_OK) != 0) {
-        set_err(err, errlen, "cert_file: cannot read '%s': %s", path, strerror(errno));
+        cdx_errf(err, errlen, "cert_file: cannot read '%s': %s", path, strerror(errno));
         return CDX_ECONFIG;
     }
     char hex[65];
     int rc = cdx_pki_fingerprint_file(path, 0, hex);
     if (rc != 0) {
-        set_err(err, errlen, "cert_file: '%s': %s", path,
+        cdx_errf(err, errlen, "cert_file: '%s': %s", path,
                 rc == CDX_ECRYPTO ? "no PEM certificate found in it" : cdx_strerror(rc));
         return CDX_ECONFIG;
     }
@@ -449,7 +438,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
 {
     char q[QUOTE_MAX + 4];
     if (inst == NULL || key == NULL || value == NULL) {
-        set_err(err, errlen, "internal error: missing institution, key or value");
+        cdx_errf(err, errlen, "internal error: missing institution, key or value");
         return CDX_ECONFIG;
     }
     /* Keys accept '-' for '_' like the main configuration does. */
@@ -481,10 +470,10 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
         unsigned roles;
         if (roles_parse(value, &roles, bad, sizeof bad) != 0) {
             if (strcasecmp(bad, "none") == 0) {
-                set_err(err, errlen, "roles: 'none' cannot be combined with other roles");
+                cdx_errf(err, errlen, "roles: 'none' cannot be combined with other roles");
                 return CDX_ECONFIG;
             }
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "roles: unknown role '%s' (use submit, query, research, admin, separated by "
                     "commas or spaces; or none)",
                     quote(bad, q));
@@ -502,7 +491,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
     if (strcmp(norm, "cert_sha256") == 0 || strcmp(norm, "spki_sha256") == 0) {
         char hex[65];
         if (parse_fingerprint(value, hex) != 0) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s: '%s' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as "
                     "printed by `openssl x509 -noout -fingerprint -sha256`)",
                     norm, quote(value, q));
@@ -518,7 +507,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
         } else if (strcmp(value, "standard") == 0) {
             inst->policy &= ~(unsigned)CDX_POLICY_SCHEMA_STRICT;
         } else {
-            set_err(err, errlen, "schema_policy: '%s' is not 'standard' or 'strict'",
+            cdx_errf(err, errlen, "schema_policy: '%s' is not 'standard' or 'strict'",
                     quote(value, q));
             return CDX_ECONFIG;
         }
@@ -530,7 +519,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
         } else if (strcmp(value, "custodian") == 0) {
             inst->policy &= ~(unsigned)CDX_POLICY_AUTHOR_OK;
         } else {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "identity_policy: '%s' is not 'custodian' or 'custodian_or_author'",
                     quote(value, q));
             return CDX_ECONFIG;
@@ -538,7 +527,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
         return 0;
     }
 
-    set_err(err, errlen,
+    cdx_errf(err, errlen,
             "unknown key '%s' in [institution] (known: oid, name, roles, endpoint, cert_sha256, "
             "spki_sha256, cert_file, schema_policy, identity_policy)",
             quote(key, q));
@@ -548,45 +537,45 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
 int cdx_institution_check(const cdx_institution_t *inst, char *err, size_t errlen)
 {
     if (inst == NULL) {
-        set_err(err, errlen, "internal error: no institution");
+        cdx_errf(err, errlen, "internal error: no institution");
         return CDX_ECONFIG;
     }
     if (memchr(inst->oid, '\0', sizeof inst->oid) == NULL ||
         memchr(inst->name, '\0', sizeof inst->name) == NULL ||
         memchr(inst->endpoint, '\0', sizeof inst->endpoint) == NULL) {
-        set_err(err, errlen, "internal error: unterminated institution field");
+        cdx_errf(err, errlen, "internal error: unterminated institution field");
         return CDX_ECONFIG;
     }
     if (inst->oid[0] == '\0') {
-        set_err(err, errlen, "oid: required in every [institution] (%s)", OID_EXAMPLE);
+        cdx_errf(err, errlen, "oid: required in every [institution] (%s)", OID_EXAMPLE);
         return CDX_ECONFIG;
     }
     if (oid_check(inst->oid, err, errlen) != 0)
         return CDX_ECONFIG;
     if (inst->name[0] == '\0') {
-        set_err(err, errlen, "name: required in every [institution] (the display name)");
+        cdx_errf(err, errlen, "name: required in every [institution] (the display name)");
         return CDX_ECONFIG;
     }
     if (name_check(inst->name, err, errlen) != 0 ||
         endpoint_check(inst->endpoint, err, errlen) != 0)
         return CDX_ECONFIG;
     if (inst->roles & ~(unsigned)ROLE_ALL) {
-        set_err(err, errlen, "roles: unknown role bits 0x%x", inst->roles & ~(unsigned)ROLE_ALL);
+        cdx_errf(err, errlen, "roles: unknown role bits 0x%x", inst->roles & ~(unsigned)ROLE_ALL);
         return CDX_ECONFIG;
     }
     if (inst->ncreds > CDX_INST_MAX_CREDS) {
-        set_err(err, errlen, "at most %d credentials per institution", CDX_INST_MAX_CREDS);
+        cdx_errf(err, errlen, "at most %d credentials per institution", CDX_INST_MAX_CREDS);
         return CDX_ECONFIG;
     }
     for (size_t i = 0; i < inst->ncreds; i++) {
         const cdx_credential_t *c = &inst->creds[i];
         if ((c->spki != 0 && c->spki != 1) || !is_lower_hex64(c->sha256)) {
-            set_err(err, errlen, "credential %zu is not a lower-case SHA-256 fingerprint", i + 1);
+            cdx_errf(err, errlen, "credential %zu is not a lower-case SHA-256 fingerprint", i + 1);
             return CDX_ECONFIG;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(inst->creds[j].sha256, c->sha256) == 0) {
-                set_err(err, errlen, "credential %s is listed twice", c->sha256);
+                cdx_errf(err, errlen, "credential %s is listed twice", c->sha256);
                 return CDX_ECONFIG;
             }
         }
@@ -693,34 +682,25 @@ static int loader_finish(loader_t *ld, char *err, size_t errlen)
     size_t idx = ld->n - 1;
     const cdx_institution_t *inst = &ld->items[idx];
     if (cdx_institution_check(inst, msg, sizeof msg) != 0) {
-        set_err(err, errlen, "%s:%zu: this [institution] is incomplete: %s", ld->path,
+        cdx_errf(err, errlen, "%s:%zu: this [institution] is incomplete: %s", ld->path,
                 ld->lines[idx].header, msg);
         return CDX_ECONFIG;
     }
     size_t other = oid_set_find(ld, inst->oid);
     if (other != SIZE_MAX) {
-        set_err(err, errlen,
+        cdx_errf(err, errlen,
                 "%s:%zu: duplicate oid %s (already used by the [institution] at line %zu)",
                 ld->path, ld->lines[idx].oid, inst->oid, ld->lines[other].header);
         return CDX_ECONFIG;
     }
     int rc = oid_set_add(ld, idx);
     if (rc != 0) {
-        set_err(err, errlen, "%s: %s", ld->path, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: %s", ld->path, cdx_strerror(rc));
         return CDX_ECONFIG;
     }
     return 0;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
 
 int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
                                size_t errlen)
@@ -734,7 +714,7 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
     int rc;
 
     if (path == NULL || out == NULL || n == NULL) {
-        set_err(err, errlen, "internal error: missing argument");
+        cdx_errf(err, errlen, "internal error: missing argument");
         return CDX_EINVAL;
     }
     *out = NULL;
@@ -742,20 +722,20 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
     rc = cdx_read_file(path, INST_FILE_MAX, &text, &len);
     if (rc != 0) {
         if (rc == CDX_ERANGE)
-            set_err(err, errlen, "%s: larger than 16 MiB; is this an institutions file?", path);
+            cdx_errf(err, errlen, "%s: larger than 16 MiB; is this an institutions file?", path);
         else
-            set_err(err, errlen, "%s: cannot read institutions file: %s", path, cdx_strerror(rc));
+            cdx_errf(err, errlen, "%s: cannot read institutions file: %s", path, cdx_strerror(rc));
         rc = CDX_ECONFIG;
         goto out;
     }
     if (memchr(text, '\0', len) != NULL) {
-        set_err(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
+        cdx_errf(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
         rc = CDX_ECONFIG;
         goto out;
     }
     dircopy = strdup(path);
     if (dircopy == NULL) {
-        set_err(err, errlen, "%s: out of memory", path);
+        cdx_errf(err, errlen, "%s: out of memory", path);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -775,11 +755,11 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
         lineno++;
         size_t linelen = nl ? (size_t)(nl - line) : strlen(line);
         if (linelen > INST_LINE_MAX) {
-            set_err(err, errlen, "%s:%zu: line longer than %u bytes", path, lineno, INST_LINE_MAX);
+            cdx_errf(err, errlen, "%s:%zu: line longer than %u bytes", path, lineno, INST_LINE_MAX);
             rc = CDX_ECONFIG;
             goto out;
         }
-        char *s = trim(line);
+        char *s = cdx_trim(line);
         line = next;
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
@@ -788,12 +768,12 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
             char *name = NULL;
             if (s[slen - 1] == ']') {
                 s[slen - 1] = '\0';
-                name = trim(s + 1);
+                name = cdx_trim(s + 1);
             }
             if (name == NULL || strcmp(name, "institution") != 0) {
                 if (name != NULL)
                     s[slen - 1] = ']';
-                set_err(err, errlen, "%s:%zu: unknown section '%s' (only [institution] is allowed)",
+                cdx_errf(err, errlen, "%s:%zu: unknown section '%s' (only [institution] is allowed)",
                         path, lineno, quote(s, q));
                 rc = CDX_ECONFIG;
                 goto out;
@@ -801,7 +781,7 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
             if (in_section && (rc = loader_finish(&ld, err, errlen)) != 0)
                 goto out;
             if (loader_add(&ld, lineno) != 0) {
-                set_err(err, errlen, "%s:%zu: out of memory", path, lineno);
+                cdx_errf(err, errlen, "%s:%zu: out of memory", path, lineno);
                 rc = CDX_ECONFIG;
                 goto out;
             }
@@ -810,17 +790,17 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
         }
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s:%zu: expected `key = value`, an [institution] header or a # comment", path,
                     lineno);
             rc = CDX_ECONFIG;
             goto out;
         }
         *eq = '\0';
-        char *key = trim(s);
-        char *value = trim(eq + 1);
+        char *key = cdx_trim(s);
+        char *value = cdx_trim(eq + 1);
         if (!in_section) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s:%zu: '%s = ...' before any [institution] section (start one with a "
                     "line [institution])",
                     path, lineno, quote(key, q));
@@ -828,13 +808,13 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
             goto out;
         }
         if (*key == '\0') {
-            set_err(err, errlen, "%s:%zu: missing key before '='", path, lineno);
+            cdx_errf(err, errlen, "%s:%zu: missing key before '='", path, lineno);
             rc = CDX_ECONFIG;
             goto out;
         }
         if (cdx_institution_set_key(&ld.items[ld.n - 1], key, value, base_dir, msg, sizeof msg) !=
             0) {
-            set_err(err, errlen, "%s:%zu: %s", path, lineno, msg);
+            cdx_errf(err, errlen, "%s:%zu: %s", path, lineno, msg);
             rc = CDX_ECONFIG;
             goto out;
         }
@@ -886,7 +866,7 @@ static int map_sqlite(int src)
 static int db_fail(cdx_registry_t *reg, int src, const char *what)
 {
     reg->last_sqlite_rc = src;
-    set_err(reg->errmsg, sizeof reg->errmsg, "%s: %s (sqlite code %d)", what,
+    cdx_errf(reg->errmsg, sizeof reg->errmsg, "%s: %s (sqlite code %d)", what,
             sqlite3_errmsg(reg->db), src);
     return map_sqlite(src);
 }
@@ -921,7 +901,7 @@ static int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
     if (src == SQLITE_DONE)
         return 0;
     if (src == SQLITE_ROW) {
-        set_err(reg->errmsg, sizeof reg->errmsg, "%s: unexpected result row", what);
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "%s: unexpected result row", what);
         return CDX_EDB;
     }
     return db_fail(reg, src, what);
@@ -1132,7 +1112,7 @@ static int migrate(cdx_registry_t *reg, const char *path, char *err, size_t errl
         if (rc != 0)
             goto out;
         if (current > latest) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s: database schema version %lld is newer than this cdxgw knows (%d); "
                     "use the cdxgw release that wrote it, or a newer one",
                     path, (long long)current, latest);
@@ -1193,7 +1173,7 @@ out:
             tx_rollback(reg);
         /* Reasons set above are more specific than the SQLite message. */
         if (err != NULL && errlen > 0 && err[0] == '\0')
-            set_err(err, errlen, "%s: schema migration failed: %s", path, reg->errmsg);
+            cdx_errf(err, errlen, "%s: schema migration failed: %s", path, reg->errmsg);
     }
     return rc;
 }
@@ -1210,14 +1190,14 @@ static int prepare_file(const char *path, char *err, size_t errlen)
     char *copy = strdup(path);
     if (copy == NULL) {
         rc = CDX_ENOMEM;
-        set_err(err, errlen, "%s: out of memory", path);
+        cdx_errf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     const char *dir = dirname(copy);
     if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0) {
         rc = cdx_mkdirs(dir, 0700);
         if (rc != 0) {
-            set_err(err, errlen, "%s: cannot create folder %s: %s", path, dir, cdx_strerror(rc));
+            cdx_errf(err, errlen, "%s: cannot create folder %s: %s", path, dir, cdx_strerror(rc));
             rc = CDX_EIO;
             goto out;
         }
@@ -1231,13 +1211,13 @@ static int prepare_file(const char *path, char *err, size_t errlen)
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno != ENOENT) {
-            set_err(err, errlen, "%s: %s", path, strerror(errno));
+            cdx_errf(err, errlen, "%s: %s", path, strerror(errno));
             rc = CDX_EIO;
             goto out;
         }
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
-            set_err(err, errlen, "%s: cannot create the database file: %s", path,
+            cdx_errf(err, errlen, "%s: cannot create the database file: %s", path,
                     strerror(errno));
             rc = CDX_EIO;
             goto out;
@@ -1247,20 +1227,20 @@ static int prepare_file(const char *path, char *err, size_t errlen)
             fd = -1;
         }
         if (stat(path, &st) != 0) {
-            set_err(err, errlen, "%s: %s", path, strerror(errno));
+            cdx_errf(err, errlen, "%s: %s", path, strerror(errno));
             rc = CDX_EIO;
             goto out;
         }
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        cdx_errf(err, errlen, "%s: not a regular file", path);
         rc = CDX_EIO;
         goto out;
     }
     /* The registry holds keyed patient hashes and the audit trail: only the owner may read it,
      * also when an older installation created it with wider permissions. */
     if ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0) {
-        set_err(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
+        cdx_errf(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
         rc = CDX_EIO;
         goto out;
     }
@@ -1294,7 +1274,7 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
     if (rc != 0)
         goto fail;
     if (strcmp(value, "wal") != 0) {
-        set_err(err, errlen,
+        cdx_errf(err, errlen,
                 "%s: journal_mode is '%s', not 'wal' (WAL needs a local file system with shared "
                 "memory; is the data folder on a network file system?)",
                 path, value);
@@ -1311,7 +1291,7 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
     if (rc != 0)
         goto fail;
     if (fk != 1) {
-        set_err(err, errlen, "%s: this SQLite does not enforce foreign keys", path);
+        cdx_errf(err, errlen, "%s: this SQLite does not enforce foreign keys", path);
         return CDX_EDB;
     }
     /* quick_check reads the whole file; once per process and path is
@@ -1322,16 +1302,16 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
     if (rc != 0)
         goto fail;
     if (strcmp(value, "ok") != 0) {
-        set_err(err, errlen, "%s: database is damaged (quick_check: %s); restore it from a backup",
+        cdx_errf(err, errlen, "%s: database is damaged (quick_check: %s); restore it from a backup",
                 path, value);
         return CDX_EDB;
     }
     return 0;
 fail:
     if ((reg->last_sqlite_rc & 0xFF) == SQLITE_NOTADB)
-        set_err(err, errlen, "%s: not a SQLite database (wrong path, or a damaged file?)", path);
+        cdx_errf(err, errlen, "%s: not a SQLite database (wrong path, or a damaged file?)", path);
     else
-        set_err(err, errlen, "%s: %s", path, reg->errmsg);
+        cdx_errf(err, errlen, "%s: %s", path, reg->errmsg);
     return rc;
 }
 
@@ -1356,13 +1336,13 @@ static int registry_open(const char *path, int skip_check, cdx_registry_t **out,
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (path == NULL || path[0] == '\0' || out == NULL) {
-        set_err(err, errlen, "registry: no database path given");
+        cdx_errf(err, errlen, "registry: no database path given");
         return CDX_EINVAL;
     }
     *out = NULL;
     reg = calloc(1, sizeof *reg);
     if (reg == NULL) {
-        set_err(err, errlen, "%s: out of memory", path);
+        cdx_errf(err, errlen, "%s: out of memory", path);
         return CDX_ENOMEM;
     }
     reg->skip_check = skip_check;
@@ -1374,7 +1354,7 @@ static int registry_open(const char *path, int skip_check, cdx_registry_t **out,
                                   SQLITE_OPEN_EXRESCODE,
                               NULL);
     if (src != SQLITE_OK) {
-        set_err(err, errlen, "%s: cannot open database: %s", path,
+        cdx_errf(err, errlen, "%s: cannot open database: %s", path,
                 reg->db != NULL ? sqlite3_errmsg(reg->db) : sqlite3_errstr(src));
         rc = map_sqlite(src);
         goto out;
@@ -1519,7 +1499,7 @@ static int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     int rc;
 
     if (!audit_event_ok(ev)) {
-        set_err(reg->errmsg, sizeof reg->errmsg,
+        cdx_errf(reg->errmsg, sizeof reg->errmsg,
                 "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
         return CDX_EINVAL;
     }
@@ -1532,7 +1512,7 @@ static int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
         last = sqlite3_column_int64(st, 0);
         const char *h = (const char *)sqlite3_column_text(st, 1);
         if (h == NULL || strlen(h) != 64) {
-            set_err(reg->errmsg, sizeof reg->errmsg,
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
                     "audit: row %lld has a malformed hash; run the audit verification",
                     (long long)last);
             rc = CDX_EDB;
@@ -1546,7 +1526,7 @@ static int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     sqlite3_finalize(st);
     st = NULL;
     if (last == INT64_MAX) {
-        set_err(reg->errmsg, sizeof reg->errmsg, "audit: sequence exhausted");
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: sequence exhausted");
         rc = CDX_ERANGE;
         goto out;
     }
@@ -1566,7 +1546,7 @@ static int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     };
     rc = audit_hash(prev, &row, hash);
     if (rc != 0) {
-        set_err(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
         goto out;
     }
     rc = prepare(reg,
@@ -1615,7 +1595,7 @@ int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
         return CDX_EINVAL;
     reg->errmsg[0] = '\0';
     if (!audit_event_ok(ev)) {
-        set_err(reg->errmsg, sizeof reg->errmsg,
+        cdx_errf(reg->errmsg, sizeof reg->errmsg,
                 "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
         return CDX_EINVAL;
     }
@@ -1687,14 +1667,14 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
         char computed[65];
         rc = audit_hash(expected_prev, &row, computed);
         if (rc != 0) {
-            set_err(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
             goto out;
         }
         if (prev.p == NULL || prev.n != 64 || memcmp(prev.p, expected_prev, 64) != 0 ||
             stored.p == NULL || stored.n != 64 || memcmp(stored.p, computed, 64) != 0) {
             if (bad_seq != NULL)
                 *bad_seq = row.seq;
-            set_err(reg->errmsg, sizeof reg->errmsg,
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
                     "audit: chain broken at seq %lld (row changed, removed or inserted)",
                     (long long)row.seq);
             rc = CDX_ECONFLICT;
@@ -1735,7 +1715,7 @@ static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst
         src = sqlite3_step(st);
         if (src == SQLITE_ROW) {
             const char *owner = (const char *)sqlite3_column_text(st, 0);
-            set_err(reg->errmsg, sizeof reg->errmsg,
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
                     "credential %s already belongs to institution %s", inst->creds[i].sha256,
                     owner != NULL ? owner : "?");
             rc = CDX_ECONFLICT;
@@ -1785,7 +1765,7 @@ static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst
     if (src != SQLITE_ROW) {
         rc = src == SQLITE_DONE ? CDX_EDB : db_fail(reg, src, "writing an institution");
         if (src == SQLITE_DONE)
-            set_err(reg->errmsg, sizeof reg->errmsg, "writing an institution: no id returned");
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "writing an institution: no id returned");
         goto out;
     }
     int64_t id = sqlite3_column_int64(st, 0);
@@ -1926,7 +1906,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
                 copy_column(st, 2, inst->name, sizeof inst->name) != 0 ||
                 copy_column(st, 4, inst->endpoint, sizeof inst->endpoint) != 0 || roles < 0 ||
                 roles > (int64_t)ROLE_ALL) {
-                set_err(reg->errmsg, sizeof reg->errmsg,
+                cdx_errf(reg->errmsg, sizeof reg->errmsg,
                         "institution id %lld has a field out of range", (long long)id);
                 rc = CDX_EDB;
                 goto out;
@@ -1940,7 +1920,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
         const char *kind = (const char *)sqlite3_column_text(st, 5);
         if (inst->ncreds >= CDX_INST_MAX_CREDS || kind == NULL ||
             copy_column(st, 6, inst->creds[inst->ncreds].sha256, 65) != 0) {
-            set_err(reg->errmsg, sizeof reg->errmsg,
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
                     "institution %s has too many or malformed credentials", inst->oid);
             rc = CDX_EDB;
             goto out;
@@ -2057,7 +2037,7 @@ static int insert_facts(cdx_registry_t *reg, int64_t doc_id, const char *facts_j
     json_t *root = json_loads(facts_json, 0, &jerr);
     if (!json_is_object(root)) {
         json_decref(root);
-        set_err(reg->errmsg, sizeof reg->errmsg, "facts: not a JSON object");
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "facts: not a JSON object");
         return CDX_EINVAL;
     }
     sqlite3_stmt *st = NULL;
@@ -2177,7 +2157,7 @@ static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
     if (src != SQLITE_ROW) {
         rc = src == SQLITE_DONE ? CDX_ENOTFOUND : db_fail(reg, src, "finding the submitter");
         if (src == SQLITE_DONE)
-            set_err(reg->errmsg, sizeof reg->errmsg, "submitter %s is not registered",
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "submitter %s is not registered",
                     rec->submitter_oid);
         goto out;
     }

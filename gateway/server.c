@@ -733,6 +733,9 @@ static void dispatch(conn_t *c)
         return;
     }
     if (c->route_status == 403) {
+        if (c->srv->reject_hook != NULL && (c->rq.route->flags & CDX_ROUTE_BODY))
+            c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL,
+                                403, "FORBIDDEN");
         char detail[160];
         snprintf(detail, sizeof detail,
                  "this institution's certificate lacks the '%s' role needed here",

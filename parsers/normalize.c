@@ -87,18 +87,6 @@ static const char *system_name(const char *oid)
     return "";
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* An OID as the HL7 II root wants it: digit arcs separated by dots. */
 static int is_oid(const char *s)
@@ -129,15 +117,6 @@ static int is_zone(const char *s)
     return (s[1] - '0') * 10 + (s[2] - '0') <= 14 && (s[3] - '0') * 10 + (s[4] - '0') < 60;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
 
 static void codemap_cleanup(codemap_t *cm)
 {
@@ -170,10 +149,10 @@ static int cmp_entry(const void *a, const void *b)
 /* Parses "# map: NAME [source_system=OID]" into cm.  Returns 0 or -1. */
 static int parse_header(char *line, codemap_t *cm)
 {
-    char *p = trim(line + 1);
+    char *p = cdx_trim(line + 1);
     if (strncmp(p, "map:", 4) != 0)
         return 1; /* an ordinary comment */
-    p = trim(p + 4);
+    p = cdx_trim(p + 4);
     char *save = NULL;
     char *name = strtok_r(p, " \t", &save);
     if (name == NULL || strchr(name, '=') != NULL)
@@ -214,7 +193,7 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
     int rc = cdx_read_file(path, MAX_CODEMAP_BYTES, &text, &len);
     memset(cm, 0, sizeof *cm);
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -225,7 +204,7 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
         goto out;
     }
     if (xmlCheckUTF8((const unsigned char *)text) == 0 || strlen(text) != len) {
-        set_err(err, errlen, "%s:1: not UTF-8 text", path);
+        cdx_errf(err, errlen, "%s:1: not UTF-8 text", path);
         goto out;
     }
     size_t lineno = 0;
@@ -248,44 +227,44 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
         if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
             (unsigned char)line[2] == 0xBF)
             line += 3;
-        if (trim(line)[0] == '\0')
+        if (cdx_trim(line)[0] == '\0')
             continue;
         if (line[0] == '#') {
             int h = parse_header(line, cm);
             if (h < 0) {
-                set_err(err, errlen, "%s:%zu: bad header; want '# map: NAME [source_system=OID]'",
+                cdx_errf(err, errlen, "%s:%zu: bad header; want '# map: NAME [source_system=OID]'",
                         path, lineno);
                 goto out;
             }
             if (h == 0 && cm->n > 0) {
-                set_err(err, errlen, "%s:%zu: the '# map:' header must come before entries", path,
+                cdx_errf(err, errlen, "%s:%zu: the '# map:' header must come before entries", path,
                         lineno);
                 goto out;
             }
             continue;
         }
         if (cm->name == NULL) {
-            set_err(err, errlen, "%s:%zu: entry before the '# map: NAME' header", path, lineno);
+            cdx_errf(err, errlen, "%s:%zu: entry before the '# map: NAME' header", path, lineno);
             goto out;
         }
         char *f[4] = {NULL, NULL, NULL, ""};
         int nf = split_tabs(line, f);
         if (nf < 3 || nf > 4) {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s:%zu: want 3 or 4 tab-separated fields (source_code, "
                     "target_system_oid, target_code[, target_display]), found %d",
                     path, lineno, nf > 4 ? 5 : nf);
             goto out;
         }
         for (int i = 0; i < 3; i++)
-            f[i] = trim(f[i]);
-        f[3] = trim(f[3]);
+            f[i] = cdx_trim(f[i]);
+        f[3] = cdx_trim(f[3]);
         if (f[0][0] == '\0' || f[2][0] == '\0') {
-            set_err(err, errlen, "%s:%zu: empty source or target code", path, lineno);
+            cdx_errf(err, errlen, "%s:%zu: empty source or target code", path, lineno);
             goto out;
         }
         if (!is_oid(f[1])) {
-            set_err(err, errlen, "%s:%zu: target system '%s' is not an OID", path, lineno, f[1]);
+            cdx_errf(err, errlen, "%s:%zu: target system '%s' is not an OID", path, lineno, f[1]);
             goto out;
         }
         if (cm->n == cap) {
@@ -311,7 +290,7 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
         }
     }
     if (cm->name == NULL) {
-        set_err(err, errlen, "%s:1: missing the '# map: NAME [source_system=OID]' header", path);
+        cdx_errf(err, errlen, "%s:1: missing the '# map: NAME [source_system=OID]' header", path);
         goto out;
     }
     qsort(cm->entries, cm->n, sizeof *cm->entries, cmp_entry);
@@ -319,7 +298,7 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
         const code_entry_t *a = &cm->entries[i - 1], *b = &cm->entries[i];
         if (strcmp(a->src, b->src) == 0) {
             /* A second target for one code would make lookups ambiguous. */
-            set_err(err, errlen, "%s:%zu: source code '%s' is already mapped on line %zu", path,
+            cdx_errf(err, errlen, "%s:%zu: source code '%s' is already mapped on line %zu", path,
                     CDX_MAX(a->line, b->line), b->src, CDX_MIN(a->line, b->line));
             goto out;
         }
@@ -408,7 +387,7 @@ static int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t err
         goto out;
     }
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot list: %s", dir, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: cannot list: %s", dir, cdx_strerror(rc));
         rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
         goto out;
     }
@@ -417,7 +396,7 @@ static int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t err
             continue;
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
-            set_err(err, errlen, "%s/%s: path too long", dir, names[i]);
+            cdx_errf(err, errlen, "%s/%s: path too long", dir, names[i]);
             rc = CDX_ECONFIG;
             goto out;
         }
@@ -459,16 +438,16 @@ static int parse_institutions(const char *path, size_t lineno, char *value, mapp
     char *save = NULL;
     int rc = 0;
     for (char *tok = strtok_r(value, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        tok = trim(tok);
+        tok = cdx_trim(tok);
         if (strncmp(tok, "urn:oid:", 8) == 0)
             tok += 8;
         if (!is_oid(tok)) {
-            set_err(err, errlen, "%s:%zu: institution '%s' is not an OID", path, lineno, tok);
+            cdx_errf(err, errlen, "%s:%zu: institution '%s' is not an OID", path, lineno, tok);
             rc = CDX_ECONFIG;
             goto out;
         }
         if (mp->ninstitutions == MAX_INSTITUTIONS) {
-            set_err(err, errlen, "%s:%zu: more than %d institutions", path, lineno,
+            cdx_errf(err, errlen, "%s:%zu: more than %d institutions", path, lineno,
                     MAX_INSTITUTIONS);
             rc = CDX_ECONFIG;
             goto out;
@@ -494,7 +473,7 @@ static int set_once(char **slot, const char *value, const char *path, size_t lin
                     const char *key, char *err, size_t errlen)
 {
     if (*slot != NULL) {
-        set_err(err, errlen, "%s:%zu: '%s' given twice", path, lineno, key);
+        cdx_errf(err, errlen, "%s:%zu: '%s' given twice", path, lineno, key);
         return CDX_ECONFIG;
     }
     *slot = strdup(value);
@@ -508,7 +487,7 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
     size_t len = 0;
     int rc = cdx_read_file(path, MAX_CONF_BYTES, &text, &len);
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
         rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
         goto out;
     }
@@ -527,20 +506,20 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
         char *hash = strchr(line, '#');
         if (hash != NULL)
             *hash = '\0';
-        line = trim(line);
+        line = cdx_trim(line);
         if (*line == '\0')
             continue;
         char *eq = strchr(line, '=');
         if (eq == NULL) {
-            set_err(err, errlen, "%s:%zu: want 'key = value'", path, lineno);
+            cdx_errf(err, errlen, "%s:%zu: want 'key = value'", path, lineno);
             rc = CDX_ECONFIG;
             goto out;
         }
         *eq = '\0';
-        char *key = trim(line);
-        char *value = trim(eq + 1);
+        char *key = cdx_trim(line);
+        char *value = cdx_trim(eq + 1);
         if (*value == '\0') {
-            set_err(err, errlen, "%s:%zu: '%s' has no value", path, lineno, key);
+            cdx_errf(err, errlen, "%s:%zu: '%s' has no value", path, lineno, key);
             rc = CDX_ECONFIG;
             goto out;
         }
@@ -552,7 +531,7 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
             rc = set_once(stylesheet, value, path, lineno, key, err, errlen);
         } else if (strcmp(key, "timezone") == 0) {
             if (!is_zone(value)) {
-                set_err(err, errlen, "%s:%zu: timezone '%s' is not +HHMM or -HHMM", path, lineno,
+                cdx_errf(err, errlen, "%s:%zu: timezone '%s' is not +HHMM or -HHMM", path, lineno,
                         value);
                 rc = CDX_ECONFIG;
                 goto out;
@@ -561,13 +540,13 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
         } else if (strcmp(key, "language") == 0) {
             /* Passed to XSLT as a string literal, so quotes are refused. */
             if (strpbrk(value, "'\"") != NULL) {
-                set_err(err, errlen, "%s:%zu: language must not contain quotes", path, lineno);
+                cdx_errf(err, errlen, "%s:%zu: language must not contain quotes", path, lineno);
                 rc = CDX_ECONFIG;
                 goto out;
             }
             rc = set_once(&mp->language, value, path, lineno, key, err, errlen);
         } else {
-            set_err(err, errlen,
+            cdx_errf(err, errlen,
                     "%s:%zu: unknown key '%s' (institutions, version, stylesheet, timezone, "
                     "language)",
                     path, lineno, key);
@@ -577,7 +556,7 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
             goto out;
     }
     if (mp->version == NULL || *stylesheet == NULL) {
-        set_err(err, errlen, "%s:%zu: 'version' and 'stylesheet' are required", path, lineno);
+        cdx_errf(err, errlen, "%s:%zu: 'version' and 'stylesheet' are required", path, lineno);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -596,7 +575,7 @@ static int load_mapping(const char *dir, const char *name, mapping_t *mp, char *
     char *stylesheet = NULL;
     int rc = CDX_ECONFIG;
     if (snprintf(conf, sizeof conf, "%s/%s/mapping.conf", dir, name) >= (int)sizeof conf) {
-        set_err(err, errlen, "%s/%s: path too long", dir, name);
+        cdx_errf(err, errlen, "%s/%s: path too long", dir, name);
         goto out;
     }
     mp->name = strdup(name);
@@ -608,12 +587,12 @@ static int load_mapping(const char *dir, const char *name, mapping_t *mp, char *
     if (rc != 0)
         goto out;
     if (strcmp(name, "default") == 0 && mp->ninstitutions > 0) {
-        set_err(err, errlen, "%s:1: the default mapping lists no institutions", conf);
+        cdx_errf(err, errlen, "%s:1: the default mapping lists no institutions", conf);
         rc = CDX_ECONFIG;
         goto out;
     }
     if (snprintf(path, sizeof path, "%s/%s/%s", dir, name, stylesheet) >= (int)sizeof path) {
-        set_err(err, errlen, "%s: stylesheet path too long", conf);
+        cdx_errf(err, errlen, "%s: stylesheet path too long", conf);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -621,7 +600,7 @@ static int load_mapping(const char *dir, const char *name, mapping_t *mp, char *
     if (rc != 0)
         goto out;
     if (snprintf(path, sizeof path, "%s/%s/codemaps", dir, name) >= (int)sizeof path) {
-        set_err(err, errlen, "%s: path too long", conf);
+        cdx_errf(err, errlen, "%s: path too long", conf);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -651,7 +630,7 @@ static int check_unique(const cdx_mappings_t *m, const char *dir, char *err, siz
             for (size_t b = a; b < m->n; b++)
                 for (size_t j = (a == b ? i + 1 : 0); j < m->v[b].ninstitutions; j++)
                     if (strcmp(m->v[a].institutions[i], m->v[b].institutions[j]) == 0) {
-                        set_err(err, errlen,
+                        cdx_errf(err, errlen,
                                 "%s/%s/mapping.conf:1: institution %s is also claimed by %s", dir,
                                 m->v[b].name, m->v[b].institutions[j], m->v[a].name);
                         return CDX_ECONFIG;
@@ -673,13 +652,13 @@ int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t e
     }
     rc = list_dir(dir, &names, &nnames);
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot list the mappings folder: %s", dir, cdx_strerror(rc));
+        cdx_errf(err, errlen, "%s: cannot list the mappings folder: %s", dir, cdx_strerror(rc));
         rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
         goto out;
     }
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/codemaps", dir) >= (int)sizeof path) {
-        set_err(err, errlen, "%s: path too long", dir);
+        cdx_errf(err, errlen, "%s: path too long", dir);
         rc = CDX_ECONFIG;
         goto out;
     }
@@ -707,7 +686,7 @@ int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t e
         if (strcmp(m->v[i].name, "default") == 0)
             m->fallback = &m->v[i];
     if (m->fallback == NULL) {
-        set_err(err, errlen, "%s/default/mapping.conf: the default mapping is missing", dir);
+        cdx_errf(err, errlen, "%s/default/mapping.conf: the default mapping is missing", dir);
         rc = CDX_ECONFIG;
         goto out;
     }

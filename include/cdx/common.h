@@ -64,6 +64,12 @@ _Noreturn void cdx_assert_fail(const char *expr, const char *file, int line);
  * CDX_ERANGE if src did not fit (dst then holds a truncated copy). */
 int cdx_strlcpy(char *dst, const char *src, size_t n);
 
+/* Formats a reason into err (size errlen); NULL or 0 is a no-op. */
+void cdx_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Strips spaces, tabs and a trailing CR in place; returns the new start. */
+char *cdx_trim(char *s);
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void cdx_hex(const unsigned char *in, size_t len, char *out);
 

@@ -28,7 +28,7 @@ import cdxtest  # noqa: E402
 from cdxtest import Conn, Gateway, Institution  # noqa: E402
 
 THREADS = 6
-DOCS_PER_ROUND = 180
+DOCS_PER_ROUND = 150
 ROUNDS = 3
 
 PKI = None
@@ -106,12 +106,12 @@ def usable_samples():
 def make_docs(tag, n):
     """n unique documents: copies of the samples with a new
     ClinicalDocument/id/@extension (each under its institution), every
-    third one a small synthetic document of the test institution."""
+    other one a small synthetic document of the test institution."""
     samples = usable_samples()
     docs = []
     for i in range(n):
         ext = "DUR-%s-%d-%d" % (tag, os.getpid(), i)
-        if samples and i % 3:
+        if samples and i % 2:
             src, cert = samples[i % len(samples)]
             docs.append(Doc(cdxtest.with_document_id(src, ext), cert))
         else:
@@ -180,6 +180,12 @@ def burst(gw, docs, kill_after):
 
 
 class DurabilityCase(unittest.TestCase):
+
+    def assert_clean_stop(self, gw):
+        """Stops gw (SIGTERM) and checks exit 0 and no sanitizer report."""
+        rc = gw.stop()
+        self.assertEqual(rc, 0, "gateway exit %s; stderr:\n%s" % (rc, gw.log()[-3000:]))
+        self.assertIsNone(cdxtest.sanitizer_report(gw.log()), gw.log()[-5000:])
 
     def restart(self, gw, round_no):
         shutil.copy(gw.stderr_path, os.path.join(gw.dir, "stderr-round%d.log" % round_no))
@@ -265,7 +271,7 @@ class TestKill9(DurabilityCase):
                 bad = {s for s in statuses if s not in (None, 200, 201, 503)}
                 self.assertEqual(bad, set(), "unexpected statuses in the burst: %r" % statuses)
             # The audit chain, offline (the gateway stopped cleanly first).
-            self.assertEqual(gw.stop(), 0)
+            self.assert_clean_stop(gw)
             p = cdxtest.audit_verify(gw.conf)
             self.assertEqual(p.returncode, 0, "audit verify after kills: %s %s"
                              % (p.stdout, p.stderr))
@@ -290,7 +296,7 @@ class TestKill9(DurabilityCase):
                     self.assertEqual((rec["id"], rec["sha256"]), (d.uid, d.sha256), rec)
                     retried[r.status] += 1
                 # Every acknowledged one again: 200 already_stored, same id.
-                for d in [d for d in all_docs if d.status in (200, 201)][:60]:
+                for d in [d for d in all_docs if d.status in (200, 201)][:20]:
                     c = conns.get(d.cert.name)
                     if c is None:
                         c = conns[d.cert.name] = Conn.open(gw, cert=d.cert, timeout=20.0)
@@ -304,6 +310,7 @@ class TestKill9(DurabilityCase):
             n_docs = cdxtest.table_count(gw, "documents")
             self.assertEqual(n_docs, len({d.uid for d in all_docs}), "one row per document")
             self.check_registry(gw)
+            self.assert_clean_stop(gw)
             summary.append("re-pushed %d unacknowledged: %d stored, %d already stored (committed "
                            "before the kill, answer lost)" % (len(unacked), retried[201],
                                                               retried[200]))
@@ -342,6 +349,7 @@ class TestConcurrentReader(DurabilityCase):
             self.assertEqual(g.status, 200, "document acknowledged with 201 after a live `cdxgw "
                              "audit verify` is lost after kill -9: %r" % g)
             self.assertEqual(g.body, b)
+        self.assert_clean_stop(gw)
         self.assertEqual(seen, 1, "a document acknowledged with 201 was not in registry.db as "
                          "other processes see it (data/: %r)" % files)
 
@@ -392,6 +400,7 @@ class TestConcurrentIdentical(DurabilityCase):
         n = cdxtest.registry_query(gw, "SELECT count(*) FROM audit WHERE event ="
                                        " 'document.ingest'")[0][0]
         self.assertEqual(n, ways * len(docs))
+        self.assert_clean_stop(gw)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ samples exist.  Every ingest must add exactly one audit row."""
 import hashlib
 import json
 import os
+import time
 import re
 import sys
 import unittest
@@ -167,9 +168,39 @@ class TestSamples(IngestCase):
             self.skipTest("no samples under samples/<institution>/*.xml yet")
         unknown = sorted({inst for inst, _ in SAMPLES if inst not in cdxtest.DEMO_OIDS})
         self.assertEqual(unknown, [], "sample folders of unknown institutions")
+        self.replaced = set()  # ids that samples pushed so far replace (RPLC)
+        stored = {}
         for inst, path in SAMPLES:
             with self.subTest(sample=os.path.relpath(path, cdxtest.SOURCE_DIR)):
-                self.roundtrip(inst, path)
+                stored[path] = (inst, self.roundtrip(inst, path))
+        # In the end every sample that another one replaces is superseded,
+        # the others current (whatever the order they arrived in).
+        for path, (inst, receipt) in stored.items():
+            if receipt is None:
+                continue
+            with self.subTest(final_status=os.path.relpath(path, cdxtest.SOURCE_DIR)):
+                want = "superseded" if receipt["document_id"] in self.replaced else "current"
+                self.assertEqual(self.metadata(receipt["id"], CERTS[inst]).get("status"), want)
+
+    @staticmethod
+    def rplc_targets(body):
+        """ClinicalDocument/id "root^ext" values a document replaces."""
+        out = set()
+        for m in re.finditer(rb"<(?:[\w.-]+:)?relatedDocument\b([^>]*)>(.*?)</(?:[\w.-]+:)?"
+                             rb"relatedDocument\s*>", body, re.S):
+            if not re.search(rb"typeCode\s*=\s*[\"']RPLC[\"']", m.group(1)):
+                continue
+            idm = re.search(rb"<(?:[\w.-]+:)?id\b[^>]*>", m.group(2))
+            if idm:
+                tag = idm.group(0)
+                root = re.search(rb"\broot\s*=\s*[\"']([^\"']*)", tag)
+                ext = re.search(rb"\bextension\s*=\s*[\"']([^\"']*)", tag)
+                if root:
+                    uid = root.group(1).decode()
+                    if ext and ext.group(1):
+                        uid += "^" + ext.group(1).decode()
+                    out.add(uid)
+        return out
 
     def roundtrip(self, inst, path):
         oid = cdxtest.DEMO_OIDS[inst]
@@ -180,9 +211,12 @@ class TestSamples(IngestCase):
         docid = receipt["id"]
         self.get_original(docid, body, CERTS[inst], what)
 
+        self.replaced |= self.rplc_targets(body)
         meta = self.metadata(docid, CERTS[inst])
         self.assertEqual(meta.get("id"), docid, meta)
-        self.assertEqual(meta.get("status"), "current", meta)
+        # A replacement that arrived earlier supersedes it at once.
+        self.assertEqual(meta.get("status"), "superseded" if receipt["document_id"] in
+                         self.replaced else "current", meta)
         self.assertEqual(meta.get("sha256"), receipt["sha256"], meta)
         self.assertRegex(meta.get("normalized_sha256") or "", r"^[0-9a-f]{64}$", meta)
         self.assertEqual(meta.get("mapping_version"), receipt["mapping_version"], meta)
@@ -201,6 +235,7 @@ class TestSamples(IngestCase):
         # Same bytes again: 200 already_stored, same id, one audit row.
         again = self.post_ok(body, CERTS[inst], oid, 200, what + " (resubmitted)")
         self.assertEqual(again["id"], docid, again)
+        return receipt
 
     def check_canonical(self, norm, what):
         try:
@@ -397,10 +432,18 @@ class TestProtocol(IngestCase):
 
     def test_forbidden_without_submit_role(self):
         before = self.snapshot()
+        seq0 = cdxtest.audit_max_seq(GW)
         body = cdxtest.minimal_cda(READER_OID, doc_ext=fresh_ext())
         r = self.post(body, "good2")
         problem_check(self, as_response(r), 403, "FORBIDDEN")
         self.assert_docs(before, 0, "FORBIDDEN")
+        # The refusal is audited (written just after the answer).
+        deadline = time.monotonic() + 3.0
+        rows = []
+        while not rows and time.monotonic() < deadline:
+            rows = cdxtest.audit_since(GW, seq0)
+            time.sleep(0.05)
+        self.assertEqual([(row[1], row[2]) for row in rows], [("document.reject", 4)], rows)
 
     def test_query_only_institution_can_read(self):
         body = cdxtest.minimal_cda(doc_ext=fresh_ext())
