@@ -515,6 +515,31 @@ class TestZzGatewayHealthy(unittest.TestCase):
                         % (GW.proc.returncode, GW.log()[-4000:]))
         self.assertIsNone(cdxtest.sanitizer_report(GW.log()), GW.log()[-5000:])
 
+    def test_log_has_no_patient_data(self):
+        """Row 60: after every sample went through, the gateway's log holds
+        none of their patient identifiers, names or birth dates, and no
+        private key or certificate."""
+        secrets = set()
+        for _, path in SAMPLES:
+            with open(path, "rb") as f:
+                text = f.read()
+            enc = re.search(rb'encoding="([^"]+)"', text[:200])
+            doc = text.decode(enc.group(1).decode() if enc else "utf-8", "replace")
+            role = re.search(r"<patientRole>(.*?)</patientRole>", doc, re.S)
+            self.assertIsNotNone(role, path)
+            block = role.group(1)
+            secrets.update(re.findall(r'extension="([^"]{4,})"', block))
+            secrets.update(v.strip() for v in re.findall(r"<(?:family|given)[^>]*>([^<]+)<", block)
+                           if len(v.strip()) >= 2)
+            secrets.update(re.findall(r'<birthTime value="(\d{8})', block))
+        self.assertGreater(len(secrets), 10, secrets)
+        log = GW.log()
+        self.assertIn("event=document.stored", log)
+        for secret in sorted(secrets):
+            self.assertNotIn(secret, log, "patient data %r appears in the gateway log" % secret)
+        for marker in ("PRIVATE KEY", "BEGIN CERTIFICATE"):
+            self.assertNotIn(marker, log)
+
 
 if __name__ == "__main__":
     cdxtest.main()
