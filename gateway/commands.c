@@ -601,7 +601,8 @@ int cdx_cmd_reindex(int argc, char **argv)
                 rc = cdx_registry_update_normalized(reg, it->id, in.normalized_sha256,
                                                     in.normalized, in.normalized_len,
                                                     in.mapping_version, in.meta_json,
-                                                    in.facts_json);
+                                                    in.facts_json, in.fact_rows,
+                                                    in.nfact_rows);
             else
                 failed++;
             cdx_ingest_cleanup(&in);

@@ -198,8 +198,14 @@ static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
         json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
     out->meta_json = json_dumps(meta, JSON_COMPACT);
     out->facts_json = json_dumps(facts, JSON_COMPACT);
+    /* The registry's rows are prepared here, on a worker thread, so the
+     * single writer only binds them. */
     if (out->meta_json != NULL && out->facts_json != NULL)
-        rc = 0;
+        rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
+    if (rc == 0) {
+        out->facts_root = facts;
+        facts = NULL;
+    }
 out:
     json_decref(meta);
     json_decref(facts);
@@ -352,6 +358,8 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->meta_json);
     free(in->facts_json);
     free(in->issues_json);
+    cdx_fact_rows_free(in->fact_rows, in->nfact_rows);
+    json_decref((json_t *)in->facts_root);
     char **fields[] = {&in->unique_id,     &in->set_id,        &in->replaces,
                        &in->custodian_oid, &in->author_oid,    &in->type_code,
                        &in->type_system,   &in->title,         &in->creation_time,
@@ -399,5 +407,7 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
     rec->facts_json = in->facts_json;
+    rec->fact_rows = in->fact_rows;
+    rec->nfact_rows = in->nfact_rows;
     rec->warnings_json = in->issues_json;
 }

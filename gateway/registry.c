@@ -2020,6 +2020,78 @@ static int bind_all_text(sqlite3_stmt *st, const char *const *values, int n)
     return SQLITE_OK;
 }
 
+
+static int bind_fact(sqlite3_stmt *st, int64_t doc_id, const cdx_fact_row_t *f)
+{
+    int src = sqlite3_bind_int64(st, 1, doc_id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, f->kind);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, f->code_system);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, f->code);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 5, f->display);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 6, f->value);
+    if (src == SQLITE_OK)
+        src = f->has_number ? sqlite3_bind_double(st, 7, f->number) : sqlite3_bind_null(st, 7);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 8, f->unit);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 9, f->time_low);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 10, f->time_high);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 11, f->status);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 12, f->data ? f->data : "{}");
+    return src;
+}
+
+/* Inserts the facts of a document: rows prepared by the pipeline on a
+ * worker thread (the writer only binds), or else the extractor's JSON
+ * grouping read here (older callers, tests). */
+static int insert_facts(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
+                        const cdx_fact_row_t *rows, size_t nrows)
+{
+    json_t *root = NULL;
+    cdx_fact_row_t *parsed = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (rows == NULL && facts_json != NULL) {
+        json_error_t jerr;
+        root = json_loads(facts_json, 0, &jerr);
+        if (!json_is_object(root)) {
+            json_decref(root);
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "facts: not a JSON object");
+            return CDX_EINVAL;
+        }
+        rc = cdx_fact_rows_from_json(root, &parsed, &nrows);
+        if (rc != 0)
+            goto out;
+        rows = parsed;
+    }
+    if (rows == NULL || nrows == 0)
+        goto out;
+    rc = prepare(reg,
+                 "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
+                 " value_num, unit, time_low, time_high, status, data)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 &st);
+    for (size_t i = 0; rc == 0 && i < nrows; i++) {
+        int src = bind_fact(st, doc_id, &rows[i]);
+        rc = src == SQLITE_OK ? step_done(reg, st, "storing a fact")
+                              : db_fail(reg, src, "binding a fact");
+        sqlite3_reset(st);
+    }
+out:
+    sqlite3_finalize(st);
+    cdx_fact_rows_free(parsed, nrows);
+    json_decref(root);
+    return rc;
+}
+
 static const char *json_str(json_t *o, const char *k1, const char *k2)
 {
     json_t *v = json_object_get(o, k1);
@@ -2028,77 +2100,66 @@ static const char *json_str(json_t *o, const char *k1, const char *k2)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* Inserts the facts of a document from the extractor's JSON grouping. */
-static int insert_facts(cdx_registry_t *reg, int64_t doc_id, const char *facts_json)
+int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
 {
-    if (facts_json == NULL)
-        return 0;
-    json_error_t jerr;
-    json_t *root = json_loads(facts_json, 0, &jerr);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        cdx_errf(reg->errmsg, sizeof reg->errmsg, "facts: not a JSON object");
-        return CDX_EINVAL;
-    }
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(reg,
-                     "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
-                     " value_num, unit, time_low, time_high, status, data)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                     &st);
+    size_t total = 0;
     const char *kind;
     json_t *list;
-    json_object_foreach(root, kind, list)
+    *out = NULL;
+    *n = 0;
+    json_object_foreach(facts, kind, list)
+    {
+        if (json_is_array(list))
+            total += json_array_size(list);
+    }
+    if (total == 0)
+        return 0;
+    cdx_fact_row_t *rows = calloc(total, sizeof *rows);
+    if (rows == NULL)
+        return CDX_ENOMEM;
+    size_t k = 0;
+    json_object_foreach(facts, kind, list)
     {
         size_t i;
         json_t *f;
-        if (rc != 0 || !json_is_array(list))
+        if (!json_is_array(list))
             continue;
         json_array_foreach(list, i, f)
         {
-            if (rc != 0 || !json_is_object(f))
+            if (!json_is_object(f) || k >= total)
                 continue;
-            char *data = json_dumps(f, JSON_COMPACT);
-            if (data == NULL) {
-                rc = CDX_ENOMEM;
-                break;
+            cdx_fact_row_t *r = &rows[k];
+            r->data = json_dumps(f, JSON_COMPACT);
+            if (r->data == NULL) {
+                cdx_fact_rows_free(rows, k);
+                return CDX_ENOMEM;
             }
             json_t *num = json_object_get(f, "number");
             json_t *et = json_object_get(f, "effectiveTime");
-            int src = sqlite3_bind_int64(st, 1, doc_id);
-            if (src == SQLITE_OK)
-                src = bind_text(st, 2, kind);
-            if (src == SQLITE_OK)
-                src = bind_text(st, 3, json_str(f, "codeSystem", NULL));
-            if (src == SQLITE_OK)
-                src = bind_text(st, 4, json_str(f, "code", NULL));
-            if (src == SQLITE_OK)
-                src = bind_text(st, 5, json_str(f, "displayName", "originalText"));
-            if (src == SQLITE_OK)
-                src = bind_text(st, 6, json_str(f, "value", NULL));
-            if (src == SQLITE_OK)
-                src = json_is_number(num) ? sqlite3_bind_double(st, 7, json_number_value(num))
-                                          : sqlite3_bind_null(st, 7);
-            if (src == SQLITE_OK)
-                src = bind_text(st, 8, json_str(f, "unit", NULL));
-            if (src == SQLITE_OK)
-                src = bind_text(st, 9, json_is_object(et) ? json_str(et, "low", NULL) : NULL);
-            if (src == SQLITE_OK)
-                src = bind_text(st, 10, json_is_object(et) ? json_str(et, "high", NULL) : NULL);
-            if (src == SQLITE_OK)
-                src = bind_text(st, 11, json_str(f, "status", NULL));
-            if (src == SQLITE_OK)
-                src = sqlite3_bind_text(st, 12, data, -1, SQLITE_TRANSIENT);
-            free(data);
-            rc = src == SQLITE_OK ? step_done(reg, st, "storing a fact")
-                                  : db_fail(reg, src, "binding a fact");
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
+            r->kind = kind;
+            r->code_system = json_str(f, "codeSystem", NULL);
+            r->code = json_str(f, "code", NULL);
+            r->display = json_str(f, "displayName", "originalText");
+            r->value = json_str(f, "value", NULL);
+            r->has_number = json_is_number(num);
+            r->number = r->has_number ? json_number_value(num) : 0;
+            r->unit = json_str(f, "unit", NULL);
+            r->time_low = json_is_object(et) ? json_str(et, "low", NULL) : NULL;
+            r->time_high = json_is_object(et) ? json_str(et, "high", NULL) : NULL;
+            r->status = json_str(f, "status", NULL);
+            k++;
         }
     }
-    sqlite3_finalize(st);
-    json_decref(root);
-    return rc;
+    *out = rows;
+    *n = k;
+    return 0;
+}
+
+void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n)
+{
+    for (size_t i = 0; rows != NULL && i < n; i++)
+        free((char *)rows[i].data);
+    free(rows);
 }
 
 static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
@@ -2268,7 +2329,7 @@ static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
             goto out;
     }
 
-    rc = insert_facts(reg, doc_id, rec->facts_json);
+    rc = insert_facts(reg, doc_id, rec->facts_json, rec->fact_rows, rec->nfact_rows);
     if (rc != 0)
         goto out;
 
@@ -2487,7 +2548,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
 static int update_normalized_tx(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
                                 const void *normalized, size_t normalized_size,
                                 const char *mapping_version, const char *meta_json,
-                                const char *facts_json)
+                                const char *facts_json, const cdx_fact_row_t *rows, size_t nrows)
 {
     sqlite3_stmt *st = NULL;
     int rc = prepare(reg,
@@ -2530,20 +2591,21 @@ static int update_normalized_tx(cdx_registry_t *reg, int64_t id, const char *nor
     sqlite3_finalize(st);
     if (rc != 0)
         return rc;
-    return insert_facts(reg, id, facts_json);
+    return insert_facts(reg, id, facts_json, rows, nrows);
 }
 
 int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
                                    const void *normalized, size_t normalized_size,
                                    const char *mapping_version, const char *meta_json,
-                                   const char *facts_json)
+                                   const char *facts_json, const cdx_fact_row_t *rows,
+                                   size_t nrows)
 {
     int own = sqlite3_get_autocommit(reg->db);
     int rc = own ? tx_begin(reg) : 0;
     if (rc != 0)
         return rc;
     rc = update_normalized_tx(reg, id, normalized_sha256, normalized, normalized_size,
-                              mapping_version, meta_json, facts_json);
+                              mapping_version, meta_json, facts_json, rows, nrows);
     if (own) {
         if (rc == 0)
             rc = tx_commit(reg);

@@ -50,6 +50,9 @@ typedef struct cdx_ingest {
     char *meta_json;        /* the document entry */
     char *facts_json;       /* {"problems":[...], ...} */
     char *issues_json;      /* every issue, as an array */
+    cdx_fact_row_t *fact_rows; /* the facts, ready for the registry to bind */
+    size_t nfact_rows;
+    void *facts_root;       /* the JSON the rows point into (private) */
     /* Header fields the registry indexes (pointers into owned storage). */
     char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
         *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,

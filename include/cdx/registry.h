@@ -152,6 +152,29 @@ int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const 
 
 /* ---- Documents ------------------------------------------------------- */
 
+/* One clinical fact as the registry indexes it (borrowed strings). */
+typedef struct cdx_fact_row {
+    const char *kind; /* "problems", "medications", ... */
+    const char *code_system;
+    const char *code;
+    const char *display;
+    const char *value;
+    int has_number;
+    double number;
+    const char *unit;
+    const char *time_low;
+    const char *time_high;
+    const char *status;
+    const char *data; /* the whole fact as JSON */
+} cdx_fact_row_t;
+
+/* Turns the extractor's {"problems":[...], ...} object into rows whose
+ * strings point into facts (keep it alive) and whose data is heap JSON;
+ * cdx_fact_rows_free releases them.  Returns 0 or CDX_ENOMEM. */
+struct json_t;
+int cdx_fact_rows_from_json(struct json_t *facts, cdx_fact_row_t **out, size_t *n);
+void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n);
+
 /* A document ready to store, as the ingest pipeline produced it.  All
  * pointers are borrowed for the duration of the call. */
 typedef struct cdx_doc_record {
@@ -183,7 +206,9 @@ typedef struct cdx_doc_record {
     size_t normalized_size;
     const char *mapping_version;
     const char *meta_json;     /* the document entry */
-    const char *facts_json;    /* {"problems":[...], ...} */
+    const char *facts_json;    /* {"problems":[...], ...}, read when fact_rows is NULL */
+    const cdx_fact_row_t *fact_rows; /* the same facts, ready to bind */
+    size_t nfact_rows;
     const char *warnings_json; /* issues kept with the document */
 } cdx_doc_record_t;
 
@@ -242,7 +267,8 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
 int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
                                    const void *normalized, size_t normalized_size,
                                    const char *mapping_version, const char *meta_json,
-                                   const char *facts_json);
+                                   const char *facts_json, const cdx_fact_row_t *rows,
+                                   size_t nrows);
 
 /* Counts for summaries and tests. */
 int cdx_registry_count(cdx_registry_t *reg, const char *table, int64_t *n);

@@ -166,13 +166,25 @@ static void test_reindex_support(void **state)
     assert_int_equal(cdx_registry_each_document(reg, 0, 2, count_row, &seen), 0);
     assert_int_equal(seen, 2);
     assert_int_equal(cdx_registry_update_normalized(reg, 1, "n2", "<m/>", 4, "default-2", "{}",
-                                                    "{\"problems\":[]}"),
+                                                    "{\"problems\":[]}", NULL, 0),
                      0);
+    int64_t nf = 0;
+    assert_int_equal(cdx_registry_count(reg, "facts", &nf), 0);
+    /* Rows given directly are bound as they are. */
+    cdx_fact_row_t rows[2] = {{.kind = "results", .code = "2345-7", .has_number = 1,
+                               .number = 5.5, .data = "{}"},
+                              {.kind = "problems", .code = "E11", .data = "{}"}};
+    assert_int_equal(cdx_registry_update_normalized(reg, 1, "n3", "<m/>", 4, "default-3", "{}",
+                                                    NULL, rows, 2),
+                     0);
+    int64_t nf2 = 0;
+    assert_int_equal(cdx_registry_count(reg, "facts", &nf2), 0);
+    assert_int_equal(nf2, nf + 2);
     char uid[33];
     cdx_registry_doc_uid("2.25.7.2^A", uid);
     cdx_doc_row_t row;
     assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_NORMALIZED, &row), 0);
-    assert_string_equal(row.mapping_version, "default-2");
+    assert_string_equal(row.mapping_version, "default-3");
     assert_memory_equal(row.content, "<m/>", 4);
     cdx_doc_row_cleanup(&row);
     char value[32];
