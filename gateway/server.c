@@ -65,6 +65,7 @@ struct cdx_server {
     size_t nconns;
     uint64_t next_conn_id;
     size_t jobs;
+    size_t held; /* requests waiting on work after their job (registry writes) */
     metrics_t m;
     void *app;
     int (*metrics_hook)(void *app, cdx_buf_t *out);
@@ -216,7 +217,8 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                              cdx_tls_failure_label((cdx_tls_failure_t)f),
                              (unsigned long long)m->tls_failures[f]);
     rc |= cdx_buf_printf(out,
-                         "# HELP cdxgw_jobs_in_flight CPU jobs queued or running.\n"
+                         "# HELP cdxgw_jobs_in_flight CPU jobs queued or running, plus requests "
+                         "holding their results while the registry writes them.\n"
                          "# TYPE cdxgw_jobs_in_flight gauge\ncdxgw_jobs_in_flight %zu\n"
                          "# HELP cdxgw_jobs_max The bound on jobs in flight.\n"
                          "# TYPE cdxgw_jobs_max gauge\ncdxgw_jobs_max %lld\n"
@@ -225,7 +227,7 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                          "# HELP cdxgw_jobs_refused_total Requests answered 503 because the job "
                          "queue was full.\n# TYPE cdxgw_jobs_refused_total counter\n"
                          "cdxgw_jobs_refused_total %llu\n",
-                         srv->jobs, (long long)srv->cfg->max_jobs,
+                         srv->jobs + srv->held, (long long)srv->cfg->max_jobs,
                          (unsigned long long)m->jobs_total, (unsigned long long)m->jobs_refused);
     if (rc == 0 && srv->metrics_hook != NULL)
         rc = srv->metrics_hook(srv->app, out);
@@ -565,7 +567,7 @@ int cdx_submit_job(cdx_request_t *rq, void (*work)(void *data),
 {
     conn_t *c = rq->conn;
     cdx_server_t *srv = c->srv;
-    if (srv->jobs >= (size_t)srv->cfg->max_jobs) {
+    if (srv->jobs + srv->held >= (size_t)srv->cfg->max_jobs) {
         srv->m.jobs_refused++;
         return CDX_EBUSY;
     }
@@ -592,12 +594,17 @@ void *cdx_request_hold(cdx_request_t *rq)
 {
     conn_t *c = rq->conn;
     c->refs++;
+    /* A held request still owns its results (the parsed, normalized and
+     * extracted document): it counts against max_jobs like a running job,
+     * so memory stays bounded however far the writer falls behind. */
+    c->srv->held++;
     return c;
 }
 
 cdx_request_t *cdx_request_resume(void *hold)
 {
     conn_t *c = hold;
+    c->srv->held--;
     cdx_request_t *rq = c->closing ? NULL : &c->rq;
     /* While open, the loop's own reference keeps c alive after this. */
     conn_unref(c);
