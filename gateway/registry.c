@@ -907,6 +907,23 @@ static int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
     return db_fail(reg, src, what);
 }
 
+/* Prepares sql, binds n text values (NULL binds SQL NULL) to ?1..?n, runs
+ * it to completion and finalizes it: the common shape of a single write. */
+static int exec_texts(cdx_registry_t *reg, const char *sql, const char *what,
+                      const char *const *values, int n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg, sql, &st);
+    if (rc != 0)
+        return rc;
+    int src = SQLITE_OK;
+    for (int i = 0; i < n && src == SQLITE_OK; i++)
+        src = bind_text(st, i + 1, values[i]);
+    rc = src == SQLITE_OK ? step_done(reg, st, what) : db_fail(reg, src, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Runs a one-value query; *out is "" when there is no row or the value is NULL. */
 static int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
 {
@@ -1981,22 +1998,11 @@ int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const 
 {
     char ts[32];
     now_rfc3339(ts);
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(reg,
-                     "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
-                     " VALUES (?1, ?2, 0, '', ?3, ?3) ON CONFLICT (oid) DO NOTHING",
-                     &st);
-    if (rc != 0)
-        return rc;
-    int src = bind_text(st, 1, oid);
-    if (src == SQLITE_OK)
-        src = bind_text(st, 2, name && name[0] ? name : oid);
-    if (src == SQLITE_OK)
-        src = bind_text(st, 3, ts);
-    rc = src == SQLITE_OK ? step_done(reg, st, "registering an institution")
-                          : db_fail(reg, src, "binding an institution");
-    sqlite3_finalize(st);
-    return rc;
+    const char *values[] = {oid, name && name[0] ? name : oid, ts};
+    return exec_texts(reg,
+                      "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
+                      " VALUES (?1, ?2, 0, '', ?3, ?3) ON CONFLICT (oid) DO NOTHING",
+                      "registering an institution", values, 3);
 }
 
 /* ---- Documents --------------------------------------------------------------------------- */
@@ -2652,20 +2658,10 @@ int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *val
 {
     char ts[32];
     now_rfc3339(ts);
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(reg,
-                     "INSERT INTO state (key, value, updated_at) VALUES (?1, ?2, ?3)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                     " updated_at = excluded.updated_at",
-                     &st);
-    if (rc != 0)
-        return rc;
-    int src = bind_text(st, 1, key);
-    if (src == SQLITE_OK)
-        src = bind_text(st, 2, value);
-    if (src == SQLITE_OK)
-        src = bind_text(st, 3, ts);
-    rc = src == SQLITE_OK ? step_done(reg, st, "writing state") : db_fail(reg, src, "binding state");
-    sqlite3_finalize(st);
-    return rc;
+    const char *values[] = {key, value, ts};
+    return exec_texts(reg,
+                      "INSERT INTO state (key, value, updated_at) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                      " updated_at = excluded.updated_at",
+                      "writing state", values, 3);
 }
