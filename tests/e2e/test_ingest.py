@@ -430,6 +430,34 @@ class TestProtocol(IngestCase):
         r = self.post(body, CERTS["hanbit"])
         self.assertEqual(r.status, 201, "control: hanbit submits its own document: %r" % (r,))
 
+    def test_expect_continue_on_documents(self):
+        """Issue 2: 100 Continue only once the limits and the role pass; the
+        document is then stored as usual.  Refused requests get their final
+        answer at once, and the body is never asked for."""
+        body = cdxtest.minimal_cda(doc_ext=fresh_ext())
+        head = ("POST /v1/documents HTTP/1.1\r\nHost: localhost\r\n"
+                "Content-Type: application/xml\r\nContent-Length: %d\r\n"
+                "Expect: 100-continue\r\n\r\n")
+        with cdxtest.Conn.open(GW, cert="good") as c:
+            c.send(head % len(body))
+            interim = c.read_response(timeout=3.0)
+            self.assertIsNotNone(interim)
+            self.assertEqual(interim.status, 100, interim)
+            c.send(body)
+            r = c.read_response(timeout=10.0)
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json()["status"], "stored")
+        # Too large: 413 at once, no 100.
+        with cdxtest.Conn.open(GW, cert="good") as c:
+            c.send(head % ((8 << 20) + 1))
+            r = c.read_response(timeout=3.0)
+            problem_check(self, r, 413, "BODY_TOO_LARGE")
+        # No submit role: 403 at once, no 100.
+        with cdxtest.Conn.open(GW, cert="good2") as c:
+            c.send(head % len(body))
+            r = c.read_response(timeout=3.0)
+            problem_check(self, r, 403, "FORBIDDEN")
+
     def test_forbidden_without_submit_role(self):
         before = self.snapshot()
         seq0 = cdxtest.audit_max_seq(GW)
