@@ -171,12 +171,39 @@ static void test_help_lists_every_key(void **state)
     free(buf);
 }
 
+/* The README's configuration table is the key table: every row the
+ * table renders must appear in the README word for word. */
+static void test_readme_matches_table(void **state)
+{
+    (void)state;
+    const char *src = getenv("CDX_SOURCE_DIR");
+    if (src == NULL)
+        skip();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/README.md", src);
+    char *readme = NULL;
+    size_t rlen = 0;
+    assert_int_equal(cdx_read_file(path, 1u << 22, &readme, &rlen), 0);
+    char *table = NULL;
+    size_t tlen = 0;
+    FILE *mem = open_memstream(&table, &tlen);
+    cdx_config_help_markdown(mem);
+    fclose(mem);
+    for (char *line = strtok(table, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (strstr(readme, line) == NULL)
+            fail_msg("README.md lacks the configuration row: %s", line);
+    }
+    free(table);
+    free(readme);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_set_values),
         cmocka_unit_test(test_file),       cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_help_lists_every_key),
+        cmocka_unit_test(test_readme_matches_table),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
