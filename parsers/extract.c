@@ -452,6 +452,8 @@ static void fact_free(cdx_fact_t *f)
         free(*strs[i]);
         *strs[i] = NULL;
     }
+    json_decref((json_t *)f->extras_obj);
+    f->extras_obj = NULL;
 }
 
 typedef struct section {
@@ -473,7 +475,7 @@ static void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
 {
     if (ex != NULL) {
         f->extras = json_dumps(ex, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(ex);
+        f->extras_obj = ex; /* kept for cdx_extract_facts_json */
     } else {
         f->extras = dup(c, "{}");
     }
@@ -1960,7 +1962,9 @@ static json_t *fact_json(ctx_t *c, const cdx_fact_t *f)
     jput(c, o, "effectiveTime", jnonempty(et));
     jstr(c, o, "status", f->status);
     jput(c, o, "negated", json_boolean(f->negated));
-    if (f->extras != NULL) {
+    if (f->extras_obj != NULL) {
+        jput(c, o, "extras", json_incref((json_t *)f->extras_obj));
+    } else if (f->extras != NULL) {
         json_t *ex = json_loads(f->extras, 0, NULL);
         if (ex == NULL)
             c->err = CDX_ENOMEM;

@@ -171,6 +171,8 @@ typedef struct cdx_fact {
     int negated;     /* negationInd="true" */
 
     char *extras; /* kind-specific details as a JSON object text, never NULL on success */
+    void *extras_obj; /* the same as a json_t (owned; NULL for "{}"), so that
+                         cdx_extract_facts_json need not parse the text back */
 } cdx_fact_t;
 
 typedef struct cdx_extract {
