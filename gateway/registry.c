@@ -1989,6 +1989,17 @@ void cdx_registry_rollback_savepoint(cdx_registry_t *reg)
     }
 }
 
+int cdx_registry_manual_checkpoints(cdx_registry_t *reg)
+{
+    return exec_sql(reg, "PRAGMA wal_autocheckpoint = 0", "turning automatic checkpoints off");
+}
+
+int cdx_registry_checkpoint(cdx_registry_t *reg)
+{
+    int src = sqlite3_wal_checkpoint_v2(reg->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return src == SQLITE_OK || src == SQLITE_BUSY ? 0 : db_fail(reg, src, "checkpointing");
+}
+
 int cdx_registry_last_sqlite_code(const cdx_registry_t *reg)
 {
     return reg->last_sqlite_rc;

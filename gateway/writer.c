@@ -10,6 +10,9 @@
 #include <uv.h>
 
 #define MAX_BATCH 256
+/* A checkpoint runs when the queue is empty, and at the latest after this
+ * many batches under constant load, so the WAL cannot grow without bound. */
+#define CHECKPOINT_EVERY 200
 
 struct cdx_writer {
     uv_async_t async;
@@ -89,6 +92,10 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
 static void *writer_main(void *arg)
 {
     cdx_writer_t *w = arg;
+    unsigned since_checkpoint = 0;
+    /* Checkpoints are ours to schedule: between batches, not inside a
+     * commit that clients are waiting for. */
+    int manual = cdx_registry_manual_checkpoints(w->reg) == 0;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->queue_head == NULL && !w->stopping)
@@ -114,6 +121,20 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         append(&w->done_head, &w->done_tail, batch, last);
         uv_async_send(&w->async);
+        since_checkpoint++;
+        if (manual && (w->queue_head == NULL || since_checkpoint >= CHECKPOINT_EVERY)) {
+            pthread_mutex_unlock(&w->mu);
+            if (cdx_registry_checkpoint(w->reg) != 0)
+                CDX_WARN("registry.checkpoint_failed", "detail=%s",
+                         cdx_log_q(cdx_registry_errmsg(w->reg)));
+            since_checkpoint = 0;
+            pthread_mutex_lock(&w->mu);
+        }
+    }
+    if (manual) {
+        pthread_mutex_unlock(&w->mu);
+        cdx_registry_checkpoint(w->reg);
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;

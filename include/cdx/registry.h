@@ -144,6 +144,13 @@ void cdx_registry_rollback(cdx_registry_t *reg);
 int cdx_registry_savepoint(cdx_registry_t *reg);
 int cdx_registry_release(cdx_registry_t *reg);
 void cdx_registry_rollback_savepoint(cdx_registry_t *reg);
+/* Moves committed WAL content into the database file (a passive
+ * checkpoint: it never waits for readers).  The writer calls it when idle
+ * after turning automatic checkpoints off with cdx_registry_manual_checkpoints,
+ * so that no client's commit pays for it. */
+int cdx_registry_manual_checkpoints(cdx_registry_t *reg);
+int cdx_registry_checkpoint(cdx_registry_t *reg);
+
 /* The SQLite extended result code behind the last failure (0 if none). */
 int cdx_registry_last_sqlite_code(const cdx_registry_t *reg);
 

@@ -434,6 +434,7 @@ class TestProtocol(IngestCase):
         """Issue 2: 100 Continue only once the limits and the role pass; the
         document is then stored as usual.  Refused requests get their final
         answer at once, and the body is never asked for."""
+        seq0 = cdxtest.audit_max_seq(GW)
         body = cdxtest.minimal_cda(doc_ext=fresh_ext())
         head = ("POST /v1/documents HTTP/1.1\r\nHost: localhost\r\n"
                 "Content-Type: application/xml\r\nContent-Length: %d\r\n"
@@ -457,6 +458,16 @@ class TestProtocol(IngestCase):
             c.send(head % len(body))
             r = c.read_response(timeout=3.0)
             problem_check(self, r, 403, "FORBIDDEN")
+        # One audit record each: the stored document and the two refusals
+        # (written just after their answers).
+        deadline = time.monotonic() + 3.0
+        rows = []
+        while len(rows) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            rows = cdxtest.audit_since(GW, seq0)
+        self.assertEqual(sorted((row[1], row[2]) for row in rows),
+                         [("document.ingest", 0), ("document.reject", 4),
+                          ("document.reject", 4)], rows)
 
     def test_forbidden_without_submit_role(self):
         before = self.snapshot()
