@@ -71,6 +71,8 @@ static xmlDocPtr loader(const xmlChar *uri, xmlDictPtr dict, int options, void *
 }
 
 static void on_generic_error(void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void on_generic_error(void *ctx, const char *fmt, ...)
 {
     (void)ctx;
     if (compile_errors == NULL)
@@ -168,6 +170,8 @@ typedef struct apply_state {
     cdx_buf_t msg;
 } apply_state_t;
 
+static void on_transform_error(void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void on_transform_error(void *ctx, const char *fmt, ...)
 {
     apply_state_t *st = ctx;

@@ -29,7 +29,7 @@ void cdx_buf_reset(cdx_buf_t *b);
 int cdx_buf_append(cdx_buf_t *b, const void *data, size_t len);
 int cdx_buf_puts(cdx_buf_t *b, const char *s);
 int cdx_buf_printf(cdx_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cdx_buf_vprintf(cdx_buf_t *b, const char *fmt, va_list ap);
+int cdx_buf_vprintf(cdx_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Hands the allocation to the caller (who frees it) and resets b. */
 char *cdx_buf_steal(cdx_buf_t *b, size_t *len);

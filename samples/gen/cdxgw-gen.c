@@ -951,7 +951,8 @@ int cdx_gen_main(int argc, char **argv)
     unsigned long long seed = 1, patients = 0, per = 1, size_kb = 0;
     const char *dir = NULL;
     int inst = INST_MIXED, have_seed = 0, have_patients = 0;
-    for (int i = 1; i < argc; i++) {
+    /* Options come in pairs: each step consumes a flag and its value. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -988,7 +989,6 @@ int cdx_gen_main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (dir == NULL || !have_seed || !have_patients) {
         usage(stderr);
