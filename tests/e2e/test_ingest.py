@@ -431,7 +431,7 @@ class TestProtocol(IngestCase):
         self.assertEqual(r.status, 201, "control: hanbit submits its own document: %r" % (r,))
 
     def test_expect_continue_on_documents(self):
-        """Issue 2: 100 Continue only once the limits and the role pass; the
+        """100 Continue only once the limits and the role pass; the
         document is then stored as usual.  Refused requests get their final
         answer at once, and the body is never asked for."""
         seq0 = cdxtest.audit_max_seq(GW)

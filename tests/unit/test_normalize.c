@@ -231,7 +231,7 @@ static void test_goldens(void **state)
             free(names[k]);
         }
         free(names);
-        /* The brief asks for at least three documents per institution. */
+        /* Every demo institution ships at least three sample documents. */
         assert_true(per >= 3);
     }
     printf("goldens: %zu samples %s, %zu differ\n", checked, update ? "rewritten" : "checked",
