@@ -298,20 +298,29 @@ static const char *custodian_root(xmlDocPtr doc)
     return NULL;
 }
 
-int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
-                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+/* What both entry points do first: reset out, hash the original bytes and
+ * parse them.  Returns cdx_xml_parse's result. */
+static int start(const char *data, size_t len, cdx_ingest_t *out, xmlDocPtr *doc)
 {
     memset(out, 0, sizeof *out);
     cdx_diag_init(&out->diag);
     out->size = len;
     sha256_hex(data, len, out->sha256);
-    xmlDocPtr doc = NULL;
+    *doc = NULL;
     uint64_t t0 = now_us();
-    int rc = cdx_xml_parse(data, len, &out->diag, &doc);
-    uint64_t t1 = now_us();
-    out->us_parse = t1 - t0;
+    int rc = cdx_xml_parse(data, len, &out->diag, doc);
+    out->us_parse = now_us() - t0;
+    return rc;
+}
+
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    xmlDocPtr doc = NULL;
+    int rc = start(data, len, out, &doc);
     if (rc != 0)
         goto out;
+    uint64_t t1 = now_us();
     cdx_schema_policy_t policy = sub != NULL && (sub->policy & CDX_POLICY_SCHEMA_STRICT)
                                      ? CDX_SCHEMA_STRICT
                                      : CDX_SCHEMA_STANDARD;
@@ -338,12 +347,8 @@ out:
 int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
                            const char *submitter_oid, cdx_ingest_t *out)
 {
-    memset(out, 0, sizeof *out);
-    cdx_diag_init(&out->diag);
-    out->size = len;
-    sha256_hex(data, len, out->sha256);
     xmlDocPtr doc = NULL;
-    int rc = cdx_xml_parse(data, len, &out->diag, &doc);
+    int rc = start(data, len, out, &doc);
     if (rc == 0)
         rc = transform(pl, doc, submitter_oid, NULL, out);
     xmlFreeDoc(doc);

@@ -924,6 +924,22 @@ static int exec_texts(cdx_registry_t *reg, const char *sql, const char *what,
     return rc;
 }
 
+/* The same for statements taking an id as ?1 and a text as ?2. */
+static int exec_id_text(cdx_registry_t *reg, const char *sql, const char *what, int64_t id,
+                        const char *text)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg, sql, &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, text);
+    rc = src == SQLITE_OK ? step_done(reg, st, what) : db_fail(reg, src, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Runs a one-value query; *out is "" when there is no row or the value is NULL. */
 static int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
 {
@@ -2350,38 +2366,18 @@ static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
     if (rc != 0)
         goto out;
 
-    /* A replacement supersedes its parent, which stays retrievable. */
-    if (rec->replaces != NULL) {
-        rc = prepare(reg,
-                     "UPDATE documents SET status = 'superseded' WHERE unique_id = ?1"
-                     " AND id <> ?2",
-                     &st);
-        if (rc != 0)
-            goto out;
-        src = bind_text(st, 1, rec->replaces);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_int64(st, 2, doc_id);
-        rc = src == SQLITE_OK ? step_done(reg, st, "superseding a document")
-                              : db_fail(reg, src, "binding a document id");
-        sqlite3_finalize(st);
-        st = NULL;
-        if (rc != 0)
-            goto out;
-    }
-    /* A document whose replacement arrived first is superseded at once. */
-    rc = prepare(reg,
-                 "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
-                 " (SELECT 1 FROM documents WHERE replaces = ?2 AND id <> ?1)",
-                 &st);
-    if (rc != 0)
-        goto out;
-    src = sqlite3_bind_int64(st, 1, doc_id);
-    if (src == SQLITE_OK)
-        src = bind_text(st, 2, rec->unique_id);
-    rc = src == SQLITE_OK ? step_done(reg, st, "checking replacements")
-                          : db_fail(reg, src, "binding a document id");
-    sqlite3_finalize(st);
-    st = NULL;
+    /* A replacement supersedes its parent, which stays retrievable; a
+     * document whose replacement arrived first is superseded at once. */
+    if (rec->replaces != NULL)
+        rc = exec_id_text(reg,
+                          "UPDATE documents SET status = 'superseded' WHERE unique_id = ?2"
+                          " AND id <> ?1",
+                          "superseding a document", doc_id, rec->replaces);
+    if (rc == 0)
+        rc = exec_id_text(reg,
+                          "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
+                          " (SELECT 1 FROM documents WHERE replaces = ?2 AND id <> ?1)",
+                          "checking replacements", doc_id, rec->unique_id);
     if (rc != 0)
         goto out;
 

@@ -146,13 +146,14 @@ static void on_async(uv_async_t *h)
     pthread_mutex_lock(&w->mu);
     cdx_write_req_t *list = w->done_head;
     w->done_head = w->done_tail = NULL;
+    size_t n = 0;
+    for (cdx_write_req_t *r = list; r != NULL; r = r->next)
+        n++;
+    w->in_flight -= n;
     pthread_mutex_unlock(&w->mu);
     while (list != NULL) {
         cdx_write_req_t *next = list->next;
         list->next = NULL;
-        pthread_mutex_lock(&w->mu);
-        w->in_flight--;
-        pthread_mutex_unlock(&w->mu);
         list->done(list, list->status);
         list = next;
     }
