@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 static const struct command {
     const char *name;
@@ -46,8 +47,15 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < CDX_ARRAY_SIZE(commands); i++) {
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Join libuv's worker threads now rather than in libuv's own
+             * destructor at exit: libxml2's destructor may run first and
+             * delete the thread-local key of its per-thread state, and the
+             * state of every worker thread would then never be freed. */
+            uv_library_shutdown();
+            return rc;
+        }
     }
     fprintf(stderr, "cdxgw: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

@@ -1659,6 +1659,21 @@ static span_t column_span(sqlite3_stmt *st, int col)
     return s;
 }
 
+/* Whether every column of an audit row has the type audit_append stores: the hash reads text and
+ * integers, and a BLOB with the same bytes as a text, or a text such as '4 (amended)' where an
+ * integer belongs, would read back the same while not being what was recorded. */
+static int stored_types_ok(sqlite3_stmt *st)
+{
+    for (int col = 1; col <= 11; col++) {
+        int type = sqlite3_column_type(st, col);
+        int nullable = col >= 3 && col <= 9 && col != 6;
+        if (col == 6 ? type != SQLITE_INTEGER
+                     : !(type == SQLITE_TEXT || (nullable && type == SQLITE_NULL)))
+            return 0;
+    }
+    return 1;
+}
+
 int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
 {
     if (reg == NULL)
@@ -1683,6 +1698,8 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
             rc = db_fail(reg, src, "reading the audit trail");
             goto out;
         }
+        /* Before any column is read: reading converts a value's type in place. */
+        int types_ok = stored_types_ok(st);
         audit_row_t row = {
             .seq = sqlite3_column_int64(st, 0),
             .ts = column_span(st, 1),
@@ -1703,7 +1720,8 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
             cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
             goto out;
         }
-        if (prev.p == NULL || prev.n != 64 || memcmp(prev.p, expected_prev, 64) != 0 ||
+        if (!types_ok || prev.p == NULL || prev.n != 64 ||
+            memcmp(prev.p, expected_prev, 64) != 0 ||
             stored.p == NULL || stored.n != 64 || memcmp(stored.p, computed, 64) != 0) {
             if (bad_seq != NULL)
                 *bad_seq = row.seq;

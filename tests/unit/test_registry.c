@@ -433,6 +433,46 @@ static void test_audit_chain(void **state)
     cdx_registry_close(reg);
 }
 
+/* A field whose stored type differs from what the writer stores is a change even when it reads
+ * back as the same text or number: an outcome of '0 (amended)' reads as 0, a BLOB reads as its
+ * bytes.  Found by tests/fuzz/fuzz_audit.c (regressions/fuzz_audit/). */
+static void test_audit_types(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_audit_event_t ev = {.event = "document.read", .actor_oid = "2.25.1", .purpose = "",
+                            .outcome = 4, .detail = "form=original"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cdx_registry_audit(reg, &ev), 0);
+    int64_t bad = -1;
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    static const struct {
+        const char *tamper, *undo;
+    } cases[] = {
+        {"UPDATE audit SET purpose = x'' WHERE seq = 2", "UPDATE audit SET purpose = '' WHERE seq = 2"},
+        {"UPDATE audit SET detail = CAST(detail AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET detail = CAST(detail AS TEXT) WHERE seq = 2"},
+        {"UPDATE audit SET outcome = '4 (amended)' WHERE seq = 2",
+         "UPDATE audit SET outcome = 4 WHERE seq = 2"},
+        {"UPDATE audit SET outcome = 4.5 WHERE seq = 2", "UPDATE audit SET outcome = 4 WHERE seq = 2"},
+        {"UPDATE audit SET hash = CAST(hash AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET hash = CAST(hash AS TEXT) WHERE seq = 2"},
+        {"UPDATE audit SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET prev_hash = CAST(prev_hash AS TEXT) WHERE seq = 2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_exec(path, cases[i].tamper);
+        bad = -1;
+        if (cdx_registry_audit_verify(reg, &bad) != CDX_ECONFLICT)
+            fail_msg("not detected: %s", cases[i].tamper);
+        assert_int_equal(bad, 2);
+        raw_exec(path, cases[i].undo);
+        assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    }
+    cdx_registry_close(reg);
+}
+
 /* ---- Roles ----------------------------------------------------------------------------- */
 
 static void test_roles(void **state)
@@ -904,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_update_replaces_credentials),
         cmocka_unit_test(test_conflicting_credential),
         cmocka_unit_test(test_audit_chain),
+        cmocka_unit_test(test_audit_types),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_set_key_good),
         cmocka_unit_test(test_set_key_bad),
