@@ -1,6 +1,7 @@
 /* libFuzzer target: the whole ingest path into a real registry.
  *
- * Bytes go the way POST /v1/documents takes them (gateway/documents.c):
+ * Bytes go the way POST /v1/documents takes them (apply_store and
+ * apply_reject_audit below are those of gateway/documents.c; keep them alike):
  * the pipeline with the real mappings (parse, validate, policy,
  * normalize, extract) on this thread, then the registry writer thread
  * stores the document with its audit record, or the rejection's audit
@@ -114,13 +115,17 @@ static int apply_reject_audit(cdx_registry_t *reg, void *arg)
 {
     job_t *job = arg;
     const cdx_diag_t *d = &job->in->diag;
+    /* Attack-like input is a security alert (outcome 8), the rest a
+     * rejected import (4). */
+    int alert = strcmp(d->code, "XML_DTD_FORBIDDEN") == 0 ||
+                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0;
     snprintf(job->detail, sizeof job->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
              d->status, job->in->sha256, job->in->size);
     cdx_audit_event_t ev = {
-        .event = "document.reject",
+        .event = alert ? "security.alert" : "document.reject",
         .actor_oid = job->submitter,
         .purpose = "TREAT",
-        .outcome = 4,
+        .outcome = alert ? 8 : 4,
         .patient_key = job->patient_key[0] ? job->patient_key : NULL,
         .detail = job->detail,
     };
