@@ -29,10 +29,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NCOLS 12 /* seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key,
-                    document_id, detail, prev_hash, hash */
+/* Columns: seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key, document_id,
+ * detail, prev_hash, hash. */
+#define NCOLS    12
 #define MAX_ROWS 64
-#define MAX_OPS 32
+#define MAX_OPS  32
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -42,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-static const char *const columns[NCOLS] = {
-    "seq",     "ts",          "event",       "actor_oid", "actor_user", "purpose",
-    "outcome", "patient_key", "document_id", "detail",    "prev_hash",  "hash"};
+static const char *const columns[NCOLS] = {"seq",         "ts",      "event",     "actor_oid",
+                                           "actor_user",  "purpose", "outcome",   "patient_key",
+                                           "document_id", "detail",  "prev_hash", "hash"};
 
 /* One stored row, every column as its type and bytes. */
 typedef struct cell {
@@ -244,19 +245,38 @@ static void setup(void)
     memset(long_detail, 'x', sizeof long_detail - 1);
     long_detail[sizeof long_detail - 1] = '\0';
     const cdx_audit_event_t events[] = {
-        {.event = "document.ingest", .actor_oid = inst.oid, .purpose = "TREAT", .outcome = 0,
+        {.event = "document.ingest",
+         .actor_oid = inst.oid,
+         .purpose = "TREAT",
+         .outcome = 0,
          .patient_key = "0123456789abcdef0123456789abcdef",
-         .document_id = "fedcba9876543210fedcba9876543210", .detail = "sha256=00ff size=10"},
-        {.event = "document.reject", .actor_oid = inst.oid, .actor_user = "", .outcome = 4,
+         .document_id = "fedcba9876543210fedcba9876543210",
+         .detail = "sha256=00ff size=10"},
+        {.event = "document.reject",
+         .actor_oid = inst.oid,
+         .actor_user = "",
+         .outcome = 4,
          .detail = "code=XML_MALFORMED status=400"},
-        {.event = "security.alert", .actor_oid = inst.oid, .actor_user = "\xea\xb9\x80 user",
-         .purpose = "", .outcome = 8, .detail = long_detail},
-        {.event = "document.read", .actor_oid = inst.oid, .purpose = "TREAT", .outcome = 0,
+        {.event = "security.alert",
+         .actor_oid = inst.oid,
+         .actor_user = "\xea\xb9\x80 user",
+         .purpose = "",
+         .outcome = 8,
+         .detail = long_detail},
+        {.event = "document.read",
+         .actor_oid = inst.oid,
+         .purpose = "TREAT",
+         .outcome = 0,
          .patient_key = "0123456789abcdef0123456789abcdef",
-         .document_id = "fedcba9876543210fedcba9876543210", .detail = "form=original"},
+         .document_id = "fedcba9876543210fedcba9876543210",
+         .detail = "form=original"},
         {.event = "x", .outcome = 12},
-        {.event = "document.conflict", .actor_oid = inst.oid, .purpose = "TREAT", .outcome = 4,
-         .document_id = "fedcba9876543210fedcba9876543210", .detail = "result=conflict"},
+        {.event = "document.conflict",
+         .actor_oid = inst.oid,
+         .purpose = "TREAT",
+         .outcome = 4,
+         .document_id = "fedcba9876543210fedcba9876543210",
+         .detail = "result=conflict"},
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(events); i++)
         CHECK(cdx_registry_audit(g.reg, &events[i]) == 0);
@@ -305,8 +325,8 @@ static int64_t nth_seq(unsigned k)
     sqlite3_finalize(st);
     if (n == 0)
         return 0;
-    CHECK(sqlite3_prepare_v2(g.db, "SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET ?1", -1,
-                             &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(g.db, "SELECT seq FROM audit ORDER BY seq LIMIT 1 OFFSET ?1", -1, &st,
+                             NULL) == SQLITE_OK);
     sqlite3_bind_int64(st, 1, (int64_t)(k % (uint64_t)n));
     CHECK(sqlite3_step(st) == SQLITE_ROW);
     seq = sqlite3_column_int64(st, 0);
@@ -398,8 +418,8 @@ static void apply_op(reader_t *r)
         cell_free(&c);
         break;
     }
-    case 1: /* flip one bit of a field (its bytes, or its integer) */
-    case 2: /* insert a byte into a field */
+    case 1:   /* flip one bit of a field (its bytes, or its integer) */
+    case 2:   /* insert a byte into a field */
     case 3: { /* delete a byte from a field */
         read_cell(seq, col, &c);
         unsigned pos = byte(r), bit = byte(r);

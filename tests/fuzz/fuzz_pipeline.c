@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_pipeline: invariant failed at %s:%d: %s\n", __FILE__, __LINE__, \
+            fprintf(stderr, "fuzz_pipeline: invariant failed at %s:%d: %s\n", __FILE__, __LINE__,  \
                     #cond);                                                                        \
             abort();                                                                               \
         }                                                                                          \
@@ -95,8 +95,8 @@ static int apply_store(cdx_registry_t *reg, void *arg)
     job_t *job = arg;
     cdx_doc_record_t rec;
     cdx_ingest_record(job->in, job->submitter, job->body, job->patient_key, &rec);
-    snprintf(job->detail, sizeof job->detail, "sha256=%.16s size=%zu issues=%zu",
-             job->in->sha256, job->in->size, job->in->diag.nissues);
+    snprintf(job->detail, sizeof job->detail, "sha256=%.16s size=%zu issues=%zu", job->in->sha256,
+             job->in->size, job->in->diag.nissues);
     char uid[33];
     cdx_registry_doc_uid(job->in->unique_id, uid);
     cdx_audit_event_t ev = {
@@ -347,9 +347,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g.verbose)
         fprintf(stderr, "fuzz_pipeline: %s\n",
                 rc != 0 ? in.diag.code
-                        : job.outcome == CDX_STORE_CREATED
-                              ? "stored"
-                              : (job.outcome == CDX_STORE_IDENTICAL ? "identical" : "conflict"));
+                : job.outcome == CDX_STORE_CREATED
+                    ? "stored"
+                    : (job.outcome == CDX_STORE_IDENTICAL ? "identical" : "conflict"));
     cdx_ingest_cleanup(&in);
     return 0;
 }

@@ -79,9 +79,9 @@ static void gate_open(void)
 typedef struct change {
     cdx_write_req_t req;
     int n;
-    int fail;    /* apply writes its audit row, then fails */
-    int gated;   /* apply waits at the gate first */
-    int done;    /* set on the loop thread */
+    int fail;  /* apply writes its audit row, then fails */
+    int gated; /* apply waits at the gate first */
+    int done;  /* set on the loop thread */
     int status;
 } change_t;
 
@@ -98,8 +98,8 @@ static int apply(cdx_registry_t *reg, void *arg)
     }
     char detail[32];
     snprintf(detail, sizeof detail, "n=%d", c->n);
-    cdx_audit_event_t ev = {.event = "test.change", .actor_oid = "local:test", .outcome = 0,
-                            .detail = detail};
+    cdx_audit_event_t ev = {
+        .event = "test.change", .actor_oid = "local:test", .outcome = 0, .detail = detail};
     int rc = cdx_registry_audit(reg, &ev);
     return rc == 0 && c->fail ? CDX_EINVAL : rc;
 }
@@ -336,10 +336,8 @@ static void test_reads_while_writing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_group_commit),
-        cmocka_unit_test(test_queue_bound),
-        cmocka_unit_test(test_failed_change_alone),
-        cmocka_unit_test(test_stop_finishes_queue),
+        cmocka_unit_test(test_group_commit),        cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_failed_change_alone), cmocka_unit_test(test_stop_finishes_queue),
         cmocka_unit_test(test_reads_while_writing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
