@@ -813,8 +813,27 @@ def problem_check(tc, resp, status, code):
     return doc
 
 
+# ctest's SKIP_RETURN_CODE of every e2e test (tests/CMakeLists.txt).
+SKIP_RC = 77
+
+
 def main():
-    unittest.main(verbosity=2)
+    """Runs the module's tests.  Exits 1 on any failure; otherwise 77 (shown
+    by ctest as skipped) when any case skipped, after printing one
+    `cdx-skip: <module>: <case>: <reason>` line per skipped case (scripts/test
+    collects them); 0 when everything ran and passed."""
+    prog = unittest.main(verbosity=2, exit=False)
+    res = prog.result
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    sys.stderr.flush()
+    for test, reason in res.skipped:
+        print("cdx-skip: %s: %s: %s" % (module, test.id(), reason), flush=True)
+    if not res.wasSuccessful():
+        sys.exit(1)
+    if res.testsRun == 0:
+        print("cdx-skip: %s: no test ran" % module, flush=True)
+        sys.exit(SKIP_RC)
+    sys.exit(SKIP_RC if res.skipped else 0)
 
 
 # --------------------------------------------------------------------------
