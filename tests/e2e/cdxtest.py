@@ -151,6 +151,30 @@ def cert_sha256(path):
     return hexs
 
 
+def spki_sha256(path):
+    """Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo of the
+    certificate in the PEM file path (an institution's spki_sha256)."""
+    pub = run([OPENSSL, "x509", "-in", path, "-noout", "-pubkey"]).stdout
+    der = subprocess.run([OPENSSL, "pkey", "-pubin", "-outform", "DER"], input=pub.encode(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def wait_for(cond, timeout=60.0, interval=0.05, what="condition"):
+    """Polls cond() until it returns a true value, which is returned; raises
+    AssertionError naming `what` after timeout seconds (generous: the
+    suite runs under sanitizers on loaded machines)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
 def _newkey(path):
     run([OPENSSL, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-out", path])
@@ -188,13 +212,23 @@ class CA:
         run([OPENSSL, "req", "-new", "-key", key, "-out", csr, "-subj", "/O=cdxgw e2e/CN=" + cn])
         return key, csr
 
-    def issue(self, name, cn=None, server=False, days=365):
-        """Issues a cert with `openssl x509 -req` and an extfile (SAN/EKU)."""
-        key, csr = self._csr(name, cn or name)
+    def issue(self, name, cn=None, server=False, days=365, san=None, key=None):
+        """Issues a cert with `openssl x509 -req` and an extfile (SAN/EKU).
+        san: a subjectAltName value for a client cert (e.g.
+        "URI:urn:oid:2.25.1"); key: an existing key file to certify again
+        (a renewal keeping the key)."""
+        if key is None:
+            key, csr = self._csr(name, cn or name)
+        else:
+            csr = os.path.join(self.dir, name + ".csr")
+            run([OPENSSL, "req", "-new", "-key", key, "-out", csr, "-subj",
+                 "/O=cdxgw e2e/CN=" + (cn or name)])
         crt = os.path.join(self.dir, name + ".crt")
         ext = os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
             f.write(SERVER_EXT if server else CLIENT_EXT)
+            if san and not server:
+                f.write("subjectAltName = %s\n" % san)
         run([OPENSSL, "x509", "-req", "-in", csr, "-CA", self.crt, "-CAkey", self.key,
              "-CAcreateserial", "-out", crt, "-days", str(days), "-sha256",
              "-extfile", ext, "-extensions", "v3"])
@@ -301,9 +335,11 @@ FAST_DEFAULTS = {
 
 
 class Institution:
-    def __init__(self, oid, name, cert=None, roles="submit, query", sha256=None, endpoint=None):
+    def __init__(self, oid, name, cert=None, roles="submit, query", sha256=None, endpoint=None,
+                 extra=()):
         self.oid, self.name, self.cert, self.roles = oid, name, cert, roles
         self.sha256, self.endpoint = sha256, endpoint
+        self.extra = list(extra)  # further (key, value) lines of the section
 
     def section(self, base_dir):
         lines = ["[institution]", "oid = " + self.oid, "name = " + self.name,
@@ -314,6 +350,8 @@ class Institution:
             lines.append("cert_file = " + os.path.relpath(self.cert.crt, base_dir))
         if self.sha256:
             lines.append("cert_sha256 = " + self.sha256)
+        for k, v in self.extra:
+            lines.append("%s = %s" % (k, v))
         return "\n".join(lines) + "\n"
 
 
@@ -743,31 +781,34 @@ def assert_s_client_refused(tc, r):
     tc.assertNotEqual(r.returncode, 0, r.stderr[-1500:])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class SServer:
     """`openssl s_server` with the test server cert, used as a control that
-    a client really speaks what a test claims it speaks (e.g. TLS 1.1)."""
+    a client really speaks what a test claims it speaks (e.g. TLS 1.1).
+    It binds port 0 itself and the port is read back from its `ACCEPT
+    ADDR:PORT` line, so no other process can take the port in between."""
 
-    def __init__(self, pki, args=()):
-        self.port = free_port()
-        cmd = [OPENSSL, "s_server", "-accept", "127.0.0.1:%d" % self.port, "-cert",
+    def __init__(self, pki, args=(), timeout=30.0):
+        cmd = [OPENSSL, "s_server", "-accept", "127.0.0.1:0", "-cert",
                pki.server.crt, "-key", pki.server.key, "-www"] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if not line or line.startswith("ACCEPT"):
-                    break
+        self.port = None
+        seen = []
+        deadline = time.monotonic() + timeout
+        while self.port is None and time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if not r:
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = re.match(r"ACCEPT .*:(\d+)\s*$", line)
+            if m and int(m.group(1)) != 0:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.stop()
+            raise GatewayError("openssl s_server did not report its port: %r" % seen)
 
     def stop(self):
         if self.proc.poll() is None:
