@@ -1239,6 +1239,23 @@ class Sinkhole:
     def url(self, path="/x"):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
+    def barrier(self, timeout=60.0):
+        """The connections recorded so far, other than barrier markers, once
+        every connection made before this call has been recorded: a marker
+        connection is made and waited for; the listener accepts in order,
+        so anything that connected earlier is recorded before it.  Replaces
+        sleeping before a "nothing connected" check."""
+        self._marks = getattr(self, "_marks", 0) + 1
+        mark = b"cdx-barrier-%d" % self._marks
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as c:
+            c.sendall(mark)
+            deadline = time.monotonic() + timeout
+            while not any(data == mark for _, data in self.connections):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the sinkhole never recorded its barrier")
+                time.sleep(0.01)
+        return [(a, d) for a, d in self.connections if not d.startswith(b"cdx-barrier-")]
+
     def stop(self):
         self._stop = True
         self._t.join(2)
