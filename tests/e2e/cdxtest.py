@@ -529,7 +529,7 @@ def curl_port(port, pki, path="/", cert="good", **kw):
     return curl_url("https://127.0.0.1:%d%s" % (port, path), pki, cert=cert, **kw)
 
 
-def curl_url(url, pki, cert="good", method=None, data=None, extra=(), timeout=5, cacert=None,
+def curl_url(url, pki, cert="good", method=None, data=None, extra=(), timeout=60, cacert=None,
              workdir=None):
     c = _resolve_cert(pki, cert)
     d = tempfile.mkdtemp(prefix="curl-", dir=workdir or scratch("curl"))
@@ -575,7 +575,7 @@ def client_context(pki, cert="good", minimum=None, maximum=None, ciphers=None):
     return ctx
 
 
-def tls_connect(gw, cert="good", timeout=5.0, **ctxkw):
+def tls_connect(gw, cert="good", timeout=60.0, **ctxkw):
     """A TLS socket to the gateway, handshake done (client side)."""
     ctx = client_context(gw.pki, cert, **ctxkw)
     raw = socket.create_connection(("127.0.0.1", gw.port), timeout=timeout)
@@ -617,7 +617,7 @@ class Conn:
         self.eof = False
 
     @classmethod
-    def open(cls, gw, cert="good", timeout=5.0, **kw):
+    def open(cls, gw, cert="good", timeout=60.0, **kw):
         return cls(tls_connect(gw, cert=cert, timeout=timeout, **kw))
 
     def send(self, data):
@@ -648,7 +648,7 @@ class Conn:
         self.buf += chunk
         return True
 
-    def read_response(self, timeout=5.0, head=False):
+    def read_response(self, timeout=60.0, head=False):
         """Reads one response (interim 1xx responses are returned as such).
         Returns a Response, or None if the connection closed before any byte
         of a response arrived. Raises socket.timeout."""
@@ -729,7 +729,7 @@ class Conn:
         self.close()
 
 
-def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
+def handshake_refused(gw, cert, timeout=60.0, **ctxkw):
     """Tries a TLS connection with cert and one request. Returns (refused,
     detail): refused is True when no HTTP byte came back (the handshake or
     the first read failed). With TLS 1.3 the client-cert verdict arrives
@@ -749,6 +749,10 @@ def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
             return True, "send failed: %r" % (e,)
         try:
             r = c.read_response(timeout=timeout)
+        except socket.timeout as e:
+            # Silence is not a refusal: a refused handshake ends in an alert
+            # or a close.
+            return False, "no answer and no close within %.0f s: %r" % (timeout, e)
         except (ssl.SSLError, OSError) as e:
             return True, "read failed: %r" % (e,)
         if r is None:
@@ -758,7 +762,7 @@ def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
         c.close()
 
 
-def s_client(port, pki, cert="good", args=(), request=None, timeout=10):
+def s_client(port, pki, cert="good", args=(), request=None, timeout=120):
     """Runs `openssl s_client`, writes request (default GET /healthz with
     Connection: close) to it, returns CompletedProcess."""
     c = _resolve_cert(pki, cert)
@@ -791,19 +795,22 @@ class SServer:
         cmd = [OPENSSL, "s_server", "-accept", "127.0.0.1:0", "-cert",
                pki.server.crt, "-key", pki.server.key, "-www"] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, bufsize=0)
         self.port = None
-        seen = []
+        seen = b""
+        fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
+        # Unbuffered reads: select() on a buffered reader can miss a line
+        # the reader has already pulled in.
         while self.port is None and time.monotonic() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            r, _, _ = select.select([fd], [], [], 0.5)
             if not r:
                 continue
-            line = self.proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 4096)
+            if not chunk:
                 break
-            seen.append(line)
-            m = re.match(r"ACCEPT .*:(\d+)\s*$", line)
+            seen += chunk
+            m = re.search(rb"(?m)^ACCEPT .*:(\d+)\s*$", seen)
             if m and int(m.group(1)) != 0:
                 self.port = int(m.group(1))
         if self.port is None:
