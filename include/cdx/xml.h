@@ -53,6 +53,13 @@ void cdx_xml_seal(void);
 /* How many loads the entity loader has refused (for tests). */
 unsigned long cdx_xml_denied_loads(void);
 
+/* How many libxml2 allocations have failed on the calling thread so far.
+ * libxml2 can answer a failed allocation by silently leaving a part out
+ * (a namespace, an attribute), so code reading a tree compares this count
+ * before and after and reports CDX_ENOMEM when it moved: cdx_xml_parse()
+ * and cdx_extract() do. */
+unsigned long cdx_xml_alloc_failures(void);
+
 /* Silences libxml2's generic error output on the calling thread (the
  * default for threads created after cdx_xml_global_init). */
 void cdx_xml_quiet_errors(void);
