@@ -1663,9 +1663,6 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
     ctx_t c;
     memset(&c, 0, sizeof c);
     memset(out, 0, sizeof *out);
-    /* A libxml2 allocation that fails while reading reads as an absent
-     * value: the whole extraction fails instead (cdx_xml_alloc_failures). */
-    unsigned long failures = cdx_xml_alloc_failures();
     c.d = d;
     c.out = out;
     cdx_buf_init(&c.loc, 16384);
@@ -1713,8 +1710,6 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
     }
     rc = c.err;
 out:
-    if (rc == 0 && cdx_xml_alloc_failures() != failures)
-        rc = CDX_ENOMEM;
     if (rc != 0)
         cdx_extract_cleanup(out);
     free(c.anchors);

@@ -31,6 +31,8 @@ or outcome than the README, the README is followed:
 - row 27: too many or too large headers are 431 `HTTP_HEADERS_TOO_LARGE`, a
   100 KB request line 414 `HTTP_REQUEST_LINE_TOO_LONG`;
 - row 30: a slowloris client is answered 408 `HTTP_HEADER_TIMEOUT`;
+- row 31: the minimum-rate rule itself (408 `HTTP_BODY_TOO_SLOW`) is
+  test_promises.py's TestBodyTimeouts; here, a body that stops is discarded;
 - row 32: a client that never reads is disconnected after write_timeout_ms
   (test_promises.py, TestConnectionLimits);
 - rows 34-36: a refused handshake is logged (`event=tls.handshake_failed`

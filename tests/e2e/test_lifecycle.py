@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdxtest  # noqa: E402
-from cdxtest import BIN, Conn, Gateway, problem_check  # noqa: E402
+from cdxtest import BIN, Conn, Gateway  # noqa: E402
 
 PKI = None
 
