@@ -56,8 +56,51 @@ void cdx_xml_quiet_errors(void)
     xmlSetGenericErrorFunc(NULL, silent);
 }
 
+/* libxml2 answers many allocation failures by leaving something out (a
+ * namespace declaration, an attribute value) rather than by failing the
+ * call, so a document read while memory ran out can look valid and mean
+ * something else.  Every libxml2 allocation goes through these wrappers,
+ * which count the failures per thread; a parse or an extraction during
+ * which one failed reports CDX_ENOMEM instead of its result. */
+static xmlFreeFunc prev_free;
+static xmlMallocFunc prev_malloc;
+static xmlReallocFunc prev_realloc;
+static xmlStrdupFunc prev_strdup;
+static _Thread_local unsigned long alloc_failures;
+
+static void *counted_malloc(size_t n)
+{
+    void *p = prev_malloc(n);
+    if (p == NULL)
+        alloc_failures++;
+    return p;
+}
+
+static void *counted_realloc(void *old, size_t n)
+{
+    void *p = prev_realloc(old, n);
+    if (p == NULL && n > 0)
+        alloc_failures++;
+    return p;
+}
+
+static char *counted_strdup(const char *str)
+{
+    char *p = prev_strdup(str);
+    if (p == NULL && str != NULL)
+        alloc_failures++;
+    return p;
+}
+
+unsigned long cdx_xml_alloc_failures(void)
+{
+    return alloc_failures;
+}
+
 static void init(void)
 {
+    if (xmlMemGet(&prev_free, &prev_malloc, &prev_realloc, &prev_strdup) == 0)
+        xmlMemSetup(prev_free, counted_malloc, counted_realloc, counted_strdup);
     xmlInitParser();
     /* libxml2 would print stray errors to stderr, which carries only our
      * key=value log lines; errors that matter are captured per call. */
@@ -304,6 +347,7 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     parse_state_t st;
     memset(&st, 0, sizeof st);
     st.d = d;
+    unsigned long failures = cdx_xml_alloc_failures();
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
         return CDX_ENOMEM;
@@ -321,6 +365,11 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     ctxt->sax->serror = NULL;
     int wellformed = ctxt->wellFormed;
     xmlFreeParserCtxt(ctxt);
+    if (cdx_xml_alloc_failures() != failures) {
+        /* Whatever was read, something may be missing from it. */
+        xmlFreeDoc(doc);
+        return CDX_ENOMEM;
+    }
     if (st.doctype) {
         xmlFreeDoc(doc);
         cdx_diag_add(d, CDX_SEV_ERROR, "XML", NULL,

@@ -40,7 +40,8 @@ void cdx_xml_global_init(void);
  *                          that do not match the declared encoding
  *   400 XML_EMPTY          no content
  * Warnings (processing instructions seen, encoding converted) are added to d
- * in both cases. */
+ * in both cases.  CDX_ENOMEM when memory ran out while parsing (even where
+ * libxml2 itself carried on without a part of the document). */
 int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out);
 
 /* Lets the entity loader read local files under dir (the CDA schema's
@@ -52,6 +53,12 @@ int cdx_xml_allow_dir(const char *dir);
 void cdx_xml_seal(void);
 /* How many loads the entity loader has refused (for tests). */
 unsigned long cdx_xml_denied_loads(void);
+
+/* How many libxml2 allocations have failed on the calling thread so far.
+ * libxml2 can answer a failed allocation by silently leaving a part out
+ * (a namespace declaration, an attribute), so cdx_xml_parse() compares this
+ * count before and after and returns CDX_ENOMEM when it moved. */
+unsigned long cdx_xml_alloc_failures(void);
 
 /* Silences libxml2's generic error output on the calling thread (the
  * default for threads created after cdx_xml_global_init). */

@@ -151,6 +151,30 @@ def cert_sha256(path):
     return hexs
 
 
+def spki_sha256(path):
+    """Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo of the
+    certificate in the PEM file path (an institution's spki_sha256)."""
+    pub = run([OPENSSL, "x509", "-in", path, "-noout", "-pubkey"]).stdout
+    der = subprocess.run([OPENSSL, "pkey", "-pubin", "-outform", "DER"], input=pub.encode(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def wait_for(cond, timeout=60.0, interval=0.05, what="condition"):
+    """Polls cond() until it returns a true value, which is returned; raises
+    AssertionError naming `what` after timeout seconds (generous: the
+    suite runs under sanitizers on loaded machines)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
 def _newkey(path):
     run([OPENSSL, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-out", path])
@@ -188,13 +212,23 @@ class CA:
         run([OPENSSL, "req", "-new", "-key", key, "-out", csr, "-subj", "/O=cdxgw e2e/CN=" + cn])
         return key, csr
 
-    def issue(self, name, cn=None, server=False, days=365):
-        """Issues a cert with `openssl x509 -req` and an extfile (SAN/EKU)."""
-        key, csr = self._csr(name, cn or name)
+    def issue(self, name, cn=None, server=False, days=365, san=None, key=None):
+        """Issues a cert with `openssl x509 -req` and an extfile (SAN/EKU).
+        san: a subjectAltName value for a client cert (e.g.
+        "URI:urn:oid:2.25.1"); key: an existing key file to certify again
+        (a renewal keeping the key)."""
+        if key is None:
+            key, csr = self._csr(name, cn or name)
+        else:
+            csr = os.path.join(self.dir, name + ".csr")
+            run([OPENSSL, "req", "-new", "-key", key, "-out", csr, "-subj",
+                 "/O=cdxgw e2e/CN=" + (cn or name)])
         crt = os.path.join(self.dir, name + ".crt")
         ext = os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
             f.write(SERVER_EXT if server else CLIENT_EXT)
+            if san and not server:
+                f.write("subjectAltName = %s\n" % san)
         run([OPENSSL, "x509", "-req", "-in", csr, "-CA", self.crt, "-CAkey", self.key,
              "-CAcreateserial", "-out", crt, "-days", str(days), "-sha256",
              "-extfile", ext, "-extensions", "v3"])
@@ -301,9 +335,11 @@ FAST_DEFAULTS = {
 
 
 class Institution:
-    def __init__(self, oid, name, cert=None, roles="submit, query", sha256=None, endpoint=None):
+    def __init__(self, oid, name, cert=None, roles="submit, query", sha256=None, endpoint=None,
+                 extra=()):
         self.oid, self.name, self.cert, self.roles = oid, name, cert, roles
         self.sha256, self.endpoint = sha256, endpoint
+        self.extra = list(extra)  # further (key, value) lines of the section
 
     def section(self, base_dir):
         lines = ["[institution]", "oid = " + self.oid, "name = " + self.name,
@@ -314,6 +350,8 @@ class Institution:
             lines.append("cert_file = " + os.path.relpath(self.cert.crt, base_dir))
         if self.sha256:
             lines.append("cert_sha256 = " + self.sha256)
+        for k, v in self.extra:
+            lines.append("%s = %s" % (k, v))
         return "\n".join(lines) + "\n"
 
 
@@ -493,7 +531,7 @@ def curl_port(port, pki, path="/", cert="good", **kw):
     return curl_url("https://127.0.0.1:%d%s" % (port, path), pki, cert=cert, **kw)
 
 
-def curl_url(url, pki, cert="good", method=None, data=None, extra=(), timeout=5, cacert=None,
+def curl_url(url, pki, cert="good", method=None, data=None, extra=(), timeout=60, cacert=None,
              workdir=None):
     c = _resolve_cert(pki, cert)
     d = tempfile.mkdtemp(prefix="curl-", dir=workdir or scratch("curl"))
@@ -539,7 +577,7 @@ def client_context(pki, cert="good", minimum=None, maximum=None, ciphers=None):
     return ctx
 
 
-def tls_connect(gw, cert="good", timeout=5.0, **ctxkw):
+def tls_connect(gw, cert="good", timeout=60.0, **ctxkw):
     """A TLS socket to the gateway, handshake done (client side)."""
     ctx = client_context(gw.pki, cert, **ctxkw)
     raw = socket.create_connection(("127.0.0.1", gw.port), timeout=timeout)
@@ -581,7 +619,7 @@ class Conn:
         self.eof = False
 
     @classmethod
-    def open(cls, gw, cert="good", timeout=5.0, **kw):
+    def open(cls, gw, cert="good", timeout=60.0, **kw):
         return cls(tls_connect(gw, cert=cert, timeout=timeout, **kw))
 
     def send(self, data):
@@ -612,7 +650,7 @@ class Conn:
         self.buf += chunk
         return True
 
-    def read_response(self, timeout=5.0, head=False):
+    def read_response(self, timeout=60.0, head=False):
         """Reads one response (interim 1xx responses are returned as such).
         Returns a Response, or None if the connection closed before any byte
         of a response arrived. Raises socket.timeout."""
@@ -693,7 +731,7 @@ class Conn:
         self.close()
 
 
-def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
+def handshake_refused(gw, cert, timeout=60.0, **ctxkw):
     """Tries a TLS connection with cert and one request. Returns (refused,
     detail): refused is True when no HTTP byte came back (the handshake or
     the first read failed). With TLS 1.3 the client-cert verdict arrives
@@ -713,6 +751,10 @@ def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
             return True, "send failed: %r" % (e,)
         try:
             r = c.read_response(timeout=timeout)
+        except socket.timeout as e:
+            # Silence is not a refusal: a refused handshake ends in an alert
+            # or a close.
+            return False, "no answer and no close within %.0f s: %r" % (timeout, e)
         except (ssl.SSLError, OSError) as e:
             return True, "read failed: %r" % (e,)
         if r is None:
@@ -722,7 +764,7 @@ def handshake_refused(gw, cert, timeout=5.0, **ctxkw):
         c.close()
 
 
-def s_client(port, pki, cert="good", args=(), request=None, timeout=10):
+def s_client(port, pki, cert="good", args=(), request=None, timeout=120):
     """Runs `openssl s_client`, writes request (default GET /healthz with
     Connection: close) to it, returns CompletedProcess."""
     c = _resolve_cert(pki, cert)
@@ -745,31 +787,37 @@ def assert_s_client_refused(tc, r):
     tc.assertNotEqual(r.returncode, 0, r.stderr[-1500:])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class SServer:
     """`openssl s_server` with the test server cert, used as a control that
-    a client really speaks what a test claims it speaks (e.g. TLS 1.1)."""
+    a client really speaks what a test claims it speaks (e.g. TLS 1.1).
+    It binds port 0 itself and the port is read back from its `ACCEPT
+    ADDR:PORT` line, so no other process can take the port in between."""
 
-    def __init__(self, pki, args=()):
-        self.port = free_port()
-        cmd = [OPENSSL, "s_server", "-accept", "127.0.0.1:%d" % self.port, "-cert",
+    def __init__(self, pki, args=(), timeout=30.0):
+        cmd = [OPENSSL, "s_server", "-accept", "127.0.0.1:0", "-cert",
                pki.server.crt, "-key", pki.server.key, "-www"] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if r:
-                line = self.proc.stdout.readline()
-                if not line or line.startswith("ACCEPT"):
-                    break
+                                     stderr=subprocess.STDOUT, bufsize=0)
+        self.port = None
+        seen = b""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        # Unbuffered reads: select() on a buffered reader can miss a line
+        # the reader has already pulled in.
+        while self.port is None and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if not r:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            seen += chunk
+            m = re.search(rb"(?m)^ACCEPT .*:(\d+)\s*$", seen)
+            if m and int(m.group(1)) != 0:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.stop()
+            raise GatewayError("openssl s_server did not report its port: %r" % seen)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -815,17 +863,27 @@ def problem_check(tc, resp, status, code):
     return doc
 
 
+# ctest's SKIP_RETURN_CODE of every e2e test (tests/CMakeLists.txt).
+SKIP_RC = 77
+
+
 def main():
-    """Runs the module's tests.  Exit status for ctest: 0 passed, 1 failed,
-    77 (SKIP_RETURN_CODE) when every test was skipped, so that a test that
-    could not run shows as skipped, never as passed."""
+    """Runs the module's tests.  Exits 1 on any failure; otherwise 77 (shown
+    by ctest as skipped) when any case skipped, after printing one
+    `cdx-skip: <module>: <case>: <reason>` line per skipped case (scripts/test
+    collects them); 0 when everything ran and passed."""
     prog = unittest.main(verbosity=2, exit=False)
     res = prog.result
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    sys.stderr.flush()
+    for test, reason in res.skipped:
+        print("cdx-skip: %s: %s: %s" % (module, test.id(), reason), flush=True)
     if not res.wasSuccessful():
         sys.exit(1)
-    if res.testsRun > 0 and len(res.skipped) == res.testsRun:
-        sys.exit(77)
-    sys.exit(0)
+    if res.testsRun == 0:
+        print("cdx-skip: %s: no test ran" % module, flush=True)
+        sys.exit(SKIP_RC)
+    sys.exit(SKIP_RC if res.skipped else 0)
 
 
 # --------------------------------------------------------------------------
@@ -1189,6 +1247,23 @@ class Sinkhole:
 
     def url(self, path="/x"):
         return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def barrier(self, timeout=60.0):
+        """The connections recorded so far, other than barrier markers, once
+        every connection made before this call has been recorded: a marker
+        connection is made and waited for; the listener accepts in order,
+        so anything that connected earlier is recorded before it.  Replaces
+        sleeping before a "nothing connected" check."""
+        self._marks = getattr(self, "_marks", 0) + 1
+        mark = b"cdx-barrier-%d" % self._marks
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as c:
+            c.sendall(mark)
+            deadline = time.monotonic() + timeout
+            while not any(data == mark for _, data in self.connections):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the sinkhole never recorded its barrier")
+                time.sleep(0.01)
+        return [(a, d) for a, d in self.connections if not d.startswith(b"cdx-barrier-")]
 
     def stop(self):
         self._stop = True

@@ -7,7 +7,9 @@ invocation) and bulk-imported into a fresh data_dir; nothing may crash (exit
 one a code and a located issue.  Import must store exactly the valid
 documents (the first of each ClinicalDocument/id; later files with the same
 id and other bytes are conflicts, identical files are skipped), and a second
-run must skip everything it stored.  A summary table is printed."""
+run must skip everything it stored.  A summary table is printed.
+
+CDX_CORPUS_TESTS: needs the shared corpus (ctest label `corpus`)."""
 
 import json
 import os

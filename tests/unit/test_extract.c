@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "cdx_test.h"
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -1144,8 +1146,7 @@ static void test_corpus(void **state)
         snprintf(dir, sizeof dir, "%s/../shared/corpus/ccda", src && src[0] ? src : ".");
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "# corpus not found at %s (set CDX_CORPUS_DIR): corpus run skipped\n", dir);
-        skip();
+        CDX_SKIP("corpus absent: %s (set CDX_CORPUS_DIR)", dir);
     }
     corpus_t *c = calloc(1, sizeof *c);
     assert_non_null(c);
@@ -1225,7 +1226,7 @@ static void test_corpus(void **state)
     free(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     cdx_xml_global_init();
     const struct CMUnitTest tests[] = {
@@ -1244,7 +1245,12 @@ int main(void)
         cmocka_unit_test(test_kcda),
         cmocka_unit_test(test_older_ccd),
         cmocka_unit_test(test_lone_section),
+    };
+    /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
+    const struct CMUnitTest corpus_tests[] = {
         cmocka_unit_test(test_corpus),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (cdx_test_corpus_group(argc, argv))
+        return cdx_test_exit(cmocka_run_group_tests(corpus_tests, NULL, NULL));
+    return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "cdx_test.h"
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -537,8 +539,7 @@ static void test_corpus(void **state)
         snprintf(dir, sizeof dir, "%s/../shared/corpus/ccda", source_dir);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        printf("skipped: no corpus\n");
-        skip();
+        CDX_SKIP("corpus absent: %s (set CDX_CORPUS_DIR)", dir);
     }
     uint64_t t0 = cdx_now_ms();
     assert_int_equal(nftw(dir, corpus_entry, 16, FTW_PHYS), 0);
@@ -613,13 +614,18 @@ static void test_threads(void **state)
     assert_int_equal(bad, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens),     cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_unmapped),    cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_load_errors), cmocka_unit_test(test_threads),
+    };
+    /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
+    const struct CMUnitTest corpus_tests[] = {
         cmocka_unit_test(test_corpus),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    if (cdx_test_corpus_group(argc, argv))
+        return cdx_test_exit(cmocka_run_group_tests(corpus_tests, group_setup, group_teardown));
+    return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

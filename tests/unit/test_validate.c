@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "cdx_test.h"
+
 #include "cdx/common.h"
 #include "cdx/diag.h"
 #include "cdx/validate.h"
@@ -535,7 +537,7 @@ static void test_schema_location_ignored(void **state)
 {
     (void)state;
     if (with_xsd == NULL)
-        skip();
+        CDX_SKIP("CDA schema absent: %s/schema/cda-r2-sdtc/CDA.xsd (set CDX_CORPUS_DIR)", corpus_dir);
     unsigned long denied = cdx_xml_denied_loads();
     char *base = build("realm", "<realmCode code=\"US\"/>", NULL);
     const char *tag = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
@@ -559,7 +561,7 @@ static void test_xsd_strict_vs_standard(void **state)
 {
     (void)state;
     if (with_xsd == NULL)
-        skip();
+        CDX_SKIP("CDA schema absent: %s/schema/cda-r2-sdtc/CDA.xsd (set CDX_CORPUS_DIR)", corpus_dir);
     /* An element the schema does not allow there, and a malformed birthTime
      * whose value must not be echoed in any issue. */
     char *doc = build("title", "<title>T</title><bogus/>", "recordTarget",
@@ -596,7 +598,7 @@ static void test_xsd_error_cap(void **state)
 {
     (void)state;
     if (with_xsd == NULL)
-        skip();
+        CDX_SKIP("CDA schema absent: %s/schema/cda-r2-sdtc/CDA.xsd (set CDX_CORPUS_DIR)", corpus_dir);
     char body[16384] = "<component><structuredBody>";
     for (int i = 0; i < 80; i++)
         strcat(body, "<component><section><templateId root=\"not an oid\"/><title>t</title>"
@@ -1103,8 +1105,7 @@ static void test_corpus(void **state)
     char dir[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/ccda", corpus_dir);
     if (with_xsd == NULL || access(dir, R_OK) != 0) {
-        fprintf(stderr, "# corpus absent (%s): skipped\n", dir);
-        skip();
+        CDX_SKIP("corpus or CDA schema absent: %s (set CDX_CORPUS_DIR)", dir);
     }
     memset(&cs, 0, sizeof cs);
     cs.prefix_len = strlen(dir) + 1;
@@ -1123,7 +1124,7 @@ static void test_corpus(void **state)
     assert_true(cs.xsd_valid >= 300);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oid_uuid_ts),
@@ -1139,16 +1140,21 @@ int main(void)
         cmocka_unit_test(test_custodian),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_xinclude_rejected_not_expanded),
-        cmocka_unit_test(test_schema_location_ignored),
-        cmocka_unit_test(test_xsd_strict_vs_standard),
-        cmocka_unit_test(test_xsd_error_cap),
         cmocka_unit_test(test_profile_selection),
         cmocka_unit_test(test_us_realm_header_rules),
         cmocka_unit_test(test_ccd_rules),
         cmocka_unit_test(test_korean_rules),
         cmocka_unit_test(test_profiles_conf),
         cmocka_unit_test(test_threads),
+    };
+    /* CDX_CORPUS_TESTS: the cases that need the shared corpus and its CDA schema. */
+    const struct CMUnitTest corpus_tests[] = {
+        cmocka_unit_test(test_schema_location_ignored),
+        cmocka_unit_test(test_xsd_strict_vs_standard),
+        cmocka_unit_test(test_xsd_error_cap),
         cmocka_unit_test(test_corpus),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    if (cdx_test_corpus_group(argc, argv))
+        return cdx_test_exit(cmocka_run_group_tests(corpus_tests, group_setup, group_teardown));
+    return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }
