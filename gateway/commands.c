@@ -59,7 +59,11 @@ static int split_args(int argc, char **argv, char **cfg_argv, int *cfg_argc, cha
 static int build_pipeline(const cdx_config_t *cfg, cdx_pipeline_t **pl)
 {
     char err[1024];
-    cdx_pipeline_options_t opt = {.mappings_dir = cfg->mappings_dir, .xsd_path = cfg->schema_path};
+    cdx_pipeline_options_t opt = {
+        .mappings_dir = cfg->mappings_dir,
+        .xsd_path = cfg->schema_path,
+        .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+    };
     if (cdx_pipeline_new(&opt, pl, err, sizeof err) != 0) {
         fprintf(stderr, "cdxgw: cannot load mappings or schema: %s\n", err);
         return 2;
