@@ -262,7 +262,7 @@ typedef struct import_state {
     const cdx_config_t *cfg;
     unsigned char key[32];
     size_t total, done, stored, identical, conflicts, skipped, rejected, errors;
-    size_t decoded; /* files that were MIME messages */
+    size_t decoded; /* documents decoded from MIME messages */
     size_t facts[8];
     struct {
         char code[48];
@@ -544,8 +544,7 @@ int cdx_cmd_import(int argc, char **argv)
     for (size_t i = 0; i < st->nreasons; i++)
         printf("    %-26s %zu\n", st->reasons[i].code, st->reasons[i].n);
     if (st->decoded > 0)
-        printf("  note: %zu files were MIME messages; their documents were decoded from them\n",
-               st->decoded);
+        printf("  note: %zu documents were decoded from MIME messages\n", st->decoded);
     printf("  facts stored:");
     for (int k = 0; k < 8; k++)
         printf(" %s=%zu", cdx_fact_kind_name((cdx_fact_kind_t)k), st->facts[k]);
