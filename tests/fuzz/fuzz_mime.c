@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdx/common.h"
 #include "cdx/diag.h"
 #include "cdx/mime.h"
 
