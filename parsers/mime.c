@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PARTS      1000
-#define MAX_FIELD      2048 /* an unfolded Content-Type or Content-Transfer-Encoding */
-#define MAX_BOUNDARY   200
-#define ROOT_SCAN      65536 /* bytes looked at to find a part's root element */
+#define MAX_PARTS    1000
+#define MAX_FIELD    2048 /* an unfolded Content-Type or Content-Transfer-Encoding */
+#define MAX_BOUNDARY 200
+#define ROOT_SCAN    65536 /* bytes looked at to find a part's root element */
 
 /* ---- transfer encodings ------------------------------------------------ */
 
@@ -116,8 +116,7 @@ int cdx_mime_qp(const char *in, size_t len, char *out, size_t *outlen, size_t *b
                 i = j + (p[j] == '\r' ? 2 : 1); /* soft line break: nothing */
                 continue;
             }
-            if (j != i + 1 || i + 2 >= len || hex_value(p[i + 1]) < 0 ||
-                hex_value(p[i + 2]) < 0) {
+            if (j != i + 1 || i + 2 >= len || hex_value(p[i + 1]) < 0 || hex_value(p[i + 2]) < 0) {
                 *bad = i;
                 return CDX_EPARSE;
             }
@@ -415,16 +414,16 @@ typedef struct ctx {
     cdx_diag_t *d;
     size_t max_out;
     size_t total_out;
-    int nparts;    /* leaf parts seen, numbered from 1 */
-    int ncda;      /* of them, CDA documents */
-    int nxml;      /* of them, XML but not CDA */
+    int nparts;      /* leaf parts seen, numbered from 1 */
+    int ncda;        /* of them, CDA documents */
+    int nxml;        /* of them, XML but not CDA */
     char *cda, *xml; /* the first of each (owned) */
     size_t cda_len, xml_len;
     int cda_part, xml_part;
     char cda_type[96], xml_type[96];
     char cda_enc[24], xml_enc[24];
-    char cda_list[64];  /* positions of the CDA parts, for the message */
-    char others[160];   /* the types of the other parts, for the message */
+    char cda_list[64]; /* positions of the CDA parts, for the message */
+    char others[160];  /* the types of the other parts, for the message */
 } ctx_t;
 
 /* Decodes body with enc into a new buffer (NUL-terminated), within the
@@ -490,8 +489,8 @@ static void note_other(ctx_t *c, const char *type)
 static int entity(ctx_t *c, const fields_t *f, const char *body, size_t len, int depth);
 
 /* One part of a multipart: decoded if it may be the document. */
-static int leaf(ctx_t *c, const char *type, encoding_t enc, const char *enc_label,
-                const char *body, size_t len)
+static int leaf(ctx_t *c, const char *type, encoding_t enc, const char *enc_label, const char *body,
+                size_t len)
 {
     int pos = ++c->nparts;
     int octets = strcmp(type, "application/octet-stream") == 0;
@@ -776,8 +775,7 @@ static int run(const fields_t *f, const char *body, size_t len, size_t max_out, 
     return rc;
 }
 
-int cdx_mime_decode(const char *data, size_t len, size_t max_out, cdx_diag_t *d,
-                    cdx_mime_t *out)
+int cdx_mime_decode(const char *data, size_t len, size_t max_out, cdx_diag_t *d, cdx_mime_t *out)
 {
     fields_t f;
     size_t off = 0;
@@ -788,9 +786,8 @@ int cdx_mime_decode(const char *data, size_t len, size_t max_out, cdx_diag_t *d,
     return run(&f, data + off, len - off, max_out, d, out);
 }
 
-int cdx_mime_decode_body(const char *content_type, const char *transfer_encoding,
-                         const char *data, size_t len, size_t max_out, cdx_diag_t *d,
-                         cdx_mime_t *out)
+int cdx_mime_decode_body(const char *content_type, const char *transfer_encoding, const char *data,
+                         size_t len, size_t max_out, cdx_diag_t *d, cdx_mime_t *out)
 {
     fields_t f;
     memset(&f, 0, sizeof f);

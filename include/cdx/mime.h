@@ -36,11 +36,11 @@
 #define CDX_MIME_MAX_HEADER_BYTES 65536
 
 typedef struct cdx_mime {
-    char *data;             /* the document, NUL-terminated (malloc) */
+    char *data; /* the document, NUL-terminated (malloc) */
     size_t len;
-    char how[48];           /* what was decoded: "mime-base64", "multipart-quoted-printable", ... */
-    char content_type[96];  /* the media type of the part taken (lower case, no parameters) */
-    int part;               /* its position in the multipart (1-based), 0 for a single part */
+    char how[48];          /* what was decoded: "mime-base64", "multipart-quoted-printable", ... */
+    char content_type[96]; /* the media type of the part taken (lower case, no parameters) */
+    int part;              /* its position in the multipart (1-based), 0 for a single part */
 } cdx_mime_t;
 
 /* Whether data starts with a MIME header block: a header field line at
@@ -54,15 +54,13 @@ int cdx_mime_detect(const char *data, size_t len, char *header, size_t hlen);
  * success returns 0 and fills *out (cdx_mime_cleanup frees it).  On failure
  * returns CDX_EPARSE with the verdict in d, or CDX_ENOMEM.  max_out bounds
  * the decoded document. */
-int cdx_mime_decode(const char *data, size_t len, size_t max_out, cdx_diag_t *d,
-                    cdx_mime_t *out);
+int cdx_mime_decode(const char *data, size_t len, size_t max_out, cdx_diag_t *d, cdx_mime_t *out);
 
 /* Decodes a body whose header fields came elsewhere (an HTTP request's
  * Content-Type such as `multipart/related; boundary="b1"`, and its
  * Content-Transfer-Encoding or NULL).  Same results as cdx_mime_decode. */
-int cdx_mime_decode_body(const char *content_type, const char *transfer_encoding,
-                         const char *data, size_t len, size_t max_out, cdx_diag_t *d,
-                         cdx_mime_t *out);
+int cdx_mime_decode_body(const char *content_type, const char *transfer_encoding, const char *data,
+                         size_t len, size_t max_out, cdx_diag_t *d, cdx_mime_t *out);
 
 void cdx_mime_cleanup(cdx_mime_t *m);
 

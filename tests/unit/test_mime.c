@@ -54,13 +54,13 @@ static void test_base64(void **state)
     b64_ok("QUJD", "ABC");
     b64_ok(" QU\r\nJD\tRA =\n=\r\n", "ABCD"); /* whitespace anywhere */
     b64_ok("PENsaW5pY2FsRG9jdW1lbnQvPg==", "<ClinicalDocument/>");
-    b64_bad("QU*D", 2);    /* outside the alphabet */
+    b64_bad("QU*D", 2);     /* outside the alphabet */
     b64_bad("QUJD-_==", 4); /* base64url is not base64 */
-    b64_bad("QQ", 2);      /* no padding */
-    b64_bad("QQ=", 3);     /* half the padding */
-    b64_bad("Q===", 1);    /* padding too early */
+    b64_bad("QQ", 2);       /* no padding */
+    b64_bad("QQ=", 3);      /* half the padding */
+    b64_bad("Q===", 1);     /* padding too early */
     b64_bad("=QQQ", 0);
-    b64_bad("QUI==", 4);   /* one '=' too many */
+    b64_bad("QUI==", 4);    /* one '=' too many */
     b64_bad("QQ==QUJD", 4); /* data after the padding */
     b64_bad("QQ=A", 3);
 }
@@ -87,18 +87,18 @@ static void test_quoted_printable(void **state)
 {
     (void)state;
     qp_ok("<a x=3D\"1\"/>", "<a x=\"1\"/>");
-    qp_ok("long=\r\nline", "longline");   /* soft line break, CRLF */
-    qp_ok("long=\nline", "longline");     /* and LF */
-    qp_ok("soft=  \r\nbreak", "softbreak"); /* whitespace after the '=' */
+    qp_ok("long=\r\nline", "longline");                      /* soft line break, CRLF */
+    qp_ok("long=\nline", "longline");                        /* and LF */
+    qp_ok("soft=  \r\nbreak", "softbreak");                  /* whitespace after the '=' */
     qp_ok("caf=C3=A9 caf=c3=a9", "caf\xC3\xA9 caf\xC3\xA9"); /* lower case accepted */
     qp_ok("trailing   \r\nnext\t\nend  ", "trailing\r\nnext\nend");
     qp_ok("in  the middle", "in  the middle");
     qp_ok("end=", "end");
     qp_bad("bad =G1", 4);
-    qp_bad("bad =4", 4);    /* truncated */
+    qp_bad("bad =4", 4); /* truncated */
     qp_bad("x=4Z", 1);
-    qp_bad("x= y", 1);      /* whitespace, then not a line break */
-    qp_bad("x=\ry", 1);     /* a bare CR is not a line break */
+    qp_bad("x= y", 1);  /* whitespace, then not a line break */
+    qp_bad("x=\ry", 1); /* a bare CR is not a line break */
 }
 
 static void test_detect(void **state)
@@ -116,12 +116,9 @@ static void test_detect(void **state)
     assert_int_equal(cdx_mime_detect(m, strlen(m), small, sizeof small), 1);
     assert_string_equal(small, "MIME-Ve");
     static const char *const no[] = {
-        "<?xml version=\"1.0\"?><ClinicalDocument/>",
-        "\xEF\xBB\xBF<ClinicalDocument/>",
-        "Subject: hello\r\n\r\nnot MIME: no Content-Type",
-        "Content-Type application/xml\r\n\r\n",
-        " Content-Type: application/xml\r\n\r\n",
-        "",
+        "<?xml version=\"1.0\"?><ClinicalDocument/>",      "\xEF\xBB\xBF<ClinicalDocument/>",
+        "Subject: hello\r\n\r\nnot MIME: no Content-Type", "Content-Type application/xml\r\n\r\n",
+        " Content-Type: application/xml\r\n\r\n",          "",
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(no); i++)
         assert_int_equal(cdx_mime_detect(no[i], strlen(no[i]), h, sizeof h), 0);
@@ -195,7 +192,7 @@ static void test_samples(void **state)
     free(text);
 }
 
-#define CDA "<?xml version=\"1.0\"?>\r\n<!-- x -->\r\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>"
+#define CDA     "<?xml version=\"1.0\"?>\r\n<!-- x -->\r\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>"
 #define CDA_B64 "PENsaW5pY2FsRG9jdW1lbnQgeG1sbnM9InVybjpobDctb3JnOnYzIi8+"
 
 static void test_headers(void **state)
@@ -208,7 +205,8 @@ static void test_headers(void **state)
     const char *b = "CONTENT-TYPE:\r\n  application/hl7-v3+xml;\r\n\tcharset=utf-8\r\n"
                     "content-TRANSFER-encoding:\r\n base64\r\n\r\n" CDA_B64 "\r\n";
     decode_ok(b, strlen(b), "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>", 42, "mime-base64", 0);
-    const char *c = "Content-Type: application/xml\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nx";
+    const char *c =
+        "Content-Type: application/xml\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nx";
     decode_bad(c, strlen(c), 1u << 20, 415, "MIME_UNSUPPORTED", "x-uuencode");
     const char *d = "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\nMIIB";
     decode_bad(d, strlen(d), 1u << 20, 415, "MIME_UNSUPPORTED", "encrypted|decrypt");
@@ -252,8 +250,8 @@ static void test_multipart(void **state)
                     "--inner\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--inner--\r\n"
                     "--outer\r\nContent-Type: application/octet-stream\r\n"
                     "Content-Transfer-Encoding: base64\r\n\r\n" CDA_B64 "\r\n--outer--\r\n";
-    decode_ok(c, strlen(c), "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>", 42,
-              "multipart-base64", 3);
+    decode_ok(c, strlen(c), "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>", 42, "multipart-base64",
+              3);
     /* A part that is not a candidate is never decoded: its bad base64 does
      * not matter. */
     const char *d = "Content-Type: multipart/mixed; boundary=q\r\n\r\n"
@@ -317,13 +315,15 @@ static void test_large_inputs(void **state)
     cdx_buf_reset(&b);
     cdx_buf_puts(&b, "Content-Transfer-Encoding: base64\r\n\r\n");
     for (int i = 0; i < 200000; i++)
-        cdx_buf_puts(&b, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n");
+        cdx_buf_puts(
+            &b, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n");
     cdx_diag_t d;
     cdx_diag_init(&d);
     cdx_mime_t m;
     assert_int_equal(cdx_mime_decode(b.data, b.len, 64u << 20, &d, &m), 0);
     assert_int_equal(m.len, 200000u * 54);
-    assert_memory_equal(m.data + 54 * 1999, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01", 54);
+    assert_memory_equal(m.data + 54 * 1999,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01", 54);
     cdx_mime_cleanup(&m);
     cdx_diag_cleanup(&d);
     cdx_buf_cleanup(&b);
@@ -335,9 +335,9 @@ int main(void)
     if (src != NULL && src[0] != '\0')
         source_dir = src;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base64),  cmocka_unit_test(test_quoted_printable),
-        cmocka_unit_test(test_detect),  cmocka_unit_test(test_samples),
-        cmocka_unit_test(test_headers), cmocka_unit_test(test_multipart),
+        cmocka_unit_test(test_base64),       cmocka_unit_test(test_quoted_printable),
+        cmocka_unit_test(test_detect),       cmocka_unit_test(test_samples),
+        cmocka_unit_test(test_headers),      cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_large_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
