@@ -74,7 +74,11 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     int rc = cdx_app_load_key(cfg->patient_key_file, app->patient_key, err, errlen);
     if (rc != 0)
         return rc;
-    cdx_pipeline_options_t opt = {.mappings_dir = cfg->mappings_dir, .xsd_path = cfg->schema_path};
+    cdx_pipeline_options_t opt = {
+        .mappings_dir = cfg->mappings_dir,
+        .xsd_path = cfg->schema_path,
+        .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+    };
     rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
     if (rc != 0)
         return rc;

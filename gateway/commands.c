@@ -5,6 +5,7 @@
 #include "cdx/extract.h"
 #include "cdx/ingest.h"
 #include "cdx/log.h"
+#include "cdx/mime.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,11 +60,45 @@ static int split_args(int argc, char **argv, char **cfg_argv, int *cfg_argc, cha
 static int build_pipeline(const cdx_config_t *cfg, cdx_pipeline_t **pl)
 {
     char err[1024];
-    cdx_pipeline_options_t opt = {.mappings_dir = cfg->mappings_dir, .xsd_path = cfg->schema_path};
+    cdx_pipeline_options_t opt = {
+        .mappings_dir = cfg->mappings_dir,
+        .xsd_path = cfg->schema_path,
+        .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+    };
     if (cdx_pipeline_new(&opt, pl, err, sizeof err) != 0) {
         fprintf(stderr, "cdxgw: cannot load mappings or schema: %s\n", err);
         return 2;
     }
+    return 0;
+}
+
+/* Files exported from mail-based exchange (Direct messaging) are MIME
+ * entities: a header block, then the document, quoted-printable or
+ * base64, alone or as one part of a multipart message.  Such a file is
+ * decoded in place (*data replaced) and how receives what was decoded
+ * ("mime-base64"); a file that is not MIME is left alone (how "").
+ * Returns 0, or CDX_EPARSE with in (reset here) holding the verdict. */
+static int unwrap_mime(char **data, size_t *len, size_t max, char *how, size_t howlen,
+                       cdx_ingest_t *in)
+{
+    char header[96];
+    how[0] = '\0';
+    if (!cdx_mime_detect(*data, *len, header, sizeof header))
+        return 0;
+    cdx_mime_t m;
+    memset(in, 0, sizeof *in);
+    cdx_diag_init(&in->diag);
+    in->size = *len;
+    int rc = cdx_mime_decode(*data, *len, max, &in->diag, &m);
+    if (rc != 0) {
+        in->issues_json = cdx_diag_issues_json(&in->diag);
+        return rc;
+    }
+    free(*data);
+    *data = m.data;
+    *len = m.len;
+    cdx_strlcpy(how, m.how, howlen);
+    cdx_diag_cleanup(&in->diag);
     return 0;
 }
 
@@ -119,6 +154,8 @@ int cdx_cmd_validate(int argc, char **argv)
                    "Runs the whole pipeline (parse, validate, normalize, extract) without\n"
                    "storing anything.  The mapping is the one of --institution, or else of\n"
                    "the document's custodian; with --institution the custodian must match.\n"
+                   "A file that is a MIME message (as exported from Direct messaging) is\n"
+                   "decoded first, and the output says so (\"decoded\" in --json).\n"
                    "  --json   one JSON object per file: issues, metadata and the facts\n"
                    "           grouped as problems, medications, allergies, results,\n"
                    "           vital_signs, procedures, immunizations, encounters\n"
@@ -172,11 +209,16 @@ int cdx_cmd_validate(int argc, char **argv)
         }
         cdx_ingest_t in;
         cdx_submitter_t sub = {.oid = institution, .policy = 0};
-        int prc = cdx_ingest_run(pl, data, len, institution ? &sub : NULL, &in);
+        char how[48];
+        int prc = unwrap_mime(&data, &len, (size_t)cfg.max_body_bytes, how, sizeof how, &in);
+        if (prc == 0)
+            prc = cdx_ingest_run(pl, data, len, institution ? &sub : NULL, &in);
         if (prc != 0)
             any_invalid = 1;
         if (json) {
             json_t *o = validate_json(paths[i], prc, &in);
+            if (how[0] != '\0')
+                json_object_set_new(o, "decoded", json_string(how));
             char *text = json_dumps(o, JSON_COMPACT);
             json_decref(o);
             if (text != NULL)
@@ -191,6 +233,10 @@ int cdx_cmd_validate(int argc, char **argv)
                        in.diag.message);
             else
                 printf("%s: could not be processed: %s\n", paths[i], cdx_strerror(prc));
+            if (how[0] != '\0')
+                printf("  note    the file is a MIME message; the document was decoded from it "
+                       "(%s)\n",
+                       how);
             print_issues(&in.diag, stdout);
         }
         cdx_ingest_cleanup(&in);
@@ -216,6 +262,7 @@ typedef struct import_state {
     const cdx_config_t *cfg;
     unsigned char key[32];
     size_t total, done, stored, identical, conflicts, skipped, rejected, errors;
+    size_t decoded; /* documents decoded from MIME messages */
     size_t facts[8];
     struct {
         char code[48];
@@ -350,6 +397,10 @@ static int import_file(const char *file, void *arg)
     }
     cdx_ingest_t in;
     memset(&in, 0, sizeof in);
+    char how[48];
+    int urc = unwrap_mime(&data, &len, (size_t)st->cfg->max_body_bytes, how, sizeof how, &in);
+    if (how[0] != '\0')
+        st->decoded++;
     char sha[65];
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -363,10 +414,10 @@ static int import_file(const char *file, void *arg)
         st->in_batch = 1;
     }
     /* Resuming: what is stored already is not even parsed again. */
-    rc = cdx_registry_has_sha256(st->reg, sha, &found);
+    rc = urc == 0 ? cdx_registry_has_sha256(st->reg, sha, &found) : 0;
     if (rc != 0)
         goto fail;
-    int prc = found ? 0 : cdx_ingest_run(st->pl, data, len, NULL, &in);
+    int prc = urc != 0 ? urc : found ? 0 : cdx_ingest_run(st->pl, data, len, NULL, &in);
     if (found) {
         st->skipped++;
     } else if (prc != 0) {
@@ -434,7 +485,8 @@ int cdx_cmd_import(int argc, char **argv)
                    "same pipeline as POST /v1/documents, each under its custodian organization\n"
                    "(an unknown custodian is registered without roles).  Documents already\n"
                    "stored (same SHA-256) are skipped, so an interrupted import can simply be\n"
-                   "run again.  Shows progress on a terminal and a summary at the end.\n"
+                   "run again.  Files that are MIME messages (Direct messaging exports) are\n"
+                   "decoded first.  Shows progress on a terminal and a summary at the end.\n"
                    "Exit: 0 all stored, 1 some rejected or conflicting, 2 usage or I/O error.\n");
             return 0;
         }
@@ -491,6 +543,8 @@ int cdx_cmd_import(int argc, char **argv)
            st->skipped + st->identical, st->identical, st->rejected + st->conflicts);
     for (size_t i = 0; i < st->nreasons; i++)
         printf("    %-26s %zu\n", st->reasons[i].code, st->reasons[i].n);
+    if (st->decoded > 0)
+        printf("  note: %zu documents were decoded from MIME messages\n", st->decoded);
     printf("  facts stored:");
     for (int k = 0; k < 8; k++)
         printf(" %s=%zu", cdx_fact_kind_name((cdx_fact_kind_t)k), st->facts[k]);

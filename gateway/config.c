@@ -64,6 +64,8 @@ static const key_def_t keys[] = {
     INT(shutdown_timeout_ms, "10000", 0, 600000, "on SIGTERM, time allowed for in-flight requests to finish"),
     INT(write_queue, "4096", 16, 1048576, "changes waiting for the registry writer; more gets 503 with Retry-After"),
     INT(crl_reload_ms, "300000", 1000, 86400000, "how often tls_crl is re-read"),
+    INT(xml_max_nodes, "1000000", 10000, 100000000, "most XML nodes (elements, attributes, text runs, comments) in one document; more gets 400 XML_LIMIT as soon as the parser passes it"),
+    INT(xml_max_nodes_per_kb, "160", 0, 1000000, "most XML nodes per KB of body (at least 4096 nodes; 0: no relative limit); more gets 400 XML_LIMIT"),
 };
 
 static const key_def_t *find_key(const char *name)

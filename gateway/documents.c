@@ -3,6 +3,7 @@
 #include "cdx/common.h"
 #include "cdx/documents.h"
 #include "cdx/log.h"
+#include "cdx/mime.h"
 #include "cdx/server.h"
 
 #include <jansson.h>
@@ -29,11 +30,18 @@ typedef struct ingest_job {
     char uid[33];
     int rejected;
     char detail[160];
+    /* A MIME body (message/rfc822, multipart/related): decoded on the
+     * worker; body then points into decoded. */
+    int mime;
+    const char *mime_type; /* the request's Content-Type, alive while it is */
+    char *decoded;
+    char decoded_as[48];
 } ingest_job_t;
 
 static void job_free(ingest_job_t *job)
 {
     cdx_ingest_cleanup(&job->in);
+    free(job->decoded);
     free(job);
 }
 
@@ -57,9 +65,52 @@ static int media_type_ok(const char *ct)
     return 0;
 }
 
+/* How a body comes: a CDA document as such, or a MIME message carrying
+ * one (a whole message, or a multipart body whose boundary is in the
+ * request's Content-Type). */
+enum { BODY_UNSUPPORTED, BODY_XML, BODY_MIME_MESSAGE, BODY_MIME_MULTIPART };
+
+static int body_kind(const char *ct)
+{
+    if (media_type_ok(ct))
+        return BODY_XML;
+    if (ct == NULL)
+        return BODY_UNSUPPORTED;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 14 && strncasecmp(ct, "message/rfc822", n) == 0)
+        return BODY_MIME_MESSAGE;
+    if (n == 17 && strncasecmp(ct, "multipart/related", n) == 0)
+        return BODY_MIME_MULTIPART;
+    return BODY_UNSUPPORTED;
+}
+
+/* Decodes a MIME body (worker thread).  Returns 0 with body and len
+ * pointing at the document, or the error with the verdict in job->in. */
+static int unwrap_mime(ingest_job_t *job)
+{
+    size_t max = (size_t)job->app->cfg->max_body_bytes;
+    cdx_mime_t m;
+    cdx_diag_init(&job->in.diag);
+    job->in.size = job->len;
+    int rc = job->mime == BODY_MIME_MESSAGE
+                 ? cdx_mime_decode(job->body, job->len, max, &job->in.diag, &m)
+                 : cdx_mime_decode_body(job->mime_type, NULL, job->body, job->len, max,
+                                        &job->in.diag, &m);
+    if (rc != 0)
+        return rc;
+    cdx_diag_cleanup(&job->in.diag);
+    job->decoded = m.data;
+    job->body = m.data;
+    job->len = m.len;
+    cdx_strlcpy(job->decoded_as, m.how, sizeof job->decoded_as);
+    return 0;
+}
+
 static void ingest_work(void *arg)
 {
     ingest_job_t *job = arg;
+    if (job->mime != 0 && (job->rc = unwrap_mime(job)) != 0)
+        return;
     cdx_submitter_t sub = {.oid = job->submitter, .policy = job->policy};
     job->rc = cdx_ingest_run(job->app->pipeline, job->body, job->len, &sub, &job->in);
 }
@@ -168,6 +219,8 @@ static void ingest_written(cdx_write_req_t *req, int status)
         job->in.version, "set_id", job->in.set_id, "mapping_version",
         job->in.mapping_version ? job->in.mapping_version : "", "warnings",
         issues ? issues : json_array());
+    if (body != NULL && job->decoded_as[0] != '\0')
+        json_object_set_new(body, "decoded", json_string(job->decoded_as));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char location[96];
@@ -230,13 +283,30 @@ static void copy_purpose(const cdx_request_t *rq, char *purpose, size_t plen, ch
 void cdx_h_documents_post(cdx_request_t *rq)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
-    if (!media_type_ok(cdx_http_header(rq->http, "content-type"))) {
+    const char *ct = cdx_http_header(rq->http, "content-type");
+    int kind = body_kind(ct);
+    if (kind == BODY_UNSUPPORTED) {
         cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415,
                           "UNSUPPORTED_MEDIA_TYPE");
         cdx_respond_problem(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
                             "send the CDA document as application/xml, text/xml or "
-                            "application/hl7-v3+xml",
+                            "application/hl7-v3+xml (or a MIME message as message/rfc822 or "
+                            "multipart/related)",
                             NULL);
+        return;
+    }
+    char found[96];
+    if (kind == BODY_XML && rq->http->body.data != NULL &&
+        cdx_mime_detect(rq->http->body.data, rq->http->body.len, found, sizeof found)) {
+        /* A mail export sent as XML: say what was found rather than
+         * "not well-formed XML". */
+        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415, "MIME_WRAPPED");
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "the body is a MIME message (it starts with the header \"%s\"), not XML: send "
+                 "it as message/rfc822, or send the decoded document",
+                 found);
+        cdx_respond_problem(rq, 415, "MIME_WRAPPED", detail, NULL);
         return;
     }
     ingest_job_t *job = calloc(1, sizeof *job);
@@ -247,6 +317,10 @@ void cdx_h_documents_post(cdx_request_t *rq)
     job->app = app;
     job->body = rq->http->body.data ? rq->http->body.data : "";
     job->len = rq->http->body.len;
+    if (kind != BODY_XML) {
+        job->mime = kind;
+        job->mime_type = ct;
+    }
     cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
     job->policy = rq->peer ? rq->peer->policy : 0;
     copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);

@@ -6,6 +6,7 @@
 #include <libxml/catalog.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <libxml/SAX2.h>
 #include <libxml/xmlerror.h>
 #include <limits.h>
 #include <pthread.h>
@@ -141,8 +142,34 @@ unsigned long cdx_xml_denied_loads(void)
     return atomic_load(&denied);
 }
 
+const cdx_xml_limits_t cdx_xml_default_limits = {
+    .max_nodes = CDX_XML_DEFAULT_MAX_NODES,
+    .max_nodes_per_kb = CDX_XML_DEFAULT_MAX_NODES_PER_KB,
+};
+
+size_t cdx_xml_node_budget(const cdx_xml_limits_t *lim, size_t len)
+{
+    if (lim == NULL)
+        lim = &cdx_xml_default_limits;
+    size_t budget = lim->max_nodes;
+    if (lim->max_nodes_per_kb > 0) {
+        size_t kb = len / 1024;
+        size_t rel = kb > SIZE_MAX / lim->max_nodes_per_kb ? SIZE_MAX : kb * lim->max_nodes_per_kb;
+        if (rel < CDX_XML_MIN_NODE_BUDGET)
+            rel = CDX_XML_MIN_NODE_BUDGET;
+        if (rel < budget)
+            budget = rel;
+    }
+    return budget;
+}
+
 typedef struct parse_state {
     cdx_diag_t *d;
+    size_t nodes;  /* counted so far */
+    size_t budget; /* refused beyond this */
+    int over;      /* the budget was exceeded: the parse was stopped */
+    int over_line, over_col;
+    long over_byte;
     int doctype;
     int have_error;
     int code;
@@ -196,6 +223,72 @@ static void on_internal_subset(void *data, const xmlChar *name, const xmlChar *e
     parse_state_t *st = ctxt->_private;
     st->doctype = 1;
     xmlStopParser(ctxt);
+}
+
+/* Counts n new nodes; past the budget, records where and stops the
+ * parser (the SAX2 builder is then not called, so the tree stops
+ * growing).  Returns 0 while within the budget. */
+static int count_nodes(xmlParserCtxtPtr ctxt, size_t n)
+{
+    parse_state_t *st = ctxt->_private;
+    if (st->over)
+        return -1;
+    st->nodes += n;
+    if (st->nodes <= st->budget)
+        return 0;
+    st->over = 1;
+    st->over_line = ctxt->input != NULL ? ctxt->input->line : 0;
+    st->over_col = ctxt->input != NULL ? ctxt->input->col : 0;
+    st->over_byte = xmlByteConsumed(ctxt);
+    xmlStopParser(ctxt);
+    return -1;
+}
+
+static void on_start_element(void *data, const xmlChar *localname, const xmlChar *prefix,
+                             const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+                             int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+    size_t n = 1 + (size_t)(nb_namespaces > 0 ? nb_namespaces : 0) +
+               (size_t)(nb_attributes > 0 ? nb_attributes : 0);
+    if (count_nodes(data, n) == 0)
+        xmlSAX2StartElementNs(data, localname, prefix, uri, nb_namespaces, namespaces,
+                              nb_attributes, nb_defaulted, attributes);
+}
+
+/* Text arrives in pieces; only a piece that starts a new text node (not
+ * one appended to the text node just built) counts. */
+static int starts_text_node(xmlParserCtxtPtr ctxt)
+{
+    xmlNodePtr parent = ctxt->node;
+    if (parent == NULL)
+        return 0; /* outside the root: libxml2 drops it */
+    xmlNodePtr last = parent->last;
+    return last == NULL || last->type != XML_TEXT_NODE || last->name != xmlStringText;
+}
+
+static void on_characters(void *data, const xmlChar *ch, int len)
+{
+    xmlParserCtxtPtr ctxt = data;
+    if (count_nodes(ctxt, starts_text_node(ctxt) ? 1 : 0) == 0)
+        xmlSAX2Characters(data, ch, len);
+}
+
+static void on_cdata(void *data, const xmlChar *value, int len)
+{
+    if (count_nodes(data, 1) == 0)
+        xmlSAX2CDataBlock(data, value, len);
+}
+
+static void on_comment(void *data, const xmlChar *value)
+{
+    if (count_nodes(data, 1) == 0)
+        xmlSAX2Comment(data, value);
+}
+
+static void on_pi(void *data, const xmlChar *target, const xmlChar *value)
+{
+    if (count_nodes(data, 1) == 0)
+        xmlSAX2ProcessingInstruction(data, target, value);
 }
 
 /* Reads code unit i of a byte stream of unit width 1 or 2. */
@@ -313,10 +406,43 @@ static int post_check(xmlDocPtr doc, cdx_diag_t *d)
     return 0;
 }
 
+/* The XML_LIMIT verdict of a parse stopped by the node budget. */
+static void reject_budget(const parse_state_t *st, const cdx_xml_limits_t *lim, size_t len,
+                          cdx_diag_t *d)
+{
+    char loc[32];
+    snprintf(loc, sizeof loc, "%d:%d", st->over_line, st->over_col);
+    int relative = st->budget < lim->max_nodes;
+    char rule[160];
+    if (relative)
+        snprintf(rule, sizeof rule, "xml_max_nodes_per_kb = %zu for a body of %zu KB",
+                 lim->max_nodes_per_kb, len / 1024);
+    else
+        snprintf(rule, sizeof rule, "xml_max_nodes = %zu", lim->max_nodes);
+    cdx_diag_add(d, CDX_SEV_ERROR, "XML-NODES", loc,
+                 "more than %zu nodes (elements, attributes, text runs, comments); parsing "
+                 "stopped at byte %ld of %zu",
+                 st->budget, st->over_byte, len);
+    cdx_diag_reject(d, 400, "XML_LIMIT",
+                    "the document has more than %zu XML nodes, the limit set by %s; parsing "
+                    "stopped at line %d, column %d (byte %ld of %zu)",
+                    st->budget, rule, st->over_line, st->over_col, st->over_byte, len);
+}
+
 int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
+{
+    return cdx_xml_parse_limited(data, len, NULL, d, out, NULL);
+}
+
+int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *lim,
+                          cdx_diag_t *d, xmlDocPtr *out, size_t *nodes)
 {
     cdx_xml_global_init();
     *out = NULL;
+    if (nodes != NULL)
+        *nodes = 0;
+    if (lim == NULL)
+        lim = &cdx_xml_default_limits;
     if (len == 0) {
         cdx_diag_add(d, CDX_SEV_ERROR, "XML", "1:1", "the body is empty");
         cdx_diag_reject(d, 400, "XML_EMPTY", "the body holds no XML document");
@@ -348,11 +474,21 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     memset(&st, 0, sizeof st);
     st.d = d;
     unsigned long failures = cdx_xml_alloc_failures();
+    st.budget = cdx_xml_node_budget(lim, len);
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
         return CDX_ENOMEM;
     ctxt->_private = &st;
     ctxt->sax->internalSubset = on_internal_subset;
+    /* The tree builder's callbacks, each behind the node count.  (With
+     * XML_PARSE_NOCDATA libxml2 clears cdataBlock and sends CDATA as
+     * characters.) */
+    ctxt->sax->startElementNs = on_start_element;
+    ctxt->sax->characters = on_characters;
+    ctxt->sax->ignorableWhitespace = on_characters;
+    ctxt->sax->cdataBlock = on_cdata;
+    ctxt->sax->comment = on_comment;
+    ctxt->sax->processingInstruction = on_pi;
     ctxt->sax->serror = on_error;
     ctxt->sax->error = NULL;
     ctxt->sax->warning = NULL;
@@ -365,10 +501,17 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     ctxt->sax->serror = NULL;
     int wellformed = ctxt->wellFormed;
     xmlFreeParserCtxt(ctxt);
+    if (nodes != NULL)
+        *nodes = st.nodes;
     if (cdx_xml_alloc_failures() != failures) {
         /* Whatever was read, something may be missing from it. */
         xmlFreeDoc(doc);
         return CDX_ENOMEM;
+    }
+    if (st.over) {
+        xmlFreeDoc(doc);
+        reject_budget(&st, lim, len, d);
+        return CDX_EPARSE;
     }
     if (st.doctype) {
         xmlFreeDoc(doc);

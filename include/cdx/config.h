@@ -50,6 +50,8 @@ typedef struct cdx_config {
     int64_t shutdown_timeout_ms;
     int64_t crl_reload_ms;
     int64_t write_queue;
+    int64_t xml_max_nodes;
+    int64_t xml_max_nodes_per_kb;
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -21,12 +21,14 @@
 
 #include "cdx/diag.h"
 #include "cdx/registry.h"
+#include "cdx/xml.h"
 
 typedef struct cdx_pipeline cdx_pipeline_t;
 
 typedef struct cdx_pipeline_options {
     const char *mappings_dir; /* holds profiles/, codemaps/, default/ and one folder per source */
     const char *xsd_path;     /* the CDA R2 (SDTC) schema, or NULL/"" for none */
+    cdx_xml_limits_t xml_limits; /* node budget; max_nodes 0: the defaults */
 } cdx_pipeline_options_t;
 
 int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
@@ -66,9 +68,15 @@ typedef struct cdx_ingest {
     uint64_t us_parse, us_validate, us_normalize, us_extract;
 } cdx_ingest_t;
 
+/* Documents of at least this many bytes have their memory handed back to
+ * the system (malloc_trim) once the pipeline is done with them. */
+#define CDX_INGEST_TRIM_BYTES (256u * 1024u)
+
 /* Runs the pipeline.  Always fills out (cdx_ingest_cleanup frees it);
- * returns 0 when the document is acceptable, CDX_EPARSE when out->diag
- * holds the rejection, or another negative error (internal failure). */
+ * afterwards, for a document of CDX_INGEST_TRIM_BYTES or more, hands the
+ * allocator's free memory back to the system (malloc_trim).  Returns 0
+ * when the document is acceptable, CDX_EPARSE when out->diag holds the
+ * rejection, or another negative error (internal failure). */
 int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
                    const cdx_submitter_t *sub, cdx_ingest_t *out);
 void cdx_ingest_cleanup(cdx_ingest_t *in);

@@ -13,6 +13,7 @@
 
 #include "cdx/common.h"
 #include "cdx/config.h"
+#include "cdx/xml.h"
 
 static char tmpdir[1024];
 
@@ -45,6 +46,9 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_body_bytes, 20971520);
     assert_int_equal(cfg.max_headers, 100);
     assert_int_equal(cfg.header_timeout_ms, 10000);
+    /* The node budget's defaults are the parser's own. */
+    assert_int_equal(cfg.xml_max_nodes, CDX_XML_DEFAULT_MAX_NODES);
+    assert_int_equal(cfg.xml_max_nodes_per_kb, CDX_XML_DEFAULT_MAX_NODES_PER_KB);
     char err[256];
     /* Without TLS files, serving is refused with the key named. */
     assert_int_equal(cdx_config_finish(&cfg, err, sizeof err), 0);

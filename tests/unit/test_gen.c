@@ -164,6 +164,57 @@ static void test_size(void **state)
     }
 }
 
+/* The 1 MB documents of --size-kb 1000 use about a third of the default
+ * node budget (the budget of a 1 MB body is 160 nodes per KB). */
+static size_t budget_max_nodes, budget_files;
+static double budget_max_share;
+
+static int budget_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    size_t n = strlen(path);
+    if (flag != FTW_F || n < 4 || strcmp(path + n - 4, ".xml") != 0)
+        return 0;
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(cdx_read_file(path, 64u << 20, &data, &len), 0);
+    assert_true(len > 900 * 1024);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr doc = NULL;
+    size_t nodes = 0;
+    if (cdx_xml_parse_limited(data, len, NULL, &d, &doc, &nodes) != 0)
+        fail_msg("%s: %s", path, d.message);
+    double share = (double)nodes / (double)cdx_xml_node_budget(NULL, len);
+    if (share > 0.5)
+        fail_msg("%s: %zu nodes is %.0f %% of the default budget", path, nodes, share * 100);
+    if (share > budget_max_share)
+        budget_max_share = share;
+    if (nodes > budget_max_nodes)
+        budget_max_nodes = nodes;
+    budget_files++;
+    xmlFreeDoc(doc);
+    cdx_diag_cleanup(&d);
+    free(data);
+    return 0;
+}
+
+static void test_large_documents_within_node_budget(void **state)
+{
+    (void)state;
+    char out[1200];
+    snprintf(out, sizeof out, "%s/budget", tmp_root);
+    char *argv[] = {"cdxgw-gen", "--seed", "9",  "--patients",    "2",           "--docs-per-patient",
+                    "1",         "--out",  out,  "--institution", "mixed",       "--size-kb",
+                    "1000",      NULL};
+    assert_int_equal(cdx_gen_main(13, argv), 0);
+    assert_int_equal(nftw(out, budget_entry, 16, FTW_PHYS), 0);
+    assert_int_equal(budget_files, 2);
+    printf("node budget: 1 MB generated documents use at most %.0f %% of it (%zu nodes)\n",
+           budget_max_share * 100, budget_max_nodes);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -199,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic_and_valid),
         cmocka_unit_test(test_size),
+        cmocka_unit_test(test_large_documents_within_node_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
