@@ -109,6 +109,10 @@ static int apply_reject_audit(cdx_registry_t *reg, void *arg)
     return cdx_registry_audit(reg, &ev);
 }
 
+/* status: CDX_EBUSY when the write queue refused the change (OVERLOADED), or the
+ * writer's result.  The writer callbacks pass CDX_EBUSY on as CDX_EDB: a commit that
+ * found the database locked by another process past busy_timeout means the registry is
+ * unavailable, not the gateway overloaded. */
 static void respond_storage_error(cdx_request_t *rq, int status)
 {
     if (status == CDX_EFULL)
@@ -137,7 +141,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
     if (status != 0) {
         CDX_ERROR("document.store_failed", "req=%s error=%s", rq->id,
                   cdx_log_q(cdx_strerror(status)));
-        respond_storage_error(rq, status);
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
         job_free(job);
         return;
     }
@@ -338,7 +342,7 @@ static void read_written(cdx_write_req_t *req, int status)
     }
     if (status != 0) {
         /* No audit record, no disclosure. */
-        respond_storage_error(rq, status);
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
         read_free(job);
         return;
     }

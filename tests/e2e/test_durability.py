@@ -424,6 +424,171 @@ class TestCrashLoop(DurabilityCase):
             sys.stderr.write("\n  " + "\n  ".join(summary) + "\n")
 
 
+def push_all(tc, gw, docs):
+    """Pushes docs one by one on keep-alive connections; each must get 201."""
+    conns = {}
+    try:
+        for d in docs:
+            c = conns.get(d.cert.name)
+            if c is None:
+                c = conns[d.cert.name] = Conn.open(gw, cert=d.cert, timeout=20.0)
+            r = cdxtest.raw_post(c, d.body, timeout=20.0)
+            tc.assertIsNotNone(r, "no answer for %s" % d.uid)
+            tc.assertEqual(r.status, 201, r)
+            d.sent, d.status, d.receipt = True, r.status, r.json()
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def push_one(gw, d, timeout=60.0):
+    """Pushes d on a new connection; the Response, or None when the
+    connection ended without an answer."""
+    try:
+        with Conn.open(gw, cert=d.cert, timeout=20.0) as c:
+            d.sent = True
+            return cdxtest.raw_post(c, d.body, timeout=timeout)
+    except (OSError, cdxtest.GatewayError):
+        return None
+
+
+class TestIoFailure(DurabilityCase):
+    """A commit whose fsync or write fails: exit 70, nothing acknowledged,
+    everything acknowledged before it still there after a restart."""
+
+    def run_fault(self, mode):
+        require_test_hooks(self)
+        fault = os.path.join(cdxtest.scratch("durability-fault"), "fault")
+        env = dict(VFS_ENV, CDX_TEST_FAULT_FILE=fault)
+        gw = Gateway(PKI, name="durability-eio", institutions=institutions(), env=env)
+        gw.start()
+        self.addCleanup(gw.stop)
+        before = make_docs("eio-%s" % mode, 10)
+        push_all(self, gw, before)
+        with open(fault, "w") as f:
+            f.write(mode)
+        victim = make_doc("eio-%s-victim" % mode, 1)
+        r = push_one(gw, victim)
+        self.assertIsNone(r, "an answer was sent for a document whose %s failed: %r" % (mode, r))
+        rc = gw.wait(60)
+        self.assertEqual(rc, 70, "exit code after a failed %s (stderr:\n%s)"
+                         % (mode, gw.log()[-3000:]))
+        self.assertIn("event=registry.io_failure", gw.log())
+        gw.kill()  # closes the log files
+        os.unlink(fault)
+        self.restart(gw, "eio")
+        self.fetch_all(gw, before)
+        self.check_rows(gw, before)
+        self.check_registry(gw)
+        self.check_audit_verify(gw)
+        # The failed commit never reached the disk: the document can be sent again.
+        r = push_one(gw, victim)
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 201, r)
+        self.assert_clean_stop(gw)
+        self.check_audit_verify(gw)
+
+    def test_fsync_failure_exits_70(self):
+        self.run_fault("sync")
+
+    def test_write_failure_exits_70(self):
+        self.run_fault("write")
+
+
+class TestStorageErrors(DurabilityCase):
+
+    def test_disk_full_507_then_recovery(self):
+        """The data folder on a 1 MiB tmpfs: pushes until the disk is full
+        give 507 STORAGE_FULL (nothing acknowledged, earlier documents
+        intact); once the file system grows, the same document is stored."""
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            self.skipTest("mounting a size-limited tmpfs needs root and mount(8)")
+        gw = Gateway(PKI, name="durability-full", institutions=institutions())
+        data = os.path.join(gw.dir, "data")
+        os.makedirs(data)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", data],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            self.skipTest("this sandbox does not allow mounting a tmpfs: %s" % p.stdout.strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", data])
+        gw.start()
+        self.addCleanup(gw.stop)
+        stored, full = [], None
+        conns = {}
+        try:
+            for i in range(400):
+                d = make_doc("full", i)
+                c = conns.get(d.cert.name)
+                if c is None:
+                    c = conns[d.cert.name] = Conn.open(gw, cert=d.cert, timeout=20.0)
+                r = cdxtest.raw_post(c, d.body, timeout=30.0)
+                self.assertIsNotNone(r, "no answer while the disk fills (stderr:\n%s)"
+                                     % gw.log()[-3000:])
+                if r.status == 201:
+                    d.status, d.receipt = r.status, r.json()
+                    stored.append(d)
+                    continue
+                cdxtest.problem_check(self, r, 507, "STORAGE_FULL")
+                full = d
+                break
+        finally:
+            for c in conns.values():
+                c.close()
+        self.assertIsNotNone(full, "1 MiB never filled up")
+        self.assertGreaterEqual(len(stored), 5, "the disk was full before anything was stored")
+        self.assertTrue(gw.alive(), "the gateway died on a full disk:\n%s" % gw.log()[-3000:])
+        present = cdxtest.registry_query(gw, "SELECT count(*) FROM documents WHERE uid = ?",
+                                         (full.uid,))[0][0]
+        self.assertEqual(present, 0, "a document refused with 507 was stored")
+        # Read from the registry: a read over HTTP needs its audit record, which
+        # a full disk may refuse too.
+        self.check_rows(gw, stored)
+        # Space freed: the same document is stored.
+        p = subprocess.run(["mount", "-o", "remount,size=64m", data], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        r = push_one(gw, full)
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 201, r)
+        full.status, full.receipt = r.status, r.json()
+        stored.append(full)
+        self.fetch_all(gw, stored)
+        self.assert_clean_stop(gw)
+        gw.start()
+        self.fetch_all(gw, stored)
+        self.check_rows(gw, stored)
+        self.check_registry(gw)
+        self.assert_clean_stop(gw)
+        self.check_audit_verify(gw)
+
+    def test_locked_registry_503_storage_unavailable(self):
+        """Another process holds the registry's write lock longer than the
+        busy timeout: 503 STORAGE_UNAVAILABLE with Retry-After, nothing
+        stored; once the lock is released the same document is stored."""
+        gw = Gateway(PKI, name="durability-locked", institutions=institutions())
+        gw.start()
+        self.addCleanup(gw.stop)
+        d = make_doc("locked", 0)
+        con = cdxtest._sqlite3.connect(cdxtest.registry_path(gw), timeout=10,
+                                       isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            r = push_one(gw, d)
+        finally:
+            con.execute("ROLLBACK")
+            con.close()
+        self.assertIsNotNone(r)
+        cdxtest.problem_check(self, r, 503, "STORAGE_UNAVAILABLE")
+        self.assertEqual(r.header("retry-after"), "1", r)
+        self.assertEqual(cdxtest.registry_query(gw, "SELECT count(*) FROM documents WHERE"
+                                                    " uid = ?", (d.uid,))[0][0], 0)
+        r = push_one(gw, d)
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 201, r)
+        self.assert_clean_stop(gw)
+        self.check_audit_verify(gw)
+
+
 class TestConcurrentReader(DurabilityCase):
 
     def test_audit_verify_while_serving_keeps_acks(self):
