@@ -242,19 +242,17 @@ static void shadow_truncate(shadow_t *sh, int64_t size)
         sh->floor = size;
 }
 
-/* Makes the real file hold what the process sees: truncate to the floor,
- * write the blocks, set the size. */
+/* Makes the real file hold what the process sees: the blocks, zeros where the file was cut
+ * below its old size and not rewritten since, then the size.  The real file is never cut
+ * shorter than it will end up on the way (another process may be reading it, as SQLite's
+ * WAL protocol allows), as a kernel writing these pages back would not. */
 static int shadow_apply(shadow_t *sh, sqlite3_file *real)
 {
+    static const unsigned char zeros[BLOCK];
     sqlite3_int64 real_size = 0;
     int rc = real->pMethods->xFileSize(real, &real_size);
     if (rc != SQLITE_OK)
         return rc;
-    if (real_size > sh->floor) {
-        rc = real->pMethods->xTruncate(real, sh->floor);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
     size_t written = 0;
     for (size_t i = 0; i < sh->nslots; i++) {
         for (block_t *b = sh->slots[i]; b != NULL; b = b->next) {
@@ -269,6 +267,17 @@ static int shadow_apply(shadow_t *sh, sqlite3_file *real)
             if (++written == (sh->nblocks + 1) / 2)
                 cdx_test_crash_point("torn_sync");
         }
+    }
+    int64_t gap_end = real_size < sh->size ? real_size : sh->size;
+    for (int64_t pos = sh->floor; pos < gap_end;) {
+        int64_t idx = pos / BLOCK, boff = pos % BLOCK;
+        int64_t n = BLOCK - boff < gap_end - pos ? BLOCK - boff : gap_end - pos;
+        if (find_block(sh, idx) == NULL) {
+            rc = real->pMethods->xWrite(real, zeros, (int)n, pos);
+            if (rc != SQLITE_OK)
+                return rc;
+        }
+        pos += n;
     }
     rc = real->pMethods->xFileSize(real, &real_size);
     if (rc == SQLITE_OK && real_size != sh->size)
