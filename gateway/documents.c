@@ -4,6 +4,7 @@
 #include "cdx/documents.h"
 #include "cdx/log.h"
 #include "cdx/server.h"
+#include "cdx/testvfs.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -187,6 +188,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
         cdx_respond(rq, (int)job->outcome, "application/json", text, strlen(text), location);
     free(text);
     job_free(job);
+    cdx_test_crash_point("acked"); /* test builds: a power cut right after an answer left */
 }
 
 static void ingest_done(cdx_request_t *rq, void *arg)

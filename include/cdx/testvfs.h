@@ -18,7 +18,8 @@
  *   N-th time it passes POINT (after logging event=test.crash_point).
  *   Points: "write" (a change applied inside the open transaction), "commit"
  *   (every change of a batch written, COMMIT not yet run), "reply" (COMMIT
- *   done, the answers not yet handed to the loop), and in the power-loss
+ *   done, the answers not yet handed to the loop), "acked" (an acceptance
+ *   was just written to its client's socket), and in the power-loss
  *   VFS "sync" (an xSync began, none of its writes reached the file yet) and
  *   "torn_sync" (half of the file's unsynced blocks reached it).
  * - a simulated sync latency (CDX_TEST_SYNC_LATENCY_US, with the power-loss

@@ -6,8 +6,9 @@
   synced is lost when the process dies, as at a power cut).  Each round ends
   with a SIGKILL: from the test right after an acknowledgement arrived, or
   from the gateway itself at an injected point (a change written, before
-  COMMIT, after COMMIT before the answers, at an xSync before it reaches the
-  disk, halfway through an xSync).  After each restart every acknowledged
+  COMMIT, after COMMIT before the answers, right after an answer was
+  written, at an xSync before it reaches the disk, halfway through an
+  xSync).  After each restart every acknowledged
   document is read back byte for byte, its registry row, content, patient
   index and ingest audit record are checked, and `cdxgw audit verify`
   passes; every round must have acknowledged at least MIN_ACKS documents.
@@ -49,7 +50,7 @@ QUICK = SANITIZED or os.environ.get("CDX_MUTATION_RUN") == "1"
 THREADS = 6
 # Crash loop: each round must acknowledge MIN_ACKS documents, the whole loop
 # MIN_TOTAL_ACKS.
-ROUND_KINDS = ("kill", "write", "commit", "reply", "sync", "torn_sync")
+ROUND_KINDS = ("kill", "write", "commit", "reply", "acked", "sync", "torn_sync")
 ROUNDS = len(ROUND_KINDS) * (1 if QUICK else 2)
 MIN_ACKS = 25
 MIN_TOTAL_ACKS = 300 if QUICK else 1000
@@ -57,10 +58,14 @@ MAX_DOCS_PER_ROUND = 600
 # The N of CDX_TEST_CRASH=point:N, per point: large enough that MIN_ACKS
 # documents are acknowledged first (a batch holds one or more documents),
 # small enough that a round stays short.
-CRASH_RANGE = {"write": (60, 110), "commit": (45, 80), "reply": (45, 80),
+CRASH_RANGE = {"write": (60, 110), "commit": (45, 80), "reply": (45, 80), "acked": (40, 90),
                "sync": (60, 110), "torn_sync": (60, 110)}
 KILL_RANGE = (50, 110)
 VFS_ENV = {"CDX_TEST_VFS": "powerloss", "CDX_TEST_SYNC_LATENCY_US": "2000"}
+# The "acked" rounds kill the gateway right after it answered: with a disk
+# this slow to sync, an answer sent before its commit was synced
+# (synchronous=NORMAL, an acknowledgement sent too early) is sure to be lost.
+ACKED_LATENCY_US = "20000"
 
 PKI = None
 CERTS = {}
@@ -358,8 +363,10 @@ class TestCrashLoop(DurabilityCase):
                 else:
                     n = rnd.randint(*CRASH_RANGE[kind])
                     self.assert_clean_stop(gw)
-                    self.restart(gw, "r%d-before" % rno,
-                                 env=dict(VFS_ENV, CDX_TEST_CRASH="%s:%d" % (kind, n)))
+                    env = dict(VFS_ENV, CDX_TEST_CRASH="%s:%d" % (kind, n))
+                    if kind == "acked":
+                        env["CDX_TEST_SYNC_LATENCY_US"] = ACKED_LATENCY_US
+                    self.restart(gw, "r%d-before" % rno, env=env)
                     docs = burst(gw, "r%d" % rno)
                     self.assertIn("event=test.crash_point point=%s pass=%d" % (kind, n),
                                   gw.log(), "the gateway did not die at the crash point")
