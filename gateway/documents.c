@@ -5,6 +5,7 @@
 #include "cdx/log.h"
 #include "cdx/mime.h"
 #include "cdx/server.h"
+#include "cdx/testvfs.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -160,6 +161,10 @@ static int apply_reject_audit(cdx_registry_t *reg, void *arg)
     return cdx_registry_audit(reg, &ev);
 }
 
+/* status: CDX_EBUSY when the write queue refused the change (OVERLOADED), or the
+ * writer's result.  The writer callbacks pass CDX_EBUSY on as CDX_EDB: a commit that
+ * found the database locked by another process past busy_timeout means the registry is
+ * unavailable, not the gateway overloaded. */
 static void respond_storage_error(cdx_request_t *rq, int status)
 {
     if (status == CDX_EFULL)
@@ -188,7 +193,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
     if (status != 0) {
         CDX_ERROR("document.store_failed", "req=%s error=%s", rq->id,
                   cdx_log_q(cdx_strerror(status)));
-        respond_storage_error(rq, status);
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
         job_free(job);
         return;
     }
@@ -236,6 +241,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
         cdx_respond(rq, (int)job->outcome, "application/json", text, strlen(text), location);
     free(text);
     job_free(job);
+    cdx_test_crash_point("acked"); /* test builds: a power cut right after an answer left */
 }
 
 static void ingest_done(cdx_request_t *rq, void *arg)
@@ -412,7 +418,7 @@ static void read_written(cdx_write_req_t *req, int status)
     }
     if (status != 0) {
         /* No audit record, no disclosure. */
-        respond_storage_error(rq, status);
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
         read_free(job);
         return;
     }

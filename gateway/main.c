@@ -1,6 +1,7 @@
 /* cdxgw: the command dispatcher. */
 #include "cdx/cli.h"
 #include "cdx/common.h"
+#include "cdx/testvfs.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("cdxgw %s\n", CDX_VERSION);
+        printf("cdxgw %s%s\n", CDX_VERSION, CDX_TEST_BUILD_NOTE);
         return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -2,6 +2,7 @@
 #include "cdx/registry.h"
 #include "cdx/common.h"
 #include "cdx/pki.h"
+#include "cdx/testvfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1385,7 +1386,7 @@ static int registry_open(const char *path, int skip_check, cdx_registry_t **out,
     int src = sqlite3_open_v2(path, &reg->db,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                                   SQLITE_OPEN_EXRESCODE,
-                              NULL);
+                              cdx_testvfs_name()); /* NULL (the default VFS) but in tests */
     if (src != SQLITE_OK) {
         cdx_errf(err, errlen, "%s: cannot open database: %s", path,
                 reg->db != NULL ? sqlite3_errmsg(reg->db) : sqlite3_errstr(src));

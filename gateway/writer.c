@@ -2,6 +2,7 @@
 #include "cdx/writer.h"
 #include "cdx/common.h"
 #include "cdx/log.h"
+#include "cdx/testvfs.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -68,8 +69,10 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
         r->status = src;
         if (src == CDX_EIO)
             die_on_io(reg);
+        cdx_test_crash_point("write");
     }
     if (rc == 0) {
+        cdx_test_crash_point("commit");
         rc = cdx_registry_commit(reg);
         if (rc != 0) {
             cdx_registry_rollback(reg);
@@ -117,6 +120,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         commit_batch(w, batch);
+        cdx_test_crash_point("reply");
 
         pthread_mutex_lock(&w->mu);
         append(&w->done_head, &w->done_tail, batch, last);

@@ -367,9 +367,11 @@ class Gateway:
     config with inline=True); crl: path for tls_crl (None: unset)."""
 
     def __init__(self, pki, settings=None, institutions=None, crl=None, inline=False,
-                 name="gw", args=(), wrapper=()):
+                 name="gw", args=(), wrapper=(), env=None):
         require_binary()
         self.wrapper = list(wrapper)  # a command to run cdxgw under, e.g. valgrind
+        # Extra environment of the gateway process (the test hooks' CDX_TEST_*).
+        self.env = dict(env or {})
         self.pki = pki
         self.dir = scratch(name)
         self.conf = os.path.join(self.dir, "cdxgw.conf")
@@ -413,10 +415,11 @@ class Gateway:
     def start(self, timeout=10.0):
         self._errf = open(self.stderr_path, "wb")
         self._outf = open(self.stdout_path, "wb")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(self.wrapper + [BIN, "serve", "--config", self.conf]
                                      + self.args,
                                      stdin=subprocess.DEVNULL, stdout=self._outf,
-                                     stderr=self._errf, cwd=self.dir)
+                                     stderr=self._errf, cwd=self.dir, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.log().splitlines():

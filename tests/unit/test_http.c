@@ -19,6 +19,7 @@ typedef struct result {
     int completes;
     int headers_events;
     char body[128];
+    char detail[256];
     size_t leftover;
 } result_t;
 
@@ -47,6 +48,7 @@ static result_t feed(cdx_http_parser_t *p, const char *text, size_t step, int di
                 const cdx_http_error_t *e = cdx_http_parser_error(p);
                 r.status = e->status;
                 cdx_strlcpy(r.code, e->code, sizeof r.code);
+                cdx_strlcpy(r.detail, e->detail, sizeof r.detail);
                 return r;
             }
             if (ev == CDX_HTTP_COMPLETE) {
@@ -83,6 +85,33 @@ static void expect_error(const char *text, int status, const char *code)
         assert_string_equal(r.code, code);
         cdx_http_parser_free(p);
     }
+}
+
+/* As expect_error, and the detail names the actual fault (the README promises an actionable
+ * detail: "folded headers", "bare LF", not whatever check happened to trip next). */
+static void expect_error_detail(const char *text, int status, const char *code, const char *what)
+{
+    expect_error(text, status, code);
+    cdx_http_parser_t *p = mk();
+    result_t r = feed(p, text, 0, 0);
+    if (strstr(r.detail, what) == NULL)
+        fail_msg("detail \"%s\" does not mention \"%s\" for: %s", r.detail, what, text);
+    cdx_http_parser_free(p);
+}
+
+static void test_framing_details(void **state)
+{
+    (void)state;
+    expect_error_detail("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n  folded\r\n\r\n", 400,
+                        "HTTP_MALFORMED", "folding");
+    expect_error_detail("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\tfolded: 2\r\n\r\n", 400,
+                        "HTTP_MALFORMED", "folding");
+    expect_error_detail("GET / HTTP/1.1\nHost: a\n\n", 400, "HTTP_MALFORMED", "bare LF");
+    expect_error_detail("GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n", 400, "HTTP_MALFORMED",
+                        "bare LF");
+    expect_error_detail("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                        400, "HTTP_CL_TE_CONFLICT", "Transfer-Encoding");
 }
 
 static void test_simple_get(void **state)
@@ -273,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_simple_get),      cmocka_unit_test(test_body_and_pipelining),
         cmocka_unit_test(test_chunked),         cmocka_unit_test(test_discard),
         cmocka_unit_test(test_smuggling),       cmocka_unit_test(test_malformed_heads),
+        cmocka_unit_test(test_framing_details),
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_expect_and_close),
         cmocka_unit_test(test_query_param),
     };
