@@ -114,6 +114,11 @@ class TestImportRefusals(ImportCase):
         self.write("04-ni-author.xml", without_custodian_id(
             with_author_org(cdxtest.minimal_cda(CUST, doc_ext="NI-2", doc_root=AUTHOR + ".2"),
                             AUTHOR), CUST))
+        # A registered author organization without custodian_or_author may
+        # not stand in either.
+        self.write("04-ni-no-policy.xml", without_custodian_id(
+            with_author_org(cdxtest.minimal_cda(CUST, doc_ext="NI-3", doc_root=CUST2 + ".2"),
+                            CUST2), CUST))
         self.write("05-foreign.xml", cdxtest.minimal_cda(CUST, doc_ext="F-1",
                                                          doc_root=STRANGER + ".2"))
         self.write("06-id-root.xml", cdxtest.minimal_cda(CUST2, doc_ext="V-1",
@@ -126,8 +131,8 @@ class TestImportRefusals(ImportCase):
         rc, s, out, err = self.import_()
         self.assertEqual(rc, 1, out + err)
         self.assertEqual(s["stored"], len(expected), out + err)
-        self.assertEqual(s["rejected"], 2, out)
-        self.assertEqual(s["reasons"], {"CUSTODIAN_NO_ID": 1, "DOCUMENT_ID_FOREIGN": 1}, out)
+        self.assertEqual(s["rejected"], 3, out)
+        self.assertEqual(s["reasons"], {"CUSTODIAN_NO_ID": 2, "DOCUMENT_ID_FOREIGN": 1}, out)
         self.assertEqual(self.stored_ids(), expected)
         # Filed under the author organization, and no institution without an OID.
         rows = cdxtest.registry_query(self.db, "SELECT i.oid FROM documents d JOIN institutions i"
@@ -148,14 +153,15 @@ class TestImportRefusals(ImportCase):
         codes = {os.path.basename(o["file"]): o["code"]
                  for o in (json.loads(line) for line in out.splitlines() if line.strip())}
         self.assertEqual(codes["03-ni.xml"], "CUSTODIAN_NO_ID")
+        self.assertEqual(codes["04-ni-no-policy.xml"], "CUSTODIAN_NO_ID")
         self.assertEqual(codes["05-foreign.xml"], "DOCUMENT_ID_FOREIGN")
         self.assertEqual(sorted(f for f, c in codes.items() if c is not None),
-                         ["03-ni.xml", "05-foreign.xml"], codes)
+                         ["03-ni.xml", "04-ni-no-policy.xml", "05-foreign.xml"], codes)
 
         # A second run skips what is stored and rejects the same two.
         rc, s2, out, err = self.import_()
         self.assertEqual((s2["stored"], s2["already"], s2["rejected"]),
-                         (0, len(expected), 2), out + err)
+                         (0, len(expected), 3), out + err)
         self.assertEqual(cdxtest.table_count(self.db, "documents"), len(expected))
 
 
@@ -174,9 +180,12 @@ class TestImportRegistryFailures(ImportCase):
             con.close()
 
     def test_refused_document_undoes_only_itself(self):
+        # Refused after its documents row was written: only a rollback of
+        # the document's own changes keeps that row out.
         self.prepare_registry(
-            "CREATE TRIGGER refuse BEFORE INSERT ON documents WHEN NEW.unique_id LIKE"
-            " '%REFUSE%' BEGIN SELECT RAISE(FAIL, 'refused for the test'); END;")
+            "CREATE TRIGGER refuse AFTER INSERT ON document_content WHEN (SELECT unique_id"
+            " FROM documents WHERE id = NEW.document_id) LIKE '%REFUSE%'"
+            " BEGIN SELECT RAISE(FAIL, 'refused for the test'); END;")
         for i in range(1, 6):
             ext = "REFUSE-%d" % i if i == 3 else "KEEP-%d" % i
             self.write("%02d.xml" % i, cdxtest.minimal_cda(CUST, doc_ext=ext))
@@ -185,7 +194,8 @@ class TestImportRegistryFailures(ImportCase):
         self.assertEqual((s["stored"], s["rejected"]), (4, 1), out + err)
         self.assertEqual(s["reasons"], {"REGISTRY_REFUSED": 1}, out)
         self.assertIn("03.xml: not stored", err)
-        self.assertEqual(len(self.stored_ids()), 4)
+        self.assertEqual(self.stored_ids(), {"%s.2^KEEP-%d" % (CUST, i) for i in (1, 2, 4, 5)})
+        self.assertEqual(cdxtest.table_count(self.db, "document_content"), 4)
 
     def test_failed_commit_counts_only_committed_batches(self):
         # The 66th document makes its batch's commit fail (a deferred

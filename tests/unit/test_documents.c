@@ -256,6 +256,10 @@ static void test_replacement_ownership(void **state)
     assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
     expect_status(reg, "2.25.9.2^T", "superseded");
 
+    /* An institution is never registered without an OID. */
+    assert_int_equal(cdx_registry_ensure_institution(reg, "", "Nameless"), CDX_EINVAL);
+    assert_int_equal(cdx_registry_ensure_institution(reg, NULL, "Nameless"), CDX_EINVAL);
+
     int64_t bad = 0;
     assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
     cdx_registry_close(reg);
