@@ -134,7 +134,8 @@ static int known_from_config(const cdx_config_t *cfg, known_insts_t *k)
         memcpy(k->items + cfg->ninstitutions, file, nfile * sizeof *k->items);
     k->n = n;
     free(file);
-    qsort(k->items, k->n, sizeof *k->items, inst_cmp);
+    if (k->n > 1)
+        qsort(k->items, k->n, sizeof *k->items, inst_cmp);
     return 0;
 }
 
@@ -377,7 +378,8 @@ static int walk(const char *path, int (*fn)(const char *file, void *arg), void *
         names[n++] = strdup(e->d_name);
     }
     closedir(dir);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n > 1) /* an empty folder has no array at all */
+        qsort(names, n, sizeof *names, name_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char child[4096];
