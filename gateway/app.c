@@ -2,6 +2,7 @@
 #include "cdx/app.h"
 #include "cdx/common.h"
 #include "cdx/log.h"
+#include "cdx/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,5 +195,63 @@ void cdx_app_on_reject(void *arg, const cdx_route_t *route, const char *peer_oid
     if (cdx_writer_submit(app->writer, &ra->req) != 0) {
         CDX_WARN("audit.write_failed", "event=document.reject error=queue_full");
         free(ra);
+    }
+}
+
+typedef struct deny_audit {
+    cdx_write_req_t req;
+    char actor[128];
+    char document_id[33];
+    char event[32];
+    char detail[96];
+} deny_audit_t;
+
+static int apply_deny(cdx_registry_t *reg, void *arg)
+{
+    deny_audit_t *da = arg;
+    cdx_audit_event_t ev = {
+        .event = da->event,
+        .actor_oid = da->actor[0] ? da->actor : NULL,
+        .outcome = 8,
+        .document_id = da->document_id[0] ? da->document_id : NULL,
+        .detail = da->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static void deny_done(cdx_write_req_t *req, int status)
+{
+    deny_audit_t *da = req->arg;
+    if (status != 0)
+        CDX_WARN("audit.write_failed", "event=%s error=%s", da->event,
+                 cdx_log_q(cdx_strerror(status)));
+    free(da);
+}
+
+void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
+{
+    cdx_app_t *app = arg;
+    if (app->writer == NULL || rq->route == NULL)
+        return;
+    deny_audit_t *da = calloc(1, sizeof *da);
+    if (da == NULL)
+        return;
+    cdx_strlcpy(da->actor, rq->peer ? rq->peer->oid : "", sizeof da->actor);
+    int document = strncmp(rq->route->name, "documents.", 10) == 0;
+    cdx_strlcpy(da->event, document ? "document.read" : "access.denied", sizeof da->event);
+    /* Only a well-formed document id is recorded: the path is the
+     * client's text. */
+    char id[64];
+    if (cdx_route_param(&rq->params, "id", id, sizeof id) == 0 && strlen(id) == 32 &&
+        strspn(id, "0123456789abcdef") == 32)
+        memcpy(da->document_id, id, 33);
+    snprintf(da->detail, sizeof da->detail, "route=%s status=403 code=FORBIDDEN",
+             rq->route->name);
+    da->req.apply = apply_deny;
+    da->req.done = deny_done;
+    da->req.arg = da;
+    if (cdx_writer_submit(app->writer, &da->req) != 0) {
+        CDX_WARN("audit.write_failed", "event=%s error=queue_full", da->event);
+        free(da);
     }
 }

@@ -187,6 +187,7 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
     cdx_server_set_stop_hook(srv, cdx_app_stop_writer);
     cdx_server_set_metrics_hook(srv, app_metrics);
     cdx_server_set_reject_hook(srv, cdx_app_on_reject);
+    cdx_server_set_deny_hook(srv, cdx_app_on_deny);
     rc = cdx_app_start_writer(&app, &loop, reg);
     if (rc == 0)
         rc = cdx_server_start(srv, err, sizeof err);

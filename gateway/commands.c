@@ -102,6 +102,78 @@ static int unwrap_mime(char **data, size_t *len, size_t max, char *how, size_t h
     return 0;
 }
 
+/* ---- institutions known without a certificate -------------------------- */
+
+/* The institutions import and validate file documents under, sorted by
+ * OID, and the lookup the pipeline asks who a document's owner is. */
+typedef struct known_insts {
+    cdx_institution_t *items;
+    size_t n;
+    const char *roots[CDX_INST_MAX_ID_ROOTS]; /* the last institution found */
+} known_insts_t;
+
+static int inst_cmp(const void *a, const void *b)
+{
+    return strcmp(((const cdx_institution_t *)a)->oid, ((const cdx_institution_t *)b)->oid);
+}
+
+static const cdx_institution_t *known_find_inst(const known_insts_t *k, const char *oid)
+{
+    cdx_institution_t key;
+    if (k->n == 0 || cdx_strlcpy(key.oid, oid, sizeof key.oid) != 0)
+        return NULL;
+    return bsearch(&key, k->items, k->n, sizeof *k->items, inst_cmp);
+}
+
+static void known_submitter(known_insts_t *k, const cdx_institution_t *inst, cdx_submitter_t *out)
+{
+    for (size_t i = 0; i < inst->nid_roots; i++)
+        k->roots[i] = inst->id_roots[i];
+    out->oid = inst->oid;
+    out->policy = inst->policy;
+    out->id_roots = k->roots;
+    out->nid_roots = inst->nid_roots;
+}
+
+static int known_find(void *arg, const char *oid, cdx_submitter_t *out)
+{
+    known_insts_t *k = arg;
+    const cdx_institution_t *inst = known_find_inst(k, oid);
+    if (inst == NULL)
+        return 0;
+    known_submitter(k, inst, out);
+    return 1;
+}
+
+/* validate: the institutions of the configuration (inline and
+ * institutions_file), as the gateway would register them. */
+static int known_from_config(const cdx_config_t *cfg, known_insts_t *k)
+{
+    char err[1024];
+    cdx_institution_t *file = NULL;
+    size_t nfile = 0;
+    if (cfg->institutions_file[0] != '\0' &&
+        cdx_institutions_file_load(cfg->institutions_file, &file, &nfile, err, sizeof err) != 0) {
+        fprintf(stderr, "cdxgw: institutions_file refused: %s\n", err);
+        return 2;
+    }
+    size_t n = cfg->ninstitutions + nfile;
+    k->items = n ? calloc(n, sizeof *k->items) : NULL;
+    if (n > 0 && k->items == NULL) {
+        free(file);
+        return 2;
+    }
+    if (cfg->ninstitutions > 0)
+        memcpy(k->items, cfg->institutions, cfg->ninstitutions * sizeof *k->items);
+    if (nfile > 0)
+        memcpy(k->items + cfg->ninstitutions, file, nfile * sizeof *k->items);
+    k->n = n;
+    free(file);
+    if (k->n > 1)
+        qsort(k->items, k->n, sizeof *k->items, inst_cmp);
+    return 0;
+}
+
 /* ---- validate ---------------------------------------------------------- */
 
 static void print_issues(const cdx_diag_t *d, FILE *out)
@@ -166,6 +238,7 @@ int cdx_cmd_validate(int argc, char **argv)
     char **cfg_argv = calloc((size_t)argc + 2, sizeof *cfg_argv);
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
     char *institution = NULL;
+    known_insts_t known = {0};
     int cfg_argc = 0, npaths = 0, json = 0, rc = 0;
     if (cfg_argv == NULL || paths == NULL) {
         free(cfg_argv);
@@ -194,8 +267,17 @@ int cdx_cmd_validate(int argc, char **argv)
     rc = cdx_cli_load_config(cfg_argc, cfg_argv, &cfg, NULL, 0);
     if (rc == 0)
         rc = build_pipeline(&cfg, &pl);
+    if (rc == 0)
+        rc = known_from_config(&cfg, &known);
     if (rc != 0)
         goto out;
+    cdx_owner_lookup_t lookup = {.find = known_find, .arg = &known};
+    /* --institution: checked as that institution's certificate would be,
+     * with what the configuration says of it. */
+    cdx_submitter_t sub = {.oid = institution};
+    const cdx_institution_t *inst = institution ? known_find_inst(&known, institution) : NULL;
+    if (inst != NULL)
+        known_submitter(&known, inst, &sub);
     int any_invalid = 0, io_error = 0;
     for (int i = 0; i < npaths; i++) {
         char *data = NULL;
@@ -208,11 +290,11 @@ int cdx_cmd_validate(int argc, char **argv)
             continue;
         }
         cdx_ingest_t in;
-        cdx_submitter_t sub = {.oid = institution, .policy = 0};
         char how[48];
         int prc = unwrap_mime(&data, &len, (size_t)cfg.max_body_bytes, how, sizeof how, &in);
         if (prc == 0)
-            prc = cdx_ingest_run(pl, data, len, institution ? &sub : NULL, &in);
+            prc = institution ? cdx_ingest_run(pl, data, len, &sub, &in)
+                              : cdx_ingest_run_owned(pl, data, len, &lookup, &in);
         if (prc != 0)
             any_invalid = 1;
         if (json) {
@@ -245,6 +327,7 @@ int cdx_cmd_validate(int argc, char **argv)
     rc = io_error ? 2 : any_invalid ? 1 : 0;
 out:
     cdx_pipeline_free(pl);
+    free(known.items);
     cdx_config_cleanup(&cfg);
     free(cfg_argv);
     free(paths);
@@ -256,21 +339,30 @@ out:
 #define IMPORT_BATCH 64
 #define MAX_REASONS  64
 
+/* What one batch (one transaction) did, counted as committed only once
+ * its commit succeeded. */
+typedef struct import_counts {
+    size_t stored, identical, skipped;
+    size_t facts[8];
+} import_counts_t;
+
 typedef struct import_state {
     cdx_registry_t *reg;
     cdx_pipeline_t *pl;
     const cdx_config_t *cfg;
+    known_insts_t known;
+    cdx_owner_lookup_t lookup;
     unsigned char key[32];
-    size_t total, done, stored, identical, conflicts, skipped, rejected, errors;
+    size_t total, done, rejected, conflicts;
     size_t decoded; /* documents decoded from MIME messages */
-    size_t facts[8];
+    import_counts_t committed, pending;
+    size_t batch_files;
     struct {
         char code[48];
         size_t n;
     } reasons[MAX_REASONS];
     size_t nreasons;
     int in_batch;
-    size_t batch_n;
     int tty;
     double t0, last_draw;
 } import_state_t;
@@ -333,7 +425,8 @@ static int walk(const char *path, int (*fn)(const char *file, void *arg), void *
         names[n++] = strdup(e->d_name);
     }
     closedir(dir);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n > 1) /* an empty folder has no array at all */
+        qsort(names, n, sizeof *names, name_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char child[4096];
@@ -368,18 +461,105 @@ static void draw_progress(import_state_t *st, int final)
         fputc('\n', stderr);
 }
 
+/* Says what an abort leaves behind: what earlier commits stored, and that
+ * the open batch stored nothing. */
+static void report_rollback(const import_state_t *st)
+{
+    fprintf(stderr,
+            "cdxgw import: the open batch was rolled back: its %zu files stored nothing (%zu "
+            "new documents in it are not stored); %zu documents stored by earlier batches stay "
+            "stored; run the import again to resume\n",
+            st->batch_files, st->pending.stored, st->committed.stored);
+}
+
+static void discard_batch(import_state_t *st)
+{
+    cdx_registry_rollback(st->reg);
+    report_rollback(st);
+    memset(&st->pending, 0, sizeof st->pending);
+    st->in_batch = 0;
+    st->batch_files = 0;
+}
+
 static int flush_batch(import_state_t *st)
 {
     if (!st->in_batch)
         return 0;
-    st->in_batch = 0;
-    st->batch_n = 0;
     int rc = cdx_registry_commit(st->reg);
     if (rc != 0) {
-        cdx_registry_rollback(st->reg);
         fprintf(stderr, "\ncdxgw import: commit failed: %s\n", cdx_registry_errmsg(st->reg));
+        discard_batch(st);
+        return rc;
     }
-    return rc;
+    st->committed.stored += st->pending.stored;
+    st->committed.identical += st->pending.identical;
+    st->committed.skipped += st->pending.skipped;
+    for (size_t k = 0; k < 8; k++)
+        st->committed.facts[k] += st->pending.facts[k];
+    memset(&st->pending, 0, sizeof st->pending);
+    st->in_batch = 0;
+    st->batch_files = 0;
+    return 0;
+}
+
+/* Failures of the registry itself (disk, I/O, memory, a lock held
+ * elsewhere) stop the import; anything else is about one document. */
+static int registry_fatal(int rc)
+{
+    return rc == CDX_EIO || rc == CDX_EFULL || rc == CDX_ENOMEM || rc == CDX_EBUSY;
+}
+
+static void reject(import_state_t *st, const char *code)
+{
+    st->rejected++;
+    count_reason(st, code);
+}
+
+/* Stores one accepted document inside the open batch, under its own
+ * savepoint so that a document the registry refuses undoes only itself. */
+static int store_one(import_state_t *st, const cdx_ingest_t *in, const char *data)
+{
+    char pkey[33], uid[33], detail[160];
+    cdx_app_patient_key(st->key, in->patient_root, in->patient_ext, pkey);
+    const char *owner = in->owner_oid;
+    int rc = cdx_registry_savepoint(st->reg);
+    if (rc != 0)
+        return rc;
+    rc = cdx_registry_ensure_institution(st->reg, owner,
+                                         in->custodian_oid != NULL &&
+                                                 strcmp(owner, in->custodian_oid) == 0
+                                             ? in->custodian_name
+                                             : NULL);
+    cdx_doc_record_t rec;
+    cdx_ingest_record(in, owner, data, pkey, &rec);
+    snprintf(detail, sizeof detail, "sha256=%.16s size=%zu issues=%zu", in->sha256, in->size,
+             in->diag.nissues);
+    cdx_registry_doc_uid(in->unique_id, uid);
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "local:import",
+                            .purpose = "TREAT", .outcome = 0, .patient_key = pkey,
+                            .document_id = uid, .detail = detail};
+    cdx_store_outcome_t outcome = CDX_STORE_CREATED;
+    if (rc == 0)
+        rc = cdx_registry_store_document(st->reg, &rec, &ev, &outcome, uid);
+    if (rc == 0)
+        rc = cdx_registry_release(st->reg);
+    if (rc != 0) {
+        cdx_registry_rollback_savepoint(st->reg);
+        return rc;
+    }
+    if (outcome == CDX_STORE_CREATED) {
+        st->pending.stored++;
+        for (size_t k = 0; k < 8; k++)
+            st->pending.facts[k] += in->facts_by_kind[k];
+    } else if (outcome == CDX_STORE_IDENTICAL) {
+        st->pending.identical++;
+    } else if (outcome == CDX_STORE_FORBIDDEN) {
+        reject(st, "REPLACEMENT_FORBIDDEN");
+    } else {
+        st->conflicts++;
+        count_reason(st, "DOC_ID_CONFLICT");
+    }
+    return 0;
 }
 
 static int import_file(const char *file, void *arg)
@@ -390,8 +570,7 @@ static int import_file(const char *file, void *arg)
     st->done++;
     int rc = cdx_read_file(file, (size_t)st->cfg->max_body_bytes, &data, &len);
     if (rc != 0) {
-        st->rejected++;
-        count_reason(st, rc == CDX_ERANGE ? "BODY_TOO_LARGE" : "IO_ERROR");
+        reject(st, rc == CDX_ERANGE ? "BODY_TOO_LARGE" : "IO_ERROR");
         draw_progress(st, 0);
         return 0;
     }
@@ -413,16 +592,18 @@ static int import_file(const char *file, void *arg)
             goto fail;
         st->in_batch = 1;
     }
+    st->batch_files++;
     /* Resuming: what is stored already is not even parsed again. */
     rc = urc == 0 ? cdx_registry_has_sha256(st->reg, sha, &found) : 0;
     if (rc != 0)
         goto fail;
-    int prc = urc != 0 ? urc : found ? 0 : cdx_ingest_run(st->pl, data, len, NULL, &in);
+    int prc = urc != 0 ? urc
+              : found  ? 0
+                       : cdx_ingest_run_owned(st->pl, data, len, &st->lookup, &in);
     if (found) {
-        st->skipped++;
+        st->pending.skipped++;
     } else if (prc != 0) {
-        st->rejected++;
-        count_reason(st, in.diag.status ? in.diag.code : "PIPELINE_ERROR");
+        reject(st, in.diag.status ? in.diag.code : "PIPELINE_ERROR");
         char detail[160];
         snprintf(detail, sizeof detail, "code=%s sha256=%.16s size=%zu", in.diag.code,
                  in.sha256, in.size);
@@ -430,37 +611,18 @@ static int import_file(const char *file, void *arg)
                                 .purpose = "TREAT", .outcome = 4, .detail = detail};
         rc = cdx_registry_audit(st->reg, &ev);
     } else {
-        char pkey[33], uid[33], detail[160];
-        cdx_app_patient_key(st->key, in.patient_root, in.patient_ext, pkey);
-        const char *submitter = in.custodian_oid;
-        rc = cdx_registry_ensure_institution(st->reg, submitter, in.custodian_name);
-        cdx_doc_record_t rec;
-        cdx_ingest_record(&in, submitter, data, pkey, &rec);
-        snprintf(detail, sizeof detail, "sha256=%.16s size=%zu issues=%zu", in.sha256, in.size,
-                 in.diag.nissues);
-        cdx_registry_doc_uid(in.unique_id, uid);
-        cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "local:import",
-                                .purpose = "TREAT", .outcome = 0, .patient_key = pkey,
-                                .document_id = uid, .detail = detail};
-        cdx_store_outcome_t outcome = CDX_STORE_CREATED;
-        if (rc == 0)
-            rc = cdx_registry_store_document(st->reg, &rec, &ev, &outcome, uid);
-        if (rc == 0) {
-            if (outcome == CDX_STORE_CREATED) {
-                st->stored++;
-                for (size_t k = 0; k < 8; k++)
-                    st->facts[k] += in.facts_by_kind[k];
-            } else if (outcome == CDX_STORE_IDENTICAL) {
-                st->identical++;
-            } else {
-                st->conflicts++;
-                count_reason(st, "DOC_ID_CONFLICT");
-            }
+        rc = store_one(st, &in, data);
+        if (rc != 0 && !registry_fatal(rc)) {
+            /* This document only: say why, and go on with the others. */
+            fprintf(stderr, "%scdxgw import: %s: not stored: %s\n", st->tty ? "\n" : "", file,
+                    cdx_registry_errmsg(st->reg));
+            reject(st, "REGISTRY_REFUSED");
+            rc = 0;
         }
     }
     if (rc != 0)
         goto fail;
-    if (++st->batch_n >= IMPORT_BATCH)
+    if (st->batch_files >= IMPORT_BATCH)
         rc = flush_batch(st);
     cdx_ingest_cleanup(&in);
     free(data);
@@ -469,8 +631,8 @@ static int import_file(const char *file, void *arg)
 fail:
     fprintf(stderr, "\ncdxgw import: %s: registry error: %s\n", file,
             cdx_registry_errmsg(st->reg));
-    cdx_registry_rollback(st->reg);
-    st->in_batch = 0;
+    if (st->in_batch)
+        discard_batch(st);
     cdx_ingest_cleanup(&in);
     free(data);
     return rc;
@@ -483,7 +645,10 @@ int cdx_cmd_import(int argc, char **argv)
             printf("usage: cdxgw import [--config FILE] [--KEY VALUE]... PATH...\n\n"
                    "Bulk-loads CDA documents from files and folders (recursively) through the\n"
                    "same pipeline as POST /v1/documents, each under its custodian organization\n"
-                   "(an unknown custodian is registered without roles).  Documents already\n"
+                   "(an unknown custodian is registered without roles; a custodian without an\n"
+                   "id is replaced by the author organization only where that institution's\n"
+                   "identity_policy allows, else the document is rejected), whose numbering\n"
+                   "its document id must be in.  Documents already\n"
                    "stored (same SHA-256) are skipped, so an interrupted import can simply be\n"
                    "run again.  Files that are MIME messages (Direct messaging exports) are\n"
                    "decoded first.  Shows progress on a terminal and a summary at the end.\n"
@@ -522,6 +687,14 @@ int cdx_cmd_import(int argc, char **argv)
     rc = build_pipeline(&cfg, &st->pl);
     if (rc != 0)
         goto out;
+    if (cdx_registry_list_institutions(st->reg, &st->known.items, &st->known.n) != 0) {
+        fprintf(stderr, "cdxgw import: cannot read the institutions: %s\n",
+                cdx_registry_errmsg(st->reg));
+        rc = 1;
+        goto out;
+    }
+    st->lookup.find = known_find;
+    st->lookup.arg = &st->known;
     st->cfg = &cfg;
     st->tty = isatty(STDERR_FILENO);
     for (int i = 0; i < npaths; i++)
@@ -537,23 +710,30 @@ int cdx_cmd_import(int argc, char **argv)
         wrc = flush_batch(st);
     draw_progress(st, 1);
     double secs = now_s() - st->t0;
+    const import_counts_t *c = &st->committed;
+    if (wrc != 0)
+        printf("import: stopped after %zu of %zu files; only what earlier batches committed "
+               "is stored (counted below)\n",
+               st->done, st->total);
     printf("import: %zu files in %.2f s (%.1f docs/s)\n", st->done, secs,
            secs > 0 ? st->done / secs : 0.0);
-    printf("  stored %zu, already stored %zu (identical %zu), rejected %zu\n", st->stored,
-           st->skipped + st->identical, st->identical, st->rejected + st->conflicts);
+    /* Only committed work is counted as stored. */
+    printf("  stored %zu, already stored %zu (identical %zu), rejected %zu\n", c->stored,
+           c->skipped + c->identical, c->identical, st->rejected + st->conflicts);
     for (size_t i = 0; i < st->nreasons; i++)
         printf("    %-26s %zu\n", st->reasons[i].code, st->reasons[i].n);
     if (st->decoded > 0)
         printf("  note: %zu documents were decoded from MIME messages\n", st->decoded);
     printf("  facts stored:");
     for (int k = 0; k < 8; k++)
-        printf(" %s=%zu", cdx_fact_kind_name((cdx_fact_kind_t)k), st->facts[k]);
+        printf(" %s=%zu", cdx_fact_kind_name((cdx_fact_kind_t)k), c->facts[k]);
     printf("\n");
     rc = wrc != 0 ? 2 : (st->rejected + st->conflicts) > 0 ? 1 : 0;
 out:
     if (st != NULL) {
         cdx_pipeline_free(st->pl);
         cdx_registry_close(st->reg);
+        free(st->known.items);
         free(st);
     }
     cdx_config_cleanup(&cfg);

@@ -447,6 +447,8 @@ void cdx_config_print(const cdx_config_t *cfg, FILE *out)
         for (size_t c = 0; c < inst->ncreds; c++)
             fprintf(out, "%s = %s\n", inst->creds[c].spki ? "spki_sha256" : "cert_sha256",
                     inst->creds[c].sha256);
+        for (size_t r = 0; r < inst->nid_roots; r++)
+            fprintf(out, "id_root = %s\n", inst->id_roots[r]);
     }
 }
 

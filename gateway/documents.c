@@ -19,6 +19,8 @@ typedef struct ingest_job {
     size_t len;
     char submitter[128];
     unsigned policy;
+    char id_roots[CDX_INST_MAX_ID_ROOTS][128]; /* the submitter's, copied from its certificate */
+    size_t nid_roots;
     int rc;
     cdx_ingest_t in;
     /* The registry change. */
@@ -112,7 +114,11 @@ static void ingest_work(void *arg)
     ingest_job_t *job = arg;
     if (job->mime != 0 && (job->rc = unwrap_mime(job)) != 0)
         return;
-    cdx_submitter_t sub = {.oid = job->submitter, .policy = job->policy};
+    const char *roots[CDX_INST_MAX_ID_ROOTS];
+    for (size_t i = 0; i < job->nid_roots; i++)
+        roots[i] = job->id_roots[i];
+    cdx_submitter_t sub = {
+        .oid = job->submitter, .policy = job->policy, .id_roots = roots, .nid_roots = job->nid_roots};
     job->rc = cdx_ingest_run(job->app->pipeline, job->body, job->len, &sub, &job->in);
 }
 
@@ -146,7 +152,8 @@ static int apply_reject_audit(cdx_registry_t *reg, void *arg)
     /* Attack-like input is a security alert (outcome 8), the rest a
      * rejected import (4). */
     int alert = strcmp(d->code, "XML_DTD_FORBIDDEN") == 0 ||
-                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0;
+                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0 ||
+                strcmp(d->code, "DOCUMENT_ID_FOREIGN") == 0;
     snprintf(job->detail, sizeof job->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
              d->status, job->in.sha256, job->in.size);
     cdx_audit_event_t ev = {
@@ -202,6 +209,16 @@ static void ingest_written(cdx_write_req_t *req, int status)
         cdx_respond_problem(rq, job->in.diag.status, job->in.diag.code, job->in.diag.message,
                             issues);
         free(issues);
+        job_free(job);
+        return;
+    }
+    if (job->outcome == CDX_STORE_FORBIDDEN) {
+        CDX_WARN("document.replacement_forbidden", "req=%s doc=%s", rq->id, job->uid);
+        cdx_respond_problem(rq, 403, "REPLACEMENT_FORBIDDEN",
+                            "the document replaces (relatedDocument RPLC) a document another "
+                            "institution submitted; only the institution that submitted it, or "
+                            "its custodian, may replace it; nothing was stored",
+                            NULL);
         job_free(job);
         return;
     }
@@ -329,6 +346,10 @@ void cdx_h_documents_post(cdx_request_t *rq)
     }
     cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
     job->policy = rq->peer ? rq->peer->policy : 0;
+    for (size_t i = 0; rq->peer != NULL && i < rq->peer->nid_roots && i < CDX_INST_MAX_ID_ROOTS;
+         i++)
+        cdx_strlcpy(job->id_roots[job->nid_roots++], rq->peer->id_roots[i],
+                    sizeof job->id_roots[0]);
     copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
     int rc = cdx_submit_job(rq, ingest_work, ingest_done, job);
     if (rc != 0) {
@@ -353,6 +374,8 @@ typedef struct read_job {
     cdx_write_req_t wreq;
     void *hold;
     int metadata;
+    int not_found; /* no such document: the attempt is audited, then 404 */
+    int malformed; /* ... and the id was not even one (not recorded) */
 } read_job_t;
 
 static void read_free(read_job_t *job)
@@ -372,17 +395,24 @@ static void read_work(void *arg)
 static int apply_read_audit(cdx_registry_t *reg, void *arg)
 {
     read_job_t *job = arg;
-    snprintf(job->detail, sizeof job->detail, "form=%s",
-             job->metadata ? "metadata"
-                           : (job->what == CDX_DOC_NORMALIZED ? "normalized" : "original"));
+    const char *form = job->metadata ? "metadata"
+                                     : (job->what == CDX_DOC_NORMALIZED ? "normalized" : "original");
+    /* A read of an unknown id is an access attempt too (probing ids is
+     * what an attacker does): audited with the id asked for, which names
+     * no patient, as a minor failure. */
+    if (job->not_found)
+        snprintf(job->detail, sizeof job->detail, "form=%s status=404 code=DOCUMENT_NOT_FOUND%s",
+                 form, job->malformed ? " id=malformed" : "");
+    else
+        snprintf(job->detail, sizeof job->detail, "form=%s", form);
     cdx_audit_event_t ev = {
         .event = "document.read",
         .actor_oid = job->reader_oid,
         .actor_user = job->user[0] ? job->user : NULL,
         .purpose = job->purpose,
-        .outcome = 0,
-        .patient_key = job->patient_key,
-        .document_id = job->uid,
+        .outcome = job->not_found ? 4 : 0,
+        .patient_key = job->not_found ? NULL : job->patient_key,
+        .document_id = job->malformed ? NULL : job->uid,
         .detail = job->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -422,6 +452,15 @@ static void read_written(cdx_write_req_t *req, int status)
         read_free(job);
         return;
     }
+    if (job->not_found) {
+        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
+                            job->malformed ? "document ids are 32 lower-case hex digits, as "
+                                             "returned by POST /v1/documents"
+                                           : "no document with this id",
+                            NULL);
+        read_free(job);
+        return;
+    }
     if (job->metadata) {
         json_t *meta = metadata_json(&job->row);
         char *text = json_dumps(meta, JSON_COMPACT);
@@ -443,6 +482,8 @@ static void read_written(cdx_write_req_t *req, int status)
     read_free(job);
 }
 
+static void audit_then_answer(cdx_request_t *rq, read_job_t *job);
+
 static void read_done(cdx_request_t *rq, void *arg)
 {
     read_job_t *job = arg;
@@ -451,17 +492,21 @@ static void read_done(cdx_request_t *rq, void *arg)
         return;
     }
     if (job->rc == CDX_ENOTFOUND) {
-        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND", "no document with this id", NULL);
-        read_free(job);
-        return;
-    }
-    if (job->rc != 0) {
+        job->not_found = 1;
+    } else if (job->rc != 0) {
         respond_storage_error(rq, job->rc);
         read_free(job);
         return;
+    } else {
+        cdx_app_patient_key(job->app->patient_key, job->row.patient_root, job->row.patient_ext,
+                            job->patient_key);
     }
-    cdx_app_patient_key(job->app->patient_key, job->row.patient_root, job->row.patient_ext,
-                        job->patient_key);
+    audit_then_answer(rq, job);
+}
+
+/* Every read attempt, found or not, is audited before the answer. */
+static void audit_then_answer(cdx_request_t *rq, read_job_t *job)
+{
     job->wreq.apply = apply_read_audit;
     job->wreq.done = read_written;
     job->wreq.arg = job;
@@ -483,15 +528,6 @@ static void start_read(cdx_request_t *rq, int metadata)
     }
     job->app = app;
     job->metadata = metadata;
-    if (cdx_route_param(&rq->params, "id", job->uid, sizeof job->uid) != 0 ||
-        strlen(job->uid) != 32 || strspn(job->uid, "0123456789abcdef") != 32) {
-        free(job);
-        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
-                            "document ids are 32 lower-case hex digits, as returned by POST "
-                            "/v1/documents",
-                            NULL);
-        return;
-    }
     char form[32] = "";
     int q = cdx_http_query_param(rq->http->query, "form", form, sizeof form);
     if (q < 0 || (q == 1 && strcmp(form, "original") != 0 && strcmp(form, "normalized") != 0)) {
@@ -505,6 +541,13 @@ static void start_read(cdx_request_t *rq, int metadata)
                                                              : CDX_DOC_ORIGINAL);
     cdx_strlcpy(job->reader_oid, rq->peer ? rq->peer->oid : "", sizeof job->reader_oid);
     copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    if (cdx_route_param(&rq->params, "id", job->uid, sizeof job->uid) != 0 ||
+        strlen(job->uid) != 32 || strspn(job->uid, "0123456789abcdef") != 32) {
+        job->not_found = 1;
+        job->malformed = 1;
+        audit_then_answer(rq, job);
+        return;
+    }
     if (cdx_submit_job(rq, read_work, read_done, job) != 0) {
         free(job);
         cdx_respond_overloaded(rq);

@@ -148,8 +148,98 @@ static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex)
     return 0;
 }
 
+/* Who a document is checked against: the institution of a client
+ * certificate (sub), or, for documents without one (owned), the
+ * institution it is filed under, found through lookup.  NULL: no identity
+ * checks (reindex). */
+typedef struct identity {
+    const cdx_submitter_t *sub;
+    const cdx_owner_lookup_t *lookup;
+    int owned;
+} identity_t;
+
+/* Whether oid is base itself or an OID under it (base + "." + arcs). */
+static int oid_at_or_under(const char *oid, const char *base)
+{
+    size_t n = base != NULL ? strlen(base) : 0;
+    return n > 0 && strncmp(oid, base, n) == 0 && (oid[n] == '\0' || oid[n] == '.');
+}
+
+/* Whether an id root is one the institution may number documents under:
+ * a UUID (unique by construction), its own OID or one under it, or one of
+ * its registered id roots or an OID under one. */
+static int root_belongs(const char *root, const cdx_submitter_t *owner)
+{
+    if (cdx_validate_is_uuid(root) || oid_at_or_under(root, owner->oid))
+        return 1;
+    for (size_t i = 0; i < owner->nid_roots; i++)
+        if (oid_at_or_under(root, owner->id_roots[i]))
+            return 1;
+    return 0;
+}
+
+/* Refuses a document whose id or setId root is another institution's
+ * numbering: storing it would squat that id, and the owner's real document
+ * would then get 409 forever. */
+static void check_id_roots(const cdx_doc_meta_t *m, const cdx_submitter_t *owner,
+                           cdx_diag_t *d)
+{
+    const struct {
+        const cdx_extract_id_t *id;
+        const char *where, *what;
+    } ids[] = {{&m->id, "/ClinicalDocument/id", "id"},
+               {&m->set_id, "/ClinicalDocument/setId", "setId"}};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(ids); i++) {
+        const char *root = ids[i].id->root;
+        if (root == NULL || root_belongs(root, owner))
+            continue;
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-DOCID", ids[i].where,
+                     "the %s root %s is not in the numbering of institution %s: use its OID or "
+                     "an OID under it, a UUID, or an id_root registered for it",
+                     ids[i].what, root, owner->oid);
+        cdx_diag_reject(d, 403, "DOCUMENT_ID_FOREIGN",
+                        "the document's %s root belongs to another institution's numbering",
+                        ids[i].what);
+    }
+}
+
+/* Owned mode: the institution the document is filed under (its
+ * custodian, or its author organization where that institution's policy
+ * allows), with what lookup knows of it.  Returns 0, or 1 after rejecting
+ * the document. */
+static int find_owner(const cdx_doc_meta_t *m, const cdx_owner_lookup_t *lookup,
+                      cdx_submitter_t *owner, cdx_diag_t *d)
+{
+    const char *custodian = m->custodian_id.root;
+    const char *author = m->author_institution_id.root;
+    memset(owner, 0, sizeof *owner);
+    if (custodian != NULL && custodian[0] != '\0') {
+        if (lookup == NULL || !lookup->find(lookup->arg, custodian, owner))
+            memset(owner, 0, sizeof *owner); /* unknown: no policy, no id roots */
+        owner->oid = custodian;
+        return 0;
+    }
+    if (author != NULL && author[0] != '\0' && lookup != NULL &&
+        lookup->find(lookup->arg, author, owner) && (owner->policy & CDX_POLICY_AUTHOR_OK)) {
+        owner->oid = author;
+        return 0;
+    }
+    memset(owner, 0, sizeof *owner);
+    cdx_diag_add(d, CDX_SEV_ERROR, "GW-CUSTODIAN",
+                 "/ClinicalDocument/custodian/assignedCustodian/"
+                 "representedCustodianOrganization/id",
+                 "the custodian organization has no id (no @root, e.g. nullFlavor=\"NI\"), so "
+                 "the document has no institution to be filed under: give the custodian its "
+                 "OID, or register the author organization with identity_policy = "
+                 "custodian_or_author");
+    cdx_diag_reject(d, 422, "CUSTODIAN_NO_ID",
+                    "the document's custodian organization has no id, and no registered author "
+                    "organization may stand in for it");
+    return 1;
+}
+
 /* The gateway's own policy, on the canonical header. */
-static void check_policy(const cdx_extract_t *ex, const cdx_submitter_t *sub, cdx_ingest_t *out)
+static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ingest_t *out)
 {
     cdx_diag_t *d = &out->diag;
     const cdx_doc_meta_t *m = &ex->meta;
@@ -171,6 +261,17 @@ static void check_policy(const cdx_extract_t *ex, const cdx_submitter_t *sub, cd
         cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD",
                         "the document's effectiveTime is missing or malformed");
     }
+    if (who == NULL)
+        return;
+    if (who->owned) {
+        cdx_submitter_t owner;
+        if (find_owner(m, who->lookup, &owner, d) != 0)
+            return;
+        check_id_roots(m, &owner, d);
+        out->owner_oid = strdup(owner.oid);
+        return;
+    }
+    const cdx_submitter_t *sub = who->sub;
     if (sub == NULL || sub->oid == NULL)
         return;
     int custodian = id_names(&m->custodian_id, sub->oid);
@@ -185,7 +286,10 @@ static void check_policy(const cdx_extract_t *ex, const cdx_submitter_t *sub, cd
         cdx_diag_reject(d, 403, "IDENTITY_MISMATCH",
                         "the document's custodian is not the institution of the client "
                         "certificate");
+        return;
     }
+    check_id_roots(m, sub, d);
+    out->owner_oid = strdup(sub->oid);
 }
 
 static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
@@ -218,7 +322,7 @@ out:
 
 /* Normalization, extraction and the JSON, from a parsed document. */
 static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submitter_oid,
-                     const cdx_submitter_t *sub, cdx_ingest_t *out)
+                     const identity_t *who, cdx_ingest_t *out)
 {
     xmlDocPtr norm = NULL;
     cdx_extract_t ex;
@@ -262,7 +366,10 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
     out->us_extract = now_us() - t1;
     rc = fill_fields(out, &ex);
     if (rc == 0)
-        check_policy(&ex, sub, out);
+        check_policy(&ex, who, out);
+    if (rc == 0 && out->owner_oid == NULL && who != NULL && !cdx_diag_rejected(&out->diag) &&
+        (who->owned || (who->sub != NULL && who->sub->oid != NULL)))
+        rc = CDX_ENOMEM;
     if (rc == 0)
         rc = make_json(out, &ex);
 out:
@@ -335,9 +442,10 @@ static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ing
     return rc;
 }
 
-int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
-                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
+               cdx_ingest_t *out)
 {
+    const cdx_submitter_t *sub = who != NULL ? who->sub : NULL;
     xmlDocPtr doc = NULL;
     int rc = start(pl, data, len, out, &doc);
     if (rc != 0)
@@ -355,7 +463,7 @@ int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
         goto out;
     }
     const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
-    rc = transform(pl, doc, mapping_oid, sub, out);
+    rc = transform(pl, doc, mapping_oid, who, out);
 out:
     xmlFreeDoc(doc);
     if (rc == 0 && out->diag.nerrors > 0 && !cdx_diag_rejected(&out->diag))
@@ -365,6 +473,20 @@ out:
     out->issues_json = cdx_diag_issues_json(&out->diag);
     release_memory(len);
     return rc;
+}
+
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    identity_t who = {.sub = sub};
+    return run(pl, data, len, sub != NULL ? &who : NULL, out);
+}
+
+int cdx_ingest_run_owned(const cdx_pipeline_t *pl, const char *data, size_t len,
+                         const cdx_owner_lookup_t *lookup, cdx_ingest_t *out)
+{
+    identity_t who = {.lookup = lookup, .owned = 1};
+    return run(pl, data, len, &who, out);
 }
 
 int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
@@ -393,7 +515,7 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
                        &in->type_system,   &in->title,         &in->creation_time,
                        &in->service_start, &in->service_stop,  &in->confidentiality,
                        &in->language,      &in->patient_root,  &in->patient_ext,
-                       &in->custodian_name};
+                       &in->custodian_name, &in->owner_oid};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(fields); i++)
         free(*fields[i]);
     for (size_t i = 0; i < 2 * in->npatient_ids; i++)

@@ -434,6 +434,32 @@ static int set_cert_file(cdx_institution_t *inst, const char *value, const char 
     return add_credential(inst, 0, hex, "cert_file", err, errlen);
 }
 
+/* id_root: an OID (optional urn:oid: prefix) the institution numbers its documents under. */
+static int add_id_root(cdx_institution_t *inst, const char *value, char *err, size_t errlen)
+{
+    char why[256];
+    const char *oid = value;
+    if (strncasecmp(oid, "urn:oid:", 8) == 0)
+        oid += 8;
+    if (oid_check(oid, why, sizeof why) != 0) {
+        /* oid_check names the key "oid"; this one is id_root. */
+        cdx_errf(err, errlen, "id_root: %s", strncmp(why, "oid: ", 5) == 0 ? why + 5 : why);
+        return CDX_ECONFIG;
+    }
+    for (size_t i = 0; i < inst->nid_roots; i++) {
+        if (strcmp(inst->id_roots[i], oid) == 0) {
+            cdx_errf(err, errlen, "id_root: %s is already listed for this institution", oid);
+            return CDX_ECONFIG;
+        }
+    }
+    if (inst->nid_roots >= CDX_INST_MAX_ID_ROOTS) {
+        cdx_errf(err, errlen, "id_root: at most %d per institution", CDX_INST_MAX_ID_ROOTS);
+        return CDX_ECONFIG;
+    }
+    memcpy(inst->id_roots[inst->nid_roots++], oid, strlen(oid) + 1);
+    return 0;
+}
+
 int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char *value,
                             const char *base_dir, char *err, size_t errlen)
 {
@@ -502,6 +528,8 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
     }
     if (strcmp(norm, "cert_file") == 0)
         return set_cert_file(inst, value, base_dir, err, errlen);
+    if (strcmp(norm, "id_root") == 0)
+        return add_id_root(inst, value, err, errlen);
     if (strcmp(norm, "schema_policy") == 0) {
         if (strcmp(value, "strict") == 0) {
             inst->policy |= CDX_POLICY_SCHEMA_STRICT;
@@ -530,7 +558,7 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
 
     cdx_errf(err, errlen,
             "unknown key '%s' in [institution] (known: oid, name, roles, endpoint, cert_sha256, "
-            "spki_sha256, cert_file, schema_policy, identity_policy)",
+            "spki_sha256, cert_file, schema_policy, identity_policy, id_root)",
             quote(key, q));
     return CDX_ECONFIG;
 }
@@ -567,6 +595,18 @@ int cdx_institution_check(const cdx_institution_t *inst, char *err, size_t errle
     if (inst->ncreds > CDX_INST_MAX_CREDS) {
         cdx_errf(err, errlen, "at most %d credentials per institution", CDX_INST_MAX_CREDS);
         return CDX_ECONFIG;
+    }
+    if (inst->nid_roots > CDX_INST_MAX_ID_ROOTS) {
+        cdx_errf(err, errlen, "at most %d id_root per institution", CDX_INST_MAX_ID_ROOTS);
+        return CDX_ECONFIG;
+    }
+    for (size_t i = 0; i < inst->nid_roots; i++) {
+        char why[256];
+        if (memchr(inst->id_roots[i], '\0', sizeof inst->id_roots[i]) == NULL ||
+            oid_check(inst->id_roots[i], why, sizeof why) != 0) {
+            cdx_errf(err, errlen, "id_root %zu is not an OID", i + 1);
+            return CDX_ECONFIG;
+        }
     }
     for (size_t i = 0; i < inst->ncreds; i++) {
         const cdx_credential_t *c = &inst->creds[i];
@@ -1113,11 +1153,21 @@ static const char migration_2[] =
     "  updated_at TEXT NOT NULL"
     ");";
 
+static const char migration_3[] =
+    "CREATE TABLE institution_id_roots ("
+    "  id INTEGER PRIMARY KEY,"
+    "  institution_id INTEGER NOT NULL REFERENCES institutions(id) ON DELETE CASCADE,"
+    "  root TEXT NOT NULL UNIQUE"
+    ");"
+    "CREATE INDEX institution_id_roots_by_institution ON institution_id_roots(institution_id);"
+    "CREATE INDEX documents_by_replaces ON documents(replaces);";
+
 /* Applied in order at open.  Append new migrations with the next version number; never edit
  * one that has shipped, because databases in the field have already recorded it as applied. */
 static const migration_t migrations[] = {
     {1, "institutions, credentials and audit", migration_1},
     {2, "documents, content, patient ids, facts, state", migration_2},
+    {3, "institution id roots, replacements index", migration_3},
 };
 
 /* Applies pending migrations one transaction each, re-reading the version inside every
@@ -1741,6 +1791,62 @@ out:
 
 /* ---- Institutions ----------------------------------------------------------------------- */
 
+/* Replaces the id roots of institution `id`.  A root another institution holds is refused, so
+ * that the id-ownership check at ingest never has two owners to choose from. */
+static int put_id_roots(cdx_registry_t *reg, const cdx_institution_t *inst, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "SELECT i.oid FROM institution_id_roots AS r"
+                     " JOIN institutions AS i ON i.id = r.institution_id"
+                     " WHERE r.root = ?1 AND r.institution_id <> ?2",
+                     &st);
+    for (size_t i = 0; rc == 0 && i < inst->nid_roots; i++) {
+        int src = bind_text(st, 1, inst->id_roots[i]);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, id);
+        if (src != SQLITE_OK) {
+            rc = db_fail(reg, src, "binding an id root");
+            break;
+        }
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            const char *owner = (const char *)sqlite3_column_text(st, 0);
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "id_root %s already belongs to institution %s",
+                     inst->id_roots[i], owner != NULL ? owner : "?");
+            rc = CDX_ECONFLICT;
+        } else if (src != SQLITE_DONE) {
+            rc = db_fail(reg, src, "checking id roots");
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        return rc;
+    rc = prepare(reg, "DELETE FROM institution_id_roots WHERE institution_id = ?1", &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step_done(reg, st, "removing old id roots");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != 0)
+        return rc;
+    rc = prepare(reg, "INSERT INTO institution_id_roots (institution_id, root) VALUES (?1, ?2)",
+                 &st);
+    for (size_t i = 0; rc == 0 && i < inst->nid_roots; i++) {
+        int src = sqlite3_bind_int64(st, 1, id);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, inst->id_roots[i]);
+        rc = src == SQLITE_OK ? step_done(reg, st, "writing an id root")
+                              : db_fail(reg, src, "binding an id root");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst, const char *actor)
 {
     sqlite3_stmt *st = NULL;
@@ -1869,10 +1975,15 @@ static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst
     sqlite3_finalize(st);
     st = NULL;
 
+    rc = put_id_roots(reg, inst, id);
+    if (rc != 0)
+        goto out;
+
     char roles[64];
     char detail[256];
     cdx_roles_format(inst->roles, roles, sizeof roles);
-    snprintf(detail, sizeof detail, "oid=%s roles=%s creds=%zu", inst->oid, roles, inst->ncreds);
+    snprintf(detail, sizeof detail, "oid=%s roles=%s creds=%zu id_roots=%zu", inst->oid, roles,
+             inst->ncreds, inst->nid_roots);
     cdx_audit_event_t ev = {
         .event = "institution.upsert",
         .actor_oid = actor,
@@ -1908,6 +2019,42 @@ static int copy_column(sqlite3_stmt *st, int col, char *dst, size_t n)
 {
     const char *v = (const char *)sqlite3_column_text(st, col);
     return cdx_strlcpy(dst, v != NULL ? v : "", n);
+}
+
+/* Adds the id roots to items (sorted by OID, as listed). */
+static int list_id_roots(cdx_registry_t *reg, cdx_institution_t *items, size_t count)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "SELECT i.oid, r.root FROM institution_id_roots AS r"
+                     " JOIN institutions AS i ON i.id = r.institution_id ORDER BY i.oid, r.id",
+                     &st);
+    size_t k = 0;
+    while (rc == 0) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = db_fail(reg, src, "listing id roots");
+            break;
+        }
+        const char *oid = (const char *)sqlite3_column_text(st, 0);
+        while (oid != NULL && k < count && strcmp(items[k].oid, oid) < 0)
+            k++;
+        if (oid == NULL || k == count || strcmp(items[k].oid, oid) != 0)
+            continue; /* registered after the institutions were read */
+        cdx_institution_t *inst = &items[k];
+        if (inst->nid_roots >= CDX_INST_MAX_ID_ROOTS ||
+            copy_column(st, 1, inst->id_roots[inst->nid_roots], sizeof inst->id_roots[0]) != 0) {
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
+                     "institution %s has too many or malformed id roots", inst->oid);
+            rc = CDX_EDB;
+            break;
+        }
+        inst->nid_roots++;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out, size_t *n)
@@ -1980,6 +2127,11 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
         inst->creds[inst->ncreds].spki = strcmp(kind, "spki") == 0;
         inst->ncreds++;
     }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = list_id_roots(reg, items, count);
+    if (rc != 0)
+        goto out;
     *out = items;
     *n = count;
     items = NULL;
@@ -2042,6 +2194,10 @@ int cdx_registry_last_sqlite_code(const cdx_registry_t *reg)
 
 int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name)
 {
+    if (oid == NULL || oid[0] == '\0') {
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "registering an institution: no OID");
+        return CDX_EINVAL;
+    }
     char ts[32];
     now_rfc3339(ts);
     const char *values[] = {oid, name && name[0] ? name : oid, ts};
@@ -2214,6 +2370,62 @@ void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n)
     free(rows);
 }
 
+/* Whether rec may replace its parent: the parent is not stored yet, or it
+ * was submitted by rec's submitter, or its custodian is rec's submitter. */
+static int replacement_allowed(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                               int64_t submitter, int *allowed)
+{
+    sqlite3_stmt *st = NULL;
+    *allowed = 1;
+    int rc = prepare(reg,
+                     "SELECT submitter_id = ?2 OR coalesce(custodian_oid = ?3, 0)"
+                     " FROM documents WHERE unique_id = ?1",
+                     &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, rec->replaces);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, submitter);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, rec->submitter_oid);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *allowed = sqlite3_column_int(st, 0) != 0;
+    else if (src != SQLITE_DONE)
+        rc = db_fail(reg, src, "checking the replaced document");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Marks document doc_id (unique id unique_id, submitted by submitter,
+ * custodian custodian_oid) superseded when a replacement of it is stored
+ * already from its submitter or its custodian. */
+static int supersede_if_replaced(cdx_registry_t *reg, int64_t doc_id, const char *unique_id,
+                                 int64_t submitter, const char *custodian_oid)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(reg,
+                     "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
+                     " (SELECT 1 FROM documents AS r WHERE r.replaces = ?2 AND r.id <> ?1"
+                     "  AND (r.submitter_id = ?3 OR r.submitter_id IN"
+                     "   (SELECT id FROM institutions WHERE oid = ?4)))",
+                     &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, doc_id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, unique_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 3, submitter);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, custodian_oid);
+    rc = src == SQLITE_OK ? step_done(reg, st, "checking replacements")
+                          : db_fail(reg, src, "checking replacements");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
                              const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
                              char uid[33])
@@ -2277,6 +2489,27 @@ static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
     int64_t submitter = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
+
+    if (rec->replaces != NULL) {
+        int allowed = 1;
+        rc = replacement_allowed(reg, rec, submitter, &allowed);
+        if (rc != 0)
+            goto out;
+        if (!allowed) {
+            *outcome = CDX_STORE_FORBIDDEN;
+            if (audit != NULL) {
+                cdx_audit_event_t ev = *audit;
+                char detail[256];
+                snprintf(detail, sizeof detail, "code=REPLACEMENT_FORBIDDEN %s",
+                         audit->detail ? audit->detail : "");
+                ev.event = "security.alert";
+                ev.outcome = 8;
+                ev.detail = detail;
+                rc = audit_append(reg, &ev);
+            }
+            goto out;
+        }
+    }
 
     now_rfc3339(ts);
     rc = prepare(reg,
@@ -2385,18 +2618,17 @@ static int store_document_tx(cdx_registry_t *reg, const cdx_doc_record_t *rec,
     if (rc != 0)
         goto out;
 
-    /* A replacement supersedes its parent, which stays retrievable; a
-     * document whose replacement arrived first is superseded at once. */
+    /* A replacement supersedes its parent (checked above to be one of
+     * its submitter's), which stays retrievable; a document whose
+     * replacement arrived first is superseded at once, but only by a
+     * replacement its submitter or its custodian sent. */
     if (rec->replaces != NULL)
         rc = exec_id_text(reg,
                           "UPDATE documents SET status = 'superseded' WHERE unique_id = ?2"
                           " AND id <> ?1",
                           "superseding a document", doc_id, rec->replaces);
     if (rc == 0)
-        rc = exec_id_text(reg,
-                          "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
-                          " (SELECT 1 FROM documents WHERE replaces = ?2 AND id <> ?1)",
-                          "checking replacements", doc_id, rec->unique_id);
+        rc = supersede_if_replaced(reg, doc_id, rec->unique_id, submitter, rec->custodian_oid);
     if (rc != 0)
         goto out;
 

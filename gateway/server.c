@@ -72,6 +72,7 @@ struct cdx_server {
     void (*stop_hook)(void *app);
     void (*reject_hook)(void *app, const cdx_route_t *route, const char *peer_oid, int status,
                         const char *code);
+    void (*deny_hook)(void *app, const cdx_request_t *rq);
 };
 
 struct conn {
@@ -628,6 +629,11 @@ void cdx_server_set_reject_hook(cdx_server_t *srv,
     srv->reject_hook = hook;
 }
 
+void cdx_server_set_deny_hook(cdx_server_t *srv, void (*hook)(void *app, const cdx_request_t *rq))
+{
+    srv->deny_hook = hook;
+}
+
 void cdx_server_set_stop_hook(cdx_server_t *srv, void (*hook)(void *app))
 {
     srv->stop_hook = hook;
@@ -743,6 +749,8 @@ static void dispatch(conn_t *c)
         if (c->srv->reject_hook != NULL && (c->rq.route->flags & CDX_ROUTE_BODY))
             c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL,
                                 403, "FORBIDDEN");
+        else if (c->srv->deny_hook != NULL)
+            c->srv->deny_hook(c->srv->app, &c->rq);
         char detail[160];
         snprintf(detail, sizeof detail,
                  "this institution's certificate lacks the '%s' role needed here",

@@ -889,6 +889,36 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
 }
 
+/* The node after n in document order, not descending below stop. */
+static xmlNodePtr preorder_next(xmlNodePtr n, xmlNodePtr stop)
+{
+    if (n->type == XML_ELEMENT_NODE && n->children != NULL)
+        return n->children;
+    for (; n != NULL && n != stop; n = n->parent)
+        if (n->next != NULL)
+            return n->next;
+    return NULL;
+}
+
+/* Removes every processing instruction (<?xml-stylesheet?> and any other)
+ * from the canonical form, whatever the mapping copied: instructions are
+ * addressed to the source's viewers, and one served with the canonical
+ * form could point a reader's software at a file or URL the source chose.
+ * The original bytes keep them. */
+static void strip_pis(xmlDocPtr doc)
+{
+    xmlNodePtr n = doc != NULL ? doc->children : NULL;
+    while (n != NULL) {
+        /* A PI has no children: its successor is not inside it. */
+        xmlNodePtr next = preorder_next(n, (xmlNodePtr)doc);
+        if (n->type == XML_PI_NODE) {
+            xmlUnlinkNode(n);
+            xmlFreeNode(n);
+        }
+        n = next;
+    }
+}
+
 int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPtr in, cdx_diag_t *d,
                   xmlDocPtr *out, const char **mapping_version)
 {
@@ -912,6 +942,8 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
                             "language",        lang_lit, NULL};
     call_t call = {.all = m, .mapping = mp, .d = d};
     rc = cdx_xslt_apply(mp->style, in, params, setup, &call, "MAP-XSLT", d, out);
+    if (rc == 0)
+        strip_pis(*out);
     if (rc == 0 && mapping_version != NULL)
         *mapping_version = mp->version;
 out:

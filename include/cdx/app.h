@@ -50,6 +50,13 @@ void cdx_app_cleanup(cdx_app_t *app);
 void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
                        const char *code);
 
+/* The server's deny hook: audits a request refused for lacking the role of
+ * a route without a body (a read): "document.read" for the document
+ * routes (with the document id asked for, when it is one), else
+ * "access.denied", outcome 8, actor the institution. */
+struct cdx_request;
+void cdx_app_on_deny(void *app, const struct cdx_request *rq);
+
 cdx_registry_t *cdx_app_reader_acquire(cdx_app_t *app);
 void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg);
 

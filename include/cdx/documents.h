@@ -5,7 +5,9 @@
  * then the registry writer; the answer only after the commit is durable,
  * with an audit record for every acceptance and rejection) and the reads
  * (original or normalized bytes with an ETag, the metadata entry), each
- * read audited before anything is disclosed.
+ * read audited before anything is disclosed, a read of an unknown id
+ * before its 404 (a read refused for its role is audited by the app's
+ * deny hook).
  * Not responsible for: the pipeline (ingest) or storage (registry).
  */
 #ifndef CDX_DOCUMENTS_H

@@ -4,7 +4,8 @@
  * Responsible for: hashing the original bytes, hardened parsing, the three
  * validation layers (CDA structure and XSD, profile rules, gateway policy:
  * the submitter is the custodian or, where its policy allows, the author
- * organization; a usable patient id; a parsable effective time),
+ * organization; the document id and setId roots are the submitter's; a
+ * usable patient id; a parsable effective time),
  * normalization through the submitter's mapping, extraction of header
  * metadata and clinical facts from the normalized form, and the JSON the
  * registry and the HTTP answers carry.  Nothing is stored here.
@@ -38,8 +39,18 @@ void cdx_pipeline_free(cdx_pipeline_t *pl);
 /* Who submits: identity checks run when oid is not NULL. */
 typedef struct cdx_submitter {
     const char *oid;
-    unsigned policy; /* CDX_POLICY_* */
+    unsigned policy;             /* CDX_POLICY_* */
+    const char *const *id_roots; /* the institution's registered id roots (may be NULL) */
+    size_t nid_roots;
 } cdx_submitter_t;
+
+/* Finds a registered institution by OID for cdx_ingest_run_owned: fills
+ * *out (its strings must stay valid until the run returns) and returns 1,
+ * or returns 0 when no institution has that OID. */
+typedef struct cdx_owner_lookup {
+    int (*find)(void *arg, const char *oid, cdx_submitter_t *out);
+    void *arg;
+} cdx_owner_lookup_t;
 
 typedef struct cdx_ingest {
     cdx_diag_t diag;        /* verdict (status, code) and every issue */
@@ -59,6 +70,7 @@ typedef struct cdx_ingest {
     char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
         *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,
         *patient_root, *patient_ext, *custodian_name;
+    char *owner_oid; /* the institution the document is filed under, once identity passed */
     int version;
     char **patient_ids; /* root, extension pairs */
     size_t npatient_ids;
@@ -79,6 +91,18 @@ typedef struct cdx_ingest {
  * rejection, or another negative error (internal failure). */
 int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
                    const cdx_submitter_t *sub, cdx_ingest_t *out);
+
+/* The same for documents that come without a client certificate (cdxgw
+ * import and validate): the document is filed under its custodian
+ * organization, or, when the custodian has no id (nullFlavor), under its
+ * author organization if lookup finds that institution with identity_policy
+ * custodian_or_author; otherwise it is rejected (422 CUSTODIAN_NO_ID).  The
+ * institution found is then held to the same id-root rule as a submitter
+ * (its registered id roots come from lookup; an unknown institution has
+ * none).  out->owner_oid names it on success.  lookup may be NULL (no
+ * institution is known). */
+int cdx_ingest_run_owned(const cdx_pipeline_t *pl, const char *data, size_t len,
+                         const cdx_owner_lookup_t *lookup, cdx_ingest_t *out);
 void cdx_ingest_cleanup(cdx_ingest_t *in);
 
 /* Fills a registry record from an accepted ingest (pointers borrowed

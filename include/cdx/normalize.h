@@ -60,7 +60,9 @@ const char *cdx_mappings_name_for(const cdx_mappings_t *m, const char *instituti
 size_t cdx_mappings_count(const cdx_mappings_t *m);
 
 /* Normalizes in with the mapping of institution_oid (default when NULL or
- * unknown).  On success *out owns the canonical document and, when
+ * unknown).  On success *out owns the canonical document, from which every
+ * processing instruction has been removed whatever the mapping copied (in
+ * is not changed), and, when
  * mapping_version is not NULL, *mapping_version names the mapping used
  * (valid as long as m).  Warnings (MAP-UNMAPPED, xsl:message notes) go to
  * d.  On failure returns CDX_EPARSE with error issues (rule MAP-XSLT) in d,

@@ -36,6 +36,7 @@ int cdx_roles_parse(const char *s, unsigned *out);
 void cdx_roles_format(unsigned roles, char *out, size_t n);
 
 #define CDX_INST_MAX_CREDS 8
+#define CDX_INST_MAX_ID_ROOTS 8
 
 /* Per-institution ingest policy bits. */
 enum {
@@ -59,6 +60,13 @@ typedef struct cdx_institution {
     unsigned policy;          /* CDX_POLICY_* */
     size_t ncreds;
     cdx_credential_t creds[CDX_INST_MAX_CREDS];
+    /* OIDs besides its own under which the institution numbers its
+     * documents (an EMR vendor's arc, a former OID): a ClinicalDocument/id
+     * or setId root must be the institution's OID, an OID under it, a UUID,
+     * or one of these (or an OID under one).  No two institutions share
+     * one. */
+    size_t nid_roots;
+    char id_roots[CDX_INST_MAX_ID_ROOTS][128];
 } cdx_institution_t;
 
 /* Opens (creating if needed) the database at path, applies migrations and
@@ -75,8 +83,10 @@ void cdx_registry_close(cdx_registry_t *reg);
 int cdx_registry_schema_version(cdx_registry_t *reg);
 
 /* Inserts or updates the institution with inst->oid, replacing its
- * credentials, and appends an audit row (event "institution.upsert", actor
- * `actor`) in the same transaction.  Returns 0 or a negative error. */
+ * credentials and id roots, and appends an audit row (event "institution.upsert", actor
+ * `actor`) in the same transaction.  Returns 0 or a negative error;
+ * CDX_ECONFLICT when a credential or an id root belongs to another
+ * institution (cdx_registry_errmsg names it). */
 int cdx_registry_put_institution(cdx_registry_t *reg, const cdx_institution_t *inst,
                                  const char *actor);
 
@@ -85,8 +95,9 @@ int cdx_registry_put_institution(cdx_registry_t *reg, const cdx_institution_t *i
 int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out, size_t *n);
 
 /* Applies one `key = value` line of an [institution] section to inst
- * (keys: oid, name, roles, endpoint, cert_sha256, spki_sha256, cert_file;
- * the credential keys may repeat).  base_dir resolves a relative
+ * (keys: oid, name, roles, endpoint, cert_sha256, spki_sha256, cert_file,
+ * schema_policy, identity_policy, id_root; the credential keys and id_root
+ * may repeat).  base_dir resolves a relative
  * cert_file.  Returns 0 or CDX_ECONFIG with the reason in err. */
 int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char *value,
                             const char *base_dir, char *err, size_t errlen);
@@ -154,7 +165,8 @@ int cdx_registry_checkpoint(cdx_registry_t *reg);
 /* The SQLite extended result code behind the last failure (0 if none). */
 int cdx_registry_last_sqlite_code(const cdx_registry_t *reg);
 
-/* Registers oid (roles none) unless it exists; name is only a label. */
+/* Registers oid (roles none) unless it exists; name is only a label.
+ * oid must be a non-empty string (CDX_EINVAL otherwise). */
 int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name);
 
 /* ---- Documents ------------------------------------------------------- */
@@ -222,12 +234,22 @@ typedef struct cdx_doc_record {
 typedef enum {
     CDX_STORE_CREATED = 201,   /* new document */
     CDX_STORE_IDENTICAL = 200, /* same id and same bytes already stored */
+    CDX_STORE_FORBIDDEN = 403, /* replaces (RPLC) another institution's document: nothing changed */
     CDX_STORE_CONFLICT = 409,  /* same id, other bytes: nothing changed */
 } cdx_store_outcome_t;
 
 /* Stores a document, its patient ids and facts, supersedes the document
  * it replaces, and appends the audit row, all inside the caller's
- * transaction (or one of its own when none is open).  doc_uid (33 bytes)
+ * transaction (or one of its own when none is open).
+ *
+ * Replacement is an integrity rule the registry keeps whoever calls it: a
+ * document may supersede (RPLC) only a document that its own submitter
+ * submitted, or whose custodian is its submitter.  A replacement of
+ * another institution's document stores nothing and appends a
+ * "security.alert" audit row instead (outcome CDX_STORE_FORBIDDEN).  A
+ * replacement stored before its parent supersedes the parent on its
+ * arrival under the same rule, so a stranger's early "replacement" never
+ * does.  doc_uid (33 bytes)
  * receives the registry id of the stored (or already stored) document.
  * Returns 0 with *outcome set, or a negative error. */
 int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec,

@@ -108,6 +108,12 @@ void cdx_server_set_reject_hook(cdx_server_t *srv,
                                 void (*hook)(void *app, const cdx_route_t *route,
                                              const char *peer_oid, int status, const char *code));
 
+/* Called when a request to a route without a body is refused for lacking
+ * the route's role (403), so the application can audit the attempt (the
+ * route and its parameters are in rq).  Routes taking a body go to the
+ * reject hook instead. */
+void cdx_server_set_deny_hook(cdx_server_t *srv, void (*hook)(void *app, const cdx_request_t *rq));
+
 /* Extra metrics lines appended by the application, called from
  * cdx_server_metrics. */
 void cdx_server_set_metrics_hook(cdx_server_t *srv, int (*hook)(void *app, cdx_buf_t *out));

@@ -337,9 +337,9 @@ FAST_DEFAULTS = {
 class Institution:
     def __init__(self, oid, name, cert=None, roles="submit, query", sha256=None, endpoint=None,
                  extra=()):
+        """extra: further `key = value` lines of the section (id_root, identity_policy)."""
         self.oid, self.name, self.cert, self.roles = oid, name, cert, roles
-        self.sha256, self.endpoint = sha256, endpoint
-        self.extra = list(extra)  # further (key, value) lines of the section
+        self.sha256, self.endpoint, self.extra = sha256, endpoint, tuple(extra)
 
     def section(self, base_dir):
         lines = ["[institution]", "oid = " + self.oid, "name = " + self.name,
@@ -350,8 +350,8 @@ class Institution:
             lines.append("cert_file = " + os.path.relpath(self.cert.crt, base_dir))
         if self.sha256:
             lines.append("cert_sha256 = " + self.sha256)
-        for k, v in self.extra:
-            lines.append("%s = %s" % (k, v))
+        for item in self.extra:
+            lines.append(item if isinstance(item, str) else "%s = %s" % tuple(item))
         return "\n".join(lines) + "\n"
 
 

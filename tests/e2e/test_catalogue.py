@@ -516,7 +516,8 @@ class TestContent(BadCase):
 
     def test_row16_custodian_not_the_client_institution(self):
         doc = valid_doc("IDM", custodian_oid=cdxtest.DEMO_OIDS["riverside"],
-                        doc_root="2.25.1001.2", patient_root="2.25.1001.1")
+                        doc_root=cdxtest.DEMO_OIDS["riverside"] + ".2",
+                        patient_root="2.25.1001.1")
         d = self.reject(doc, 403, "IDENTITY_MISMATCH", ALERT, what="row 16")
         self.assertIsInstance(d.get("issues"), list, d)
         # Control: the same bytes from riverside's own certificate are stored.

@@ -397,6 +397,14 @@ class TestProtocol(IngestCase):
                 r = self.post(body, ctype=ctype)
                 problem_check(self, as_response(r), 415, "UNSUPPORTED_MEDIA_TYPE")
         self.assert_docs(before, 0, "415")
+        # The refusals are audited just after their answers: wait for the
+        # five rows, so that they do not land in the snapshots below.
+        deadline = time.monotonic() + 10.0
+        rows = cdxtest.audit_since(GW, before[0])
+        while len(rows) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            rows = cdxtest.audit_since(GW, before[0])
+        self.assertEqual([(r[1], r[2]) for r in rows], [("document.reject", 4)] * 5, rows)
         for ctype in ("text/xml", "application/hl7-v3+xml", "application/xml; charset=utf-8",
                       "Application/XML"):
             with self.subTest(content_type=ctype):

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "cdx/common.h"
@@ -148,6 +149,122 @@ static void test_store_and_read(void **state)
     cdx_registry_close(reg);
 }
 
+static void put_inst(cdx_registry_t *reg, const char *oid)
+{
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    snprintf(inst.oid, sizeof inst.oid, "%s", oid);
+    snprintf(inst.name, sizeof inst.name, "Institution %s", oid);
+    inst.roles = CDX_ROLE_SUBMIT;
+    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+}
+
+static void expect_status(cdx_registry_t *reg, const char *unique_id, const char *status)
+{
+    char uid[33];
+    cdx_doc_row_t row;
+    cdx_registry_doc_uid(unique_id, uid);
+    assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_META_ONLY, &row), 0);
+    if (strcmp(row.status, status) != 0)
+        fail_msg("%s is %s, expected %s", unique_id, row.status, status);
+    cdx_doc_row_cleanup(&row);
+}
+
+/* The last audit row as "event|outcome|detail". */
+static void last_audit(char *out, size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT event || '|' || outcome || '|' || detail FROM"
+                                        " audit ORDER BY seq DESC LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A replacement (RPLC) must come from the parent's submitter or its
+ * custodian; a stranger's is refused with nothing changed and a security
+ * alert, and a stranger's replacement stored before the parent does not
+ * supersede the parent when it arrives. */
+static void test_replacement_ownership(void **state)
+{
+    (void)state;
+    cdx_registry_t *reg = open_reg(); /* 2.25.7 */
+    put_inst(reg, "2.25.8");
+    put_inst(reg, "2.25.9");
+    cdx_doc_record_t rec;
+    cdx_store_outcome_t outcome;
+    char uid[33], audit[256];
+    int64_t docs = 0, rows = 0, n = 0;
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "x", .detail = "d=1"};
+
+    record(&rec, "2.25.7.2^P", "<p/>", "sha-p", NULL);
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+
+    /* 2.25.8 replacing 2.25.7's document: refused, nothing changed. */
+    assert_int_equal(cdx_registry_count(reg, "documents", &docs), 0);
+    assert_int_equal(cdx_registry_count(reg, "audit", &rows), 0);
+    record(&rec, "2.25.8.2^R", "<r/>", "sha-r", "2.25.7.2^P");
+    rec.submitter_oid = rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_FORBIDDEN);
+    expect_status(reg, "2.25.7.2^P", "current");
+    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(n, docs);
+    assert_int_equal(cdx_registry_count(reg, "audit", &n), 0);
+    assert_int_equal(n, rows + 1);
+    last_audit(audit, sizeof audit);
+    assert_string_equal(audit, "security.alert|8|code=REPLACEMENT_FORBIDDEN d=1");
+
+    /* The parent's custodian may replace it even when another institution
+     * (its author organization) submitted it. */
+    record(&rec, "2.25.9.2^Q", "<q/>", "sha-q", NULL);
+    rec.submitter_oid = "2.25.9";
+    rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    record(&rec, "2.25.8.2^Q2", "<q2/>", "sha-q2", "2.25.9.2^Q");
+    rec.submitter_oid = rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+    expect_status(reg, "2.25.9.2^Q", "superseded");
+
+    /* A stranger's replacement that arrives first is stored (its parent
+     * is unknown), but the parent, when its owner sends it, stays current. */
+    record(&rec, "2.25.8.2^S2", "<s2/>", "sha-s2", "2.25.7.2^S");
+    rec.submitter_oid = rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+    record(&rec, "2.25.7.2^S", "<s/>", "sha-s", NULL);
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+    expect_status(reg, "2.25.7.2^S", "current");
+
+    /* The custodian's early replacement does supersede the parent an author
+     * organization sends later. */
+    record(&rec, "2.25.8.2^T2", "<t2/>", "sha-t2", "2.25.9.2^T");
+    rec.submitter_oid = rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    record(&rec, "2.25.9.2^T", "<t/>", "sha-t", NULL);
+    rec.submitter_oid = "2.25.9";
+    rec.custodian_oid = "2.25.8";
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    expect_status(reg, "2.25.9.2^T", "superseded");
+
+    /* An institution is never registered without an OID. */
+    assert_int_equal(cdx_registry_ensure_institution(reg, "", "Nameless"), CDX_EINVAL);
+    assert_int_equal(cdx_registry_ensure_institution(reg, NULL, "Nameless"), CDX_EINVAL);
+
+    int64_t bad = 0;
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    cdx_registry_close(reg);
+}
+
 static int count_row(const cdx_doc_row_t *row, void *arg)
 {
     (*(int *)arg)++;
@@ -267,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_and_read),
         cmocka_unit_test(test_reindex_support),
+        cmocka_unit_test(test_replacement_ownership),
         cmocka_unit_test(test_writer),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -301,6 +301,60 @@ static void test_fallback(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* Processing instructions never reach the canonical form, wherever they
+ * stand (before and after the root, in the header, deep in a section,
+ * several in a row) and whatever the mapping; the parsed original keeps
+ * them. */
+static void test_no_processing_instructions(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<?xml version=\"1.0\"?>\n"
+        "<?xml-stylesheet type=\"text/xsl\" href=\"file:///etc/cdx-local.xsl\"?>"
+        "<?cdx-prolog one?><?cdx-prolog two?>"
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+        "<?cdx-header first-child?>"
+        "<typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>"
+        "<id root=\"2.25.1\" extension=\"t1\"/><effectiveTime value=\"202611011200\"/>"
+        "<component><structuredBody><component><section>"
+        "<code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+        "<text><paragraph>a<?cdx-text deep?>b</paragraph><?cdx-last?></text>"
+        "</section></component></structuredBody></component><?cdx-tail?>"
+        "</ClinicalDocument><?cdx-epilog?>";
+    static const char *const oids[] = {NULL, HANBIT_OID, DASOM_OID, RIVERSIDE_OID};
+    xmlDocPtr in = parse_text(doc);
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(oids); i++) {
+        cdx_diag_t d;
+        cdx_diag_init(&d);
+        xmlDocPtr out = NULL;
+        assert_int_equal(cdx_normalize(mappings, oids[i], in, &d, &out, NULL), 0);
+        xmlChar *mem = NULL;
+        int len = 0;
+        xmlDocDumpMemoryEnc(out, &mem, &len, "UTF-8");
+        assert_non_null(mem);
+        const char *text = (const char *)mem;
+        /* Only the XML declaration starts with "<?". */
+        const char *pi = strstr(text, "<?");
+        assert_non_null(pi);
+        assert_true(strncmp(pi, "<?xml version", 13) == 0);
+        if (strstr(pi + 2, "<?") != NULL)
+            fail_msg("mapping for %s kept a PI: %s", oids[i] ? oids[i] : "default",
+                     strstr(pi + 2, "<?"));
+        /* The text around the removed instruction is intact. */
+        assert_non_null(strstr(text, ">ab<"));
+        xmlFree(mem);
+        xmlFreeDoc(out);
+        cdx_diag_cleanup(&d);
+    }
+    xmlChar *orig = NULL;
+    int olen = 0;
+    xmlDocDumpMemory(in, &orig, &olen);
+    assert_non_null(strstr((const char *)orig, "<?xml-stylesheet"));
+    assert_non_null(strstr((const char *)orig, "<?cdx-text deep?>"));
+    xmlFree(orig);
+    xmlFreeDoc(in);
+}
+
 static void test_unmapped(void **state)
 {
     (void)state;
@@ -619,6 +673,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens),     cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_unmapped),    cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_no_processing_instructions),
         cmocka_unit_test(test_load_errors), cmocka_unit_test(test_threads),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */

@@ -130,6 +130,14 @@ static void assert_inst_equal(const cdx_institution_t *a, const cdx_institution_
         assert_int_equal(a->creds[i].spki, b->creds[i].spki);
         assert_string_equal(a->creds[i].sha256, b->creds[i].sha256);
     }
+    assert_int_equal(a->nid_roots, b->nid_roots);
+    for (size_t i = 0; i < a->nid_roots; i++)
+        assert_string_equal(a->id_roots[i], b->id_roots[i]);
+}
+
+static void add_root(cdx_institution_t *inst, const char *root)
+{
+    snprintf(inst->id_roots[inst->nid_roots++], sizeof inst->id_roots[0], "%s", root);
 }
 
 /* ---- Open, schema, migrations ---------------------------------------------------------- */
@@ -139,7 +147,7 @@ static void test_open_creates_db(void **state)
     char path[1200], dir[1200], buf[64];
     fresh_db(path, sizeof path);
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 2);
+    assert_int_equal(cdx_registry_schema_version(reg), 3);
 
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -216,9 +224,9 @@ static void test_reopen_keeps_schema(void **state)
     assert_int_equal(before[23], 'Z');
 
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 2);
+    assert_int_equal(cdx_registry_schema_version(reg), 3);
     cdx_registry_close(reg);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
     raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
              sizeof after);
     assert_string_equal(before, after);
@@ -356,6 +364,56 @@ static void test_conflicting_credential(void **state)
     assert_int_equal(raw_int(path, "SELECT count(*) FROM institution_credentials"), 2);
 }
 
+/* id_root: stored with the institution, listed back, replaced on update, and never shared by
+ * two institutions (the id-ownership check at ingest needs one owner per root). */
+static void test_id_roots(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_institution_t a = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_root(&a, "1.2.840.99.1");
+    add_root(&a, "1.2.840.99.2");
+    cdx_institution_t b = make_inst("2.25.2", "B", CDX_ROLE_SUBMIT, "");
+    add_root(&b, "1.2.840.77");
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:test"), 0);
+    assert_int_equal(cdx_registry_put_institution(reg, &b, "local:test"), 0);
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_inst_equal(&list[0], &a);
+    assert_inst_equal(&list[1], &b);
+    free(list);
+
+    /* Another institution claiming one of A's roots is refused, naming A. */
+    cdx_institution_t c = make_inst("2.25.3", "C", 0, "");
+    add_root(&c, "1.2.840.99.2");
+    assert_int_equal(cdx_registry_put_institution(reg, &c, "local:test"), CDX_ECONFLICT);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "2.25.1"));
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "1.2.840.99.2"));
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institutions WHERE oid = '2.25.3'"), 0);
+
+    /* An update replaces the roots; one given up may then be taken. */
+    cdx_institution_t a2 = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_root(&a2, "1.2.840.99.1");
+    assert_int_equal(cdx_registry_put_institution(reg, &a2, "local:test"), 0);
+    assert_int_equal(cdx_registry_put_institution(reg, &c, "local:test"), 0);
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_inst_equal(&list[0], &a2);
+    assert_inst_equal(&list[2], &c);
+    free(list);
+
+    /* A root that is not an OID never reaches the database. */
+    cdx_institution_t bad = make_inst("2.25.4", "D", 0, "");
+    add_root(&bad, "1.2.abc");
+    assert_int_equal(cdx_registry_put_institution(reg, &bad, "local:test"), CDX_EINVAL);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "id_root"));
+    cdx_registry_close(reg);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institution_id_roots"), 3);
+}
+
 /* ---- Audit ----------------------------------------------------------------------------- */
 
 static void test_audit_chain(void **state)
@@ -384,9 +442,9 @@ static void test_audit_chain(void **state)
              buf, sizeof buf);
     assert_string_equal(buf,
                         "institution.upsert|local:institution-add|0|oid=2.25.1 roles=submit,query "
-                        "creds=2");
+                        "creds=2 id_roots=0");
     raw_text(path, "SELECT detail FROM audit WHERE seq = 3", buf, sizeof buf);
-    assert_string_equal(buf, "oid=2.25.2 roles=none creds=0");
+    assert_string_equal(buf, "oid=2.25.2 roles=none creds=0 id_roots=0");
     assert_int_equal(raw_int(path, "SELECT count(*) FROM audit AS x JOIN audit AS y"
                                    " ON y.seq = x.seq + 1 WHERE y.prev_hash = x.hash"),
                      2);
@@ -615,6 +673,21 @@ static void test_set_key_good(void **state)
     assert_int_equal(set(&inst, "cert_sha256", hex, err, sizeof err), CDX_ECONFIG);
     assert_non_null(strstr(err, "at most"));
     assert_int_equal(inst.ncreds, CDX_INST_MAX_CREDS);
+
+    /* id_root repeats, drops urn:oid:, and is bounded. */
+    assert_int_equal(set(&inst, "id_root", "urn:oid:1.2.840.99.1", err, sizeof err), 0);
+    assert_int_equal(set(&inst, "id-root", "2.16.840.1.113883.19.5", err, sizeof err), 0);
+    assert_int_equal(inst.nid_roots, 2);
+    assert_string_equal(inst.id_roots[0], "1.2.840.99.1");
+    assert_string_equal(inst.id_roots[1], "2.16.840.1.113883.19.5");
+    for (size_t i = 2; i < CDX_INST_MAX_ID_ROOTS; i++) {
+        char root[32];
+        snprintf(root, sizeof root, "1.2.3.%zu", i);
+        assert_int_equal(set(&inst, "id_root", root, err, sizeof err), 0);
+    }
+    assert_int_equal(set(&inst, "id_root", "1.2.3.999", err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "at most"));
+    assert_int_equal(inst.nid_roots, CDX_INST_MAX_ID_ROOTS);
 }
 
 static void test_set_key_bad(void **state)
@@ -687,6 +760,9 @@ static void test_set_key_bad(void **state)
     expect_bad("cert_file", "no-such-cert.pem", "no-such-cert.pem");
     expect_bad("cert_file", "", "cert_file");
 
+    expect_bad("id_root", "1.2.abc", "id_root: '1.2.abc' is not an OID");
+    expect_bad("id_root", "", "id_root: required");
+    expect_bad("id_root", "9.1", "first arc");
     expect_bad("color", "red", "unknown key 'color' in [institution]");
     expect_bad("OID", "1.2", "unknown key 'OID'");
 
@@ -700,6 +776,11 @@ static void test_set_key_bad(void **state)
     assert_int_equal(set(&inst, "spki_sha256", hex, err, sizeof err), CDX_ECONFIG);
     assert_non_null(strstr(err, "already listed"));
     assert_int_equal(inst.ncreds, 1);
+    /* ... and the same id root twice. */
+    assert_int_equal(set(&inst, "id_root", "1.2.5", err, sizeof err), 0);
+    assert_int_equal(set(&inst, "id_root", "urn:oid:1.2.5", err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "already listed"));
+    assert_int_equal(inst.nid_roots, 1);
 }
 
 static void test_institution_check(void **state)
@@ -945,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_put_list_roundtrip),
         cmocka_unit_test(test_update_replaces_credentials),
         cmocka_unit_test(test_conflicting_credential),
+        cmocka_unit_test(test_id_roots),
         cmocka_unit_test(test_audit_chain),
         cmocka_unit_test(test_audit_types),
         cmocka_unit_test(test_roles),
