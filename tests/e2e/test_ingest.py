@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import time
 import unittest
 import xml.etree.ElementTree as ET
 

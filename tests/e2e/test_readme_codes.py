@@ -24,10 +24,8 @@ import cdxtest  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 COVERED_ELSEWHERE = {
-    # Disk full and a failing registry: the durability tests (fault
-    # injection, a size-limited filesystem), not yet in tests/e2e.
-    "STORAGE_FULL": "durability: disk-full injection",
-    "STORAGE_UNAVAILABLE": "durability: registry I/O failure injection",
+    # Every code of the README table is asserted in tests/e2e today; a code
+    # provoked only by a test elsewhere goes here with where.
 }
 
 
