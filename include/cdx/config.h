@@ -50,6 +50,10 @@ typedef struct cdx_config {
     int64_t shutdown_timeout_ms;
     int64_t crl_reload_ms;
     int64_t write_queue;
+    int64_t max_handshakes;
+    int64_t max_handshakes_per_ip;
+    int64_t max_connections_per_institution;
+    int64_t metrics_loopback; /* 0 or 1 */
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -30,6 +30,7 @@ def registered(pki):
         Institution("2.25.1005", "Self-Signed Lab", sha256=pki.selfsigned.sha256()),
         Institution("2.25.1006", "Other CA Hospital", sha256=pki.otherca_client.sha256(),
                     roles="query", endpoint="https://other.example.org/cdx"),
+        cdxtest.ADMIN_INSTITUTION(pki),
     ]
 
 
