@@ -16,6 +16,8 @@
 #define PLAIN_BUF_SIZE 16384
 #define LINGER_MS      2000
 #define MAX_COUNTERS   512
+/* How many of the oldest handshakes are weighed when one must be evicted. */
+#define EVICT_SCAN 64
 /* After body_rate_grace_ms, how often the minimum body rate is checked. */
 #define RATE_CHECK_MS 500
 
@@ -50,6 +52,7 @@ static const char *const refusal_labels[] = {
  * progress) or an institution (authenticated connections).  Entries live
  * in a chained hash table while their count is above zero. */
 enum { KEY_ADDR = 'A', KEY_INSTITUTION = 'I' };
+enum { HS_SILENT = 0, HS_TALKING = 1 };
 typedef struct slot_count {
     struct slot_count *next;
     size_t n;
@@ -97,7 +100,9 @@ struct cdx_server {
     conn_t *conns; /* doubly linked */
     size_t nconns;   /* until freed, closing ones included */
     size_t nlive;    /* not closing: what max_connections bounds */
-    conn_t *hs_head, *hs_tail; /* in their TLS handshake, oldest first */
+    /* Connections in their TLS handshake, oldest first: [HS_SILENT] those
+     * that have sent nothing yet, [HS_TALKING] those that have. */
+    conn_t *hs_head[2], *hs_tail[2];
     size_t nhandshakes;
     slot_count_t **slots; /* per address and per institution counts */
     size_t nslots;        /* buckets, a power of two */
@@ -126,8 +131,9 @@ struct conn {
     int loopback;
     unsigned char addr_key[16]; /* IPv4 address, or an IPv6 /64 */
     size_t addr_len;
-    conn_t *hs_prev, *hs_next;  /* in srv->hs_head.. while in_handshake */
+    conn_t *hs_prev, *hs_next;  /* in srv->hs_head[hs_list] while in_handshake */
     int in_handshake;
+    int hs_list;                /* HS_SILENT or HS_TALKING */
     slot_count_t *addr_slot;   /* held while in_handshake */
     slot_count_t *inst_slot;   /* held while authenticated and open */
     int over_institution_cap;  /* answer 503 to the first request */
@@ -352,6 +358,44 @@ static void slot_release(cdx_server_t *srv, slot_count_t *e)
     free(e);
 }
 
+static void hs_unlink(conn_t *c)
+{
+    cdx_server_t *srv = c->srv;
+    int l = c->hs_list;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        srv->hs_head[l] = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        srv->hs_tail[l] = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+}
+
+static void hs_append(conn_t *c, int list)
+{
+    cdx_server_t *srv = c->srv;
+    c->hs_list = list;
+    c->hs_next = NULL;
+    c->hs_prev = srv->hs_tail[list];
+    if (srv->hs_tail[list])
+        srv->hs_tail[list]->hs_next = c;
+    else
+        srv->hs_head[list] = c;
+    srv->hs_tail[list] = c;
+}
+
+/* The connection's first bytes arrived during its handshake: it moves
+ * behind the silent ones in the eviction order. */
+static void conn_handshake_talking(conn_t *c)
+{
+    if (!c->in_handshake || c->hs_list == HS_TALKING)
+        return;
+    hs_unlink(c);
+    hs_append(c, HS_TALKING);
+}
+
 /* The connection's handshake ended (done, failed or closed): it leaves
  * the handshake budget and its address's count. */
 static void conn_leave_handshake(conn_t *c)
@@ -360,15 +404,7 @@ static void conn_leave_handshake(conn_t *c)
         return;
     cdx_server_t *srv = c->srv;
     c->in_handshake = 0;
-    if (c->hs_prev)
-        c->hs_prev->hs_next = c->hs_next;
-    else
-        srv->hs_head = c->hs_next;
-    if (c->hs_next)
-        c->hs_next->hs_prev = c->hs_prev;
-    else
-        srv->hs_tail = c->hs_prev;
-    c->hs_prev = c->hs_next = NULL;
+    hs_unlink(c);
     srv->nhandshakes--;
     slot_release(srv, c->addr_slot);
     c->addr_slot = NULL;
@@ -1053,6 +1089,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (c->state == C_LINGER)
         return; /* dropped */
+    conn_handshake_talking(c);
     if (cdx_tls_conn_feed(c->tls, c->readbuf, (size_t)nread) != 0) {
         conn_close(c, "out_of_memory");
         return;
@@ -1221,12 +1258,22 @@ static void refuse_conn(conn_t *c, refusal_t why)
     conn_close(c, "refused");
 }
 
-/* Closes the oldest connection still in its handshake, to make room. */
+/* Closes a connection still in its handshake, to make room: the oldest
+ * among those that have not sent a byte yet (a flood of idle connections)
+ * or, when none, among the others; and among the oldest EVICT_SCAN of
+ * them, one from the address holding the most handshakes, so that a
+ * client arriving from elsewhere is not pushed out by a flood from a few
+ * addresses. */
 static void evict_oldest_handshake(cdx_server_t *srv, const char *budget)
 {
-    conn_t *old = srv->hs_head;
+    conn_t *old = srv->hs_head[HS_SILENT] ? srv->hs_head[HS_SILENT] : srv->hs_head[HS_TALKING];
     if (old == NULL)
         return;
+    size_t scanned = 0;
+    for (conn_t *c = old->hs_next; c != NULL && ++scanned < EVICT_SCAN; c = c->hs_next) {
+        if (c->addr_slot->n > old->addr_slot->n)
+            old = c;
+    }
     srv->m.conns_evicted++;
     CDX_WARN("conn.evicted", "conn=%llu peer=%s budget=%s age_ms=%llu",
              (unsigned long long)old->id, old->peer_ip, budget,
@@ -1297,7 +1344,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     size_t hs_budget = (size_t)CDX_MIN(cfg->max_handshakes, cfg->max_connections);
     if (srv->nlive > (size_t)cfg->max_connections) {
-        if (srv->hs_head == NULL) {
+        if (srv->nhandshakes == 0) {
             refuse_conn(c, REFUSED_MAX_CONNECTIONS);
             return;
         }
@@ -1311,12 +1358,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     c->in_handshake = 1;
-    c->hs_prev = srv->hs_tail;
-    if (srv->hs_tail)
-        srv->hs_tail->hs_next = c;
-    else
-        srv->hs_head = c;
-    srv->hs_tail = c;
+    hs_append(c, HS_SILENT);
     srv->nhandshakes++;
     uv_tcp_nodelay(&c->tcp, 1);
     if (cdx_tls_conn_new(srv->tls, &c->tls) != 0 ||
