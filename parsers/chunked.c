@@ -149,12 +149,16 @@ static cdx_chunked_result_t size_line_byte(cdx_chunked_t *ck, unsigned char c)
             ck->digits++;
             return CDX_CHUNKED_MORE;
         }
-        if (is_ws(c))
+        /* RFC 9112 allows a tab here too, but libhttp-parser, which
+         * decodes behind this check, refuses it: the two must agree. */
+        if (c == ' ')
             ck->state = S_SIZE_BWS;
         else if (c == ';')
             ck->state = S_EXT_NAME0;
         else if (c == '\r')
             ck->state = S_SIZE_LF;
+        else if (c == '\t')
+            return bad(ck, "a tab after a chunk size is not accepted; use ';' or a space");
         else
             return bad(ck, "invalid character after a chunk size");
         return CDX_CHUNKED_MORE;

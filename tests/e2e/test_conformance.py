@@ -148,8 +148,12 @@ class TestTestssl(unittest.TestCase):
             self.assertRegex(suite, r"GCM|CCM|CHACHA20", "non-AEAD suite offered: %s" % suite)
 
     def test_no_renegotiation_no_compression(self):
-        self.assertEqual(self.finding("secure_client_renego")["severity"], "OK",
-                         self.findings.get("secure_client_renego"))
+        # testssl.sh either reports "not vulnerable" or, when it notices
+        # the client certificate request, that it cannot test; never a
+        # vulnerability.  TestRenegotiation is the real proof.
+        f = self.finding("secure_client_renego")
+        self.assertTrue(f["severity"] == "OK" or (
+            f["severity"] == "WARN" and "client x509-based authentication" in f["finding"]), f)
         # RFC 5746 "secure renegotiation" support is only the indication
         # extension; renegotiation itself is refused (see module docstring).
         self.assertEqual(self.finding("secure_renego")["severity"], "OK")
