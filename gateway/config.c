@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { T_STRING, T_PATH, T_INT, T_LISTEN, T_LEVEL };
+enum key_type { T_STRING, T_PATH, T_INT, T_LISTEN, T_LEVEL, T_BOOL };
 
 enum { F_REQUIRED = 1, F_SECRET = 2, F_OPTIONAL_PATH = 4 };
 
@@ -32,6 +32,8 @@ typedef struct key_def {
      flags, help}
 #define INT(field, def, min, max, help)                                                            \
     {#field, T_INT, offsetof(cdx_config_t, field), 0, def, min, max, 0, help}
+#define BOOL(field, def, help)                                                                     \
+    {#field, T_BOOL, offsetof(cdx_config_t, field), 0, def, 0, 1, 0, help}
 
 /* The one table of configuration keys, in the order they are documented. */
 static const key_def_t keys[] = {
@@ -66,6 +68,11 @@ static const key_def_t keys[] = {
     INT(crl_reload_ms, "300000", 1000, 86400000, "how often tls_crl is re-read"),
     INT(xml_max_nodes, "1000000", 10000, 100000000, "most XML nodes (elements, attributes, text runs, comments) in one document; more gets 400 XML_LIMIT as soon as the parser passes it"),
     INT(xml_max_nodes_per_kb, "160", 0, 1000000, "most XML nodes per KB of body (at least 4096 nodes; 0: no relative limit); more gets 400 XML_LIMIT"),
+    /* Connection budgets against floods, and who may read /metrics. */
+    INT(max_handshakes, "256", 1, 100000, "connections still in their TLS handshake (at most max_connections); when full, the oldest is closed to admit a new one"),
+    INT(max_handshakes_per_ip, "32", 1, 100000, "connections in their TLS handshake from one client address (an IPv6 /64 counts as one); more are closed at accept"),
+    INT(max_connections_per_institution, "256", 1, 100000, "open connections of one authenticated institution; more get 503 TOO_MANY_CONNECTIONS at their first request"),
+    BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
 };
 
 static const key_def_t *find_key(const char *name)
@@ -201,6 +208,21 @@ static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char 
             return CDX_ECONFIG;
         }
         break;
+    }
+    case T_BOOL: {
+        int64_t v;
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "on") == 0 ||
+            strcmp(value, "1") == 0) {
+            v = 1;
+        } else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                   strcmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+            v = 0;
+        } else {
+            cdx_errf(err, errlen, "%s: '%s' is not true or false", k->name, value);
+            return CDX_ECONFIG;
+        }
+        memcpy(field, &v, sizeof v);
+        return 0;
     }
     case T_STRING:
     case T_PATH:
@@ -421,6 +443,10 @@ static void print_value(FILE *out, const key_def_t *k, const cdx_config_t *cfg)
         int64_t v;
         memcpy(&v, field, sizeof v);
         fprintf(out, "%lld", (long long)v);
+    } else if (k->type == T_BOOL) {
+        int64_t v;
+        memcpy(&v, field, sizeof v);
+        fputs(v ? "true" : "false", out);
     } else {
         fputs(field, out);
     }
@@ -460,6 +486,8 @@ void cdx_config_help(FILE *out)
         if (k->type == T_INT)
             fprintf(out, " N   (default %s; %lld..%lld)\n", k->def, (long long)k->min,
                     (long long)k->max);
+        else if (k->type == T_BOOL)
+            fprintf(out, " true|false   (default %s)\n", k->def);
         else
             fprintf(out, " VALUE   (default %s%s)\n", k->def[0] ? k->def : "none",
                     (k->flags & F_REQUIRED) ? ", required" : "");
@@ -477,6 +505,8 @@ void cdx_config_help_markdown(FILE *out)
                 k->def[0] ? "`" : "");
         if (k->type == T_INT)
             fprintf(out, "%lld – %lld", (long long)k->min, (long long)k->max);
+        else if (k->type == T_BOOL)
+            fputs("true, false", out);
         fprintf(out, " | %s |\n", k->help);
     }
 }

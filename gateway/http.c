@@ -1,5 +1,6 @@
 /* http: strict request framing over libhttp-parser (see include/cdx/http.h). */
 #include "cdx/http.h"
+#include "cdx/chunked.h"
 #include "cdx/common.h"
 
 #include <ctype.h>
@@ -26,6 +27,15 @@ struct cdx_http_parser {
     size_t header_bytes;
     char prev;
     size_t seen;
+    unsigned rl_spaces;  /* spaces in the request line */
+    int rl_last_space;   /* the request line's last byte so far is a space */
+
+    /* Our own scan of a chunked body, ahead of libhttp-parser. */
+    cdx_chunked_t ck;
+    /* Bytes of the request head that libhttp-parser has not consumed yet
+     * when it pauses after the headers (it stops before the final LF and
+     * reads it again when resumed); the chunked scan skips them. */
+    size_t head_left;
 
     cdx_buf_t url;
     cdx_buf_t name;
@@ -110,6 +120,10 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     cdx_http_parser_t *p = hp->data;
+    /* Trailer fields of a chunked body: checked by the chunked scan and
+     * dropped; the request's headers are already handed out. */
+    if (p->phase != PH_HEADERS)
+        return 0;
     if (p->last_was_value && commit_header(p) != 0)
         return -1;
     if (cdx_buf_append(&p->name, at, len) != 0) {
@@ -122,6 +136,8 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
 static int on_header_value(http_parser *hp, const char *at, size_t len)
 {
     cdx_http_parser_t *p = hp->data;
+    if (p->phase != PH_HEADERS)
+        return 0;
     p->last_was_value = 1;
     if (cdx_buf_append(&p->value, at, len) != 0) {
         fail(p, 431, "HTTP_HEADERS_TOO_LARGE", "a header value is too long");
@@ -151,6 +167,8 @@ static int on_headers_complete(http_parser *hp)
 {
     cdx_http_parser_t *p = hp->data;
     cdx_http_request_t *req = &p->req;
+    if (p->phase != PH_HEADERS)
+        return 0; /* the end of a chunked body's trailer section */
     if (commit_header(p) != 0)
         return -1;
     for (size_t i = 0; i < p->nstored; i++) {
@@ -221,6 +239,7 @@ static int on_headers_complete(http_parser *hp)
         }
         req->chunked = 1;
         req->has_body = 1;
+        cdx_chunked_init(&p->ck, p->lim.max_body);
     }
     const char *expect = cdx_http_header(req, "expect");
     if (expect != NULL) {
@@ -279,6 +298,10 @@ static void reset(cdx_http_parser_t *p)
     p->header_bytes = 0;
     p->prev = 0;
     p->seen = 0;
+    p->rl_spaces = 0;
+    p->rl_last_space = 0;
+    p->head_left = 0;
+    memset(&p->ck, 0, sizeof p->ck);
     cdx_buf_reset(&p->url);
     cdx_buf_reset(&p->name);
     cdx_buf_reset(&p->value);
@@ -368,6 +391,13 @@ static int scan_headers(cdx_http_parser_t *p, const char *data, size_t len)
                 fail(p, 400, "HTTP_MALFORMED", "lines must end with CRLF, not a bare LF");
                 return -1;
             }
+            if (p->line_index == 0 && p->cur_line_len > 0 &&
+                (p->rl_spaces != 2 || p->rl_last_space)) {
+                fail(p, 400, "HTTP_MALFORMED",
+                     "the request line must be METHOD SP target SP HTTP-version, with single "
+                     "spaces and nothing after the version");
+                return -1;
+            }
             if (p->cur_line_len == 0) {
                 if (p->line_index == 0) {
                     fail(p, 400, "HTTP_MALFORMED", "empty request line");
@@ -393,7 +423,24 @@ static int scan_headers(cdx_http_parser_t *p, const char *data, size_t len)
                 fail(p, 400, "HTTP_MALFORMED", "NUL byte in the request head");
                 return -1;
             }
-            if (p->line_index > 0) {
+            if (p->line_index == 0) {
+                if (c == ' ') {
+                    if (p->rl_last_space || p->cur_line_len == 0 || p->rl_spaces == 2) {
+                        fail(p, 400, "HTTP_MALFORMED",
+                             "the request line must be METHOD SP target SP HTTP-version, with "
+                             "single spaces and nothing after the version");
+                        return -1;
+                    }
+                    p->rl_spaces++;
+                    p->rl_last_space = 1;
+                } else if ((unsigned char)c < 0x20 || c == 0x7f) {
+                    fail(p, 400, "HTTP_MALFORMED",
+                         "control character (such as a tab) in the request line");
+                    return -1;
+                } else {
+                    p->rl_last_space = 0;
+                }
+            } else {
                 if (p->cur_line_len == 0)
                     p->in_name = 1;
                 if (p->in_name && c == ':') {
@@ -437,9 +484,13 @@ static void map_parser_error(cdx_http_parser_t *p)
         return;
     }
     if (in_body && p->req.chunked) {
-        /* libhttp-parser reports a chunk-size overflow as a Content-Length
-         * error; in a chunked body every framing error is a chunk error. */
-        fail(p, 400, "HTTP_BAD_CHUNK", "bad chunked framing: %s", desc);
+        /* The chunked scan refuses what libhttp-parser would (it reports a
+         * chunk-size overflow as a Content-Length error); should it ever
+         * disagree, every framing error in a chunked body is a chunk error. */
+        if (e == HPE_INVALID_CONTENT_LENGTH)
+            fail(p, 400, "HTTP_BAD_CHUNK", "bad chunked framing: the chunk size overflows");
+        else
+            fail(p, 400, "HTTP_BAD_CHUNK", "bad chunked framing: %s", desc);
         return;
     }
     switch (e) {
@@ -480,12 +531,36 @@ cdx_http_event_t cdx_http_parser_feed(cdx_http_parser_t *p, const char *data, si
         return CDX_HTTP_HEADERS;
     if (len == 0)
         return CDX_HTTP_NEED_MORE;
-    if (p->scanning && scan_headers(p, data, len) < 0)
+    int head_bytes = 0;
+    if (p->scanning && (head_bytes = scan_headers(p, data, len)) < 0)
         return CDX_HTTP_ERROR;
-    size_t n = http_parser_execute(&p->hp, &p->settings, data, len);
+    /* A chunked body is checked by our own scan before libhttp-parser,
+     * which is not built strict, decodes it; libhttp-parser sees only the
+     * bytes of this body, and both must agree on where it ends. */
+    int chunked = p->phase == PH_BODY && p->req.chunked;
+    cdx_chunked_result_t cr = CDX_CHUNKED_MORE;
+    if (chunked) {
+        size_t skip = CDX_MIN(p->head_left, len), n = 0;
+        p->head_left -= skip;
+        cr = cdx_chunked_scan(&p->ck, data + skip, len - skip, &n);
+        if (cr == CDX_CHUNKED_ERROR) {
+            fail(p, p->ck.status, p->ck.code, "%s", p->ck.detail);
+            return CDX_HTTP_ERROR;
+        }
+        len = skip + n;
+    }
+    size_t n = len > 0 ? http_parser_execute(&p->hp, &p->settings, data, len) : 0;
     *consumed = n;
     if (p->phase == PH_ERROR)
         return CDX_HTTP_ERROR;
+    if (!chunked && p->phase == PH_BODY && head_bytes > 0 && (size_t)head_bytes > n)
+        p->head_left = (size_t)head_bytes - n;
+    enum http_errno he = HTTP_PARSER_ERRNO(&p->hp);
+    if (chunked && (he == HPE_OK || he == HPE_PAUSED) &&
+        (cr == CDX_CHUNKED_DONE) != (p->phase == PH_COMPLETE)) {
+        fail(p, 400, "HTTP_BAD_CHUNK", "bad chunked framing: the end of the body is ambiguous");
+        return CDX_HTTP_ERROR;
+    }
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (e == HPE_PAUSED) {
         if (p->phase == PH_COMPLETE)

@@ -16,6 +16,10 @@
 #define PLAIN_BUF_SIZE 16384
 #define LINGER_MS      2000
 #define MAX_COUNTERS   512
+/* How many of the oldest handshakes are weighed when one must be evicted. */
+#define EVICT_SCAN 64
+/* After body_rate_grace_ms, how often the minimum body rate is checked. */
+#define RATE_CHECK_MS 500
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
@@ -24,6 +28,37 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 typedef enum { C_HANDSHAKE, C_READ, C_HANDLING, C_CLOSING, C_SHUTDOWN, C_LINGER } conn_state_t;
 
 typedef struct conn conn_t;
+
+/* Why a connection was refused; the label of cdxgw_connections_refused_total. */
+#define REFUSALS(X)                                                                                \
+    X(MAX_CONNECTIONS, "max_connections")                                                          \
+    X(SHUTTING_DOWN, "shutting_down")                                                              \
+    X(PER_IP, "max_handshakes_per_ip")                                                             \
+    X(PER_INSTITUTION, "max_connections_per_institution")                                          \
+    X(NO_MEMORY, "out_of_memory")
+typedef enum {
+#define REFUSAL_ENUM(name, label) REFUSED_##name,
+    REFUSALS(REFUSAL_ENUM)
+#undef REFUSAL_ENUM
+        REFUSED_COUNT
+} refusal_t;
+static const char *const refusal_labels[] = {
+#define REFUSAL_LABEL(name, label) label,
+    REFUSALS(REFUSAL_LABEL)
+#undef REFUSAL_LABEL
+};
+
+/* A count of connections sharing a key: a client address (handshakes in
+ * progress) or an institution (authenticated connections).  Entries live
+ * in a chained hash table while their count is above zero. */
+enum { KEY_ADDR = 'A', KEY_INSTITUTION = 'I' };
+enum { HS_SILENT = 0, HS_TALKING = 1 };
+typedef struct slot_count {
+    struct slot_count *next;
+    size_t n;
+    size_t len;
+    unsigned char key[1 + sizeof(((cdx_institution_t *)0)->oid)];
+} slot_count_t;
 
 typedef struct counter {
     int route; /* index, or -1 for unmatched */
@@ -38,7 +73,8 @@ typedef struct metrics {
     double *sum;
     uint64_t *count;
     uint64_t conns_total;
-    uint64_t conns_refused;
+    uint64_t conns_refused[REFUSED_COUNT];
+    uint64_t conns_evicted;
     uint64_t tls_failures[CDX_TLS_FAIL_COUNT];
     uint64_t jobs_total;
     uint64_t jobs_refused;
@@ -62,7 +98,14 @@ struct cdx_server {
     int stopping;
     int finished;
     conn_t *conns; /* doubly linked */
-    size_t nconns;
+    size_t nconns;   /* until freed, closing ones included */
+    size_t nlive;    /* not closing: what max_connections bounds */
+    /* Connections in their TLS handshake, oldest first: [HS_SILENT] those
+     * that have sent nothing yet, [HS_TALKING] those that have. */
+    conn_t *hs_head[2], *hs_tail[2];
+    size_t nhandshakes;
+    slot_count_t **slots; /* per address and per institution counts */
+    size_t nslots;        /* buckets, a power of two */
     uint64_t next_conn_id;
     size_t jobs;
     size_t held; /* requests waiting on work after their job (registry writes) */
@@ -87,6 +130,14 @@ struct conn {
     uint64_t id;
     char peer_ip[64];
     int loopback;
+    unsigned char addr_key[16]; /* IPv4 address, or an IPv6 /64 */
+    size_t addr_len;
+    conn_t *hs_prev, *hs_next;  /* in srv->hs_head[hs_list] while in_handshake */
+    int in_handshake;
+    int hs_list;                /* HS_SILENT or HS_TALKING */
+    slot_count_t *addr_slot;   /* held while in_handshake */
+    slot_count_t *inst_slot;   /* held while authenticated and open */
+    int over_institution_cap;  /* answer 503 to the first request */
     cdx_tls_conn_t *tls;
     cdx_http_parser_t *http;
     int reading;
@@ -97,7 +148,7 @@ struct conn {
     char allow[64];
     size_t write_queued;
     uint64_t accepted_ms, idle_since_ms, req_start_ms, body_start_ms, last_body_ms,
-        last_write_ms;
+        last_write_ms, rate_check_ms;
     uint64_t handled_ns; /* uv_hrtime() when the request was dispatched */
     unsigned nrequests;
     cdx_request_t rq;
@@ -205,12 +256,21 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                          "# TYPE cdxgw_connections_active gauge\ncdxgw_connections_active %zu\n"
                          "# HELP cdxgw_connections_total Connections accepted.\n"
                          "# TYPE cdxgw_connections_total counter\ncdxgw_connections_total %llu\n"
-                         "# HELP cdxgw_connections_refused_total Connections closed at accept "
-                         "(cap reached or shutting down).\n"
-                         "# TYPE cdxgw_connections_refused_total counter\n"
-                         "cdxgw_connections_refused_total %llu\n",
-                         srv->nconns, (unsigned long long)m->conns_total,
-                         (unsigned long long)m->conns_refused);
+                         "# HELP cdxgw_handshakes_active Connections in their TLS handshake.\n"
+                         "# TYPE cdxgw_handshakes_active gauge\ncdxgw_handshakes_active %zu\n"
+                         "# HELP cdxgw_connections_evicted_total Connections closed during their "
+                         "TLS handshake, oldest first, to admit new ones (max_handshakes or "
+                         "max_connections reached).\n"
+                         "# TYPE cdxgw_connections_evicted_total counter\n"
+                         "cdxgw_connections_evicted_total %llu\n"
+                         "# HELP cdxgw_connections_refused_total Connections refused, by reason "
+                         "(closed at accept; max_connections_per_institution: answered 503).\n"
+                         "# TYPE cdxgw_connections_refused_total counter\n",
+                         srv->nconns, (unsigned long long)m->conns_total, srv->nhandshakes,
+                         (unsigned long long)m->conns_evicted);
+    for (int r = 0; r < REFUSED_COUNT; r++)
+        rc |= cdx_buf_printf(out, "cdxgw_connections_refused_total{reason=\"%s\"} %llu\n",
+                             refusal_labels[r], (unsigned long long)m->conns_refused[r]);
     rc |= cdx_buf_puts(out, "# HELP cdxgw_tls_handshake_failures_total Failed TLS handshakes, "
                             "by reason.\n# TYPE cdxgw_tls_handshake_failures_total counter\n");
     for (int f = 0; f < CDX_TLS_FAIL_COUNT; f++)
@@ -233,6 +293,122 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
     if (rc == 0 && srv->metrics_hook != NULL)
         rc = srv->metrics_hook(srv->app, out);
     return rc == 0 ? 0 : CDX_ENOMEM;
+}
+
+/* ---- connection budgets ------------------------------------------------ */
+
+static size_t slot_hash(const unsigned char *key, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static slot_count_t **slot_find(cdx_server_t *srv, const unsigned char *key, size_t len)
+{
+    slot_count_t **pp = &srv->slots[slot_hash(key, len) & (srv->nslots - 1)];
+    while (*pp != NULL && ((*pp)->len != len || memcmp((*pp)->key, key, len) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* Builds the key of kind for id (address bytes or an OID). */
+static size_t slot_key(unsigned char *key, size_t cap, int kind, const void *id, size_t idlen)
+{
+    if (idlen + 1 > cap)
+        idlen = cap - 1;
+    key[0] = (unsigned char)kind;
+    memcpy(key + 1, id, idlen);
+    return idlen + 1;
+}
+
+static size_t slot_count(cdx_server_t *srv, int kind, const void *id, size_t idlen)
+{
+    unsigned char key[sizeof(((slot_count_t *)0)->key)];
+    size_t len = slot_key(key, sizeof key, kind, id, idlen);
+    slot_count_t *e = *slot_find(srv, key, len);
+    return e ? e->n : 0;
+}
+
+/* Counts one more connection under the key; NULL when out of memory. */
+static slot_count_t *slot_acquire(cdx_server_t *srv, int kind, const void *id, size_t idlen)
+{
+    unsigned char key[sizeof(((slot_count_t *)0)->key)];
+    size_t len = slot_key(key, sizeof key, kind, id, idlen);
+    slot_count_t **pp = slot_find(srv, key, len);
+    if (*pp == NULL) {
+        slot_count_t *e = calloc(1, sizeof *e);
+        if (e == NULL)
+            return NULL;
+        memcpy(e->key, key, len);
+        e->len = len;
+        *pp = e;
+    }
+    (*pp)->n++;
+    return *pp;
+}
+
+static void slot_release(cdx_server_t *srv, slot_count_t *e)
+{
+    if (e == NULL || --e->n > 0)
+        return;
+    slot_count_t **pp = slot_find(srv, e->key, e->len);
+    CDX_ASSERT(*pp == e);
+    *pp = e->next;
+    free(e);
+}
+
+static void hs_unlink(conn_t *c)
+{
+    cdx_server_t *srv = c->srv;
+    int l = c->hs_list;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        srv->hs_head[l] = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        srv->hs_tail[l] = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+}
+
+static void hs_append(conn_t *c, int list)
+{
+    cdx_server_t *srv = c->srv;
+    c->hs_list = list;
+    c->hs_next = NULL;
+    c->hs_prev = srv->hs_tail[list];
+    if (srv->hs_tail[list])
+        srv->hs_tail[list]->hs_next = c;
+    else
+        srv->hs_head[list] = c;
+    srv->hs_tail[list] = c;
+}
+
+/* The connection's first bytes arrived during its handshake: it moves
+ * behind the silent ones in the eviction order. */
+static void conn_handshake_talking(conn_t *c)
+{
+    if (!c->in_handshake || c->hs_list == HS_TALKING)
+        return;
+    hs_unlink(c);
+    hs_append(c, HS_TALKING);
+}
+
+/* The connection's handshake ended (done, failed or closed): it leaves
+ * the handshake budget and its address's count. */
+static void conn_leave_handshake(conn_t *c)
+{
+    if (!c->in_handshake)
+        return;
+    cdx_server_t *srv = c->srv;
+    c->in_handshake = 0;
+    hs_unlink(c);
+    srv->nhandshakes--;
+    slot_release(srv, c->addr_slot);
+    c->addr_slot = NULL;
 }
 
 /* ---- connection lifetime ----------------------------------------------- */
@@ -272,6 +448,10 @@ static void conn_close(conn_t *c, const char *reason)
     if (c->closing)
         return;
     c->closing = 1;
+    c->srv->nlive--;
+    conn_leave_handshake(c);
+    slot_release(c->srv, c->inst_slot);
+    c->inst_slot = NULL;
     CDX_DEBUG("conn.close", "conn=%llu reason=%s requests=%u", (unsigned long long)c->id, reason,
               c->nrequests);
     uv_timer_stop(&c->timer);
@@ -672,7 +852,8 @@ static int role_allows(const cdx_request_t *rq)
     const cdx_route_t *r = rq->route;
     if (r->role == 0)
         return 1;
-    if ((r->flags & CDX_ROUTE_LOOPBACK_OR_ROLE) && rq->peer_loopback)
+    if ((r->flags & CDX_ROUTE_LOOPBACK_OR_ROLE) && rq->peer_loopback &&
+        rq->server->cfg->metrics_loopback)
         return 1;
     return rq->peer != NULL && (rq->peer->roles & r->role) == r->role;
 }
@@ -713,6 +894,7 @@ static void on_headers(conn_t *c)
         }
     }
     c->body_start_ms = c->last_body_ms = cdx_now_ms();
+    c->rate_check_ms = c->body_start_ms + (uint64_t)srv->cfg->body_rate_grace_ms;
     if (req->has_body && refuse && req->expect_continue) {
         /* The client waits for our word before sending the body: give the
          * final answer now and do not read the body at all. */
@@ -769,6 +951,44 @@ static void count_handshake_failure(conn_t *c, cdx_tls_failure_t f)
              c->peer_ip, cdx_tls_failure_label(f));
 }
 
+/* An authenticated connection counts against its institution's share; one
+ * beyond max_connections_per_institution is kept only to tell the client
+ * why at its first request (a TLS-level close would look like a network
+ * fault). */
+static void conn_admit_institution(conn_t *c, const cdx_institution_t *peer)
+{
+    cdx_server_t *srv = c->srv;
+    if (peer == NULL)
+        return;
+    size_t oidlen = strlen(peer->oid);
+    if (slot_count(srv, KEY_INSTITUTION, peer->oid, oidlen) >=
+        (size_t)srv->cfg->max_connections_per_institution) {
+        c->over_institution_cap = 1;
+        srv->m.conns_refused[REFUSED_PER_INSTITUTION]++;
+        CDX_WARN("conn.refused", "conn=%llu peer=%s reason=%s institution=%s",
+                 (unsigned long long)c->id, c->peer_ip,
+                 refusal_labels[REFUSED_PER_INSTITUTION], peer->oid);
+        return;
+    }
+    c->inst_slot = slot_acquire(srv, KEY_INSTITUTION, peer->oid, oidlen);
+    if (c->inst_slot == NULL)
+        conn_close(c, "out_of_memory");
+}
+
+static void refuse_over_institution_cap(conn_t *c)
+{
+    char detail[200];
+    c->close_after = 1;
+    c->state = C_HANDLING;
+    uv_timer_stop(&c->timer);
+    snprintf(c->rq.id, sizeof c->rq.id, "%llx-%u", (unsigned long long)c->id, c->nrequests);
+    snprintf(detail, sizeof detail,
+             "this institution already has %lld open connections, the most allowed; reuse them "
+             "(keep-alive) or retry after closing some",
+             (long long)c->srv->cfg->max_connections_per_institution);
+    respond_problem_raw(c, 503, "TOO_MANY_CONNECTIONS", detail, NULL, "Retry-After: 1\r\n", -1);
+}
+
 /* Moves data through TLS and the HTTP parser until input runs out or a
  * request is being handled. */
 static void conn_pump(conn_t *c)
@@ -794,6 +1014,10 @@ static void conn_pump(conn_t *c)
                 respond_fatal(c, e->status, e->code, e->detail);
                 break;
             }
+            if (ev == CDX_HTTP_HEADERS && c->over_institution_cap) {
+                refuse_over_institution_cap(c);
+                break;
+            }
             if (ev == CDX_HTTP_HEADERS) {
                 on_headers(c);
                 if (c->discard && c->close_after && cdx_http_parser_request(c->http)->expect_continue) {
@@ -813,6 +1037,8 @@ static void conn_pump(conn_t *c)
             const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
             c->state = C_READ;
             c->idle_since_ms = cdx_now_ms();
+            conn_leave_handshake(c);
+            conn_admit_institution(c, peer);
             CDX_INFO("conn.tls", "conn=%llu peer=%s version=%s cipher=%s institution=%s",
                      (unsigned long long)c->id, c->peer_ip, cdx_tls_conn_version(c->tls),
                      cdx_tls_conn_cipher(c->tls), peer ? peer->oid : "-");
@@ -827,6 +1053,7 @@ static void conn_pump(conn_t *c)
             break;
         if (c->state == C_HANDSHAKE) {
             count_handshake_failure(c, cdx_tls_conn_failure(c->tls));
+            conn_leave_handshake(c);
             conn_flush(c); /* the alert */
             c->state = C_CLOSING;
             conn_finish(c);
@@ -870,6 +1097,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (c->state == C_LINGER)
         return; /* dropped */
+    conn_handshake_talking(c);
     if (cdx_tls_conn_feed(c->tls, c->readbuf, (size_t)nread) != 0) {
         conn_close(c, "out_of_memory");
         return;
@@ -897,11 +1125,11 @@ static uint64_t conn_deadline(conn_t *c)
                                                                : cfg->header_timeout_ms);
         } else {
             uint64_t d = c->last_body_ms + (uint64_t)cfg->body_timeout_ms;
-            if (cfg->body_min_rate_bps > 0) {
-                uint64_t grace = c->body_start_ms + (uint64_t)cfg->body_rate_grace_ms;
-                uint64_t check = CDX_MAX(grace, cdx_now_ms() + 1000);
-                d = CDX_MIN(d, check);
-            }
+            /* The rate check keeps its own schedule (the end of the grace
+             * period, then every RATE_CHECK_MS): a byte arriving does not
+             * push it back. */
+            if (cfg->body_min_rate_bps > 0)
+                d = CDX_MIN(d, c->rate_check_ms);
             return d;
         }
     case C_LINGER:
@@ -956,12 +1184,18 @@ static void on_timer(uv_timer_t *t)
                 return;
             }
             uint64_t elapsed = now - c->body_start_ms;
-            if (cfg->body_min_rate_bps > 0 && elapsed >= (uint64_t)cfg->body_rate_grace_ms &&
-                elapsed > 0 && got * 1000 / elapsed < (uint64_t)cfg->body_min_rate_bps) {
-                respond_fatal(c, 408, "HTTP_BODY_TOO_SLOW",
-                              "the request body arrived slower than the minimum rate; nothing "
-                              "was stored");
-                return;
+            if (cfg->body_min_rate_bps > 0 && now >= c->rate_check_ms) {
+                if (elapsed > 0 && got * 1000 / elapsed < (uint64_t)cfg->body_min_rate_bps) {
+                    char detail[200];
+                    snprintf(detail, sizeof detail,
+                             "the request body arrived at %llu bytes/s, slower than the minimum "
+                             "of %lld; nothing was stored",
+                             (unsigned long long)(got * 1000 / elapsed),
+                             (long long)cfg->body_min_rate_bps);
+                    respond_fatal(c, 408, "HTTP_BODY_TOO_SLOW", detail);
+                    return;
+                }
+                c->rate_check_ms = now + RATE_CHECK_MS;
             }
         }
     }
@@ -983,22 +1217,76 @@ static void conn_arm_timer(conn_t *c)
 
 /* ---- accepting --------------------------------------------------------- */
 
-static void peer_address(conn_t *c)
+/* Reads the peer's address: its text for logs, whether it is loopback,
+ * and the key its handshakes are counted under: the IPv4 address (also
+ * when IPv4-mapped in IPv6), or the /64 prefix of an IPv6 address, the
+ * block one IPv6 subscriber usually holds.  Returns 0, or a libuv error
+ * when the peer is already gone. */
+static int peer_address(conn_t *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     c->peer_ip[0] = '\0';
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
-        return;
+    int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    if (rc != 0)
+        return rc;
     if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, c->peer_ip, sizeof c->peer_ip);
         c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        memcpy(c->addr_key, &a->sin_addr, 4);
+        c->addr_len = 4;
     } else if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        const unsigned char *b = a->sin6_addr.s6_addr;
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         uv_ip6_name(a, c->peer_ip, sizeof c->peer_ip);
-        c->loopback = strcmp(c->peer_ip, "::1") == 0 || strncmp(c->peer_ip, "::ffff:127.", 11) == 0;
+        if (memcmp(b, v4mapped, sizeof v4mapped) == 0) {
+            c->loopback = b[12] == 127;
+            memcpy(c->addr_key, b + 12, 4);
+            c->addr_len = 4;
+        } else {
+            c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+            memcpy(c->addr_key, b, 8);
+            c->addr_len = 8;
+        }
+    } else {
+        return UV_EAFNOSUPPORT;
     }
+    return 0;
+}
+
+static void refuse_conn(conn_t *c, refusal_t why)
+{
+    cdx_server_t *srv = c->srv;
+    srv->m.conns_refused[why]++;
+    CDX_WARN("conn.refused", "conn=%llu peer=%s reason=%s active=%zu handshakes=%zu",
+             (unsigned long long)c->id, c->peer_ip[0] ? c->peer_ip : "-", refusal_labels[why],
+             srv->nlive - 1, srv->nhandshakes);
+    conn_close(c, "refused");
+}
+
+/* Closes a connection still in its handshake, to make room: the oldest
+ * among those that have not sent a byte yet (a flood of idle connections)
+ * or, when none, among the others; and among the oldest EVICT_SCAN of
+ * them, one from the address holding the most handshakes, so that a
+ * client arriving from elsewhere is not pushed out by a flood from a few
+ * addresses. */
+static void evict_oldest_handshake(cdx_server_t *srv, const char *budget)
+{
+    conn_t *old = srv->hs_head[HS_SILENT] ? srv->hs_head[HS_SILENT] : srv->hs_head[HS_TALKING];
+    if (old == NULL)
+        return;
+    size_t scanned = 0;
+    for (conn_t *c = old->hs_next; c != NULL && ++scanned < EVICT_SCAN; c = c->hs_next) {
+        if (c->addr_slot->n > old->addr_slot->n)
+            old = c;
+    }
+    srv->m.conns_evicted++;
+    CDX_WARN("conn.evicted", "conn=%llu peer=%s budget=%s age_ms=%llu",
+             (unsigned long long)old->id, old->peer_ip, budget,
+             (unsigned long long)(cdx_now_ms() - old->accepted_ms));
+    conn_close(old, "evicted");
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -1015,7 +1303,7 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_tcp_t *tmp = malloc(sizeof *tmp);
         if (tmp != NULL && uv_tcp_init(srv->loop, tmp) == 0) {
             if (uv_accept(listener, (uv_stream_t *)tmp) == 0)
-                srv->m.conns_refused++;
+                srv->m.conns_refused[REFUSED_NO_MEMORY]++;
             uv_close((uv_handle_t *)tmp, (uv_close_cb)free);
         } else {
             free(tmp);
@@ -1037,19 +1325,49 @@ static void on_connection(uv_stream_t *listener, int status)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
+    srv->nlive++;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c, "accept_failed");
         return;
     }
     srv->m.conns_total++;
-    if (srv->stopping || srv->nconns > (size_t)srv->cfg->max_connections) {
-        srv->m.conns_refused++;
-        CDX_WARN("conn.refused", "reason=%s active=%zu",
-                 srv->stopping ? "shutting_down" : "max_connections", srv->nconns - 1);
-        conn_close(c, "refused");
+    if (srv->stopping) {
+        refuse_conn(c, REFUSED_SHUTTING_DOWN);
         return;
     }
-    peer_address(c);
+    if (peer_address(c) != 0) {
+        conn_close(c, "peer_gone");
+        return;
+    }
+    /* Budgets, so that clients who never finish a handshake cannot hold
+     * every slot: first the address's own share of handshakes (it cannot
+     * push anyone out beyond it), then room in the handshake budget and
+     * under max_connections, made by closing the oldest connection still
+     * in its handshake. */
+    const cdx_config_t *cfg = srv->cfg;
+    if (slot_count(srv, KEY_ADDR, c->addr_key, c->addr_len) >=
+        (size_t)cfg->max_handshakes_per_ip) {
+        refuse_conn(c, REFUSED_PER_IP);
+        return;
+    }
+    size_t hs_budget = (size_t)CDX_MIN(cfg->max_handshakes, cfg->max_connections);
+    if (srv->nlive > (size_t)cfg->max_connections) {
+        if (srv->nhandshakes == 0) {
+            refuse_conn(c, REFUSED_MAX_CONNECTIONS);
+            return;
+        }
+        evict_oldest_handshake(srv, "max_connections");
+    }
+    if (srv->nhandshakes >= hs_budget)
+        evict_oldest_handshake(srv, "max_handshakes");
+    c->addr_slot = slot_acquire(srv, KEY_ADDR, c->addr_key, c->addr_len);
+    if (c->addr_slot == NULL) {
+        refuse_conn(c, REFUSED_NO_MEMORY);
+        return;
+    }
+    c->in_handshake = 1;
+    hs_append(c, HS_SILENT);
+    srv->nhandshakes++;
     uv_tcp_nodelay(&c->tcp, 1);
     if (cdx_tls_conn_new(srv->tls, &c->tls) != 0 ||
         cdx_http_parser_new(&srv->limits, &c->http) != 0) {
@@ -1171,7 +1489,12 @@ int cdx_server_new(void *uv_loop, const cdx_config_t *cfg, cdx_registry_t *reg,
     srv->m.buckets = calloc(nroutes + 1, sizeof *srv->m.buckets);
     srv->m.sum = calloc(nroutes + 1, sizeof *srv->m.sum);
     srv->m.count = calloc(nroutes + 1, sizeof *srv->m.count);
-    if (srv->m.buckets == NULL || srv->m.sum == NULL || srv->m.count == NULL) {
+    srv->nslots = 64;
+    while (srv->nslots < (size_t)cfg->max_connections)
+        srv->nslots <<= 1;
+    srv->slots = calloc(srv->nslots, sizeof *srv->slots);
+    if (srv->m.buckets == NULL || srv->m.sum == NULL || srv->m.count == NULL ||
+        srv->slots == NULL) {
         cdx_server_free(srv);
         return CDX_ENOMEM;
     }
@@ -1209,6 +1532,14 @@ void cdx_server_free(cdx_server_t *srv)
     free(srv->m.buckets);
     free(srv->m.sum);
     free(srv->m.count);
+    for (size_t i = 0; srv->slots != NULL && i < srv->nslots; i++) {
+        while (srv->slots[i] != NULL) {
+            slot_count_t *e = srv->slots[i];
+            srv->slots[i] = e->next;
+            free(e);
+        }
+    }
+    free(srv->slots);
     free(srv);
 }
 
@@ -1256,8 +1587,11 @@ int cdx_server_start(cdx_server_t *srv, char *err, size_t errlen)
     if (cfg->tls_crl[0] != '\0')
         uv_timer_start(&srv->crl_timer, on_crl_timer, (uint64_t)cfg->crl_reload_ms,
                        (uint64_t)cfg->crl_reload_ms);
-    CDX_INFO("server.listening", "addr=%s port=%d max_connections=%lld workers=%lld", host,
-             srv->port, (long long)cfg->max_connections, (long long)cfg->worker_threads);
+    CDX_INFO("server.listening",
+             "addr=%s port=%d max_connections=%lld max_handshakes=%lld workers=%lld", host,
+             srv->port, (long long)cfg->max_connections,
+             (long long)CDX_MIN(cfg->max_handshakes, cfg->max_connections),
+             (long long)cfg->worker_threads);
     return 0;
 }
 

@@ -52,6 +52,10 @@ typedef struct cdx_config {
     int64_t write_queue;
     int64_t xml_max_nodes;
     int64_t xml_max_nodes_per_kb;
+    int64_t max_handshakes;
+    int64_t max_handshakes_per_ip;
+    int64_t max_connections_per_institution;
+    int64_t metrics_loopback; /* 0 or 1 */
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -1,7 +1,9 @@
 /*
  * server: the libuv event loop serving HTTP/1.1 over mutual TLS.
  *
- * Responsible for: listening, accepting within the connection cap, TLS on
+ * Responsible for: listening, accepting within the connection budgets
+ * (max_connections; handshakes in progress overall, per client address,
+ * with eviction of unauthenticated ones; connections per institution), TLS on
  * the loop thread through memory BIOs, request framing with limits and
  * per-connection timeouts (handshake, headers, body idle and minimum rate,
  * keep-alive idle, slow reader), write backpressure, routing and role
@@ -43,7 +45,7 @@ typedef void (*cdx_handler_fn)(cdx_request_t *rq);
 
 /* Route flags. */
 enum {
-    CDX_ROUTE_LOOPBACK_OR_ROLE = 1u << 0, /* loopback peers need no role */
+    CDX_ROUTE_LOOPBACK_OR_ROLE = 1u << 0, /* loopback peers need no role with metrics_loopback */
     CDX_ROUTE_BODY = 1u << 1,             /* the handler wants the body */
 };
 

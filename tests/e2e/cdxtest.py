@@ -270,7 +270,7 @@ class CA:
 class Pki:
     """Everything the TLS tests need, made once per test module.
 
-    Attributes: ca, server, good, good2, unregistered, expired, revoked,
+    Attributes: ca, server, good, good2, admin, unregistered, expired, revoked,
     selfsigned, otherca_client, other_ca, crl (fresh, lists `revoked`),
     stale_crl (nextUpdate in the past)."""
 
@@ -280,6 +280,8 @@ class Pki:
         self.server = self.ca.issue("server", cn="localhost", server=True)
         self.good = self.ca.issue("hospital-a")
         self.good2 = self.ca.issue("hospital-b")
+        # The network operations institution: the only `admin` (e.g. /metrics).
+        self.admin = self.ca.issue("netops")
         self.unregistered = self.ca.issue("unregistered")
         self.expired = self.ca.issue_ca("expired", startdate="20200101000000Z",
                                         enddate="20210101000000Z")
@@ -355,6 +357,12 @@ class Institution:
         return "\n".join(lines) + "\n"
 
 
+def ADMIN_INSTITUTION(pki):  # noqa: N802 - reads as a constant
+    """The institution with the `admin` role, registered by default (tests
+    that pass their own institutions add it to read /metrics)."""
+    return Institution("2.25.1009", "Network Operations", pki.admin, roles="admin")
+
+
 class GatewayError(AssertionError):
     pass
 
@@ -380,7 +388,8 @@ class Gateway:
         self.args = list(args)
         if institutions is None:
             institutions = [Institution("2.25.1001", "Hospital A", pki.good),
-                            Institution("2.25.1002", "Hospital B", pki.good2)]
+                            Institution("2.25.1002", "Hospital B", pki.good2),
+                            ADMIN_INSTITUTION(pki)]
         self.institutions = institutions
         cfg = {"listen": "127.0.0.1:0", "data_dir": "data",
                "tls_cert": pki.server.crt, "tls_key": pki.server.key,
@@ -500,8 +509,9 @@ class Gateway:
     def connect(self, cert="good", **kw):
         return tls_connect(self, cert=cert, **kw)
 
-    def metrics(self):
-        r = self.curl("/metrics")
+    def metrics(self, cert="admin"):
+        """GET /metrics as the admin institution (see ADMIN_INSTITUTION)."""
+        r = self.curl("/metrics", cert=cert)
         if r.status != 200:
             raise GatewayError("GET /metrics -> %r" % (r,))
         return r.body

@@ -102,7 +102,7 @@ class TestRoutes(HttpCase):
 
     def test_metrics_prometheus(self):
         self.assert_ok_healthz(self.conn())
-        r = GW.curl("/metrics")
+        r = GW.curl("/metrics", cert="admin")
         self.assertEqual(r.status, 200, r)
         ctype = ""
         for line in r.headers.splitlines():
@@ -124,6 +124,30 @@ class TestRoutes(HttpCase):
                        "cdxgw_connections_active", "cdxgw_jobs_in_flight"):
             self.assertIn(needed, names)
         self.assertIn("# TYPE cdxgw_http_request_duration_seconds histogram", r.body)
+
+
+    def test_metrics_admin_only_by_default(self):
+        # A loopback client without the admin role is refused (the test runs
+        # on loopback, so this is the case metrics_loopback opens).
+        r = GW.curl("/metrics", cert="good")
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(cdxtest.curl_json(r).get("code"), "FORBIDDEN", r)
+        self.assertNotIn("cdxgw_", r.body)
+        c = self.conn()
+        c.send(get("/metrics"))
+        problem_check(self, c.read_response(), 403, "FORBIDDEN")
+        # The admin institution is served.
+        self.assertEqual(GW.curl("/metrics", cert="admin").status, 200)
+
+    def test_metrics_loopback_opt_in(self):
+        with Gateway(PKI, name="http-metrics-loopback",
+                     settings={"metrics_loopback": "true"}) as gw:
+            r = gw.curl("/metrics", cert="good")
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("cdxgw_connections_active", r.body)
+            # Only /metrics is opened, not the other routes needing a role.
+            r = gw.curl("/v1/documents/%s/metadata" % ("0" * 32), cert="admin")
+            self.assertEqual(r.status, 403, r)
 
 
 class TestBodyLimits(HttpCase):
@@ -214,6 +238,90 @@ class TestFraming(HttpCase):
                "5\r\nhello\r\n0\r\n\r\n")
         problem_check(self, c.read_response(), 405, "METHOD_NOT_ALLOWED")
         self.assert_ok_healthz(c)
+
+
+class TestRequestLine(HttpCase):
+
+    def test_single_spaces_served(self):
+        self.assert_ok_healthz(self.conn())
+
+    def test_extra_spaces_400(self):
+        cases = {
+            "two spaces after method": "GET  /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "two spaces before version": "GET /healthz  HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "trailing space": "GET /healthz HTTP/1.1 \r\nHost: localhost\r\n\r\n",
+            "tab separator": "GET\t/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        }
+        for name, raw in cases.items():
+            with self.subTest(case=name):
+                c = Conn.open(GW)
+                try:
+                    c.send(raw)
+                    doc = problem_check(self, c.read_response(), 400, "HTTP_MALFORMED")
+                    self.assertIn("request line", doc["detail"], doc)
+                    self.assert_closed(c)
+                finally:
+                    c.close()
+
+
+CHUNKED_POST = ("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n")
+
+
+class TestChunkedFraming(HttpCase):
+    """The gateway's own scan of chunked bodies (the system libhttp-parser is
+    not a strict build): each refusal has a well-formed control."""
+
+    def refused(self, body, status, code, timeout=30.0):
+        c = self.conn()
+        c.send(CHUNKED_POST + body)
+        doc = problem_check(self, c.read_response(timeout=timeout), status, code)
+        self.assert_closed(c)
+        return doc
+
+    def accepted(self, body):
+        c = self.conn()
+        c.send(CHUNKED_POST + body)
+        problem_check(self, c.read_response(), 405, "METHOD_NOT_ALLOWED")
+        self.assert_ok_healthz(c)  # the body was read to its end, in sync
+
+    def test_controls_accepted(self):
+        self.accepted("5\r\nhello\r\n0\r\n\r\n")
+        self.accepted("5;name=value\r\nhello\r\n0\r\n\r\n")
+        self.accepted("5;q=\"a b\"\r\nhello\r\n0\r\n\r\n")
+        self.accepted("005\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\n")
+        self.accepted("200\r\n" + "x" * 512 + "\r\n200\r\n" + "y" * 512 + "\r\n0\r\n\r\n")
+
+    def test_data_not_followed_by_crlf(self):
+        for tail in ("XY", "\n\n", "\rX", "X\n"):
+            with self.subTest(tail=tail):
+                self.refused("5\r\nhello" + tail + "0\r\n\r\n", 400, "HTTP_BAD_CHUNK")
+
+    def test_bare_lf_in_size_line_or_extension(self):
+        for body in ("5\nhello\r\n0\r\n\r\n", "5;a=b\nhello\r\n0\r\n\r\n",
+                     "5;a\n\r\nhello\r\n0\r\n\r\n", "5\r\nhello\r\n0\n\r\n",
+                     "5\r\nhello\r\n0\r\n\n"):
+            with self.subTest(body=body):
+                self.refused(body, 400, "HTTP_BAD_CHUNK")
+
+    def test_overlong_extension(self):
+        doc = self.refused("5;x=" + "a" * 5000 + "\r\nhello\r\n0\r\n\r\n", 400,
+                           "HTTP_BAD_CHUNK")
+        self.assertIn("extension", doc["detail"], doc)
+
+    def test_size_overflow_says_so(self):
+        doc = self.refused("1" + "0" * 16 + "\r\nhello\r\n0\r\n\r\n", 400, "HTTP_BAD_CHUNK")
+        self.assertIn("overflow", doc["detail"], doc)
+        self.assertNotIn("content", doc["detail"].lower(), doc)
+
+    def test_over_limit_refused_before_data(self):
+        # The chunk announcing more than max_body_bytes is refused at once:
+        # no data follows, so a gateway waiting for it would answer 408
+        # (body_timeout_ms) instead.
+        self.refused("%x\r\n" % (MAX_BODY + 1), 413, "BODY_TOO_LARGE")
+        # The running total passes the limit on the third chunk's size line.
+        self.refused("200\r\n" + "x" * 512 + "\r\n200\r\n" + "y" * 512 + "\r\n1\r\n",
+                     413, "BODY_TOO_LARGE")
 
 
 class TestHeaderLimits(HttpCase):
@@ -324,6 +432,57 @@ class TestKeepAliveAndTimeouts(HttpCase):
             rr = Conn(None)
             rr.buf, rr.eof = c.buf, True
             problem_check(self, rr.read_response(), 408, "HTTP_HEADER_TIMEOUT")
+
+
+class TestSlowBody(unittest.TestCase):
+    """body_min_rate_bps is checked at the end of body_rate_grace_ms and then
+    regularly, however often the slow client sends a byte."""
+
+    GRACE_MS = 1000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(PKI, name="http-slow-body", settings={
+            "body_rate_grace_ms": cls.GRACE_MS,
+            "body_min_rate_bps": 200,
+            "body_timeout_ms": 5000,
+        }).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+
+    def test_drip_below_min_rate_gets_408(self):
+        length = 400  # 40 s at the drip rate below: far beyond the grace
+        c = Conn.open(self.gw)
+        self.addCleanup(c.close)
+        c.send("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+               "Content-Length: %d\r\n\r\n" % length)
+        t0 = time.monotonic()
+        sent = 0
+        answered = None
+        while sent < length:
+            try:
+                c.send(b"x")
+            except OSError:
+                break  # closed by the gateway: its answer is in the socket
+            sent += 1
+            try:
+                c.sock.settimeout(0.1)
+                data = c.sock.recv(65536)
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                data = b""
+            c.buf += data
+            if b"\r\n\r\n" in c.buf or not data:
+                break
+        answered = time.monotonic() - t0
+        r = c.read_response(timeout=10.0)
+        problem_check(self, r, 408, "HTTP_BODY_TOO_SLOW")
+        self.assertLess(sent, length, "the whole body was accepted at 10 bytes/s")
+        print("slow body: 408 after %.2f s of body (grace %d ms), %d bytes sent"
+              % (answered, self.GRACE_MS, sent), file=sys.stderr)
 
 
 if __name__ == "__main__":

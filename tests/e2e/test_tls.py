@@ -6,7 +6,11 @@ because the server is down or the client cannot speak the protocol)."""
 
 import json
 import os
+import select
+import socket
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,6 +34,7 @@ def registered(pki):
         Institution("2.25.1005", "Self-Signed Lab", sha256=pki.selfsigned.sha256()),
         Institution("2.25.1006", "Other CA Hospital", sha256=pki.otherca_client.sha256(),
                     roles="query", endpoint="https://other.example.org/cdx"),
+        cdxtest.ADMIN_INSTITUTION(pki),
     ]
 
 
@@ -221,6 +226,203 @@ class TestHandshakeMetrics(unittest.TestCase):
                              if after[k] != before.get(k, 0)}
                     self.assertEqual(delta, {reason: 1}, "refusing %s" % cert)
             self.assertRegex(gw.log(), r"event=tls\.handshake_failed\b.*\breason=revoked\b")
+
+
+class Flood:
+    """Plain TCP connections that never start TLS, from several loopback
+    addresses, kept open: one closed by the gateway is opened again, as a
+    flooding client would, at up to `reopen_rate` connections a second (the
+    test machine is shared: the point is holding slots, not burning CPU)."""
+
+    def __init__(self, port, addresses, per_address, reopen_rate=200):
+        self.port, self.addresses, self.per_address = port, addresses, per_address
+        self.reopen_rate = reopen_rate
+        self.to_reopen = []
+        self.socks = {}  # socket -> source address
+        self.opened = 0
+        self.failed_opens = 0
+        self.closed_by_gateway = 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self, addr):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.bind((addr, 0))
+            s.connect_ex(("127.0.0.1", self.port))
+        except OSError:
+            s.close()
+            self.failed_opens += 1
+            return
+        self.socks[s] = addr
+        self.opened += 1
+
+    def start(self):
+        for addr in self.addresses:
+            for _ in range(self.per_address):
+                self._open(addr)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        tokens, last = 0.0, time.monotonic()
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            tokens = min(self.reopen_rate, tokens + (now - last) * self.reopen_rate)
+            last = now
+            while self.to_reopen and tokens >= 1:
+                self._open(self.to_reopen.pop(0))
+                tokens -= 1
+            socks = list(self.socks)
+            try:
+                readable, _, _ = select.select(socks, [], [], 0.05)
+            except (OSError, ValueError):
+                readable = [s for s in socks if s.fileno() < 0]
+            for s in readable:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if data:
+                    continue
+                addr = self.socks.pop(s)
+                s.close()
+                self.closed_by_gateway += 1
+                self.to_reopen.append(addr)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(10)
+        for s in list(self.socks):
+            s.close()
+        self.socks.clear()
+
+
+class TestConnectionFlood(unittest.TestCase):
+    """Idle TCP connections that never start TLS must not lock out
+    certified clients: handshakes have their own budget, each address its
+    own share of it, and the oldest handshake makes room for a new one."""
+
+    SETTINGS = {
+        "max_connections": 120,
+        "max_handshakes": 40,
+        "max_handshakes_per_ip": 16,
+        # Far longer than the test: the flood holds its connections for as
+        # long as the gateway lets it.
+        "handshake_timeout_ms": 120000,
+        "log_level": "info",
+    }
+
+    def test_certified_client_served_during_flood(self):
+        addresses = ["127.0.0.%d" % i for i in range(2, 10)]
+        per_address = 40  # 320 connections: more than max_connections
+        with Gateway(PKI, name="tls-flood", settings=self.SETTINGS) as gw:
+            flood = Flood(gw.port, addresses, per_address).start()
+            try:
+                # Let the flood fill the gateway before the client comes.
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and flood.closed_by_gateway < 100:
+                    time.sleep(0.05)
+                t0 = time.monotonic()
+                deadline = t0 + 60
+                attempts, worst, first_ok = 0, 0.0, None
+                served = 0
+                while time.monotonic() < deadline and served < 5:
+                    a0 = time.monotonic()
+                    r = gw.curl("/healthz", cert="good", timeout=10)
+                    attempts += 1
+                    if r.status == 200:
+                        served += 1
+                        worst = max(worst, time.monotonic() - a0)
+                        if first_ok is None:
+                            first_ok = time.monotonic() - t0
+                self.assertEqual(served, 5, "certified client not served during the flood "
+                                 "(%d attempts; flood opened %d, %d closed by the gateway)"
+                                 % (attempts, flood.opened, flood.closed_by_gateway))
+                metrics = gw.metrics()
+                self.assertTrue(flood.thread.is_alive(), "the flood stopped early")
+            finally:
+                flood.stop()
+            refused = {lab["reason"]: v for lab, v in
+                       cdxtest.metric_samples(metrics, "cdxgw_connections_refused_total")}
+            evicted = sum(v for _, v in
+                          cdxtest.metric_samples(metrics, "cdxgw_connections_evicted_total"))
+            active = sum(v for _, v in
+                         cdxtest.metric_samples(metrics, "cdxgw_handshakes_active"))
+            self.assertGreater(refused.get("max_handshakes_per_ip", 0), 0, metrics)
+            self.assertGreater(evicted, 0, metrics)
+            self.assertLessEqual(active, self.SETTINGS["max_handshakes"], metrics)
+            # The flood's addresses hold many handshakes each, the client's
+            # one: evictions always fall on the flood.
+            evicted_clients = [ln for ln in gw.log().splitlines()
+                               if "event=conn.evicted" in ln and "peer=127.0.0.1 " in ln]
+            self.assertEqual(evicted_clients, [], "\n".join(evicted_clients[:5]))
+            print("flood: %d addresses x %d idle connections; certified client served 5 times "
+                  "in %d attempts, first after %.2f s, worst request %.3f s; gateway closed %d "
+                  "flood connections (refused %r, evicted %d)"
+                  % (len(addresses), per_address, attempts, first_ok, worst,
+                     flood.closed_by_gateway, refused, evicted), file=sys.stderr)
+
+    def test_per_address_share(self):
+        # One address alone cannot take more than its share of handshakes:
+        # with 40 idle connections from 127.0.0.2, the rest are closed at
+        # accept and a client elsewhere never needs to evict anyone.
+        with Gateway(PKI, name="tls-per-ip", settings=self.SETTINGS) as gw:
+            flood = Flood(gw.port, ["127.0.0.2"], 40).start()
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and flood.closed_by_gateway < 24:
+                    time.sleep(0.05)
+                r = gw.curl("/healthz", cert="good")
+                self.assertEqual(r.status, 200, r)
+                metrics = gw.metrics()
+            finally:
+                flood.stop()
+            refused = {lab["reason"]: v for lab, v in
+                       cdxtest.metric_samples(metrics, "cdxgw_connections_refused_total")}
+            self.assertGreaterEqual(refused.get("max_handshakes_per_ip", 0), 24, metrics)
+            evicted = sum(v for _, v in
+                          cdxtest.metric_samples(metrics, "cdxgw_connections_evicted_total"))
+            self.assertEqual(evicted, 0, metrics)
+            self.assertIn("reason=max_handshakes_per_ip", gw.log())
+
+
+class TestInstitutionShare(unittest.TestCase):
+
+    def test_connections_per_institution(self):
+        with Gateway(PKI, name="tls-per-institution",
+                     settings={"max_connections_per_institution": 2}) as gw:
+            held = [cdxtest.Conn.open(gw) for _ in range(2)]
+            try:
+                for c in held:
+                    c.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    self.assertEqual(c.read_response().status, 200)
+                third = cdxtest.Conn.open(gw)
+                third.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                doc = cdxtest.problem_check(self, third.read_response(), 503,
+                                            "TOO_MANY_CONNECTIONS")
+                self.assertIn("2 open connections", doc["detail"])
+                self.assertTrue(third.wait_closed(5.0))
+                third.close()
+                # Another institution is not affected.
+                self.assertEqual(gw.curl("/healthz", cert="good2").status, 200)
+                # Once one closes, the institution gets its slot back.
+                held.pop().close()
+                deadline = time.monotonic() + 30
+                r = None
+                while time.monotonic() < deadline:
+                    r = gw.curl("/healthz", cert="good")
+                    if r.status == 200:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual(r.status, 200, r)
+                refused = {lab["reason"]: v for lab, v in cdxtest.metric_samples(
+                    gw.metrics(), "cdxgw_connections_refused_total")}
+                self.assertGreaterEqual(refused.get("max_connections_per_institution", 0), 1)
+            finally:
+                for c in held:
+                    c.close()
 
 
 if __name__ == "__main__":

@@ -256,6 +256,64 @@ static void test_limits(void **state)
                  400, "HTTP_BAD_CHUNK");
 }
 
+static void test_request_line_spaces(void **state)
+{
+    (void)state;
+    expect_error("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "HTTP_MALFORMED");
+    expect_error("GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400, "HTTP_MALFORMED");
+    expect_error("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, "HTTP_MALFORMED");
+    expect_error(" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "HTTP_MALFORMED");
+    expect_error("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "HTTP_MALFORMED");
+    cdx_http_parser_t *p = mk();
+    result_t r = feed(p, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0);
+    assert_int_equal(r.last, CDX_HTTP_COMPLETE);
+    cdx_http_parser_free(p);
+}
+
+/* Chunked framing goes through the gateway's own scan, in any split. */
+static void test_chunked_strict(void **state)
+{
+    (void)state;
+    const char *post = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const struct {
+        const char *body;
+        int status;
+        const char *code;
+    } bad[] = {
+        {"5\r\nhelloXY0\r\n\r\n", 400, "HTTP_BAD_CHUNK"},
+        {"5;a=b\nhello\r\n0\r\n\r\n", 400, "HTTP_BAD_CHUNK"},
+        {"5;a\n\r\nhello\r\n0\r\n\r\n", 400, "HTTP_BAD_CHUNK"},
+        {"5\r\nhello\r\n0\r\n\n", 400, "HTTP_BAD_CHUNK"},
+        {"10000000000000000\r\n", 400, "HTTP_BAD_CHUNK"},
+        {"41\r\n", 413, "BODY_TOO_LARGE"}, /* refused before its data */
+        {"20\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n21\r\n", 413, "BODY_TOO_LARGE"},
+    };
+    char text[512];
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(bad); i++) {
+        snprintf(text, sizeof text, "%s%s", post, bad[i].body);
+        expect_error(text, bad[i].status, bad[i].code);
+    }
+    cdx_http_parser_t *p = mk();
+    snprintf(text, sizeof text, "%s%s", post, "10000000000000000\r\n");
+    result_t r = feed(p, text, 0, 0);
+    assert_int_equal(r.last, CDX_HTTP_ERROR);
+    assert_non_null(strstr(cdx_http_parser_error(p)->detail, "overflows"));
+    cdx_http_parser_free(p);
+
+    /* Extensions and trailers are accepted; trailers are not headers. */
+    for (size_t step = 0; step <= 3; step++) {
+        p = mk();
+        snprintf(text, sizeof text, "%s%s", post,
+                 "3;a=\"b c\"\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\nGET /next HTTP/1.1\r\n");
+        r = feed(p, text, step, 0);
+        assert_int_equal(r.last, CDX_HTTP_COMPLETE);
+        assert_string_equal(r.body, "abc");
+        assert_null(cdx_http_header(cdx_http_parser_request(p), "x-trailer"));
+        assert_int_equal(r.leftover, strlen("GET /next HTTP/1.1\r\n"));
+        cdx_http_parser_free(p);
+    }
+}
+
 static void test_expect_and_close(void **state)
 {
     (void)state;
@@ -304,7 +362,8 @@ int main(void)
         cmocka_unit_test(test_smuggling),       cmocka_unit_test(test_malformed_heads),
         cmocka_unit_test(test_framing_details),
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_expect_and_close),
-        cmocka_unit_test(test_query_param),
+        cmocka_unit_test(test_query_param),     cmocka_unit_test(test_request_line_spaces),
+        cmocka_unit_test(test_chunked_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
