@@ -29,10 +29,8 @@ typedef struct ingest_job {
     char purpose[32];
     char user[128];
     char patient_key[33];
-    cdx_store_outcome_t outcome;
-    char uid[33];
     int rejected;
-    char detail[160];
+    cdx_ingest_change_t change; /* the registry change and its outcome */
     /* A MIME body (message/rfc822, multipart/related): decoded on the
      * worker; body then points into decoded. */
     int mime;
@@ -122,50 +120,16 @@ static void ingest_work(void *arg)
     job->rc = cdx_ingest_run(job->app->pipeline, job->body, job->len, &sub, &job->in);
 }
 
+/* The writer's apply functions: the change is the same whoever submits
+ * (cdx_ingest_apply_store / cdx_ingest_apply_reject). */
 static int apply_store(cdx_registry_t *reg, void *arg)
 {
-    ingest_job_t *job = arg;
-    cdx_doc_record_t rec;
-    cdx_ingest_record(&job->in, job->submitter, job->body, job->patient_key, &rec);
-    snprintf(job->detail, sizeof job->detail, "sha256=%.16s size=%zu issues=%zu", job->in.sha256,
-             job->in.size, job->in.diag.nissues);
-    cdx_audit_event_t ev = {
-        .event = "document.ingest",
-        .actor_oid = job->submitter,
-        .actor_user = job->user[0] ? job->user : NULL,
-        .purpose = job->purpose,
-        .outcome = 0,
-        .patient_key = job->patient_key,
-        .document_id = NULL,
-        .detail = job->detail,
-    };
-    char uid[33];
-    cdx_registry_doc_uid(job->in.unique_id, uid);
-    ev.document_id = uid;
-    return cdx_registry_store_document(reg, &rec, &ev, &job->outcome, job->uid);
+    return cdx_ingest_apply_store(reg, &((ingest_job_t *)arg)->change);
 }
 
 static int apply_reject_audit(cdx_registry_t *reg, void *arg)
 {
-    ingest_job_t *job = arg;
-    const cdx_diag_t *d = &job->in.diag;
-    /* Attack-like input is a security alert (outcome 8), the rest a
-     * rejected import (4). */
-    int alert = strcmp(d->code, "XML_DTD_FORBIDDEN") == 0 ||
-                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0 ||
-                strcmp(d->code, "DOCUMENT_ID_FOREIGN") == 0;
-    snprintf(job->detail, sizeof job->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
-             d->status, job->in.sha256, job->in.size);
-    cdx_audit_event_t ev = {
-        .event = alert ? "security.alert" : "document.reject",
-        .actor_oid = job->submitter,
-        .actor_user = job->user[0] ? job->user : NULL,
-        .purpose = job->purpose,
-        .outcome = alert ? 8 : 4,
-        .patient_key = job->patient_key[0] ? job->patient_key : NULL,
-        .detail = job->detail,
-    };
-    return cdx_registry_audit(reg, &ev);
+    return cdx_ingest_apply_reject(reg, &((ingest_job_t *)arg)->change);
 }
 
 /* status: CDX_EBUSY when the write queue refused the change (OVERLOADED), or the
@@ -212,8 +176,8 @@ static void ingest_written(cdx_write_req_t *req, int status)
         job_free(job);
         return;
     }
-    if (job->outcome == CDX_STORE_FORBIDDEN) {
-        CDX_WARN("document.replacement_forbidden", "req=%s doc=%s", rq->id, job->uid);
+    if (job->change.outcome == CDX_STORE_FORBIDDEN) {
+        CDX_WARN("document.replacement_forbidden", "req=%s doc=%s", rq->id, job->change.uid);
         cdx_respond_problem(rq, 403, "REPLACEMENT_FORBIDDEN",
                             "the document replaces (relatedDocument RPLC) a document another "
                             "institution submitted; only the institution that submitted it, or "
@@ -222,8 +186,8 @@ static void ingest_written(cdx_write_req_t *req, int status)
         job_free(job);
         return;
     }
-    if (job->outcome == CDX_STORE_CONFLICT) {
-        CDX_WARN("document.conflict", "req=%s doc=%s", rq->id, job->uid);
+    if (job->change.outcome == CDX_STORE_CONFLICT) {
+        CDX_WARN("document.conflict", "req=%s doc=%s", rq->id, job->change.uid);
         cdx_respond_problem(rq, 409, "DOC_ID_CONFLICT",
                             "a different document with the same ClinicalDocument/id is already "
                             "stored; a new version needs a new id (and relatedDocument RPLC)",
@@ -234,8 +198,8 @@ static void ingest_written(cdx_write_req_t *req, int status)
     json_error_t jerr;
     json_t *issues = json_loads(job->in.issues_json ? job->in.issues_json : "[]", 0, &jerr);
     json_t *body = json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:{s:s?, s:s?}, s:i, s:s?, s:s, s:o}", "id", job->uid,
-        "status", job->outcome == CDX_STORE_CREATED ? "stored" : "already_stored", "document_id",
+        "{s:s, s:s, s:s, s:s, s:I, s:{s:s?, s:s?}, s:i, s:s?, s:s, s:o}", "id", job->change.uid,
+        "status", job->change.outcome == CDX_STORE_CREATED ? "stored" : "already_stored", "document_id",
         job->in.unique_id, "sha256", job->in.sha256, "size", (json_int_t)job->in.size, "patient",
         "root", job->in.patient_root, "extension", job->in.patient_ext, "version",
         job->in.version, "set_id", job->in.set_id, "mapping_version",
@@ -246,16 +210,16 @@ static void ingest_written(cdx_write_req_t *req, int status)
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char location[96];
-    snprintf(location, sizeof location, "Location: /v1/documents/%s\r\n", job->uid);
+    snprintf(location, sizeof location, "Location: /v1/documents/%s\r\n", job->change.uid);
     CDX_INFO("document.stored", "req=%s doc=%s outcome=%d patient=%s facts=%zu us_parse=%llu "
              "us_validate=%llu us_normalize=%llu us_extract=%llu",
-             rq->id, job->uid, (int)job->outcome, job->patient_key, job->in.nfacts,
+             rq->id, job->change.uid, (int)job->change.outcome, job->patient_key, job->in.nfacts,
              (unsigned long long)job->in.us_parse, (unsigned long long)job->in.us_validate,
              (unsigned long long)job->in.us_normalize, (unsigned long long)job->in.us_extract);
     if (text == NULL)
         cdx_respond_problem(rq, 503, "OVERLOADED", "out of memory; retry later", NULL);
     else
-        cdx_respond(rq, (int)job->outcome, "application/json", text, strlen(text), location);
+        cdx_respond(rq, (int)job->change.outcome, "application/json", text, strlen(text), location);
     free(text);
     job_free(job);
     cdx_test_crash_point("acked"); /* test builds: a power cut right after an answer left */
@@ -284,6 +248,14 @@ static void ingest_done(cdx_request_t *rq, void *arg)
     if (job->rejected)
         CDX_INFO("document.rejected", "req=%s code=%s status=%d issues=%zu", rq->id,
                  job->in.diag.code, job->in.diag.status, job->in.diag.nissues);
+    job->change = (cdx_ingest_change_t){
+        .in = &job->in,
+        .body = job->body,
+        .submitter = job->submitter,
+        .user = job->user,
+        .purpose = job->purpose,
+        .patient_key = job->patient_key,
+    };
     job->wreq.apply = job->rejected ? apply_reject_audit : apply_store;
     job->wreq.done = ingest_written;
     job->wreq.arg = job;

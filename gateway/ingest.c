@@ -561,3 +561,54 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->nfact_rows = in->nfact_rows;
     rec->warnings_json = in->issues_json;
 }
+
+int cdx_ingest_code_is_alert(const char *code)
+{
+    static const char *const alerts[] = {"XML_DTD_FORBIDDEN", "IDENTITY_MISMATCH", "XML_LIMIT",
+                                         "DOCUMENT_ID_FOREIGN"};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(alerts); i++)
+        if (strcmp(code, alerts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
+{
+    cdx_ingest_change_t *c = arg;
+    cdx_doc_record_t rec;
+    cdx_ingest_record(c->in, c->submitter, c->body, c->patient_key, &rec);
+    snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu", c->in->sha256,
+             c->in->size, c->in->diag.nissues);
+    char uid[33];
+    cdx_registry_doc_uid(c->in->unique_id, uid);
+    cdx_audit_event_t ev = {
+        .event = "document.ingest",
+        .actor_oid = c->submitter,
+        .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
+        .purpose = c->purpose,
+        .outcome = 0,
+        .patient_key = c->patient_key,
+        .document_id = uid,
+        .detail = c->detail,
+    };
+    return cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
+}
+
+int cdx_ingest_apply_reject(cdx_registry_t *reg, void *arg)
+{
+    cdx_ingest_change_t *c = arg;
+    const cdx_diag_t *d = &c->in->diag;
+    int alert = cdx_ingest_code_is_alert(d->code);
+    snprintf(c->detail, sizeof c->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
+             d->status, c->in->sha256, c->in->size);
+    cdx_audit_event_t ev = {
+        .event = alert ? "security.alert" : "document.reject",
+        .actor_oid = c->submitter,
+        .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
+        .purpose = c->purpose,
+        .outcome = alert ? 8 : 4,
+        .patient_key = c->patient_key != NULL && c->patient_key[0] ? c->patient_key : NULL,
+        .detail = c->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}

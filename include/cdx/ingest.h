@@ -110,6 +110,38 @@ void cdx_ingest_cleanup(cdx_ingest_t *in);
 void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const char *data,
                        const char *patient_key, cdx_doc_record_t *rec);
 
+/* The registry change that records an ingest's verdict: the document with
+ * its audit record, or the rejection's audit record.  POST
+ * /v1/documents and every other caller that stores through the writer use
+ * these, so the rows written are the same whoever submits.  The caller
+ * fills the inputs (all borrowed, alive until the change is applied); the
+ * apply functions have the writer's signature (arg is the change), run on
+ * the writer thread inside its savepoint, and fill the outputs. */
+typedef struct cdx_ingest_change {
+    const cdx_ingest_t *in;
+    const char *body;        /* the document's bytes, as in was run on */
+    const char *submitter;   /* the submitting institution's OID */
+    const char *user;        /* the asserted user (X-CDX-User), or NULL */
+    const char *purpose;     /* PurposeOfUse of the request */
+    const char *patient_key; /* keyed hash of the patient id, "" when none */
+    /* Outputs. */
+    cdx_store_outcome_t outcome; /* apply_store: created, identical, conflict, forbidden */
+    char uid[33];                /* apply_store: the document's registry id */
+    char detail[160];            /* the audit record's detail */
+} cdx_ingest_change_t;
+
+/* Stores an accepted document (cdx_registry_store_document) with its
+ * document.ingest audit record. */
+int cdx_ingest_apply_store(cdx_registry_t *reg, void *change);
+
+/* Appends the audit record of a rejection: security.alert (outcome 8) for
+ * attack-like input (cdx_ingest_code_is_alert), else document.reject (4). */
+int cdx_ingest_apply_reject(cdx_registry_t *reg, void *change);
+
+/* 1 when a rejection with this code is attack-like: a DOCTYPE, a node
+ * bomb, a document of another institution, ids in another's numbering. */
+int cdx_ingest_code_is_alert(const char *code);
+
 /* Re-runs normalization and extraction on stored bytes (reindex). */
 int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
                            const char *submitter_oid, cdx_ingest_t *out);

@@ -390,6 +390,11 @@ class Gateway:
             institutions = [Institution("2.25.1001", "Hospital A", pki.good),
                             Institution("2.25.1002", "Hospital B", pki.good2),
                             ADMIN_INSTITUTION(pki)]
+        elif getattr(pki, "admin", None) is not None and not any(
+                i.cert is pki.admin or i.oid == "2.25.1009" for i in institutions):
+            # /metrics is for the admin role: every test gateway has one
+            # to read it with (Gateway.metrics).
+            institutions = list(institutions) + [ADMIN_INSTITUTION(pki)]
         self.institutions = institutions
         cfg = {"listen": "127.0.0.1:0", "data_dir": "data",
                "tls_cert": pki.server.crt, "tls_key": pki.server.key,

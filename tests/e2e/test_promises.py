@@ -418,6 +418,7 @@ class _CrlPki:
         self.server = self.ca.issue("server", cn="localhost", server=True)
         self.good = self.ca.issue_ca("crl-a")
         self.victim = self.ca.issue_ca("crl-b")
+        self.admin = self.ca.issue_ca("crl-admin")  # reads /metrics
 
 
 def replace_file(src, dest):

@@ -1,7 +1,7 @@
 /* libFuzzer target: the whole ingest path into a real registry.
  *
- * Bytes go the way POST /v1/documents takes them (apply_store and
- * apply_reject_audit below are those of gateway/documents.c; keep them alike):
+ * Bytes go the way POST /v1/documents takes them (the registry change is
+ * cdx_ingest_apply_store / cdx_ingest_apply_reject, as there):
  * the pipeline with the real mappings (parse, validate, policy,
  * normalize, extract) on this thread, then the registry writer thread
  * stores the document with its audit record, or the rejection's audit
@@ -76,60 +76,23 @@ static struct {
     int verbose; /* CDX_FUZZ_VERBOSE set: print each input's outcome */
 } g;
 
-/* One change on its way through the writer, as documents.c builds it. */
+/* One change on its way through the writer, as documents.c submits it. */
 typedef struct job {
     cdx_write_req_t wreq;
-    const char *body;
-    const cdx_ingest_t *in;
-    const char *submitter;
+    cdx_ingest_change_t change;
     char patient_key[33];
-    char uid[33];
-    char detail[160];
-    cdx_store_outcome_t outcome;
     int done;
     int status;
 } job_t;
 
 static int apply_store(cdx_registry_t *reg, void *arg)
 {
-    job_t *job = arg;
-    cdx_doc_record_t rec;
-    cdx_ingest_record(job->in, job->submitter, job->body, job->patient_key, &rec);
-    snprintf(job->detail, sizeof job->detail, "sha256=%.16s size=%zu issues=%zu", job->in->sha256,
-             job->in->size, job->in->diag.nissues);
-    char uid[33];
-    cdx_registry_doc_uid(job->in->unique_id, uid);
-    cdx_audit_event_t ev = {
-        .event = "document.ingest",
-        .actor_oid = job->submitter,
-        .purpose = "TREAT",
-        .outcome = 0,
-        .patient_key = job->patient_key,
-        .document_id = uid,
-        .detail = job->detail,
-    };
-    return cdx_registry_store_document(reg, &rec, &ev, &job->outcome, job->uid);
+    return cdx_ingest_apply_store(reg, &((job_t *)arg)->change);
 }
 
 static int apply_reject_audit(cdx_registry_t *reg, void *arg)
 {
-    job_t *job = arg;
-    const cdx_diag_t *d = &job->in->diag;
-    /* Attack-like input is a security alert (outcome 8), the rest a
-     * rejected import (4). */
-    int alert = strcmp(d->code, "XML_DTD_FORBIDDEN") == 0 ||
-                strcmp(d->code, "IDENTITY_MISMATCH") == 0 || strcmp(d->code, "XML_LIMIT") == 0;
-    snprintf(job->detail, sizeof job->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
-             d->status, job->in->sha256, job->in->size);
-    cdx_audit_event_t ev = {
-        .event = alert ? "security.alert" : "document.reject",
-        .actor_oid = job->submitter,
-        .purpose = "TREAT",
-        .outcome = alert ? 8 : 4,
-        .patient_key = job->patient_key[0] ? job->patient_key : NULL,
-        .detail = job->detail,
-    };
-    return cdx_registry_audit(reg, &ev);
+    return cdx_ingest_apply_reject(reg, &((job_t *)arg)->change);
 }
 
 static void on_written(cdx_write_req_t *req, int status)
@@ -272,19 +235,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     job_t job;
     memset(&job, 0, sizeof job);
-    job.body = size > 0 ? (const char *)data : "";
-    job.submitter = pick_submitter(data, size);
-    cdx_submitter_t sub = {.oid = job.submitter, .policy = 0};
+    const char *body = size > 0 ? (const char *)data : "";
+    const char *submitter = pick_submitter(data, size);
+    cdx_submitter_t sub = {.oid = submitter, .policy = 0};
     cdx_ingest_t in;
-    int rc = cdx_ingest_run(g.pipeline, job.body, size, &sub, &in);
+    int rc = cdx_ingest_run(g.pipeline, body, size, &sub, &in);
     CHECK(rc == 0 || rc == CDX_EPARSE);
     CHECK(in.size == size);
     if (rc == CDX_EPARSE)
         CHECK(in.diag.status >= 400 && in.diag.status < 500 && in.diag.code != NULL &&
               in.diag.code[0] != '\0');
-    job.in = &in;
     if (in.patient_root != NULL)
         cdx_app_patient_key(g.key, in.patient_root, in.patient_ext, job.patient_key);
+    job.change = (cdx_ingest_change_t){
+        .in = &in,
+        .body = body,
+        .submitter = submitter,
+        .purpose = "TREAT",
+        .patient_key = job.patient_key,
+    };
 
     int64_t docs_before = count("documents");
     int64_t audit_before = count("audit");
@@ -312,11 +281,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(docs_after == docs_before);
         CHECK(cdx_registry_has_sha256(g.reader, in.sha256, &found) == 0 && !found);
     } else {
-        CHECK(strcmp(job.uid, uid) == 0);
+        CHECK(strcmp(job.change.uid, uid) == 0);
         size_t len = 0;
         char *now = stored_bytes(uid, CDX_DOC_ORIGINAL, &len);
-        CHECK(now != NULL);
-        switch (job.outcome) {
+        CHECK(now != NULL || job.change.outcome == CDX_STORE_FORBIDDEN);
+        switch (job.change.outcome) {
         case CDX_STORE_CREATED: {
             CHECK(before == NULL && docs_after == docs_before + 1);
             CHECK(len == size && memcmp(now, data, size) == 0);
@@ -335,6 +304,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(before != NULL && docs_after == docs_before);
             CHECK(len == before_len && memcmp(now, before, len) == 0);
             break;
+        case CDX_STORE_FORBIDDEN:
+            /* A replacement of another institution's document: nothing
+             * stored, whatever was there left as it was. */
+            CHECK(docs_after == docs_before);
+            CHECK((before == NULL && now == NULL) ||
+                  (before != NULL && now != NULL && len == before_len &&
+                   memcmp(now, before, len) == 0));
+            break;
         default:
             CHECK(!"unknown store outcome");
         }
@@ -347,9 +324,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g.verbose)
         fprintf(stderr, "fuzz_pipeline: %s\n",
                 rc != 0 ? in.diag.code
-                : job.outcome == CDX_STORE_CREATED
-                    ? "stored"
-                    : (job.outcome == CDX_STORE_IDENTICAL ? "identical" : "conflict"));
+                : job.change.outcome == CDX_STORE_CREATED   ? "stored"
+                : job.change.outcome == CDX_STORE_IDENTICAL ? "identical"
+                : job.change.outcome == CDX_STORE_FORBIDDEN ? "replacement forbidden"
+                                                            : "conflict");
     cdx_ingest_cleanup(&in);
     return 0;
 }
