@@ -339,6 +339,26 @@ static int too_many_attributes(const char *data, size_t len)
     return 0;
 }
 
+/* libxml2 calls a body that does not begin with markup "empty".  When the
+ * body holds something else (JSON, plain text, HL7 v2), says so: such a
+ * body is not XML, it is not empty.  Returns 1 when d was filled. */
+static int not_markup(const char *data, size_t len, cdx_diag_t *d)
+{
+    size_t i = 0;
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    unsigned char c = i < len ? (unsigned char)data[i] : 0;
+    if (i == len || c == '<' || c < 0x21 || c > 0x7e)
+        return 0;
+    cdx_diag_add(d, CDX_SEV_ERROR, "XML", "1:1",
+                 "the body is not XML: it begins with '%c' where '<' is expected", c);
+    cdx_diag_reject(d, 400, "XML_MALFORMED",
+                    "the body is not an XML document (send the CDA document itself)");
+    return 1;
+}
+
 static void classify(const parse_state_t *st, cdx_diag_t *d)
 {
     char loc[32];
@@ -527,6 +547,8 @@ int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *
             st.code = XML_ERR_DOCUMENT_EMPTY;
             cdx_strlcpy(st.msg, "no document", sizeof st.msg);
         }
+        if (st.code == XML_ERR_DOCUMENT_EMPTY && not_markup(data, len, d))
+            return CDX_EPARSE;
         classify(&st, d);
         return CDX_EPARSE;
     }

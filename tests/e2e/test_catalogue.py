@@ -53,6 +53,7 @@ Not applicable to today's gateway, with the reason:
 Cases that need fixes not in this tree are in test_catalogue_pending.py."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -528,6 +529,13 @@ class TestContent(BadCase):
         for body in (b"", b"   \n  "):
             with self.subTest(body=body):
                 self.reject(body, 400, "XML_EMPTY", REJECT, what="empty %r" % body)
+
+    def test_not_xml_at_all(self):
+        # A JSON or HL7 v2 body is not XML, and the answer says so (not "empty").
+        for body in (b'{"resourceType": "Bundle"}', b"MSH|^~\\&|EMR|HANBIT"):
+            with self.subTest(body=body):
+                d = self.reject(body, 400, "XML_MALFORMED", REJECT, what="not XML %r" % body)
+                self.assertIn("not XML", json.dumps(d), d)
 
 
 # ---------------------------------------------------------------------------

@@ -203,6 +203,10 @@ static void test_malformed(void **state)
     (void)state;
     expect_code("", 0, "XML_EMPTY");
     expect_code("   ", 3, "XML_EMPTY");
+    /* Not markup at all: not XML, rather than "empty". */
+    const char *json = " {\"resourceType\":\"Bundle\"}";
+    expect_code(json, strlen(json), "XML_MALFORMED");
+    expect_code("MSH|^~\\&|", 10, "XML_MALFORMED");
     const char *unclosed = "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id>";
     expect_code(unclosed, strlen(unclosed), "XML_MALFORMED");
     const char nul[] = "<ClinicalDocument>\0</ClinicalDocument>";
