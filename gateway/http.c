@@ -612,17 +612,6 @@ int cdx_http_parser_in_headers(const cdx_http_parser_t *p)
     return p->phase == PH_HEADERS;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int cdx_http_query_param(const char *query, const char *key, char *out, size_t outlen)
 {
     size_t klen = strlen(key);
@@ -638,7 +627,7 @@ int cdx_http_query_param(const char *query, const char *key, char *out, size_t o
                 if (c == '%') {
                     if (i + 2 >= vlen)
                         return CDX_EINVAL;
-                    int hi = hexval(v[i + 1]), lo = hexval(v[i + 2]);
+                    int hi = cdx_hex_digit(v[i + 1]), lo = cdx_hex_digit(v[i + 2]);
                     if (hi < 0 || lo < 0)
                         return CDX_EINVAL;
                     c = hi * 16 + lo;

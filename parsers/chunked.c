@@ -12,6 +12,7 @@
  * One state per position in that grammar; every byte moves the state or is
  * refused, so the verdict does not depend on how the input is split. */
 #include "cdx/chunked.h"
+#include "cdx/common.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,17 +59,6 @@ static int is_qdtext(unsigned char c)
 {
     return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
            (c >= 0x5d && c <= 0x7e) || c >= 0x80;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static cdx_chunked_result_t refuse(cdx_chunked_t *ck, int status, const char *code,
@@ -135,14 +125,14 @@ static cdx_chunked_result_t size_line_byte(cdx_chunked_t *ck, unsigned char c)
     int h;
     switch (ck->state) {
     case S_SIZE_FIRST:
-        if ((h = hexval(c)) < 0)
+        if ((h = cdx_hex_digit(c)) < 0)
             return bad(ck, "a chunk size must start with a hexadecimal digit");
         ck->size = (uint64_t)h;
         ck->digits = 1;
         ck->state = S_SIZE;
         return CDX_CHUNKED_MORE;
     case S_SIZE:
-        if ((h = hexval(c)) >= 0) {
+        if ((h = cdx_hex_digit(c)) >= 0) {
             if (ck->size > (UINT64_MAX >> 4))
                 return bad(ck, "the chunk size overflows (more than 64 bits)");
             ck->size = (ck->size << 4) | (uint64_t)h;

@@ -87,17 +87,6 @@ int cdx_mime_base64(const char *in, size_t len, char *out, size_t *outlen, size_
     return 0;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') /* RFC 2045 6.7: a robust decoder accepts lower case */
-        return c - 'a' + 10;
-    return -1;
-}
-
 int cdx_mime_qp(const char *in, size_t len, char *out, size_t *outlen, size_t *bad)
 {
     const unsigned char *p = (const unsigned char *)in;
@@ -116,11 +105,13 @@ int cdx_mime_qp(const char *in, size_t len, char *out, size_t *outlen, size_t *b
                 i = j + (p[j] == '\r' ? 2 : 1); /* soft line break: nothing */
                 continue;
             }
-            if (j != i + 1 || i + 2 >= len || hex_value(p[i + 1]) < 0 || hex_value(p[i + 2]) < 0) {
+            /* RFC 2045 6.7: a robust decoder accepts lower-case hex too. */
+            if (j != i + 1 || i + 2 >= len || cdx_hex_digit(p[i + 1]) < 0 ||
+                cdx_hex_digit(p[i + 2]) < 0) {
                 *bad = i;
                 return CDX_EPARSE;
             }
-            out[o++] = (char)(hex_value(p[i + 1]) << 4 | hex_value(p[i + 2]));
+            out[o++] = (char)(cdx_hex_digit(p[i + 1]) << 4 | cdx_hex_digit(p[i + 2]));
             i += 3;
             continue;
         }

@@ -73,6 +73,9 @@ char *cdx_trim(char *s);
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void cdx_hex(const unsigned char *in, size_t len, char *out);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int cdx_hex_digit(int c);
+
 /* Monotonic milliseconds, for durations only. */
 uint64_t cdx_now_ms(void);
 
