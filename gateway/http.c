@@ -29,6 +29,11 @@ struct cdx_http_parser {
     size_t seen;
     unsigned rl_spaces;  /* spaces in the request line */
     int rl_last_space;   /* the request line's last byte so far is a space */
+    /* The start of the request line, kept so that a head refused after it
+     * can still be attributed to its route (and audited). */
+    char rl_copy[256];
+    size_t rl_copy_len;
+    int rl_done; /* the request line was read whole and well formed */
 
     /* Our own scan of a chunked body, ahead of libhttp-parser. */
     cdx_chunked_t ck;
@@ -300,6 +305,8 @@ static void reset(cdx_http_parser_t *p)
     p->seen = 0;
     p->rl_spaces = 0;
     p->rl_last_space = 0;
+    p->rl_copy_len = 0;
+    p->rl_done = 0;
     p->head_left = 0;
     memset(&p->ck, 0, sizeof p->ck);
     cdx_buf_reset(&p->url);
@@ -407,6 +414,8 @@ static int scan_headers(cdx_http_parser_t *p, const char *data, size_t len)
                 p->prev = c;
                 return (int)(i + 1);
             }
+            if (p->line_index == 0)
+                p->rl_done = 1;
             p->line_index++;
             p->cur_line_len = 0;
             if (p->line_index - 1 > p->lim.max_headers) {
@@ -424,6 +433,8 @@ static int scan_headers(cdx_http_parser_t *p, const char *data, size_t len)
                 return -1;
             }
             if (p->line_index == 0) {
+                if (p->rl_copy_len < sizeof p->rl_copy)
+                    p->rl_copy[p->rl_copy_len++] = c;
                 if (c == ' ') {
                     if (p->rl_last_space || p->cur_line_len == 0 || p->rl_spaces == 2) {
                         fail(p, 400, "HTTP_MALFORMED",
@@ -610,6 +621,31 @@ size_t cdx_http_parser_bytes_seen(const cdx_http_parser_t *p)
 int cdx_http_parser_in_headers(const cdx_http_parser_t *p)
 {
     return p->phase == PH_HEADERS;
+}
+
+int cdx_http_parser_request_line(const cdx_http_parser_t *p, char *method, size_t mlen,
+                                 char *path, size_t plen)
+{
+    if (!p->rl_done)
+        return 0;
+    const char *s = p->rl_copy, *end = s + p->rl_copy_len;
+    const char *sp1 = memchr(s, ' ', (size_t)(end - s));
+    if (sp1 == NULL)
+        return 0;
+    const char *t = sp1 + 1;
+    const char *sp2 = memchr(t, ' ', (size_t)(end - t));
+    if (sp2 == NULL)
+        return 0; /* the target is longer than what was kept */
+    size_t ml = (size_t)(sp1 - s), tl = 0;
+    while (t + tl < sp2 && t[tl] != '?' && t[tl] != '#')
+        tl++;
+    if (ml == 0 || ml >= mlen || tl == 0 || tl >= plen || t[0] != '/')
+        return 0;
+    memcpy(method, s, ml);
+    method[ml] = '\0';
+    memcpy(path, t, tl);
+    path[tl] = '\0';
+    return 1;
 }
 
 int cdx_http_query_param(const char *query, const char *key, char *out, size_t outlen)

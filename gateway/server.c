@@ -705,11 +705,21 @@ static void respond_fatal(conn_t *c, int status, const char *code, const char *d
     c->close_after = 1;
     cdx_server_t *srv = c->srv;
     cdx_http_request_t *req = cdx_http_parser_request(c->http);
-    if (srv->reject_hook != NULL && req->path != NULL && req->method[0] != '\0') {
+    const char *method = req->method, *path = req->path;
+    char mbuf[16], pbuf[256];
+    if (path == NULL || method[0] == '\0') {
+        /* Refused while its head was read: the request line tells where it
+         * was going. */
+        path = NULL;
+        if (cdx_http_parser_request_line(c->http, mbuf, sizeof mbuf, pbuf, sizeof pbuf)) {
+            method = mbuf;
+            path = pbuf;
+        }
+    }
+    if (srv->reject_hook != NULL && path != NULL && method[0] != '\0') {
         /* Requests refused before their handler ran are audited too when
          * they were meant for a route that stores something. */
-        int idx = cdx_router_match(srv->routes, srv->nroutes, req->method, req->path, NULL, NULL,
-                                   0);
+        int idx = cdx_router_match(srv->routes, srv->nroutes, method, path, NULL, NULL, 0);
         if (idx >= 0 && (srv->routes[idx].flags & CDX_ROUTE_BODY)) {
             const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
             srv->reject_hook(srv->app, &srv->routes[idx], peer ? peer->oid : NULL, status, code);

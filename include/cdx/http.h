@@ -91,6 +91,13 @@ size_t cdx_http_parser_bytes_seen(const cdx_http_parser_t *p);
 /* Whether the parser is still in the header part of a request. */
 int cdx_http_parser_in_headers(const cdx_http_parser_t *p);
 
+/* The method and path (without the query) of the current request's line
+ * once it was read whole and well formed, also when the head fails after
+ * it (so the refusal can be attributed to its route).  1 when both were
+ * copied (NUL-terminated) into method and path, 0 otherwise. */
+int cdx_http_parser_request_line(const cdx_http_parser_t *p, char *method, size_t mlen,
+                                 char *path, size_t plen);
+
 /* Looks a header up by lower-case name; NULL when absent. */
 const char *cdx_http_header(const cdx_http_request_t *req, const char *name);
 

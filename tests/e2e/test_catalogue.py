@@ -549,28 +549,28 @@ PIPELINED = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 # POST /v1/documents and is followed on the same connection by a pipelined
 # GET /healthz, which must never be answered (row 28): the connection closes
 # after the error.  `audited`: whether the refusal leaves a document.reject
-# record.  Today the gateway records refusals decided once the request head
-# is complete (transfer coding, chunked body); a request refused while its
-# head is read (request line, header syntax, Content-Length, CL+TE, header
-# limits) leaves none, against section (b)'s "one audit row per rejection"
-# (reported; the rows say what the gateway does now).
+# record.  Every refusal of a request whose request line was read whole is
+# attributed to its route and audited, also when the head fails after it
+# (header syntax, Content-Length, CL+TE, header limits); a request whose
+# request line itself is broken (a bare LF ending it, 100 KB long) names no
+# route, and is logged and counted but not audited.
 FRAMING = [
     (22, "CL then TE", DOC_HEAD + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "0\r\n\r\n", 400, "HTTP_CL_TE_CONFLICT", False),
+     "0\r\n\r\n", 400, "HTTP_CL_TE_CONFLICT", True),
     (22, "TE then CL", DOC_HEAD + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-     "0\r\n\r\n", 400, "HTTP_CL_TE_CONFLICT", False),
+     "0\r\n\r\n", 400, "HTTP_CL_TE_CONFLICT", True),
     (23, "two Content-Length", DOC_HEAD + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n"
-     "hello!", 400, "HTTP_BAD_CONTENT_LENGTH", False),
+     "hello!", 400, "HTTP_BAD_CONTENT_LENGTH", True),
     (23, "Content-Length list", DOC_HEAD + "Content-Length: 5, 6\r\n\r\nhello!", 400,
-     "HTTP_BAD_CONTENT_LENGTH", False),
+     "HTTP_BAD_CONTENT_LENGTH", True),
     (23, "Content-Length +12", DOC_HEAD + "Content-Length: +12\r\n\r\n0123456789ab", 400,
-     "HTTP_BAD_CONTENT_LENGTH", False),
+     "HTTP_BAD_CONTENT_LENGTH", True),
     (23, "Content-Length 1_000", DOC_HEAD + "Content-Length: 1_000\r\n\r\n", 400,
-     "HTTP_BAD_CONTENT_LENGTH", False),
+     "HTTP_BAD_CONTENT_LENGTH", True),
     (23, "Content-Length 1 2", DOC_HEAD + "Content-Length: 1 2\r\n\r\n", 400,
-     "HTTP_BAD_CONTENT_LENGTH", False),
+     "HTTP_BAD_CONTENT_LENGTH", True),
     (23, "Content-Length -5", DOC_HEAD + "Content-Length: -5\r\n\r\n", 400,
-     "HTTP_BAD_CONTENT_LENGTH", False),
+     "HTTP_BAD_CONTENT_LENGTH", True),
     (24, "TE gzip, chunked", DOC_HEAD + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
      400, "HTTP_BAD_TE", True),
     (24, "TE chunked, gzip", DOC_HEAD + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
@@ -579,9 +579,9 @@ FRAMING = [
      "HTTP_BAD_TE", True),
     (24, "TE gzip", DOC_HEAD + "Transfer-Encoding: gzip\r\n\r\n", 400, "HTTP_BAD_TE", True),
     (24, "space before colon", DOC_HEAD + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400,
-     "HTTP_MALFORMED", False),
+     "HTTP_MALFORMED", True),
     (25, "obs-fold", DOC_HEAD + "X-A: one\r\n two\r\nContent-Length: 0\r\n\r\n", 400,
-     "HTTP_MALFORMED", False),
+     "HTTP_MALFORMED", True),
     (25, "bare LF", DOC_HEAD.replace("\r\n", "\n") + "Content-Length: 0\n\n", 400,
      "HTTP_MALFORMED", False),
     (26, "chunk size overflow", DOC_HEAD + "Transfer-Encoding: chunked\r\n\r\n"
@@ -595,9 +595,9 @@ FRAMING = [
     (27, "100 KB request line", "POST /v1/documents?" + "q" * 100000 + " HTTP/1.1\r\n"
      "Host: localhost\r\nContent-Length: 0\r\n\r\n", 414, "HTTP_REQUEST_LINE_TOO_LONG", False),
     (27, "10 000 headers", DOC_HEAD + "".join("X-H-%d: v\r\n" % i for i in range(10000))
-     + "Content-Length: 0\r\n\r\n", 431, "HTTP_HEADERS_TOO_LARGE", False),
+     + "Content-Length: 0\r\n\r\n", 431, "HTTP_HEADERS_TOO_LARGE", True),
     (27, "one 1 MB header", DOC_HEAD + "X-Big: " + "a" * (1 << 20) + "\r\n"
-     "Content-Length: 0\r\n\r\n", 431, "HTTP_HEADERS_TOO_LARGE", False),
+     "Content-Length: 0\r\n\r\n", 431, "HTTP_HEADERS_TOO_LARGE", True),
 ]
 
 

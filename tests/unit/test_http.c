@@ -114,6 +114,29 @@ static void test_framing_details(void **state)
                         400, "HTTP_CL_TE_CONFLICT", "Transfer-Encoding");
 }
 
+/* A head refused after its request line still names where it was going
+ * (so the refusal is audited for its route); one refused in the request
+ * line itself does not. */
+static void test_request_line_of_a_refused_head(void **state)
+{
+    (void)state;
+    char method[16], path[256];
+    cdx_http_parser_t *p = mk();
+    result_t r = feed(p, "POST /v1/documents?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n", 1, 0);
+    assert_int_equal(r.last, CDX_HTTP_ERROR);
+    assert_int_equal(cdx_http_parser_request_line(p, method, sizeof method, path, sizeof path), 1);
+    assert_string_equal(method, "POST");
+    assert_string_equal(path, "/v1/documents");
+    cdx_http_parser_free(p);
+
+    p = mk();
+    r = feed(p, "POST /v1/documents HTTP/1.1\nHost: a\n\n", 0, 0);
+    assert_int_equal(r.last, CDX_HTTP_ERROR);
+    assert_int_equal(cdx_http_parser_request_line(p, method, sizeof method, path, sizeof path), 0);
+    cdx_http_parser_free(p);
+}
+
 static void test_simple_get(void **state)
 {
     (void)state;
@@ -361,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_chunked),         cmocka_unit_test(test_discard),
         cmocka_unit_test(test_smuggling),       cmocka_unit_test(test_malformed_heads),
         cmocka_unit_test(test_framing_details),
+        cmocka_unit_test(test_request_line_of_a_refused_head),
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_expect_and_close),
         cmocka_unit_test(test_query_param),     cmocka_unit_test(test_request_line_spaces),
         cmocka_unit_test(test_chunked_strict),
