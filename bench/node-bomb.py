@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Memory and time of the gateway under documents made of many small
-elements (issue 7, defect 4), and the memory it keeps afterwards.
+elements (a node bomb), and the memory it keeps afterwards.
 
     bench/node-bomb.py [--bin build/default/cdxgw] [--gen build/default/cdxgw-gen]
                        [--brs 4000000] [--rounds 2] [--large 10] [--KEY VALUE]...

@@ -1,5 +1,4 @@
-"""End-to-end: the gateway's memory under large documents and node bombs
-(issue 7, defect 4).
+"""End-to-end: the gateway's memory under large documents and node bombs.
 
 A gateway with the default node budget and four worker threads receives, in
 three rounds, four bodies of 4 000 000 `<br/>` at once (19 MB each: the
