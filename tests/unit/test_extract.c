@@ -123,15 +123,16 @@ static void expect_ts(const char *in, const char *want, int want_prec)
     char iso[48];
     int prec = -1;
     int rc = cdx_ts_parse(in, iso, sizeof iso, &prec);
+    const char *shown = in != NULL ? in : "(null)";
     if (want == NULL) {
         if (rc != CDX_EINVAL)
-            fail_msg("'%s' accepted as %s", in, iso);
+            fail_msg("'%s' accepted as %s", shown, iso);
         assert_string_equal(iso, "");
         assert_int_equal(prec, 0);
         return;
     }
     if (rc != 0)
-        fail_msg("'%s' refused", in);
+        fail_msg("'%s' refused", shown);
     assert_string_equal(iso, want);
     assert_int_equal(prec, want_prec);
 }
