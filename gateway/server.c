@@ -699,10 +699,11 @@ void cdx_respond_overloaded(cdx_request_t *rq)
                         NULL);
 }
 
-/* A framing error: answer, then close without parsing anything more. */
-static void respond_fatal(conn_t *c, int status, const char *code, const char *detail)
+/* Audits a request refused before its handler ran, when it was meant for
+ * a route that stores something (the reject hook); the route comes from
+ * the parsed head, or from the request line when the head failed. */
+static void audit_refusal(conn_t *c, int status, const char *code)
 {
-    c->close_after = 1;
     cdx_server_t *srv = c->srv;
     cdx_http_request_t *req = cdx_http_parser_request(c->http);
     const char *method = req->method, *path = req->path;
@@ -725,6 +726,13 @@ static void respond_fatal(conn_t *c, int status, const char *code, const char *d
             srv->reject_hook(srv->app, &srv->routes[idx], peer ? peer->oid : NULL, status, code);
         }
     }
+}
+
+/* A framing error: answer, then close without parsing anything more. */
+static void respond_fatal(conn_t *c, int status, const char *code, const char *detail)
+{
+    c->close_after = 1;
+    audit_refusal(c, status, code);
     if (c->rq.id[0] == '\0')
         snprintf(c->rq.id, sizeof c->rq.id, "%llx-%u", (unsigned long long)c->id, c->nrequests);
     respond_problem_raw(c, status, code, detail, NULL, NULL, -1);
@@ -996,6 +1004,7 @@ static void refuse_over_institution_cap(conn_t *c)
              "this institution already has %lld open connections, the most allowed; reuse them "
              "(keep-alive) or retry after closing some",
              (long long)c->srv->cfg->max_connections_per_institution);
+    audit_refusal(c, 503, "TOO_MANY_CONNECTIONS");
     respond_problem_raw(c, 503, "TOO_MANY_CONNECTIONS", detail, NULL, "Retry-After: 1\r\n", -1);
 }
 

@@ -405,6 +405,21 @@ class TestInstitutionShare(unittest.TestCase):
                 self.assertIn("2 open connections", doc["detail"])
                 self.assertTrue(third.wait_closed(5.0))
                 third.close()
+                # A document refused for the cap is audited, and not stored.
+                seq0 = cdxtest.audit_max_seq(gw)
+                body = cdxtest.minimal_cda(doc_ext="CAP-1")
+                fourth = cdxtest.Conn.open(gw)
+                fourth.send(b"POST /v1/documents HTTP/1.1\r\nHost: localhost\r\n"
+                            b"Content-Type: application/xml\r\nContent-Length: %d\r\n\r\n"
+                            % len(body) + body)
+                cdxtest.problem_check(self, fourth.read_response(), 503, "TOO_MANY_CONNECTIONS")
+                fourth.close()
+                rows = cdxtest.wait_for(lambda: cdxtest.audit_since(gw, seq0),
+                                        what="the refusal's audit record")
+                self.assertEqual([(e, o, a) for _, e, o, a, _, _ in rows],
+                                 [("document.reject", 4, cdxtest.E2E_OID)], rows)
+                self.assertIn("TOO_MANY_CONNECTIONS", rows[0][5])
+                self.assertEqual(cdxtest.table_count(gw, "documents"), 0)
                 # Another institution is not affected.
                 self.assertEqual(gw.curl("/healthz", cert="good2").status, 200)
                 # Once one closes, the institution gets its slot back.

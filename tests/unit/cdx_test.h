@@ -14,7 +14,10 @@
 #define CDX_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cdx/common.h"
 
 #define CDX_TEST_SKIP_RC 77
 
@@ -29,6 +32,27 @@ static int cdx_test_skips;
         cdx_test_skips++;                                                                      \
         skip();                                                                                \
     } while (0)
+
+/* A new scratch folder <CDX_TEST_TMP or /tmp>/<prefix>-XXXXXX into dir
+ * (n bytes), for one test executable's files.  0 or -1. */
+static inline int cdx_test_scratch_dir(char *dir, size_t n, const char *prefix)
+{
+    const char *base = getenv("CDX_TEST_TMP");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    if (cdx_mkdirs(base, 0700) != 0)
+        return -1;
+    snprintf(dir, n, "%s/%s-XXXXXX", base, prefix);
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+/* Removes a scratch folder and everything in it.  0 or -1. */
+static inline int cdx_test_remove_dir(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
 
 /* The exit code of a unit test executable from cmocka's failure count. */
 static inline int cdx_test_exit(int failed)

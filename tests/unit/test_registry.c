@@ -25,20 +25,14 @@ static int db_counter;
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("CDX_TEST_TMP");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (cdx_mkdirs(base, 0700) != 0)
-        return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s/registry-XXXXXX", base);
-    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+    (void)state;
+    return cdx_test_scratch_dir(tmpdir, sizeof tmpdir, "registry");
 }
 
 static int group_teardown(void **state)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    return cdx_test_remove_dir(tmpdir);
 }
 
 /* A fresh database path in a folder that does not exist yet. */

@@ -13,6 +13,7 @@
 #include "cdx/common.h"
 #include "cdx/registry.h"
 #include "cdx/writer.h"
+#include "cdx_test.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,20 +26,14 @@ static int db_counter;
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("CDX_TEST_TMP");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (cdx_mkdirs(base, 0700) != 0)
-        return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s/writer-XXXXXX", base);
-    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+    (void)state;
+    return cdx_test_scratch_dir(tmpdir, sizeof tmpdir, "writer");
 }
 
 static int group_teardown(void **state)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    return cdx_test_remove_dir(tmpdir);
 }
 
 /* ---- a gate the writer thread waits at ---------------------------------- */
@@ -340,5 +335,5 @@ int main(void)
         cmocka_unit_test(test_failed_change_alone), cmocka_unit_test(test_stop_finishes_queue),
         cmocka_unit_test(test_reads_while_writing),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }
