@@ -37,15 +37,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cdx/common.h"
-#include "cdx/diag.h"
-#include "cdx/extract.h"
-#include "cdx/ingest.h"
-#include "cdx/normalize.h"
-#include "cdx/registry.h"
-#include "cdx/validate.h"
-#include "cdx/xml.h"
-#include "cdx/xslt.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/diag.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/domain/ingest.h"
+#include "cdx/parsers/normalize.h"
+#include "cdx/store/registry.h"
+#include "cdx/parsers/validate.h"
+#include "cdx/parsers/xml.h"
+#include "cdx/parsers/xslt.h"
 
 #ifndef CDX_BENCH_SOURCE_DIR
 #define CDX_BENCH_SOURCE_DIR "."

@@ -1,4 +1,4 @@
-/* chunked: strict incremental chunked-framing check (see include/cdx/chunked.h).
+/* chunked: strict incremental chunked-framing check (see include/cdx/parsers/chunked.h).
  *
  * The grammar, RFC 9112 section 7.1 with RFC 9110 BWS, token and
  * quoted-string:
@@ -11,8 +11,8 @@
  *
  * One state per position in that grammar; every byte moves the state or is
  * refused, so the verdict does not depend on how the input is split. */
-#include "cdx/chunked.h"
-#include "cdx/common.h"
+#include "cdx/parsers/chunked.h"
+#include "cdx/base/common.h"
 
 #include <stdio.h>
 #include <string.h>

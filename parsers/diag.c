@@ -1,6 +1,6 @@
-/* diag: located issues and verdicts (see include/cdx/diag.h). */
-#include "cdx/diag.h"
-#include "cdx/common.h"
+/* diag: located issues and verdicts (see include/cdx/parsers/diag.h). */
+#include "cdx/parsers/diag.h"
+#include "cdx/base/common.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -1,13 +1,13 @@
-/* extract: header metadata and clinical facts (see include/cdx/extract.h).
+/* extract: header metadata and clinical facts (see include/cdx/parsers/extract.h).
  *
  * Everything here walks element children directly instead of evaluating
  * XPath: a CDA document is a shallow, regular tree, so a child walk visits
  * each node of interest once and costs no per-call compilation, which is
  * what keeps extraction well under a millisecond per document. */
-#include "cdx/extract.h"
-#include "cdx/buf.h"
-#include "cdx/common.h"
-#include "cdx/xml.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/base/buf.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/xml.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

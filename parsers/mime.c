@@ -1,7 +1,7 @@
-/* mime: a CDA document out of a MIME entity (see include/cdx/mime.h). */
+/* mime: a CDA document out of a MIME entity (see include/cdx/parsers/mime.h). */
 #define _GNU_SOURCE /* memmem */
-#include "cdx/mime.h"
-#include "cdx/common.h"
+#include "cdx/parsers/mime.h"
+#include "cdx/base/common.h"
 
 #include <ctype.h>
 #include <stdio.h>

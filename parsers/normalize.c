@@ -1,8 +1,8 @@
-/* normalize: institution mappings and code maps (see include/cdx/normalize.h). */
-#include "cdx/normalize.h"
-#include "cdx/common.h"
-#include "cdx/xml.h"
-#include "cdx/xslt.h"
+/* normalize: institution mappings and code maps (see include/cdx/parsers/normalize.h). */
+#include "cdx/parsers/normalize.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/xml.h"
+#include "cdx/parsers/xslt.h"
 
 #include <dirent.h>
 #include <errno.h>

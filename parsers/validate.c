@@ -1,8 +1,8 @@
-/* validate: CDA structure, XSD and profile checks (see include/cdx/validate.h). */
-#include "cdx/validate.h"
-#include "cdx/common.h"
-#include "cdx/xml.h"
-#include "cdx/xslt.h"
+/* validate: CDA structure, XSD and profile checks (see include/cdx/parsers/validate.h). */
+#include "cdx/parsers/validate.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/xml.h"
+#include "cdx/parsers/xslt.h"
 
 #include <libgen.h>
 #include <libxml/xmlerror.h>

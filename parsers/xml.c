@@ -1,7 +1,7 @@
-/* xml: hardened loading of untrusted XML (see include/cdx/xml.h). */
-#include "cdx/xml.h"
-#include "cdx/buf.h"
-#include "cdx/common.h"
+/* xml: hardened loading of untrusted XML (see include/cdx/parsers/xml.h). */
+#include "cdx/parsers/xml.h"
+#include "cdx/base/buf.h"
+#include "cdx/base/common.h"
 
 #include <libxml/catalog.h>
 #include <libxml/parser.h>

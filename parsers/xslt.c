@@ -1,8 +1,8 @@
-/* xslt: trusted stylesheets, compiled once, applied safely (see include/cdx/xslt.h). */
-#include "cdx/xslt.h"
-#include "cdx/buf.h"
-#include "cdx/common.h"
-#include "cdx/xml.h"
+/* xslt: trusted stylesheets, compiled once, applied safely (see include/cdx/parsers/xslt.h). */
+#include "cdx/parsers/xslt.h"
+#include "cdx/base/buf.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/xml.h"
 
 #include <libxml/parser.h>
 #include <libxslt/documents.h>

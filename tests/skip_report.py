@@ -8,7 +8,7 @@ anyway (a corpus test that silently stops running must not look green).
 BUILD_DIR is a configured build folder (its CMakeCache.txt names
 CDX_CORPUS_DIR); JUNIT_XML is what `ctest --output-junit` wrote.  A skipped
 test is one whose executable exited with its SKIP_RETURN_CODE (77) after
-printing `cdx-skip: ...` lines (tests/unit/cdx_test.h, cdxtest.main())."""
+printing `cdx-skip: ...` lines (tests/support/cdx_test.h, cdxtest.main())."""
 
 import json
 import os

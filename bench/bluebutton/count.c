@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cdx/common.h"
-#include "cdx/diag.h"
-#include "cdx/extract.h"
-#include "cdx/xml.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/diag.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/parsers/xml.h"
 
 #define MAX_FILES 10000
 #define MAX_BYTES (64u << 20)

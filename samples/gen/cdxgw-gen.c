@@ -17,8 +17,8 @@
  * 100,000 patients), plus DIR/manifest.tsv (path, submitting institution
  * OID, patient id root and extension, document id, set id).
  */
-#include "cdx/buf.h"
-#include "cdx/common.h"
+#include "cdx/base/buf.h"
+#include "cdx/base/common.h"
 
 #include <errno.h>
 #include <iconv.h>

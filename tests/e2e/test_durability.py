@@ -2,7 +2,7 @@
 
 - The crash loop (TestCrashLoop): concurrent clients on keep-alive TLS
   connections push unique documents while the gateway runs over the
-  power-loss VFS of test builds (include/cdx/testvfs.h: every write not yet
+  power-loss VFS of test builds (include/cdx/store/testvfs.h: every write not yet
   synced is lost when the process dies, as at a power cut).  Each round ends
   with a SIGKILL: from the test right after an acknowledgement arrived, or
   from the gateway itself at an injected point (a change written, before
@@ -603,7 +603,7 @@ class TestStorageErrors(DurabilityCase):
 
 def audit_chain_recomputed(path_or_gw):
     """Recomputes the audit chain from the registry rows as the README's
-    audit record is specified (gateway/registry.c audit_hash): SHA-256 over
+    audit record is specified (gateway/store/registry.c audit_hash): SHA-256 over
     the tag "cdx.audit.v1", prev_hash, seq, ts, event, actor_oid,
     actor_user, purpose, outcome, patient_key, document_id, detail; integers
     as 8 big-endian bytes, strings as a presence byte then (if present) an

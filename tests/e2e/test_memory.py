@@ -8,8 +8,8 @@ and after each answer the gateway's resident memory (VmRSS from
 /proc/PID/status) must be back under a bound: its size after start-up plus
 RSS_BOUND_MB.  Before the fix, one bomb left 1.2 GB resident; without the
 node budget the bombs are stored, without the allocator settings of
-gateway/main.c (no fastbins) the four bombs leave about 60 MB in each
-worker's arena, and without the malloc_trim of gateway/ingest.c the ten
+gateway/cmd/main.c (no fastbins) the four bombs leave about 60 MB in each
+worker's arena, and without the malloc_trim of gateway/domain/ingest.c the ten
 documents leave more than 150 MB.
 
 Under AddressSanitizer the allocator is ASan's (quarantine, shadow memory),

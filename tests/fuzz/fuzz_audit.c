@@ -23,9 +23,9 @@
 
 #include <sqlite3.h>
 
-#include "cdx/common.h"
-#include "cdx/log.h"
-#include "cdx/registry.h"
+#include "cdx/base/common.h"
+#include "cdx/base/log.h"
+#include "cdx/store/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,11 +8,11 @@
 
 #include <jansson.h>
 
-#include "cdx/diag.h"
-#include "cdx/extract.h"
-#include "cdx/validate.h"
-#include "cdx/xml.h"
-#include "cdx/xslt.h"
+#include "cdx/parsers/diag.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/parsers/validate.h"
+#include "cdx/parsers/xml.h"
+#include "cdx/parsers/xslt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cdx/chunked.h"
-#include "cdx/common.h"
+#include "cdx/parsers/chunked.h"
+#include "cdx/base/common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target: the strict HTTP/1.1 request framing (gateway/http.c).
+/* libFuzzer target: the strict HTTP/1.1 request framing (gateway/net/http.c).
  *
  * The input is fed in pieces whose sizes come from its first byte, so
  * that requests split at every position are exercised; pipelined requests
@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cdx/common.h"
-#include "cdx/http.h"
+#include "cdx/base/common.h"
+#include "cdx/net/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

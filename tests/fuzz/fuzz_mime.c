@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cdx/common.h"
-#include "cdx/diag.h"
-#include "cdx/mime.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/diag.h"
+#include "cdx/parsers/mime.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

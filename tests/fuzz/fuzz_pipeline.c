@@ -30,12 +30,12 @@
 
 #include <uv.h>
 
-#include "cdx/app.h"
-#include "cdx/common.h"
-#include "cdx/ingest.h"
-#include "cdx/log.h"
-#include "cdx/registry.h"
-#include "cdx/writer.h"
+#include "cdx/api/app.h"
+#include "cdx/base/common.h"
+#include "cdx/domain/ingest.h"
+#include "cdx/base/log.h"
+#include "cdx/store/registry.h"
+#include "cdx/store/writer.h"
 
 #ifndef CDX_FUZZ_MAPPINGS_DIR
 #error "CDX_FUZZ_MAPPINGS_DIR must name the mappings folder"

@@ -1,0 +1,257 @@
+/* app: shared state of the handlers (see include/cdx/api/app.h). */
+#include "cdx/api/app.h"
+#include "cdx/base/common.h"
+#include "cdx/base/log.h"
+#include "cdx/net/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = cdx_read_file(path, 4096, &data, &len);
+    if (rc == -ENOENT) {
+        unsigned char fresh[32];
+        if (RAND_bytes(fresh, sizeof fresh) != 1) {
+            snprintf(err, errlen, "patient_key_file: no randomness to create %s", path);
+            return CDX_ECRYPTO;
+        }
+        char *copy = strdup(path), *slash = copy ? strrchr(copy, '/') : NULL;
+        if (slash != NULL && slash != copy) {
+            *slash = '\0';
+            cdx_mkdirs(copy, 0700);
+        }
+        free(copy);
+        rc = cdx_write_file_atomic(path, fresh, sizeof fresh, 0600);
+        if (rc != 0) {
+            snprintf(err, errlen, "patient_key_file: cannot create %s: %s", path,
+                     cdx_strerror(rc));
+            return rc;
+        }
+        memcpy(key, fresh, 32);
+        CDX_INFO("keys.created", "file=%s", cdx_log_q(path));
+        return 0;
+    }
+    if (rc != 0 || len != 32) {
+        snprintf(err, errlen, "patient_key_file: %s must hold exactly 32 bytes (%s)", path,
+                 rc != 0 ? cdx_strerror(rc) : "wrong size");
+        free(data);
+        return CDX_ECONFIG;
+    }
+    memcpy(key, data, 32);
+    OPENSSL_cleanse(data, len);
+    free(data);
+    return 0;
+}
+
+void cdx_app_patient_key(const unsigned char key[32], const char *root, const char *ext,
+                         char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char msg[1024];
+    int n = snprintf(msg, sizeof msg, "%s|%s", root ? root : "", ext ? ext : "");
+    if (n < 0 || (size_t)n >= sizeof msg)
+        n = (int)sizeof msg - 1;
+    if (HMAC(EVP_sha256(), key, 32, (const unsigned char *)msg, (size_t)n, md, &mdlen) == NULL)
+        memset(md, 0, sizeof md);
+    cdx_hex(md, 16, out);
+}
+
+int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errlen)
+{
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
+    pthread_mutex_init(&app->mu, NULL);
+    pthread_cond_init(&app->cv, NULL);
+    int rc = cdx_app_load_key(cfg->patient_key_file, app->patient_key, err, errlen);
+    if (rc != 0)
+        return rc;
+    cdx_pipeline_options_t opt = {
+        .mappings_dir = cfg->mappings_dir,
+        .xsd_path = cfg->schema_path,
+        .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+    };
+    rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
+    if (rc != 0)
+        return rc;
+    char path[CDX_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/registry.db", cfg->data_dir);
+    size_t want = (size_t)cfg->worker_threads;
+    if (want > CDX_APP_MAX_READERS)
+        want = CDX_APP_MAX_READERS;
+    for (size_t i = 0; i < want; i++) {
+        rc = cdx_registry_open_reader(path, &app->readers[i], err, errlen);
+        if (rc != 0)
+            return rc;
+        app->nreaders++;
+    }
+    return 0;
+}
+
+int cdx_app_start_writer(cdx_app_t *app, void *uv_loop, cdx_registry_t *writer_reg)
+{
+    return cdx_writer_start(uv_loop, writer_reg, (size_t)app->cfg->write_queue, &app->writer);
+}
+
+void cdx_app_stop_writer(void *arg)
+{
+    cdx_app_t *app = arg;
+    if (app->writer == NULL)
+        return;
+    cdx_registry_t *reg = cdx_writer_stop(app->writer);
+    app->writer = NULL;
+    (void)reg; /* the caller that opened it closes it */
+}
+
+void cdx_app_cleanup(cdx_app_t *app)
+{
+    for (size_t i = 0; i < app->nreaders; i++)
+        cdx_registry_close(app->readers[i]);
+    app->nreaders = 0;
+    cdx_pipeline_free(app->pipeline);
+    app->pipeline = NULL;
+    OPENSSL_cleanse(app->patient_key, sizeof app->patient_key);
+    pthread_mutex_destroy(&app->mu);
+    pthread_cond_destroy(&app->cv);
+}
+
+cdx_registry_t *cdx_app_reader_acquire(cdx_app_t *app)
+{
+    pthread_mutex_lock(&app->mu);
+    for (;;) {
+        for (size_t i = 0; i < app->nreaders; i++) {
+            if (!app->reader_busy[i]) {
+                app->reader_busy[i] = 1;
+                pthread_mutex_unlock(&app->mu);
+                return app->readers[i];
+            }
+        }
+        pthread_cond_wait(&app->cv, &app->mu);
+    }
+}
+
+void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg)
+{
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; i < app->nreaders; i++) {
+        if (app->readers[i] == reg)
+            app->reader_busy[i] = 0;
+    }
+    pthread_cond_signal(&app->cv);
+    pthread_mutex_unlock(&app->mu);
+}
+
+typedef struct reject_audit {
+    cdx_write_req_t req;
+    char actor[128];
+    char detail[96];
+} reject_audit_t;
+
+static int apply_reject(cdx_registry_t *reg, void *arg)
+{
+    reject_audit_t *ra = arg;
+    cdx_audit_event_t ev = {
+        .event = "document.reject",
+        .actor_oid = ra->actor[0] ? ra->actor : NULL,
+        .purpose = "TREAT",
+        .outcome = 4,
+        .detail = ra->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static void reject_done(cdx_write_req_t *req, int status)
+{
+    if (status != 0)
+        CDX_WARN("audit.write_failed", "event=document.reject error=%s",
+                 cdx_log_q(cdx_strerror(status)));
+    free(req->arg);
+}
+
+void cdx_app_on_reject(void *arg, const cdx_route_t *route, const char *peer_oid, int status,
+                       const char *code)
+{
+    cdx_app_t *app = arg;
+    if (app->writer == NULL)
+        return;
+    reject_audit_t *ra = calloc(1, sizeof *ra);
+    if (ra == NULL)
+        return;
+    cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
+    snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
+             code);
+    ra->req.apply = apply_reject;
+    ra->req.done = reject_done;
+    ra->req.arg = ra;
+    if (cdx_writer_submit(app->writer, &ra->req) != 0) {
+        CDX_WARN("audit.write_failed", "event=document.reject error=queue_full");
+        free(ra);
+    }
+}
+
+typedef struct deny_audit {
+    cdx_write_req_t req;
+    char actor[128];
+    char document_id[33];
+    char event[32];
+    char detail[96];
+} deny_audit_t;
+
+static int apply_deny(cdx_registry_t *reg, void *arg)
+{
+    deny_audit_t *da = arg;
+    cdx_audit_event_t ev = {
+        .event = da->event,
+        .actor_oid = da->actor[0] ? da->actor : NULL,
+        .outcome = 8,
+        .document_id = da->document_id[0] ? da->document_id : NULL,
+        .detail = da->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static void deny_done(cdx_write_req_t *req, int status)
+{
+    deny_audit_t *da = req->arg;
+    if (status != 0)
+        CDX_WARN("audit.write_failed", "event=%s error=%s", da->event,
+                 cdx_log_q(cdx_strerror(status)));
+    free(da);
+}
+
+void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
+{
+    cdx_app_t *app = arg;
+    if (app->writer == NULL || rq->route == NULL)
+        return;
+    deny_audit_t *da = calloc(1, sizeof *da);
+    if (da == NULL)
+        return;
+    cdx_strlcpy(da->actor, rq->peer ? rq->peer->oid : "", sizeof da->actor);
+    int document = strncmp(rq->route->name, "documents.", 10) == 0;
+    cdx_strlcpy(da->event, document ? "document.read" : "access.denied", sizeof da->event);
+    /* Only a well-formed document id is recorded: the path is the
+     * client's text. */
+    char id[64];
+    if (cdx_route_param(&rq->params, "id", id, sizeof id) == 0 && strlen(id) == 32 &&
+        strspn(id, "0123456789abcdef") == 32)
+        memcpy(da->document_id, id, 33);
+    snprintf(da->detail, sizeof da->detail, "route=%s status=403 code=FORBIDDEN",
+             rq->route->name);
+    da->req.apply = apply_deny;
+    da->req.done = deny_done;
+    da->req.arg = da;
+    if (cdx_writer_submit(app->writer, &da->req) != 0) {
+        CDX_WARN("audit.write_failed", "event=%s error=queue_full", da->event);
+        free(da);
+    }
+}

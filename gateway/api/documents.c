@@ -1,0 +1,537 @@
+/* documents: POST /v1/documents and the document read endpoints. */
+#include "cdx/api/app.h"
+#include "cdx/base/common.h"
+#include "cdx/api/documents.h"
+#include "cdx/base/log.h"
+#include "cdx/parsers/mime.h"
+#include "cdx/net/server.h"
+#include "cdx/store/testvfs.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- ingest ------------------------------------------------------------ */
+
+typedef struct ingest_job {
+    cdx_app_t *app;
+    const char *body; /* the request's body, alive while the request is */
+    size_t len;
+    char submitter[128];
+    unsigned policy;
+    char id_roots[CDX_INST_MAX_ID_ROOTS][128]; /* the submitter's, copied from its certificate */
+    size_t nid_roots;
+    int rc;
+    cdx_ingest_t in;
+    /* The registry change. */
+    cdx_write_req_t wreq;
+    void *hold;
+    char purpose[32];
+    char user[128];
+    char patient_key[33];
+    int rejected;
+    cdx_ingest_change_t change; /* the registry change and its outcome */
+    /* A MIME body (message/rfc822, multipart/related): decoded on the
+     * worker; body then points into decoded. */
+    int mime;
+    const char *mime_type; /* the request's Content-Type, alive while it is */
+    char *decoded;
+    char decoded_as[48];
+} ingest_job_t;
+
+static void job_free(ingest_job_t *job)
+{
+    cdx_ingest_cleanup(&job->in);
+    free(job->decoded);
+    free(job);
+}
+
+static const char *header_or(const cdx_request_t *rq, const char *name, const char *def)
+{
+    const char *v = cdx_http_header(rq->http, name);
+    return v != NULL && v[0] != '\0' ? v : def;
+}
+
+/* Media types a CDA document may come as (parameters such as charset are
+ * allowed; the XML declaration governs the encoding). */
+static int media_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/xml", "text/xml", "application/hl7-v3+xml"};
+    if (ct == NULL)
+        return 0;
+    size_t n = strcspn(ct, "; \t");
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(ok); i++)
+        if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* How a body comes: a CDA document as such, or a MIME message carrying
+ * one (a whole message, or a multipart body whose boundary is in the
+ * request's Content-Type). */
+enum { BODY_UNSUPPORTED, BODY_XML, BODY_MIME_MESSAGE, BODY_MIME_MULTIPART };
+
+static int body_kind(const char *ct)
+{
+    if (media_type_ok(ct))
+        return BODY_XML;
+    if (ct == NULL)
+        return BODY_UNSUPPORTED;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 14 && strncasecmp(ct, "message/rfc822", n) == 0)
+        return BODY_MIME_MESSAGE;
+    if (n == 17 && strncasecmp(ct, "multipart/related", n) == 0)
+        return BODY_MIME_MULTIPART;
+    return BODY_UNSUPPORTED;
+}
+
+/* Decodes a MIME body (worker thread).  Returns 0 with body and len
+ * pointing at the document, or the error with the verdict in job->in. */
+static int unwrap_mime(ingest_job_t *job)
+{
+    size_t max = (size_t)job->app->cfg->max_body_bytes;
+    cdx_mime_t m;
+    cdx_diag_init(&job->in.diag);
+    job->in.size = job->len;
+    int rc = job->mime == BODY_MIME_MESSAGE
+                 ? cdx_mime_decode(job->body, job->len, max, &job->in.diag, &m)
+                 : cdx_mime_decode_body(job->mime_type, NULL, job->body, job->len, max,
+                                        &job->in.diag, &m);
+    if (rc != 0)
+        return rc;
+    cdx_diag_cleanup(&job->in.diag);
+    job->decoded = m.data;
+    job->body = m.data;
+    job->len = m.len;
+    cdx_strlcpy(job->decoded_as, m.how, sizeof job->decoded_as);
+    return 0;
+}
+
+static void ingest_work(void *arg)
+{
+    ingest_job_t *job = arg;
+    if (job->mime != 0 && (job->rc = unwrap_mime(job)) != 0)
+        return;
+    const char *roots[CDX_INST_MAX_ID_ROOTS];
+    for (size_t i = 0; i < job->nid_roots; i++)
+        roots[i] = job->id_roots[i];
+    cdx_submitter_t sub = {
+        .oid = job->submitter, .policy = job->policy, .id_roots = roots, .nid_roots = job->nid_roots};
+    job->rc = cdx_ingest_run(job->app->pipeline, job->body, job->len, &sub, &job->in);
+}
+
+/* The writer's apply functions: the change is the same whoever submits
+ * (cdx_ingest_apply_store / cdx_ingest_apply_reject). */
+static int apply_store(cdx_registry_t *reg, void *arg)
+{
+    return cdx_ingest_apply_store(reg, &((ingest_job_t *)arg)->change);
+}
+
+static int apply_reject_audit(cdx_registry_t *reg, void *arg)
+{
+    return cdx_ingest_apply_reject(reg, &((ingest_job_t *)arg)->change);
+}
+
+/* status: CDX_EBUSY when the write queue refused the change (OVERLOADED), or the
+ * writer's result.  The writer callbacks pass CDX_EBUSY on as CDX_EDB: a commit that
+ * found the database locked by another process past busy_timeout means the registry is
+ * unavailable, not the gateway overloaded. */
+static void respond_storage_error(cdx_request_t *rq, int status)
+{
+    if (status == CDX_EFULL)
+        cdx_respond_problem(rq, 507, "STORAGE_FULL",
+                            "the registry's disk is full; nothing was stored; retry once an "
+                            "operator has freed space",
+                            NULL);
+    else if (status == CDX_EBUSY)
+        cdx_respond_problem(rq, 503, "OVERLOADED",
+                            "the registry writer is saturated; nothing was stored; retry", NULL);
+    else
+        cdx_respond_problem(rq, 503, "STORAGE_UNAVAILABLE",
+                            "the registry could not store the document; nothing was stored; "
+                            "retry later",
+                            NULL);
+}
+
+static void ingest_written(cdx_write_req_t *req, int status)
+{
+    ingest_job_t *job = req->arg;
+    cdx_request_t *rq = cdx_request_resume(job->hold);
+    if (rq == NULL) {
+        job_free(job);
+        return;
+    }
+    if (status != 0) {
+        CDX_ERROR("document.store_failed", "req=%s error=%s", rq->id,
+                  cdx_log_q(cdx_strerror(status)));
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
+        job_free(job);
+        return;
+    }
+    if (job->rejected) {
+        char *issues = cdx_diag_issues_json(&job->in.diag);
+        cdx_respond_problem(rq, job->in.diag.status, job->in.diag.code, job->in.diag.message,
+                            issues);
+        free(issues);
+        job_free(job);
+        return;
+    }
+    if (job->change.outcome == CDX_STORE_FORBIDDEN) {
+        CDX_WARN("document.replacement_forbidden", "req=%s doc=%s", rq->id, job->change.uid);
+        cdx_respond_problem(rq, 403, "REPLACEMENT_FORBIDDEN",
+                            "the document replaces (relatedDocument RPLC) a document another "
+                            "institution submitted; only the institution that submitted it, or "
+                            "its custodian, may replace it; nothing was stored",
+                            NULL);
+        job_free(job);
+        return;
+    }
+    if (job->change.outcome == CDX_STORE_CONFLICT) {
+        CDX_WARN("document.conflict", "req=%s doc=%s", rq->id, job->change.uid);
+        cdx_respond_problem(rq, 409, "DOC_ID_CONFLICT",
+                            "a different document with the same ClinicalDocument/id is already "
+                            "stored; a new version needs a new id (and relatedDocument RPLC)",
+                            NULL);
+        job_free(job);
+        return;
+    }
+    json_error_t jerr;
+    json_t *issues = json_loads(job->in.issues_json ? job->in.issues_json : "[]", 0, &jerr);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:{s:s?, s:s?}, s:i, s:s?, s:s, s:o}", "id", job->change.uid,
+        "status", job->change.outcome == CDX_STORE_CREATED ? "stored" : "already_stored", "document_id",
+        job->in.unique_id, "sha256", job->in.sha256, "size", (json_int_t)job->in.size, "patient",
+        "root", job->in.patient_root, "extension", job->in.patient_ext, "version",
+        job->in.version, "set_id", job->in.set_id, "mapping_version",
+        job->in.mapping_version ? job->in.mapping_version : "", "warnings",
+        issues ? issues : json_array());
+    if (body != NULL && job->decoded_as[0] != '\0')
+        json_object_set_new(body, "decoded", json_string(job->decoded_as));
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char location[96];
+    snprintf(location, sizeof location, "Location: /v1/documents/%s\r\n", job->change.uid);
+    CDX_INFO("document.stored", "req=%s doc=%s outcome=%d patient=%s facts=%zu us_parse=%llu "
+             "us_validate=%llu us_normalize=%llu us_extract=%llu",
+             rq->id, job->change.uid, (int)job->change.outcome, job->patient_key, job->in.nfacts,
+             (unsigned long long)job->in.us_parse, (unsigned long long)job->in.us_validate,
+             (unsigned long long)job->in.us_normalize, (unsigned long long)job->in.us_extract);
+    if (text == NULL)
+        cdx_respond_problem(rq, 503, "OVERLOADED", "out of memory; retry later", NULL);
+    else
+        cdx_respond(rq, (int)job->change.outcome, "application/json", text, strlen(text), location);
+    free(text);
+    job_free(job);
+    cdx_test_crash_point("acked"); /* test builds: a power cut right after an answer left */
+}
+
+static void ingest_done(cdx_request_t *rq, void *arg)
+{
+    ingest_job_t *job = arg;
+    if (rq == NULL) {
+        /* The client left before an answer: nothing was acknowledged. */
+        job_free(job);
+        return;
+    }
+    if (job->rc != 0 && job->rc != CDX_EPARSE) {
+        CDX_ERROR("document.pipeline_failed", "req=%s error=%s", rq->id,
+                  cdx_log_q(cdx_strerror(job->rc)));
+        cdx_respond_problem(rq, 503, "OVERLOADED",
+                            "the gateway could not process the document now; retry later", NULL);
+        job_free(job);
+        return;
+    }
+    if (job->in.patient_root != NULL)
+        cdx_app_patient_key(job->app->patient_key, job->in.patient_root, job->in.patient_ext,
+                            job->patient_key);
+    job->rejected = job->rc == CDX_EPARSE;
+    if (job->rejected)
+        CDX_INFO("document.rejected", "req=%s code=%s status=%d issues=%zu", rq->id,
+                 job->in.diag.code, job->in.diag.status, job->in.diag.nissues);
+    job->change = (cdx_ingest_change_t){
+        .in = &job->in,
+        .body = job->body,
+        .submitter = job->submitter,
+        .user = job->user,
+        .purpose = job->purpose,
+        .patient_key = job->patient_key,
+    };
+    job->wreq.apply = job->rejected ? apply_reject_audit : apply_store;
+    job->wreq.done = ingest_written;
+    job->wreq.arg = job;
+    job->hold = cdx_request_hold(rq);
+    if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
+        cdx_request_resume(job->hold);
+        respond_storage_error(rq, CDX_EBUSY);
+        job_free(job);
+    }
+}
+
+static void copy_purpose(const cdx_request_t *rq, char *purpose, size_t plen, char *user,
+                         size_t ulen)
+{
+    cdx_strlcpy(purpose, header_or(rq, "x-cdx-purpose", "TREAT"), plen);
+    const char *u = cdx_http_header(rq->http, "x-cdx-user");
+    cdx_strlcpy(user, u ? u : "", ulen);
+}
+
+void cdx_h_documents_post(cdx_request_t *rq)
+{
+    cdx_app_t *app = cdx_server_app(rq->server);
+    const char *ct = cdx_http_header(rq->http, "content-type");
+    int kind = body_kind(ct);
+    if (kind == BODY_UNSUPPORTED) {
+        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415,
+                          "UNSUPPORTED_MEDIA_TYPE");
+        cdx_respond_problem(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
+                            "send the CDA document as application/xml, text/xml or "
+                            "application/hl7-v3+xml (or a MIME message as message/rfc822 or "
+                            "multipart/related)",
+                            NULL);
+        return;
+    }
+    char found[96];
+    if (kind == BODY_XML && rq->http->body.data != NULL &&
+        cdx_mime_detect(rq->http->body.data, rq->http->body.len, found, sizeof found)) {
+        /* A mail export sent as XML: say what was found rather than
+         * "not well-formed XML". */
+        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415, "MIME_WRAPPED");
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "the body is a MIME message (it starts with the header \"%s\"), not XML: send "
+                 "it as message/rfc822, or send the decoded document",
+                 found);
+        cdx_respond_problem(rq, 415, "MIME_WRAPPED", detail, NULL);
+        return;
+    }
+    ingest_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        cdx_respond_overloaded(rq);
+        return;
+    }
+    job->app = app;
+    job->body = rq->http->body.data ? rq->http->body.data : "";
+    job->len = rq->http->body.len;
+    if (kind != BODY_XML) {
+        job->mime = kind;
+        job->mime_type = ct;
+    }
+    cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
+    job->policy = rq->peer ? rq->peer->policy : 0;
+    for (size_t i = 0; rq->peer != NULL && i < rq->peer->nid_roots && i < CDX_INST_MAX_ID_ROOTS;
+         i++)
+        cdx_strlcpy(job->id_roots[job->nid_roots++], rq->peer->id_roots[i],
+                    sizeof job->id_roots[0]);
+    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    int rc = cdx_submit_job(rq, ingest_work, ingest_done, job);
+    if (rc != 0) {
+        free(job);
+        cdx_respond_overloaded(rq);
+    }
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+typedef struct read_job {
+    cdx_app_t *app;
+    char uid[64];
+    int what;
+    int rc;
+    cdx_doc_row_t row;
+    char reader_oid[128];
+    char purpose[32];
+    char user[128];
+    char patient_key[33];
+    char detail[96];
+    cdx_write_req_t wreq;
+    void *hold;
+    int metadata;
+    int not_found; /* no such document: the attempt is audited, then 404 */
+    int malformed; /* ... and the id was not even one (not recorded) */
+} read_job_t;
+
+static void read_free(read_job_t *job)
+{
+    cdx_doc_row_cleanup(&job->row);
+    free(job);
+}
+
+static void read_work(void *arg)
+{
+    read_job_t *job = arg;
+    cdx_registry_t *reg = cdx_app_reader_acquire(job->app);
+    job->rc = cdx_registry_get_document(reg, job->uid, job->what, &job->row);
+    cdx_app_reader_release(job->app, reg);
+}
+
+static int apply_read_audit(cdx_registry_t *reg, void *arg)
+{
+    read_job_t *job = arg;
+    const char *form = job->metadata ? "metadata"
+                                     : (job->what == CDX_DOC_NORMALIZED ? "normalized" : "original");
+    /* A read of an unknown id is an access attempt too (probing ids is
+     * what an attacker does): audited with the id asked for, which names
+     * no patient, as a minor failure. */
+    if (job->not_found)
+        snprintf(job->detail, sizeof job->detail, "form=%s status=404 code=DOCUMENT_NOT_FOUND%s",
+                 form, job->malformed ? " id=malformed" : "");
+    else
+        snprintf(job->detail, sizeof job->detail, "form=%s", form);
+    cdx_audit_event_t ev = {
+        .event = "document.read",
+        .actor_oid = job->reader_oid,
+        .actor_user = job->user[0] ? job->user : NULL,
+        .purpose = job->purpose,
+        .outcome = job->not_found ? 4 : 0,
+        .patient_key = job->not_found ? NULL : job->patient_key,
+        .document_id = job->malformed ? NULL : job->uid,
+        .detail = job->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}
+
+static json_t *metadata_json(const cdx_doc_row_t *row)
+{
+    json_error_t jerr;
+    json_t *meta = json_loads(row->meta_json, 0, &jerr);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        meta = json_object();
+    }
+    json_object_set_new(meta, "id", json_string(row->uid));
+    json_object_set_new(meta, "status", json_string(row->status ? row->status : "current"));
+    json_object_set_new(meta, "sha256", json_string(row->sha256));
+    if (row->normalized_sha256)
+        json_object_set_new(meta, "normalized_sha256", json_string(row->normalized_sha256));
+    if (row->mapping_version)
+        json_object_set_new(meta, "mapping_version", json_string(row->mapping_version));
+    if (row->submitter_oid)
+        json_object_set_new(meta, "submitter", json_string(row->submitter_oid));
+    return meta;
+}
+
+static void read_written(cdx_write_req_t *req, int status)
+{
+    read_job_t *job = req->arg;
+    cdx_request_t *rq = cdx_request_resume(job->hold);
+    if (rq == NULL) {
+        read_free(job);
+        return;
+    }
+    if (status != 0) {
+        /* No audit record, no disclosure. */
+        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
+        read_free(job);
+        return;
+    }
+    if (job->not_found) {
+        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
+                            job->malformed ? "document ids are 32 lower-case hex digits, as "
+                                             "returned by POST /v1/documents"
+                                           : "no document with this id",
+                            NULL);
+        read_free(job);
+        return;
+    }
+    if (job->metadata) {
+        json_t *meta = metadata_json(&job->row);
+        char *text = json_dumps(meta, JSON_COMPACT);
+        json_decref(meta);
+        if (text == NULL)
+            cdx_respond_overloaded(rq);
+        else
+            cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
+        free(text);
+    } else {
+        char extra[128];
+        const char *etag = job->what == CDX_DOC_NORMALIZED && job->row.normalized_sha256
+                               ? job->row.normalized_sha256
+                               : job->row.sha256;
+        snprintf(extra, sizeof extra, "ETag: \"%s\"\r\nX-CDX-Document-Status: %s\r\n", etag,
+                 job->row.status ? job->row.status : "current");
+        cdx_respond(rq, 200, "application/xml", job->row.content, job->row.content_len, extra);
+    }
+    read_free(job);
+}
+
+static void audit_then_answer(cdx_request_t *rq, read_job_t *job);
+
+static void read_done(cdx_request_t *rq, void *arg)
+{
+    read_job_t *job = arg;
+    if (rq == NULL) {
+        read_free(job);
+        return;
+    }
+    if (job->rc == CDX_ENOTFOUND) {
+        job->not_found = 1;
+    } else if (job->rc != 0) {
+        respond_storage_error(rq, job->rc);
+        read_free(job);
+        return;
+    } else {
+        cdx_app_patient_key(job->app->patient_key, job->row.patient_root, job->row.patient_ext,
+                            job->patient_key);
+    }
+    audit_then_answer(rq, job);
+}
+
+/* Every read attempt, found or not, is audited before the answer. */
+static void audit_then_answer(cdx_request_t *rq, read_job_t *job)
+{
+    job->wreq.apply = apply_read_audit;
+    job->wreq.done = read_written;
+    job->wreq.arg = job;
+    job->hold = cdx_request_hold(rq);
+    if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
+        cdx_request_resume(job->hold);
+        respond_storage_error(rq, CDX_EBUSY);
+        read_free(job);
+    }
+}
+
+static void start_read(cdx_request_t *rq, int metadata)
+{
+    cdx_app_t *app = cdx_server_app(rq->server);
+    read_job_t *job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        cdx_respond_overloaded(rq);
+        return;
+    }
+    job->app = app;
+    job->metadata = metadata;
+    char form[32] = "";
+    int q = cdx_http_query_param(rq->http->query, "form", form, sizeof form);
+    if (q < 0 || (q == 1 && strcmp(form, "original") != 0 && strcmp(form, "normalized") != 0)) {
+        free(job);
+        cdx_respond_problem(rq, 400, "BAD_QUERY", "form must be 'original' or 'normalized'",
+                            NULL);
+        return;
+    }
+    job->what = metadata ? CDX_DOC_META_ONLY
+                         : (strcmp(form, "normalized") == 0 ? CDX_DOC_NORMALIZED
+                                                             : CDX_DOC_ORIGINAL);
+    cdx_strlcpy(job->reader_oid, rq->peer ? rq->peer->oid : "", sizeof job->reader_oid);
+    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    if (cdx_route_param(&rq->params, "id", job->uid, sizeof job->uid) != 0 ||
+        strlen(job->uid) != 32 || strspn(job->uid, "0123456789abcdef") != 32) {
+        job->not_found = 1;
+        job->malformed = 1;
+        audit_then_answer(rq, job);
+        return;
+    }
+    if (cdx_submit_job(rq, read_work, read_done, job) != 0) {
+        free(job);
+        cdx_respond_overloaded(rq);
+    }
+}
+
+void cdx_h_documents_get(cdx_request_t *rq)
+{
+    start_read(rq, 0);
+}
+
+void cdx_h_documents_metadata(cdx_request_t *rq)
+{
+    start_read(rq, 1);
+}

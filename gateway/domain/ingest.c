@@ -1,0 +1,614 @@
+/* ingest: the document pipeline (see include/cdx/domain/ingest.h). */
+#include "cdx/domain/ingest.h"
+#include "cdx/base/common.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/base/log.h"
+#include "cdx/parsers/normalize.h"
+#include "cdx/parsers/validate.h"
+#include "cdx/parsers/xml.h"
+#include "cdx/parsers/xslt.h"
+
+#include <jansson.h>
+#include <libxml/tree.h>
+#include <malloc.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <time.h>
+
+struct cdx_pipeline {
+    cdx_validator_t *validator;
+    cdx_mappings_t *mappings;
+    cdx_xml_limits_t xml_limits;
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof md);
+    cdx_hex(md, 32, out);
+}
+
+int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
+                     size_t errlen)
+{
+    cdx_xml_global_init();
+    cdx_xslt_global_init();
+    cdx_pipeline_t *pl = calloc(1, sizeof *pl);
+    if (pl == NULL)
+        return CDX_ENOMEM;
+    pl->xml_limits = opt->xml_limits.max_nodes > 0 ? opt->xml_limits : cdx_xml_default_limits;
+    char profiles[4096];
+    snprintf(profiles, sizeof profiles, "%s/profiles", opt->mappings_dir);
+    const char *xsd = opt->xsd_path != NULL && opt->xsd_path[0] != '\0' ? opt->xsd_path : NULL;
+    int rc = cdx_validator_new(profiles, xsd, &pl->validator, err, errlen);
+    if (rc == 0)
+        rc = cdx_mappings_load(opt->mappings_dir, &pl->mappings, err, errlen);
+    if (rc != 0) {
+        cdx_pipeline_free(pl);
+        return rc;
+    }
+    *out = pl;
+    return 0;
+}
+
+void cdx_pipeline_free(cdx_pipeline_t *pl)
+{
+    if (pl == NULL)
+        return;
+    cdx_validator_free(pl->validator);
+    cdx_mappings_free(pl->mappings);
+    free(pl);
+}
+
+const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid)
+{
+    return cdx_mappings_version_for(pl->mappings, submitter_oid);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* "root^extension" or the root alone, the way the registry keys ids. */
+static char *id_text(const cdx_extract_id_t *id)
+{
+    if (id->root == NULL)
+        return NULL;
+    if (id->extension == NULL || id->extension[0] == '\0')
+        return strdup(id->root);
+    size_t n = strlen(id->root) + strlen(id->extension) + 2;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s^%s", id->root, id->extension);
+    return s;
+}
+
+/* Whether an organization id names oid: the OID itself in @root, or an
+ * arc in @root with the rest in @extension (1.2.410.100110.10 +
+ * 31100813). */
+static int id_names(const cdx_extract_id_t *id, const char *oid)
+{
+    if (id->root == NULL || oid == NULL || oid[0] == '\0')
+        return 0;
+    if (strcmp(id->root, oid) == 0)
+        return 1;
+    size_t n = strlen(id->root);
+    return id->extension != NULL && strncmp(oid, id->root, n) == 0 && oid[n] == '.' &&
+           strcmp(oid + n + 1, id->extension) == 0;
+}
+
+static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex)
+{
+    const cdx_doc_meta_t *m = &ex->meta;
+    out->unique_id = id_text(&m->id);
+    out->set_id = id_text(&m->set_id);
+    out->replaces = dup_or_null(m->replaces_id);
+    out->custodian_oid = dup_or_null(m->custodian_id.root);
+    out->custodian_name = dup_or_null(m->custodian_name);
+    out->author_oid = dup_or_null(m->author_institution_id.root);
+    out->type_code = dup_or_null(m->type.code);
+    out->type_system = dup_or_null(m->type.system);
+    out->title = dup_or_null(m->title);
+    out->creation_time = dup_or_null(m->creation_time.iso);
+    out->service_start = dup_or_null(m->service_start.iso);
+    out->service_stop = dup_or_null(m->service_stop.iso);
+    out->confidentiality = dup_or_null(m->confidentiality.code);
+    out->language = dup_or_null(m->language_code);
+    out->version = m->version_number > 0 ? m->version_number : 1;
+    for (size_t i = 0; i < m->npatient_ids; i++) {
+        if (m->patient_ids[i].root != NULL && out->patient_root == NULL) {
+            out->patient_root = strdup(m->patient_ids[i].root);
+            out->patient_ext = strdup(m->patient_ids[i].extension ? m->patient_ids[i].extension : "");
+        }
+    }
+    if (m->npatient_ids > 0) {
+        out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
+        if (out->patient_ids == NULL)
+            return CDX_ENOMEM;
+        for (size_t i = 0; i < m->npatient_ids; i++) {
+            out->patient_ids[2 * i] = dup_or_null(m->patient_ids[i].root);
+            out->patient_ids[2 * i + 1] = dup_or_null(m->patient_ids[i].extension);
+        }
+        out->npatient_ids = m->npatient_ids;
+    }
+    out->nfacts = ex->nfacts;
+    for (size_t i = 0; i < ex->nfacts; i++)
+        if ((unsigned)ex->facts[i].kind < CDX_ARRAY_SIZE(out->facts_by_kind))
+            out->facts_by_kind[ex->facts[i].kind]++;
+    return 0;
+}
+
+/* Who a document is checked against: the institution of a client
+ * certificate (sub), or, for documents without one (owned), the
+ * institution it is filed under, found through lookup.  NULL: no identity
+ * checks (reindex). */
+typedef struct identity {
+    const cdx_submitter_t *sub;
+    const cdx_owner_lookup_t *lookup;
+    int owned;
+} identity_t;
+
+/* Whether oid is base itself or an OID under it (base + "." + arcs). */
+static int oid_at_or_under(const char *oid, const char *base)
+{
+    size_t n = base != NULL ? strlen(base) : 0;
+    return n > 0 && strncmp(oid, base, n) == 0 && (oid[n] == '\0' || oid[n] == '.');
+}
+
+/* Whether an id root is one the institution may number documents under:
+ * a UUID (unique by construction), its own OID or one under it, or one of
+ * its registered id roots or an OID under one. */
+static int root_belongs(const char *root, const cdx_submitter_t *owner)
+{
+    if (cdx_validate_is_uuid(root) || oid_at_or_under(root, owner->oid))
+        return 1;
+    for (size_t i = 0; i < owner->nid_roots; i++)
+        if (oid_at_or_under(root, owner->id_roots[i]))
+            return 1;
+    return 0;
+}
+
+/* Refuses a document whose id or setId root is another institution's
+ * numbering: storing it would squat that id, and the owner's real document
+ * would then get 409 forever. */
+static void check_id_roots(const cdx_doc_meta_t *m, const cdx_submitter_t *owner,
+                           cdx_diag_t *d)
+{
+    const struct {
+        const cdx_extract_id_t *id;
+        const char *where, *what;
+    } ids[] = {{&m->id, "/ClinicalDocument/id", "id"},
+               {&m->set_id, "/ClinicalDocument/setId", "setId"}};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(ids); i++) {
+        const char *root = ids[i].id->root;
+        if (root == NULL || root_belongs(root, owner))
+            continue;
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-DOCID", ids[i].where,
+                     "the %s root %s is not in the numbering of institution %s: use its OID or "
+                     "an OID under it, a UUID, or an id_root registered for it",
+                     ids[i].what, root, owner->oid);
+        cdx_diag_reject(d, 403, "DOCUMENT_ID_FOREIGN",
+                        "the document's %s root belongs to another institution's numbering",
+                        ids[i].what);
+    }
+}
+
+/* Owned mode: the institution the document is filed under (its
+ * custodian, or its author organization where that institution's policy
+ * allows), with what lookup knows of it.  Returns 0, or 1 after rejecting
+ * the document. */
+static int find_owner(const cdx_doc_meta_t *m, const cdx_owner_lookup_t *lookup,
+                      cdx_submitter_t *owner, cdx_diag_t *d)
+{
+    const char *custodian = m->custodian_id.root;
+    const char *author = m->author_institution_id.root;
+    memset(owner, 0, sizeof *owner);
+    if (custodian != NULL && custodian[0] != '\0') {
+        if (lookup == NULL || !lookup->find(lookup->arg, custodian, owner))
+            memset(owner, 0, sizeof *owner); /* unknown: no policy, no id roots */
+        owner->oid = custodian;
+        return 0;
+    }
+    if (author != NULL && author[0] != '\0' && lookup != NULL &&
+        lookup->find(lookup->arg, author, owner) && (owner->policy & CDX_POLICY_AUTHOR_OK)) {
+        owner->oid = author;
+        return 0;
+    }
+    memset(owner, 0, sizeof *owner);
+    cdx_diag_add(d, CDX_SEV_ERROR, "GW-CUSTODIAN",
+                 "/ClinicalDocument/custodian/assignedCustodian/"
+                 "representedCustodianOrganization/id",
+                 "the custodian organization has no id (no @root, e.g. nullFlavor=\"NI\"), so "
+                 "the document has no institution to be filed under: give the custodian its "
+                 "OID, or register the author organization with identity_policy = "
+                 "custodian_or_author");
+    cdx_diag_reject(d, 422, "CUSTODIAN_NO_ID",
+                    "the document's custodian organization has no id, and no registered author "
+                    "organization may stand in for it");
+    return 1;
+}
+
+/* The gateway's own policy, on the canonical header. */
+static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ingest_t *out)
+{
+    cdx_diag_t *d = &out->diag;
+    const cdx_doc_meta_t *m = &ex->meta;
+    if (out->patient_root == NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-PATIENT", "/ClinicalDocument/recordTarget",
+                     "no usable patient id: recordTarget/patientRole/id needs @root (the "
+                     "assigning authority's OID) and @extension");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD", "the document has no usable patient id");
+    } else if (!cdx_validate_is_oid(out->patient_root) &&
+               !cdx_validate_is_uuid(out->patient_root)) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-PATIENT", "/ClinicalDocument/recordTarget",
+                     "the patient id's @root is not an OID or UUID");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD", "the patient id's root is not an OID or UUID");
+    }
+    if (m->creation_time.iso == NULL) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-TIME", "/ClinicalDocument/effectiveTime",
+                     "effectiveTime/@value is missing or not a valid HL7 timestamp "
+                     "(YYYYMMDDHHMMSS+ZZZZ)");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD",
+                        "the document's effectiveTime is missing or malformed");
+    }
+    if (who == NULL)
+        return;
+    if (who->owned) {
+        cdx_submitter_t owner;
+        if (find_owner(m, who->lookup, &owner, d) != 0)
+            return;
+        check_id_roots(m, &owner, d);
+        out->owner_oid = strdup(owner.oid);
+        return;
+    }
+    const cdx_submitter_t *sub = who->sub;
+    if (sub == NULL || sub->oid == NULL)
+        return;
+    int custodian = id_names(&m->custodian_id, sub->oid);
+    int author = (sub->policy & CDX_POLICY_AUTHOR_OK) && id_names(&m->author_institution_id, sub->oid);
+    if (!custodian && !author) {
+        cdx_diag_add(d, CDX_SEV_ERROR, "GW-IDENTITY",
+                     "/ClinicalDocument/custodian/assignedCustodian/"
+                     "representedCustodianOrganization/id",
+                     "the custodian organization (%s) is not the submitting institution (%s): "
+                     "an institution may only submit its own documents",
+                     m->custodian_id.root ? m->custodian_id.root : "none", sub->oid);
+        cdx_diag_reject(d, 403, "IDENTITY_MISMATCH",
+                        "the document's custodian is not the institution of the client "
+                        "certificate");
+        return;
+    }
+    check_id_roots(m, sub, d);
+    out->owner_oid = strdup(sub->oid);
+}
+
+static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
+{
+    json_t *meta = cdx_extract_meta_json(&ex->meta);
+    json_t *facts = cdx_extract_facts_json(ex);
+    int rc = CDX_ENOMEM;
+    if (meta == NULL || facts == NULL)
+        goto out;
+    json_object_set_new(meta, "sha256", json_string(out->sha256));
+    json_object_set_new(meta, "size", json_integer((json_int_t)out->size));
+    json_object_set_new(meta, "normalized_sha256", json_string(out->normalized_sha256));
+    if (out->mapping_version != NULL)
+        json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
+    out->meta_json = json_dumps(meta, JSON_COMPACT);
+    out->facts_json = json_dumps(facts, JSON_COMPACT);
+    /* The registry's rows are prepared here, on a worker thread, so the
+     * single writer only binds them. */
+    if (out->meta_json != NULL && out->facts_json != NULL)
+        rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
+    if (rc == 0) {
+        out->facts_root = facts;
+        facts = NULL;
+    }
+out:
+    json_decref(meta);
+    json_decref(facts);
+    return rc;
+}
+
+/* Normalization, extraction and the JSON, from a parsed document. */
+static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submitter_oid,
+                     const identity_t *who, cdx_ingest_t *out)
+{
+    xmlDocPtr norm = NULL;
+    cdx_extract_t ex;
+    int have_ex = 0;
+    int rc;
+    uint64_t t0 = now_us();
+    rc = cdx_normalize(pl->mappings, submitter_oid, doc, &out->diag, &norm, &out->mapping_version);
+    if (rc == CDX_EPARSE) {
+        cdx_diag_reject(&out->diag, 422, "MAPPING_FAILED",
+                        "the institution's mapping could not normalize this document; see the "
+                        "issues");
+        goto out;
+    }
+    if (rc != 0)
+        goto out;
+    xmlChar *mem = NULL;
+    int len = 0;
+    xmlDocDumpMemoryEnc(norm, &mem, &len, "UTF-8");
+    if (mem == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    out->normalized = malloc((size_t)len + 1);
+    if (out->normalized != NULL) {
+        memcpy(out->normalized, mem, (size_t)len);
+        out->normalized[len] = '\0';
+        out->normalized_len = (size_t)len;
+    }
+    xmlFree(mem);
+    if (out->normalized == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    sha256_hex(out->normalized, out->normalized_len, out->normalized_sha256);
+    uint64_t t1 = now_us();
+    out->us_normalize = t1 - t0;
+    rc = cdx_extract(norm, &ex, &out->diag);
+    if (rc != 0)
+        goto out;
+    have_ex = 1;
+    out->us_extract = now_us() - t1;
+    rc = fill_fields(out, &ex);
+    if (rc == 0)
+        check_policy(&ex, who, out);
+    if (rc == 0 && out->owner_oid == NULL && who != NULL && !cdx_diag_rejected(&out->diag) &&
+        (who->owned || (who->sub != NULL && who->sub->oid != NULL)))
+        rc = CDX_ENOMEM;
+    if (rc == 0)
+        rc = make_json(out, &ex);
+out:
+    if (have_ex)
+        cdx_extract_cleanup(&ex);
+    xmlFreeDoc(norm);
+    if (rc == 0 && cdx_diag_rejected(&out->diag))
+        rc = CDX_EPARSE;
+    return rc;
+}
+
+static xmlNodePtr child(xmlNodePtr n, const char *name)
+{
+    for (xmlNodePtr c = n ? n->children : NULL; c != NULL; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST name))
+            return c;
+    return NULL;
+}
+
+/* The custodian organization's @root, which picks the mapping when no
+ * submitter is known (validate, import).  Returned as the document owns
+ * it (valid while doc is). */
+static const char *custodian_root(xmlDocPtr doc)
+{
+    xmlNodePtr n = child(child(child(child(xmlDocGetRootElement(doc) ? (xmlNodePtr)doc : NULL,
+                                            "ClinicalDocument"),
+                                      "custodian"),
+                                "assignedCustodian"),
+                          "representedCustodianOrganization");
+    for (xmlNodePtr c = n ? n->children : NULL; c != NULL; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "id")) {
+            for (xmlAttrPtr a = c->properties; a != NULL; a = a->next)
+                if (xmlStrEqual(a->name, BAD_CAST "root") && a->children != NULL)
+                    return (const char *)a->children->content;
+        }
+    }
+    return NULL;
+}
+
+/* After a large document, the memory its trees took goes back to the
+ * system.  Free pages between blocks still in use stay resident in the
+ * worker's arena (ten 1 MB documents left 126 to 164 MB behind);
+ * malloc_trim(0) hands every free page of every arena back.  It costs a
+ * walk over the free lists (1 to 80 ms measured), so small documents,
+ * whose trees fit in what the arenas keep anyway, skip it.  main.c sets
+ * the allocator up for this. */
+static void release_memory(size_t len)
+{
+    if (len < CDX_INGEST_TRIM_BYTES)
+        return;
+    uint64_t t0 = now_us();
+    int released = malloc_trim(0);
+    CDX_DEBUG("memory.trim", "size=%zu released=%d us=%llu", len, released,
+              (unsigned long long)(now_us() - t0));
+}
+
+/* What both entry points do first: reset out, hash the original bytes and
+ * parse them.  Returns cdx_xml_parse's result. */
+static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ingest_t *out,
+                 xmlDocPtr *doc)
+{
+    memset(out, 0, sizeof *out);
+    cdx_diag_init(&out->diag);
+    out->size = len;
+    sha256_hex(data, len, out->sha256);
+    *doc = NULL;
+    uint64_t t0 = now_us();
+    int rc = cdx_xml_parse_limited(data, len, &pl->xml_limits, &out->diag, doc, NULL);
+    out->us_parse = now_us() - t0;
+    return rc;
+}
+
+static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
+               cdx_ingest_t *out)
+{
+    const cdx_submitter_t *sub = who != NULL ? who->sub : NULL;
+    xmlDocPtr doc = NULL;
+    int rc = start(pl, data, len, out, &doc);
+    if (rc != 0)
+        goto out;
+    uint64_t t1 = now_us();
+    cdx_schema_policy_t policy = sub != NULL && (sub->policy & CDX_POLICY_SCHEMA_STRICT)
+                                     ? CDX_SCHEMA_STRICT
+                                     : CDX_SCHEMA_STANDARD;
+    rc = cdx_validate(pl->validator, doc, policy, &out->diag);
+    out->us_validate = now_us() - t1;
+    if (rc != 0)
+        goto out;
+    if (cdx_diag_rejected(&out->diag)) {
+        rc = CDX_EPARSE;
+        goto out;
+    }
+    const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
+    rc = transform(pl, doc, mapping_oid, who, out);
+out:
+    xmlFreeDoc(doc);
+    if (rc == 0 && out->diag.nerrors > 0 && !cdx_diag_rejected(&out->diag))
+        cdx_diag_reject(&out->diag, 422, "CDA_INVALID", "the document has errors; see the issues");
+    if (rc == 0 && cdx_diag_rejected(&out->diag))
+        rc = CDX_EPARSE;
+    out->issues_json = cdx_diag_issues_json(&out->diag);
+    release_memory(len);
+    return rc;
+}
+
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    identity_t who = {.sub = sub};
+    return run(pl, data, len, sub != NULL ? &who : NULL, out);
+}
+
+int cdx_ingest_run_owned(const cdx_pipeline_t *pl, const char *data, size_t len,
+                         const cdx_owner_lookup_t *lookup, cdx_ingest_t *out)
+{
+    identity_t who = {.lookup = lookup, .owned = 1};
+    return run(pl, data, len, &who, out);
+}
+
+int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
+                           const char *submitter_oid, cdx_ingest_t *out)
+{
+    xmlDocPtr doc = NULL;
+    int rc = start(pl, data, len, out, &doc);
+    if (rc == 0)
+        rc = transform(pl, doc, submitter_oid, NULL, out);
+    xmlFreeDoc(doc);
+    out->issues_json = cdx_diag_issues_json(&out->diag);
+    return rc;
+}
+
+void cdx_ingest_cleanup(cdx_ingest_t *in)
+{
+    cdx_diag_cleanup(&in->diag);
+    free(in->normalized);
+    free(in->meta_json);
+    free(in->facts_json);
+    free(in->issues_json);
+    cdx_fact_rows_free(in->fact_rows, in->nfact_rows);
+    json_decref((json_t *)in->facts_root);
+    char **fields[] = {&in->unique_id,     &in->set_id,        &in->replaces,
+                       &in->custodian_oid, &in->author_oid,    &in->type_code,
+                       &in->type_system,   &in->title,         &in->creation_time,
+                       &in->service_start, &in->service_stop,  &in->confidentiality,
+                       &in->language,      &in->patient_root,  &in->patient_ext,
+                       &in->custodian_name, &in->owner_oid};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(fields); i++)
+        free(*fields[i]);
+    for (size_t i = 0; i < 2 * in->npatient_ids; i++)
+        free(in->patient_ids[i]);
+    free(in->patient_ids);
+    memset(in, 0, sizeof *in);
+}
+
+void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const char *data,
+                       const char *patient_key, cdx_doc_record_t *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->unique_id = in->unique_id;
+    rec->set_id = in->set_id;
+    rec->version = in->version;
+    rec->replaces = in->replaces;
+    rec->submitter_oid = submitter_oid;
+    rec->custodian_oid = in->custodian_oid;
+    rec->author_oid = in->author_oid;
+    rec->type_code = in->type_code;
+    rec->type_system = in->type_system;
+    rec->title = in->title;
+    rec->creation_time = in->creation_time;
+    rec->service_start = in->service_start;
+    rec->service_stop = in->service_stop;
+    rec->confidentiality = in->confidentiality;
+    rec->language = in->language;
+    rec->patient_root = in->patient_root;
+    rec->patient_ext = in->patient_ext;
+    rec->patient_ids = (const char *const *)in->patient_ids;
+    rec->npatient_ids = in->npatient_ids;
+    rec->patient_key = patient_key;
+    rec->sha256 = in->sha256;
+    rec->original = data;
+    rec->size = in->size;
+    rec->normalized_sha256 = in->normalized_sha256;
+    rec->normalized = in->normalized;
+    rec->normalized_size = in->normalized_len;
+    rec->mapping_version = in->mapping_version;
+    rec->meta_json = in->meta_json;
+    rec->facts_json = in->facts_json;
+    rec->fact_rows = in->fact_rows;
+    rec->nfact_rows = in->nfact_rows;
+    rec->warnings_json = in->issues_json;
+}
+
+int cdx_ingest_code_is_alert(const char *code)
+{
+    static const char *const alerts[] = {"XML_DTD_FORBIDDEN", "IDENTITY_MISMATCH", "XML_LIMIT",
+                                         "DOCUMENT_ID_FOREIGN"};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(alerts); i++)
+        if (strcmp(code, alerts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
+{
+    cdx_ingest_change_t *c = arg;
+    cdx_doc_record_t rec;
+    cdx_ingest_record(c->in, c->submitter, c->body, c->patient_key, &rec);
+    snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu", c->in->sha256,
+             c->in->size, c->in->diag.nissues);
+    char uid[33];
+    cdx_registry_doc_uid(c->in->unique_id, uid);
+    cdx_audit_event_t ev = {
+        .event = "document.ingest",
+        .actor_oid = c->submitter,
+        .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
+        .purpose = c->purpose,
+        .outcome = 0,
+        .patient_key = c->patient_key,
+        .document_id = uid,
+        .detail = c->detail,
+    };
+    return cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
+}
+
+int cdx_ingest_apply_reject(cdx_registry_t *reg, void *arg)
+{
+    cdx_ingest_change_t *c = arg;
+    const cdx_diag_t *d = &c->in->diag;
+    int alert = cdx_ingest_code_is_alert(d->code);
+    snprintf(c->detail, sizeof c->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
+             d->status, c->in->sha256, c->in->size);
+    cdx_audit_event_t ev = {
+        .event = alert ? "security.alert" : "document.reject",
+        .actor_oid = c->submitter,
+        .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
+        .purpose = c->purpose,
+        .outcome = alert ? 8 : 4,
+        .patient_key = c->patient_key != NULL && c->patient_key[0] ? c->patient_key : NULL,
+        .detail = c->detail,
+    };
+    return cdx_registry_audit(reg, &ev);
+}

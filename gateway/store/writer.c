@@ -1,0 +1,243 @@
+/* writer: one writer thread with group commit (see include/cdx/store/writer.h). */
+#include "cdx/store/writer.h"
+#include "cdx/base/common.h"
+#include "cdx/base/log.h"
+#include "cdx/store/testvfs.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_BATCH 256
+/* A checkpoint runs when the queue is empty, and at the latest after this
+ * many batches under constant load, so the WAL cannot grow without bound. */
+#define CHECKPOINT_EVERY 200
+
+struct cdx_writer {
+    uv_async_t async;
+    cdx_registry_t *reg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cdx_write_req_t *queue_head, *queue_tail; /* waiting */
+    cdx_write_req_t *done_head, *done_tail;   /* finished, for the loop */
+    size_t queued;
+    size_t in_flight; /* queued + being committed + done not yet reported */
+    size_t capacity;
+    int stopping;
+    unsigned long long batches, changes;
+};
+
+static void append(cdx_write_req_t **head, cdx_write_req_t **tail, cdx_write_req_t *list,
+                   cdx_write_req_t *last)
+{
+    if (*tail)
+        (*tail)->next = list;
+    else
+        *head = list;
+    *tail = last;
+}
+
+/* An fsync or write failure may have left the WAL in an unknown state;
+ * acknowledging anything now could lose it later.  Stop instead. */
+static _Noreturn void die_on_io(cdx_registry_t *reg)
+{
+    CDX_ERROR("registry.io_failure", "sqlite_code=%d action=exit detail=%s",
+              cdx_registry_last_sqlite_code(reg), cdx_log_q(cdx_registry_errmsg(reg)));
+    _exit(70);
+}
+
+static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
+{
+    cdx_registry_t *reg = w->reg;
+    int rc = cdx_registry_begin(reg);
+    size_t n = 0;
+    for (cdx_write_req_t *r = batch; r != NULL; r = r->next, n++) {
+        if (rc != 0) {
+            r->status = rc;
+            continue;
+        }
+        int src = cdx_registry_savepoint(reg);
+        if (src == 0)
+            src = r->apply(reg, r->arg);
+        if (src == 0)
+            src = cdx_registry_release(reg);
+        else
+            cdx_registry_rollback_savepoint(reg);
+        r->status = src;
+        if (src == CDX_EIO)
+            die_on_io(reg);
+        cdx_test_crash_point("write");
+    }
+    if (rc == 0) {
+        cdx_test_crash_point("commit");
+        rc = cdx_registry_commit(reg);
+        if (rc != 0) {
+            cdx_registry_rollback(reg);
+            if (rc == CDX_EIO)
+                die_on_io(reg);
+            for (cdx_write_req_t *r = batch; r != NULL; r = r->next)
+                if (r->status == 0)
+                    r->status = rc;
+        }
+    }
+    if (rc != 0)
+        CDX_ERROR("registry.commit_failed", "changes=%zu error=%s", n,
+                  cdx_log_q(cdx_strerror(rc)));
+    pthread_mutex_lock(&w->mu);
+    w->batches++;
+    w->changes += n;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer_main(void *arg)
+{
+    cdx_writer_t *w = arg;
+    unsigned since_checkpoint = 0;
+    /* Checkpoints are ours to schedule: between batches, not inside a
+     * commit that clients are waiting for. */
+    int manual = cdx_registry_manual_checkpoints(w->reg) == 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->queue_head == NULL && !w->stopping)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->queue_head == NULL && w->stopping)
+            break;
+        /* Take what is waiting, up to a batch. */
+        cdx_write_req_t *batch = w->queue_head, *last = batch;
+        size_t n = 1;
+        while (last->next != NULL && n < MAX_BATCH) {
+            last = last->next;
+            n++;
+        }
+        w->queue_head = last->next;
+        if (w->queue_head == NULL)
+            w->queue_tail = NULL;
+        last->next = NULL;
+        w->queued -= n;
+        pthread_mutex_unlock(&w->mu);
+
+        commit_batch(w, batch);
+        cdx_test_crash_point("reply");
+
+        pthread_mutex_lock(&w->mu);
+        append(&w->done_head, &w->done_tail, batch, last);
+        uv_async_send(&w->async);
+        since_checkpoint++;
+        if (manual && (w->queue_head == NULL || since_checkpoint >= CHECKPOINT_EVERY)) {
+            pthread_mutex_unlock(&w->mu);
+            if (cdx_registry_checkpoint(w->reg) != 0)
+                CDX_WARN("registry.checkpoint_failed", "detail=%s",
+                         cdx_log_q(cdx_registry_errmsg(w->reg)));
+            since_checkpoint = 0;
+            pthread_mutex_lock(&w->mu);
+        }
+    }
+    if (manual) {
+        pthread_mutex_unlock(&w->mu);
+        cdx_registry_checkpoint(w->reg);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void on_async(uv_async_t *h)
+{
+    cdx_writer_t *w = h->data;
+    pthread_mutex_lock(&w->mu);
+    cdx_write_req_t *list = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    size_t n = 0;
+    for (cdx_write_req_t *r = list; r != NULL; r = r->next)
+        n++;
+    w->in_flight -= n;
+    pthread_mutex_unlock(&w->mu);
+    while (list != NULL) {
+        cdx_write_req_t *next = list->next;
+        list->next = NULL;
+        list->done(list, list->status);
+        list = next;
+    }
+}
+
+int cdx_writer_start(void *uv_loop, cdx_registry_t *reg, size_t capacity, cdx_writer_t **out)
+{
+    cdx_writer_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return CDX_ENOMEM;
+    w->reg = reg;
+    w->capacity = capacity;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    int rc = uv_async_init(uv_loop, &w->async, on_async);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    w->async.data = w;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        uv_close((uv_handle_t *)&w->async, (uv_close_cb)free);
+        return CDX_ENOMEM;
+    }
+    *out = w;
+    return 0;
+}
+
+int cdx_writer_submit(cdx_writer_t *w, cdx_write_req_t *req)
+{
+    req->next = NULL;
+    req->status = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping || w->queued >= w->capacity) {
+        pthread_mutex_unlock(&w->mu);
+        return CDX_EBUSY;
+    }
+    append(&w->queue_head, &w->queue_tail, req, req);
+    w->queued++;
+    w->in_flight++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+size_t cdx_writer_pending(const cdx_writer_t *w)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&w->mu);
+    size_t n = w->in_flight;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+    return n;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    cdx_writer_t *w = h->data;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+cdx_registry_t *cdx_writer_stop(cdx_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    /* Report what the last batches did before the handle goes. */
+    on_async(&w->async);
+    cdx_registry_t *reg = w->reg;
+    uv_close((uv_handle_t *)&w->async, on_closed);
+    return reg;
+}
+
+void cdx_writer_stats(const cdx_writer_t *w, unsigned long long *batches,
+                      unsigned long long *changes)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&w->mu);
+    *batches = w->batches;
+    *changes = w->changes;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+}

@@ -1,0 +1,68 @@
+/*
+ * app: what the gateway's handlers share while serving.
+ *
+ * Responsible for: holding the pipeline, the registry writer, the pool of
+ * registry readers and the patient-hash key, and setting them up and
+ * tearing them down around the server.
+ * Not responsible for: serving (server) or the work itself.
+ *
+ * Loop thread, except cdx_app_reader_acquire/release and
+ * cdx_app_patient_key, which any thread may call.
+ */
+#ifndef CDX_APP_H
+#define CDX_APP_H
+
+#include <pthread.h>
+
+#include "cdx/conf/config.h"
+#include "cdx/domain/ingest.h"
+#include "cdx/store/registry.h"
+#include "cdx/net/router.h"
+#include "cdx/store/writer.h"
+
+#define CDX_APP_MAX_READERS 32
+
+typedef struct cdx_app {
+    const cdx_config_t *cfg;
+    cdx_pipeline_t *pipeline;
+    cdx_writer_t *writer;
+    cdx_registry_t *readers[CDX_APP_MAX_READERS];
+    int reader_busy[CDX_APP_MAX_READERS];
+    size_t nreaders;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char patient_key[32];
+} cdx_app_t;
+
+/* Reads (or creates, mode 0600) the patient-hash key file. */
+int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t errlen);
+
+/* Builds the pipeline and opens the readers; the writer starts in
+ * cdx_app_start_writer once the loop exists.  Returns 0 or an error with
+ * the reason in err. */
+int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errlen);
+int cdx_app_start_writer(cdx_app_t *app, void *uv_loop, cdx_registry_t *writer_reg);
+void cdx_app_stop_writer(void *app);
+void cdx_app_cleanup(cdx_app_t *app);
+
+/* The server's reject hook: audits a request refused before its handler
+ * (a 413, a framing error) on a route that stores documents. */
+void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
+                       const char *code);
+
+/* The server's deny hook: audits a request refused for lacking the role of
+ * a route without a body (a read): "document.read" for the document
+ * routes (with the document id asked for, when it is one), else
+ * "access.denied", outcome 8, actor the institution. */
+struct cdx_request;
+void cdx_app_on_deny(void *app, const struct cdx_request *rq);
+
+cdx_registry_t *cdx_app_reader_acquire(cdx_app_t *app);
+void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg);
+
+/* Keyed hash (HMAC-SHA256, first 128 bits as hex) of a patient id: what
+ * audit records and logs carry instead of the id. */
+void cdx_app_patient_key(const unsigned char key[32], const char *root, const char *ext,
+                         char out[33]);
+
+#endif

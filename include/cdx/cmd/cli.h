@@ -1,0 +1,44 @@
+/*
+ * cli: the `cdxgw` commands.
+ *
+ * Responsible for: argument parsing, help texts and exit codes (0 success,
+ * 1 failure at run time, 2 usage or configuration error) of each command,
+ * and wiring configuration, registry and server together.
+ * Not responsible for: the work itself, which lives in the modules.
+ */
+#ifndef CDX_CLI_H
+#define CDX_CLI_H
+
+#include "cdx/conf/config.h"
+#include "cdx/store/registry.h"
+#include "cdx/net/router.h"
+
+/* The gateway's route table (handlers.c). */
+extern const cdx_route_t cdx_routes[];
+extern const size_t cdx_nroutes;
+/* Records the start time that /healthz reports uptime from. */
+void cdx_handlers_init(void);
+
+int cdx_cmd_serve(int argc, char **argv);
+int cdx_cmd_demo(int argc, char **argv);
+int cdx_cmd_audit(int argc, char **argv);
+int cdx_cmd_validate(int argc, char **argv);
+int cdx_cmd_import(int argc, char **argv);
+int cdx_cmd_reindex(int argc, char **argv);
+
+/* Loads configuration from `--config FILE` and `--key value` arguments
+ * (argv[0] is the command).  need_tls: the TLS keys are required.  Returns 0, or 2
+ * after printing the reason. */
+int cdx_cli_load_config(int argc, char **argv, cdx_config_t *cfg, int *print_config,
+                        int need_tls);
+
+/* Opens the registry at data_dir/registry.db and registers the configured
+ * institutions (inline and institutions_file).  Returns 0 or prints the
+ * reason and returns 1 (2 for configuration errors). */
+int cdx_cli_open_registry(const cdx_config_t *cfg, cdx_registry_t **out);
+
+/* Runs the server until it stops.  on_ready, if not NULL, is called once
+ * listening with the bound port. */
+int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void *arg), void *arg);
+
+#endif

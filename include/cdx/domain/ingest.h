@@ -1,0 +1,152 @@
+/*
+ * ingest: the document pipeline, from request bytes to a storable record.
+ *
+ * Responsible for: hashing the original bytes, hardened parsing, the three
+ * validation layers (CDA structure and XSD, profile rules, gateway policy:
+ * the submitter is the custodian or, where its policy allows, the author
+ * organization; the document id and setId roots are the submitter's; a
+ * usable patient id; a parsable effective time),
+ * normalization through the submitter's mapping, extraction of header
+ * metadata and clinical facts from the normalized form, and the JSON the
+ * registry and the HTTP answers carry.  Nothing is stored here.
+ * Not responsible for: storage (registry, writer) or HTTP.
+ *
+ * A pipeline is built once at start-up and is immutable: cdx_ingest_run
+ * may be called from many worker threads at once.
+ */
+#ifndef CDX_INGEST_H
+#define CDX_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdx/parsers/diag.h"
+#include "cdx/store/registry.h"
+#include "cdx/parsers/xml.h"
+
+typedef struct cdx_pipeline cdx_pipeline_t;
+
+typedef struct cdx_pipeline_options {
+    const char *mappings_dir; /* holds profiles/, codemaps/, default/ and one folder per source */
+    const char *xsd_path;     /* the CDA R2 (SDTC) schema, or NULL/"" for none */
+    cdx_xml_limits_t xml_limits; /* node budget; max_nodes 0: the defaults */
+} cdx_pipeline_options_t;
+
+int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
+                     size_t errlen);
+void cdx_pipeline_free(cdx_pipeline_t *pl);
+
+/* Who submits: identity checks run when oid is not NULL. */
+typedef struct cdx_submitter {
+    const char *oid;
+    unsigned policy;             /* CDX_POLICY_* */
+    const char *const *id_roots; /* the institution's registered id roots (may be NULL) */
+    size_t nid_roots;
+} cdx_submitter_t;
+
+/* Finds a registered institution by OID for cdx_ingest_run_owned: fills
+ * *out (its strings must stay valid until the run returns) and returns 1,
+ * or returns 0 when no institution has that OID. */
+typedef struct cdx_owner_lookup {
+    int (*find)(void *arg, const char *oid, cdx_submitter_t *out);
+    void *arg;
+} cdx_owner_lookup_t;
+
+typedef struct cdx_ingest {
+    cdx_diag_t diag;        /* verdict (status, code) and every issue */
+    char sha256[65];        /* of the original bytes */
+    size_t size;
+    char *normalized;       /* canonical form, UTF-8 */
+    size_t normalized_len;
+    char normalized_sha256[65];
+    const char *mapping_version; /* static for the pipeline's life */
+    char *meta_json;        /* the document entry */
+    char *facts_json;       /* {"problems":[...], ...} */
+    char *issues_json;      /* every issue, as an array */
+    cdx_fact_row_t *fact_rows; /* the facts, ready for the registry to bind */
+    size_t nfact_rows;
+    void *facts_root;       /* the JSON the rows point into (private) */
+    /* Header fields the registry indexes (pointers into owned storage). */
+    char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
+        *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,
+        *patient_root, *patient_ext, *custodian_name;
+    char *owner_oid; /* the institution the document is filed under, once identity passed */
+    int version;
+    char **patient_ids; /* root, extension pairs */
+    size_t npatient_ids;
+    size_t nfacts;
+    size_t facts_by_kind[8];
+    /* Microseconds per stage, for benchmarks and logs. */
+    uint64_t us_parse, us_validate, us_normalize, us_extract;
+} cdx_ingest_t;
+
+/* Documents of at least this many bytes have their memory handed back to
+ * the system (malloc_trim) once the pipeline is done with them. */
+#define CDX_INGEST_TRIM_BYTES (256u * 1024u)
+
+/* Runs the pipeline.  Always fills out (cdx_ingest_cleanup frees it);
+ * afterwards, for a document of CDX_INGEST_TRIM_BYTES or more, hands the
+ * allocator's free memory back to the system (malloc_trim).  Returns 0
+ * when the document is acceptable, CDX_EPARSE when out->diag holds the
+ * rejection, or another negative error (internal failure). */
+int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,
+                   const cdx_submitter_t *sub, cdx_ingest_t *out);
+
+/* The same for documents that come without a client certificate (cdxgw
+ * import and validate): the document is filed under its custodian
+ * organization, or, when the custodian has no id (nullFlavor), under its
+ * author organization if lookup finds that institution with identity_policy
+ * custodian_or_author; otherwise it is rejected (422 CUSTODIAN_NO_ID).  The
+ * institution found is then held to the same id-root rule as a submitter
+ * (its registered id roots come from lookup; an unknown institution has
+ * none).  out->owner_oid names it on success.  lookup may be NULL (no
+ * institution is known). */
+int cdx_ingest_run_owned(const cdx_pipeline_t *pl, const char *data, size_t len,
+                         const cdx_owner_lookup_t *lookup, cdx_ingest_t *out);
+void cdx_ingest_cleanup(cdx_ingest_t *in);
+
+/* Fills a registry record from an accepted ingest (pointers borrowed
+ * from in and data). */
+void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const char *data,
+                       const char *patient_key, cdx_doc_record_t *rec);
+
+/* The registry change that records an ingest's verdict: the document with
+ * its audit record, or the rejection's audit record.  POST
+ * /v1/documents and every other caller that stores through the writer use
+ * these, so the rows written are the same whoever submits.  The caller
+ * fills the inputs (all borrowed, alive until the change is applied); the
+ * apply functions have the writer's signature (arg is the change), run on
+ * the writer thread inside its savepoint, and fill the outputs. */
+typedef struct cdx_ingest_change {
+    const cdx_ingest_t *in;
+    const char *body;        /* the document's bytes, as in was run on */
+    const char *submitter;   /* the submitting institution's OID */
+    const char *user;        /* the asserted user (X-CDX-User), or NULL */
+    const char *purpose;     /* PurposeOfUse of the request */
+    const char *patient_key; /* keyed hash of the patient id, "" when none */
+    /* Outputs. */
+    cdx_store_outcome_t outcome; /* apply_store: created, identical, conflict, forbidden */
+    char uid[33];                /* apply_store: the document's registry id */
+    char detail[160];            /* the audit record's detail */
+} cdx_ingest_change_t;
+
+/* Stores an accepted document (cdx_registry_store_document) with its
+ * document.ingest audit record. */
+int cdx_ingest_apply_store(cdx_registry_t *reg, void *change);
+
+/* Appends the audit record of a rejection: security.alert (outcome 8) for
+ * attack-like input (cdx_ingest_code_is_alert), else document.reject (4). */
+int cdx_ingest_apply_reject(cdx_registry_t *reg, void *change);
+
+/* 1 when a rejection with this code is attack-like: a DOCTYPE, a node
+ * bomb, a document of another institution, ids in another's numbering. */
+int cdx_ingest_code_is_alert(const char *code);
+
+/* Re-runs normalization and extraction on stored bytes (reindex). */
+int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
+                           const char *submitter_oid, cdx_ingest_t *out);
+
+/* The mapping version the pipeline would use for submitter_oid. */
+const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * registry: the durable store of cdxgw, behind one interface.
+ *
+ * Responsible for: opening the registry database (SQLite now; the interface
+ * is the seam for a PostgreSQL backend later), applying versioned schema
+ * migrations at open, durability settings (WAL, synchronous=FULL), and the
+ * institutions directory (OID, name, roles, credentials, delivery
+ * endpoint), with an audit row written in the same transaction as every
+ * change.
+ * Not responsible for: deciding who may do what (the gateway's handlers
+ * do), or network I/O.
+ *
+ * A cdx_registry_t is used by one thread at a time.
+ */
+#ifndef CDX_REGISTRY_H
+#define CDX_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdx/domain/types.h"
+
+typedef struct cdx_registry cdx_registry_t;
+
+/* Opens (creating if needed) the database at path, applies migrations and
+ * checks it (quick_check).  Returns 0 or a negative error; on failure a
+ * reason is written to err (size errlen). */
+int cdx_registry_open(const char *path, cdx_registry_t **out, char *err, size_t errlen);
+/* The same, without the integrity check: for further connections to a
+ * database this process has already opened and checked. */
+int cdx_registry_open_reader(const char *path, cdx_registry_t **out, char *err, size_t errlen);
+/* NULL is a no-op. */
+void cdx_registry_close(cdx_registry_t *reg);
+
+/* The schema version after migrations. */
+int cdx_registry_schema_version(cdx_registry_t *reg);
+
+/* Inserts or updates the institution with inst->oid, replacing its
+ * credentials and id roots, and appends an audit row (event "institution.upsert", actor
+ * `actor`) in the same transaction.  Returns 0 or a negative error;
+ * CDX_ECONFLICT when a credential or an id root belongs to another
+ * institution (cdx_registry_errmsg names it). */
+int cdx_registry_put_institution(cdx_registry_t *reg, const cdx_institution_t *inst,
+                                 const char *actor);
+
+/* All institutions, ordered by OID, in a heap array the caller frees with
+ * free().  Returns 0 or a negative error. */
+int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out, size_t *n);
+
+/* Appends one audit record in its own transaction (for events that change
+ * nothing else in the registry, e.g. a refused request).  ev->event is
+ * required; ev->outcome is 0, 4, 8 or 12.  Returns 0 or a negative error. */
+/* Appends one audit record, inside the caller's transaction when one is
+ * open, else in its own. */
+int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev);
+
+/* Recomputes the audit hash chain from the first row.  Returns 0 when it is
+ * intact, CDX_ECONFLICT with *bad_seq set to the first row whose hash or
+ * link does not match, or another negative error. */
+int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq);
+
+/* The reason for the last failed call on reg ("" if none), for messages to
+ * the operator, e.g. which institution already owns a credential.  Valid
+ * until the next call on reg. */
+const char *cdx_registry_errmsg(const cdx_registry_t *reg);
+
+/* ---- Transactions ----------------------------------------------------
+ * The writer thread groups several changes into one transaction (group
+ * commit): BEGIN IMMEDIATE, then a savepoint per change so that one
+ * failing change does not undo the others, then one COMMIT (one fsync). */
+int cdx_registry_begin(cdx_registry_t *reg);
+int cdx_registry_commit(cdx_registry_t *reg);
+void cdx_registry_rollback(cdx_registry_t *reg);
+int cdx_registry_savepoint(cdx_registry_t *reg);
+int cdx_registry_release(cdx_registry_t *reg);
+void cdx_registry_rollback_savepoint(cdx_registry_t *reg);
+/* Moves committed WAL content into the database file (a passive
+ * checkpoint: it never waits for readers).  The writer calls it when idle
+ * after turning automatic checkpoints off with cdx_registry_manual_checkpoints,
+ * so that no client's commit pays for it. */
+int cdx_registry_manual_checkpoints(cdx_registry_t *reg);
+int cdx_registry_checkpoint(cdx_registry_t *reg);
+
+/* The SQLite extended result code behind the last failure (0 if none). */
+int cdx_registry_last_sqlite_code(const cdx_registry_t *reg);
+
+/* Registers oid (roles none) unless it exists; name is only a label.
+ * oid must be a non-empty string (CDX_EINVAL otherwise). */
+int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name);
+
+/* ---- Documents ------------------------------------------------------- */
+
+/* Turns the extractor's {"problems":[...], ...} object into rows whose
+ * strings point into facts (keep it alive) and whose data is heap JSON;
+ * cdx_fact_rows_free releases them.  Returns 0 or CDX_ENOMEM. */
+struct json_t;
+int cdx_fact_rows_from_json(struct json_t *facts, cdx_fact_row_t **out, size_t *n);
+void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n);
+
+typedef enum {
+    CDX_STORE_CREATED = 201,   /* new document */
+    CDX_STORE_IDENTICAL = 200, /* same id and same bytes already stored */
+    CDX_STORE_FORBIDDEN = 403, /* replaces (RPLC) another institution's document: nothing changed */
+    CDX_STORE_CONFLICT = 409,  /* same id, other bytes: nothing changed */
+} cdx_store_outcome_t;
+
+/* Stores a document, its patient ids and facts, supersedes the document
+ * it replaces, and appends the audit row, all inside the caller's
+ * transaction (or one of its own when none is open).
+ *
+ * Replacement is an integrity rule the registry keeps whoever calls it: a
+ * document may supersede (RPLC) only a document that its own submitter
+ * submitted, or whose custodian is its submitter.  A replacement of
+ * another institution's document stores nothing and appends a
+ * "security.alert" audit row instead (outcome CDX_STORE_FORBIDDEN).  A
+ * replacement stored before its parent supersedes the parent on its
+ * arrival under the same rule, so a stranger's early "replacement" never
+ * does.  doc_uid (33 bytes)
+ * receives the registry id of the stored (or already stored) document.
+ * Returns 0 with *outcome set, or a negative error. */
+int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                                const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
+                                char doc_uid[33]);
+
+/* The registry id of a document unique id (deterministic). */
+void cdx_registry_doc_uid(const char *unique_id, char out[33]);
+
+/* What is stored of one document. */
+typedef struct cdx_doc_row {
+    int64_t id;
+    char uid[33];
+    char *unique_id;
+    char *status;   /* "current" or "superseded" */
+    char *sha256;
+    char *normalized_sha256;
+    char *mapping_version;
+    char *meta_json;
+    char *submitter_oid;
+    char *patient_root;
+    char *patient_ext;
+    char *content;  /* original or normalized bytes when asked for */
+    size_t content_len;
+} cdx_doc_row_t;
+
+enum { CDX_DOC_META_ONLY = 0, CDX_DOC_ORIGINAL = 1, CDX_DOC_NORMALIZED = 2 };
+
+/* Reads a document by registry id.  Returns 0, CDX_ENOTFOUND, or an error. */
+int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out);
+void cdx_doc_row_cleanup(cdx_doc_row_t *row);
+
+/* Whether a document with these original bytes (by SHA-256) is stored. */
+int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found);
+
+/* For reindexing: calls fn for each document with id > after_id, in id
+ * order, at most limit of them, with the original bytes and submitter.
+ * Stops early when fn returns non-zero (that value is returned). */
+int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t limit,
+                               int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg);
+
+/* Replaces a document's normalized form and facts (reindex), inside the
+ * caller's transaction or one of its own. */
+int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
+                                   const void *normalized, size_t normalized_size,
+                                   const char *mapping_version, const char *meta_json,
+                                   const char *facts_json, const cdx_fact_row_t *rows,
+                                   size_t nrows);
+
+/* Counts for summaries and tests. */
+int cdx_registry_count(cdx_registry_t *reg, const char *table, int64_t *n);
+
+/* Key-value state for resumable commands (e.g. reindex progress). */
+int cdx_registry_state_get(cdx_registry_t *reg, const char *key, char *out, size_t n);
+int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * writer: the registry's one writer thread, with group commit.
+ *
+ * Responsible for: applying changes submitted from the loop thread in
+ * batches, one transaction per batch (so concurrent ingests share one
+ * fsync), each change inside its own savepoint so one failure does not
+ * undo the others, and reporting each change's result back on the loop
+ * thread only after the batch's COMMIT is durable.  A commit that fails
+ * with an I/O error other than "disk full" stops the process: nothing is
+ * acknowledged that might not be on disk.
+ * Not responsible for: what a change does (its apply function) or reads
+ * (readers use their own connections).
+ *
+ * cdx_writer_submit and cdx_writer_stop are loop-thread only; apply runs
+ * on the writer thread, done on the loop thread.
+ */
+#ifndef CDX_WRITER_H
+#define CDX_WRITER_H
+
+#include <stddef.h>
+
+#include "cdx/store/registry.h"
+
+typedef struct cdx_writer cdx_writer_t;
+
+typedef struct cdx_write_req cdx_write_req_t;
+struct cdx_write_req {
+    /* Runs on the writer thread inside the batch's transaction.  Returns 0
+     * or a negative error (its savepoint is then rolled back). */
+    int (*apply)(cdx_registry_t *reg, void *arg);
+    /* Runs on the loop thread once the batch is durable (status 0) or
+     * failed: status is apply's error, or the commit's (CDX_EFULL, ...). */
+    void (*done)(cdx_write_req_t *req, int status);
+    void *arg;
+    /* private */
+    int status;
+    cdx_write_req_t *next;
+};
+
+/* Starts the writer thread; it owns reg from now on.  capacity bounds the
+ * queue.  Returns 0 or a negative error. */
+int cdx_writer_start(void *uv_loop, cdx_registry_t *reg, size_t capacity, cdx_writer_t **out);
+
+/* Queues a change.  Returns 0, or CDX_EBUSY when the queue is full. */
+int cdx_writer_submit(cdx_writer_t *w, cdx_write_req_t *req);
+
+/* Changes queued or being committed. */
+size_t cdx_writer_pending(const cdx_writer_t *w);
+
+/* Finishes queued changes, stops the thread, closes its handle; reg is
+ * handed back (the caller closes it).  Completion callbacks of the last
+ * batch run during the loop's remaining iterations. */
+cdx_registry_t *cdx_writer_stop(cdx_writer_t *w);
+
+/* Batches committed and changes applied, for metrics. */
+void cdx_writer_stats(const cdx_writer_t *w, unsigned long long *batches,
+                      unsigned long long *changes);
+
+#endif

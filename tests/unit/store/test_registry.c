@@ -1,0 +1,1036 @@
+/* Unit tests for the registry: SQLite store, audit chain and institutions directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cdx_test.h"
+
+#include "cdx/base/common.h"
+#include "cdx/conf/institution.h"
+#include "cdx/store/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[1024];
+static int db_counter;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return cdx_test_scratch_dir(tmpdir, sizeof tmpdir, "registry");
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return cdx_test_remove_dir(tmpdir);
+}
+
+/* A fresh database path in a folder that does not exist yet. */
+static void fresh_db(char *out, size_t n)
+{
+    snprintf(out, n, "%s/db%d/sub/registry.db", tmpdir, ++db_counter);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+static void raw_text(const char *path, const char *sql, char *out, size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    snprintf(out, n, "%s", v ? v : "(null)");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static long long raw_int(const char *path, const char *sql)
+{
+    char buf[64];
+    raw_text(path, sql, buf, sizeof buf);
+    return strtoll(buf, NULL, 10);
+}
+
+static cdx_registry_t *open_ok(const char *path)
+{
+    cdx_registry_t *reg = NULL;
+    char err[512] = "";
+    int rc = cdx_registry_open(path, &reg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("open %s: %s (%s)", path, err, cdx_strerror(rc));
+    assert_non_null(reg);
+    return reg;
+}
+
+static cdx_institution_t make_inst(const char *oid, const char *name, unsigned roles,
+                                   const char *endpoint)
+{
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    snprintf(inst.oid, sizeof inst.oid, "%s", oid);
+    snprintf(inst.name, sizeof inst.name, "%s", name);
+    inst.roles = roles;
+    snprintf(inst.endpoint, sizeof inst.endpoint, "%s", endpoint);
+    return inst;
+}
+
+/* Adds a credential whose fingerprint is 64 copies of hex digit c. */
+static void add_cred(cdx_institution_t *inst, int spki, char c)
+{
+    assert_true(inst->ncreds < CDX_INST_MAX_CREDS);
+    inst->creds[inst->ncreds].spki = spki;
+    memset(inst->creds[inst->ncreds].sha256, c, 64);
+    inst->creds[inst->ncreds].sha256[64] = '\0';
+    inst->ncreds++;
+}
+
+static void assert_inst_equal(const cdx_institution_t *a, const cdx_institution_t *b)
+{
+    assert_string_equal(a->oid, b->oid);
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->roles, b->roles);
+    assert_string_equal(a->endpoint, b->endpoint);
+    assert_int_equal(a->ncreds, b->ncreds);
+    for (size_t i = 0; i < a->ncreds; i++) {
+        assert_int_equal(a->creds[i].spki, b->creds[i].spki);
+        assert_string_equal(a->creds[i].sha256, b->creds[i].sha256);
+    }
+    assert_int_equal(a->nid_roots, b->nid_roots);
+    for (size_t i = 0; i < a->nid_roots; i++)
+        assert_string_equal(a->id_roots[i], b->id_roots[i]);
+}
+
+static void add_root(cdx_institution_t *inst, const char *root)
+{
+    snprintf(inst->id_roots[inst->nid_roots++], sizeof inst->id_roots[0], "%s", root);
+}
+
+/* ---- Open, schema, migrations ---------------------------------------------------------- */
+
+static void test_open_creates_db(void **state)
+{
+    char path[1200], dir[1200], buf[64];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    assert_int_equal(cdx_registry_schema_version(reg), 3);
+
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(stat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 077, 0);
+
+    raw_text(path, "PRAGMA journal_mode", buf, sizeof buf);
+    assert_string_equal(buf, "wal");
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                                   " name IN ('schema_migrations', 'institutions',"
+                                   " 'institution_credentials', 'audit')"),
+                     4);
+    raw_text(path, "SELECT name FROM schema_migrations WHERE version = 1", buf, sizeof buf);
+    assert_true(strlen(buf) > 0);
+    cdx_registry_close(reg);
+    cdx_registry_close(NULL);
+}
+
+static void test_open_tightens_mode(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(cdx_mkdirs(dir, 0700), 0);
+    write_text(path, "");
+    assert_int_equal(chmod(path, 0644), 0);
+    cdx_registry_t *reg = open_ok(path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    cdx_registry_close(reg);
+}
+
+static void test_open_rejects_garbage(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(cdx_mkdirs(dir, 0700), 0);
+    char junk[8192];
+    memset(junk, 'x', sizeof junk - 1);
+    junk[sizeof junk - 1] = '\0';
+    write_text(path, junk);
+    cdx_registry_t *reg = (cdx_registry_t *)1;
+    char err[512] = "";
+    assert_int_not_equal(cdx_registry_open(path, &reg, err, sizeof err), 0);
+    assert_null(reg);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "not a SQLite database"));
+
+    reg = (cdx_registry_t *)1;
+    assert_int_equal(cdx_registry_open("", &reg, err, sizeof err), CDX_EINVAL);
+}
+
+static void test_reopen_keeps_schema(void **state)
+{
+    char path[1200], before[64], after[64];
+    fresh_db(path, sizeof path);
+    cdx_registry_close(open_ok(path));
+    raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", before,
+             sizeof before);
+    /* The timestamp is UTC RFC 3339 with milliseconds. */
+    assert_int_equal(strlen(before), 24);
+    assert_int_equal(before[10], 'T');
+    assert_int_equal(before[19], '.');
+    assert_int_equal(before[23], 'Z');
+
+    cdx_registry_t *reg = open_ok(path);
+    assert_int_equal(cdx_registry_schema_version(reg), 3);
+    cdx_registry_close(reg);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
+    raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
+             sizeof after);
+    assert_string_equal(before, after);
+}
+
+static void test_future_schema_refused(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_close(open_ok(path));
+    raw_exec(path, "INSERT INTO schema_migrations (version, name, applied_at)"
+                   " VALUES (99, 'from the future', '2099-01-01T00:00:00.000Z')");
+    cdx_registry_t *reg = (cdx_registry_t *)1;
+    char err[512] = "";
+    int rc = cdx_registry_open(path, &reg, err, sizeof err);
+    assert_int_not_equal(rc, 0);
+    assert_null(reg);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+}
+
+/* ---- Institutions ---------------------------------------------------------------------- */
+
+static void test_put_list_roundtrip(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+
+    cdx_institution_t a =
+        make_inst("2.25.200",
+                  "Zeta Klinik S\xc3\xbc"
+                  "d",
+                  CDX_ROLE_SUBMIT | CDX_ROLE_QUERY, "https://zeta.example:8443/cdx");
+    add_cred(&a, 0, 'a');
+    add_cred(&a, 1, 'b');
+    cdx_institution_t b = make_inst("1.2.3", "Alpha", 0, "");
+
+    cdx_institution_t *list = NULL;
+    size_t n = 99;
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 0);
+    free(list);
+
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:test"), 0);
+    assert_int_equal(cdx_registry_put_institution(reg, &b, "local:test"), 0);
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 2);
+    /* Ordered by OID. */
+    assert_inst_equal(&list[0], &b);
+    assert_inst_equal(&list[1], &a);
+    free(list);
+
+    /* The data survives a reopen. */
+    cdx_registry_close(reg);
+    reg = open_ok(path);
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_inst_equal(&list[1], &a);
+    free(list);
+
+    /* An invalid institution is refused before anything is written. */
+    cdx_institution_t bad = make_inst("1.02", "x", 0, "");
+    assert_int_equal(cdx_registry_put_institution(reg, &bad, "local:test"), CDX_EINVAL);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "oid"));
+    cdx_registry_close(reg);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit"), 2);
+}
+
+static void test_update_replaces_credentials(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_institution_t a = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_cred(&a, 0, 'a');
+    add_cred(&a, 1, 'b');
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:test"), 0);
+    long long id = raw_int(path, "SELECT id FROM institutions WHERE oid = '2.25.1'");
+
+    cdx_institution_t a2 = make_inst("2.25.1", "A renamed", CDX_ROLE_ADMIN, "https://a.example");
+    add_cred(&a2, 0, 'c');
+    assert_int_equal(cdx_registry_put_institution(reg, &a2, "local:test"), 0);
+
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_inst_equal(&list[0], &a2);
+    free(list);
+    /* The row keeps its stable id; only the credentials were replaced. */
+    assert_int_equal(raw_int(path, "SELECT id FROM institutions WHERE oid = '2.25.1'"), id);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institution_credentials"), 1);
+
+    /* A credential given up by one institution may be taken by another. */
+    cdx_institution_t b = make_inst("2.25.2", "B", 0, "");
+    add_cred(&b, 0, 'a');
+    assert_int_equal(cdx_registry_put_institution(reg, &b, "local:test"), 0);
+    cdx_registry_close(reg);
+}
+
+static void test_conflicting_credential(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_institution_t a = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_cred(&a, 0, 'a');
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:test"), 0);
+    cdx_institution_t b = make_inst("2.25.2", "B", CDX_ROLE_QUERY, "");
+    add_cred(&b, 0, 'd');
+    assert_int_equal(cdx_registry_put_institution(reg, &b, "local:test"), 0);
+
+    /* A new institution claiming A's credential. */
+    cdx_institution_t c = make_inst("2.25.3", "C", 0, "");
+    add_cred(&c, 0, 'c');
+    add_cred(&c, 0, 'a');
+    assert_int_equal(cdx_registry_put_institution(reg, &c, "local:test"), CDX_ECONFLICT);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "2.25.1"));
+
+    /* An existing institution claiming it (as an spki fingerprint, same digest). */
+    cdx_institution_t b2 = make_inst("2.25.2", "B changed", CDX_ROLE_ADMIN, "");
+    add_cred(&b2, 1, 'a');
+    assert_int_equal(cdx_registry_put_institution(reg, &b2, "local:test"), CDX_ECONFLICT);
+
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_inst_equal(&list[0], &a);
+    assert_inst_equal(&list[1], &b);
+    free(list);
+    cdx_registry_close(reg);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit"), 2);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institution_credentials"), 2);
+}
+
+/* id_root: stored with the institution, listed back, replaced on update, and never shared by
+ * two institutions (the id-ownership check at ingest needs one owner per root). */
+static void test_id_roots(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_institution_t a = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_root(&a, "1.2.840.99.1");
+    add_root(&a, "1.2.840.99.2");
+    cdx_institution_t b = make_inst("2.25.2", "B", CDX_ROLE_SUBMIT, "");
+    add_root(&b, "1.2.840.77");
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:test"), 0);
+    assert_int_equal(cdx_registry_put_institution(reg, &b, "local:test"), 0);
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_inst_equal(&list[0], &a);
+    assert_inst_equal(&list[1], &b);
+    free(list);
+
+    /* Another institution claiming one of A's roots is refused, naming A. */
+    cdx_institution_t c = make_inst("2.25.3", "C", 0, "");
+    add_root(&c, "1.2.840.99.2");
+    assert_int_equal(cdx_registry_put_institution(reg, &c, "local:test"), CDX_ECONFLICT);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "2.25.1"));
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "1.2.840.99.2"));
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institutions WHERE oid = '2.25.3'"), 0);
+
+    /* An update replaces the roots; one given up may then be taken. */
+    cdx_institution_t a2 = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT, "");
+    add_root(&a2, "1.2.840.99.1");
+    assert_int_equal(cdx_registry_put_institution(reg, &a2, "local:test"), 0);
+    assert_int_equal(cdx_registry_put_institution(reg, &c, "local:test"), 0);
+    assert_int_equal(cdx_registry_list_institutions(reg, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_inst_equal(&list[0], &a2);
+    assert_inst_equal(&list[2], &c);
+    free(list);
+
+    /* A root that is not an OID never reaches the database. */
+    cdx_institution_t bad = make_inst("2.25.4", "D", 0, "");
+    add_root(&bad, "1.2.abc");
+    assert_int_equal(cdx_registry_put_institution(reg, &bad, "local:test"), CDX_EINVAL);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "id_root"));
+    cdx_registry_close(reg);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM institution_id_roots"), 3);
+}
+
+/* ---- Audit ----------------------------------------------------------------------------- */
+
+static void test_audit_chain(void **state)
+{
+    char path[1200], buf[512], sql[1024];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    int64_t bad = -1;
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+
+    cdx_institution_t a = make_inst("2.25.1", "A", CDX_ROLE_SUBMIT | CDX_ROLE_QUERY, "");
+    add_cred(&a, 0, 'a');
+    add_cred(&a, 1, 'b');
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:institution-add"), 0);
+    a.roles = CDX_ROLE_ADMIN;
+    assert_int_equal(cdx_registry_put_institution(reg, &a, "local:institution-add"), 0);
+    cdx_institution_t b = make_inst("2.25.2", "B", 0, "");
+    assert_int_equal(cdx_registry_put_institution(reg, &b, NULL), 0);
+
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit"), 3);
+    raw_text(path, "SELECT prev_hash FROM audit WHERE seq = 1", buf, sizeof buf);
+    assert_string_equal(buf, "0000000000000000000000000000000000000000000000000000000000000000");
+    raw_text(path,
+             "SELECT event || '|' || actor_oid || '|' || outcome || '|' || detail"
+             " FROM audit WHERE seq = 1",
+             buf, sizeof buf);
+    assert_string_equal(buf,
+                        "institution.upsert|local:institution-add|0|oid=2.25.1 roles=submit,query "
+                        "creds=2 id_roots=0");
+    raw_text(path, "SELECT detail FROM audit WHERE seq = 3", buf, sizeof buf);
+    assert_string_equal(buf, "oid=2.25.2 roles=none creds=0 id_roots=0");
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit AS x JOIN audit AS y"
+                                   " ON y.seq = x.seq + 1 WHERE y.prev_hash = x.hash"),
+                     2);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE length(hash) = 64 AND"
+                                   " hash = lower(hash) AND length(ts) = 24"),
+                     3);
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+
+    /* A standalone event, with NULL fields. */
+    cdx_audit_event_t ev = {.event = "document.query",
+                            .actor_oid = "2.25.1",
+                            .purpose = "TREAT",
+                            .outcome = 4,
+                            .patient_key = "ab12"};
+    assert_int_equal(cdx_registry_audit(reg, &ev), 0);
+    cdx_audit_event_t noname = {.event = NULL, .outcome = 0};
+    assert_int_equal(cdx_registry_audit(reg, &noname), CDX_EINVAL);
+    cdx_audit_event_t badout = {.event = "x", .outcome = 3};
+    assert_int_equal(cdx_registry_audit(reg, &badout), CDX_EINVAL);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit"), 4);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE seq = 4 AND"
+                                   " actor_user IS NULL AND document_id IS NULL"),
+                     1);
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+
+    /* Changing a field of row 2 is detected at row 2. */
+    raw_text(path, "SELECT detail FROM audit WHERE seq = 2", buf, sizeof buf);
+    raw_exec(path, "UPDATE audit SET detail = 'oid=2.25.1 roles=none creds=0' WHERE seq = 2");
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), CDX_ECONFLICT);
+    assert_int_equal(bad, 2);
+    assert_non_null(strstr(cdx_registry_errmsg(reg), "2"));
+    snprintf(sql, sizeof sql, "UPDATE audit SET detail = '%s' WHERE seq = 2", buf);
+    raw_exec(path, sql);
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+
+    /* Turning NULL into "" is a change too. */
+    raw_exec(path, "UPDATE audit SET actor_user = '' WHERE seq = 4");
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), CDX_ECONFLICT);
+    assert_int_equal(bad, 4);
+    raw_exec(path, "UPDATE audit SET actor_user = NULL WHERE seq = 4");
+
+    /* Removing a row breaks the link of the next one. */
+    raw_exec(path, "DELETE FROM audit WHERE seq = 2");
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), CDX_ECONFLICT);
+    assert_int_equal(bad, 3);
+    cdx_registry_close(reg);
+}
+
+/* A field whose stored type differs from what the writer stores is a change even when it reads
+ * back as the same text or number: an outcome of '0 (amended)' reads as 0, a BLOB reads as its
+ * bytes.  Found by tests/fuzz/fuzz_audit.c (regressions/fuzz_audit/). */
+static void test_audit_types(void **state)
+{
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_t *reg = open_ok(path);
+    cdx_audit_event_t ev = {.event = "document.read", .actor_oid = "2.25.1", .purpose = "",
+                            .outcome = 4, .detail = "form=original"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cdx_registry_audit(reg, &ev), 0);
+    int64_t bad = -1;
+    assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    static const struct {
+        const char *tamper, *undo;
+    } cases[] = {
+        {"UPDATE audit SET purpose = x'' WHERE seq = 2", "UPDATE audit SET purpose = '' WHERE seq = 2"},
+        {"UPDATE audit SET detail = CAST(detail AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET detail = CAST(detail AS TEXT) WHERE seq = 2"},
+        {"UPDATE audit SET outcome = '4 (amended)' WHERE seq = 2",
+         "UPDATE audit SET outcome = 4 WHERE seq = 2"},
+        {"UPDATE audit SET outcome = 4.5 WHERE seq = 2", "UPDATE audit SET outcome = 4 WHERE seq = 2"},
+        {"UPDATE audit SET hash = CAST(hash AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET hash = CAST(hash AS TEXT) WHERE seq = 2"},
+        {"UPDATE audit SET prev_hash = CAST(prev_hash AS BLOB) WHERE seq = 2",
+         "UPDATE audit SET prev_hash = CAST(prev_hash AS TEXT) WHERE seq = 2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_exec(path, cases[i].tamper);
+        bad = -1;
+        if (cdx_registry_audit_verify(reg, &bad) != CDX_ECONFLICT)
+            fail_msg("not detected: %s", cases[i].tamper);
+        assert_int_equal(bad, 2);
+        raw_exec(path, cases[i].undo);
+        assert_int_equal(cdx_registry_audit_verify(reg, &bad), 0);
+    }
+    cdx_registry_close(reg);
+}
+
+/* ---- Roles ----------------------------------------------------------------------------- */
+
+static void test_roles(void **state)
+{
+    unsigned r = 99;
+    assert_int_equal(cdx_roles_parse("submit,query", &r), 0);
+    assert_int_equal(r, CDX_ROLE_SUBMIT | CDX_ROLE_QUERY);
+    assert_int_equal(cdx_roles_parse(" research  admin ", &r), 0);
+    assert_int_equal(r, CDX_ROLE_RESEARCH | CDX_ROLE_ADMIN);
+    assert_int_equal(cdx_roles_parse("submit, query ,admin", &r), 0);
+    assert_int_equal(r, CDX_ROLE_SUBMIT | CDX_ROLE_QUERY | CDX_ROLE_ADMIN);
+    assert_int_equal(cdx_roles_parse("", &r), 0);
+    assert_int_equal(r, 0);
+    r = 99;
+    assert_int_equal(cdx_roles_parse("none", &r), 0);
+    assert_int_equal(r, 0);
+
+    r = 7;
+    assert_int_equal(cdx_roles_parse("bogus", &r), CDX_EINVAL);
+    assert_int_equal(r, 7);
+    assert_int_equal(cdx_roles_parse("submit,bogus", &r), CDX_EINVAL);
+    assert_int_equal(cdx_roles_parse("submit;query", &r), CDX_EINVAL);
+    assert_int_equal(cdx_roles_parse("none,submit", &r), CDX_EINVAL);
+    assert_int_equal(cdx_roles_parse(NULL, &r), CDX_EINVAL);
+
+    char buf[64];
+    cdx_roles_format(0, buf, sizeof buf);
+    assert_string_equal(buf, "none");
+    cdx_roles_format(CDX_ROLE_QUERY | CDX_ROLE_SUBMIT, buf, sizeof buf);
+    assert_string_equal(buf, "submit,query");
+    cdx_roles_format(CDX_ROLE_SUBMIT | CDX_ROLE_QUERY | CDX_ROLE_RESEARCH | CDX_ROLE_ADMIN, buf,
+                     sizeof buf);
+    assert_string_equal(buf, "submit,query,research,admin");
+    assert_int_equal(cdx_roles_parse(buf, &r), 0);
+    assert_int_equal(r, 15);
+    char small[8];
+    cdx_roles_format(15, small, sizeof small);
+    assert_true(strlen(small) < sizeof small);
+}
+
+/* ---- Institution keys ------------------------------------------------------------------ */
+
+static int set(cdx_institution_t *inst, const char *key, const char *value, char *err,
+               size_t errlen)
+{
+    err[0] = '\0';
+    return cdx_institution_set_key(inst, key, value, tmpdir, err, errlen);
+}
+
+static void expect_bad(const char *key, const char *value, const char *needle)
+{
+    cdx_institution_t inst = make_inst("2.25.7", "Keep", CDX_ROLE_QUERY, "https://keep.example");
+    cdx_institution_t before = inst;
+    char err[512];
+    int rc = set(&inst, key, value, err, sizeof err);
+    if (rc != CDX_ECONFIG)
+        fail_msg("%s = '%s' was accepted", key, value);
+    if (strstr(err, needle) == NULL)
+        fail_msg("%s = '%s': message '%s' lacks '%s'", key, value, err, needle);
+    /* A refused value leaves the institution as it was. */
+    assert_memory_equal(&inst, &before, sizeof inst);
+}
+
+static void test_set_key_good(void **state)
+{
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    char err[512];
+
+    assert_int_equal(set(&inst, "oid", "2.25.12345", err, sizeof err), 0);
+    assert_string_equal(inst.oid, "2.25.12345");
+    assert_int_equal(set(&inst, "oid", "urn:oid:1.2.840.113619.2", err, sizeof err), 0);
+    assert_string_equal(inst.oid, "1.2.840.113619.2");
+    assert_int_equal(set(&inst, "oid", "0.0", err, sizeof err), 0);
+    assert_int_equal(set(&inst, "oid", "2.999.0.10", err, sizeof err), 0);
+    char longest[128];
+    memset(longest, '1', 127);
+    longest[0] = '2';
+    longest[1] = '.';
+    longest[127] = '\0';
+    assert_int_equal(set(&inst, "oid", longest, err, sizeof err), 0);
+
+    assert_int_equal(set(&inst, "name", "St. Elsewhere", err, sizeof err), 0);
+    assert_string_equal(inst.name, "St. Elsewhere");
+    assert_int_equal(set(&inst, "name",
+                         "H\xc3\xb4pital Saint-\xc3\x89loi \xe2\x80\x94 \xf0\x9f\x8f\xa5", err,
+                         sizeof err),
+                     0);
+    char n255[256];
+    memset(n255, 'n', 255);
+    n255[255] = '\0';
+    assert_int_equal(set(&inst, "name", n255, err, sizeof err), 0);
+
+    assert_int_equal(set(&inst, "roles", "submit, query", err, sizeof err), 0);
+    assert_int_equal(inst.roles, CDX_ROLE_SUBMIT | CDX_ROLE_QUERY);
+    assert_int_equal(set(&inst, "roles", "", err, sizeof err), 0);
+    assert_int_equal(inst.roles, 0);
+
+    static const char *const endpoints[] = {
+        "",
+        "https://gw.example.org",
+        "https://gw.example.org:8443/cdx/in?x=1",
+        "https://[::1]:8443/x",
+        "https://10.0.0.1/",
+        "HTTPS://GW.EXAMPLE.ORG",
+    };
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(endpoints); i++) {
+        if (set(&inst, "endpoint", endpoints[i], err, sizeof err) != 0)
+            fail_msg("endpoint '%s' refused: %s", endpoints[i], err);
+        assert_string_equal(inst.endpoint, endpoints[i]);
+    }
+
+    assert_int_equal(set(&inst, "cert_sha256",
+                         "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+                         "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89",
+                         err, sizeof err),
+                     0);
+    assert_int_equal(inst.ncreds, 1);
+    assert_int_equal(inst.creds[0].spki, 0);
+    assert_string_equal(inst.creds[0].sha256,
+                        "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    assert_int_equal(set(&inst, "spki-sha256",
+                         "1111111111111111111111111111111111111111111111111111111111111111", err,
+                         sizeof err),
+                     0);
+    assert_int_equal(inst.ncreds, 2);
+    assert_int_equal(inst.creds[1].spki, 1);
+
+    /* Repeatable up to the limit, then refused. */
+    char hex[65];
+    for (int i = 2; i < CDX_INST_MAX_CREDS; i++) {
+        memset(hex, "23456789"[i], 64);
+        hex[64] = '\0';
+        assert_int_equal(set(&inst, "cert_sha256", hex, err, sizeof err), 0);
+    }
+    assert_int_equal(inst.ncreds, CDX_INST_MAX_CREDS);
+    memset(hex, 'f', 64);
+    assert_int_equal(set(&inst, "cert_sha256", hex, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "at most"));
+    assert_int_equal(inst.ncreds, CDX_INST_MAX_CREDS);
+
+    /* id_root repeats, drops urn:oid:, and is bounded. */
+    assert_int_equal(set(&inst, "id_root", "urn:oid:1.2.840.99.1", err, sizeof err), 0);
+    assert_int_equal(set(&inst, "id-root", "2.16.840.1.113883.19.5", err, sizeof err), 0);
+    assert_int_equal(inst.nid_roots, 2);
+    assert_string_equal(inst.id_roots[0], "1.2.840.99.1");
+    assert_string_equal(inst.id_roots[1], "2.16.840.1.113883.19.5");
+    for (size_t i = 2; i < CDX_INST_MAX_ID_ROOTS; i++) {
+        char root[32];
+        snprintf(root, sizeof root, "1.2.3.%zu", i);
+        assert_int_equal(set(&inst, "id_root", root, err, sizeof err), 0);
+    }
+    assert_int_equal(set(&inst, "id_root", "1.2.3.999", err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "at most"));
+    assert_int_equal(inst.nid_roots, CDX_INST_MAX_ID_ROOTS);
+}
+
+static void test_set_key_bad(void **state)
+{
+    expect_bad("oid", "1.02.3", "leading zero");
+    expect_bad("oid", "3.1", "first arc");
+    expect_bad("oid", "abc", "'abc' is not an OID (digits separated by dots, e.g. 2.25.12345)");
+    expect_bad("oid", "1.2.x", "'1.2.x' is not an OID (digits separated by dots");
+    expect_bad("oid", "1", "at least two arcs");
+    expect_bad("oid", "", "oid: required");
+    expect_bad("oid", "urn:oid:", "oid: required");
+    expect_bad("oid", "1..2", "not an OID");
+    expect_bad("oid", "1.2.", "not an OID");
+    expect_bad("oid", ".1.2", "not an OID");
+    expect_bad("oid", "1.2 .3", "not an OID");
+    expect_bad("oid", "-1.2", "not an OID");
+    expect_bad("oid", "10.2", "first arc");
+    char long_oid[200];
+    memset(long_oid, '1', 128);
+    long_oid[1] = '.';
+    long_oid[128] = '\0';
+    expect_bad("oid", long_oid, "longer than 127");
+
+    expect_bad("name", "", "name: required");
+    char n256[257];
+    memset(n256, 'n', 256);
+    n256[256] = '\0';
+    expect_bad("name", n256, "too long");
+    expect_bad("name", "tab\there", "control");
+    expect_bad("name", "del\x7f", "control");
+    expect_bad("name", "latin1 caf\xe9", "UTF-8");
+    expect_bad("name", "overlong \xc0\xaf", "UTF-8");
+    expect_bad("name", "c1 \xc2\x85", "control");
+    expect_bad("name", "surrogate \xed\xa0\x80", "UTF-8");
+    expect_bad("name", "cut \xe2\x80", "UTF-8");
+
+    expect_bad("roles", "submit,bogus", "unknown role 'bogus'");
+    expect_bad("roles", "none submit", "cannot be combined");
+
+    expect_bad("endpoint", "http://x", "must be an https URL (https://host[:port][/path])");
+    expect_bad("endpoint", "ftp://x", "https URL");
+    expect_bad("endpoint", "x", "https URL");
+    expect_bad("endpoint", "https://", "host");
+    expect_bad("endpoint", "https:///path", "host");
+    expect_bad("endpoint", "https://user:pw@host/", "user information");
+    expect_bad("endpoint", "https://host:0/", "port");
+    expect_bad("endpoint", "https://host:65536", "port");
+    expect_bad("endpoint", "https://host:/", "port");
+    expect_bad("endpoint", "https://host:8443x/", "port");
+    expect_bad("endpoint", "https://ho st/", "space");
+    expect_bad("endpoint", "https://host/a b", "space");
+    expect_bad("endpoint", "https://host?x=1", "https://host[:port][/path]");
+    expect_bad("endpoint", "https://[zz]/", "IPv6");
+    expect_bad("endpoint", "https://-host/", "host");
+
+    expect_bad("cert_sha256", "abc", "not a SHA-256 fingerprint");
+    expect_bad("spki_sha256", "abc", "spki_sha256:");
+    char hex[80];
+    memset(hex, 'a', 63);
+    hex[63] = '\0';
+    expect_bad("cert_sha256", hex, "64 hex digits");
+    memset(hex, 'a', 65);
+    hex[65] = '\0';
+    expect_bad("cert_sha256", hex, "64 hex digits");
+    memset(hex, 'g', 64);
+    hex[64] = '\0';
+    expect_bad("cert_sha256", hex, "64 hex digits");
+    expect_bad("cert_sha256", "", "64 hex digits");
+
+    expect_bad("cert_file", "no-such-cert.pem", "no-such-cert.pem");
+    expect_bad("cert_file", "", "cert_file");
+
+    expect_bad("id_root", "1.2.abc", "id_root: '1.2.abc' is not an OID");
+    expect_bad("id_root", "", "id_root: required");
+    expect_bad("id_root", "9.1", "first arc");
+    expect_bad("color", "red", "unknown key 'color' in [institution]");
+    expect_bad("OID", "1.2", "unknown key 'OID'");
+
+    /* The same fingerprint twice in one institution. */
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    char err[512];
+    memset(hex, 'a', 64);
+    hex[64] = '\0';
+    assert_int_equal(set(&inst, "cert_sha256", hex, err, sizeof err), 0);
+    assert_int_equal(set(&inst, "spki_sha256", hex, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "already listed"));
+    assert_int_equal(inst.ncreds, 1);
+    /* ... and the same id root twice. */
+    assert_int_equal(set(&inst, "id_root", "1.2.5", err, sizeof err), 0);
+    assert_int_equal(set(&inst, "id_root", "urn:oid:1.2.5", err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "already listed"));
+    assert_int_equal(inst.nid_roots, 1);
+}
+
+static void test_institution_check(void **state)
+{
+    char err[512];
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    assert_int_equal(cdx_institution_check(&inst, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "oid"));
+    snprintf(inst.oid, sizeof inst.oid, "2.25.1");
+    assert_int_equal(cdx_institution_check(&inst, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "name"));
+    snprintf(inst.name, sizeof inst.name, "A");
+    assert_int_equal(cdx_institution_check(&inst, err, sizeof err), 0);
+    snprintf(inst.endpoint, sizeof inst.endpoint, "http://a");
+    assert_int_equal(cdx_institution_check(&inst, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "endpoint"));
+    inst.endpoint[0] = '\0';
+    add_cred(&inst, 0, 'A');
+    assert_int_equal(cdx_institution_check(&inst, err, sizeof err), CDX_ECONFIG);
+}
+
+/* ---- Institutions file ----------------------------------------------------------------- */
+
+static void file_path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+static void test_file_load_good(void **state)
+{
+    char path[1200], err[1024] = "";
+    file_path(path, sizeof path, "good.conf");
+    write_text(path,
+               "\xEF\xBB\xBF# Federation members\n"
+               "; maintained by the federation office\n"
+               "\n"
+               "[institution]\n"
+               "  oid   =   urn:oid:2.25.100  \n"
+               "name = St. Elsewhere; Cardiology # not a comment\r\n"
+               "roles = submit, query\n"
+               "endpoint = https://elsewhere.example:8443/cdx\n"
+               "cert_sha256 = AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:"
+               "AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA\n"
+               "spki_sha256 = bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
+               "\n"
+               "  # indented comment\n"
+               "[ institution ]\n"
+               "oid = 1.3.6.1.4.1.99\n"
+               "name = Research Lab\n"
+               "roles = research");
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    int rc = cdx_institutions_file_load(path, &list, &n, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].oid, "2.25.100");
+    assert_string_equal(list[0].name, "St. Elsewhere; Cardiology # not a comment");
+    assert_int_equal(list[0].roles, CDX_ROLE_SUBMIT | CDX_ROLE_QUERY);
+    assert_string_equal(list[0].endpoint, "https://elsewhere.example:8443/cdx");
+    assert_int_equal(list[0].ncreds, 2);
+    assert_int_equal(list[0].creds[0].spki, 0);
+    assert_string_equal(list[0].creds[0].sha256,
+                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_int_equal(list[0].creds[1].spki, 1);
+    assert_string_equal(list[1].oid, "1.3.6.1.4.1.99");
+    assert_string_equal(list[1].name, "Research Lab");
+    assert_int_equal(list[1].roles, CDX_ROLE_RESEARCH);
+    assert_string_equal(list[1].endpoint, "");
+    assert_int_equal(list[1].ncreds, 0);
+
+    /* What the file holds can be stored as is. */
+    char db[1200];
+    fresh_db(db, sizeof db);
+    cdx_registry_t *reg = open_ok(db);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cdx_registry_put_institution(reg, &list[i], "local:load"), 0);
+    cdx_registry_close(reg);
+    free(list);
+
+    /* A file of comments only is valid and empty. */
+    write_text(path, "# nothing yet\n\n");
+    list = (cdx_institution_t *)1;
+    assert_int_equal(cdx_institutions_file_load(path, &list, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    free(list);
+}
+
+static void expect_file_error(const char *text, int line, const char *needle)
+{
+    char path[1200], err[1024] = "", prefix[1300];
+    file_path(path, sizeof path, "bad.conf");
+    write_text(path, text);
+    cdx_institution_t *list = (cdx_institution_t *)1;
+    size_t n = 5;
+    int rc = cdx_institutions_file_load(path, &list, &n, err, sizeof err);
+    if (rc != CDX_ECONFIG)
+        fail_msg("accepted (rc %d):\n%s", rc, text);
+    assert_null(list);
+    assert_int_equal(n, 0);
+    snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
+    if (strncmp(err, prefix, strlen(prefix)) != 0 || strstr(err, needle) == NULL)
+        fail_msg("message '%s' should start with '%s' and contain '%s'", err, prefix, needle);
+}
+
+static void test_file_load_errors(void **state)
+{
+    expect_file_error("# comment\n\noid = 2.25.1\n[institution]\n", 3, "before any [institution]");
+    expect_file_error("[institution]\noid = 2.25.1\nname = A\n\n[site]\n", 5,
+                      "unknown section '[site]'");
+    expect_file_error("[institution\n", 1, "unknown section");
+    expect_file_error("[institution]\noid = 2.25.1\ncolor = red\n", 3,
+                      "unknown key 'color' in [institution]");
+    expect_file_error("[institution]\noid = 2.25.1\nname = A\n"
+                      "[institution]\nname = B\noid = 2.25.1\n",
+                      6, "duplicate oid 2.25.1");
+    expect_file_error("[institution]\noid = 2.25.1\nname = A\n\n"
+                      "[institution]\noid = 2.25.2\n\n[institution]\noid = 2.25.3\nname = C\n",
+                      5, "name");
+    expect_file_error("[institution]\nname = A\n", 1, "oid");
+    expect_file_error("[institution]\noid = 1.02\n", 2, "leading zero");
+    expect_file_error("[institution]\njust words\n", 2, "expected `key = value`");
+    expect_file_error("[institution]\n = 1.2\n", 2, "missing key");
+    expect_file_error("[institution]\noid = 2.25.1\nendpoint = http://x\n", 3, "https");
+
+    /* A line over 64 KiB. */
+    size_t big = 70000;
+    char *text = malloc(big + 64);
+    assert_non_null(text);
+    strcpy(text, "[institution]\nname = ");
+    size_t used = strlen(text);
+    memset(text + used, 'x', big);
+    strcpy(text + used + big, "\n");
+    expect_file_error(text, 2, "line longer");
+    free(text);
+
+    /* A missing file names its path. */
+    char path[1200], err[1024] = "";
+    file_path(path, sizeof path, "missing.conf");
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_institutions_file_load(path, &list, &n, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, path));
+}
+
+/* ---- Certificate files ----------------------------------------------------------------- */
+
+static void test_cert_file(void **state)
+{
+    char dir[1200], cmd[3000], expected[65], err[1024];
+    snprintf(dir, sizeof dir, "%s/certs", tmpdir);
+    assert_int_equal(cdx_mkdirs(dir, 0700), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-subj /CN=t -days 1 -keyout k -out c >/dev/null 2>&1",
+             dir);
+    if (system(cmd) != 0)
+        CDX_SKIP("the openssl command could not make a test certificate");
+
+    snprintf(cmd, sizeof cmd, "openssl x509 -noout -fingerprint -sha256 -in '%s/c'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[512] = "";
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_int_equal(pclose(p), 0);
+    const char *eq = strchr(line, '=');
+    assert_non_null(eq);
+    size_t k = 0;
+    for (const char *s = eq + 1; *s && k < 64; s++) {
+        if (isxdigit((unsigned char)*s))
+            expected[k++] = (char)tolower((unsigned char)*s);
+    }
+    expected[k] = '\0';
+    assert_int_equal(k, 64);
+
+    /* Relative to base_dir. */
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    assert_int_equal(cdx_institution_set_key(&inst, "cert_file", "c", dir, err, sizeof err), 0);
+    assert_int_equal(inst.ncreds, 1);
+    assert_int_equal(inst.creds[0].spki, 0);
+    assert_string_equal(inst.creds[0].sha256, expected);
+
+    /* The printed fingerprint, colons and all, names the same credential. */
+    char printed[200];
+    snprintf(printed, sizeof printed, "%s", eq + 1);
+    printed[strcspn(printed, "\r\n")] = '\0';
+    cdx_institution_t other;
+    memset(&other, 0, sizeof other);
+    assert_int_equal(cdx_institution_set_key(&other, "cert_sha256", printed, NULL, err, sizeof err),
+                     0);
+    assert_string_equal(other.creds[0].sha256, expected);
+
+    /* An absolute path ignores base_dir. */
+    char abs[1300];
+    snprintf(abs, sizeof abs, "%s/c", dir);
+    memset(&other, 0, sizeof other);
+    assert_int_equal(
+        cdx_institution_set_key(&other, "cert_file", abs, "/nonexistent", err, sizeof err), 0);
+    assert_string_equal(other.creds[0].sha256, expected);
+
+    /* A missing file is named with its resolved path; a key is not a certificate. */
+    assert_int_equal(cdx_institution_set_key(&inst, "cert_file", "nope.pem", dir, err, sizeof err),
+                     CDX_ECONFIG);
+    char missing[3000];
+    snprintf(missing, sizeof missing, "%s/nope.pem", dir);
+    assert_non_null(strstr(err, missing));
+    assert_int_equal(cdx_institution_set_key(&inst, "cert_file", "k", dir, err, sizeof err),
+                     CDX_ECONFIG);
+    assert_non_null(strstr(err, "certificate"));
+    assert_int_equal(inst.ncreds, 1);
+
+    /* In an institutions file, cert_file is relative to the file's folder. */
+    char conf[1300];
+    snprintf(conf, sizeof conf, "%s/members.conf", dir);
+    write_text(conf, "[institution]\noid = 2.25.9\nname = T\ncert_file = c\n");
+    cdx_institution_t *list = NULL;
+    size_t n = 0;
+    int rc = cdx_institutions_file_load(conf, &list, &n, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].ncreds, 1);
+    assert_string_equal(list[0].creds[0].sha256, expected);
+    free(list);
+
+    write_text(conf, "[institution]\noid = 2.25.9\nname = T\ncert_file = gone.pem\n");
+    assert_int_equal(cdx_institutions_file_load(conf, &list, &n, err, sizeof err), CDX_ECONFIG);
+    snprintf(missing, sizeof missing, "%s:4: cert_file: cannot read '%s/gone.pem'", conf, dir);
+    if (strncmp(err, missing, strlen(missing)) != 0)
+        fail_msg("'%s' should start with '%s'", err, missing);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_creates_db),
+        cmocka_unit_test(test_open_tightens_mode),
+        cmocka_unit_test(test_open_rejects_garbage),
+        cmocka_unit_test(test_reopen_keeps_schema),
+        cmocka_unit_test(test_future_schema_refused),
+        cmocka_unit_test(test_put_list_roundtrip),
+        cmocka_unit_test(test_update_replaces_credentials),
+        cmocka_unit_test(test_conflicting_credential),
+        cmocka_unit_test(test_id_roots),
+        cmocka_unit_test(test_audit_chain),
+        cmocka_unit_test(test_audit_types),
+        cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_set_key_good),
+        cmocka_unit_test(test_set_key_bad),
+        cmocka_unit_test(test_institution_check),
+        cmocka_unit_test(test_file_load_good),
+        cmocka_unit_test(test_file_load_errors),
+        cmocka_unit_test(test_cert_file),
+    };
+    return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
+}
