@@ -1,5 +1,6 @@
 /* ingest: the document pipeline (see include/cdx/domain/ingest.h). */
 #include "cdx/domain/ingest.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/base/log.h"
@@ -582,11 +583,11 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
     char uid[33];
     cdx_registry_doc_uid(c->in->unique_id, uid);
     cdx_audit_event_t ev = {
-        .event = "document.ingest",
+        .event = CDX_AUDIT_DOCUMENT_INGEST,
         .actor_oid = c->submitter,
         .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
         .purpose = c->purpose,
-        .outcome = 0,
+        .outcome = CDX_AUDIT_SUCCESS,
         .patient_key = c->patient_key,
         .document_id = uid,
         .detail = c->detail,
@@ -602,11 +603,11 @@ int cdx_ingest_apply_reject(cdx_registry_t *reg, void *arg)
     snprintf(c->detail, sizeof c->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
              d->status, c->in->sha256, c->in->size);
     cdx_audit_event_t ev = {
-        .event = alert ? "security.alert" : "document.reject",
+        .event = alert ? CDX_AUDIT_SECURITY_ALERT : CDX_AUDIT_DOCUMENT_REJECT,
         .actor_oid = c->submitter,
         .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
         .purpose = c->purpose,
-        .outcome = alert ? 8 : 4,
+        .outcome = alert ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE,
         .patient_key = c->patient_key != NULL && c->patient_key[0] ? c->patient_key : NULL,
         .detail = c->detail,
     };
