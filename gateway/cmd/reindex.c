@@ -65,10 +65,9 @@ static int reindex_batch(reindex_run_t *run, reindex_batch_t *batch)
         cdx_ingest_t in;
         int prc = cdx_ingest_renormalize(run->pl, it->data, it->len, it->submitter, &in);
         if (prc == 0)
-            rc = cdx_registry_update_normalized(run->reg, it->id, in.normalized_sha256,
-                                                in.normalized, in.normalized_len,
-                                                in.mapping_version, in.meta_json, in.facts_json,
-                                                in.fact_rows, in.nfact_rows);
+            rc = cdx_registry_update_normalized(
+                run->reg, it->id, in.normalized_sha256, in.normalized, in.normalized_len,
+                in.mapping_version, in.meta_json, in.facts_json, in.fact_rows, in.nfact_rows);
         else
             run->failed++;
         cdx_ingest_cleanup(&in);
@@ -103,8 +102,8 @@ static int reindex_all(reindex_run_t *run, int restart)
     for (;;) {
         reindex_batch_t batch;
         batch.n = 0;
-        rc = cdx_registry_each_document(run->reg, run->after, CDX_ARRAY_SIZE(batch.items),
-                                        collect, &batch);
+        rc = cdx_registry_each_document(run->reg, run->after, CDX_ARRAY_SIZE(batch.items), collect,
+                                        &batch);
         if (rc != 0 || batch.n == 0) {
             batch_free(&batch);
             break;

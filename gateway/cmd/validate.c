@@ -68,8 +68,8 @@ static json_t *validate_json(const char *path, int rc, const cdx_ingest_t *in)
     json_t *meta = in->meta_json ? json_loads(in->meta_json, 0, &jerr) : NULL;
     json_object_set_new(o, "metadata", meta ? meta : json_null());
     json_t *facts = in->facts_json ? json_loads(in->facts_json, 0, &jerr) : NULL;
-    static const char *const kinds[] = {"problems",   "medications",   "allergies",
-                                        "results",    "vital_signs",   "procedures",
+    static const char *const kinds[] = {"problems",      "medications", "allergies",
+                                        "results",       "vital_signs", "procedures",
                                         "immunizations", "encounters"};
     for (size_t k = 0; k < CDX_ARRAY_SIZE(kinds); k++) {
         json_t *list = facts ? json_object_get(facts, kinds[k]) : NULL;
@@ -98,8 +98,7 @@ static void print_verdict(const char *path, int prc, const cdx_ingest_t *in, con
         printf("%s: valid (%zu facts, %zu warnings, mapping %s)\n", path, in->nfacts,
                in->diag.nissues, in->mapping_version ? in->mapping_version : "-");
     else if (in->diag.status != 0)
-        printf("%s: invalid: %d %s: %s\n", path, in->diag.status, in->diag.code,
-               in->diag.message);
+        printf("%s: invalid: %d %s: %s\n", path, in->diag.status, in->diag.code, in->diag.message);
     else
         printf("%s: could not be processed: %s\n", path, cdx_strerror(prc));
     if (how[0] != '\0')

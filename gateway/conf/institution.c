@@ -279,6 +279,12 @@ int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char
     return CDX_ECONFIG;
 }
 
+const cdx_conf_key_t *cdx_institution_keys(size_t *n)
+{
+    *n = CDX_ARRAY_SIZE(keys);
+    return keys;
+}
+
 void cdx_institution_keys_markdown(FILE *out)
 {
     fputs("| key | required | repeatable | meaning |\n|---|---|---|---|\n", out);

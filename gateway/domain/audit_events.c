@@ -35,8 +35,8 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "refused for the institution's role (8)"),
     EVENT(CDX_AUDIT_ACCESS_DENIED, SERIOUS, "110113", "Security Alert", "110132",
           "Use of Restricted Function",
-          "a request to another route without a body (such as `/metrics`) was refused for the "
-          "institution's role (403)"),
+          "a request to a route other than the document routes (such as `/metrics`) was refused "
+          "for the institution's role (403)"),
     EVENT(CDX_AUDIT_INSTITUTION_UPSERT, OK, "110113", "Security Alert", "110137",
           "User Security Attributes Changed",
           "an institution was registered or updated from the configuration (actor "

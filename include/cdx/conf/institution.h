@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cdx/conf/keys.h"
 #include "cdx/domain/institution.h"
 
 /* Applies one `key = value` line of an [institution] section to inst.
@@ -25,6 +26,9 @@
  * CDX_ECONFIG with the reason in err. */
 int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char *value,
                             const char *base_dir, char *err, size_t errlen);
+
+/* The key table (n rows), in the order the README lists it. */
+const cdx_conf_key_t *cdx_institution_keys(size_t *n);
 
 /* Writes the key table as a Markdown table (for the README). */
 void cdx_institution_keys_markdown(FILE *out);

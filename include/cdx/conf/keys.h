@@ -24,18 +24,17 @@ enum {
 
 typedef struct cdx_conf_key {
     const char *name;
-    int type;          /* the owning table's enum of value types */
-    size_t offset;     /* where the value goes in the table's struct */
-    size_t size;       /* for strings: the size of that field */
-    const char *def;   /* default as text ("" for none) */
-    int64_t min, max;  /* bounds of whole numbers */
-    unsigned flags;    /* CDX_KEY_* */
-    const char *help;  /* one line, Markdown allowed (the README shows it) */
+    int type;         /* the owning table's enum of value types */
+    size_t offset;    /* where the value goes in the table's struct */
+    size_t size;      /* for strings: the size of that field */
+    const char *def;  /* default as text ("" for none) */
+    int64_t min, max; /* bounds of whole numbers */
+    unsigned flags;   /* CDX_KEY_* */
+    const char *help; /* one line, Markdown allowed (the README shows it) */
 } cdx_conf_key_t;
 
 /* The row of table (n rows) named name, dashes read as underscores (so
  * `max-jobs` is `max_jobs`); NULL when there is none.  Any thread. */
-const cdx_conf_key_t *cdx_conf_key_find(const cdx_conf_key_t *table, size_t n,
-                                        const char *name);
+const cdx_conf_key_t *cdx_conf_key_find(const cdx_conf_key_t *table, size_t n, const char *name);
 
 #endif
