@@ -235,8 +235,7 @@ static void unknown_key(const char *key, char *err, size_t errlen)
 {
     char q[CDX_EXCERPT_MAX + 4];
     char known[256] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++)
+    for (size_t i = 0, used = 0; i < CDX_ARRAY_SIZE(keys) && used < sizeof known; i++)
         used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
                                  keys[i].name);
     cdx_errf(err, errlen, "unknown key '%s' in [institution] (known: %s)", cdx_excerpt(key, q),
@@ -291,8 +290,8 @@ void cdx_institution_keys_markdown(FILE *out)
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
         const cdx_conf_key_t *k = &keys[i];
         fprintf(out, "| `%s` | %s | %s | %s |\n", k->name,
-                (k->flags & CDX_KEY_REQUIRED) ? "yes" : "", (k->flags & CDX_KEY_REPEATABLE) ? "yes" : "",
-                k->help);
+                (k->flags & CDX_KEY_REQUIRED) ? "yes" : "",
+                (k->flags & CDX_KEY_REPEATABLE) ? "yes" : "", k->help);
     }
 }
 

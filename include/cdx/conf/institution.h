@@ -34,8 +34,7 @@ const cdx_conf_key_t *cdx_institution_keys(size_t *n);
 void cdx_institution_keys_markdown(FILE *out);
 
 /* Reads an institutions file (format in README: `[institution]` sections
- * of key = value lines: oid, name, roles, endpoint, cert_sha256,
- * spki_sha256, cert_file).  cert_file paths are relative to the file's
+ * of key = value lines, the keys of the table above).  cert_file paths are relative to the file's
  * folder and are turned into cert_sha256 credentials.  On error returns
  * CDX_ECONFIG with "path:line: reason" in err.  The caller frees *out. */
 int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
