@@ -19,12 +19,6 @@ FILE_EXEMPT = re.compile(r"^(tests/|bench/)")
 # Offenders today, each to be removed by the change that fixes it.
 KNOWN = {
     "parsers/chunked.c:size_line_byte",
-    "parsers/extract.c",
-    "parsers/extract.c:read_meta",
-    "parsers/mime.c",
-    "parsers/normalize.c",
-    "parsers/normalize.c:load_codemap",
-    "parsers/validate.c",
     "parsers/xml.c:cdx_xml_parse_limited",
     "gateway/net/server.c",
     "gateway/conf/institution.c:cdx_institution_set_key",
