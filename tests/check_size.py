@@ -28,8 +28,6 @@ KNOWN = {
     "gateway/cmd/commands.c:cdx_cmd_validate",
     "gateway/cmd/commands.c:cdx_cmd_import",
     "gateway/cmd/commands.c:cdx_cmd_reindex",
-    "samples/gen/cdxgw-gen.c",
-    "samples/gen/cdxgw-gen.c:cdx_gen_main",
     "bench/cdxgw-load.c:report",
     "bench/cdxgw-load.c:main",
     "bench/cdxgw-stages.c:summary",
