@@ -32,7 +32,6 @@ KNOWN = {
     "bench/cdxgw-load.c:main",
     "bench/cdxgw-stages.c:summary",
     "bench/cdxgw-stages.c:main",
-    "tests/fuzz/fuzz_pipeline.c:LLVMFuzzerTestOneInput",
 }
 
 SIGNATURE = re.compile(r"^[A-Za-z_][\w \*]*\b(\w+)\s*\(")
