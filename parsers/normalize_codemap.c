@@ -56,7 +56,8 @@ static int parse_header(char *line, codemap_t *cm)
     cm->name = strdup(name);
     for (char *tok = strtok_r(NULL, " \t", &save); tok != NULL;
          tok = strtok_r(NULL, " \t", &save)) {
-        if (strncmp(tok, "source_system=", 14) != 0 || !cdx_oid_is_dotted(tok + 14) || cm->source_system)
+        if (strncmp(tok, "source_system=", 14) != 0 || !cdx_oid_is_dotted(tok + 14) ||
+            cm->source_system)
             return -1;
         cm->source_system = strdup(tok + 14);
         if (cm->source_system == NULL)

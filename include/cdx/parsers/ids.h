@@ -58,7 +58,8 @@ int cdx_utf8_is_valid(const char *s, size_t n, unsigned flags);
  * scanned string. */
 typedef struct cdx_ts {
     int digits; /* 4 (year), 6, 8, 10, 12 or 14 (second) */
-    int year, month, day, hour, minute, second; /* absent fields: 1 for month and day, else 0 */
+    /* Absent fields are 1 for the month and the day, else 0. */
+    int year, month, day, hour, minute, second;
     const char *frac; /* fraction of a second (digits only), or NULL */
     int nfrac;        /* its length */
     const char *zone; /* the offset's sign, or NULL */

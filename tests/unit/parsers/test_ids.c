@@ -21,8 +21,8 @@ static void oid_fault(const char *s, cdx_oid_fault_t want, const char *want_arc)
     cdx_oid_fault_t got = cdx_oid_check(s, &arc, &len);
     if (got != want)
         fail_msg("'%s': fault %d, want %d", s, (int)got, (int)want);
-    if (want_arc != NULL && (arc == NULL || len != strlen(want_arc) ||
-                             memcmp(arc, want_arc, len) != 0))
+    if (want_arc != NULL &&
+        (arc == NULL || len != strlen(want_arc) || memcmp(arc, want_arc, len) != 0))
         fail_msg("'%s': arc '%.*s', want '%s'", s, (int)len, arc ? arc : "", want_arc);
 }
 
@@ -99,14 +99,14 @@ static void test_uuid(void **state)
     assert_true(cdx_uuid_is_valid("00000000-0000-0000-0000-000000000000"));
     assert_false(cdx_uuid_is_valid(NULL));
     assert_false(cdx_uuid_is_valid(""));
-    assert_false(cdx_uuid_is_valid("db734647fc99424ca8647e3cda82e703"));         /* no hyphens */
-    assert_false(cdx_uuid_is_valid("db734647-fc99424c-a864-7e3cda82e703"));      /* one missing */
-    assert_false(cdx_uuid_is_valid("db73464-7fc99-424c-a864-7e3cda82e703"));     /* misplaced */
-    assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864-7e3cda82e70"));      /* short */
-    assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864-7e3cda82e7033"));    /* long */
-    assert_false(cdx_uuid_is_valid("{db734647-fc99-424c-a864-7e3cda82e703}"));   /* braces */
+    assert_false(cdx_uuid_is_valid("db734647fc99424ca8647e3cda82e703"));       /* no hyphens */
+    assert_false(cdx_uuid_is_valid("db734647-fc99424c-a864-7e3cda82e703"));    /* one missing */
+    assert_false(cdx_uuid_is_valid("db73464-7fc99-424c-a864-7e3cda82e703"));   /* misplaced */
+    assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864-7e3cda82e70"));    /* short */
+    assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864-7e3cda82e7033"));  /* long */
+    assert_false(cdx_uuid_is_valid("{db734647-fc99-424c-a864-7e3cda82e703}")); /* braces */
     assert_false(cdx_uuid_is_valid("urn:uuid:db734647-fc99-424c-a864-7e3cda82e703"));
-    assert_false(cdx_uuid_is_valid("gb734647-fc99-424c-a864-7e3cda82e703"));     /* not hex */
+    assert_false(cdx_uuid_is_valid("gb734647-fc99-424c-a864-7e3cda82e703")); /* not hex */
     assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864-7e3cda82e703 "));
     assert_false(cdx_uuid_is_valid("db734647-fc99-424c-a864_7e3cda82e703"));
 }
@@ -125,11 +125,11 @@ static void test_utf8(void **state)
         assert_true(utf8("", f));
         assert_true(utf8("Hanbit Hospital", f));
         assert_true(utf8("\xed\x95\x9c\xeb\xb9\x9b \xeb\xb3\x91\xec\x9b\x90", f)); /* Korean */
-        assert_true(utf8("\xc2\xa0", f));                /* U+00A0, first after C1 */
-        assert_true(utf8("\xf0\x9f\x98\x80", f));        /* U+1F600 */
-        assert_true(utf8("\xf4\x8f\xbf\xbf", f));        /* U+10FFFF */
-        assert_true(utf8("\xee\x80\x80", f));            /* U+E000, after the surrogates */
-        assert_true(utf8("\xed\x9f\xbf", f));            /* U+D7FF, before them */
+        assert_true(utf8("\xc2\xa0", f));         /* U+00A0, first after C1 */
+        assert_true(utf8("\xf0\x9f\x98\x80", f)); /* U+1F600 */
+        assert_true(utf8("\xf4\x8f\xbf\xbf", f)); /* U+10FFFF */
+        assert_true(utf8("\xee\x80\x80", f));     /* U+E000, after the surrogates */
+        assert_true(utf8("\xed\x9f\xbf", f));     /* U+D7FF, before them */
         /* Overlong forms. */
         assert_false(utf8("\xc0\xaf", f));
         assert_false(utf8("\xc1\xbf", f));
@@ -201,13 +201,34 @@ static void test_ts_scan(void **state)
     assert_int_equal(cdx_ts_scan("202401052359+1400", &t), 0);
 
     const char *bad[] = {
-        "",                     "202",           "20241",          "202401051",
-        "202401050930001",      "2024-01-05",    "20230229",       "19000229",
-        "20241301",             "20240001",      "20240100",       "20240431",
-        "2024010524",           "202401052360",  "20240105235961", "20240105.5",
-        "20240105093000.",      "20240105093000.5x", "2024+",      "2024+9",
-        "2024+090",             "2024+09001",    "2024+1500",      "2024+0960",
-        "20240105+0900Z",       "20240105 ",     "x2024",          "2024010509300",
+        "",
+        "202",
+        "20241",
+        "202401051",
+        "202401050930001",
+        "2024-01-05",
+        "20230229",
+        "19000229",
+        "20241301",
+        "20240001",
+        "20240100",
+        "20240431",
+        "2024010524",
+        "202401052360",
+        "20240105235961",
+        "20240105.5",
+        "20240105093000.",
+        "20240105093000.5x",
+        "2024+",
+        "2024+9",
+        "2024+090",
+        "2024+09001",
+        "2024+1500",
+        "2024+0960",
+        "20240105+0900Z",
+        "20240105 ",
+        "x2024",
+        "2024010509300",
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(bad); i++)
         if (cdx_ts_scan(bad[i], &t) == 0)
@@ -235,8 +256,7 @@ static void test_ts_policies(void **state)
     assert_int_equal(cdx_ts_parse("20240105093000.123456789", iso, sizeof iso, &prec), 0);
     assert_string_equal(iso, "2024-01-05T09:30:00.123456789");
     assert_int_equal(prec, 23);
-    assert_int_equal(cdx_ts_parse("20240105093000.1234567890", iso, sizeof iso, &prec),
-                     CDX_EINVAL);
+    assert_int_equal(cdx_ts_parse("20240105093000.1234567890", iso, sizeof iso, &prec), CDX_EINVAL);
 
     assert_true(cdx_validate_is_ts("20240105+09"));
     assert_int_equal(cdx_ts_parse("20240105+09", iso, sizeof iso, &prec), CDX_EINVAL);
@@ -257,9 +277,9 @@ static void test_ts_policies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_oid_strict),  cmocka_unit_test(test_oid_loose_and_under),
-        cmocka_unit_test(test_uuid),        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_ts_scan),     cmocka_unit_test(test_ts_policies),
+        cmocka_unit_test(test_oid_strict), cmocka_unit_test(test_oid_loose_and_under),
+        cmocka_unit_test(test_uuid),       cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_ts_scan),    cmocka_unit_test(test_ts_policies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
