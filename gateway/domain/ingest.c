@@ -3,6 +3,7 @@
 #include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 #include "cdx/parsers/extract.h"
+#include "cdx/parsers/ids.h"
 #include "cdx/base/log.h"
 #include "cdx/parsers/normalize.h"
 #include "cdx/parsers/validate.h"
@@ -159,22 +160,15 @@ typedef struct identity {
     int owned;
 } identity_t;
 
-/* Whether oid is base itself or an OID under it (base + "." + arcs). */
-static int oid_at_or_under(const char *oid, const char *base)
-{
-    size_t n = base != NULL ? strlen(base) : 0;
-    return n > 0 && strncmp(oid, base, n) == 0 && (oid[n] == '\0' || oid[n] == '.');
-}
-
 /* Whether an id root is one the institution may number documents under:
  * a UUID (unique by construction), its own OID or one under it, or one of
  * its registered id roots or an OID under one. */
 static int root_belongs(const char *root, const cdx_submitter_t *owner)
 {
-    if (cdx_validate_is_uuid(root) || oid_at_or_under(root, owner->oid))
+    if (cdx_uuid_is_valid(root) || cdx_oid_is_at_or_under(root, owner->oid))
         return 1;
     for (size_t i = 0; i < owner->nid_roots; i++)
-        if (oid_at_or_under(root, owner->id_roots[i]))
+        if (cdx_oid_is_at_or_under(root, owner->id_roots[i]))
             return 1;
     return 0;
 }
