@@ -16,7 +16,8 @@
  * (one request per connection), deciding what a status means.
  *
  * Loop thread only: every function is called on the thread running the
- * loop, and the callback fires there.
+ * loop, and the callback fires there.  The process ignores SIGPIPE (as
+ * `cdxgw serve` does), or a peer that closes mid-write would end it.
  */
 #ifndef CDX_NET_HTTP_CLIENT_H
 #define CDX_NET_HTTP_CLIENT_H
@@ -114,8 +115,8 @@ typedef struct cdx_http_client_req cdx_http_client_req_t;
 typedef void (*cdx_http_client_cb)(const cdx_http_client_result_t *res, void *data);
 
 /* Starts a request.  Everything in req is copied (the body too), so the
- * caller's storage may go at once; tls must outlive the handshake (a
- * connection keeps its own reference afterwards).  Returns 0 and sets
+ * caller's storage may go at once; tls must stay alive until the request
+ * ends (its callback, or its cancellation).  Returns 0 and sets
  * *out, or without any callback: CDX_EINVAL (a bad URL, method or header,
  * a header the client writes itself, no peer) with a reason in err, or
  * CDX_ENOMEM.  Failures after the start arrive through cb. */
@@ -126,7 +127,8 @@ int cdx_http_client_start(uv_loop_t *loop, cdx_tls_client_t *tls,
 /* Abandons a request that has not called back: the callback will not
  * fire, the connection is dropped, and the handle frees itself once the
  * loop has run its close callbacks (uv_run the loop before
- * uv_loop_close).  Safe in every phase, also from another request's
+ * uv_loop_close; a name lookup already running in libuv's thread pool
+ * cannot be interrupted and is waited for).  Safe in every phase, also from another request's
  * callback; a no-op on NULL.  Not to be called after the callback. */
 void cdx_http_client_cancel(cdx_http_client_req_t *r);
 

@@ -841,6 +841,68 @@ static void test_cancel(void **state)
     cdx_http_client_cancel(NULL);
 }
 
+/* One request's callback cancels another one in flight on the same loop,
+ * and starts a third that runs to its end. */
+typedef struct pair {
+    uv_loop_t *loop;
+    outcome_t first, second, third;
+    cdx_http_client_req_t *other;
+    const cdx_http_client_request_t *next;
+} pair_t;
+
+static void on_first(const cdx_http_client_result_t *res, void *data)
+{
+    pair_t *p = data;
+    on_done(res, &p->first);
+    cdx_http_client_cancel(p->other);
+    cdx_http_client_req_t *r = NULL;
+    assert_int_equal(cdx_http_client_start(p->loop, fx.tls, p->next, on_done, &p->third, &r,
+                                           NULL, 0),
+                     0);
+}
+
+static void test_cancel_from_a_callback(void **state)
+{
+    (void)state;
+    server_t ok, stall, again;
+    server_start(&ok, M_OK, SRV);
+    server_start(&stall, M_STALL_AFTER, SRV);
+    server_start(&again, M_RETRY_DELTA, SRV);
+    cdx_institution_t dest = institution(DEST_OID, -1, 0);
+    char url[3][64];
+    snprintf(url[0], sizeof url[0], "https://127.0.0.1:%u/", ok.port);
+    snprintf(url[1], sizeof url[1], "https://127.0.0.1:%u/", stall.port);
+    snprintf(url[2], sizeof url[2], "https://127.0.0.1:%u/", again.port);
+    cdx_http_client_request_t a = {.method = "GET", .url = url[0], .peer = &dest};
+    cdx_http_client_request_t b = {.method = "GET", .url = url[1], .peer = &dest};
+    cdx_http_client_request_t c = {.method = "GET", .url = url[2], .peer = &dest};
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    pair_t p;
+    memset(&p, 0, sizeof p);
+    p.loop = &loop;
+    p.next = &c;
+    assert_int_equal(cdx_http_client_start(&loop, fx.tls, &b, on_done, &p.second, &p.other,
+                                           NULL, 0),
+                     0);
+    /* The stalled request is in the server's hands before the other starts. */
+    struct pollfd pf = {.fd = stall.notify[0], .events = POLLIN};
+    while (poll(&pf, 1, 1) == 0)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    cdx_http_client_req_t *ra = NULL;
+    assert_int_equal(cdx_http_client_start(&loop, fx.tls, &a, on_first, &p, &ra, NULL, 0), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    server_stop(&ok);
+    server_stop(&stall);
+    server_stop(&again);
+    assert_int_equal(p.first.called, 1);
+    assert_int_equal(p.first.status, 200);
+    assert_int_equal(p.second.called, 0);
+    assert_int_equal(p.third.called, 1);
+    assert_int_equal(p.third.status, 503);
+}
+
 static void expect_refused(const cdx_http_client_request_t *req, const char *why)
 {
     uv_loop_t loop;
@@ -935,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_malformed_and_closed),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cancel_from_a_callback),
         cmocka_unit_test(test_bad_arguments),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, setup, teardown));
