@@ -84,7 +84,10 @@ class TestMime(unittest.TestCase):
             self.assertIn(w, doc["detail"], doc)
         docs1, _ = self.counts()
         self.assertEqual(docs1, docs0, "a refused MIME body stored something")
-        rows = cdxtest.audit_since(self.gw, seq0)
+        # A refusal answered before its handler ran is audited through the
+        # writer while the answer goes out: wait for the record.
+        rows = cdxtest.wait_for(lambda: cdxtest.audit_since(self.gw, seq0), timeout=30,
+                                what="the refusal's audit record")
         self.assertEqual(len(rows), 1, rows)
         self.assertEqual(rows[0][2], 4, rows)
         self.assertIn(code, rows[0][5] or "", rows)

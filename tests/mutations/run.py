@@ -121,13 +121,20 @@ def sync_copy():
     return n
 
 
+_configured = False
+
+
 def build(targets, jobs):
-    if not os.path.isfile(os.path.join(BUILD, "CMakeCache.txt")):
+    # Configured once per run, even over an earlier build folder: a source or
+    # test added since the last run must be known to the build.
+    global _configured
+    if not _configured:
         corpus = os.environ.get("CDX_CORPUS_DIR") or os.path.join(os.path.dirname(TOP),
                                                                   "shared", "corpus")
         subprocess.run(["cmake", "-S", SRC, "-B", BUILD, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
                         "-DCDX_TEST_VFS=ON", "-DCDX_CORPUS_DIR=" + corpus],
                        stdout=subprocess.DEVNULL, check=True)
+        _configured = True
     cmd = ["cmake", "--build", BUILD, "-j%d" % jobs]
     for t in sorted(targets):
         cmd += ["--target", t]
