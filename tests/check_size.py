@@ -26,7 +26,6 @@ KNOWN = {
     "parsers/normalize.c:load_codemap",
     "parsers/validate.c",
     "parsers/xml.c:cdx_xml_parse_limited",
-    "gateway/net/server.c",
     "gateway/conf/institution.c:cdx_institution_set_key",
     "gateway/conf/institution.c:cdx_institutions_file_load",
     "gateway/store/registry.c",
