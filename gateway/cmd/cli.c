@@ -153,11 +153,61 @@ static int app_metrics(void *arg, cdx_buf_t *out)
                           batches, changes, cdx_writer_pending(app->writer));
 }
 
+/* The server's settings, taken from the configuration (strings borrowed
+ * from cfg).  Returns 0 or CDX_ECONFIG with the reason in err. */
+static int net_config(const cdx_config_t *cfg, cdx_net_config_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (cdx_config_parse_listen(cfg->listen, out->listen_host, sizeof out->listen_host,
+                                &out->listen_port) != 0) {
+        snprintf(err, errlen, "listen: '%s' is not ADDR:PORT", cfg->listen);
+        return CDX_ECONFIG;
+    }
+    out->listen = cfg->listen;
+    out->tls_cert = cfg->tls_cert;
+    out->tls_key = cfg->tls_key;
+    out->tls_client_ca = cfg->tls_client_ca;
+    out->tls_crl = cfg->tls_crl;
+    out->crl_reload_ms = cfg->crl_reload_ms;
+    out->max_body_bytes = cfg->max_body_bytes;
+    out->max_request_line_bytes = cfg->max_request_line_bytes;
+    out->max_header_bytes = cfg->max_header_bytes;
+    out->max_headers = cfg->max_headers;
+    out->max_connections = cfg->max_connections;
+    out->max_handshakes = cfg->max_handshakes;
+    out->max_handshakes_per_ip = cfg->max_handshakes_per_ip;
+    out->max_connections_per_institution = cfg->max_connections_per_institution;
+    out->handshake_timeout_ms = cfg->handshake_timeout_ms;
+    out->header_timeout_ms = cfg->header_timeout_ms;
+    out->body_timeout_ms = cfg->body_timeout_ms;
+    out->body_min_rate_bps = cfg->body_min_rate_bps;
+    out->body_rate_grace_ms = cfg->body_rate_grace_ms;
+    out->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+    out->write_timeout_ms = cfg->write_timeout_ms;
+    out->write_high_water_bytes = cfg->write_high_water_bytes;
+    out->max_jobs = cfg->max_jobs;
+    out->worker_threads = cfg->worker_threads;
+    out->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    out->metrics_loopback = cfg->metrics_loopback;
+    return 0;
+}
+
+/* The server's institution source: the registry (arg). */
+static int registry_institutions(void *arg, cdx_institution_t **out, size_t *n, char *err,
+                                 size_t errlen)
+{
+    int rc = cdx_registry_list_institutions(arg, out, n);
+    if (rc != 0)
+        snprintf(err, errlen, "cannot read institutions from the registry: %s", cdx_strerror(rc));
+    return rc;
+}
+
 int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void *arg), void *arg)
 {
     char err[1024];
     cdx_registry_t *reg = NULL;
     cdx_server_t *srv = NULL;
+    cdx_net_config_t net;
     cdx_app_t app;
     int app_ready = 0;
     uv_loop_t loop;
@@ -176,7 +226,14 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         rc = rc == CDX_ECONFIG ? 2 : 1;
         goto out;
     }
-    rc = cdx_server_new(&loop, cfg, reg, cdx_routes, cdx_nroutes, &srv, err, sizeof err);
+    rc = net_config(cfg, &net, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "cdxgw: cannot start: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    rc = cdx_server_new(&loop, &net, registry_institutions, reg, cdx_routes, cdx_nroutes, &srv, err,
+                        sizeof err);
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);
         rc = rc == CDX_ETLS ? 2 : 1;

@@ -10,8 +10,10 @@
  * checks, CPU jobs on the libuv thread pool with a bound on jobs in
  * flight (503 + Retry-After beyond it), metrics, CRL reloads, and graceful
  * shutdown on SIGTERM/SIGINT (a second signal exits at once).
- * Not responsible for: what handlers do with a request (handlers.c and
- * the ingest pipeline), or the registry's content.
+ * Not responsible for: what handlers do with a request (api/ and the
+ * ingest pipeline), reading the configuration (the caller fills a
+ * cdx_net_config_t), or where institutions are kept (the caller hands a
+ * function that lists them).
  *
  * Everything here runs on the loop thread, except a job's work function.
  */
@@ -21,9 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cdx/conf/config.h"
+#include "cdx/domain/types.h"
 #include "cdx/net/http.h"
-#include "cdx/store/registry.h"
 #include "cdx/net/router.h"
 
 typedef struct cdx_server cdx_server_t;
@@ -49,12 +50,57 @@ enum {
     CDX_ROUTE_BODY = 1u << 1,             /* the handler wants the body */
 };
 
-/* Creates the server on loop from cfg (borrowed; must outlive the server)
- * and the open registry (borrowed).  routes (borrowed) is the route table.
- * Returns 0 or a negative error with the reason in err. */
-int cdx_server_new(void *uv_loop, const cdx_config_t *cfg, cdx_registry_t *reg,
-                   const cdx_route_t *routes, size_t nroutes, cdx_server_t **out, char *err,
-                   size_t errlen);
+/* The server's settings.  Strings are borrowed: they, like the struct,
+ * must outlive the server.  Sizes are in bytes, times in milliseconds. */
+typedef struct cdx_net_config {
+    const char *listen;  /* "ADDR:PORT" as configured, for messages */
+    char listen_host[64]; /* numeric IPv4 or IPv6 address (no brackets) */
+    int listen_port;      /* 0 picks a free port */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_client_ca;
+    const char *tls_crl; /* "": no CRL checking */
+    int64_t crl_reload_ms;
+    /* Request framing. */
+    int64_t max_body_bytes;
+    int64_t max_request_line_bytes;
+    int64_t max_header_bytes;
+    int64_t max_headers;
+    /* Connection budgets. */
+    int64_t max_connections;
+    int64_t max_handshakes;
+    int64_t max_handshakes_per_ip;
+    int64_t max_connections_per_institution;
+    /* Timeouts and the minimum body rate (bytes/s, 0: none). */
+    int64_t handshake_timeout_ms;
+    int64_t header_timeout_ms;
+    int64_t body_timeout_ms;
+    int64_t body_min_rate_bps;
+    int64_t body_rate_grace_ms;
+    int64_t keepalive_timeout_ms;
+    int64_t write_timeout_ms;
+    int64_t write_high_water_bytes; /* reading pauses above this much unsent output */
+    /* CPU jobs. */
+    int64_t max_jobs;
+    int64_t worker_threads;
+    int64_t shutdown_timeout_ms;
+    int64_t metrics_loopback; /* 1: loopback peers reach CDX_ROUTE_LOOPBACK_OR_ROLE routes */
+} cdx_net_config_t;
+
+/* Lists the institutions the TLS layer recognizes: on success (0) *out is
+ * a heap array of *n entries that the server frees with free(); on
+ * failure a negative error with the reason in err.  Called on the loop
+ * thread, by cdx_server_new and cdx_server_reload_institutions. */
+typedef int (*cdx_institutions_fn)(void *arg, cdx_institution_t **out, size_t *n, char *err,
+                                   size_t errlen);
+
+/* Creates the server on loop from cfg (borrowed; must outlive the
+ * server), reading the institutions once from institutions(arg, ...).
+ * routes (borrowed) is the route table.  Returns 0 or a negative error
+ * (CDX_ETLS for the TLS files) with the reason in err. */
+int cdx_server_new(void *uv_loop, const cdx_net_config_t *cfg, cdx_institutions_fn institutions,
+                   void *arg, const cdx_route_t *routes, size_t nroutes, cdx_server_t **out,
+                   char *err, size_t errlen);
 void cdx_server_free(cdx_server_t *srv);
 
 /* Binds, listens and installs the signal handlers.  Logs
@@ -65,11 +111,9 @@ int cdx_server_port(const cdx_server_t *srv);
 /* Starts a graceful shutdown, as SIGTERM does. */
 void cdx_server_stop(cdx_server_t *srv);
 
-/* Reloads the institutions the TLS layer recognizes from the registry. */
+/* Reloads the institutions the TLS layer recognizes from the function
+ * given to cdx_server_new.  On failure the previous ones stay. */
 int cdx_server_reload_institutions(cdx_server_t *srv);
-
-cdx_registry_t *cdx_server_registry(cdx_server_t *srv);
-const cdx_config_t *cdx_server_config(cdx_server_t *srv);
 
 /* Responding.  Exactly one response per request.  extra_headers is
  * "Name: value\r\n" lines or NULL.  The body is copied. */

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "cdx/store/registry.h"
+#include "cdx/domain/types.h"
 
 typedef struct cdx_tls_server cdx_tls_server_t;
 typedef struct cdx_tls_conn cdx_tls_conn_t;
