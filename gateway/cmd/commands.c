@@ -811,7 +811,7 @@ int cdx_cmd_reindex(int argc, char **argv)
         cursor[0] = '\0';
     int64_t after = cursor[0] ? strtoll(cursor, NULL, 10) : 0;
     int64_t total = 0;
-    cdx_registry_count(reg, "documents", &total);
+    cdx_registry_count(reg, CDX_COUNT_DOCUMENTS, &total);
     if (after > 0)
         printf("reindex: resuming after document %lld\n", (long long)after);
     size_t done = 0, failed = 0;

@@ -1,6 +1,7 @@
 /* ingest: the document pipeline (see include/cdx/domain/ingest.h). */
 #include "cdx/domain/ingest.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/base/log.h"
 #include "cdx/parsers/normalize.h"

@@ -160,7 +160,7 @@ static void run_until_done(fixture_t *f, change_t *c, size_t n)
 static int64_t audit_rows(fixture_t *f)
 {
     int64_t n = -1;
-    assert_int_equal(cdx_registry_count(f->reader, "audit", &n), 0);
+    assert_int_equal(cdx_registry_count(f->reader, CDX_COUNT_AUDIT, &n), 0);
     return n;
 }
 
