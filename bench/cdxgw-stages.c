@@ -18,6 +18,10 @@
  * set repeatedly until --min-time has passed, so short stages on small sets
  * are not dominated by clock resolution.
  *
+ * The registry stages also report the statements the store compiled and
+ * ran per document (cdx_registry_stats); -DCDX_BENCH_NO_STMT_COUNTS builds
+ * this file against a registry from before those counts, to compare.
+ *
  * Output: a readable table on stdout and one JSON line per set and stage
  * (appended to --json FILE when given).  Only sizes, counts and times are
  * printed, never document content.
@@ -519,8 +523,10 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
     }
     size_t target = (size_t)opt.commits;
     size_t k = 0, failures = 0;
+#ifndef CDX_BENCH_NO_STMT_COUNTS
     cdx_registry_stats_t st0, st1;
     cdx_registry_stats(reg, &st0);
+#endif
     double t0 = now_s();
     while (k < target || now_s() - t0 < opt.min_time) {
         if (k >= 20u * target)
@@ -542,6 +548,7 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
     }
     r.seconds = now_s() - t0;
     r.runs = (double)k;
+#ifndef CDX_BENCH_NO_STMT_COUNTS
     cdx_registry_stats(reg, &st1);
     if (k > 0) {
         /* Everything compiled while timing, in the cache or once. */
@@ -552,6 +559,7 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
                                st0.reused - st0.one_off) /
                       (double)k;
     }
+#endif
     if (failures > 0) {
         static char note[80];
         snprintf(note, sizeof note, "(%zu failures: %s)", failures, cdx_registry_errmsg(reg));

@@ -1,4 +1,4 @@
-/* Unit tests of document storage in the registry (gateway/store/registry.c) and
+/* Unit tests of document storage in the registry (gateway/store/documents.c) and
  * of the writer thread's group commit (gateway/store/writer.c). */
 #include <setjmp.h>
 #include <stdarg.h>
