@@ -74,8 +74,9 @@ const char *cdx_registry_errmsg(const cdx_registry_t *reg);
 
 /* ---- Transactions ----------------------------------------------------
  * The writer thread groups several changes into one transaction (group
- * commit): BEGIN IMMEDIATE, then a savepoint per change so that one
- * failing change does not undo the others, then one COMMIT (one fsync). */
+ * commit): a transaction that takes the write lock at once, then a
+ * savepoint per change so that one failing change does not undo the
+ * others, then one commit (one fsync). */
 int cdx_registry_begin(cdx_registry_t *reg);
 int cdx_registry_commit(cdx_registry_t *reg);
 void cdx_registry_rollback(cdx_registry_t *reg);
