@@ -1020,8 +1020,16 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void report(FILE *f, int json)
+/* What a run measured, computed once for both report formats. */
+typedef struct summary {
+    double secs, dps, mbps, gw_cpu, self_cpu;
+    long rss_first, rss_last, rss_max, rss_min, rss_mid;
+    size_t doc_bytes;
+} summary_t;
+
+static summary_t summarize(void)
 {
+    summary_t m;
     uint64_t end = g.t_end_issue ? g.t_end_issue : now_ns();
     if (g.o.count > 0 && g.t_last_done > end)
         end = g.t_last_done;
@@ -1029,75 +1037,82 @@ static void report(FILE *f, int json)
      * "time to push N documents" means. */
     if (g.o.count > 0 && g.t_last_done > g.t_warm)
         end = g.t_last_done;
-    double secs = (double)(end - g.t_warm) / 1e9;
-    if (secs <= 0)
-        secs = 1e-9;
+    m.secs = (double)(end - g.t_warm) / 1e9;
+    if (m.secs <= 0)
+        m.secs = 1e-9;
     qsort(g.lat.v, g.lat.n, sizeof *g.lat.v, cmp_u32);
-    double dps = (double)g.ok_window / secs;
-    double mbps = (double)g.bytes_window / secs / 1e6;
-    double gw_cpu = g.o.pid > 0 && g.cpu0 >= 0 && g.cpu1 >= 0 ? (g.cpu1 - g.cpu0) / secs : -1;
-    double self_cpu = (g.self1 - g.self0) / secs;
-    long rss_first = g.nrss ? g.rss[0].rss_kb : -1,
-         rss_last = g.nrss ? g.rss[g.nrss - 1].rss_kb : -1;
-    long rss_max = -1, rss_min = -1;
+    m.dps = (double)g.ok_window / m.secs;
+    m.mbps = (double)g.bytes_window / m.secs / 1e6;
+    m.gw_cpu = g.o.pid > 0 && g.cpu0 >= 0 && g.cpu1 >= 0 ? (g.cpu1 - g.cpu0) / m.secs : -1;
+    m.self_cpu = (g.self1 - g.self0) / m.secs;
+    m.rss_first = g.nrss ? g.rss[0].rss_kb : -1;
+    m.rss_last = g.nrss ? g.rss[g.nrss - 1].rss_kb : -1;
+    m.rss_max = -1;
+    m.rss_min = -1;
     for (size_t i = 0; i < g.nrss; i++) {
-        if (rss_max < g.rss[i].rss_kb)
-            rss_max = g.rss[i].rss_kb;
-        if (rss_min < 0 || rss_min > g.rss[i].rss_kb)
-            rss_min = g.rss[i].rss_kb;
+        if (m.rss_max < g.rss[i].rss_kb)
+            m.rss_max = g.rss[i].rss_kb;
+        if (m.rss_min < 0 || m.rss_min > g.rss[i].rss_kb)
+            m.rss_min = g.rss[i].rss_kb;
     }
     /* Flatness over a soak: RSS at the end of the second half against the
      * end of the first half. */
-    long rss_mid = g.nrss ? g.rss[g.nrss / 2].rss_kb : -1;
-    size_t doc_bytes = 0;
+    m.rss_mid = g.nrss ? g.rss[g.nrss / 2].rss_kb : -1;
+    m.doc_bytes = 0;
     for (size_t i = 0; i < ndocs; i++)
-        doc_bytes += docs[i].len;
-    if (!json) {
-        fprintf(f, "cdxgw-load %s: %s, %d connections, %s, %.1f s measured (%.1f s warm-up)\n",
-                g.o.label ? g.o.label : "", g.o.rate > 0 ? "open loop" : "closed loop", g.o.conns,
-                g.o.repeat ? "repeated documents (200 path)" : "unique documents (201 path)", secs,
-                g.o.warmup);
-        fprintf(f, "  documents: %zu files, mean %.1f KB\n", ndocs,
-                ndocs ? (double)doc_bytes / (double)ndocs / 1024 : 0);
-        if (g.o.rate > 0)
-            fprintf(f, "  offered:   %.1f docs/s; backlog max %zu, late %llu, dropped %llu\n",
-                    g.o.rate, g.bl_max, g.late, g.dropped);
-        fprintf(f, "  throughput: %.1f docs/s, %.2f MB/s (2xx answers in the window: %llu)\n", dps,
-                mbps, g.ok_window);
+        m.doc_bytes += docs[i].len;
+    return m;
+}
+
+static void report_text(FILE *f, const summary_t *m)
+{
+    fprintf(f, "cdxgw-load %s: %s, %d connections, %s, %.1f s measured (%.1f s warm-up)\n",
+            g.o.label ? g.o.label : "", g.o.rate > 0 ? "open loop" : "closed loop", g.o.conns,
+            g.o.repeat ? "repeated documents (200 path)" : "unique documents (201 path)", m->secs,
+            g.o.warmup);
+    fprintf(f, "  documents: %zu files, mean %.1f KB\n", ndocs,
+            ndocs ? (double)m->doc_bytes / (double)ndocs / 1024 : 0);
+    if (g.o.rate > 0)
+        fprintf(f, "  offered:   %.1f docs/s; backlog max %zu, late %llu, dropped %llu\n", g.o.rate,
+                g.bl_max, g.late, g.dropped);
+    fprintf(f, "  throughput: %.1f docs/s, %.2f MB/s (2xx answers in the window: %llu)\n", m->dps,
+            m->mbps, g.ok_window);
+    fprintf(f, "  latency:   p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%zu samples)\n",
+            percentile(&g.lat, 50) / 1e3, percentile(&g.lat, 90) / 1e3,
+            percentile(&g.lat, 99) / 1e3, percentile(&g.lat, 100) / 1e3, g.lat.n);
+    fprintf(f, "  answers:  ");
+    for (size_t i = 0; i < g.nstatuses; i++)
+        fprintf(f, " %s%d=%llu", g.statuses[i].status ? "" : "no-answer:", g.statuses[i].status,
+                g.statuses[i].n);
+    fprintf(f,
+            "\n  errors:    connect %llu, tls/protocol %llu, reset %llu, timeout %llu, "
+            "reconnects %llu\n",
+            g.conn_errors, g.tls_errors, g.resets, g.timeouts, g.reconnects);
+    fprintf(f, "  handshakes: %llu, mean %.2f ms, max %.2f ms\n", g.handshakes,
+            g.handshakes ? g.handshake_ms_sum / (double)g.handshakes : 0, g.handshake_ms_max);
+    if (g.o.pid > 0)
         fprintf(f,
-                "  latency:   p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%zu samples)\n",
-                percentile(&g.lat, 50) / 1e3, percentile(&g.lat, 90) / 1e3,
-                percentile(&g.lat, 99) / 1e3, percentile(&g.lat, 100) / 1e3, g.lat.n);
-        fprintf(f, "  answers:  ");
-        for (size_t i = 0; i < g.nstatuses; i++)
-            fprintf(f, " %s%d=%llu", g.statuses[i].status ? "" : "no-answer:", g.statuses[i].status,
-                    g.statuses[i].n);
-        fprintf(f,
-                "\n  errors:    connect %llu, tls/protocol %llu, reset %llu, timeout %llu, "
-                "reconnects %llu\n",
-                g.conn_errors, g.tls_errors, g.resets, g.timeouts, g.reconnects);
-        fprintf(f, "  handshakes: %llu, mean %.2f ms, max %.2f ms\n", g.handshakes,
-                g.handshakes ? g.handshake_ms_sum / (double)g.handshakes : 0, g.handshake_ms_max);
-        if (g.o.pid > 0)
-            fprintf(f,
-                    "  gateway pid %d: CPU %.2f cores; RSS start %.1f MB, mid %.1f MB, end "
-                    "%.1f MB, max %.1f MB, peak (VmHWM) %.1f MB\n",
-                    g.o.pid, gw_cpu, rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0,
-                    rss_max / 1024.0, g.hwm_kb / 1024.0);
-        fprintf(f, "  load generator CPU: %.2f cores\n", self_cpu);
-        return;
-    }
+                "  gateway pid %d: CPU %.2f cores; RSS start %.1f MB, mid %.1f MB, end "
+                "%.1f MB, max %.1f MB, peak (VmHWM) %.1f MB\n",
+                g.o.pid, m->gw_cpu, m->rss_first / 1024.0, m->rss_mid / 1024.0,
+                m->rss_last / 1024.0, m->rss_max / 1024.0, g.hwm_kb / 1024.0);
+    fprintf(f, "  load generator CPU: %.2f cores\n", m->self_cpu);
+}
+
+static void report_json(FILE *f, const summary_t *m)
+{
     fprintf(f, "{\"tool\":\"cdxgw-load\",\"label\":");
     json_str(f, g.o.label ? g.o.label : "");
     fprintf(f,
             ",\"mode\":\"%s\",\"connections\":%d,\"unique\":%s,\"rate\":%.3f,"
             "\"seconds\":%.3f,\"warmup_s\":%.3f,\"docs\":%zu,\"doc_mean_bytes\":%.0f,",
             g.o.rate > 0 ? "open" : "closed", g.o.conns, g.o.repeat ? "false" : "true", g.o.rate,
-            secs, g.o.warmup, ndocs, ndocs ? (double)doc_bytes / (double)ndocs : 0);
+            m->secs, g.o.warmup, ndocs, ndocs ? (double)m->doc_bytes / (double)ndocs : 0);
     fprintf(f,
             "\"docs_per_s\":%.2f,\"mb_per_s\":%.3f,\"answers_per_s\":%.2f,\"ok\":%llu,"
             "\"created\":%llu,\"identical\":%llu,",
-            dps, mbps, (double)g.completed_window / secs, g.ok_window, g.created, g.identical);
+            m->dps, m->mbps, (double)g.completed_window / m->secs, g.ok_window, g.created,
+            g.identical);
     fprintf(f, "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"n\":%zu},",
             percentile(&g.lat, 50) / 1e3, percentile(&g.lat, 90) / 1e3,
             percentile(&g.lat, 99) / 1e3, percentile(&g.lat, 100) / 1e3, g.lat.n);
@@ -1110,14 +1125,14 @@ static void report(FILE *f, int json)
             g.conn_errors, g.tls_errors, g.resets, g.timeouts, g.reconnects);
     fprintf(f, "\"backlog_max\":%zu,\"late\":%llu,\"dropped\":%llu,", g.bl_max, g.late, g.dropped);
     fprintf(f, "\"handshake_ms_mean\":%.3f,\"loadgen_cpu_cores\":%.3f",
-            g.handshakes ? g.handshake_ms_sum / (double)g.handshakes : 0, self_cpu);
+            g.handshakes ? g.handshake_ms_sum / (double)g.handshakes : 0, m->self_cpu);
     if (g.o.pid > 0) {
         fprintf(f,
                 ",\"gateway\":{\"pid\":%d,\"cpu_cores\":%.3f,\"rss_mb_start\":%.1f,"
                 "\"rss_mb_mid\":%.1f,\"rss_mb_end\":%.1f,\"rss_mb_min\":%.1f,"
                 "\"rss_mb_max\":%.1f,\"hwm_mb\":%.1f,\"rss_mb_series\":[",
-                g.o.pid, gw_cpu, rss_first / 1024.0, rss_mid / 1024.0, rss_last / 1024.0,
-                rss_min / 1024.0, rss_max / 1024.0, g.hwm_kb / 1024.0);
+                g.o.pid, m->gw_cpu, m->rss_first / 1024.0, m->rss_mid / 1024.0,
+                m->rss_last / 1024.0, m->rss_min / 1024.0, m->rss_max / 1024.0, g.hwm_kb / 1024.0);
         /* At most about 60 points, evenly spread, keep the line readable. */
         size_t step = g.nrss > 60 ? (g.nrss + 59) / 60 : 1;
         for (size_t i = 0; i < g.nrss; i += step)
@@ -1125,6 +1140,15 @@ static void report(FILE *f, int json)
         fprintf(f, "]}");
     }
     fprintf(f, "}\n");
+}
+
+static void report(FILE *f, int json)
+{
+    summary_t m = summarize();
+    if (json)
+        report_json(f, &m);
+    else
+        report_text(f, &m);
 }
 
 /* ---- self-test ---------------------------------------------------------- */
@@ -1253,12 +1277,10 @@ static int parse_target(const char *s)
     return -1;
 }
 
-int main(int argc, char **argv)
+/* Reads the options into g.o, checks them and loads the documents.
+ * Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv)
 {
-    g.o.path = "/v1/documents";
-    g.o.content_type = "application/xml";
-    g.o.conns = 2;
-    g.o.timeout = 60;
     const char *target = "127.0.0.1:8443";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1335,6 +1357,18 @@ int main(int argc, char **argv)
                 "cdxgw-load: %zu of %zu documents have no ClinicalDocument/id to rewrite; "
                 "they are sent unchanged\n",
                 fixed, ndocs);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    g.o.path = "/v1/documents";
+    g.o.content_type = "application/xml";
+    g.o.conns = 2;
+    g.o.timeout = 60;
+    int rc = parse_args(argc, argv);
+    if (rc >= 0)
+        return rc;
 
     g.ctx = SSL_CTX_new(TLS_client_method());
     if (g.ctx == NULL || SSL_CTX_set_min_proto_version(g.ctx, TLS1_2_VERSION) != 1 ||

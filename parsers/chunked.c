@@ -112,46 +112,11 @@ static cdx_chunked_result_t size_line_done(cdx_chunked_t *ck)
     return CDX_CHUNKED_MORE;
 }
 
-/* One byte of a size line, from the first digit to the CR. */
-static cdx_chunked_result_t size_line_byte(cdx_chunked_t *ck, unsigned char c)
+/* One byte of a size line's extensions (and the whitespace before them),
+ * after the size. */
+static cdx_chunked_result_t ext_byte(cdx_chunked_t *ck, unsigned char c)
 {
-    if (++ck->line_len > CDX_CHUNKED_MAX_LINE) {
-        return bad(ck, ck->state >= S_EXT_NAME0 && ck->state <= S_EXT_AFTER
-                           ? "a chunk extension is too long (the size line exceeds 1024 bytes)"
-                           : "a chunk size line is longer than 1024 bytes");
-    }
-    if (c == '\n')
-        return bad(ck, "bare LF in a chunk size line or extension; lines end with CRLF");
-    int h;
     switch (ck->state) {
-    case S_SIZE_FIRST:
-        if ((h = cdx_hex_digit(c)) < 0)
-            return bad(ck, "a chunk size must start with a hexadecimal digit");
-        ck->size = (uint64_t)h;
-        ck->digits = 1;
-        ck->state = S_SIZE;
-        return CDX_CHUNKED_MORE;
-    case S_SIZE:
-        if ((h = cdx_hex_digit(c)) >= 0) {
-            if (ck->size > (UINT64_MAX >> 4))
-                return bad(ck, "the chunk size overflows (more than 64 bits)");
-            ck->size = (ck->size << 4) | (uint64_t)h;
-            ck->digits++;
-            return CDX_CHUNKED_MORE;
-        }
-        /* RFC 9112 allows a tab here too, but libhttp-parser, which
-         * decodes behind this check, refuses it: the two must agree. */
-        if (c == ' ')
-            ck->state = S_SIZE_BWS;
-        else if (c == ';')
-            ck->state = S_EXT_NAME0;
-        else if (c == '\r')
-            ck->state = S_SIZE_LF;
-        else if (c == '\t')
-            return bad(ck, "a tab after a chunk size is not accepted; use ';' or a space");
-        else
-            return bad(ck, "invalid character after a chunk size");
-        return CDX_CHUNKED_MORE;
     case S_SIZE_BWS:
     case S_EXT_NAME_WS:
     case S_EXT_AFTER:
@@ -227,6 +192,51 @@ static cdx_chunked_result_t size_line_byte(cdx_chunked_t *ck, unsigned char c)
         return CDX_CHUNKED_MORE;
     default:
         return bad(ck, "internal state error in the chunked framing check");
+    }
+}
+
+/* One byte of a size line, from the first digit to the CR. */
+static cdx_chunked_result_t size_line_byte(cdx_chunked_t *ck, unsigned char c)
+{
+    if (++ck->line_len > CDX_CHUNKED_MAX_LINE) {
+        return bad(ck, ck->state >= S_EXT_NAME0 && ck->state <= S_EXT_AFTER
+                           ? "a chunk extension is too long (the size line exceeds 1024 bytes)"
+                           : "a chunk size line is longer than 1024 bytes");
+    }
+    if (c == '\n')
+        return bad(ck, "bare LF in a chunk size line or extension; lines end with CRLF");
+    int h;
+    switch (ck->state) {
+    case S_SIZE_FIRST:
+        if ((h = cdx_hex_digit(c)) < 0)
+            return bad(ck, "a chunk size must start with a hexadecimal digit");
+        ck->size = (uint64_t)h;
+        ck->digits = 1;
+        ck->state = S_SIZE;
+        return CDX_CHUNKED_MORE;
+    case S_SIZE:
+        if ((h = cdx_hex_digit(c)) >= 0) {
+            if (ck->size > (UINT64_MAX >> 4))
+                return bad(ck, "the chunk size overflows (more than 64 bits)");
+            ck->size = (ck->size << 4) | (uint64_t)h;
+            ck->digits++;
+            return CDX_CHUNKED_MORE;
+        }
+        /* RFC 9112 allows a tab here too, but libhttp-parser, which
+         * decodes behind this check, refuses it: the two must agree. */
+        if (c == ' ')
+            ck->state = S_SIZE_BWS;
+        else if (c == ';')
+            ck->state = S_EXT_NAME0;
+        else if (c == '\r')
+            ck->state = S_SIZE_LF;
+        else if (c == '\t')
+            return bad(ck, "a tab after a chunk size is not accepted; use ';' or a space");
+        else
+            return bad(ck, "invalid character after a chunk size");
+        return CDX_CHUNKED_MORE;
+    default:
+        return ext_byte(ck, c);
     }
 }
 

@@ -1,11 +1,11 @@
 /* normalize: institution mappings and code maps (see include/cdx/parsers/normalize.h). */
 #include "cdx/parsers/normalize.h"
+#include "normalize_internal.h"
 #include "cdx/base/common.h"
+#include "cdx/parsers/ids.h"
 #include "cdx/parsers/xml.h"
 #include "cdx/parsers/xslt.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <libxml/xmlstring.h>
 #include <libxml/xpathInternals.h>
 #include <libxslt/extensions.h>
@@ -17,29 +17,7 @@
 #include <sys/stat.h>
 
 #define MAX_CONF_BYTES    (64u * 1024)
-#define MAX_CODEMAP_BYTES (32u * 1024 * 1024)
 #define MAX_INSTITUTIONS  64
-
-typedef struct code_entry {
-    char *src;     /* source code, the sort key */
-    char *system;  /* target code system OID */
-    char *code;    /* target code */
-    char *display; /* target display name, possibly empty */
-    size_t line;   /* where it was read, for duplicate errors */
-} code_entry_t;
-
-typedef struct codemap {
-    char *name;
-    char *source_system; /* NULL for maps looked up by name only */
-    char *file;
-    code_entry_t *entries; /* sorted by src */
-    size_t n;
-} codemap_t;
-
-typedef struct codemaps {
-    codemap_t *v;
-    size_t n;
-} codemaps_t;
 
 typedef struct mapping {
     char *name;
@@ -88,333 +66,10 @@ static const char *system_name(const char *oid)
 }
 
 
-/* An OID as the HL7 II root wants it: digit arcs separated by dots. */
-static int is_oid(const char *s)
-{
-    int digits = 0;
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if (*s >= '0' && *s <= '9') {
-            digits++;
-        } else if (*s == '.' && digits > 0) {
-            digits = 0;
-        } else {
-            return 0;
-        }
-    }
-    return digits > 0;
-}
-
 /* +HHMM or -HHMM with a plausible hour and minute. */
 static int is_zone(const char *s)
 {
-    if (strlen(s) != 5 || (s[0] != '+' && s[0] != '-'))
-        return 0;
-    for (int i = 1; i < 5; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return (s[1] - '0') * 10 + (s[2] - '0') <= 14 && (s[3] - '0') * 10 + (s[4] - '0') < 60;
-}
-
-
-static void codemap_cleanup(codemap_t *cm)
-{
-    for (size_t i = 0; i < cm->n; i++) {
-        free(cm->entries[i].src);
-        free(cm->entries[i].system);
-        free(cm->entries[i].code);
-        free(cm->entries[i].display);
-    }
-    free(cm->entries);
-    free(cm->name);
-    free(cm->source_system);
-    free(cm->file);
-}
-
-static void codemaps_cleanup(codemaps_t *cms)
-{
-    for (size_t i = 0; i < cms->n; i++)
-        codemap_cleanup(&cms->v[i]);
-    free(cms->v);
-    cms->v = NULL;
-    cms->n = 0;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    return strcmp(((const code_entry_t *)a)->src, ((const code_entry_t *)b)->src);
-}
-
-/* Parses "# map: NAME [source_system=OID]" into cm.  Returns 0 or -1. */
-static int parse_header(char *line, codemap_t *cm)
-{
-    char *p = cdx_trim(line + 1);
-    if (strncmp(p, "map:", 4) != 0)
-        return 1; /* an ordinary comment */
-    p = cdx_trim(p + 4);
-    char *save = NULL;
-    char *name = strtok_r(p, " \t", &save);
-    if (name == NULL || strchr(name, '=') != NULL)
-        return -1;
-    cm->name = strdup(name);
-    for (char *tok = strtok_r(NULL, " \t", &save); tok != NULL;
-         tok = strtok_r(NULL, " \t", &save)) {
-        if (strncmp(tok, "source_system=", 14) != 0 || !is_oid(tok + 14) || cm->source_system)
-            return -1;
-        cm->source_system = strdup(tok + 14);
-        if (cm->source_system == NULL)
-            return -1;
-    }
-    return cm->name ? 0 : -1;
-}
-
-/* Splits one TSV line into at most 4 fields in place; returns the count. */
-static int split_tabs(char *line, char **f)
-{
-    int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p != '\0'; p++) {
-        if (*p == '\t') {
-            *p = '\0';
-            if (n == 4)
-                return 5;
-            f[n++] = p + 1;
-        }
-    }
-    return n;
-}
-
-/* Loads one code map file.  On error fills err with "path:line: reason". */
-static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errlen)
-{
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = cdx_read_file(path, MAX_CODEMAP_BYTES, &text, &len);
-    memset(cm, 0, sizeof *cm);
-    if (rc != 0) {
-        cdx_errf(err, errlen, "%s: cannot read: %s", path, cdx_strerror(rc));
-        rc = CDX_ECONFIG;
-        goto out;
-    }
-    rc = CDX_ECONFIG;
-    cm->file = strdup(path);
-    if (cm->file == NULL) {
-        rc = CDX_ENOMEM;
-        goto out;
-    }
-    if (xmlCheckUTF8((const unsigned char *)text) == 0 || strlen(text) != len) {
-        cdx_errf(err, errlen, "%s:1: not UTF-8 text", path);
-        goto out;
-    }
-    size_t lineno = 0;
-    char *p = text;
-    /* Lines are cut by hand: strtok_r would skip empty lines and shift
-     * the line numbers errors report. */
-    while (p != NULL && *p != '\0') {
-        char *line = p;
-        char *nl = strchr(p, '\n');
-        if (nl != NULL) {
-            *nl = '\0';
-            p = nl + 1;
-        } else {
-            p = NULL;
-        }
-        lineno++;
-        size_t ll = strlen(line);
-        if (ll > 0 && line[ll - 1] == '\r')
-            line[--ll] = '\0';
-        if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
-            (unsigned char)line[2] == 0xBF)
-            line += 3;
-        if (cdx_trim(line)[0] == '\0')
-            continue;
-        if (line[0] == '#') {
-            int h = parse_header(line, cm);
-            if (h < 0) {
-                cdx_errf(err, errlen, "%s:%zu: bad header; want '# map: NAME [source_system=OID]'",
-                        path, lineno);
-                goto out;
-            }
-            if (h == 0 && cm->n > 0) {
-                cdx_errf(err, errlen, "%s:%zu: the '# map:' header must come before entries", path,
-                        lineno);
-                goto out;
-            }
-            continue;
-        }
-        if (cm->name == NULL) {
-            cdx_errf(err, errlen, "%s:%zu: entry before the '# map: NAME' header", path, lineno);
-            goto out;
-        }
-        char *f[4] = {NULL, NULL, NULL, ""};
-        int nf = split_tabs(line, f);
-        if (nf < 3 || nf > 4) {
-            cdx_errf(err, errlen,
-                    "%s:%zu: want 3 or 4 tab-separated fields (source_code, "
-                    "target_system_oid, target_code[, target_display]), found %d",
-                    path, lineno, nf > 4 ? 5 : nf);
-            goto out;
-        }
-        for (int i = 0; i < 3; i++)
-            f[i] = cdx_trim(f[i]);
-        f[3] = cdx_trim(f[3]);
-        if (f[0][0] == '\0' || f[2][0] == '\0') {
-            cdx_errf(err, errlen, "%s:%zu: empty source or target code", path, lineno);
-            goto out;
-        }
-        if (!is_oid(f[1])) {
-            cdx_errf(err, errlen, "%s:%zu: target system '%s' is not an OID", path, lineno, f[1]);
-            goto out;
-        }
-        if (cm->n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            code_entry_t *grown = realloc(cm->entries, ncap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                goto out;
-            }
-            cm->entries = grown;
-            cap = ncap;
-        }
-        code_entry_t *e = &cm->entries[cm->n];
-        e->src = strdup(f[0]);
-        e->system = strdup(f[1]);
-        e->code = strdup(f[2]);
-        e->display = strdup(f[3]);
-        e->line = lineno;
-        cm->n++;
-        if (!e->src || !e->system || !e->code || !e->display) {
-            rc = CDX_ENOMEM;
-            goto out;
-        }
-    }
-    if (cm->name == NULL) {
-        cdx_errf(err, errlen, "%s:1: missing the '# map: NAME [source_system=OID]' header", path);
-        goto out;
-    }
-    qsort(cm->entries, cm->n, sizeof *cm->entries, cmp_entry);
-    for (size_t i = 1; i < cm->n; i++) {
-        const code_entry_t *a = &cm->entries[i - 1], *b = &cm->entries[i];
-        if (strcmp(a->src, b->src) == 0) {
-            /* A second target for one code would make lookups ambiguous. */
-            cdx_errf(err, errlen, "%s:%zu: source code '%s' is already mapped on line %zu", path,
-                    CDX_MAX(a->line, b->line), b->src, CDX_MIN(a->line, b->line));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    free(text);
-    return rc;
-}
-
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* Lists the names in dir (sorted, so loading order and thus lookup order
- * never depend on the file system). */
-static int list_dir(const char *dir, char ***names, size_t *n)
-{
-    DIR *dp = opendir(dir);
-    char **v = NULL;
-    size_t count = 0, cap = 0;
-    int rc = 0;
-    *names = NULL;
-    *n = 0;
-    if (dp == NULL) {
-        rc = -errno;
-        goto out;
-    }
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **grown = realloc(v, ncap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                goto out;
-            }
-            v = grown;
-            cap = ncap;
-        }
-        v[count] = strdup(de->d_name);
-        if (v[count] == NULL) {
-            rc = CDX_ENOMEM;
-            goto out;
-        }
-        count++;
-    }
-    if (count > 0)
-        qsort(v, count, sizeof *v, cmp_str);
-out:
-    if (dp != NULL)
-        closedir(dp);
-    if (rc != 0) {
-        free_names(v, count);
-    } else {
-        *names = v;
-        *n = count;
-    }
-    return rc;
-}
-
-/* Loads every .tsv file of dir into cms; a missing folder is no error. */
-static int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen)
-{
-    char **names = NULL;
-    size_t n = 0;
-    int rc = list_dir(dir, &names, &n);
-    if (rc == -ENOENT) {
-        rc = 0;
-        goto out;
-    }
-    if (rc != 0) {
-        cdx_errf(err, errlen, "%s: cannot list: %s", dir, cdx_strerror(rc));
-        rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!has_suffix(names[i], ".tsv"))
-            continue;
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
-            cdx_errf(err, errlen, "%s/%s: path too long", dir, names[i]);
-            rc = CDX_ECONFIG;
-            goto out;
-        }
-        codemap_t *grown = realloc(cms->v, (cms->n + 1) * sizeof *grown);
-        if (grown == NULL) {
-            rc = CDX_ENOMEM;
-            goto out;
-        }
-        cms->v = grown;
-        rc = load_codemap(path, &cms->v[cms->n], err, errlen);
-        cms->n++;
-        if (rc != 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    free_names(names, n);
-    return rc;
+    return cdx_ts_zone_len(s) == 5 && s[5] == '\0';
 }
 
 static void mapping_cleanup(mapping_t *mp)
@@ -441,7 +96,7 @@ static int parse_institutions(const char *path, size_t lineno, char *value, mapp
         tok = cdx_trim(tok);
         if (strncmp(tok, "urn:oid:", 8) == 0)
             tok += 8;
-        if (!is_oid(tok)) {
+        if (!cdx_oid_is_dotted(tok)) {
             cdx_errf(err, errlen, "%s:%zu: institution '%s' is not an OID", path, lineno, tok);
             rc = CDX_ECONFIG;
             goto out;
@@ -731,7 +386,7 @@ size_t cdx_mappings_count(const cdx_mappings_t *m)
 static const code_entry_t *find_in(const codemap_t *cm, const char *code)
 {
     code_entry_t key = {.src = (char *)code};
-    return bsearch(&key, cm->entries, cm->n, sizeof *cm->entries, cmp_entry);
+    return bsearch(&key, cm->entries, cm->n, sizeof *cm->entries, code_entry_cmp);
 }
 
 /* Searches the institution's maps, then the shared ones, for the first
@@ -933,7 +588,7 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
      * passed as empty rather than quoted, so it cannot inject XPath. */
     char oid_lit[160], zone_lit[16], lang_lit[64];
     snprintf(oid_lit, sizeof oid_lit, "'%s'",
-             institution_oid && is_oid(institution_oid) && strlen(institution_oid) < 150
+             institution_oid && cdx_oid_is_dotted(institution_oid) && strlen(institution_oid) < 150
                  ? institution_oid
                  : "");
     snprintf(zone_lit, sizeof zone_lit, "'%s'", mp->timezone);

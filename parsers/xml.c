@@ -454,15 +454,10 @@ int cdx_xml_parse(const char *data, size_t len, cdx_diag_t *d, xmlDocPtr *out)
     return cdx_xml_parse_limited(data, len, NULL, d, out, NULL);
 }
 
-int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *lim,
-                          cdx_diag_t *d, xmlDocPtr *out, size_t *nodes)
+/* Refuses what is not worth parsing: an empty or oversized body, UTF-32,
+ * a tag with too many attributes.  Returns 0 or CDX_EPARSE with d filled. */
+static int refuse_early(const char *data, size_t len, cdx_diag_t *d)
 {
-    cdx_xml_global_init();
-    *out = NULL;
-    if (nodes != NULL)
-        *nodes = 0;
-    if (lim == NULL)
-        lim = &cdx_xml_default_limits;
     if (len == 0) {
         cdx_diag_add(d, CDX_SEV_ERROR, "XML", "1:1", "the body is empty");
         cdx_diag_reject(d, 400, "XML_EMPTY", "the body holds no XML document");
@@ -490,15 +485,17 @@ int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *
                         MAX_ATTRS_PER_TAG);
         return CDX_EPARSE;
     }
-    parse_state_t st;
-    memset(&st, 0, sizeof st);
-    st.d = d;
-    unsigned long failures = cdx_xml_alloc_failures();
-    st.budget = cdx_xml_node_budget(lim, len);
+    return 0;
+}
+
+/* A parser context whose tree builder counts nodes into st and whose
+ * errors land in st, or NULL when out of memory. */
+static xmlParserCtxtPtr new_parser(parse_state_t *st)
+{
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (ctxt == NULL)
-        return CDX_ENOMEM;
-    ctxt->_private = &st;
+        return NULL;
+    ctxt->_private = st;
     ctxt->sax->internalSubset = on_internal_subset;
     /* The tree builder's callbacks, each behind the node count.  (With
      * XML_PARSE_NOCDATA libxml2 clears cdataBlock and sends CDATA as
@@ -513,6 +510,29 @@ int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *
     ctxt->sax->error = NULL;
     ctxt->sax->warning = NULL;
     ctxt->sax->fatalError = NULL;
+    return ctxt;
+}
+
+int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *lim,
+                          cdx_diag_t *d, xmlDocPtr *out, size_t *nodes)
+{
+    cdx_xml_global_init();
+    *out = NULL;
+    if (nodes != NULL)
+        *nodes = 0;
+    if (lim == NULL)
+        lim = &cdx_xml_default_limits;
+    int rc = refuse_early(data, len, d);
+    if (rc != 0)
+        return rc;
+    parse_state_t st;
+    memset(&st, 0, sizeof st);
+    st.d = d;
+    unsigned long failures = cdx_xml_alloc_failures();
+    st.budget = cdx_xml_node_budget(lim, len);
+    xmlParserCtxtPtr ctxt = new_parser(&st);
+    if (ctxt == NULL)
+        return CDX_ENOMEM;
     /* NONET and no DTD/entity options at all: entities stay unexpanded,
      * nothing is loaded, and XML_PARSE_HUGE keeps libxml2's size and
      * depth limits in force. */

@@ -1,6 +1,7 @@
 /* config: the key table and its parsers (see include/cdx/conf/config.h). */
 #include "cdx/conf/config.h"
 #include "cdx/conf/institution.h"
+#include "cdx/conf/keys.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
 
@@ -15,19 +16,6 @@
 
 enum key_type { T_STRING, T_PATH, T_INT, T_LISTEN, T_LEVEL, T_BOOL };
 
-enum { F_REQUIRED = 1, F_SECRET = 2, F_OPTIONAL_PATH = 4 };
-
-typedef struct key_def {
-    const char *name;
-    enum key_type type;
-    size_t offset;
-    size_t size; /* for strings */
-    const char *def;
-    int64_t min, max;
-    unsigned flags;
-    const char *help;
-} key_def_t;
-
 #define STR(field, type, def, flags, help)                                                         \
     {#field, type, offsetof(cdx_config_t, field), sizeof(((cdx_config_t *)0)->field), def, 0, 0,   \
      flags, help}
@@ -36,18 +24,19 @@ typedef struct key_def {
 #define BOOL(field, def, help)                                                                     \
     {#field, T_BOOL, offsetof(cdx_config_t, field), 0, def, 0, 1, 0, help}
 
-/* The one table of configuration keys, in the order they are documented. */
-static const key_def_t keys[] = {
+/* The one table of configuration keys (cdx/conf/keys.h), in the order they
+ * are documented. */
+static const cdx_conf_key_t keys[] = {
     STR(listen, T_LISTEN, "127.0.0.1:8443", 0, "address and port to serve HTTPS on (ADDR:PORT, [ADDR6]:PORT; port 0 picks a free one)"),
     STR(data_dir, T_PATH, "./var/data", 0, "folder of the registry database (registry.db) and stored documents"),
-    STR(tls_cert, T_PATH, "", F_REQUIRED, "server certificate chain (PEM)"),
-    STR(tls_key, T_PATH, "", F_REQUIRED | F_SECRET, "server private key (PEM file; keep it mode 0400/0600)"),
-    STR(tls_client_ca, T_PATH, "", F_REQUIRED, "federation CA bundle that client certificates must chain to (PEM); the system store is never used"),
-    STR(tls_crl, T_PATH, "", F_OPTIONAL_PATH, "certificate revocation list(s) of the federation CA (PEM); if set, a missing or expired CRL refuses every client"),
-    STR(institutions_file, T_PATH, "", F_OPTIONAL_PATH, "file of [institution] sections to register at start (also allowed inline in this file)"),
-    STR(mappings_dir, T_PATH, "", F_OPTIONAL_PATH, "folder of XSLT mappings and code maps (default: the installed mappings)"),
-    STR(schema_path, T_PATH, "", F_OPTIONAL_PATH, "the HL7 CDA R2 schema (CDA.xsd, with SDTC extensions) to validate against; none when empty"),
-    STR(patient_key_file, T_PATH, "", F_OPTIONAL_PATH | F_SECRET, "32-byte secret keying the patient hashes in audit records (default data_dir/patient-hmac.key, created on first start)"),
+    STR(tls_cert, T_PATH, "", CDX_KEY_REQUIRED, "server certificate chain (PEM)"),
+    STR(tls_key, T_PATH, "", CDX_KEY_REQUIRED | CDX_KEY_SECRET, "server private key (PEM file; keep it mode 0400/0600)"),
+    STR(tls_client_ca, T_PATH, "", CDX_KEY_REQUIRED, "federation CA bundle that client certificates must chain to (PEM); the system store is never used"),
+    STR(tls_crl, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "certificate revocation list(s) of the federation CA (PEM); if set, a missing or expired CRL refuses every client"),
+    STR(institutions_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "file of [institution] sections to register at start (also allowed inline in this file)"),
+    STR(mappings_dir, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "folder of XSLT mappings and code maps (default: the installed mappings)"),
+    STR(schema_path, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "the HL7 CDA R2 schema (CDA.xsd, with SDTC extensions) to validate against; none when empty"),
+    STR(patient_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "32-byte secret keying the patient hashes in audit records (default data_dir/patient-hmac.key, created on first start)"),
     STR(log_level, T_LEVEL, "info", 0, "debug, info, warn or error"),
     INT(max_body_bytes, "20971520", 1024, 1073741824, "largest request body accepted; larger gets 413 before it is read"),
     INT(max_request_line_bytes, "8192", 256, 1048576, "longest request line; longer gets 414"),
@@ -76,20 +65,9 @@ static const key_def_t keys[] = {
     BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
 };
 
-static const key_def_t *find_key(const char *name)
+static const cdx_conf_key_t *find_key(const char *name)
 {
-    char norm[64];
-    size_t i = 0;
-    for (; name[i] != '\0' && i < sizeof norm - 1; i++)
-        norm[i] = name[i] == '-' ? '_' : name[i];
-    norm[i] = '\0';
-    if (name[i] != '\0')
-        return NULL;
-    for (size_t k = 0; k < CDX_ARRAY_SIZE(keys); k++) {
-        if (strcmp(keys[k].name, norm) == 0)
-            return &keys[k];
-    }
-    return NULL;
+    return cdx_conf_key_find(keys, CDX_ARRAY_SIZE(keys), name);
 }
 
 
@@ -168,7 +146,7 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-static int apply(cdx_config_t *cfg, const key_def_t *k, const char *value, char *err,
+static int apply(cdx_config_t *cfg, const cdx_conf_key_t *k, const char *value, char *err,
                  size_t errlen)
 {
     char *field = (char *)cfg + k->offset;
@@ -261,7 +239,7 @@ void cdx_config_cleanup(cdx_config_t *cfg)
 int cdx_config_set(cdx_config_t *cfg, const char *key, const char *value, char *err,
                    size_t errlen)
 {
-    const key_def_t *k = find_key(key);
+    const cdx_conf_key_t *k = find_key(key);
     if (k == NULL) {
         cdx_errf(err, errlen, "%s: unknown configuration key (see `cdxgw serve --help`)", key);
         return CDX_ENOTFOUND;
@@ -405,7 +383,7 @@ static int resolve(const cdx_config_t *cfg, char *field, size_t size)
 int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
-        const key_def_t *k = &keys[i];
+        const cdx_conf_key_t *k = &keys[i];
         char *field = (char *)cfg + k->offset;
         if (k->type == T_PATH && resolve(cfg, field, k->size) != 0) {
             cdx_errf(err, errlen, "%s: path too long", k->name);
@@ -426,9 +404,9 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
 int cdx_config_require_tls(const cdx_config_t *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
-        const key_def_t *k = &keys[i];
+        const cdx_conf_key_t *k = &keys[i];
         const char *field = (const char *)cfg + k->offset;
-        if ((k->flags & F_REQUIRED) && field[0] == '\0') {
+        if ((k->flags & CDX_KEY_REQUIRED) && field[0] == '\0') {
             cdx_errf(err, errlen, "%s: required, but not set (in the configuration file or as --%s)",
                     k->name, k->name);
             return CDX_ECONFIG;
@@ -437,7 +415,7 @@ int cdx_config_require_tls(const cdx_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
-static void print_value(FILE *out, const key_def_t *k, const cdx_config_t *cfg)
+static void print_value(FILE *out, const cdx_conf_key_t *k, const cdx_config_t *cfg)
 {
     const char *field = (const char *)cfg + k->offset;
     if (k->type == T_INT) {
@@ -456,10 +434,10 @@ static void print_value(FILE *out, const key_def_t *k, const cdx_config_t *cfg)
 void cdx_config_print(const cdx_config_t *cfg, FILE *out)
 {
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
-        const key_def_t *k = &keys[i];
+        const cdx_conf_key_t *k = &keys[i];
         fprintf(out, "%s = ", k->name);
         print_value(out, k, cfg);
-        if (k->flags & F_SECRET)
+        if (k->flags & CDX_KEY_SECRET)
             fputs("   # secret: the file's content is never printed", out);
         fputc('\n', out);
     }
@@ -482,7 +460,7 @@ void cdx_config_print(const cdx_config_t *cfg, FILE *out)
 void cdx_config_help(FILE *out)
 {
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
-        const key_def_t *k = &keys[i];
+        const cdx_conf_key_t *k = &keys[i];
         fprintf(out, "  --%s", k->name);
         if (k->type == T_INT)
             fprintf(out, " N   (default %s; %lld..%lld)\n", k->def, (long long)k->min,
@@ -491,7 +469,7 @@ void cdx_config_help(FILE *out)
             fprintf(out, " true|false   (default %s)\n", k->def);
         else
             fprintf(out, " VALUE   (default %s%s)\n", k->def[0] ? k->def : "none",
-                    (k->flags & F_REQUIRED) ? ", required" : "");
+                    (k->flags & CDX_KEY_REQUIRED) ? ", required" : "");
         fprintf(out, "      %s\n", k->help);
     }
 }
@@ -500,9 +478,9 @@ void cdx_config_help_markdown(FILE *out)
 {
     fputs("| key | default | bounds | meaning |\n|---|---|---|---|\n", out);
     for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
-        const key_def_t *k = &keys[i];
+        const cdx_conf_key_t *k = &keys[i];
         fprintf(out, "| `%s` | %s%s%s | ", k->name, k->def[0] ? "`" : "",
-                k->def[0] ? k->def : ((k->flags & F_REQUIRED) ? "required" : "none"),
+                k->def[0] ? k->def : ((k->flags & CDX_KEY_REQUIRED) ? "required" : "none"),
                 k->def[0] ? "`" : "");
         if (k->type == T_INT)
             fprintf(out, "%lld – %lld", (long long)k->min, (long long)k->max);

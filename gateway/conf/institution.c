@@ -1,6 +1,7 @@
 /* institution: the [institution] section keys, their checks, and the institutions file (see
  * include/cdx/conf/institution.h). */
 #include "cdx/conf/institution.h"
+#include "cdx/conf/keys.h"
 #include "cdx/base/common.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,7 +20,40 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+/* How a key's value is read; each type has its case in cdx_institution_set_key. */
+enum inst_key_type {
+    K_OID,
+    K_NAME,
+    K_ROLES,
+    K_ENDPOINT,
+    K_CERT_SHA256,
+    K_SPKI_SHA256,
+    K_CERT_FILE,
+    K_SCHEMA_POLICY,
+    K_IDENTITY_POLICY,
+    K_ID_ROOT,
+};
 
+#define FIELD(name, type, flags, help)                                                             \
+    {#name, type, offsetof(cdx_institution_t, name), sizeof(((cdx_institution_t *)0)->name), "",  \
+     0, 0, flags, help}
+#define KEY(name, type, def, flags, help) {#name, type, 0, 0, def, 0, 0, flags, help}
+
+/* The one table of [institution] keys (cdx/conf/keys.h), in the order the
+ * README lists them and an unknown key's error names them.  A policy's
+ * default is the word that leaves its policy bit clear. */
+static const cdx_conf_key_t keys[] = {
+    FIELD(oid, K_OID, CDX_KEY_REQUIRED, "the institution's OID (an optional `urn:oid:` prefix is removed)"),
+    FIELD(name, K_NAME, CDX_KEY_REQUIRED, "display name, UTF-8"),
+    KEY(roles, K_ROLES, "", 0, "any of `submit`, `query`, `research`, `admin`"),
+    FIELD(endpoint, K_ENDPOINT, 0, "`https://` URL for deliveries"),
+    KEY(cert_sha256, K_CERT_SHA256, "", CDX_KEY_REPEATABLE, "SHA-256 of a DER certificate (hex, colons allowed)"),
+    KEY(spki_sha256, K_SPKI_SHA256, "", CDX_KEY_REPEATABLE, "SHA-256 of a DER SubjectPublicKeyInfo, so a renewed certificate with the same key keeps working"),
+    KEY(cert_file, K_CERT_FILE, "", CDX_KEY_REPEATABLE, "a PEM certificate whose SHA-256 identifies the institution (relative to the file it is in)"),
+    KEY(schema_policy, K_SCHEMA_POLICY, "standard", 0, "`standard` (default: schema errors are warnings) or `strict` (they reject)"),
+    KEY(identity_policy, K_IDENTITY_POLICY, "custodian", 0, "`custodian` (default: only documents whose custodian is this institution) or `custodian_or_author`"),
+    KEY(id_root, K_ID_ROOT, "", CDX_KEY_REPEATABLE, "an OID besides its own under which the institution numbers its documents (an EMR vendor's arc, a former OID); `ClinicalDocument/id` and `setId` roots under it are accepted from it; at most 8, never shared by two institutions"),
+};
 
 /* Parses a SHA-256 fingerprint: 64 hex digits in either case, colons ignored (as printed by
  * `openssl x509 -fingerprint`).  Writes lower-case hex. */
@@ -122,107 +157,142 @@ static int add_id_root(cdx_institution_t *inst, const char *value, char *err, si
     return 0;
 }
 
+/* The OID without its optional urn:oid: prefix. */
+static const char *strip_urn(const char *oid)
+{
+    return strncasecmp(oid, "urn:oid:", 8) == 0 ? oid + 8 : oid;
+}
+
+static int set_roles(cdx_institution_t *inst, const char *value, char *err, size_t errlen)
+{
+    char q[CDX_EXCERPT_MAX + 4];
+    char bad[80];
+    unsigned roles;
+    if (cdx_roles_parse_named(value, &roles, bad, sizeof bad) != 0) {
+        if (strcasecmp(bad, "none") == 0) {
+            cdx_errf(err, errlen, "roles: 'none' cannot be combined with other roles");
+            return CDX_ECONFIG;
+        }
+        cdx_errf(err, errlen,
+                "roles: unknown role '%s' (use submit, query, research, admin, separated by "
+                "commas or spaces; or none)",
+                cdx_excerpt(bad, q));
+        return CDX_ECONFIG;
+    }
+    inst->roles = roles;
+    return 0;
+}
+
+static int set_fingerprint(cdx_institution_t *inst, const cdx_conf_key_t *k, const char *value,
+                           char *err, size_t errlen)
+{
+    char q[CDX_EXCERPT_MAX + 4];
+    char hex[65];
+    if (parse_fingerprint(value, hex) != 0) {
+        cdx_errf(err, errlen,
+                "%s: '%s' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as "
+                "printed by `openssl x509 -noout -fingerprint -sha256`)",
+                k->name, cdx_excerpt(value, q));
+        return CDX_ECONFIG;
+    }
+    return add_credential(inst, k->type == K_SPKI_SHA256, hex, k->name, err, errlen);
+}
+
+/* A policy key: its default word clears the policy bit, its other word
+ * sets it. */
+static int set_policy(cdx_institution_t *inst, const cdx_conf_key_t *k, const char *value,
+                      char *err, size_t errlen)
+{
+    char q[CDX_EXCERPT_MAX + 4];
+    const char *other = k->type == K_SCHEMA_POLICY ? "strict" : "custodian_or_author";
+    unsigned bit = k->type == K_SCHEMA_POLICY ? CDX_POLICY_SCHEMA_STRICT : CDX_POLICY_AUTHOR_OK;
+    if (strcmp(value, other) == 0) {
+        inst->policy |= bit;
+    } else if (strcmp(value, k->def) == 0) {
+        inst->policy &= ~bit;
+    } else {
+        cdx_errf(err, errlen, "%s: '%s' is not '%s' or '%s'", k->name, cdx_excerpt(value, q),
+                k->def, other);
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+/* The text fields (oid, name, endpoint): checked, then copied whole. */
+static int set_text(cdx_institution_t *inst, const cdx_conf_key_t *k, const char *value,
+                    char *err, size_t errlen)
+{
+    int rc = k->type == K_OID    ? cdx_institution_oid_check(value, err, errlen)
+             : k->type == K_NAME ? cdx_institution_name_check(value, err, errlen)
+                                 : cdx_institution_endpoint_check(value, err, errlen);
+    if (rc != 0)
+        return CDX_ECONFIG;
+    memcpy((char *)inst + k->offset, value, strlen(value) + 1);
+    return 0;
+}
+
+static void unknown_key(const char *key, char *err, size_t errlen)
+{
+    char q[CDX_EXCERPT_MAX + 4];
+    char known[256] = "";
+    for (size_t i = 0, used = 0; i < CDX_ARRAY_SIZE(keys) && used < sizeof known; i++)
+        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                 keys[i].name);
+    cdx_errf(err, errlen, "unknown key '%s' in [institution] (known: %s)", cdx_excerpt(key, q),
+            known);
+}
+
 int cdx_institution_set_key(cdx_institution_t *inst, const char *key, const char *value,
                             const char *base_dir, char *err, size_t errlen)
 {
-    char q[CDX_EXCERPT_MAX + 4];
     if (inst == NULL || key == NULL || value == NULL) {
         cdx_errf(err, errlen, "internal error: missing institution, key or value");
         return CDX_ECONFIG;
     }
     /* Keys accept '-' for '_' like the main configuration does. */
-    char norm[32];
-    size_t i = 0;
-    for (; key[i] != '\0' && i < sizeof norm - 1; i++)
-        norm[i] = key[i] == '-' ? '_' : key[i];
-    norm[i] = '\0';
-    if (key[i] != '\0')
-        norm[0] = '\0';
-
-    if (strcmp(norm, "oid") == 0) {
-        const char *oid = value;
-        if (strncasecmp(oid, "urn:oid:", 8) == 0)
-            oid += 8;
-        if (cdx_institution_oid_check(oid, err, errlen) != 0)
-            return CDX_ECONFIG;
-        memcpy(inst->oid, oid, strlen(oid) + 1);
-        return 0;
+    const cdx_conf_key_t *k = cdx_conf_key_find(keys, CDX_ARRAY_SIZE(keys), key);
+    if (k == NULL) {
+        unknown_key(key, err, errlen);
+        return CDX_ECONFIG;
     }
-    if (strcmp(norm, "name") == 0) {
-        if (cdx_institution_name_check(value, err, errlen) != 0)
-            return CDX_ECONFIG;
-        memcpy(inst->name, value, strlen(value) + 1);
-        return 0;
-    }
-    if (strcmp(norm, "roles") == 0) {
-        char bad[80];
-        unsigned roles;
-        if (cdx_roles_parse_named(value, &roles, bad, sizeof bad) != 0) {
-            if (strcasecmp(bad, "none") == 0) {
-                cdx_errf(err, errlen, "roles: 'none' cannot be combined with other roles");
-                return CDX_ECONFIG;
-            }
-            cdx_errf(err, errlen,
-                    "roles: unknown role '%s' (use submit, query, research, admin, separated by "
-                    "commas or spaces; or none)",
-                    cdx_excerpt(bad, q));
-            return CDX_ECONFIG;
-        }
-        inst->roles = roles;
-        return 0;
-    }
-    if (strcmp(norm, "endpoint") == 0) {
-        if (cdx_institution_endpoint_check(value, err, errlen) != 0)
-            return CDX_ECONFIG;
-        memcpy(inst->endpoint, value, strlen(value) + 1);
-        return 0;
-    }
-    if (strcmp(norm, "cert_sha256") == 0 || strcmp(norm, "spki_sha256") == 0) {
-        char hex[65];
-        if (parse_fingerprint(value, hex) != 0) {
-            cdx_errf(err, errlen,
-                    "%s: '%s' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as "
-                    "printed by `openssl x509 -noout -fingerprint -sha256`)",
-                    norm, cdx_excerpt(value, q));
-            return CDX_ECONFIG;
-        }
-        return add_credential(inst, norm[0] == 's', hex, norm, err, errlen);
-    }
-    if (strcmp(norm, "cert_file") == 0)
+    switch ((enum inst_key_type)k->type) {
+    case K_OID:
+        return set_text(inst, k, strip_urn(value), err, errlen);
+    case K_NAME:
+    case K_ENDPOINT:
+        return set_text(inst, k, value, err, errlen);
+    case K_ROLES:
+        return set_roles(inst, value, err, errlen);
+    case K_CERT_SHA256:
+    case K_SPKI_SHA256:
+        return set_fingerprint(inst, k, value, err, errlen);
+    case K_CERT_FILE:
         return set_cert_file(inst, value, base_dir, err, errlen);
-    if (strcmp(norm, "id_root") == 0)
+    case K_SCHEMA_POLICY:
+    case K_IDENTITY_POLICY:
+        return set_policy(inst, k, value, err, errlen);
+    case K_ID_ROOT:
         return add_id_root(inst, value, err, errlen);
-    if (strcmp(norm, "schema_policy") == 0) {
-        if (strcmp(value, "strict") == 0) {
-            inst->policy |= CDX_POLICY_SCHEMA_STRICT;
-        } else if (strcmp(value, "standard") == 0) {
-            inst->policy &= ~(unsigned)CDX_POLICY_SCHEMA_STRICT;
-        } else {
-            cdx_errf(err, errlen, "schema_policy: '%s' is not 'standard' or 'strict'",
-                    cdx_excerpt(value, q));
-            return CDX_ECONFIG;
-        }
-        return 0;
     }
-    if (strcmp(norm, "identity_policy") == 0) {
-        if (strcmp(value, "custodian_or_author") == 0) {
-            inst->policy |= CDX_POLICY_AUTHOR_OK;
-        } else if (strcmp(value, "custodian") == 0) {
-            inst->policy &= ~(unsigned)CDX_POLICY_AUTHOR_OK;
-        } else {
-            cdx_errf(err, errlen,
-                    "identity_policy: '%s' is not 'custodian' or 'custodian_or_author'",
-                    cdx_excerpt(value, q));
-            return CDX_ECONFIG;
-        }
-        return 0;
-    }
-
-    cdx_errf(err, errlen,
-            "unknown key '%s' in [institution] (known: oid, name, roles, endpoint, cert_sha256, "
-            "spki_sha256, cert_file, schema_policy, identity_policy, id_root)",
-            cdx_excerpt(key, q));
+    unknown_key(key, err, errlen);
     return CDX_ECONFIG;
+}
+
+const cdx_conf_key_t *cdx_institution_keys(size_t *n)
+{
+    *n = CDX_ARRAY_SIZE(keys);
+    return keys;
+}
+
+void cdx_institution_keys_markdown(FILE *out)
+{
+    fputs("| key | required | repeatable | meaning |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++) {
+        const cdx_conf_key_t *k = &keys[i];
+        fprintf(out, "| `%s` | %s | %s | %s |\n", k->name,
+                (k->flags & CDX_KEY_REQUIRED) ? "yes" : "",
+                (k->flags & CDX_KEY_REPEATABLE) ? "yes" : "", k->help);
+    }
 }
 
 
@@ -345,11 +415,94 @@ static int loader_finish(loader_t *ld, char *err, size_t errlen)
 }
 
 
-int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
-                               size_t errlen)
+/* A section header: `[institution]` ends the section before it and
+ * starts a new one; any other name is refused. */
+static int load_header(loader_t *ld, char *s, size_t lineno, int *in_section, char *err,
+                       size_t errlen)
+{
+    char q[CDX_EXCERPT_MAX + 4];
+    size_t slen = strlen(s);
+    char *name = NULL;
+    if (s[slen - 1] == ']') {
+        s[slen - 1] = '\0';
+        name = cdx_trim(s + 1);
+    }
+    if (name == NULL || strcmp(name, "institution") != 0) {
+        if (name != NULL)
+            s[slen - 1] = ']';
+        cdx_errf(err, errlen, "%s:%zu: unknown section '%s' (only [institution] is allowed)",
+                ld->path, lineno, cdx_excerpt(s, q));
+        return CDX_ECONFIG;
+    }
+    int rc;
+    if (*in_section && (rc = loader_finish(ld, err, errlen)) != 0)
+        return rc;
+    if (loader_add(ld, lineno) != 0) {
+        cdx_errf(err, errlen, "%s:%zu: out of memory", ld->path, lineno);
+        return CDX_ECONFIG;
+    }
+    *in_section = 1;
+    return 0;
+}
+
+/* A `key = value` line of the current section. */
+static int load_key(loader_t *ld, char *s, size_t lineno, int in_section, const char *base_dir,
+                    char *err, size_t errlen)
 {
     char q[CDX_EXCERPT_MAX + 4];
     char msg[512];
+    char *eq = strchr(s, '=');
+    if (eq == NULL) {
+        cdx_errf(err, errlen,
+                "%s:%zu: expected `key = value`, an [institution] header or a # comment",
+                ld->path, lineno);
+        return CDX_ECONFIG;
+    }
+    *eq = '\0';
+    char *key = cdx_trim(s);
+    char *value = cdx_trim(eq + 1);
+    if (!in_section) {
+        cdx_errf(err, errlen,
+                "%s:%zu: '%s = ...' before any [institution] section (start one with a "
+                "line [institution])",
+                ld->path, lineno, cdx_excerpt(key, q));
+        return CDX_ECONFIG;
+    }
+    if (*key == '\0') {
+        cdx_errf(err, errlen, "%s:%zu: missing key before '='", ld->path, lineno);
+        return CDX_ECONFIG;
+    }
+    if (cdx_institution_set_key(&ld->items[ld->n - 1], key, value, base_dir, msg, sizeof msg) !=
+        0) {
+        cdx_errf(err, errlen, "%s:%zu: %s", ld->path, lineno, msg);
+        return CDX_ECONFIG;
+    }
+    if (strcmp(key, "oid") == 0)
+        ld->lines[ld->n - 1].oid = lineno;
+    return 0;
+}
+
+/* Reads the file's text: at most INST_FILE_MAX bytes, no NUL byte. */
+static int load_text(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    int rc = cdx_read_file(path, INST_FILE_MAX, text, len);
+    if (rc != 0) {
+        if (rc == CDX_ERANGE)
+            cdx_errf(err, errlen, "%s: larger than 16 MiB; is this an institutions file?", path);
+        else
+            cdx_errf(err, errlen, "%s: cannot read institutions file: %s", path, cdx_strerror(rc));
+        return CDX_ECONFIG;
+    }
+    if (memchr(*text, '\0', *len) != NULL) {
+        cdx_errf(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
+int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t *n, char *err,
+                               size_t errlen)
+{
     char *text = NULL;
     char *dircopy = NULL;
     size_t len = 0;
@@ -362,20 +515,9 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
     }
     *out = NULL;
     *n = 0;
-    rc = cdx_read_file(path, INST_FILE_MAX, &text, &len);
-    if (rc != 0) {
-        if (rc == CDX_ERANGE)
-            cdx_errf(err, errlen, "%s: larger than 16 MiB; is this an institutions file?", path);
-        else
-            cdx_errf(err, errlen, "%s: cannot read institutions file: %s", path, cdx_strerror(rc));
-        rc = CDX_ECONFIG;
+    rc = load_text(path, &text, &len, err, errlen);
+    if (rc != 0)
         goto out;
-    }
-    if (memchr(text, '\0', len) != NULL) {
-        cdx_errf(err, errlen, "%s: contains a NUL byte; is this a text file?", path);
-        rc = CDX_ECONFIG;
-        goto out;
-    }
     dircopy = strdup(path);
     if (dircopy == NULL) {
         cdx_errf(err, errlen, "%s: out of memory", path);
@@ -406,63 +548,10 @@ int cdx_institutions_file_load(const char *path, cdx_institution_t **out, size_t
         line = next;
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
-        if (*s == '[') {
-            size_t slen = strlen(s);
-            char *name = NULL;
-            if (s[slen - 1] == ']') {
-                s[slen - 1] = '\0';
-                name = cdx_trim(s + 1);
-            }
-            if (name == NULL || strcmp(name, "institution") != 0) {
-                if (name != NULL)
-                    s[slen - 1] = ']';
-                cdx_errf(err, errlen, "%s:%zu: unknown section '%s' (only [institution] is allowed)",
-                        path, lineno, cdx_excerpt(s, q));
-                rc = CDX_ECONFIG;
-                goto out;
-            }
-            if (in_section && (rc = loader_finish(&ld, err, errlen)) != 0)
-                goto out;
-            if (loader_add(&ld, lineno) != 0) {
-                cdx_errf(err, errlen, "%s:%zu: out of memory", path, lineno);
-                rc = CDX_ECONFIG;
-                goto out;
-            }
-            in_section = 1;
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (eq == NULL) {
-            cdx_errf(err, errlen,
-                    "%s:%zu: expected `key = value`, an [institution] header or a # comment", path,
-                    lineno);
-            rc = CDX_ECONFIG;
+        rc = *s == '[' ? load_header(&ld, s, lineno, &in_section, err, errlen)
+                       : load_key(&ld, s, lineno, in_section, base_dir, err, errlen);
+        if (rc != 0)
             goto out;
-        }
-        *eq = '\0';
-        char *key = cdx_trim(s);
-        char *value = cdx_trim(eq + 1);
-        if (!in_section) {
-            cdx_errf(err, errlen,
-                    "%s:%zu: '%s = ...' before any [institution] section (start one with a "
-                    "line [institution])",
-                    path, lineno, cdx_excerpt(key, q));
-            rc = CDX_ECONFIG;
-            goto out;
-        }
-        if (*key == '\0') {
-            cdx_errf(err, errlen, "%s:%zu: missing key before '='", path, lineno);
-            rc = CDX_ECONFIG;
-            goto out;
-        }
-        if (cdx_institution_set_key(&ld.items[ld.n - 1], key, value, base_dir, msg, sizeof msg) !=
-            0) {
-            cdx_errf(err, errlen, "%s:%zu: %s", path, lineno, msg);
-            rc = CDX_ECONFIG;
-            goto out;
-        }
-        if (strcmp(key, "oid") == 0)
-            ld.lines[ld.n - 1].oid = lineno;
     }
     if (in_section && (rc = loader_finish(&ld, err, errlen)) != 0)
         goto out;

@@ -1,8 +1,10 @@
 /* ingest: the document pipeline (see include/cdx/domain/ingest.h). */
 #include "cdx/domain/ingest.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/facts.h"
 #include "cdx/parsers/extract.h"
+#include "cdx/parsers/ids.h"
 #include "cdx/base/log.h"
 #include "cdx/parsers/normalize.h"
 #include "cdx/parsers/validate.h"
@@ -159,22 +161,15 @@ typedef struct identity {
     int owned;
 } identity_t;
 
-/* Whether oid is base itself or an OID under it (base + "." + arcs). */
-static int oid_at_or_under(const char *oid, const char *base)
-{
-    size_t n = base != NULL ? strlen(base) : 0;
-    return n > 0 && strncmp(oid, base, n) == 0 && (oid[n] == '\0' || oid[n] == '.');
-}
-
 /* Whether an id root is one the institution may number documents under:
  * a UUID (unique by construction), its own OID or one under it, or one of
  * its registered id roots or an OID under one. */
 static int root_belongs(const char *root, const cdx_submitter_t *owner)
 {
-    if (cdx_validate_is_uuid(root) || oid_at_or_under(root, owner->oid))
+    if (cdx_uuid_is_valid(root) || cdx_oid_is_at_or_under(root, owner->oid))
         return 1;
     for (size_t i = 0; i < owner->nid_roots; i++)
-        if (oid_at_or_under(root, owner->id_roots[i]))
+        if (cdx_oid_is_at_or_under(root, owner->id_roots[i]))
             return 1;
     return 0;
 }
@@ -583,11 +578,11 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
     char uid[33];
     cdx_registry_doc_uid(c->in->unique_id, uid);
     cdx_audit_event_t ev = {
-        .event = "document.ingest",
+        .event = CDX_AUDIT_DOCUMENT_INGEST,
         .actor_oid = c->submitter,
         .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
         .purpose = c->purpose,
-        .outcome = 0,
+        .outcome = CDX_AUDIT_SUCCESS,
         .patient_key = c->patient_key,
         .document_id = uid,
         .detail = c->detail,
@@ -603,11 +598,11 @@ int cdx_ingest_apply_reject(cdx_registry_t *reg, void *arg)
     snprintf(c->detail, sizeof c->detail, "code=%s status=%d sha256=%.16s size=%zu", d->code,
              d->status, c->in->sha256, c->in->size);
     cdx_audit_event_t ev = {
-        .event = alert ? "security.alert" : "document.reject",
+        .event = alert ? CDX_AUDIT_SECURITY_ALERT : CDX_AUDIT_DOCUMENT_REJECT,
         .actor_oid = c->submitter,
         .actor_user = c->user != NULL && c->user[0] ? c->user : NULL,
         .purpose = c->purpose,
-        .outcome = alert ? 8 : 4,
+        .outcome = alert ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE,
         .patient_key = c->patient_key != NULL && c->patient_key[0] ? c->patient_key : NULL,
         .detail = c->detail,
     };

@@ -2,52 +2,11 @@
  * include/cdx/domain/institution.h). */
 #include "cdx/domain/institution.h"
 #include "cdx/base/common.h"
+#include "cdx/parsers/ids.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-/* Checks that s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points above
- * U+10FFFF) without C0 controls, DEL or C1 controls, which have no place in a display name. */
-static int utf8_text_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        unsigned cp;
-        size_t extra;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7F)
-                return 0;
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            cp = c & 0x1F;
-            extra = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            cp = c & 0x0F;
-            extra = 2;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            cp = c & 0x07;
-            extra = 3;
-        } else {
-            return 0;
-        }
-        if (n - i <= extra)
-            return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((extra == 1 && cp < 0xA0) || (extra == 2 && cp < 0x800) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        i += extra + 1;
-    }
-    return 1;
-}
 
 /* ---- Roles ------------------------------------------------------------------------------ */
 
@@ -140,7 +99,8 @@ void cdx_roles_format(unsigned roles, char *out, size_t n)
 
 #define OID_EXAMPLE "digits separated by dots, e.g. 2.25.12345"
 
-/* Validates OID syntax: at least two arcs of digits, no leading zeros, first arc 0 to 2. */
+/* Validates OID syntax (parsers/ids.c): at least two arcs of digits, no leading zeros, first arc
+ * 0 to 2, and at most 127 characters, the room of an institution entry. */
 int cdx_institution_oid_check(const char *oid, char *why, size_t whylen)
 {
     char q[CDX_EXCERPT_MAX + 4];
@@ -153,38 +113,28 @@ int cdx_institution_oid_check(const char *oid, char *why, size_t whylen)
         cdx_errf(why, whylen, "oid: '%s' is longer than 127 characters", cdx_excerpt(oid, q));
         return CDX_ECONFIG;
     }
-    size_t arcs = 0;
-    const char *p = oid;
-    for (;;) {
-        const char *start = p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        size_t alen = (size_t)(p - start);
-        if (alen == 0 || (*p != '.' && *p != '\0')) {
-            cdx_errf(why, whylen, "oid: '%s' is not an OID (%s)", cdx_excerpt(oid, q), OID_EXAMPLE);
-            return CDX_ECONFIG;
-        }
-        if (alen > 1 && start[0] == '0') {
-            cdx_errf(why, whylen, "oid: '%s' is not an OID: arc '%.*s' has a leading zero",
-                    cdx_excerpt(oid, q), (int)CDX_MIN(alen, (size_t)40), start);
-            return CDX_ECONFIG;
-        }
-        if (arcs == 0 && (alen > 1 || start[0] > '2')) {
-            cdx_errf(why, whylen, "oid: '%s' is not an OID: the first arc must be 0, 1 or 2",
-                    cdx_excerpt(oid, q));
-            return CDX_ECONFIG;
-        }
-        arcs++;
-        if (*p == '\0')
-            break;
-        p++;
-    }
-    if (arcs < 2) {
+    const char *arc = NULL;
+    size_t alen = 0;
+    switch (cdx_oid_check(oid, &arc, &alen)) {
+    case CDX_OID_OK:
+        return 0;
+    case CDX_OID_NOT_DOTTED:
+        cdx_errf(why, whylen, "oid: '%s' is not an OID (%s)", cdx_excerpt(oid, q), OID_EXAMPLE);
+        break;
+    case CDX_OID_LEADING_ZERO:
+        cdx_errf(why, whylen, "oid: '%s' is not an OID: arc '%.*s' has a leading zero",
+                cdx_excerpt(oid, q), (int)CDX_MIN(alen, (size_t)40), arc);
+        break;
+    case CDX_OID_FIRST_ARC:
+        cdx_errf(why, whylen, "oid: '%s' is not an OID: the first arc must be 0, 1 or 2",
+                cdx_excerpt(oid, q));
+        break;
+    case CDX_OID_ONE_ARC:
         cdx_errf(why, whylen, "oid: '%s' is not an OID: it needs at least two arcs (%s)",
                 cdx_excerpt(oid, q), OID_EXAMPLE);
-        return CDX_ECONFIG;
+        break;
     }
-    return 0;
+    return CDX_ECONFIG;
 }
 
 int cdx_institution_name_check(const char *name, char *why, size_t whylen)
@@ -198,7 +148,7 @@ int cdx_institution_name_check(const char *name, char *why, size_t whylen)
         cdx_errf(why, whylen, "name: %zu bytes is too long (at most 255 bytes of UTF-8)", len);
         return CDX_ECONFIG;
     }
-    if (!utf8_text_ok(name, len)) {
+    if (!cdx_utf8_is_valid(name, len, CDX_UTF8_TEXT)) {
         cdx_errf(why, whylen,
                 "name: must be valid UTF-8 text without control characters (is the file saved "
                 "as UTF-8?)");

@@ -223,6 +223,57 @@ static char *stored_bytes(const char *uid, int what, size_t *len)
     return copy;
 }
 
+/* The invariants on the registry after one input was written: rc is the
+ * pipeline's verdict, before (before_len bytes) what the document's id
+ * held, docs_before the document rows there were. */
+static void check_written(int rc, const cdx_ingest_t *in, const job_t *job, const uint8_t *data,
+                          size_t size, const char *uid, const char *before, size_t before_len,
+                          int64_t docs_before)
+{
+    int64_t docs_after = count(CDX_COUNT_DOCUMENTS);
+    if (rc != 0) {
+        int found = 0;
+        CHECK(docs_after == docs_before);
+        CHECK(cdx_registry_has_sha256(g.reader, in->sha256, &found) == 0 && !found);
+    } else {
+        CHECK(strcmp(job->change.uid, uid) == 0);
+        size_t len = 0;
+        char *now = stored_bytes(uid, CDX_DOC_ORIGINAL, &len);
+        CHECK(now != NULL || job->change.outcome == CDX_STORE_FORBIDDEN);
+        switch (job->change.outcome) {
+        case CDX_STORE_CREATED: {
+            CHECK(before == NULL && docs_after == docs_before + 1);
+            CHECK(len == size && memcmp(now, data, size) == 0);
+            size_t nlen = 0;
+            char *norm = stored_bytes(uid, CDX_DOC_NORMALIZED, &nlen);
+            CHECK(norm != NULL && nlen == in->normalized_len &&
+                  memcmp(norm, in->normalized, nlen) == 0);
+            free(norm);
+            break;
+        }
+        case CDX_STORE_IDENTICAL:
+            CHECK(before != NULL && docs_after == docs_before);
+            CHECK(len == size && memcmp(now, data, size) == 0);
+            break;
+        case CDX_STORE_CONFLICT:
+            CHECK(before != NULL && docs_after == docs_before);
+            CHECK(len == before_len && memcmp(now, before, len) == 0);
+            break;
+        case CDX_STORE_FORBIDDEN:
+            /* A replacement of another institution's document: nothing
+             * stored, whatever was there left as it was. */
+            CHECK(docs_after == docs_before);
+            CHECK((before == NULL && now == NULL) ||
+                  (before != NULL && now != NULL && len == before_len &&
+                   memcmp(now, before, len) == 0));
+            break;
+        default:
+            CHECK(!"unknown store outcome");
+        }
+        free(now);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!g.ready)
@@ -274,49 +325,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uv_run(&g.loop, UV_RUN_ONCE);
     CHECK(job.status == 0);
 
-    int64_t docs_after = count(CDX_COUNT_DOCUMENTS);
     CHECK(count(CDX_COUNT_AUDIT) == audit_before + 1);
-    if (rc != 0) {
-        int found = 0;
-        CHECK(docs_after == docs_before);
-        CHECK(cdx_registry_has_sha256(g.reader, in.sha256, &found) == 0 && !found);
-    } else {
-        CHECK(strcmp(job.change.uid, uid) == 0);
-        size_t len = 0;
-        char *now = stored_bytes(uid, CDX_DOC_ORIGINAL, &len);
-        CHECK(now != NULL || job.change.outcome == CDX_STORE_FORBIDDEN);
-        switch (job.change.outcome) {
-        case CDX_STORE_CREATED: {
-            CHECK(before == NULL && docs_after == docs_before + 1);
-            CHECK(len == size && memcmp(now, data, size) == 0);
-            size_t nlen = 0;
-            char *norm = stored_bytes(uid, CDX_DOC_NORMALIZED, &nlen);
-            CHECK(norm != NULL && nlen == in.normalized_len &&
-                  memcmp(norm, in.normalized, nlen) == 0);
-            free(norm);
-            break;
-        }
-        case CDX_STORE_IDENTICAL:
-            CHECK(before != NULL && docs_after == docs_before);
-            CHECK(len == size && memcmp(now, data, size) == 0);
-            break;
-        case CDX_STORE_CONFLICT:
-            CHECK(before != NULL && docs_after == docs_before);
-            CHECK(len == before_len && memcmp(now, before, len) == 0);
-            break;
-        case CDX_STORE_FORBIDDEN:
-            /* A replacement of another institution's document: nothing
-             * stored, whatever was there left as it was. */
-            CHECK(docs_after == docs_before);
-            CHECK((before == NULL && now == NULL) ||
-                  (before != NULL && now != NULL && len == before_len &&
-                   memcmp(now, before, len) == 0));
-            break;
-        default:
-            CHECK(!"unknown store outcome");
-        }
-        free(now);
-    }
+    check_written(rc, &in, &job, data, size, uid, before, before_len, docs_before);
     free(before);
 
     int64_t bad = -1;

@@ -58,11 +58,11 @@ typedef struct cdx_institution {
  * carries the SHA-256 of the previous row's hash and its own fields), in
  * the same transaction as the change it records.  Strings may be NULL. */
 typedef struct cdx_audit_event {
-    const char *event;       /* e.g. "institution.upsert", "document.ingest" */
+    const char *event;       /* a name of the catalogue, cdx/domain/audit_events.h */
     const char *actor_oid;   /* institution acting, or "local:<command>" */
     const char *actor_user;  /* X-CDX-User as asserted, may be NULL */
     const char *purpose;     /* X-CDX-Purpose, may be NULL */
-    int outcome;             /* DICOM outcome: 0 success, 4 minor, 8 serious, 12 major */
+    int outcome;             /* DICOM outcome, a cdx_audit_outcome_t (CDX_AUDIT_SUCCESS, ...) */
     const char *patient_key; /* keyed hash of the patient id, never the id itself */
     const char *document_id; /* registry document id */
     const char *detail;      /* short machine-readable detail (codes, not content) */

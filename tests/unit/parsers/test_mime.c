@@ -1,4 +1,4 @@
-/* Unit tests of the MIME decoder (parsers/mime.c): the transfer encodings,
+/* Unit tests of the MIME decoder (parsers/mime.c, mime_encoding.c): the transfer encodings,
  * header blocks, multipart bodies and the choice of the one CDA part, on
  * the samples of samples/mime/ (derived from the project's own samples)
  * and on hand-made bad input. */

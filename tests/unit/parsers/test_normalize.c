@@ -1,4 +1,4 @@
-/* Unit tests of the normalization layer (parsers/normalize.c, mappings/):
+/* Unit tests of the normalization layer (parsers/normalize.c, normalize_codemap.c, mappings/):
  * golden files for every sample, fallback, unmapped codes, stylesheet
  * sandboxing, load errors, and a run over the shared corpus.
  *

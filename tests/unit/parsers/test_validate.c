@@ -1,4 +1,5 @@
-/* Unit tests of the validation layer (parsers/validate.c and mappings/profiles/). */
+/* Unit tests of the validation layer (parsers/validate.c, validate_load.c and
+ * mappings/profiles/). */
 /* nftw() is an X/Open extension. */
 #define _XOPEN_SOURCE 700
 #include <setjmp.h>

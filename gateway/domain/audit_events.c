@@ -1,0 +1,104 @@
+/* audit_events: the catalogue of audit events and outcomes (see
+ * include/cdx/domain/audit_events.h). */
+#include "cdx/domain/audit_events.h"
+#include "cdx/base/common.h"
+
+#include <string.h>
+
+#define OK      CDX_AUDIT_OUTCOME_BIT(CDX_AUDIT_SUCCESS)
+#define MINOR   CDX_AUDIT_OUTCOME_BIT(CDX_AUDIT_MINOR_FAILURE)
+#define SERIOUS CDX_AUDIT_OUTCOME_BIT(CDX_AUDIT_SERIOUS_FAILURE)
+
+/* The constant is named twice on purpose: once expanded (the event's
+ * name), once as text, so that the source check can find its uses. */
+#define EVENT(constant, outcomes, event_code, event_display, type_code, type_display, meaning) \
+    {constant, #constant, outcomes, event_code, event_display, type_code, type_display, meaning}
+
+/* The one table of audit events, in the order the README lists them. */
+const cdx_audit_event_def_t cdx_audit_events[] = {
+    EVENT(CDX_AUDIT_DOCUMENT_INGEST, OK, "110107", "Import", NULL, NULL,
+          "a document was stored, or the same bytes were sent again (detail `result=identical`); "
+          "actor the submitting institution, or `local:import`"),
+    EVENT(CDX_AUDIT_DOCUMENT_REJECT, MINOR, "110107", "Import", NULL, NULL,
+          "a document was refused: by the pipeline (the detail names the code), or before its "
+          "body was read (framing, limits, media type, role, connection cap)"),
+    EVENT(CDX_AUDIT_DOCUMENT_CONFLICT, MINOR, "110107", "Import", NULL, NULL,
+          "a document was refused because another one with its `ClinicalDocument/id` is stored "
+          "(409 `DOC_ID_CONFLICT`)"),
+    EVENT(CDX_AUDIT_SECURITY_ALERT, SERIOUS, "110113", "Security Alert", "110132",
+          "Use of Restricted Function",
+          "a document was refused as attack-like or as another institution's: "
+          "`XML_DTD_FORBIDDEN`, `XML_LIMIT`, `IDENTITY_MISMATCH`, `DOCUMENT_ID_FOREIGN`, "
+          "`REPLACEMENT_FORBIDDEN`"),
+    EVENT(CDX_AUDIT_DOCUMENT_READ, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
+          "a document or its registry entry was read (0), asked for by an unknown id (4), or "
+          "refused for the institution's role (8)"),
+    EVENT(CDX_AUDIT_ACCESS_DENIED, SERIOUS, "110113", "Security Alert", "110132",
+          "Use of Restricted Function",
+          "a request to a route other than the document routes (such as `/metrics`) was refused "
+          "for the institution's role (403)"),
+    EVENT(CDX_AUDIT_INSTITUTION_UPSERT, OK, "110113", "Security Alert", "110137",
+          "User Security Attributes Changed",
+          "an institution was registered or updated from the configuration (actor "
+          "`local:config`): its roles and the number of its credentials and id roots"),
+};
+const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
+
+static const struct {
+    cdx_audit_outcome_t value;
+    const char *name;
+} outcomes[] = {
+    {CDX_AUDIT_SUCCESS, "success"},
+    {CDX_AUDIT_MINOR_FAILURE, "minor failure"},
+    {CDX_AUDIT_SERIOUS_FAILURE, "serious failure"},
+    {CDX_AUDIT_MAJOR_FAILURE, "major failure"},
+};
+
+const cdx_audit_event_def_t *cdx_audit_event_find(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < cdx_naudit_events; i++) {
+        if (strcmp(cdx_audit_events[i].name, name) == 0)
+            return &cdx_audit_events[i];
+    }
+    return NULL;
+}
+
+const char *cdx_audit_outcome_name(int outcome)
+{
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(outcomes); i++) {
+        if ((int)outcomes[i].value == outcome)
+            return outcomes[i].name;
+    }
+    return NULL;
+}
+
+int cdx_audit_outcome_valid(int outcome)
+{
+    return cdx_audit_outcome_name(outcome) != NULL;
+}
+
+void cdx_audit_events_markdown(FILE *out)
+{
+    fputs("| event | outcomes | DICOM EventID | DICOM EventTypeCode | written when |\n"
+          "|---|---|---|---|---|\n",
+          out);
+    for (size_t i = 0; i < cdx_naudit_events; i++) {
+        const cdx_audit_event_def_t *e = &cdx_audit_events[i];
+        fprintf(out, "| `%s` | ", e->name);
+        const char *sep = "";
+        for (size_t o = 0; o < CDX_ARRAY_SIZE(outcomes); o++) {
+            if (e->outcomes & CDX_AUDIT_OUTCOME_BIT(outcomes[o].value)) {
+                fprintf(out, "%s%d", sep, (int)outcomes[o].value);
+                sep = ", ";
+            }
+        }
+        fprintf(out, " | %s %s | ", e->event_code, e->event_display);
+        if (e->type_code != NULL)
+            fprintf(out, "%s %s", e->type_code, e->type_display);
+        fprintf(out, " | %s |\n", e->meaning);
+    }
+    fputs("\nOutcomes (DICOM EventOutcomeIndicator):", out);
+    for (size_t o = 0; o < CDX_ARRAY_SIZE(outcomes); o++)
+        fprintf(out, "%s %d %s", o ? "," : "", (int)outcomes[o].value, outcomes[o].name);
+    fputs(".\n", out);
+}

@@ -1,0 +1,43 @@
+/* extract_results: the results and vital signs sections, observations
+ * grouped in organizers. */
+#include "extract_internal.h"
+
+void read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer)
+{
+    ctx_t *c = r->c;
+    cdx_fact_t f;
+    fact_init(c, &f, r->s->kind == CDX_FACT_VITAL_SIGN ? CDX_FACT_VITAL_SIGN : CDX_FACT_RESULT,
+              r->s);
+    json_t *ex = jobj(c);
+    fill_code(c, &f, first_el(obs, "code"), ex);
+    fill_value(c, &f, first_el(obs, "value"), ex);
+    fill_range(c, &f, obs, ex);
+    const xmlNode *ic = first_el(obs, "interpretationCode");
+    set(c, &f.interpretation, attr(ic, "code"));
+    if (f.interpretation == NULL)
+        take(&f.interpretation, resolve_text(c, first_el(ic, "originalText")));
+    fill_common(c, &f, obs, ex);
+    jput(c, ex, "method", code_json(c, first_el(obs, "methodCode"), false));
+    jput(c, ex, "targetSite", code_json(c, first_el(obs, "targetSiteCode"), false));
+    const xmlNode *spec = get(obs, "specimen", "specimenRole", "specimenPlayingEntity", NULL);
+    if (organizer != NULL) {
+        json_t *panel = code_json(c, first_el(organizer, "code"), true);
+        jput(c, ex, "panel", panel);
+        if (f.time_low == NULL && f.time_high == NULL)
+            fill_time(c, &f, organizer);
+        if (spec == NULL)
+            spec = get(organizer, "specimen", "specimenRole", "specimenPlayingEntity", NULL);
+    }
+    if (spec != NULL) {
+        json_t *sj = code_json(c, first_el(spec, "code"), false);
+        char *sname = text_of(c, first_el(spec, "name"));
+        if (sname != NULL) {
+            if (sj == NULL)
+                sj = jobj(c);
+            jstr(c, sj, "name", sname);
+            free(sname);
+        }
+        jput(c, ex, "specimen", sj);
+    }
+    fact_push(c, &f, ex);
+}

@@ -1,0 +1,47 @@
+/* normalize_internal: the code maps, shared by the mapping loader and the
+ * lookup functions (normalize.c) and the code map reader
+ * (normalize_codemap.c).  Private to parsers/; the contract is
+ * include/cdx/parsers/normalize.h. */
+#ifndef CDX_PARSERS_NORMALIZE_INTERNAL_H
+#define CDX_PARSERS_NORMALIZE_INTERNAL_H
+
+#include <stddef.h>
+
+typedef struct code_entry {
+    char *src;     /* source code, the sort key */
+    char *system;  /* target code system OID */
+    char *code;    /* target code */
+    char *display; /* target display name, possibly empty */
+    size_t line;   /* where it was read, for duplicate errors */
+} code_entry_t;
+
+typedef struct codemap {
+    char *name;
+    char *source_system; /* NULL for maps looked up by name only */
+    char *file;
+    code_entry_t *entries; /* sorted by src */
+    size_t n;
+} codemap_t;
+
+typedef struct codemaps {
+    codemap_t *v;
+    size_t n;
+} codemaps_t;
+
+/* Orders code entries by source code (the maps are sorted so). */
+int code_entry_cmp(const void *a, const void *b);
+
+/* Frees every map of cms and empties it. */
+void codemaps_cleanup(codemaps_t *cms);
+
+/* Loads every .tsv file of dir into cms; a missing folder is no error.  On
+ * error fills err with "path:line: reason" and returns CDX_ECONFIG or
+ * CDX_ENOMEM. */
+int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen);
+
+/* Lists the names in dir not starting with a dot, sorted, into *names (free
+ * with free_names()).  Returns 0, -errno or CDX_ENOMEM. */
+int list_dir(const char *dir, char ***names, size_t *n);
+void free_names(char **names, size_t n);
+
+#endif
