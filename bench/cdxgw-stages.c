@@ -18,6 +18,10 @@
  * set repeatedly until --min-time has passed, so short stages on small sets
  * are not dominated by clock resolution.
  *
+ * The registry stages also report the statements the store compiled and
+ * ran per document (cdx_registry_stats); -DCDX_BENCH_NO_STMT_COUNTS builds
+ * this file against a registry from before those counts, to compare.
+ *
  * Output: a readable table on stdout and one JSON line per set and stage
  * (appended to --json FILE when given).  Only sizes, counts and times are
  * printed, never document content.
@@ -209,6 +213,10 @@ typedef struct result {
     double seconds;
     double bytes; /* bytes processed while timing */
     const char *note;
+    int has_stmts;       /* the registry stages: its statement cache while timing */
+    double stmt_prepared; /* statements compiled per stored document */
+    double stmt_uses;     /* statements run per stored document */
+    double store_seconds; /* the registry stages: inside the store calls alone */
 } result_t;
 
 static void emit(const result_t *r)
@@ -228,6 +236,12 @@ static void emit(const result_t *r)
         return;
     if (r->note)
         json_object_set_new(o, "note", json_string(r->note));
+    if (r->has_stmts) {
+        printf("  %-22s %10.3f prepared/doc %7.1f statements run/doc\n", "", r->stmt_prepared,
+               r->stmt_uses);
+        json_object_set_new(o, "stmt_prepared_per_doc", json_real(r->stmt_prepared));
+        json_object_set_new(o, "stmt_uses_per_doc", json_real(r->stmt_uses));
+    }
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (text == NULL)
@@ -429,6 +443,40 @@ static int rm_tree(const char *dir)
     return system(cmd);
 }
 
+/* Stores ingest result in (of document bytes data) as copy number k, under
+ * a new document id, in a savepoint of the open transaction; the time of
+ * the store calls is added to r->store_seconds. */
+static int store_copy(cdx_registry_t *reg, cdx_ingest_t *in, const char *data, size_t k,
+                      result_t *r)
+{
+    cdx_doc_record_t rec;
+    char uid[600], sha[65], doc_uid[33];
+    const char *sub = in->custodian_oid ? in->custodian_oid : "2.25.1";
+    cdx_ingest_record(in, sub, data, "00000000000000000000000000000000", &rec);
+    snprintf(uid, sizeof uid, "%.500s^bench-%zu", rec.unique_id ? rec.unique_id : "x", k);
+    snprintf(sha, sizeof sha, "%048zx%016zx", (size_t)0, k);
+    rec.unique_id = uid;
+    rec.sha256 = sha;
+    rec.replaces = NULL;
+    cdx_audit_event_t ev = {.event = "document.ingest",
+                            .actor_oid = sub,
+                            .outcome = 0,
+                            .patient_key = "00000000000000000000000000000000",
+                            .detail = "bench"};
+    cdx_store_outcome_t oc;
+    int rc;
+    double s0 = now_s();
+    if (cdx_registry_savepoint(reg) != 0 ||
+        cdx_registry_store_document(reg, &rec, &ev, &oc, doc_uid) != 0) {
+        cdx_registry_rollback_savepoint(reg);
+        rc = -1;
+    } else {
+        rc = cdx_registry_release(reg);
+    }
+    r->store_seconds += now_s() - s0;
+    return rc;
+}
+
 /* Stores every accepted document of s again and again (each time under a
  * new document id, so every store is a new row, the 201 path), group per
  * transaction, for at least min_time.  Returns documents stored per
@@ -475,6 +523,10 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
     }
     size_t target = (size_t)opt.commits;
     size_t k = 0, failures = 0;
+#ifndef CDX_BENCH_NO_STMT_COUNTS
+    cdx_registry_stats_t st0, st1;
+    cdx_registry_stats(reg, &st0);
+#endif
     double t0 = now_s();
     while (k < target || now_s() - t0 < opt.min_time) {
         if (k >= 20u * target)
@@ -485,30 +537,8 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
         }
         for (int j = 0; j < group; j++, k++) {
             size_t i = k % nin;
-            size_t di = src[i];
-            cdx_doc_record_t rec;
-            char uid[600], sha[65], doc_uid[33];
-            const char *sub = ins[i].custodian_oid ? ins[i].custodian_oid : "2.25.1";
-            cdx_ingest_record(&ins[i], sub, s->d[di].data, "00000000000000000000000000000000",
-                              &rec);
-            snprintf(uid, sizeof uid, "%.500s^bench-%zu", rec.unique_id ? rec.unique_id : "x", k);
-            snprintf(sha, sizeof sha, "%048zx%016zx", (size_t)0, k);
-            rec.unique_id = uid;
-            rec.sha256 = sha;
-            rec.replaces = NULL;
-            cdx_audit_event_t ev = {.event = "document.ingest",
-                                    .actor_oid = sub,
-                                    .outcome = 0,
-                                    .patient_key = "00000000000000000000000000000000",
-                                    .detail = "bench"};
-            cdx_store_outcome_t oc;
-            if (cdx_registry_savepoint(reg) != 0 ||
-                cdx_registry_store_document(reg, &rec, &ev, &oc, doc_uid) != 0) {
+            if (store_copy(reg, &ins[i], s->d[src[i]].data, k, &r) != 0)
                 failures++;
-                cdx_registry_rollback_savepoint(reg);
-            } else {
-                cdx_registry_release(reg);
-            }
             r.bytes += (double)ins[i].size;
         }
         if (cdx_registry_commit(reg) != 0) {
@@ -518,6 +548,18 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
     }
     r.seconds = now_s() - t0;
     r.runs = (double)k;
+#ifndef CDX_BENCH_NO_STMT_COUNTS
+    cdx_registry_stats(reg, &st1);
+    if (k > 0) {
+        /* Everything compiled while timing, in the cache or once. */
+        r.has_stmts = 1;
+        r.stmt_prepared =
+            (double)(st1.prepared + st1.one_off - st0.prepared - st0.one_off) / (double)k;
+        r.stmt_uses = (double)(st1.prepared + st1.reused + st1.one_off - st0.prepared -
+                               st0.reused - st0.one_off) /
+                      (double)k;
+    }
+#endif
     if (failures > 0) {
         static char note[80];
         snprintf(note, sizeof note, "(%zu failures: %s)", failures, cdx_registry_errmsg(reg));
@@ -665,6 +707,14 @@ static void bench_set(docset_t *s, ctx_t *c)
         r = time_registry(s, c, opt.group, stage);
         if (r.note == NULL && r.runs > 0)
             r.note = "grouped commit, synchronous=FULL";
+        emit(&r);
+        /* The same run, the store calls alone (savepoint, store, release):
+         * what the writer thread spends per document besides the commit. */
+        snprintf(stage, sizeof stage, "store_%d", opt.group);
+        r.stage = stage;
+        r.seconds = r.store_seconds;
+        r.has_stmts = 0;
+        r.note = r.runs > 0 ? "registry store calls alone, inside the grouped commits" : NULL;
         emit(&r);
     }
     for (size_t i = 0; i < s->n; i++) {

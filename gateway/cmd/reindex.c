@@ -94,7 +94,7 @@ static int reindex_all(reindex_run_t *run, int restart)
         cursor[0] = '\0';
     run->after = cursor[0] ? strtoll(cursor, NULL, 10) : 0;
     int64_t total = 0;
-    cdx_registry_count(run->reg, "documents", &total);
+    cdx_registry_count(run->reg, CDX_COUNT_DOCUMENTS, &total);
     if (run->after > 0)
         printf("reindex: resuming after document %lld\n", (long long)run->after);
     double t0 = cdx_cmd_now();

@@ -2,6 +2,7 @@
 #include "cdx/domain/ingest.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/parsers/ids.h"
 #include "cdx/base/log.h"

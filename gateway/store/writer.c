@@ -5,7 +5,6 @@
 #include "cdx/store/testvfs.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
@@ -42,10 +41,10 @@ static void append(cdx_write_req_t **head, cdx_write_req_t **tail, cdx_write_req
 
 /* An fsync or write failure may have left the WAL in an unknown state;
  * acknowledging anything now could lose it later.  Stop instead. */
-static _Noreturn void die_on_io(cdx_registry_t *reg)
+static _Noreturn void die_on_io(cdx_registry_t *reg, int rc)
 {
-    CDX_ERROR("registry.io_failure", "sqlite_code=%d action=exit detail=%s",
-              cdx_registry_last_sqlite_code(reg), cdx_log_q(cdx_registry_errmsg(reg)));
+    CDX_ERROR("registry.io_failure", "error=%s action=exit detail=%s", cdx_log_q(cdx_strerror(rc)),
+              cdx_log_q(cdx_registry_errmsg(reg)));
     _exit(70);
 }
 
@@ -68,7 +67,7 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
             cdx_registry_rollback_savepoint(reg);
         r->status = src;
         if (src == CDX_EIO)
-            die_on_io(reg);
+            die_on_io(reg, CDX_EIO);
         cdx_test_crash_point("write");
     }
     if (rc == 0) {
@@ -77,7 +76,7 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
         if (rc != 0) {
             cdx_registry_rollback(reg);
             if (rc == CDX_EIO)
-                die_on_io(reg);
+                die_on_io(reg, CDX_EIO);
             for (cdx_write_req_t *r = batch; r != NULL; r = r->next)
                 if (r->status == 0)
                     r->status = rc;

@@ -603,7 +603,7 @@ class TestStorageErrors(DurabilityCase):
 
 def audit_chain_recomputed(path_or_gw):
     """Recomputes the audit chain from the registry rows as the README's
-    audit record is specified (gateway/store/registry.c audit_hash): SHA-256 over
+    audit record is specified (gateway/store/audit.c audit_hash): SHA-256 over
     the tag "cdx.audit.v1", prev_hash, seq, ts, event, actor_oid,
     actor_user, purpose, outcome, patient_key, document_id, detail; integers
     as 8 big-endian bytes, strings as a presence byte then (if present) an

@@ -198,10 +198,10 @@ static const char *pick_submitter(const uint8_t *data, size_t size)
     return best;
 }
 
-static int64_t count(const char *table)
+static int64_t count(cdx_registry_countable_t what)
 {
     int64_t n = -1;
-    CHECK(cdx_registry_count(g.reader, table, &n) == 0);
+    CHECK(cdx_registry_count(g.reader, what, &n) == 0);
     return n;
 }
 
@@ -230,7 +230,7 @@ static void check_written(int rc, const cdx_ingest_t *in, const job_t *job, cons
                           size_t size, const char *uid, const char *before, size_t before_len,
                           int64_t docs_before)
 {
-    int64_t docs_after = count("documents");
+    int64_t docs_after = count(CDX_COUNT_DOCUMENTS);
     if (rc != 0) {
         int found = 0;
         CHECK(docs_after == docs_before);
@@ -306,8 +306,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .patient_key = job.patient_key,
     };
 
-    int64_t docs_before = count("documents");
-    int64_t audit_before = count("audit");
+    int64_t docs_before = count(CDX_COUNT_DOCUMENTS);
+    int64_t audit_before = count(CDX_COUNT_AUDIT);
     char uid[33] = "";
     size_t before_len = 0;
     char *before = NULL;
@@ -325,7 +325,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uv_run(&g.loop, UV_RUN_ONCE);
     CHECK(job.status == 0);
 
-    CHECK(count("audit") == audit_before + 1);
+    CHECK(count(CDX_COUNT_AUDIT) == audit_before + 1);
     check_written(rc, &in, &job, data, size, uid, before, before_len, docs_before);
     free(before);
 

@@ -6,11 +6,19 @@
  * migrations at open, durability settings (WAL, synchronous=FULL), and the
  * institutions directory (OID, name, roles, credentials, delivery
  * endpoint), with an audit row written in the same transaction as every
- * change.
+ * change; the audit hash chain; documents, their facts and key-value
+ * state.
  * Not responsible for: deciding who may do what (the gateway's handlers
- * do), or network I/O.
+ * do), turning extracted facts into rows (include/cdx/domain/facts.h), or
+ * network I/O.
  *
- * A cdx_registry_t is used by one thread at a time.
+ * Nothing of SQLite crosses this header: no SQLite type, result code or
+ * SQL text.  Failures are the project's error codes (cdx/base/common.h),
+ * with the detail for the operator in cdx_registry_errmsg.
+ *
+ * A cdx_registry_t is used by one thread at a time.  Each connection keeps
+ * its statements prepared once (a statement cache), so a call prepares
+ * nothing after the first of its kind; cdx_registry_stats counts that.
  */
 #ifndef CDX_REGISTRY_H
 #define CDX_REGISTRY_H
@@ -66,8 +74,9 @@ const char *cdx_registry_errmsg(const cdx_registry_t *reg);
 
 /* ---- Transactions ----------------------------------------------------
  * The writer thread groups several changes into one transaction (group
- * commit): BEGIN IMMEDIATE, then a savepoint per change so that one
- * failing change does not undo the others, then one COMMIT (one fsync). */
+ * commit): a transaction that takes the write lock at once, then a
+ * savepoint per change so that one failing change does not undo the
+ * others, then one commit (one fsync). */
 int cdx_registry_begin(cdx_registry_t *reg);
 int cdx_registry_commit(cdx_registry_t *reg);
 void cdx_registry_rollback(cdx_registry_t *reg);
@@ -81,21 +90,11 @@ void cdx_registry_rollback_savepoint(cdx_registry_t *reg);
 int cdx_registry_manual_checkpoints(cdx_registry_t *reg);
 int cdx_registry_checkpoint(cdx_registry_t *reg);
 
-/* The SQLite extended result code behind the last failure (0 if none). */
-int cdx_registry_last_sqlite_code(const cdx_registry_t *reg);
-
 /* Registers oid (roles none) unless it exists; name is only a label.
  * oid must be a non-empty string (CDX_EINVAL otherwise). */
 int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const char *name);
 
 /* ---- Documents ------------------------------------------------------- */
-
-/* Turns the extractor's {"problems":[...], ...} object into rows whose
- * strings point into facts (keep it alive) and whose data is heap JSON;
- * cdx_fact_rows_free releases them.  Returns 0 or CDX_ENOMEM. */
-struct json_t;
-int cdx_fact_rows_from_json(struct json_t *facts, cdx_fact_row_t **out, size_t *n);
-void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n);
 
 typedef enum {
     CDX_STORE_CREATED = 201,   /* new document */
@@ -153,7 +152,8 @@ int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found)
 
 /* For reindexing: calls fn for each document with id > after_id, in id
  * order, at most limit of them, with the original bytes and submitter.
- * Stops early when fn returns non-zero (that value is returned). */
+ * Stops early when fn returns non-zero (that value is returned).  fn may
+ * call other functions on reg, but not cdx_registry_each_document. */
 int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t limit,
                                int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg);
 
@@ -165,11 +165,35 @@ int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *
                                    const char *facts_json, const cdx_fact_row_t *rows,
                                    size_t nrows);
 
-/* Counts for summaries and tests. */
-int cdx_registry_count(cdx_registry_t *reg, const char *table, int64_t *n);
+/* What cdx_registry_count counts. */
+typedef enum {
+    CDX_COUNT_DOCUMENTS,
+    CDX_COUNT_FACTS,
+    CDX_COUNT_AUDIT,        /* audit records */
+    CDX_COUNT_INSTITUTIONS,
+    CDX_COUNT_PATIENT_IDS,  /* patient ids of all documents */
+} cdx_registry_countable_t;
+
+/* Counts for summaries and tests: *n receives how many there are of what.
+ * Returns 0, CDX_EINVAL for an unknown what, or another negative error. */
+int cdx_registry_count(cdx_registry_t *reg, cdx_registry_countable_t what, int64_t *n);
 
 /* Key-value state for resumable commands (e.g. reindex progress). */
 int cdx_registry_state_get(cdx_registry_t *reg, const char *key, char *out, size_t n);
 int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *value);
+
+/* ---- Statements -------------------------------------------------------- */
+
+/* The statement cache of one connection, since it was opened. */
+typedef struct cdx_registry_stats {
+    uint64_t prepared; /* statements compiled into the cache (once each) */
+    uint64_t reused;   /* uses of a statement already in the cache */
+    uint64_t one_off;  /* statements run once outside it: open-time pragmas, checks, migrations */
+    uint64_t cached;   /* statements held now */
+    uint64_t active;   /* of those, not reset (0 between calls) */
+} cdx_registry_stats_t;
+
+/* Fills *out; NULL reg gives zeros.  Same thread as reg's other calls. */
+void cdx_registry_stats(const cdx_registry_t *reg, cdx_registry_stats_t *out);
 
 #endif

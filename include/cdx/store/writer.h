@@ -25,8 +25,15 @@ typedef struct cdx_writer cdx_writer_t;
 
 typedef struct cdx_write_req cdx_write_req_t;
 struct cdx_write_req {
-    /* Runs on the writer thread inside the batch's transaction.  Returns 0
-     * or a negative error (its savepoint is then rolled back). */
+    /* Runs on the writer thread inside the batch's transaction, in a
+     * savepoint of its own.  It may make several registry calls (store a
+     * document, append an audit record, set a state key, ...): they join
+     * the batch's transaction instead of opening their own.  It returns 0
+     * to keep all of them, or a negative error (that of a call that failed,
+     * or its own) to undo all of them together: the savepoint is rolled
+     * back, so none of the apply's writes is committed while the other
+     * changes of the batch are.  A call that failed may have left part of
+     * its own writes, so an apply never returns 0 after one. */
     int (*apply)(cdx_registry_t *reg, void *arg);
     /* Runs on the loop thread once the batch is durable (status 0) or
      * failed: status is apply's error, or the commit's (CDX_EFULL, ...). */

@@ -1,4 +1,4 @@
-/* Unit tests of document storage in the registry (gateway/store/registry.c) and
+/* Unit tests of document storage in the registry (gateway/store/documents.c) and
  * of the writer thread's group commit (gateway/store/writer.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,14 +93,14 @@ static void test_store_and_read(void **state)
     assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
     assert_int_equal(outcome, CDX_STORE_CONFLICT);
     int64_t n = 0;
-    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_DOCUMENTS, &n), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(cdx_registry_count(reg, "facts", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_FACTS, &n), 0);
     assert_int_equal(n, 2);
-    assert_int_equal(cdx_registry_count(reg, "document_patient_ids", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_PATIENT_IDS, &n), 0);
     assert_int_equal(n, 2);
     /* Three ingests, three audit rows (plus the institution's). */
-    assert_int_equal(cdx_registry_count(reg, "audit", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_AUDIT, &n), 0);
     assert_int_equal(n, 4);
 
     cdx_doc_row_t row;
@@ -141,7 +141,7 @@ static void test_store_and_read(void **state)
     record(&rec, "2.25.7.2^Z", "<z/>", "sha-z", NULL);
     rec.submitter_oid = "2.25.404";
     assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), CDX_ENOTFOUND);
-    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_DOCUMENTS, &n), 0);
     assert_int_equal(n, 4);
 
     int64_t bad = 0;
@@ -208,16 +208,16 @@ static void test_replacement_ownership(void **state)
     assert_int_equal(outcome, CDX_STORE_CREATED);
 
     /* 2.25.8 replacing 2.25.7's document: refused, nothing changed. */
-    assert_int_equal(cdx_registry_count(reg, "documents", &docs), 0);
-    assert_int_equal(cdx_registry_count(reg, "audit", &rows), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_DOCUMENTS, &docs), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_AUDIT, &rows), 0);
     record(&rec, "2.25.8.2^R", "<r/>", "sha-r", "2.25.7.2^P");
     rec.submitter_oid = rec.custodian_oid = "2.25.8";
     assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
     assert_int_equal(outcome, CDX_STORE_FORBIDDEN);
     expect_status(reg, "2.25.7.2^P", "current");
-    assert_int_equal(cdx_registry_count(reg, "documents", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_DOCUMENTS, &n), 0);
     assert_int_equal(n, docs);
-    assert_int_equal(cdx_registry_count(reg, "audit", &n), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_AUDIT, &n), 0);
     assert_int_equal(n, rows + 1);
     last_audit(audit, sizeof audit);
     assert_string_equal(audit, "security.alert|8|code=REPLACEMENT_FORBIDDEN d=1");
@@ -286,7 +286,7 @@ static void test_reindex_support(void **state)
                                                     "{\"problems\":[]}", NULL, 0),
                      0);
     int64_t nf = 0;
-    assert_int_equal(cdx_registry_count(reg, "facts", &nf), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_FACTS, &nf), 0);
     /* Rows given directly are bound as they are. */
     cdx_fact_row_t rows[2] = {{.kind = "results", .code = "2345-7", .has_number = 1,
                                .number = 5.5, .data = "{}"},
@@ -295,7 +295,7 @@ static void test_reindex_support(void **state)
                                                     NULL, rows, 2),
                      0);
     int64_t nf2 = 0;
-    assert_int_equal(cdx_registry_count(reg, "facts", &nf2), 0);
+    assert_int_equal(cdx_registry_count(reg, CDX_COUNT_FACTS, &nf2), 0);
     assert_int_equal(nf2, nf + 2);
     char uid[33];
     cdx_registry_doc_uid("2.25.7.2^A", uid);

@@ -8,6 +8,7 @@
 
 #include "cdx_test.h"
 
+#include "cdx/base/buf.h"
 #include "cdx/base/common.h"
 #include "cdx/conf/institution.h"
 #include "cdx/store/registry.h"
@@ -225,6 +226,107 @@ static void test_reopen_keeps_schema(void **state)
     raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
              sizeof after);
     assert_string_equal(before, after);
+}
+
+/* sqlite_master as "type|name|tbl_name|rootpage|sql" lines in creation order, the format of
+ * tests/unit/store/schema-v3.txt (sqlite3 registry.db "SELECT type, name, tbl_name, rootpage,
+ * coalesce(sql, '') FROM sqlite_master ORDER BY rowid"). */
+static char *schema_dump(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    cdx_buf_t out;
+    cdx_buf_init(&out, 1 << 20);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT type, name, tbl_name, rootpage, coalesce(sql, '')"
+                                        " FROM sqlite_master ORDER BY rowid",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int col = 0; col < 5; col++) {
+            const char *v = (const char *)sqlite3_column_text(st, col);
+            assert_int_equal(cdx_buf_append(&out, v ? v : "", v ? strlen(v) : 0), 0);
+            assert_int_equal(cdx_buf_append(&out, col < 4 ? "|" : "\n", 1), 0);
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char *text = cdx_buf_steal(&out, NULL);
+    assert_non_null(text);
+    return text;
+}
+
+static char *schema_golden(void)
+{
+    char path[1200];
+    const char *top = getenv("CDX_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/unit/store/schema-v3.txt", top ? top : ".");
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(cdx_read_file(path, 1 << 20, &text, &len), 0);
+    return text;
+}
+
+/* The schema text SQLite records for a new database is exactly what the
+ * migrations written as C strings recorded before the schema moved to
+ * numbered .sql files (schema-v3.txt was dumped from a database they made). */
+static void test_schema_as_before(void **state)
+{
+    (void)state;
+    char path[1200];
+    fresh_db(path, sizeof path);
+    cdx_registry_close(open_ok(path));
+    char *golden = schema_golden();
+    char *now = schema_dump(path);
+    assert_string_equal(now, golden);
+    free(now);
+    free(golden);
+}
+
+/* A database as the earlier code left it (rebuilt here from the recorded
+ * schema, with its three migrations recorded) opens without a migration
+ * and without any change to its schema. */
+static void test_old_database_unchanged(void **state)
+{
+    (void)state;
+    char path[1200], dir[1200];
+    fresh_db(path, sizeof path);
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(cdx_mkdirs(dir, 0700), 0);
+    char *golden = schema_golden();
+    char *copy = strdup(golden);
+    assert_non_null(copy);
+    for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        const char *sql = line;
+        for (int bars = 0; bars < 4; bars++)
+            sql = strchr(sql, '|') + 1;
+        if (sql[0] != '\0')
+            raw_exec(path, sql);
+    }
+    free(copy);
+    raw_exec(path, "PRAGMA journal_mode = WAL;"
+                   "INSERT INTO schema_migrations VALUES"
+                   " (1, 'institutions, credentials and audit', '2024-01-01T00:00:00.000Z'),"
+                   " (2, 'documents, content, patient ids, facts, state', '2024-01-01T00:00:00.001Z'),"
+                   " (3, 'institution id roots, replacements index', '2024-01-01T00:00:00.002Z')");
+    char *before = schema_dump(path);
+    assert_string_equal(before, golden);
+    cdx_registry_t *reg = open_ok(path);
+    assert_int_equal(cdx_registry_schema_version(reg), 3);
+    cdx_registry_close(reg);
+    char *after = schema_dump(path);
+    assert_string_equal(after, golden);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 3);
+    char applied[128];
+    raw_text(path, "SELECT group_concat(applied_at) FROM schema_migrations", applied,
+             sizeof applied);
+    assert_string_equal(applied,
+                        "2024-01-01T00:00:00.000Z,2024-01-01T00:00:00.001Z,2024-01-01T00:00:00.002Z");
+    free(after);
+    free(before);
+    free(golden);
 }
 
 static void test_future_schema_refused(void **state)
@@ -1018,6 +1120,8 @@ int main(void)
         cmocka_unit_test(test_open_rejects_garbage),
         cmocka_unit_test(test_reopen_keeps_schema),
         cmocka_unit_test(test_future_schema_refused),
+        cmocka_unit_test(test_schema_as_before),
+        cmocka_unit_test(test_old_database_unchanged),
         cmocka_unit_test(test_put_list_roundtrip),
         cmocka_unit_test(test_update_replaces_credentials),
         cmocka_unit_test(test_conflicting_credential),

@@ -160,7 +160,7 @@ static void run_until_done(fixture_t *f, change_t *c, size_t n)
 static int64_t audit_rows(fixture_t *f)
 {
     int64_t n = -1;
-    assert_int_equal(cdx_registry_count(f->reader, "audit", &n), 0);
+    assert_int_equal(cdx_registry_count(f->reader, CDX_COUNT_AUDIT, &n), 0);
     return n;
 }
 
@@ -273,6 +273,114 @@ static void test_stop_finishes_queue(void **state)
     cdx_registry_close(f.reader);
 }
 
+/* One apply may combine several registry calls, all inside its change's
+ * savepoint: a document, an extra audit record and a state key.  When a
+ * later call of the same apply fails, every one of them is rolled back
+ * together, while the batch's other changes commit. */
+typedef struct combined {
+    cdx_write_req_t req;
+    int n;
+    int fail; /* the last call fails (a state value of NULL) */
+    int done;
+    int status;
+} combined_t;
+
+static int apply_combined(cdx_registry_t *reg, void *arg)
+{
+    combined_t *c = arg;
+    char id[64], sha[65], key[32], uid[33];
+    snprintf(id, sizeof id, "2.25.7.9^doc-%d", c->n);
+    snprintf(sha, sizeof sha, "%064d", c->n);
+    snprintf(key, sizeof key, "combined.%d", c->n);
+    cdx_doc_record_t rec = {.unique_id = id, .version = 1, .submitter_oid = "2.25.7",
+                            .custodian_oid = "2.25.7", .sha256 = sha, .original = "<a/>",
+                            .size = 4, .meta_json = "{}"};
+    cdx_audit_event_t ingest = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
+    cdx_audit_event_t extra = {.event = "test.extra", .actor_oid = "local:test", .outcome = 0};
+    cdx_store_outcome_t outcome;
+    int rc = cdx_registry_store_document(reg, &rec, &ingest, &outcome, uid);
+    if (rc == 0 && outcome != CDX_STORE_CREATED)
+        rc = CDX_EDB;
+    if (rc == 0)
+        rc = cdx_registry_audit(reg, &extra);
+    if (rc == 0)
+        rc = cdx_registry_state_set(reg, key, "kept");
+    if (rc == 0 && c->fail)
+        rc = cdx_registry_state_set(reg, "combined.last", NULL); /* value is NOT NULL */
+    return rc;
+}
+
+static void on_combined_done(cdx_write_req_t *req, int status)
+{
+    combined_t *c = req->arg;
+    c->status = status;
+    c->done++;
+}
+
+static void test_apply_combines_calls(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_start(&f, 1024);
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    strcpy(inst.oid, "2.25.7");
+    strcpy(inst.name, "Test Clinic");
+    inst.roles = CDX_ROLE_SUBMIT;
+    assert_int_equal(cdx_registry_put_institution(f.reader, &inst, "test"), 0);
+    int64_t audit_before = audit_rows(&f);
+
+    /* The gate holds the writer so that the three changes form one batch. */
+    change_t first;
+    change_init(&first, 0);
+    first.gated = 1;
+    assert_int_equal(cdx_writer_submit(f.w, &first.req), 0);
+    gate_wait_entered();
+    static combined_t c[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].n = i;
+        c[i].fail = i == 1;
+        c[i].req.apply = apply_combined;
+        c[i].req.done = on_combined_done;
+        c[i].req.arg = &c[i];
+        assert_int_equal(cdx_writer_submit(f.w, &c[i].req), 0);
+    }
+    gate_open();
+    run_until_done(&f, &first, 1);
+    for (;;) {
+        if (c[0].done && c[1].done && c[2].done)
+            break;
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    unsigned long long batches = 0, changes = 0;
+    cdx_writer_stats(f.w, &batches, &changes);
+    assert_int_equal(batches, 2);
+    assert_int_equal(c[0].status, 0);
+    assert_int_equal(c[1].status, CDX_EDB);
+    assert_int_equal(c[2].status, 0);
+
+    /* The first and third changes, whole; nothing of the second. */
+    int64_t n = -1;
+    assert_int_equal(cdx_registry_count(f.reader, CDX_COUNT_DOCUMENTS, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(audit_rows(&f), audit_before + 1 + 2 * 2);
+    for (int i = 0; i < 3; i++) {
+        char id[64], uid[33], key[32], value[16];
+        snprintf(id, sizeof id, "2.25.7.9^doc-%d", i);
+        snprintf(key, sizeof key, "combined.%d", i);
+        cdx_registry_doc_uid(id, uid);
+        cdx_doc_row_t row;
+        int rc = cdx_registry_get_document(f.reader, uid, CDX_DOC_META_ONLY, &row);
+        assert_int_equal(rc, i == 1 ? CDX_ENOTFOUND : 0);
+        if (rc == 0)
+            cdx_doc_row_cleanup(&row);
+        assert_int_equal(cdx_registry_state_get(f.reader, key, value, sizeof value), 0);
+        assert_string_equal(value, i == 1 ? "" : "kept");
+    }
+    fixture_stop(&f);
+}
+
 /* Readers on their own connections while the writer commits: every read
  * sees a consistent, verifiable chain (WAL snapshots). */
 typedef struct reader_arg {
@@ -333,7 +441,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_commit),        cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_failed_change_alone), cmocka_unit_test(test_stop_finishes_queue),
-        cmocka_unit_test(test_reads_while_writing),
+        cmocka_unit_test(test_reads_while_writing), cmocka_unit_test(test_apply_combines_calls),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

@@ -1,0 +1,601 @@
+/* documents: stored documents: their rows, content and patient ids, the
+ * replacement (RPLC) rules, reads and reindex updates (see
+ * include/cdx/store/registry.h). */
+#include "store_internal.h"
+
+#include "cdx/base/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+void cdx_registry_doc_uid(const char *unique_id, char out[33])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    if (EVP_Digest(unique_id, strlen(unique_id), md, &len, EVP_sha256(), NULL) != 1)
+        memset(md, 0, sizeof md);
+    cdx_hex(md, 16, out);
+}
+
+/* ---- Storing: the steps of one document -------------------------------- */
+
+/* One store_document call: its inputs and what the steps learn on the way. */
+typedef struct doc_store {
+    const cdx_doc_record_t *rec;
+    const cdx_audit_event_t *audit;
+    cdx_store_outcome_t *outcome;
+    char *uid;
+    int64_t submitter; /* row id of rec->submitter_oid */
+    int64_t doc_id;    /* row id of the new document */
+    int done;          /* the outcome is decided: no more steps */
+} doc_store_t;
+
+/* Appends the call's audit row as ev (a variant of it) with prefix before
+ * the caller's detail, when the caller asked for one. */
+static int audit_variant(cdx_registry_t *reg, const doc_store_t *ds, cdx_audit_event_t ev,
+                         const char *prefix)
+{
+    if (ds->audit == NULL)
+        return 0;
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s %s", prefix, ds->audit->detail ? ds->audit->detail : "");
+    ev.detail = detail;
+    return audit_append(reg, &ev);
+}
+
+/* Idempotency: the same id with the same bytes is the same document; the
+ * same id with other bytes is a conflict.  Either decides the outcome. */
+static int find_existing(cdx_registry_t *reg, doc_store_t *ds)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_DOC_SHA_BY_UNIQUE_ID,
+                      "SELECT sha256 FROM documents WHERE unique_id = ?1", &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, ds->rec->unique_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *sha = (const char *)sqlite3_column_text(st, 0);
+        *ds->outcome = sha != NULL && strcmp(sha, ds->rec->sha256) == 0 ? CDX_STORE_IDENTICAL
+                                                                        : CDX_STORE_CONFLICT;
+        ds->done = 1;
+    } else if (src != SQLITE_DONE) {
+        rc = store_fail(reg, src, "looking a document up");
+    }
+    stmt_put(st);
+    if (rc != 0 || !ds->done || ds->audit == NULL)
+        return rc;
+    /* A conflict is a refused import; a repeat is recorded as such. */
+    cdx_audit_event_t ev = *ds->audit;
+    if (*ds->outcome == CDX_STORE_CONFLICT) {
+        ev.event = "document.conflict";
+        ev.outcome = 4;
+    }
+    return audit_variant(reg, ds, ev,
+                         *ds->outcome == CDX_STORE_CONFLICT ? "result=conflict"
+                                                            : "result=identical");
+}
+
+/* The submitter must be registered. */
+static int find_submitter(cdx_registry_t *reg, doc_store_t *ds)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_INST_ID_BY_OID, "SELECT id FROM institutions WHERE oid = ?1", &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, ds->rec->submitter_oid);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        ds->submitter = sqlite3_column_int64(st, 0);
+    } else if (src == SQLITE_DONE) {
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "submitter %s is not registered",
+                 ds->rec->submitter_oid);
+        rc = CDX_ENOTFOUND;
+    } else {
+        rc = store_fail(reg, src, "finding the submitter");
+    }
+    stmt_put(st);
+    return rc;
+}
+
+/* Whether rec may replace its parent: the parent is not stored yet, or it
+ * was submitted by rec's submitter, or its custodian is rec's submitter. */
+static int replacement_allowed(cdx_registry_t *reg, const doc_store_t *ds, int *allowed)
+{
+    sqlite3_stmt *st = NULL;
+    *allowed = 1;
+    int rc = stmt_get(reg, STMT_DOC_REPLACEABLE,
+                      "SELECT submitter_id = ?2 OR coalesce(custodian_oid = ?3, 0)"
+                      " FROM documents WHERE unique_id = ?1",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, ds->rec->replaces);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, ds->submitter);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, ds->rec->submitter_oid);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *allowed = sqlite3_column_int(st, 0) != 0;
+    else if (src != SQLITE_DONE)
+        rc = store_fail(reg, src, "checking the replaced document");
+    stmt_put(st);
+    return rc;
+}
+
+/* A replacement of another institution's document stores nothing and is
+ * recorded as a security alert instead. */
+static int check_replacement(cdx_registry_t *reg, doc_store_t *ds)
+{
+    if (ds->rec->replaces != NULL) {
+        int allowed = 1;
+        int rc = replacement_allowed(reg, ds, &allowed);
+        if (rc != 0)
+            return rc;
+        cdx_store_outcome_t *outcome = ds->outcome;
+        if (!allowed) {
+            *outcome = CDX_STORE_FORBIDDEN;
+            ds->done = 1;
+            cdx_audit_event_t ev = ds->audit != NULL ? *ds->audit : (cdx_audit_event_t){0};
+            ev.event = "security.alert";
+            ev.outcome = 8;
+            return audit_variant(reg, ds, ev, "code=REPLACEMENT_FORBIDDEN");
+        }
+    }
+    return 0;
+}
+
+static int bind_all_text(sqlite3_stmt *st, const char *const *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int src = bind_text(st, i + 1, values[i]);
+        if (src != SQLITE_OK)
+            return src;
+    }
+    return SQLITE_OK;
+}
+
+/* Binds the document row's values to the insert. */
+static int bind_document(sqlite3_stmt *st, const doc_store_t *ds, const char *ts)
+{
+    const cdx_doc_record_t *rec = ds->rec;
+    const char *texts[] = {ds->uid,
+                           rec->unique_id,
+                           rec->set_id,
+                           rec->replaces,
+                           rec->custodian_oid,
+                           rec->author_oid,
+                           rec->type_code,
+                           rec->type_system,
+                           rec->title,
+                           rec->creation_time,
+                           rec->service_start,
+                           rec->service_stop,
+                           rec->confidentiality,
+                           rec->language,
+                           rec->patient_root,
+                           rec->patient_ext,
+                           rec->sha256,
+                           rec->normalized_sha256,
+                           rec->mapping_version,
+                           rec->meta_json ? rec->meta_json : "{}",
+                           rec->warnings_json,
+                           ts};
+    int src = bind_all_text(st, texts, (int)CDX_ARRAY_SIZE(texts));
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int(st, 23, rec->version > 0 ? rec->version : 1);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 24, ds->submitter);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 25, (int64_t)rec->size);
+    return src;
+}
+
+/* Inserts the document row; ds->doc_id receives its id. */
+static int insert_document(cdx_registry_t *reg, doc_store_t *ds)
+{
+    char ts[32];
+    sqlite3_stmt *st = NULL;
+    store_now(ts);
+    int rc = stmt_get(reg, STMT_DOC_INSERT,
+                      "INSERT INTO documents (uid, unique_id, set_id, replaces, custodian_oid,"
+                      " author_oid, type_code, type_system, title, creation_time, service_start,"
+                      " service_stop, confidentiality, language, patient_root, patient_ext, sha256,"
+                      " normalized_sha256, mapping_version, meta_json, warnings_json, stored_at,"
+                      " version, submitter_id, size)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                      " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_document(st, ds, ts);
+    if (src != SQLITE_OK) {
+        rc = store_fail(reg, src, "binding a document");
+    } else if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+        rc = store_fail(reg, src, "storing a document");
+    } else {
+        ds->doc_id = sqlite3_column_int64(st, 0);
+        rc = step_done(reg, st, "storing a document");
+    }
+    stmt_put(st);
+    return rc;
+}
+
+static int insert_content(cdx_registry_t *reg, const doc_store_t *ds)
+{
+    const cdx_doc_record_t *rec = ds->rec;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_CONTENT_INSERT,
+                      "INSERT INTO document_content (document_id, original, normalized)"
+                      " VALUES (?1, ?2, ?3)",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, ds->doc_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_blob64(st, 2, rec->original ? rec->original : "", rec->size,
+                                  SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = rec->normalized ? sqlite3_bind_blob64(st, 3, rec->normalized, rec->normalized_size,
+                                                    SQLITE_STATIC)
+                              : sqlite3_bind_null(st, 3);
+    rc = src == SQLITE_OK ? step_done(reg, st, "storing document content")
+                          : store_fail(reg, src, "binding document content");
+    stmt_put(st);
+    return rc;
+}
+
+static int insert_patient_ids(cdx_registry_t *reg, const doc_store_t *ds)
+{
+    const cdx_doc_record_t *rec = ds->rec;
+    if (rec->npatient_ids == 0)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_PATIENT_ID_INSERT,
+                      "INSERT OR IGNORE INTO document_patient_ids (document_id, root, extension)"
+                      " VALUES (?1, ?2, ?3)",
+                      &st);
+    for (size_t i = 0; rc == 0 && i < rec->npatient_ids; i++) {
+        const char *root = rec->patient_ids[2 * i];
+        const char *ext = rec->patient_ids[2 * i + 1];
+        if (root == NULL)
+            continue;
+        int src = sqlite3_bind_int64(st, 1, ds->doc_id);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, root);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 3, ext ? ext : "");
+        rc = src == SQLITE_OK ? step_done(reg, st, "storing a patient id")
+                              : store_fail(reg, src, "binding a patient id");
+        stmt_put(st);
+    }
+    return rc;
+}
+
+/* A replacement supersedes its parent (checked above to be one of its
+ * submitter's), which stays retrievable; a document whose replacement
+ * arrived first is superseded at once, but only by a replacement its
+ * submitter or its custodian sent. */
+static int supersede(cdx_registry_t *reg, const doc_store_t *ds)
+{
+    const cdx_doc_record_t *rec = ds->rec;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    int src;
+    if (rec->replaces != NULL) {
+        rc = stmt_get(reg, STMT_DOC_SUPERSEDE_PARENT,
+                      "UPDATE documents SET status = 'superseded' WHERE unique_id = ?2"
+                      " AND id <> ?1",
+                      &st);
+        if (rc != 0)
+            return rc;
+        src = sqlite3_bind_int64(st, 1, ds->doc_id);
+        if (src == SQLITE_OK)
+            src = bind_text(st, 2, rec->replaces);
+        rc = src == SQLITE_OK ? step_done(reg, st, "superseding a document")
+                              : store_fail(reg, src, "superseding a document");
+        stmt_put(st);
+        if (rc != 0)
+            return rc;
+    }
+    rc = stmt_get(reg, STMT_DOC_SUPERSEDE_SELF,
+                  "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
+                  " (SELECT 1 FROM documents AS r WHERE r.replaces = ?2 AND r.id <> ?1"
+                  "  AND (r.submitter_id = ?3 OR r.submitter_id IN"
+                  "   (SELECT id FROM institutions WHERE oid = ?4)))",
+                  &st);
+    if (rc != 0)
+        return rc;
+    src = sqlite3_bind_int64(st, 1, ds->doc_id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, rec->unique_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 3, ds->submitter);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, rec->custodian_oid);
+    rc = src == SQLITE_OK ? step_done(reg, st, "checking replacements")
+                          : store_fail(reg, src, "checking replacements");
+    stmt_put(st);
+    return rc;
+}
+
+static int store_document_tx(cdx_registry_t *reg, void *arg)
+{
+    doc_store_t *ds = arg;
+    const cdx_doc_record_t *rec = ds->rec;
+    cdx_registry_doc_uid(rec->unique_id, ds->uid);
+    int rc = find_existing(reg, ds);
+    if (rc == 0 && !ds->done)
+        rc = find_submitter(reg, ds);
+    if (rc == 0 && !ds->done)
+        rc = check_replacement(reg, ds);
+    if (rc != 0 || ds->done)
+        return rc;
+    rc = insert_document(reg, ds);
+    if (rc == 0)
+        rc = insert_content(reg, ds);
+    if (rc == 0)
+        rc = insert_patient_ids(reg, ds);
+    if (rc == 0)
+        rc = facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows, rec->nfact_rows);
+    if (rc == 0)
+        rc = supersede(reg, ds);
+    if (rc == 0 && ds->audit != NULL)
+        rc = audit_append(reg, ds->audit);
+    if (rc == 0)
+        *ds->outcome = CDX_STORE_CREATED;
+    return rc;
+}
+
+int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                                const cdx_audit_event_t *audit, cdx_store_outcome_t *outcome,
+                                char doc_uid[33])
+{
+    reg->errmsg[0] = '\0';
+    doc_store_t ds = {.rec = rec, .audit = audit, .outcome = outcome, .uid = doc_uid};
+    return in_transaction(reg, store_document_tx, &ds);
+}
+
+/* ---- Reading ---------------------------------------------------------- */
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return v ? strdup((const char *)v) : NULL;
+}
+
+void cdx_doc_row_cleanup(cdx_doc_row_t *row)
+{
+    free(row->unique_id);
+    free(row->status);
+    free(row->sha256);
+    free(row->normalized_sha256);
+    free(row->mapping_version);
+    free(row->meta_json);
+    free(row->submitter_oid);
+    free(row->patient_root);
+    free(row->patient_ext);
+    free(row->content);
+    memset(row, 0, sizeof *row);
+}
+
+#define DOC_COLUMNS                                                                                \
+    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"       \
+    " d.meta_json, i.oid, d.patient_root, d.patient_ext"
+
+static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
+{
+    memset(row, 0, sizeof *row);
+    row->id = sqlite3_column_int64(st, 0);
+    const char *uid = (const char *)sqlite3_column_text(st, 1);
+    cdx_strlcpy(row->uid, uid ? uid : "", sizeof row->uid);
+    row->unique_id = column_dup(st, 2);
+    row->status = column_dup(st, 3);
+    row->sha256 = column_dup(st, 4);
+    row->normalized_sha256 = column_dup(st, 5);
+    row->mapping_version = column_dup(st, 6);
+    row->meta_json = column_dup(st, 7);
+    row->submitter_oid = column_dup(st, 8);
+    row->patient_root = column_dup(st, 9);
+    row->patient_ext = column_dup(st, 10);
+    if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL) {
+        cdx_doc_row_cleanup(row);
+        return CDX_ENOMEM;
+    }
+    return 0;
+}
+
+static int read_blob(sqlite3_stmt *st, int col, cdx_doc_row_t *row)
+{
+    const void *blob = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (blob == NULL && sqlite3_column_type(st, col) == SQLITE_NULL)
+        return CDX_ENOTFOUND;
+    row->content = malloc((size_t)n + 1);
+    if (row->content == NULL)
+        return CDX_ENOMEM;
+    if (n > 0)
+        memcpy(row->content, blob, (size_t)n);
+    row->content[n] = '\0';
+    row->content_len = (size_t)n;
+    return 0;
+}
+
+int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = stmt_get(reg, STMT_DOC_GET,
+                      "SELECT " DOC_COLUMNS ", c.original, c.normalized FROM documents AS d"
+                      " JOIN institutions AS i ON i.id = d.submitter_id"
+                      " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, uid);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_DONE) {
+        rc = CDX_ENOTFOUND;
+    } else if (src != SQLITE_ROW) {
+        rc = store_fail(reg, src, "reading a document");
+    } else {
+        rc = read_row(st, out);
+        if (rc == 0 && what == CDX_DOC_ORIGINAL)
+            rc = read_blob(st, 11, out);
+        else if (rc == 0 && what == CDX_DOC_NORMALIZED)
+            rc = read_blob(st, 12, out);
+        if (rc != 0)
+            cdx_doc_row_cleanup(out);
+    }
+    stmt_put(st);
+    return rc;
+}
+
+int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_DOC_HAS_SHA, "SELECT 1 FROM documents WHERE sha256 = ?1 LIMIT 1",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = bind_text(st, 1, sha256);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *found = 1;
+    else if (src == SQLITE_DONE)
+        *found = 0;
+    else
+        rc = store_fail(reg, src, "looking a hash up");
+    stmt_put(st);
+    return rc;
+}
+
+int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t limit,
+                               int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_DOC_EACH,
+                      "SELECT " DOC_COLUMNS ", c.original FROM documents AS d"
+                      " JOIN institutions AS i ON i.id = d.submitter_id"
+                      " JOIN document_content AS c ON c.document_id = d.id"
+                      " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
+                      &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, (int64_t)limit);
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            break;
+        if (src != SQLITE_ROW) {
+            rc = store_fail(reg, src, "reading documents");
+            break;
+        }
+        cdx_doc_row_t row;
+        rc = read_row(st, &row);
+        if (rc == 0)
+            rc = read_blob(st, 11, &row);
+        if (rc == 0)
+            rc = fn(&row, arg);
+        cdx_doc_row_cleanup(&row);
+        if (rc != 0)
+            break;
+    }
+    stmt_put(st);
+    return rc;
+}
+
+/* The arguments of one update_normalized call. */
+typedef struct doc_update {
+    int64_t id;
+    const char *normalized_sha256;
+    const void *normalized;
+    size_t normalized_size;
+    const char *mapping_version;
+    const char *meta_json;
+    const char *facts_json;
+    const cdx_fact_row_t *rows;
+    size_t nrows;
+} doc_update_t;
+
+static int update_row(cdx_registry_t *reg, const doc_update_t *u)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_DOC_UPDATE_NORMALIZED,
+                      "UPDATE documents SET normalized_sha256 = ?2, mapping_version = ?3,"
+                      " meta_json = ?4 WHERE id = ?1",
+                      &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, u->id);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 2, u->normalized_sha256);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 3, u->mapping_version);
+    if (src == SQLITE_OK)
+        src = bind_text(st, 4, u->meta_json ? u->meta_json : "{}");
+    rc = src == SQLITE_OK ? step_done(reg, st, "updating a document")
+                          : store_fail(reg, src, "binding a document");
+    stmt_put(st);
+    return rc;
+}
+
+static int update_content(cdx_registry_t *reg, const doc_update_t *u)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(reg, STMT_CONTENT_UPDATE_NORMALIZED,
+                      "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1", &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, u->id);
+    if (src == SQLITE_OK)
+        src = u->normalized ? sqlite3_bind_blob64(st, 2, u->normalized, u->normalized_size,
+                                                  SQLITE_STATIC)
+                            : sqlite3_bind_null(st, 2);
+    rc = src == SQLITE_OK ? step_done(reg, st, "updating document content")
+                          : store_fail(reg, src, "binding document content");
+    stmt_put(st);
+    return rc;
+}
+
+static int update_normalized_tx(cdx_registry_t *reg, void *arg)
+{
+    const doc_update_t *u = arg;
+    int rc = update_row(reg, u);
+    if (rc == 0)
+        rc = update_content(reg, u);
+    if (rc == 0)
+        rc = facts_delete(reg, u->id);
+    if (rc == 0)
+        rc = facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows);
+    return rc;
+}
+
+int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
+                                   const void *normalized, size_t normalized_size,
+                                   const char *mapping_version, const char *meta_json,
+                                   const char *facts_json, const cdx_fact_row_t *rows,
+                                   size_t nrows)
+{
+    doc_update_t u = {
+        .id = id,
+        .normalized_sha256 = normalized_sha256,
+        .normalized = normalized,
+        .normalized_size = normalized_size,
+        .mapping_version = mapping_version,
+        .meta_json = meta_json,
+        .facts_json = facts_json,
+        .rows = rows,
+        .nrows = nrows,
+    };
+    return in_transaction(reg, update_normalized_tx, &u);
+}
