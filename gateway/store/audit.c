@@ -4,6 +4,7 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 
 #include <string.h>
 
@@ -96,7 +97,7 @@ static int audit_hash(const char *prev_hash, const audit_row_t *r, char out[65])
 static int audit_event_ok(const cdx_audit_event_t *ev)
 {
     return ev != NULL && ev->event != NULL && ev->event[0] != '\0' &&
-           (ev->outcome == 0 || ev->outcome == 4 || ev->outcome == 8 || ev->outcome == 12);
+           cdx_audit_outcome_valid(ev->outcome);
 }
 
 /* Reads the sequence number and hash of the last row (0 and the zero

@@ -4,6 +4,7 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void cdx_registry_doc_uid(const char *unique_id, char out[33])
 typedef struct doc_store {
     const cdx_doc_record_t *rec;
     const cdx_audit_event_t *audit;
-    cdx_store_outcome_t *outcome;
+    cdx_store_outcome_t *result; /* what became of the document */
     char *uid;
     int64_t submitter; /* row id of rec->submitter_oid */
     int64_t doc_id;    /* row id of the new document */
@@ -59,7 +60,7 @@ static int find_existing(cdx_registry_t *reg, doc_store_t *ds)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         const char *sha = (const char *)sqlite3_column_text(st, 0);
-        *ds->outcome = sha != NULL && strcmp(sha, ds->rec->sha256) == 0 ? CDX_STORE_IDENTICAL
+        *ds->result = sha != NULL && strcmp(sha, ds->rec->sha256) == 0 ? CDX_STORE_IDENTICAL
                                                                         : CDX_STORE_CONFLICT;
         ds->done = 1;
     } else if (src != SQLITE_DONE) {
@@ -70,12 +71,12 @@ static int find_existing(cdx_registry_t *reg, doc_store_t *ds)
         return rc;
     /* A conflict is a refused import; a repeat is recorded as such. */
     cdx_audit_event_t ev = *ds->audit;
-    if (*ds->outcome == CDX_STORE_CONFLICT) {
-        ev.event = "document.conflict";
-        ev.outcome = 4;
+    if (*ds->result == CDX_STORE_CONFLICT) {
+        ev.event = CDX_AUDIT_DOCUMENT_CONFLICT;
+        ev.outcome = CDX_AUDIT_MINOR_FAILURE;
     }
     return audit_variant(reg, ds, ev,
-                         *ds->outcome == CDX_STORE_CONFLICT ? "result=conflict"
+                         *ds->result == CDX_STORE_CONFLICT ? "result=conflict"
                                                             : "result=identical");
 }
 
@@ -138,13 +139,13 @@ static int check_replacement(cdx_registry_t *reg, doc_store_t *ds)
         int rc = replacement_allowed(reg, ds, &allowed);
         if (rc != 0)
             return rc;
-        cdx_store_outcome_t *outcome = ds->outcome;
+        cdx_store_outcome_t *outcome = ds->result;
         if (!allowed) {
             *outcome = CDX_STORE_FORBIDDEN;
             ds->done = 1;
             cdx_audit_event_t ev = ds->audit != NULL ? *ds->audit : (cdx_audit_event_t){0};
-            ev.event = "security.alert";
-            ev.outcome = 8;
+            ev.event = CDX_AUDIT_SECURITY_ALERT;
+            ev.outcome = CDX_AUDIT_SERIOUS_FAILURE;
             return audit_variant(reg, ds, ev, "code=REPLACEMENT_FORBIDDEN");
         }
     }
@@ -349,7 +350,7 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0 && ds->audit != NULL)
         rc = audit_append(reg, ds->audit);
     if (rc == 0)
-        *ds->outcome = CDX_STORE_CREATED;
+        *ds->result = CDX_STORE_CREATED;
     return rc;
 }
 
@@ -358,7 +359,7 @@ int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec
                                 char doc_uid[33])
 {
     reg->errmsg[0] = '\0';
-    doc_store_t ds = {.rec = rec, .audit = audit, .outcome = outcome, .uid = doc_uid};
+    doc_store_t ds = {.rec = rec, .audit = audit, .result = outcome, .uid = doc_uid};
     return in_transaction(reg, store_document_tx, &ds);
 }
 

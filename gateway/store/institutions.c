@@ -4,6 +4,7 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/domain/institution.h"
 
 #include <stdlib.h>
@@ -197,9 +198,9 @@ static int audit_upsert(cdx_registry_t *reg, const cdx_institution_t *inst, cons
     snprintf(detail, sizeof detail, "oid=%s roles=%s creds=%zu id_roots=%zu", inst->oid, roles,
              inst->ncreds, inst->nid_roots);
     cdx_audit_event_t ev = {
-        .event = "institution.upsert",
+        .event = CDX_AUDIT_INSTITUTION_UPSERT,
         .actor_oid = actor,
-        .outcome = 0,
+        .outcome = CDX_AUDIT_SUCCESS,
         .detail = detail,
     };
     return audit_append(reg, &ev);

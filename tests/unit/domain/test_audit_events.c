@@ -24,7 +24,7 @@
 /* Rooms of gateway/ that still write some outcomes as bare numbers, until
  * their call sites name them by the catalogue's constants.  A room that
  * has none left must leave this list (test_outcomes_are_named says so). */
-static const char *const bare_outcome_rooms[] = {"store", "api"};
+static const char *const bare_outcome_rooms[] = {"api"};
 
 static void test_table(void **state)
 {
