@@ -213,7 +213,7 @@ typedef struct result {
     double seconds;
     double bytes; /* bytes processed while timing */
     const char *note;
-    int has_stmts;       /* the registry stages: its statement cache while timing */
+    int has_stmts;        /* the registry stages: its statement cache while timing */
     double stmt_prepared; /* statements compiled per stored document */
     double stmt_uses;     /* statements run per stored document */
     double store_seconds; /* the registry stages: inside the store calls alone */
@@ -555,8 +555,8 @@ static result_t time_registry(docset_t *s, ctx_t *c, int group, const char *stag
         r.has_stmts = 1;
         r.stmt_prepared =
             (double)(st1.prepared + st1.one_off - st0.prepared - st0.one_off) / (double)k;
-        r.stmt_uses = (double)(st1.prepared + st1.reused + st1.one_off - st0.prepared -
-                               st0.reused - st0.one_off) /
+        r.stmt_uses = (double)(st1.prepared + st1.reused + st1.one_off - st0.prepared - st0.reused -
+                               st0.one_off) /
                       (double)k;
     }
 #endif
@@ -841,7 +841,9 @@ static void ratio_line(const char *what, double ours, double base, const char *u
             have ? ratio : -1);
 }
 
-static int summary(const char *path)
+/* Reads the JSON lines of a results file (lines that are not objects are
+ * skipped).  Returns 0, 1 (memory) or 2 (unreadable). */
+static int read_results(const char *path, lines_t *out)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -864,75 +866,103 @@ static int summary(const char *path)
     }
     free(line);
     fclose(f);
-    char *jbuf = NULL;
-    size_t jlen = 0;
-    FILE *js = open_memstream(&jbuf, &jlen);
-    if (js == NULL)
-        return 1;
+    *out = L;
+    return 0;
+}
 
+/* The comparisons against baselines, as table rows and JSON objects in js. */
+static void summary_ratios(const lines_t *L, FILE *js)
+{
     printf("| comparison | ours | baseline | ratio | target |\n|---|---|---|---|---|\n");
     /* 1. End-to-end HTTPS ingest on 2 cores against the parse-only ceiling
      *    scaled to 2 cores, on the 100 KB documents. */
-    json_t *peak = find_line(&L, "cdxgw-load", "label", "peak-100k", NULL, NULL);
-    double ceil100 = stage_dps(&L, "gen-100k", "ceiling_parse");
+    json_t *peak = find_line(L, "cdxgw-load", "label", "peak-100k", NULL, NULL);
+    double ceil100 = stage_dps(L, "gen-100k", "ceiling_parse");
     ratio_line("HTTPS ingest 100 KB, 2 cores, docs/s vs 2× parse-only ceiling",
                num(peak, "docs_per_s"), 2 * ceil100, "docs/s", 0.5, js);
-    json_t *peak20 = find_line(&L, "cdxgw-load", "label", "peak-20k", NULL, NULL);
+    json_t *peak20 = find_line(L, "cdxgw-load", "label", "peak-20k", NULL, NULL);
     ratio_line("HTTPS ingest 20 KB, 2 cores, docs/s vs 2× parse-only ceiling",
-               num(peak20, "docs_per_s"), 2 * stage_dps(&L, "gen-20k", "ceiling_parse"), "docs/s",
+               num(peak20, "docs_per_s"), 2 * stage_dps(L, "gen-20k", "ceiling_parse"), "docs/s",
                0.5, js);
     /* 2. Parse + extract against BlueButton.js on the corpus. */
-    json_t *bb = find_line(&L, "bluebutton", "set", "corpus", NULL, NULL);
+    json_t *bb = find_line(L, "bluebutton", "set", "corpus", NULL, NULL);
     ratio_line("parse+extract on the corpus vs BlueButton.js",
-               stage_dps(&L, "corpus", "parse_extract"), num(bb, "docs_per_s"), "docs/s", 20, js);
+               stage_dps(L, "corpus", "parse_extract"), num(bb, "docs_per_s"), "docs/s", 20, js);
     /* 3. The pipeline against what an integrator would script. */
     const char *sets[] = {"corpus", "gen-20k", "gen-100k", "gen-1m"};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(sets); i++) {
-        json_t *naive = find_line(&L, "naive", "set", sets[i], NULL, NULL);
+        json_t *naive = find_line(L, "naive", "set", sets[i], NULL, NULL);
         char what[128];
         snprintf(what, sizeof what, "pipeline on %s vs xmllint --schema + xsltproc", sets[i]);
-        ratio_line(what, stage_dps(&L, sets[i], "pipeline"), num(naive, "docs_per_s"), "docs/s",
-                   NAN, js);
+        ratio_line(what, stage_dps(L, sets[i], "pipeline"), num(naive, "docs_per_s"), "docs/s", NAN,
+                   js);
         snprintf(what, sizeof what, "pipeline on %s vs parse-only ceiling (1 core)", sets[i]);
-        ratio_line(what, stage_dps(&L, sets[i], "pipeline"),
-                   stage_dps(&L, sets[i], "ceiling_parse"), "docs/s", NAN, js);
+        ratio_line(what, stage_dps(L, sets[i], "pipeline"), stage_dps(L, sets[i], "ceiling_parse"),
+                   "docs/s", NAN, js);
     }
     /* 4. Registry store and commit of a whole 100 KB document against
      *    SQLite committing a 200-byte row on the same disk: how far the
      *    document store is from the disk's own limit. */
     ratio_line("registry store+commit of a 100 KB document, 1 per commit, vs SQLite 1 row per "
                "commit",
-               stage_dps(&L, "gen-100k", "commit_1"), stage_dps(&L, "disk", "sqlite_commit_1"),
+               stage_dps(L, "gen-100k", "commit_1"), stage_dps(L, "disk", "sqlite_commit_1"),
                "commits/s", NAN, js);
     ratio_line("registry store+commit, 32 documents per commit vs 1 per commit (100 KB)",
-               stage_dps(&L, "gen-100k", "commit_32"), stage_dps(&L, "gen-100k", "commit_1"),
+               stage_dps(L, "gen-100k", "commit_32"), stage_dps(L, "gen-100k", "commit_1"),
                "docs/s", NAN, js);
     /* The 200 path (same bytes again) against the 201 path over HTTPS. */
-    json_t *rep = find_line(&L, "cdxgw-load", "label", "repeat-100k", NULL, NULL);
+    json_t *rep = find_line(L, "cdxgw-load", "label", "repeat-100k", NULL, NULL);
     ratio_line("HTTPS 200 path (repeated 100 KB documents) vs 201 path", num(rep, "docs_per_s"),
                num(peak, "docs_per_s"), "docs/s", NAN, js);
+}
+
+/* The latency and memory targets: table rows; their values in t[4]
+ * (p99, RSS at 256 connections, soak middle and end). */
+static void summary_targets(const lines_t *L, double t[4])
+{
     /* 5. Latency and memory targets. */
-    json_t *half = find_line(&L, "cdxgw-load", "label", "half-100k", NULL, NULL);
+    json_t *half = find_line(L, "cdxgw-load", "label", "half-100k", NULL, NULL);
     json_t *lat = half ? json_object_get(half, "latency_ms") : NULL;
     double p99 = num(lat, "p99");
     printf("| p99 latency, 100 KB at half of peak (ms) | %.2f | 25 ms | | %s |\n", p99,
            isnan(p99) ? "not measured"
            : p99 < 25 ? "met"
                       : "missed");
-    json_t *c256 = find_line(&L, "cdxgw-load", "label", "conns-256", NULL, NULL);
+    json_t *c256 = find_line(L, "cdxgw-load", "label", "conns-256", NULL, NULL);
     json_t *gw = c256 ? json_object_get(c256, "gateway") : NULL;
     double rss = num(gw, "rss_mb_max");
     printf("| RSS with 256 connections under load (MB) | %.1f | 150 MB | | %s |\n", rss,
            isnan(rss)  ? "not measured"
            : rss < 150 ? "met"
                        : "missed");
-    json_t *soak = find_line(&L, "cdxgw-load", "label", "soak", NULL, NULL);
+    json_t *soak = find_line(L, "cdxgw-load", "label", "soak", NULL, NULL);
     json_t *sg = soak ? json_object_get(soak, "gateway") : NULL;
     double mid = num(sg, "rss_mb_mid"), end = num(sg, "rss_mb_end");
     printf("| soak RSS, middle → end (MB) | %.1f → %.1f | flat | | %s |\n", mid, end,
            isnan(mid)                    ? "not measured"
            : end - mid <= 0.05 * mid + 2 ? "flat"
                                          : "growing");
+    t[0] = p99;
+    t[1] = rss;
+    t[2] = mid;
+    t[3] = end;
+}
+
+static int summary(const char *path)
+{
+    lines_t L = {0};
+    int rc = read_results(path, &L);
+    if (rc != 0)
+        return rc;
+    char *jbuf = NULL;
+    size_t jlen = 0;
+    FILE *js = open_memstream(&jbuf, &jlen);
+    if (js == NULL)
+        return 1;
+    summary_ratios(&L, js);
+    double t[4];
+    summary_targets(&L, t);
+    double p99 = t[0], rss = t[1], mid = t[2], end = t[3];
     fclose(js);
     printf("\n{\"tool\":\"summary\",\"p99_half_100k_ms\":%.3f,\"rss_256_mb\":%.1f,"
            "\"soak_rss_mid_mb\":%.1f,\"soak_rss_end_mb\":%.1f,\"ratios\":[%s]}\n",
@@ -1017,16 +1047,16 @@ static void usage(FILE *f)
                "usage: cdxgw-stages --self-test\n");
 }
 
-int main(int argc, char **argv)
+/* What --synth asks for. */
+typedef struct synth_args {
+    const char *src, *out;
+    int kb, count;
+} synth_args_t;
+
+/* Reads the options into opt, *xsd and *sy.  Returns -1 to go on, else
+ * the exit status (a --self-test, --help or --summary already ran). */
+static int parse_args(int argc, char **argv, const char **xsd, synth_args_t *sy)
 {
-    opt.min_time = 1.0;
-    opt.group = 32;
-    opt.commits = 200;
-    opt.mappings = CDX_BENCH_SOURCE_DIR "/mappings";
-    opt.tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    const char *xsd = CDX_BENCH_SOURCE_DIR "/../shared/corpus/schema/cda-r2-sdtc/CDA.xsd";
-    const char *synth_src = NULL, *synth_out = NULL;
-    int synth_kb = 0, synth_count = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1053,7 +1083,7 @@ int main(int argc, char **argv)
         } else if (OPT("--mappings")) {
             opt.mappings = v;
         } else if (OPT("--xsd")) {
-            xsd = v;
+            *xsd = v;
         } else if (OPT("--min-time")) {
             opt.min_time = atof(v);
         } else if (OPT("--commits")) {
@@ -1069,13 +1099,13 @@ int main(int argc, char **argv)
         } else if (OPT("--list")) {
             opt.list_out = v;
         } else if (OPT("--synth")) {
-            synth_src = v;
+            sy->src = v;
         } else if (OPT("--size-kb")) {
-            synth_kb = atoi(v);
+            sy->kb = atoi(v);
         } else if (OPT("--count")) {
-            synth_count = atoi(v);
+            sy->count = atoi(v);
         } else if (OPT("--out")) {
-            synth_out = v;
+            sy->out = v;
         } else {
             fprintf(stderr, "cdxgw-stages: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -1083,30 +1113,12 @@ int main(int argc, char **argv)
         }
 #undef OPT
     }
-    cdx_xml_global_init();
-    if (synth_src != NULL) {
-        if (synth_kb <= 0 || synth_count <= 0 || synth_out == NULL) {
-            usage(stderr);
-            return 2;
-        }
-        return synth(synth_src, synth_kb, synth_count, synth_out);
-    }
-    if (opt.group < 1 || opt.min_time < 0) {
-        usage(stderr);
-        return 2;
-    }
-    if (opt.nsets == 0) {
-        opt.sets[0].name = "corpus";
-        opt.sets[0].dir = CDX_BENCH_SOURCE_DIR "/../shared/corpus/ccda";
-        opt.nsets = 1;
-    }
-    struct stat st;
-    opt.xsd = strcmp(xsd, "none") != 0 && stat(xsd, &st) == 0 ? xsd : NULL;
-    if (opt.json_out != NULL && (opt.json = fopen(opt.json_out, "a")) == NULL) {
-        fprintf(stderr, "cdxgw-stages: cannot append to %s\n", opt.json_out);
-        return 2;
-    }
+    return -1;
+}
 
+/* Measures every document set with the stages and the registry. */
+static int run_sets(void)
+{
     ctx_t c = {0};
     char err[1024];
     cdx_pipeline_options_t po = {.mappings_dir = opt.mappings, .xsd_path = opt.xsd};
@@ -1151,4 +1163,43 @@ int main(int argc, char **argv)
     if (opt.json)
         fclose(opt.json);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opt.min_time = 1.0;
+    opt.group = 32;
+    opt.commits = 200;
+    opt.mappings = CDX_BENCH_SOURCE_DIR "/mappings";
+    opt.tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *xsd = CDX_BENCH_SOURCE_DIR "/../shared/corpus/schema/cda-r2-sdtc/CDA.xsd";
+    synth_args_t sy = {.count = 1};
+    int rc = parse_args(argc, argv, &xsd, &sy);
+    if (rc >= 0)
+        return rc;
+    cdx_xml_global_init();
+    if (sy.src != NULL) {
+        if (sy.kb <= 0 || sy.count <= 0 || sy.out == NULL) {
+            usage(stderr);
+            return 2;
+        }
+        return synth(sy.src, sy.kb, sy.count, sy.out);
+    }
+    if (opt.group < 1 || opt.min_time < 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (opt.nsets == 0) {
+        opt.sets[0].name = "corpus";
+        opt.sets[0].dir = CDX_BENCH_SOURCE_DIR "/../shared/corpus/ccda";
+        opt.nsets = 1;
+    }
+    struct stat st;
+    opt.xsd = strcmp(xsd, "none") != 0 && stat(xsd, &st) == 0 ? xsd : NULL;
+    if (opt.json_out != NULL && (opt.json = fopen(opt.json_out, "a")) == NULL) {
+        fprintf(stderr, "cdxgw-stages: cannot append to %s\n", opt.json_out);
+        return 2;
+    }
+
+    return run_sets();
 }
