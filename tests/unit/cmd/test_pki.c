@@ -23,6 +23,7 @@
 #include "cdx/base/common.h"
 #include "cdx/conf/institution.h"
 #include "cdx/cmd/pki.h"
+#include "cdx_test.h"
 
 typedef struct {
     char dir[4096];
@@ -110,13 +111,7 @@ static unsigned file_mode(const char *path)
 
 static int setup(void **state)
 {
-    const char *tmp = getenv("CDX_TEST_TMP");
-    if (tmp == NULL || *tmp == '\0')
-        tmp = "/tmp";
-    if (cdx_mkdirs(tmp, 0755) != 0)
-        return -1;
-    int n = snprintf(fx.dir, sizeof fx.dir, "%s/pki.XXXXXX", tmp);
-    if (n < 0 || (size_t)n >= sizeof fx.dir || mkdtemp(fx.dir) == NULL)
+    if (cdx_test_scratch_dir(fx.dir, sizeof fx.dir, "pki") != 0)
         return -1;
     /* The shell commands below quote paths with single quotes. */
     if (strchr(fx.dir, '\'') != NULL)

@@ -20,12 +20,7 @@ static char tmpdir[1024];
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("CDX_TEST_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s/config-XXXXXX", base ? base : "/tmp");
-    char parent[1024];
-    snprintf(parent, sizeof parent, "%s", base ? base : "/tmp");
-    cdx_mkdirs(parent, 0700);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return cdx_test_scratch_dir(tmpdir, sizeof tmpdir, "config");
 }
 
 static void write_file(const char *name, const char *text, char *path, size_t n)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cdx/base/common.h"
+#include "cdx_test.h"
 #include "cdx/parsers/diag.h"
 #include "cdx/parsers/normalize.h"
 #include "cdx/parsers/xml.h"
@@ -25,14 +26,6 @@
 
 static char tmp_root[1024];
 static cdx_mappings_t *mappings;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int run_gen(const char *sub, const char *institution, const char *size_kb)
 {
@@ -218,16 +211,11 @@ static void test_large_documents_within_node_budget(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("CDX_TEST_TMP");
     const char *src = getenv("CDX_SOURCE_DIR");
     char dir[1200], err[1024];
     cdx_xml_global_init();
     cdx_xslt_global_init();
-    if (base == NULL)
-        base = "/tmp";
-    cdx_mkdirs(base, 0755);
-    snprintf(tmp_root, sizeof tmp_root, "%s/gen-XXXXXX", base);
-    if (mkdtemp(tmp_root) == NULL)
+    if (cdx_test_scratch_dir(tmp_root, sizeof tmp_root, "gen") != 0)
         return -1;
     snprintf(dir, sizeof dir, "%s/mappings", src ? src : ".");
     if (cdx_mappings_load(dir, &mappings, err, sizeof err) != 0) {
@@ -241,7 +229,7 @@ static int teardown(void **state)
 {
     (void)state;
     cdx_mappings_free(mappings);
-    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    cdx_test_remove_dir(tmp_root);
     return 0;
 }
 

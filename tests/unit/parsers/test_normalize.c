@@ -391,25 +391,12 @@ static char tmp_root[1024];
 
 static void make_tmp(void)
 {
-    const char *base = getenv("CDX_TEST_TMP");
-    if (base == NULL)
-        base = "/tmp";
-    cdx_mkdirs(base, 0755);
-    snprintf(tmp_root, sizeof tmp_root, "%s/normalize-XXXXXX", base);
-    assert_non_null(mkdtemp(tmp_root));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    assert_int_equal(cdx_test_scratch_dir(tmp_root, sizeof tmp_root, "normalize"), 0);
 }
 
 static void rm_tmp(void)
 {
-    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    cdx_test_remove_dir(tmp_root);
 }
 
 static void put(const char *rel, const char *text)

@@ -257,13 +257,7 @@ static int group_setup(void **state)
     else
         snprintf(corpus_dir, sizeof corpus_dir, "%s/../shared/corpus", source_dir);
 
-    const char *base = getenv("CDX_TEST_TMP");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (cdx_mkdirs(base, 0700) != 0)
-        return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s/validate-XXXXXX", base);
-    if (mkdtemp(tmpdir) == NULL)
+    if (cdx_test_scratch_dir(tmpdir, sizeof tmpdir, "validate") != 0)
         return -1;
 
     cdx_xml_global_init();

@@ -14,18 +14,15 @@
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
 #include "cdx/store/writer.h"
+#include "cdx_test.h"
 
 static char dbpath[1200];
 
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("CDX_TEST_TMP");
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s", base ? base : "/tmp");
-    cdx_mkdirs(dir, 0700);
-    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/docs-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (cdx_test_scratch_dir(dir, sizeof dir, "docs") != 0)
         return -1;
     snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
     return 0;
