@@ -46,7 +46,6 @@ KNOWN = {
     "include/cdx/net/server.h: cdx/conf/config.h",
     "include/cdx/net/server.h: cdx/store/registry.h",
     "include/cdx/net/tls.h: cdx/store/registry.h",
-    "gateway/api/handlers.c: cdx/cmd/cli.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

@@ -1,4 +1,5 @@
-/* documents: POST /v1/documents and the document read endpoints. */
+/* documents: POST /v1/documents and the document read endpoints (see
+ * include/cdx/api/documents.h). */
 #include "cdx/api/app.h"
 #include "cdx/base/common.h"
 #include "cdx/api/documents.h"
@@ -275,7 +276,7 @@ static void copy_purpose(const cdx_request_t *rq, char *purpose, size_t plen, ch
     cdx_strlcpy(user, u ? u : "", ulen);
 }
 
-void cdx_h_documents_post(cdx_request_t *rq)
+static void h_documents_post(cdx_request_t *rq)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
     const char *ct = cdx_http_header(rq->http, "content-type");
@@ -526,12 +527,22 @@ static void start_read(cdx_request_t *rq, int metadata)
     }
 }
 
-void cdx_h_documents_get(cdx_request_t *rq)
+static void h_documents_get(cdx_request_t *rq)
 {
     start_read(rq, 0);
 }
 
-void cdx_h_documents_metadata(cdx_request_t *rq)
+static void h_documents_metadata(cdx_request_t *rq)
 {
     start_read(rq, 1);
 }
+
+const cdx_route_t cdx_document_routes[] = {
+    {"documents.post", "POST", "/v1/documents", CDX_ROLE_SUBMIT, CDX_ROUTE_BODY,
+     CDX_HANDLER(h_documents_post)},
+    {"documents.get", "GET", "/v1/documents/{id}", CDX_ROLE_QUERY, 0,
+     CDX_HANDLER(h_documents_get)},
+    {"documents.metadata", "GET", "/v1/documents/{id}/metadata", CDX_ROLE_QUERY, 0,
+     CDX_HANDLER(h_documents_metadata)},
+};
+const size_t cdx_document_nroutes = CDX_ARRAY_SIZE(cdx_document_routes);

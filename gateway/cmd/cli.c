@@ -2,6 +2,7 @@
 #include "cdx/cmd/cli.h"
 #include "cdx/conf/institution.h"
 #include "cdx/api/app.h"
+#include "cdx/api/routes.h"
 #include "cdx/parsers/xml.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
@@ -168,7 +169,7 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         cdx_registry_close(reg);
         return 1;
     }
-    cdx_handlers_init();
+    cdx_routes_init();
     rc = cdx_app_init(&app, cfg, err, sizeof err);
     app_ready = 1;
     if (rc != 0) {
@@ -176,7 +177,9 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         rc = rc == CDX_ECONFIG ? 2 : 1;
         goto out;
     }
-    rc = cdx_server_new(&loop, cfg, reg, cdx_routes, cdx_nroutes, &srv, err, sizeof err);
+    size_t nroutes = 0;
+    const cdx_route_t *routes = cdx_routes_table(&nroutes);
+    rc = cdx_server_new(&loop, cfg, reg, routes, nroutes, &srv, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);
         rc = rc == CDX_ETLS ? 2 : 1;

@@ -1,5 +1,5 @@
 /*
- * documents: the HTTP handlers of /v1/documents.
+ * documents: the HTTP handlers of /v1/documents and their routes.
  *
  * Responsible for: POST (ingest through the pipeline on a worker thread,
  * then the registry writer; the answer only after the commit is durable,
@@ -13,10 +13,9 @@
 #ifndef CDX_DOCUMENTS_H
 #define CDX_DOCUMENTS_H
 
-#include "cdx/net/server.h"
+#include "cdx/api/routes.h"
 
-void cdx_h_documents_post(cdx_request_t *rq);
-void cdx_h_documents_get(cdx_request_t *rq);
-void cdx_h_documents_metadata(cdx_request_t *rq);
+extern const cdx_route_t cdx_document_routes[];
+extern const size_t cdx_document_nroutes;
 
 #endif
