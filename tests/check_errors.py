@@ -37,9 +37,12 @@ PROBLEM_FUNCTIONS = {
     "respond_fatal": 2,
     "fail": 2,
     "refuse": 2,
+    "refuse_post": 2,
+    "server_refuse": 2,
     "cdx_diag_reject": 2,
     "audit_refusal": 2,
     "cdx_app_on_reject": 4,
+    "cdx_app_audit_reject": 4,
     "reject_hook": 4,
 }
 
@@ -53,6 +56,8 @@ FORWARDS = {
     # decoder's (its refuse calls) through the parser.
     "respond_fatal: e->code",
     "fail: p->ck.code",
+    # The disclosure sequence's refusals, from the rows of its table.
+    "refuse: r->code",
 }
 
 PAIR = re.compile(r'(?<![\w.])(\d{3})\s*,\s*"([A-Z][A-Z0-9_]*)"')

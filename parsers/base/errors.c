@@ -26,6 +26,7 @@ static const cdx_error_t table[] = {
     {405, "METHOD_NOT_ALLOWED", "Method not allowed"},
     {403, "FORBIDDEN", "Role not granted"},
     {400, "BAD_QUERY", "Bad query parameter"},
+    {400, "PURPOSE_UNKNOWN", "Unknown purpose of use"},
     {404, "DOCUMENT_NOT_FOUND", "Document not found"},
     /* The body: media type and MIME. */
     {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"},

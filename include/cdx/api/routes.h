@@ -5,7 +5,7 @@
  * Responsible for: joining the modules' routes in one table for the
  * server (method, path pattern, the role each route needs, its flags, its
  * handler), checking at start that no two routes share a name or a
- * method and pattern.
+ * method and pattern, and the api's own route flag.
  * Not responsible for: matching, role checks and dispatch (net/server.h)
  * or what the handlers do.
  *
@@ -21,6 +21,11 @@
 #include "cdx/domain/types.h"
 #include "cdx/net/router.h"
 #include "cdx/net/server.h"
+
+/* A route flag of the api's (the server's flags are the low bits): the
+ * route discloses patient data, through the disclosure sequence
+ * (disclose.h); a refusal of its role is audited by that sequence. */
+enum { CDX_ROUTE_DISCLOSES = 1u << 8 };
 
 /* A handler as the route table holds it. */
 #define CDX_HANDLER(fn) ((void *)(uintptr_t)(cdx_handler_fn)(fn))

@@ -36,7 +36,7 @@ static void test_table_is_well_formed(void **state)
 static void test_find(void **state)
 {
     (void)state;
-    const cdx_error_t *e = cdx_error_find("BAD_QUERY");
+    const cdx_error_t *e = cdx_error_find("PURPOSE_UNKNOWN");
     assert_non_null(e);
     assert_int_equal(e->status, 400);
     assert_int_equal(cdx_error_find("DOCUMENT_NOT_FOUND")->status, 404);
@@ -68,8 +68,8 @@ static void test_render_takes_the_title(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "title")),
                         cdx_error_find("BODY_TOO_LARGE")->title);
     json_decref(o);
-    o = render(400, "Bad Request", "BAD_QUERY");
-    assert_string_equal(json_string_value(json_object_get(o, "title")), "Bad query parameter");
+    o = render(400, "Bad Request", "PURPOSE_UNKNOWN");
+    assert_string_equal(json_string_value(json_object_get(o, "title")), "Unknown purpose of use");
     json_decref(o);
     o = render(418, "I'm a teapot", "NOT_IN_THE_CATALOGUE");
     assert_string_equal(json_string_value(json_object_get(o, "title")), "I'm a teapot");
