@@ -1,5 +1,8 @@
 /* app: shared state of the handlers (see include/cdx/api/app.h). */
 #include "cdx/api/app.h"
+#include "cdx/api/disclose.h"
+#include "cdx/api/routes.h"
+#include "cdx/domain/purpose.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
 #include "cdx/net/server.h"
@@ -153,6 +156,7 @@ void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg)
 typedef struct reject_audit {
     cdx_write_req_t req;
     char actor[128];
+    char purpose[16]; /* "" when none is recorded */
     char detail[96];
 } reject_audit_t;
 
@@ -162,7 +166,7 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
     cdx_audit_event_t ev = {
         .event = "document.reject",
         .actor_oid = ra->actor[0] ? ra->actor : NULL,
-        .purpose = "TREAT",
+        .purpose = ra->purpose[0] ? ra->purpose : NULL,
         .outcome = 4,
         .detail = ra->detail,
     };
@@ -177,16 +181,23 @@ static void reject_done(cdx_write_req_t *req, int status)
     free(req->arg);
 }
 
-void cdx_app_on_reject(void *arg, const cdx_route_t *route, const char *peer_oid, int status,
+void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
                        const char *code)
 {
-    cdx_app_t *app = arg;
+    /* Refused while the head was read: the purpose was not looked at. */
+    cdx_app_audit_reject(app, route, peer_oid, status, code, CDX_PURPOSE_DEFAULT);
+}
+
+void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,
+                          int status, const char *code, const char *purpose)
+{
     if (app->writer == NULL)
         return;
     reject_audit_t *ra = calloc(1, sizeof *ra);
     if (ra == NULL)
         return;
     cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
+    cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
     snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
              code);
     ra->req.apply = apply_reject;
@@ -201,8 +212,6 @@ void cdx_app_on_reject(void *arg, const cdx_route_t *route, const char *peer_oid
 typedef struct deny_audit {
     cdx_write_req_t req;
     char actor[128];
-    char document_id[33];
-    char event[32];
     char detail[96];
 } deny_audit_t;
 
@@ -210,10 +219,9 @@ static int apply_deny(cdx_registry_t *reg, void *arg)
 {
     deny_audit_t *da = arg;
     cdx_audit_event_t ev = {
-        .event = da->event,
+        .event = "access.denied",
         .actor_oid = da->actor[0] ? da->actor : NULL,
         .outcome = 8,
-        .document_id = da->document_id[0] ? da->document_id : NULL,
         .detail = da->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -221,11 +229,10 @@ static int apply_deny(cdx_registry_t *reg, void *arg)
 
 static void deny_done(cdx_write_req_t *req, int status)
 {
-    deny_audit_t *da = req->arg;
     if (status != 0)
-        CDX_WARN("audit.write_failed", "event=%s error=%s", da->event,
+        CDX_WARN("audit.write_failed", "event=access.denied error=%s",
                  cdx_log_q(cdx_strerror(status)));
-    free(da);
+    free(req->arg);
 }
 
 void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
@@ -233,25 +240,44 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     cdx_app_t *app = arg;
     if (app->writer == NULL || rq->route == NULL)
         return;
+    if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
+        /* The disclosing routes are the document reads. */
+        cdx_disclose_on_deny(app, rq, "document.read");
+        return;
+    }
     deny_audit_t *da = calloc(1, sizeof *da);
     if (da == NULL)
         return;
     cdx_strlcpy(da->actor, rq->peer ? rq->peer->oid : "", sizeof da->actor);
-    int document = strncmp(rq->route->name, "documents.", 10) == 0;
-    cdx_strlcpy(da->event, document ? "document.read" : "access.denied", sizeof da->event);
-    /* Only a well-formed document id is recorded: the path is the
-     * client's text. */
-    char id[64];
-    if (cdx_route_param(&rq->params, "id", id, sizeof id) == 0 && strlen(id) == 32 &&
-        strspn(id, "0123456789abcdef") == 32)
-        memcpy(da->document_id, id, 33);
     snprintf(da->detail, sizeof da->detail, "route=%s status=403 code=FORBIDDEN",
              rq->route->name);
     da->req.apply = apply_deny;
     da->req.done = deny_done;
     da->req.arg = da;
     if (cdx_writer_submit(app->writer, &da->req) != 0) {
-        CDX_WARN("audit.write_failed", "event=%s error=queue_full", da->event);
+        CDX_WARN("audit.write_failed", "event=access.denied error=queue_full");
         free(da);
     }
+}
+
+/* status: CDX_EBUSY when the write queue refused the change (OVERLOADED),
+ * or the writer's result, which callers pass on as CDX_EDB when it was
+ * CDX_EBUSY: a commit that found the database locked by another process
+ * past busy_timeout means the registry is unavailable, not the gateway
+ * overloaded. */
+void cdx_app_respond_storage_error(cdx_request_t *rq, int status)
+{
+    if (status == CDX_EFULL)
+        cdx_respond_problem(rq, 507, "STORAGE_FULL",
+                            "the registry's disk is full; nothing was stored; retry once an "
+                            "operator has freed space",
+                            NULL);
+    else if (status == CDX_EBUSY)
+        cdx_respond_problem(rq, 503, "OVERLOADED",
+                            "the registry writer is saturated; nothing was stored; retry", NULL);
+    else
+        cdx_respond_problem(rq, 503, "STORAGE_UNAVAILABLE",
+                            "the registry could not store the document; nothing was stored; "
+                            "retry later",
+                            NULL);
 }

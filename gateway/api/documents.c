@@ -1,7 +1,10 @@
-/* documents: POST /v1/documents and the document read endpoints. */
+/* documents: POST /v1/documents and the document read endpoints (see
+ * include/cdx/api/documents.h). */
 #include "cdx/api/app.h"
-#include "cdx/base/common.h"
+#include "cdx/api/disclose.h"
 #include "cdx/api/documents.h"
+#include "cdx/base/common.h"
+#include "cdx/domain/purpose.h"
 #include "cdx/base/log.h"
 #include "cdx/parsers/mime.h"
 #include "cdx/net/server.h"
@@ -132,27 +135,6 @@ static int apply_reject_audit(cdx_registry_t *reg, void *arg)
     return cdx_ingest_apply_reject(reg, &((ingest_job_t *)arg)->change);
 }
 
-/* status: CDX_EBUSY when the write queue refused the change (OVERLOADED), or the
- * writer's result.  The writer callbacks pass CDX_EBUSY on as CDX_EDB: a commit that
- * found the database locked by another process past busy_timeout means the registry is
- * unavailable, not the gateway overloaded. */
-static void respond_storage_error(cdx_request_t *rq, int status)
-{
-    if (status == CDX_EFULL)
-        cdx_respond_problem(rq, 507, "STORAGE_FULL",
-                            "the registry's disk is full; nothing was stored; retry once an "
-                            "operator has freed space",
-                            NULL);
-    else if (status == CDX_EBUSY)
-        cdx_respond_problem(rq, 503, "OVERLOADED",
-                            "the registry writer is saturated; nothing was stored; retry", NULL);
-    else
-        cdx_respond_problem(rq, 503, "STORAGE_UNAVAILABLE",
-                            "the registry could not store the document; nothing was stored; "
-                            "retry later",
-                            NULL);
-}
-
 static void ingest_written(cdx_write_req_t *req, int status)
 {
     ingest_job_t *job = req->arg;
@@ -164,7 +146,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
     if (status != 0) {
         CDX_ERROR("document.store_failed", "req=%s error=%s", rq->id,
                   cdx_log_q(cdx_strerror(status)));
-        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
+        cdx_app_respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
         job_free(job);
         return;
     }
@@ -262,32 +244,46 @@ static void ingest_done(cdx_request_t *rq, void *arg)
     job->hold = cdx_request_hold(rq);
     if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
         cdx_request_resume(job->hold);
-        respond_storage_error(rq, CDX_EBUSY);
+        cdx_app_respond_storage_error(rq, CDX_EBUSY);
         job_free(job);
     }
 }
 
-static void copy_purpose(const cdx_request_t *rq, char *purpose, size_t plen, char *user,
-                         size_t ulen)
+/* The declared purpose of use (X-CDX-Purpose, TREAT when none) as the
+ * table spells it, or NULL when the table has no such purpose. */
+static const cdx_purpose_t *declared_purpose(const cdx_request_t *rq)
 {
-    cdx_strlcpy(purpose, header_or(rq, "x-cdx-purpose", "TREAT"), plen);
-    const char *u = cdx_http_header(rq->http, "x-cdx-user");
-    cdx_strlcpy(user, u ? u : "", ulen);
+    return cdx_purpose_find(header_or(rq, "x-cdx-purpose", CDX_PURPOSE_DEFAULT));
 }
 
-void cdx_h_documents_post(cdx_request_t *rq)
+/* Refuses a submission before its body is looked at: audited as a
+ * rejection (with the purpose declared, none when it is unknown), then
+ * answered. */
+static void refuse_post(cdx_request_t *rq, int status, const char *code, const char *detail)
+{
+    const cdx_purpose_t *purpose = declared_purpose(rq);
+    cdx_app_audit_reject(cdx_server_app(rq->server), rq->route, rq->peer ? rq->peer->oid : NULL,
+                         status, code, purpose ? purpose->code : NULL);
+    cdx_respond_problem(rq, status, code, detail, NULL);
+}
+
+static void h_documents_post(cdx_request_t *rq)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
+    const cdx_purpose_t *purpose = declared_purpose(rq);
+    if (purpose == NULL) {
+        char detail[384];
+        cdx_purpose_unknown_detail(detail, sizeof detail);
+        refuse_post(rq, 400, "PURPOSE_UNKNOWN", detail);
+        return;
+    }
     const char *ct = cdx_http_header(rq->http, "content-type");
     int kind = body_kind(ct);
     if (kind == BODY_UNSUPPORTED) {
-        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415,
-                          "UNSUPPORTED_MEDIA_TYPE");
-        cdx_respond_problem(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
-                            "send the CDA document as application/xml, text/xml or "
-                            "application/hl7-v3+xml (or a MIME message as message/rfc822 or "
-                            "multipart/related)",
-                            NULL);
+        refuse_post(rq, 415, "UNSUPPORTED_MEDIA_TYPE",
+                    "send the CDA document as application/xml, text/xml or "
+                    "application/hl7-v3+xml (or a MIME message as message/rfc822 or "
+                    "multipart/related)");
         return;
     }
     char found[96];
@@ -295,13 +291,12 @@ void cdx_h_documents_post(cdx_request_t *rq)
         cdx_mime_detect(rq->http->body.data, rq->http->body.len, found, sizeof found)) {
         /* A mail export sent as XML: say what was found rather than
          * "not well-formed XML". */
-        cdx_app_on_reject(app, rq->route, rq->peer ? rq->peer->oid : NULL, 415, "MIME_WRAPPED");
         char detail[256];
         snprintf(detail, sizeof detail,
                  "the body is a MIME message (it starts with the header \"%s\"), not XML: send "
                  "it as message/rfc822, or send the decoded document",
                  found);
-        cdx_respond_problem(rq, 415, "MIME_WRAPPED", detail, NULL);
+        refuse_post(rq, 415, "MIME_WRAPPED", detail);
         return;
     }
     ingest_job_t *job = calloc(1, sizeof *job);
@@ -322,7 +317,9 @@ void cdx_h_documents_post(cdx_request_t *rq)
          i++)
         cdx_strlcpy(job->id_roots[job->nid_roots++], rq->peer->id_roots[i],
                     sizeof job->id_roots[0]);
-    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
+    cdx_strlcpy(job->purpose, purpose->code, sizeof job->purpose);
+    const char *user = cdx_http_header(rq->http, "x-cdx-user");
+    cdx_strlcpy(job->user, user ? user : "", sizeof job->user);
     int rc = cdx_submit_job(rq, ingest_work, ingest_done, job);
     if (rc != 0) {
         free(job);
@@ -330,64 +327,43 @@ void cdx_h_documents_post(cdx_request_t *rq)
     }
 }
 
-/* ---- reads ------------------------------------------------------------- */
+/* ---- reads: through the disclosure sequence (disclose.h) ------------- */
 
-typedef struct read_job {
-    cdx_app_t *app;
-    char uid[64];
-    int what;
-    int rc;
+typedef struct read_ctx {
+    int what;     /* CDX_DOC_META_ONLY, _ORIGINAL or _NORMALIZED */
+    int metadata; /* the metadata route */
     cdx_doc_row_t row;
-    char reader_oid[128];
-    char purpose[32];
-    char user[128];
-    char patient_key[33];
-    char detail[96];
-    cdx_write_req_t wreq;
-    void *hold;
-    int metadata;
-    int not_found; /* no such document: the attempt is audited, then 404 */
-    int malformed; /* ... and the id was not even one (not recorded) */
-} read_job_t;
+} read_ctx_t;
 
-static void read_free(read_job_t *job)
+static void read_ctx_free(void *arg)
 {
-    cdx_doc_row_cleanup(&job->row);
-    free(job);
+    read_ctx_t *c = arg;
+    if (c == NULL)
+        return;
+    cdx_doc_row_cleanup(&c->row);
+    free(c);
 }
 
-static void read_work(void *arg)
+static int read_document(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
-    read_job_t *job = arg;
-    cdx_registry_t *reg = cdx_app_reader_acquire(job->app);
-    job->rc = cdx_registry_get_document(reg, job->uid, job->what, &job->row);
-    cdx_app_reader_release(job->app, reg);
+    read_ctx_t *c = d->ctx;
+    int rc = cdx_registry_get_document(reg, d->target_id, c->what, &c->row);
+    if (rc == 0)
+        cdx_app_patient_key(d->app->patient_key, c->row.patient_root, c->row.patient_ext,
+                            d->patient_key);
+    return rc;
 }
 
-static int apply_read_audit(cdx_registry_t *reg, void *arg)
+static void read_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen)
 {
-    read_job_t *job = arg;
-    const char *form = job->metadata ? "metadata"
-                                     : (job->what == CDX_DOC_NORMALIZED ? "normalized" : "original");
-    /* A read of an unknown id is an access attempt too (probing ids is
-     * what an attacker does): audited with the id asked for, which names
-     * no patient, as a minor failure. */
-    if (job->not_found)
-        snprintf(job->detail, sizeof job->detail, "form=%s status=404 code=DOCUMENT_NOT_FOUND%s",
-                 form, job->malformed ? " id=malformed" : "");
+    const read_ctx_t *c = d->ctx;
+    const char *form = c->metadata ? "metadata"
+                                   : (c->what == CDX_DOC_NORMALIZED ? "normalized" : "original");
+    if (d->stage == CDX_DISCLOSE_NOT_FOUND)
+        snprintf(out, outlen, "form=%s status=404 code=DOCUMENT_NOT_FOUND%s", form,
+                 d->target_unknown ? " id=malformed" : "");
     else
-        snprintf(job->detail, sizeof job->detail, "form=%s", form);
-    cdx_audit_event_t ev = {
-        .event = "document.read",
-        .actor_oid = job->reader_oid,
-        .actor_user = job->user[0] ? job->user : NULL,
-        .purpose = job->purpose,
-        .outcome = job->not_found ? 4 : 0,
-        .patient_key = job->not_found ? NULL : job->patient_key,
-        .document_id = job->malformed ? NULL : job->uid,
-        .detail = job->detail,
-    };
-    return cdx_registry_audit(reg, &ev);
+        snprintf(out, outlen, "form=%s", form);
 }
 
 static json_t *metadata_json(const cdx_doc_row_t *row)
@@ -410,31 +386,19 @@ static json_t *metadata_json(const cdx_doc_row_t *row)
     return meta;
 }
 
-static void read_written(cdx_write_req_t *req, int status)
+static void read_respond(cdx_disclosure_t *d, cdx_request_t *rq)
 {
-    read_job_t *job = req->arg;
-    cdx_request_t *rq = cdx_request_resume(job->hold);
-    if (rq == NULL) {
-        read_free(job);
-        return;
-    }
-    if (status != 0) {
-        /* No audit record, no disclosure. */
-        respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
-        read_free(job);
-        return;
-    }
-    if (job->not_found) {
+    read_ctx_t *c = d->ctx;
+    if (d->stage == CDX_DISCLOSE_NOT_FOUND) {
         cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
-                            job->malformed ? "document ids are 32 lower-case hex digits, as "
-                                             "returned by POST /v1/documents"
-                                           : "no document with this id",
+                            d->target_unknown ? "document ids are 32 lower-case hex digits, as "
+                                                "returned by POST /v1/documents"
+                                              : "no document with this id",
                             NULL);
-        read_free(job);
         return;
     }
-    if (job->metadata) {
-        json_t *meta = metadata_json(&job->row);
+    if (c->metadata) {
+        json_t *meta = metadata_json(&c->row);
         char *text = json_dumps(meta, JSON_COMPACT);
         json_decref(meta);
         if (text == NULL)
@@ -442,96 +406,64 @@ static void read_written(cdx_write_req_t *req, int status)
         else
             cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
         free(text);
-    } else {
-        char extra[128];
-        const char *etag = job->what == CDX_DOC_NORMALIZED && job->row.normalized_sha256
-                               ? job->row.normalized_sha256
-                               : job->row.sha256;
-        snprintf(extra, sizeof extra, "ETag: \"%s\"\r\nX-CDX-Document-Status: %s\r\n", etag,
-                 job->row.status ? job->row.status : "current");
-        cdx_respond(rq, 200, "application/xml", job->row.content, job->row.content_len, extra);
-    }
-    read_free(job);
-}
-
-static void audit_then_answer(cdx_request_t *rq, read_job_t *job);
-
-static void read_done(cdx_request_t *rq, void *arg)
-{
-    read_job_t *job = arg;
-    if (rq == NULL) {
-        read_free(job);
         return;
     }
-    if (job->rc == CDX_ENOTFOUND) {
-        job->not_found = 1;
-    } else if (job->rc != 0) {
-        respond_storage_error(rq, job->rc);
-        read_free(job);
-        return;
-    } else {
-        cdx_app_patient_key(job->app->patient_key, job->row.patient_root, job->row.patient_ext,
-                            job->patient_key);
-    }
-    audit_then_answer(rq, job);
+    char extra[128];
+    const char *etag = c->what == CDX_DOC_NORMALIZED && c->row.normalized_sha256
+                           ? c->row.normalized_sha256
+                           : c->row.sha256;
+    snprintf(extra, sizeof extra, "ETag: \"%s\"\r\nX-CDX-Document-Status: %s\r\n", etag,
+             c->row.status ? c->row.status : "current");
+    cdx_respond(rq, 200, "application/xml", c->row.content, c->row.content_len, extra);
 }
 
-/* Every read attempt, found or not, is audited before the answer. */
-static void audit_then_answer(cdx_request_t *rq, read_job_t *job)
-{
-    job->wreq.apply = apply_read_audit;
-    job->wreq.done = read_written;
-    job->wreq.arg = job;
-    job->hold = cdx_request_hold(rq);
-    if (cdx_writer_submit(job->app->writer, &job->wreq) != 0) {
-        cdx_request_resume(job->hold);
-        respond_storage_error(rq, CDX_EBUSY);
-        read_free(job);
-    }
-}
+static const cdx_disclose_endpoint_t document_read = {
+    .event = "document.read",
+    .read = read_document,
+    .audit_detail = read_audit_detail,
+    .respond = read_respond,
+    .free_ctx = read_ctx_free,
+};
 
 static void start_read(cdx_request_t *rq, int metadata)
 {
-    cdx_app_t *app = cdx_server_app(rq->server);
-    read_job_t *job = calloc(1, sizeof *job);
-    if (job == NULL) {
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    job->app = app;
-    job->metadata = metadata;
     char form[32] = "";
     int q = cdx_http_query_param(rq->http->query, "form", form, sizeof form);
     if (q < 0 || (q == 1 && strcmp(form, "original") != 0 && strcmp(form, "normalized") != 0)) {
-        free(job);
         cdx_respond_problem(rq, 400, "BAD_QUERY", "form must be 'original' or 'normalized'",
                             NULL);
         return;
     }
-    job->what = metadata ? CDX_DOC_META_ONLY
-                         : (strcmp(form, "normalized") == 0 ? CDX_DOC_NORMALIZED
-                                                             : CDX_DOC_ORIGINAL);
-    cdx_strlcpy(job->reader_oid, rq->peer ? rq->peer->oid : "", sizeof job->reader_oid);
-    copy_purpose(rq, job->purpose, sizeof job->purpose, job->user, sizeof job->user);
-    if (cdx_route_param(&rq->params, "id", job->uid, sizeof job->uid) != 0 ||
-        strlen(job->uid) != 32 || strspn(job->uid, "0123456789abcdef") != 32) {
-        job->not_found = 1;
-        job->malformed = 1;
-        audit_then_answer(rq, job);
+    read_ctx_t *c = calloc(1, sizeof *c);
+    cdx_disclosure_t *d = c != NULL ? cdx_disclose_new(rq, &document_read, c) : NULL;
+    if (d == NULL) {
+        free(c);
+        cdx_respond_overloaded(rq);
         return;
     }
-    if (cdx_submit_job(rq, read_work, read_done, job) != 0) {
-        free(job);
-        cdx_respond_overloaded(rq);
-    }
+    c->metadata = metadata;
+    c->what = metadata ? CDX_DOC_META_ONLY
+                       : (strcmp(form, "normalized") == 0 ? CDX_DOC_NORMALIZED : CDX_DOC_ORIGINAL);
+    d->target_unknown = !cdx_disclose_target_id(&rq->params, d->target_id);
+    cdx_disclose_run(d);
 }
 
-void cdx_h_documents_get(cdx_request_t *rq)
+static void h_documents_get(cdx_request_t *rq)
 {
     start_read(rq, 0);
 }
 
-void cdx_h_documents_metadata(cdx_request_t *rq)
+static void h_documents_metadata(cdx_request_t *rq)
 {
     start_read(rq, 1);
 }
+
+const cdx_route_t cdx_document_routes[] = {
+    {"documents.post", "POST", "/v1/documents", CDX_ROLE_SUBMIT, CDX_ROUTE_BODY,
+     CDX_HANDLER(h_documents_post)},
+    {"documents.get", "GET", "/v1/documents/{id}", CDX_ROLE_QUERY, CDX_ROUTE_DISCLOSES,
+     CDX_HANDLER(h_documents_get)},
+    {"documents.metadata", "GET", "/v1/documents/{id}/metadata", CDX_ROLE_QUERY,
+     CDX_ROUTE_DISCLOSES, CDX_HANDLER(h_documents_metadata)},
+};
+const size_t cdx_document_nroutes = CDX_ARRAY_SIZE(cdx_document_routes);

@@ -2,6 +2,7 @@
 #include "cdx/cmd/cli.h"
 #include "cdx/conf/institution.h"
 #include "cdx/api/app.h"
+#include "cdx/api/routes.h"
 #include "cdx/parsers/xml.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
@@ -218,7 +219,7 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         cdx_registry_close(reg);
         return 1;
     }
-    cdx_handlers_init();
+    cdx_routes_init();
     rc = cdx_app_init(&app, cfg, err, sizeof err);
     app_ready = 1;
     if (rc != 0) {
@@ -232,7 +233,9 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
         rc = 1;
         goto out;
     }
-    rc = cdx_server_new(&loop, &net, registry_institutions, reg, cdx_routes, cdx_nroutes, &srv, err,
+    size_t nroutes = 0;
+    const cdx_route_t *routes = cdx_routes_table(&nroutes);
+    rc = cdx_server_new(&loop, &net, registry_institutions, reg, routes, nroutes, &srv, err,
                         sizeof err);
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);

@@ -1,6 +1,7 @@
 /* problem: application/problem+json rendering (see include/cdx/base/problem.h). */
 #include "cdx/base/problem.h"
 #include "cdx/base/common.h"
+#include "cdx/base/errors.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -9,6 +10,9 @@ int cdx_problem_render(cdx_buf_t *out, int status, const char *title, const char
                        const char *detail, const char *request_id, const char *issues_json)
 {
     int rc = CDX_ENOMEM;
+    const cdx_error_t *known = cdx_error_find(code);
+    if (known != NULL)
+        title = known->title;
     char type[128];
     snprintf(type, sizeof type, "urn:cdxgw:problem:%s", code);
     json_t *obj = json_object();

@@ -46,16 +46,30 @@ void cdx_app_stop_writer(void *app);
 void cdx_app_cleanup(cdx_app_t *app);
 
 /* The server's reject hook: audits a request refused before its handler
- * (a 413, a framing error) on a route that stores documents. */
+ * (a 413, a framing error) on a route that stores documents, with the
+ * default purpose of use (the headers were not looked at). */
 void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
                        const char *code);
 
+/* Audits a submission refused by its handler before its body was looked
+ * at ("document.reject", outcome 4, detail route, status and code), with
+ * the purpose it declared (a code of the purpose table), or none (NULL)
+ * when it declared one the table lacks.  peer_oid may be NULL. */
+void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,
+                          int status, const char *code, const char *purpose);
+
 /* The server's deny hook: audits a request refused for lacking the role of
- * a route without a body (a read): "document.read" for the document
- * routes (with the document id asked for, when it is one), else
- * "access.denied", outcome 8, actor the institution. */
+ * a route without a body: on a route that discloses patient data
+ * (CDX_ROUTE_DISCLOSES) through the disclosure sequence as
+ * "document.read" (with the document id asked for, when it is one), else
+ * as "access.denied"; outcome 8, actor the institution. */
 struct cdx_request;
 void cdx_app_on_deny(void *app, const struct cdx_request *rq);
+
+/* Answers a registry failure: CDX_EFULL 507 STORAGE_FULL, CDX_EBUSY (the
+ * write queue refused the change) 503 OVERLOADED, anything else 503
+ * STORAGE_UNAVAILABLE; each says nothing was stored. */
+void cdx_app_respond_storage_error(struct cdx_request *rq, int status);
 
 cdx_registry_t *cdx_app_reader_acquire(cdx_app_t *app);
 void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg);

@@ -1,22 +1,23 @@
 /*
- * documents: the HTTP handlers of /v1/documents.
+ * documents: the HTTP handlers of /v1/documents and their routes.
  *
  * Responsible for: POST (ingest through the pipeline on a worker thread,
  * then the registry writer; the answer only after the commit is durable,
- * with an audit record for every acceptance and rejection) and the reads
- * (original or normalized bytes with an ETag, the metadata entry), each
- * read audited before anything is disclosed, a read of an unknown id
- * before its 404 (a read refused for its role is audited by the app's
- * deny hook).
- * Not responsible for: the pipeline (ingest) or storage (registry).
+ * with an audit record for every acceptance and rejection, a declared
+ * purpose of use the table does not know among them) and the reads
+ * (original or normalized bytes with an ETag, the metadata entry), which
+ * go through the disclosure sequence (disclose.h): decided, read, audited
+ * and only then answered, a read of an unknown id audited before its 404
+ * and a read refused for its role or its purpose audited too.
+ * Not responsible for: the pipeline (ingest), storage (registry), or the
+ * order of a disclosure's steps (disclose).
  */
 #ifndef CDX_DOCUMENTS_H
 #define CDX_DOCUMENTS_H
 
-#include "cdx/net/server.h"
+#include "cdx/api/routes.h"
 
-void cdx_h_documents_post(cdx_request_t *rq);
-void cdx_h_documents_get(cdx_request_t *rq);
-void cdx_h_documents_metadata(cdx_request_t *rq);
+extern const cdx_route_t cdx_document_routes[];
+extern const size_t cdx_document_nroutes;
 
 #endif

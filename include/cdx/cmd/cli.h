@@ -11,13 +11,6 @@
 
 #include "cdx/conf/config.h"
 #include "cdx/store/registry.h"
-#include "cdx/net/router.h"
-
-/* The gateway's route table (handlers.c). */
-extern const cdx_route_t cdx_routes[];
-extern const size_t cdx_nroutes;
-/* Records the start time that /healthz reports uptime from. */
-void cdx_handlers_init(void);
 
 int cdx_cmd_serve(int argc, char **argv);
 int cdx_cmd_demo(int argc, char **argv);

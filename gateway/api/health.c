@@ -1,7 +1,6 @@
-/* handlers: the route table and the handlers of the core endpoints. */
-#include "cdx/cmd/cli.h"
+/* health: GET /healthz and GET /metrics (see include/cdx/api/health.h). */
+#include "cdx/api/health.h"
 #include "cdx/base/common.h"
-#include "cdx/api/documents.h"
 #include "cdx/net/server.h"
 
 #include <jansson.h>
@@ -10,7 +9,7 @@
 
 static time_t started_at;
 
-void cdx_handlers_init(void)
+void cdx_health_init(void)
 {
     started_at = time(NULL);
 }
@@ -49,15 +48,9 @@ static void h_metrics(cdx_request_t *rq)
     cdx_buf_cleanup(&out);
 }
 
-#define H(fn) ((void *)(uintptr_t)(fn))
-
-const cdx_route_t cdx_routes[] = {
-    {"healthz", "GET", "/healthz", 0, 0, H(h_healthz)},
-    {"metrics", "GET", "/metrics", CDX_ROLE_ADMIN, CDX_ROUTE_LOOPBACK_OR_ROLE, H(h_metrics)},
-    {"documents.post", "POST", "/v1/documents", CDX_ROLE_SUBMIT, CDX_ROUTE_BODY,
-     H(cdx_h_documents_post)},
-    {"documents.get", "GET", "/v1/documents/{id}", CDX_ROLE_QUERY, 0, H(cdx_h_documents_get)},
-    {"documents.metadata", "GET", "/v1/documents/{id}/metadata", CDX_ROLE_QUERY, 0,
-     H(cdx_h_documents_metadata)},
+const cdx_route_t cdx_health_routes[] = {
+    {"healthz", "GET", "/healthz", 0, 0, CDX_HANDLER(h_healthz)},
+    {"metrics", "GET", "/metrics", CDX_ROLE_ADMIN, CDX_ROUTE_LOOPBACK_OR_ROLE,
+     CDX_HANDLER(h_metrics)},
 };
-const size_t cdx_nroutes = CDX_ARRAY_SIZE(cdx_routes);
+const size_t cdx_health_nroutes = CDX_ARRAY_SIZE(cdx_health_routes);

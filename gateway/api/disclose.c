@@ -1,0 +1,317 @@
+/* disclose: the disclosure sequence (see include/cdx/api/disclose.h). */
+#include "cdx/api/disclose.h"
+#include "cdx/base/common.h"
+#include "cdx/base/log.h"
+#include "cdx/domain/institution.h"
+
+#include <string.h>
+
+/* How each refusal of the decision is answered and recorded: one row per
+ * reason (the audit outcome is DICOM's: 8 a serious failure, 4 a minor
+ * one, as for a request that was merely wrong). */
+static const struct refusal {
+    cdx_access_reason_t reason;
+    int status;
+    const char *code;
+    int outcome;
+} refusals[] = {
+    {CDX_ACCESS_NO_INSTITUTION, 403, "FORBIDDEN", 8},
+    {CDX_ACCESS_ROLE_MISSING, 403, "FORBIDDEN", 8},
+    {CDX_ACCESS_PURPOSE_UNKNOWN, 400, "PURPOSE_UNKNOWN", 4},
+};
+
+static const struct refusal *refusal_of(cdx_access_reason_t reason)
+{
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(refusals); i++)
+        if (refusals[i].reason == reason)
+            return &refusals[i];
+    return &refusals[1]; /* a reason without its row is refused as a missing role */
+}
+
+void cdx_disclose_prepare(cdx_disclosure_t *d, const cdx_institution_t *institution,
+                          unsigned role_needed, const char *route_name,
+                          const char *purpose_header, const char *user_header)
+{
+    d->institution = institution;
+    d->role_needed = role_needed;
+    d->route_name = route_name;
+    cdx_strlcpy(d->actor_oid, institution != NULL ? institution->oid : "", sizeof d->actor_oid);
+    cdx_strlcpy(d->user, user_header != NULL ? user_header : "", sizeof d->user);
+    if (purpose_header == NULL || purpose_header[0] == '\0')
+        purpose_header = CDX_PURPOSE_DEFAULT;
+    d->purpose = cdx_purpose_find(purpose_header);
+}
+
+int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33])
+{
+    char id[64];
+    out[0] = '\0';
+    if (cdx_route_param(params, "id", id, sizeof id) != 0 || strlen(id) != 32 ||
+        strspn(id, "0123456789abcdef") != 32)
+        return 0;
+    memcpy(out, id, 33);
+    return 1;
+}
+
+/* ---- the sequence ------------------------------------------------------ */
+
+/* Step 5, and step 6 once it is durable (cdx_disclose_audit_done). */
+static void audit_then_answer(cdx_disclosure_t *d)
+{
+    if (d->io->audit(d) != 0) {
+        /* No audit record, no answer but the writer's refusal. */
+        d->io->storage_error(d, CDX_EBUSY);
+        d->io->finish(d);
+    }
+}
+
+void cdx_disclose_run(cdx_disclosure_t *d)
+{
+    if (d->event == NULL && d->endpoint != NULL)
+        d->event = d->endpoint->event;
+    cdx_access_request_t ask = {
+        .institution = d->institution, .role_needed = d->role_needed, .purpose = d->purpose};
+    d->decision = cdx_access_decide(&ask);
+    d->institution = NULL; /* not kept beyond the decision */
+    if (!d->decision.allow) {
+        d->stage = CDX_DISCLOSE_REFUSED;
+        audit_then_answer(d);
+        return;
+    }
+    if (d->target_unknown) {
+        d->stage = CDX_DISCLOSE_NOT_FOUND;
+        audit_then_answer(d);
+        return;
+    }
+    d->stage = CDX_DISCLOSE_READING;
+    if (d->io->read(d) != 0) {
+        d->io->overloaded(d);
+        d->io->finish(d);
+    }
+}
+
+void cdx_disclose_read_done(cdx_disclosure_t *d, int rc)
+{
+    CDX_ASSERT(d->stage == CDX_DISCLOSE_READING);
+    if (rc == 0) {
+        d->stage = CDX_DISCLOSE_FOUND;
+    } else if (rc == CDX_ENOTFOUND) {
+        d->stage = CDX_DISCLOSE_NOT_FOUND;
+    } else {
+        d->io->storage_error(d, rc);
+        d->io->finish(d);
+        return;
+    }
+    audit_then_answer(d);
+}
+
+static void answer_refusal(cdx_disclosure_t *d)
+{
+    const struct refusal *r = refusal_of(d->decision.reason);
+    char detail[384];
+    if (d->decision.reason == CDX_ACCESS_PURPOSE_UNKNOWN) {
+        cdx_purpose_unknown_detail(detail, sizeof detail);
+    } else {
+        char role[64];
+        cdx_roles_format(d->role_needed, role, sizeof role);
+        snprintf(detail, sizeof detail,
+                 "this institution's certificate lacks the '%s' role needed here", role);
+    }
+    d->io->refuse(d, r->status, r->code, detail);
+}
+
+void cdx_disclose_audit_done(cdx_disclosure_t *d, int status)
+{
+    if (status != 0)
+        /* The record is not durable: nothing is disclosed.  A busy
+         * database past busy_timeout is the registry unavailable, not the
+         * gateway overloaded. */
+        d->io->storage_error(d, status == CDX_EBUSY ? CDX_EDB : status);
+    else if (d->stage == CDX_DISCLOSE_REFUSED)
+        answer_refusal(d);
+    else
+        d->io->respond(d);
+    d->io->finish(d);
+}
+
+void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev)
+{
+    *ev = (cdx_audit_event_t){
+        .event = d->event,
+        .actor_oid = d->actor_oid[0] ? d->actor_oid : NULL,
+        .actor_user = d->user[0] ? d->user : NULL,
+        .document_id = d->target_id[0] ? d->target_id : NULL,
+        .detail = d->detail,
+    };
+    if (d->stage == CDX_DISCLOSE_REFUSED) {
+        /* A refusal records no purpose: the one sent may be no purpose. */
+        const struct refusal *r = refusal_of(d->decision.reason);
+        snprintf(d->detail, sizeof d->detail, "route=%s status=%d code=%s", d->route_name,
+                 r->status, r->code);
+        ev->outcome = r->outcome;
+        return;
+    }
+    ev->purpose = d->purpose != NULL ? d->purpose->code : NULL;
+    d->endpoint->audit_detail(d, d->detail, sizeof d->detail);
+    if (d->stage == CDX_DISCLOSE_FOUND) {
+        ev->outcome = 0;
+        ev->patient_key = d->patient_key;
+    } else {
+        /* An unknown target is an access attempt too (probing ids is what
+         * an attacker does): a minor failure, naming no patient. */
+        ev->outcome = 4;
+    }
+}
+
+/* ---- the server's effects ---------------------------------------------- */
+
+static void server_finish(cdx_disclosure_t *d)
+{
+    if (d->endpoint != NULL && d->endpoint->free_ctx != NULL)
+        d->endpoint->free_ctx(d->ctx);
+    free(d);
+}
+
+static void read_work(void *arg)
+{
+    cdx_disclosure_t *d = arg;
+    cdx_registry_t *reg = cdx_app_reader_acquire(d->app);
+    d->read_rc = d->endpoint->read(d, reg);
+    cdx_app_reader_release(d->app, reg);
+}
+
+static void read_done(cdx_request_t *rq, void *arg)
+{
+    cdx_disclosure_t *d = arg;
+    if (rq == NULL) {
+        /* The client left: nothing is disclosed, nothing recorded. */
+        server_finish(d);
+        return;
+    }
+    d->rq = rq;
+    cdx_disclose_read_done(d, d->read_rc);
+}
+
+static int server_read(cdx_disclosure_t *d)
+{
+    return cdx_submit_job(d->rq, read_work, read_done, d);
+}
+
+static int apply_audit(cdx_registry_t *reg, void *arg)
+{
+    cdx_audit_event_t ev;
+    cdx_disclose_audit_event(arg, &ev);
+    return cdx_registry_audit(reg, &ev);
+}
+
+static void audit_written(cdx_write_req_t *req, int status)
+{
+    cdx_disclosure_t *d = req->arg;
+    cdx_request_t *rq = cdx_request_resume(d->hold);
+    if (rq == NULL) {
+        server_finish(d);
+        return;
+    }
+    d->rq = rq;
+    cdx_disclose_audit_done(d, status);
+}
+
+static int server_audit(cdx_disclosure_t *d)
+{
+    d->wreq.apply = apply_audit;
+    d->wreq.done = audit_written;
+    d->wreq.arg = d;
+    d->hold = cdx_request_hold(d->rq);
+    if (cdx_writer_submit(d->app->writer, &d->wreq) != 0) {
+        cdx_request_resume(d->hold);
+        return CDX_EBUSY;
+    }
+    return 0;
+}
+
+static void server_respond(cdx_disclosure_t *d)
+{
+    d->endpoint->respond(d, d->rq);
+}
+
+static void server_refuse(cdx_disclosure_t *d, int status, const char *code, const char *detail)
+{
+    cdx_respond_problem(d->rq, status, code, detail, NULL);
+}
+
+static void server_storage_error(cdx_disclosure_t *d, int err)
+{
+    cdx_app_respond_storage_error(d->rq, err);
+}
+
+static void server_overloaded(cdx_disclosure_t *d)
+{
+    cdx_respond_overloaded(d->rq);
+}
+
+static const cdx_disclose_io_t server_io = {
+    .read = server_read,
+    .audit = server_audit,
+    .respond = server_respond,
+    .refuse = server_refuse,
+    .storage_error = server_storage_error,
+    .overloaded = server_overloaded,
+    .finish = server_finish,
+};
+
+cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint,
+                                   void *ctx)
+{
+    cdx_disclosure_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->endpoint = endpoint;
+    d->event = endpoint->event;
+    d->ctx = ctx;
+    d->io = &server_io;
+    d->app = cdx_server_app(rq->server);
+    d->rq = rq;
+    cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name,
+                         cdx_http_header(rq->http, "x-cdx-purpose"),
+                         cdx_http_header(rq->http, "x-cdx-user"));
+    return d;
+}
+
+/* ---- refusals decided by the server (step 2) --------------------------- */
+
+static void deny_written(cdx_write_req_t *req, int status)
+{
+    cdx_disclosure_t *d = req->arg;
+    if (status != 0)
+        CDX_WARN("audit.write_failed", "event=%s error=%s", d->event,
+                 cdx_log_q(cdx_strerror(status)));
+    free(d);
+}
+
+void cdx_disclose_on_deny(cdx_app_t *app, const cdx_request_t *rq, const char *event)
+{
+    if (app->writer == NULL)
+        return;
+    cdx_disclosure_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return;
+    d->event = event;
+    cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name, NULL, NULL);
+    cdx_access_request_t ask = {
+        .institution = d->institution, .role_needed = d->role_needed, .purpose = d->purpose};
+    d->decision = cdx_access_decide(&ask);
+    d->institution = NULL;
+    if (d->decision.allow) {
+        /* The server refused for the route's role; record it so. */
+        d->decision = (cdx_access_decision_t){.allow = 0, .reason = CDX_ACCESS_ROLE_MISSING};
+    }
+    d->stage = CDX_DISCLOSE_REFUSED;
+    cdx_disclose_target_id(&rq->params, d->target_id);
+    d->wreq.apply = apply_audit;
+    d->wreq.done = deny_written;
+    d->wreq.arg = d;
+    if (cdx_writer_submit(app->writer, &d->wreq) != 0) {
+        CDX_WARN("audit.write_failed", "event=%s error=queue_full", event);
+        free(d);
+    }
+}

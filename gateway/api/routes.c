@@ -1,0 +1,49 @@
+/* routes: the joined route table (see include/cdx/api/routes.h). */
+#include "cdx/api/routes.h"
+#include "cdx/api/documents.h"
+#include "cdx/api/health.h"
+#include "cdx/base/common.h"
+
+#include <string.h>
+
+#define MAX_ROUTES 64
+
+/* Every api module that serves routes, once. */
+static const struct module {
+    const cdx_route_t *routes;
+    const size_t *n;
+} modules[] = {
+    {cdx_health_routes, &cdx_health_nroutes},
+    {cdx_document_routes, &cdx_document_nroutes},
+};
+
+static cdx_route_t table[MAX_ROUTES];
+static size_t ntable;
+
+static int same_route(const cdx_route_t *a, const cdx_route_t *b)
+{
+    return strcmp(a->name, b->name) == 0 ||
+           (strcmp(a->method, b->method) == 0 && strcmp(a->pattern, b->pattern) == 0);
+}
+
+void cdx_routes_init(void)
+{
+    cdx_health_init();
+    ntable = 0;
+    for (size_t m = 0; m < CDX_ARRAY_SIZE(modules); m++) {
+        for (size_t i = 0; i < *modules[m].n; i++) {
+            const cdx_route_t *r = &modules[m].routes[i];
+            CDX_ASSERT(ntable < MAX_ROUTES);
+            for (size_t j = 0; j < ntable; j++)
+                CDX_ASSERT(!same_route(&table[j], r));
+            table[ntable++] = *r;
+        }
+    }
+}
+
+const cdx_route_t *cdx_routes_table(size_t *n)
+{
+    CDX_ASSERT(ntable > 0);
+    *n = ntable;
+    return table;
+}

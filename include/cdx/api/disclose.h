@@ -1,0 +1,157 @@
+/*
+ * disclose: the one sequence every request that discloses patient data
+ * goes through.
+ *
+ * Responsible for the order of the steps, written once here:
+ *
+ *   1. authenticate the institution: the TLS layer has bound the
+ *      connection to a registered institution (rq->peer);
+ *   2. role: the route's role (routes.h); the server refuses a request
+ *      whose institution lacks it before any handler runs and hands the
+ *      refusal to cdx_disclose_on_deny, which audits it as step 5 would;
+ *   3. access decision: cdx_access_decide (domain/access.h) on the
+ *      institution, the route's role and the declared purpose of use
+ *      (X-CDX-Purpose, domain/purpose.h).  Refused: no read; the refusal
+ *      is audited, then answered (403 FORBIDDEN, 400 PURPOSE_UNKNOWN);
+ *   4. read: only when allowed, the endpoint's read on a worker thread
+ *      with a registry reader.  A request that names no possible target
+ *      (a malformed id) is not read: it is audited as an unknown target;
+ *   5. audit: exactly one audit record for every outcome (disclosed,
+ *      unknown target, refused) in the registry's hash chain;
+ *   6. respond: only once that record is durable.  When it cannot be
+ *      written, nothing is disclosed (503).
+ *
+ * A read the registry fails (other than "not found") is answered with a
+ * storage error, unaudited, as nothing was disclosed; a client that left
+ * before the read finished gets nothing and leaves no record.
+ * Not responsible for: what is read and how it is answered (the endpoint:
+ * documents.c), the decision itself (domain/access.c).
+ *
+ * Loop thread, except an endpoint's read (a worker thread) and
+ * cdx_disclose_audit_event (the writer thread).  Effects (worker jobs,
+ * audit writes, answers) go through cdx_disclose_io_t, so the sequence can
+ * be run without a server.
+ */
+#ifndef CDX_DISCLOSE_H
+#define CDX_DISCLOSE_H
+
+#include "cdx/api/app.h"
+#include "cdx/domain/access.h"
+#include "cdx/net/server.h"
+#include "cdx/store/writer.h"
+
+typedef struct cdx_disclosure cdx_disclosure_t;
+
+/* Where a disclosure stands. */
+typedef enum cdx_disclose_stage {
+    CDX_DISCLOSE_NEW = 0,
+    CDX_DISCLOSE_READING,   /* allowed; the endpoint's read runs */
+    CDX_DISCLOSE_FOUND,     /* read: the audit record of the disclosure is written */
+    CDX_DISCLOSE_NOT_FOUND, /* no such target: the attempt is audited */
+    CDX_DISCLOSE_REFUSED,   /* the decision refused: the refusal is audited */
+} cdx_disclose_stage_t;
+
+/* What an endpoint that discloses supplies (a constant). */
+typedef struct cdx_disclose_endpoint {
+    const char *event; /* the audit event of every outcome, e.g. "document.read" */
+    /* Worker thread: reads the target with reg (a registry reader) into the
+     * endpoint's state.  Returns 0 when found (then sets d->patient_key),
+     * CDX_ENOTFOUND, or another error. */
+    int (*read)(cdx_disclosure_t *d, cdx_registry_t *reg);
+    /* Writer thread: the audit detail of a disclosure or of an unknown
+     * target (d->stage says which); codes and forms, never content. */
+    void (*audit_detail)(const cdx_disclosure_t *d, char *out, size_t outlen);
+    /* Loop thread, once the audit record is durable: the answer to a
+     * disclosure (FOUND) or to an unknown target (NOT_FOUND). */
+    void (*respond)(cdx_disclosure_t *d, cdx_request_t *rq);
+    /* Frees the endpoint's state d->ctx (NULL allowed). */
+    void (*free_ctx)(void *ctx);
+} cdx_disclose_endpoint_t;
+
+/* The effects of the sequence.  cdx_disclose_new uses the server's; a test
+ * passes its own. */
+typedef struct cdx_disclose_io {
+    /* Runs the endpoint's read on a worker, then cdx_disclose_read_done.
+     * Returns 0, or CDX_EBUSY when no job can start. */
+    int (*read)(cdx_disclosure_t *d);
+    /* Appends the record cdx_disclose_audit_event builds, durably, then
+     * calls cdx_disclose_audit_done.  Returns 0, or CDX_EBUSY when the
+     * write queue is full. */
+    int (*audit)(cdx_disclosure_t *d);
+    /* Answers: the endpoint's answer; a refusal (problem code and
+     * detail); a storage error (cdx_app_respond_storage_error's status);
+     * no job could start (503 OVERLOADED). */
+    void (*respond)(cdx_disclosure_t *d);
+    void (*refuse)(cdx_disclosure_t *d, int status, const char *code, const char *detail);
+    void (*storage_error)(cdx_disclosure_t *d, int err);
+    void (*overloaded)(cdx_disclosure_t *d);
+    /* The sequence is over: frees d (after d->endpoint->free_ctx). */
+    void (*finish)(cdx_disclosure_t *d);
+} cdx_disclose_io_t;
+
+struct cdx_disclosure {
+    /* Set by the endpoint before cdx_disclose_run. */
+    const cdx_disclose_endpoint_t *endpoint;
+    const char *event;      /* the endpoint's audit event (set from endpoint) */
+    void *ctx;              /* the endpoint's state, freed with free_ctx */
+    char target_id[33];     /* the id asked for when well-formed (recorded), else "" */
+    int target_unknown;     /* the request names no possible target: not read */
+    /* Set by cdx_disclose_prepare from the request. */
+    const cdx_institution_t *institution; /* read by the decision only */
+    unsigned role_needed;
+    const char *route_name; /* a constant of the route table */
+    char actor_oid[128];
+    char user[128];         /* X-CDX-User as asserted, "" when none */
+    const cdx_purpose_t *purpose; /* NULL: the value sent is not accepted */
+    /* Set by the sequence. */
+    cdx_disclose_stage_t stage;
+    cdx_access_decision_t decision;
+    char patient_key[33];   /* set by the endpoint's read when found */
+    int read_rc;
+    char detail[160];       /* the audit detail, built with the record */
+    /* The effects and what the server's effects need. */
+    const cdx_disclose_io_t *io;
+    cdx_app_t *app;
+    cdx_request_t *rq; /* valid between the steps on the loop thread */
+    void *hold;
+    cdx_write_req_t wreq;
+};
+
+/* Fills the request's part of d (institution, role, route name, actor,
+ * purpose and user headers; purpose_header NULL or "" means
+ * CDX_PURPOSE_DEFAULT).  Pure: copies what it keeps, except institution,
+ * which must stay valid until cdx_disclose_run returns. */
+void cdx_disclose_prepare(cdx_disclosure_t *d, const cdx_institution_t *institution,
+                          unsigned role_needed, const char *route_name,
+                          const char *purpose_header, const char *user_header);
+
+/* Copies the route's {id} parameter into out when it is a well-formed
+ * registry id (32 lower-case hex digits) and returns 1; else leaves out
+ * "" and returns 0.  Only such an id is recorded: the path is the
+ * client's text. */
+int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33]);
+
+/* A disclosure for rq with the server's effects, prepared from rq.
+ * Returns NULL when out of memory (the caller answers 503). */
+cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint,
+                                   void *ctx);
+
+/* Runs the sequence from step 3; d belongs to the sequence from now on
+ * and is freed by io->finish when it is over. */
+void cdx_disclose_run(cdx_disclosure_t *d);
+
+/* The effects report back (loop thread): the read's result, the audit
+ * write's status (0 durable). */
+void cdx_disclose_read_done(cdx_disclosure_t *d, int rc);
+void cdx_disclose_audit_done(cdx_disclosure_t *d, int status);
+
+/* The audit record of d's outcome (strings point into d; d->detail is
+ * written).  Writer thread in the server; pure otherwise. */
+void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev);
+
+/* The server's deny hook for a disclosing route (step 2): decides as step
+ * 3 does and queues the refusal's audit record (event, as the route's
+ * endpoint records it); the server answers 403 itself. */
+void cdx_disclose_on_deny(cdx_app_t *app, const cdx_request_t *rq, const char *event);
+
+#endif

@@ -1,0 +1,70 @@
+/* Unit tests of the joined route table (gateway/api/routes.c): every
+ * module's routes are in it once, with their role and flags. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "cdx_test.h"
+#include "cdx/api/documents.h"
+#include "cdx/api/health.h"
+#include "cdx/api/routes.h"
+#include "cdx/base/common.h"
+
+static const cdx_route_t *find(const cdx_route_t *t, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return &t[i];
+    return NULL;
+}
+
+static void test_joined_table(void **state)
+{
+    (void)state;
+    cdx_routes_init();
+    size_t n = 0;
+    const cdx_route_t *t = cdx_routes_table(&n);
+    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(t[i].handler);
+        for (size_t j = i + 1; j < n; j++) {
+            assert_string_not_equal(t[i].name, t[j].name);
+            assert_false(strcmp(t[i].method, t[j].method) == 0 &&
+                         strcmp(t[i].pattern, t[j].pattern) == 0);
+        }
+    }
+    const cdx_route_t *r = find(t, n, "healthz");
+    assert_non_null(r);
+    assert_int_equal(r->role, 0);
+    r = find(t, n, "metrics");
+    assert_int_equal(r->role, CDX_ROLE_ADMIN);
+    assert_true(r->flags & CDX_ROUTE_LOOPBACK_OR_ROLE);
+    r = find(t, n, "documents.post");
+    assert_int_equal(r->role, CDX_ROLE_SUBMIT);
+    assert_true(r->flags & CDX_ROUTE_BODY);
+    assert_false(r->flags & CDX_ROUTE_DISCLOSES);
+    /* The reads of patient data go through the disclosure sequence. */
+    for (size_t i = 0; i < 2; i++) {
+        r = find(t, n, i == 0 ? "documents.get" : "documents.metadata");
+        assert_non_null(r);
+        assert_string_equal(r->method, "GET");
+        assert_int_equal(r->role, CDX_ROLE_QUERY);
+        assert_true(r->flags & CDX_ROUTE_DISCLOSES);
+    }
+    /* A second start builds the same table. */
+    cdx_routes_init();
+    size_t n2 = 0;
+    assert_ptr_equal(cdx_routes_table(&n2), t);
+    assert_int_equal(n2, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_joined_table),
+    };
+    return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
