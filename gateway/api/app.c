@@ -4,6 +4,7 @@
 #include "cdx/api/routes.h"
 #include "cdx/domain/purpose.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/log.h"
 #include "cdx/net/server.h"
 
@@ -164,10 +165,10 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
 {
     reject_audit_t *ra = arg;
     cdx_audit_event_t ev = {
-        .event = "document.reject",
+        .event = CDX_AUDIT_DOCUMENT_REJECT,
         .actor_oid = ra->actor[0] ? ra->actor : NULL,
         .purpose = ra->purpose[0] ? ra->purpose : NULL,
-        .outcome = 4,
+        .outcome = CDX_AUDIT_MINOR_FAILURE,
         .detail = ra->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -219,9 +220,9 @@ static int apply_deny(cdx_registry_t *reg, void *arg)
 {
     deny_audit_t *da = arg;
     cdx_audit_event_t ev = {
-        .event = "access.denied",
+        .event = CDX_AUDIT_ACCESS_DENIED,
         .actor_oid = da->actor[0] ? da->actor : NULL,
-        .outcome = 8,
+        .outcome = CDX_AUDIT_SERIOUS_FAILURE,
         .detail = da->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -242,7 +243,7 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
         return;
     if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
         /* The disclosing routes are the document reads. */
-        cdx_disclose_on_deny(app, rq, "document.read");
+        cdx_disclose_on_deny(app, rq, CDX_AUDIT_DOCUMENT_READ);
         return;
     }
     deny_audit_t *da = calloc(1, sizeof *da);

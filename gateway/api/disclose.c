@@ -1,23 +1,24 @@
 /* disclose: the disclosure sequence (see include/cdx/api/disclose.h). */
 #include "cdx/api/disclose.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/log.h"
 #include "cdx/domain/institution.h"
 
 #include <string.h>
 
 /* How each refusal of the decision is answered and recorded: one row per
- * reason (the audit outcome is DICOM's: 8 a serious failure, 4 a minor
- * one, as for a request that was merely wrong). */
+ * reason (a refused access is a serious failure; a purpose that is not
+ * one is a minor one, as for a request that was merely wrong). */
 static const struct refusal {
     cdx_access_reason_t reason;
     int status;
     const char *code;
     int outcome;
 } refusals[] = {
-    {CDX_ACCESS_NO_INSTITUTION, 403, "FORBIDDEN", 8},
-    {CDX_ACCESS_ROLE_MISSING, 403, "FORBIDDEN", 8},
-    {CDX_ACCESS_PURPOSE_UNKNOWN, 400, "PURPOSE_UNKNOWN", 4},
+    {CDX_ACCESS_NO_INSTITUTION, 403, "FORBIDDEN", CDX_AUDIT_SERIOUS_FAILURE},
+    {CDX_ACCESS_ROLE_MISSING, 403, "FORBIDDEN", CDX_AUDIT_SERIOUS_FAILURE},
+    {CDX_ACCESS_PURPOSE_UNKNOWN, 400, "PURPOSE_UNKNOWN", CDX_AUDIT_MINOR_FAILURE},
 };
 
 static const struct refusal *refusal_of(cdx_access_reason_t reason)
@@ -154,12 +155,12 @@ void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev)
     ev->purpose = d->purpose != NULL ? d->purpose->code : NULL;
     d->endpoint->audit_detail(d, d->detail, sizeof d->detail);
     if (d->stage == CDX_DISCLOSE_FOUND) {
-        ev->outcome = 0;
+        ev->outcome = CDX_AUDIT_SUCCESS;
         ev->patient_key = d->patient_key;
     } else {
         /* An unknown target is an access attempt too (probing ids is what
          * an attacker does): a minor failure, naming no patient. */
-        ev->outcome = 4;
+        ev->outcome = CDX_AUDIT_MINOR_FAILURE;
     }
 }
 

@@ -4,6 +4,7 @@
 #include "cdx/api/disclose.h"
 #include "cdx/api/documents.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/domain/purpose.h"
 #include "cdx/base/log.h"
 #include "cdx/parsers/mime.h"
@@ -418,7 +419,7 @@ static void read_respond(cdx_disclosure_t *d, cdx_request_t *rq)
 }
 
 static const cdx_disclose_endpoint_t document_read = {
-    .event = "document.read",
+    .event = CDX_AUDIT_DOCUMENT_READ,
     .read = read_document,
     .audit_detail = read_audit_detail,
     .respond = read_respond,

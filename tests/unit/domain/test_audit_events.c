@@ -21,11 +21,6 @@
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/ingest.h"
 
-/* Rooms of gateway/ that still write some outcomes as bare numbers, until
- * their call sites name them by the catalogue's constants.  A room that
- * has none left must leave this list (test_outcomes_are_named says so). */
-static const char *const bare_outcome_rooms[] = {"api"};
-
 static void test_table(void **state)
 {
     (void)state;
@@ -119,7 +114,6 @@ typedef struct scan {
     size_t used[64]; /* per table row: writes found */
     char bad[4096];  /* what is wrong with the events, one line each */
     char bad_outcomes[4096];
-    size_t bare[8]; /* per bare_outcome_rooms entry: bare outcomes found */
 } scan_t;
 
 /* Adds a line to what is wrong (bad, 4096 bytes). */
@@ -236,23 +230,13 @@ static void scan_file(scan_t *sc, const char *path, const char *rel)
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(cdx_read_file(path, 1u << 24, &text, &len), 0);
-    const char *room = rel + strlen("gateway/");
     for (size_t i = 0; i < len; i++) {
         if (member_at(text, i, "event")) {
             scan_event(sc, rel, text, i);
         } else if (member_at(text, i, "outcome") && bare_outcome(text, i)) {
-            size_t r = 0;
-            for (; r < CDX_ARRAY_SIZE(bare_outcome_rooms); r++) {
-                size_t n = strlen(bare_outcome_rooms[r]);
-                if (strncmp(room, bare_outcome_rooms[r], n) == 0 && room[n] == '/')
-                    break;
-            }
-            if (r < CDX_ARRAY_SIZE(bare_outcome_rooms))
-                sc->bare[r]++;
-            else
-                complain(sc->bad_outcomes,
-                         "%s:%zu: an outcome as a bare number (name it CDX_AUDIT_...)\n", rel,
-                         line_of(text, i));
+            complain(sc->bad_outcomes,
+                     "%s:%zu: an outcome as a bare number (name it CDX_AUDIT_...)\n", rel,
+                     line_of(text, i));
         }
     }
     free(text);
@@ -310,8 +294,8 @@ static void test_source_writes_catalogue_events(void **state)
         fail_msg("%s", bad);
 }
 
-/* Outcomes are named by the catalogue's constants; the rooms still
- * converting are listed, and leave the list once they are done. */
+/* Outcomes are named by the catalogue's constants in every room of the
+ * gateway, never written as bare numbers. */
 static void test_outcomes_are_named(void **state)
 {
     (void)state;
@@ -321,13 +305,6 @@ static void test_outcomes_are_named(void **state)
     scan_t *sc = calloc(1, sizeof *sc);
     assert_non_null(sc);
     scan_tree(sc, src, "gateway");
-    for (size_t r = 0; r < CDX_ARRAY_SIZE(bare_outcome_rooms); r++) {
-        if (sc->bare[r] == 0)
-            complain(sc->bad_outcomes,
-                     "gateway/%s/ names every outcome now: remove it from "
-                     "bare_outcome_rooms\n",
-                     bare_outcome_rooms[r]);
-    }
     char bad[4096];
     snprintf(bad, sizeof bad, "%s", sc->bad_outcomes);
     free(sc);
