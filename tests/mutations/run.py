@@ -8,6 +8,7 @@ fail with it:
   "unit:test_xml"                    a cmocka executable of tests/unit
   "e2e:test_http"                    an end-to-end script, whole
   "e2e:test_http:Class.test_method"  ... or only the named tests (comma-separated)
+  "check:check_selftest"             a Python check of tests/, given the tree
 
 The runner copies the tracked files of the tree into build/mutations/src
 (only files whose content changed are rewritten, so the one build folder,
@@ -158,7 +159,7 @@ def targets_of(tests):
             out.add(rest)
         elif kind == "e2e":
             out.add("cdxgw-gen")
-        else:
+        elif kind != "check":
             raise SystemExit("mutants.json: unknown test kind in %r" % t)
     return out
 
@@ -173,6 +174,8 @@ def run_test(spec):
     kind, rest = spec.split(":", 1)
     if kind == "unit":
         cmd = [os.path.join(BUILD, "tests", rest)]
+    elif kind == "check":
+        cmd = [sys.executable, os.path.join(SRC, "tests", rest + ".py"), SRC]
     else:
         parts = rest.split(":", 1)
         cmd = [sys.executable, os.path.join(SRC, "tests", "e2e", parts[0] + ".py")]
