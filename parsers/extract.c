@@ -33,11 +33,11 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
                          "the document is a lone section, not a ClinicalDocument; only its "
                          "clinical facts were read");
         if (first_el(root, "text") != NULL)
-            collect_anchors(&c, first_el(root, "text"), 0);
-        anchor_sections(&c, root, 0);
+            cdx_extract_collect_anchors(&c, first_el(root, "text"), 0);
+        cdx_extract_anchor_sections(&c, root, 0);
         if (c.nanchors > 1)
-            qsort(c.anchors, c.nanchors, sizeof *c.anchors, anchor_cmp);
-        visit_section(&c, root, CDX_FACT_KINDS, 0);
+            qsort(c.anchors, c.nanchors, sizeof *c.anchors, cdx_extract_anchor_cmp);
+        cdx_extract_visit_section(&c, root, CDX_FACT_KINDS, 0);
         rc = c.err;
         goto out;
     }
@@ -45,7 +45,7 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
         rc = CDX_EINVAL;
         goto out;
     }
-    read_meta(&c, root);
+    cdx_extract_read_meta(&c, root);
     const xmlNode *body = get(root, "component", "structuredBody", NULL);
     /* Sections straight under the root are not CDA, but some generated
      * excerpts are built that way; they are read as if in a body. */
@@ -54,17 +54,17 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
         loose = is_el(ch, "section");
     if (c.err == 0 && (body != NULL || loose)) {
         if (body != NULL)
-            anchor_sections(&c, body, 0);
+            cdx_extract_anchor_sections(&c, body, 0);
         for (const xmlNode *ch = root->children; loose && ch != NULL; ch = ch->next)
             if (is_el(ch, "section") && first_el(ch, "text") != NULL)
-                collect_anchors(&c, first_el(ch, "text"), 0);
+                cdx_extract_collect_anchors(&c, first_el(ch, "text"), 0);
         if (c.nanchors > 1)
-            qsort(c.anchors, c.nanchors, sizeof *c.anchors, anchor_cmp);
+            qsort(c.anchors, c.nanchors, sizeof *c.anchors, cdx_extract_anchor_cmp);
         if (body != NULL)
-            walk_sections(&c, body, CDX_FACT_KINDS, 0);
+            cdx_extract_walk_sections(&c, body, CDX_FACT_KINDS, 0);
         for (const xmlNode *ch = root->children; loose && ch != NULL && c.err == 0; ch = ch->next)
             if (is_el(ch, "section"))
-                visit_section(&c, ch, CDX_FACT_KINDS, 0);
+                cdx_extract_visit_section(&c, ch, CDX_FACT_KINDS, 0);
     }
     rc = c.err;
 out:
@@ -158,7 +158,7 @@ void cdx_extract_cleanup(cdx_extract_t *x)
         return;
     meta_free(&x->meta);
     for (size_t i = 0; i < x->nfacts; i++)
-        fact_free(&x->facts[i]);
+        cdx_extract_fact_free(&x->facts[i]);
     free(x->facts);
     memset(x, 0, sizeof *x);
 }

@@ -3,7 +3,7 @@
  * time, status, reference range). */
 #include "extract_internal.h"
 
-void fact_free(cdx_fact_t *f)
+void cdx_extract_fact_free(cdx_fact_t *f)
 {
     char **strs[] = {&f->section_code, &f->location,       &f->code_system, &f->code,
                      &f->display_name, &f->original_text,  &f->null_flavor, &f->value_type,
@@ -18,7 +18,7 @@ void fact_free(cdx_fact_t *f)
     f->extras_obj = NULL;
 }
 
-void fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const section_t *s)
+void cdx_extract_fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const section_t *s)
 {
     memset(f, 0, sizeof *f);
     f->kind = kind;
@@ -28,7 +28,7 @@ void fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const section_t *s
 }
 
 /* Moves f (and ex, serialized) into the output; f is left empty. */
-void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
+void cdx_extract_fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
 {
     if (ex != NULL) {
         f->extras = json_dumps(ex, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -45,7 +45,7 @@ void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
                          "more than %d clinical statements; the rest were not extracted",
                          MAX_FACTS);
         c->limit_reported = true;
-        fact_free(f);
+        cdx_extract_fact_free(f);
         return;
     }
     if (c->err == 0 && x->nfacts == c->cap) {
@@ -59,7 +59,7 @@ void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
         }
     }
     if (c->err != 0) {
-        fact_free(f);
+        cdx_extract_fact_free(f);
         return;
     }
     x->facts[x->nfacts++] = *f;
@@ -67,7 +67,7 @@ void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
 }
 
 /* Pushes "/name[i]" onto the location and returns the length to restore. */
-size_t loc_push(ctx_t *c, const xmlNode *n, size_t index)
+size_t cdx_extract_loc_push(ctx_t *c, const xmlNode *n, size_t index)
 {
     size_t mark = c->loc.len;
     int rc = index > 0 ? cdx_buf_printf(&c->loc, "/%s[%zu]", (const char *)n->name, index)
@@ -77,7 +77,7 @@ size_t loc_push(ctx_t *c, const xmlNode *n, size_t index)
     return mark;
 }
 
-void loc_pop(ctx_t *c, size_t mark)
+void cdx_extract_loc_pop(ctx_t *c, size_t mark)
 {
     if (c->loc.data != NULL && mark <= c->loc.len) {
         c->loc.len = mark;
@@ -87,20 +87,20 @@ void loc_pop(ctx_t *c, size_t mark)
 
 /* Reads code, codeSystem, display name (displayName, else originalText,
  * else the first translation's displayName) and translations. */
-void fill_code(ctx_t *c, cdx_fact_t *f, const xmlNode *el, json_t *ex)
+void cdx_extract_fill_code(ctx_t *c, cdx_fact_t *f, const xmlNode *el, json_t *ex)
 {
     if (el == NULL)
         return;
     set(c, &f->code, attr(el, "code"));
     set(c, &f->code_system, attr(el, "codeSystem"));
     set(c, &f->null_flavor, attr(el, "nullFlavor"));
-    take(&f->original_text, resolve_text(c, first_el(el, "originalText")));
+    take(&f->original_text, cdx_extract_resolve_text(c, first_el(el, "originalText")));
     set(c, &f->display_name, attr(el, "displayName"));
     set(c, &f->display_name, f->original_text);
     json_t *a = jarr(c);
     for (const xmlNode *t = first_el(el, "translation"); t != NULL; t = next_el(t, "translation")) {
         set(c, &f->display_name, attr(t, "displayName"));
-        jappend(c, a, code_json(c, t, false));
+        jappend(c, a, cdx_extract_code_json(c, t, false));
     }
     a = jnonempty(a);
     if (a != NULL && ex != NULL && json_object_get(ex, "translations") == NULL)
@@ -115,11 +115,11 @@ static char *ivl_text(ctx_t *c, const char *lo, const char *hi, const char *unit
     const char *u = unit ? unit : "";
     const char *sp = unit ? " " : "";
     if (lo && hi)
-        return printf_dup(c, "%s-%s%s%s", lo, hi, sp, u);
+        return cdx_extract_printf_dup(c, "%s-%s%s%s", lo, hi, sp, u);
     if (lo)
-        return printf_dup(c, ">=%s%s%s", lo, sp, u);
+        return cdx_extract_printf_dup(c, ">=%s%s%s", lo, sp, u);
     if (hi)
-        return printf_dup(c, "<=%s%s%s", hi, sp, u);
+        return cdx_extract_printf_dup(c, "<=%s%s%s", hi, sp, u);
     return NULL;
 }
 
@@ -139,7 +139,7 @@ static bool parse_number(const char *s, double *out)
 
 /* The observation's value in text form, by xsi:type (guessed from the
  * attributes when a vendor left it out). */
-void fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex)
+void cdx_extract_fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex)
 {
     if (v == NULL)
         return;
@@ -166,7 +166,7 @@ void fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex)
         const char *unit = attr(v, strcmp(type, "MO") == 0 ? "currency" : "unit");
         if (val != NULL) {
             f->has_number = parse_number(val, &f->number);
-            take(&f->value, unit ? printf_dup(c, "%s %s", val, unit) : dup(c, val));
+            take(&f->value, unit ? cdx_extract_printf_dup(c, "%s %s", val, unit) : dup(c, val));
         }
         set(c, &f->unit, unit);
     } else if (strncmp(type, "IVL_", 4) == 0) {
@@ -176,27 +176,27 @@ void fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex)
         set(c, &f->unit, unit);
     } else if (strcmp(type, "CD") == 0 || strcmp(type, "CE") == 0 || strcmp(type, "CO") == 0 ||
                strcmp(type, "CV") == 0 || strcmp(type, "CS") == 0) {
-        jput(c, ex, "valueCode", code_json(c, v, true));
+        jput(c, ex, "valueCode", cdx_extract_code_json(c, v, true));
         set(c, &f->value, attr(v, "displayName"));
-        take(&f->value, resolve_text(c, first_el(v, "originalText")));
+        take(&f->value, cdx_extract_resolve_text(c, first_el(v, "originalText")));
         set(c, &f->value, attr(v, "code"));
     } else if (strncmp(type, "RTO", 3) == 0) {
         const xmlNode *num = first_el(v, "numerator"), *den = first_el(v, "denominator");
         const char *n1 = attr(num, "value"), *d1 = attr(den, "value");
         if (n1 != NULL && d1 != NULL)
-            take(&f->value, printf_dup(c, "%s/%s", n1, d1));
+            take(&f->value, cdx_extract_printf_dup(c, "%s/%s", n1, d1));
     } else if (strcmp(type, "BL") == 0 || strcmp(type, "TS") == 0) {
         set(c, &f->value, attr(v, "value"));
     } else {
         /* ST, ED, SC and anything unforeseen: the text, else a value. */
-        take(&f->value, resolve_text(c, v));
+        take(&f->value, cdx_extract_resolve_text(c, v));
         set(c, &f->value, attr(v, "value"));
     }
 }
 
 /* The first effectiveTime that is an instant or interval (periodic ones
  * describe frequency and are read by the medication reader). */
-void fill_time(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt)
+void cdx_extract_fill_time(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt)
 {
     for (const xmlNode *t = first_el(stmt, "effectiveTime"); t != NULL;
          t = next_el(t, "effectiveTime")) {
@@ -223,19 +223,19 @@ static const char *const STATUS_TEMPLATES[] = {
     "2.16.840.1.113883.10.20.22.4.1.1" /* unofficial vendor variant */
 };
 
-bool is_status_obs(const xmlNode *obs)
+bool cdx_extract_is_status_obs(const xmlNode *obs)
 {
     return has_template(obs, STATUS_TEMPLATES, CDX_ARRAY_SIZE(STATUS_TEMPLATES)) ||
            attr_is(first_el(obs, "code"), "code", "33999-4");
 }
 
 /* The value of a status observation under stmt, or NULL. */
-const xmlNode *status_value(const xmlNode *stmt)
+const xmlNode *cdx_extract_status_value(const xmlNode *stmt)
 {
     for (const xmlNode *er = first_el(stmt, "entryRelationship"); er != NULL;
          er = next_el(er, "entryRelationship")) {
         const xmlNode *obs = first_el(er, "observation");
-        if (obs != NULL && is_status_obs(obs))
+        if (obs != NULL && cdx_extract_is_status_obs(obs))
             return first_el(obs, "value");
     }
     return NULL;
@@ -243,26 +243,26 @@ const xmlNode *status_value(const xmlNode *stmt)
 
 static void fill_status(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt)
 {
-    const xmlNode *sv = status_value(stmt);
+    const xmlNode *sv = cdx_extract_status_value(stmt);
     if (sv != NULL) {
         set(c, &f->status, attr(sv, "displayName"));
-        take(&f->status, resolve_text(c, first_el(sv, "originalText")));
+        take(&f->status, cdx_extract_resolve_text(c, first_el(sv, "originalText")));
         set(c, &f->status, attr(sv, "code"));
     }
     set(c, &f->status, attr(first_el(stmt, "statusCode"), "code"));
 }
 
-void fill_common(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt, json_t *ex)
+void cdx_extract_fill_common(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt, json_t *ex)
 {
-    fill_time(c, f, stmt);
+    cdx_extract_fill_time(c, f, stmt);
     fill_status(c, f, stmt);
     f->negated = attr_is(stmt, "negationInd", "true");
     jstr(c, ex, "moodCode", attr(stmt, "moodCode"));
     /* The statement's own narrative reference as the last resort name. */
-    take(&f->display_name, resolve_text(c, first_el(stmt, "text")));
+    take(&f->display_name, cdx_extract_resolve_text(c, first_el(stmt, "text")));
 }
 
-void fill_range(ctx_t *c, cdx_fact_t *f, const xmlNode *obs, json_t *ex)
+void cdx_extract_fill_range(ctx_t *c, cdx_fact_t *f, const xmlNode *obs, json_t *ex)
 {
     const xmlNode * or = get(obs, "referenceRange", "observationRange", NULL);
     if (or == NULL)
@@ -277,14 +277,14 @@ void fill_range(ctx_t *c, cdx_fact_t *f, const xmlNode *obs, json_t *ex)
         /* A coded or text range (e.g. "negative") has no bounds. */
         if (lo == NULL && hi == NULL) {
             set(c, &f->ref_text, attr(v, "displayName"));
-            take(&f->ref_text, text_of(c, v));
+            take(&f->ref_text, cdx_extract_text_of(c, v));
         }
     }
-    take(&f->ref_text, resolve_text(c, first_el(or, "text")));
+    take(&f->ref_text, cdx_extract_resolve_text(c, first_el(or, "text")));
 }
 
-const xmlNode *entry_rel_obs_with(const xmlNode *stmt, const char *const *roots,
-                                  size_t nroots, const char *code, const xmlNode *after)
+const xmlNode *cdx_extract_entry_rel_obs_with(const xmlNode *stmt, const char *const *roots,
+                                              size_t nroots, const char *code, const xmlNode *after)
 {
     const xmlNode *er =
         after ? next_el(after->parent, "entryRelationship") : first_el(stmt, "entryRelationship");

@@ -28,11 +28,11 @@ static void read_id(ctx_t *c, const xmlNode *el, cdx_extract_id_t *id)
 static char *id_display(ctx_t *c, const cdx_extract_id_t *id)
 {
     if (id->root != NULL && id->extension != NULL)
-        return printf_dup(c, "%s^%s", id->root, id->extension);
+        return cdx_extract_printf_dup(c, "%s^%s", id->root, id->extension);
     if (id->root != NULL)
         return dup(c, id->root);
     if (id->extension != NULL)
-        return printf_dup(c, "^%s", id->extension);
+        return cdx_extract_printf_dup(c, "^%s", id->extension);
     return NULL;
 }
 
@@ -44,7 +44,7 @@ static void read_cd(ctx_t *c, const xmlNode *el, cdx_extract_code_t *cd)
     set(c, &cd->system, attr(el, "codeSystem"));
     set(c, &cd->display, attr(el, "displayName"));
     if (cd->display == NULL)
-        cd->display = resolve_text(c, first_el(el, "originalText"));
+        cd->display = cdx_extract_resolve_text(c, first_el(el, "originalText"));
 }
 
 static void read_time(ctx_t *c, const xmlNode *el, cdx_extract_time_t *t)
@@ -78,10 +78,10 @@ static char *name_text(ctx_t *c, const xmlNode *name)
     t.space = false;
     for (const xmlNode *ch = name->children; ch != NULL; ch = ch->next) {
         if ((ch->type == XML_TEXT_NODE || ch->type == XML_CDATA_SECTION_NODE) && ch->content) {
-            acc_words(&t, (const char *)ch->content);
+            cdx_extract_acc_words(&t, (const char *)ch->content);
         } else if (ch->type == XML_ELEMENT_NODE && !is_el(ch, "validTime")) {
             t.space = true;
-            acc_node(&t, ch, 0);
+            cdx_extract_acc_node(&t, ch, 0);
             t.space = true;
         }
     }
@@ -99,16 +99,16 @@ static void read_patient(ctx_t *c, const xmlNode *role)
 {
     cdx_doc_meta_t *m = &c->out->meta;
     const xmlNode *addr = first_el(role, "addr");
-    m->patient_city = text_of(c, first_el(addr, "city"));
-    m->patient_state = text_of(c, first_el(addr, "state"));
-    m->patient_postal_code = text_of(c, first_el(addr, "postalCode"));
-    m->patient_country = text_of(c, first_el(addr, "country"));
+    m->patient_city = cdx_extract_text_of(c, first_el(addr, "city"));
+    m->patient_state = cdx_extract_text_of(c, first_el(addr, "state"));
+    m->patient_postal_code = cdx_extract_text_of(c, first_el(addr, "postalCode"));
+    m->patient_country = cdx_extract_text_of(c, first_el(addr, "country"));
     const xmlNode *p = first_el(role, "patient");
     const xmlNode *name = first_el(p, "name");
     m->patient_name = name_text(c, name);
-    m->patient_family = text_of(c, first_el(name, "family"));
+    m->patient_family = cdx_extract_text_of(c, first_el(name, "family"));
     for (const xmlNode *g = first_el(name, "given"); g != NULL; g = next_el(g, "given")) {
-        char *s = text_of(c, g);
+        char *s = cdx_extract_text_of(c, g);
         if (s == NULL)
             continue;
         char **slot = grow(c, &m->patient_given, &m->npatient_given, sizeof *slot);
@@ -155,7 +155,7 @@ static int read_identity(ctx_t *c, const xmlNode *root)
                      "the document has no id, so it has no uniqueId; give it id/@root "
                      "(and @extension)");
     read_cd(c, first_el(root, "code"), &m->type);
-    m->title = text_of(c, first_el(root, "title"));
+    m->title = cdx_extract_text_of(c, first_el(root, "title"));
     read_time(c, first_el(root, "effectiveTime"), &m->creation_time);
     read_cd(c, first_el(root, "confidentialityCode"), &m->confidentiality);
     set(c, &m->language_code, attr(first_el(root, "languageCode"), "code"));
@@ -211,13 +211,13 @@ static int read_organizations(ctx_t *c, const xmlNode *root)
         if (org == NULL)
             continue;
         read_id(c, first_el(org, "id"), &m->author_institution_id);
-        m->author_institution_name = text_of(c, first_el(org, "name"));
+        m->author_institution_name = cdx_extract_text_of(c, first_el(org, "name"));
         break;
     }
     const xmlNode *cust =
         get(root, "custodian", "assignedCustodian", "representedCustodianOrganization", NULL);
     read_id(c, first_el(cust, "id"), &m->custodian_id);
-    m->custodian_name = text_of(c, first_el(cust, "name"));
+    m->custodian_name = cdx_extract_text_of(c, first_el(cust, "name"));
 
     for (const xmlNode *ir = first_el(root, "informationRecipient"); ir != NULL;
          ir = next_el(ir, "informationRecipient")) {
@@ -230,12 +230,12 @@ static int read_organizations(ctx_t *c, const xmlNode *root)
         rc->person_name = name_text(c, get(ie, "informationRecipient", "name", NULL));
         const xmlNode *org = first_el(ie, "receivedOrganization");
         read_id(c, first_el(org, "id"), &rc->org_id);
-        rc->org_name = text_of(c, first_el(org, "name"));
+        rc->org_name = cdx_extract_text_of(c, first_el(org, "name"));
     }
     return 0;
 }
 
-void read_meta(ctx_t *c, const xmlNode *root)
+void cdx_extract_read_meta(ctx_t *c, const xmlNode *root)
 {
     cdx_doc_meta_t *m = &c->out->meta;
     m->version_number = 1;

@@ -287,51 +287,53 @@ static inline json_t *jnonempty(json_t *o)
 /* ---- Shared between the files (each defined where its comment says) --------------------- */
 
 /* extract_text.c: strings, narrative text and references, coded elements. */
-char *printf_dup(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void acc_words(textacc_t *t, const char *s);
-void acc_node(textacc_t *t, const xmlNode *n, int depth);
-char *text_of(ctx_t *c, const xmlNode *n);
-void collect_anchors(ctx_t *c, const xmlNode *n, int depth);
-int anchor_cmp(const void *a, const void *b);
-char *resolve_text(ctx_t *c, const xmlNode *holder);
-json_t *code_json(ctx_t *c, const xmlNode *el, bool translations);
+char *cdx_extract_printf_dup(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cdx_extract_acc_words(textacc_t *t, const char *s);
+void cdx_extract_acc_node(textacc_t *t, const xmlNode *n, int depth);
+char *cdx_extract_text_of(ctx_t *c, const xmlNode *n);
+void cdx_extract_collect_anchors(ctx_t *c, const xmlNode *n, int depth);
+int cdx_extract_anchor_cmp(const void *a, const void *b);
+char *cdx_extract_resolve_text(ctx_t *c, const xmlNode *holder);
+json_t *cdx_extract_code_json(ctx_t *c, const xmlNode *el, bool translations);
 
 /* extract_facts.c: building one fact and the fields all kinds share. */
-void fact_free(cdx_fact_t *f);
-void fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const section_t *s);
-void fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex);
-size_t loc_push(ctx_t *c, const xmlNode *n, size_t index);
-void loc_pop(ctx_t *c, size_t mark);
-void fill_code(ctx_t *c, cdx_fact_t *f, const xmlNode *el, json_t *ex);
-void fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex);
-void fill_time(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt);
-void fill_common(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt, json_t *ex);
-void fill_range(ctx_t *c, cdx_fact_t *f, const xmlNode *obs, json_t *ex);
-bool is_status_obs(const xmlNode *obs);
-const xmlNode *status_value(const xmlNode *stmt);
-const xmlNode *entry_rel_obs_with(const xmlNode *stmt, const char *const *roots, size_t nroots,
-                                  const char *code, const xmlNode *after);
+void cdx_extract_fact_free(cdx_fact_t *f);
+void cdx_extract_fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const section_t *s);
+void cdx_extract_fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex);
+size_t cdx_extract_loc_push(ctx_t *c, const xmlNode *n, size_t index);
+void cdx_extract_loc_pop(ctx_t *c, size_t mark);
+void cdx_extract_fill_code(ctx_t *c, cdx_fact_t *f, const xmlNode *el, json_t *ex);
+void cdx_extract_fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex);
+void cdx_extract_fill_time(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt);
+void cdx_extract_fill_common(ctx_t *c, cdx_fact_t *f, const xmlNode *stmt, json_t *ex);
+void cdx_extract_fill_range(ctx_t *c, cdx_fact_t *f, const xmlNode *obs, json_t *ex);
+bool cdx_extract_is_status_obs(const xmlNode *obs);
+const xmlNode *cdx_extract_status_value(const xmlNode *stmt);
+const xmlNode *cdx_extract_entry_rel_obs_with(const xmlNode *stmt, const char *const *roots,
+                                              size_t nroots, const char *code,
+                                              const xmlNode *after);
 
 /* The kind readers, one file per section family: each reads one clinical
  * statement into one fact. */
 /* extract_problems.c */
-void read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern);
-void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern);
+void cdx_extract_read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern);
+void cdx_extract_read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern);
 /* extract_medications.c */
-void read_medication(reader_t *r, const xmlNode *sa);
-void read_immunization(reader_t *r, const xmlNode *sa);
+void cdx_extract_read_medication(reader_t *r, const xmlNode *sa);
+void cdx_extract_read_immunization(reader_t *r, const xmlNode *sa);
 /* extract_results.c */
-void read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer);
+void cdx_extract_read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer);
 /* extract_encounters.c */
-void read_procedure(reader_t *r, const xmlNode *stmt);
-void read_encounter(reader_t *r, const xmlNode *enc);
+void cdx_extract_read_procedure(reader_t *r, const xmlNode *stmt);
+void cdx_extract_read_encounter(reader_t *r, const xmlNode *enc);
 
 /* extract_sections.c: classifying sections and walking their entries. */
-void anchor_sections(ctx_t *c, const xmlNode *container, int depth);
-void visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t parent, int depth);
-void walk_sections(ctx_t *c, const xmlNode *container, cdx_fact_kind_t parent, int depth);
+void cdx_extract_anchor_sections(ctx_t *c, const xmlNode *container, int depth);
+void cdx_extract_visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t parent, int depth);
+void cdx_extract_walk_sections(ctx_t *c, const xmlNode *container, cdx_fact_kind_t parent,
+                               int depth);
 
 /* extract_header.c: the document's header into c->out->meta. */
-void read_meta(ctx_t *c, const xmlNode *root);
+void cdx_extract_read_meta(ctx_t *c, const xmlNode *root);
 
 #endif

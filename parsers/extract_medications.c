@@ -12,14 +12,14 @@ static void read_administration(ctx_t *c, cdx_fact_t *f, const xmlNode *sa, json
     if (material == NULL)
         material = first_el(product, "manufacturedLabeledDrug");
     const xmlNode *code = first_el(material, "code");
-    fill_code(c, f, code, ex);
-    char *name = text_of(c, first_el(material, "name"));
+    cdx_extract_fill_code(c, f, code, ex);
+    char *name = cdx_extract_text_of(c, first_el(material, "name"));
     jstr(c, ex, "drugName", name);
     take(&f->display_name, name);
-    json_t *drug = code_json(c, code, true);
+    json_t *drug = cdx_extract_code_json(c, code, true);
     jput(c, ex, "product", drug);
     jstr_own(c, ex, "manufacturer",
-             text_of(c, get(product, "manufacturerOrganization", "name", NULL)));
+             cdx_extract_text_of(c, get(product, "manufacturerOrganization", "name", NULL)));
 
     const xmlNode *dose = first_el(sa, "doseQuantity");
     if (dose != NULL) {
@@ -41,8 +41,8 @@ static void read_administration(ctx_t *c, cdx_fact_t *f, const xmlNode *sa, json
         jstr(c, rj, "unit", attr(rate, "unit"));
         jput(c, ex, "rate", jnonempty(rj));
     }
-    jput(c, ex, "route", code_json(c, first_el(sa, "routeCode"), false));
-    jput(c, ex, "form", code_json(c, first_el(sa, "administrationUnitCode"), false));
+    jput(c, ex, "route", cdx_extract_code_json(c, first_el(sa, "routeCode"), false));
+    jput(c, ex, "form", cdx_extract_code_json(c, first_el(sa, "administrationUnitCode"), false));
     for (const xmlNode *t = first_el(sa, "effectiveTime"); t != NULL;
          t = next_el(t, "effectiveTime")) {
         const char *type = xsi_type(t);
@@ -69,44 +69,44 @@ static void read_administration(ctx_t *c, cdx_fact_t *f, const xmlNode *sa, json
     }
 }
 
-void read_medication(reader_t *r, const xmlNode *sa)
+void cdx_extract_read_medication(reader_t *r, const xmlNode *sa)
 {
     ctx_t *c = r->c;
     cdx_fact_t f;
-    fact_init(c, &f, CDX_FACT_MEDICATION, r->s);
+    cdx_extract_fact_init(c, &f, CDX_FACT_MEDICATION, r->s);
     json_t *ex = jobj(c);
     read_administration(c, &f, sa, ex);
-    fill_common(c, &f, sa, ex);
+    cdx_extract_fill_common(c, &f, sa, ex);
     json_t *ind = jarr(c);
     for (const xmlNode *er = first_el(sa, "entryRelationship"); er != NULL;
          er = next_el(er, "entryRelationship")) {
         const xmlNode *obs = first_el(er, "observation");
         if (obs != NULL && attr_is(er, "typeCode", "RSON"))
-            jappend(c, ind, code_json(c, first_el(obs, "value"), false));
+            jappend(c, ind, cdx_extract_code_json(c, first_el(obs, "value"), false));
     }
     jput(c, ex, "indications", jnonempty(ind));
-    fact_push(c, &f, ex);
+    cdx_extract_fact_push(c, &f, ex);
 }
 
 static const char *const REFUSAL_TEMPLATES[] = {"2.16.840.1.113883.10.20.22.4.53"};
 
-void read_immunization(reader_t *r, const xmlNode *sa)
+void cdx_extract_read_immunization(reader_t *r, const xmlNode *sa)
 {
     ctx_t *c = r->c;
     cdx_fact_t f;
-    fact_init(c, &f, CDX_FACT_IMMUNIZATION, r->s);
+    cdx_extract_fact_init(c, &f, CDX_FACT_IMMUNIZATION, r->s);
     json_t *ex = jobj(c);
     read_administration(c, &f, sa, ex);
-    fill_common(c, &f, sa, ex);
+    cdx_extract_fill_common(c, &f, sa, ex);
     const xmlNode *product = get(sa, "consumable", "manufacturedProduct", NULL);
     const xmlNode *material = first_el(product, "manufacturedMaterial");
     if (material == NULL)
         material = first_el(product, "manufacturedLabeledDrug");
-    jstr_own(c, ex, "lot", text_of(c, first_el(material, "lotNumberText")));
+    jstr_own(c, ex, "lot", cdx_extract_text_of(c, first_el(material, "lotNumberText")));
     jput(c, ex, "refused", f.negated ? json_true() : json_false());
-    const xmlNode *why =
-        entry_rel_obs_with(sa, REFUSAL_TEMPLATES, CDX_ARRAY_SIZE(REFUSAL_TEMPLATES), NULL, NULL);
+    const xmlNode *why = cdx_extract_entry_rel_obs_with(
+        sa, REFUSAL_TEMPLATES, CDX_ARRAY_SIZE(REFUSAL_TEMPLATES), NULL, NULL);
     if (why != NULL)
-        jput(c, ex, "refusalReason", code_json(c, first_el(why, "code"), false));
-    fact_push(c, &f, ex);
+        jput(c, ex, "refusalReason", cdx_extract_code_json(c, first_el(why, "code"), false));
+    cdx_extract_fact_push(c, &f, ex);
 }

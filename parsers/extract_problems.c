@@ -2,11 +2,11 @@
  * in concern acts. */
 #include "extract_internal.h"
 
-void read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern)
+void cdx_extract_read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern)
 {
     ctx_t *c = r->c;
     cdx_fact_t f;
-    fact_init(c, &f, CDX_FACT_PROBLEM, r->s);
+    cdx_extract_fact_init(c, &f, CDX_FACT_PROBLEM, r->s);
     json_t *ex = jobj(c);
     const xmlNode *v = first_el(obs, "value");
     const xmlNode *code = first_el(obs, "code");
@@ -14,13 +14,13 @@ void read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern)
      * is.  Documents that leave the value out code the problem itself. */
     if (v != NULL && (attr(v, "code") || attr(v, "nullFlavor") || first_el(v, "originalText") ||
                       first_el(v, "translation"))) {
-        fill_code(c, &f, v, ex);
+        cdx_extract_fill_code(c, &f, v, ex);
         set(c, &f.value_type, "CD");
-        jput(c, ex, "problemType", code_json(c, code, false));
+        jput(c, ex, "problemType", cdx_extract_code_json(c, code, false));
     } else {
-        fill_code(c, &f, code, ex);
+        cdx_extract_fill_code(c, &f, code, ex);
     }
-    fill_common(c, &f, obs, ex);
+    cdx_extract_fill_common(c, &f, obs, ex);
     const xmlNode *et = first_el(obs, "effectiveTime");
     jstr(c, ex, "onset", attr(first_el(et, "low"), "value"));
     jstr(c, ex, "resolution", attr(first_el(et, "high"), "value"));
@@ -29,15 +29,15 @@ void read_problem(reader_t *r, const xmlNode *obs, const xmlNode *concern)
          * observation's, which C-CDA fixes at "completed". */
         const char *cs = attr(first_el(concern, "statusCode"), "code");
         jstr(c, ex, "concernStatus", cs);
-        if (status_value(obs) == NULL && cs != NULL) {
+        if (cdx_extract_status_value(obs) == NULL && cs != NULL) {
             free(f.status);
             f.status = dup(c, cs);
         }
         if (f.time_low == NULL && f.time_high == NULL)
-            fill_time(c, &f, concern);
-        take(&f.display_name, resolve_text(c, first_el(concern, "text")));
+            cdx_extract_fill_time(c, &f, concern);
+        take(&f.display_name, cdx_extract_resolve_text(c, first_el(concern, "text")));
     }
-    fact_push(c, &f, ex);
+    cdx_extract_fact_push(c, &f, ex);
 }
 
 static const char *const REACTION_TEMPLATES[] = {"2.16.840.1.113883.10.20.22.4.9",
@@ -48,16 +48,16 @@ static const char *const CRITICALITY_TEMPLATES[] = {"2.16.840.1.113883.10.20.22.
 
 static json_t *severity_json(ctx_t *c, const xmlNode *stmt)
 {
-    const xmlNode *sev = entry_rel_obs_with(stmt, SEVERITY_TEMPLATES,
-                                            CDX_ARRAY_SIZE(SEVERITY_TEMPLATES), "SEV", NULL);
-    return sev ? code_json(c, first_el(sev, "value"), false) : NULL;
+    const xmlNode *sev = cdx_extract_entry_rel_obs_with(
+        stmt, SEVERITY_TEMPLATES, CDX_ARRAY_SIZE(SEVERITY_TEMPLATES), "SEV", NULL);
+    return sev ? cdx_extract_code_json(c, first_el(sev, "value"), false) : NULL;
 }
 
-void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
+void cdx_extract_read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
 {
     ctx_t *c = r->c;
     cdx_fact_t f;
-    fact_init(c, &f, CDX_FACT_ALLERGY, r->s);
+    cdx_extract_fact_init(c, &f, CDX_FACT_ALLERGY, r->s);
     json_t *ex = jobj(c);
     /* The substance is the consumable participant's playing entity; the
      * observation's value only says what kind of intolerance it is. */
@@ -69,8 +69,8 @@ void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
             entity = pe;
     }
     const xmlNode *scode = first_el(entity, "code");
-    char *sname = text_of(c, first_el(entity, "name"));
-    json_t *sub = code_json(c, scode, true);
+    char *sname = cdx_extract_text_of(c, first_el(entity, "name"));
+    json_t *sub = cdx_extract_code_json(c, scode, true);
     if (sname != NULL) {
         if (sub == NULL)
             sub = jobj(c);
@@ -79,7 +79,7 @@ void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
     jput(c, ex, "substance", sub);
     const xmlNode *v = first_el(obs, "value");
     if (scode != NULL) {
-        fill_code(c, &f, scode, ex);
+        cdx_extract_fill_code(c, &f, scode, ex);
         take(&f.display_name, sname);
         sname = NULL;
     } else if (sname != NULL) {
@@ -87,26 +87,26 @@ void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
         sname = NULL;
     } else {
         /* Older documents name the substance in the value's originalText. */
-        take(&f.display_name, resolve_text(c, first_el(v, "originalText")));
+        take(&f.display_name, cdx_extract_resolve_text(c, first_el(v, "originalText")));
     }
     free(sname);
-    fill_value(c, &f, v, ex);
-    jput(c, ex, "type", code_json(c, v, false));
-    fill_common(c, &f, obs, ex);
+    cdx_extract_fill_value(c, &f, v, ex);
+    jput(c, ex, "type", cdx_extract_code_json(c, v, false));
+    cdx_extract_fill_common(c, &f, obs, ex);
     /* With no substance named (a "no known allergies" assertion, say), the
      * kind of intolerance is the best description there is. */
     set(c, &f.display_name, f.value);
 
     json_t *reactions = jarr(c);
-    for (const xmlNode *re = entry_rel_obs_with(obs, REACTION_TEMPLATES,
-                                                CDX_ARRAY_SIZE(REACTION_TEMPLATES), NULL, NULL);
-         re != NULL; re = entry_rel_obs_with(obs, REACTION_TEMPLATES,
-                                             CDX_ARRAY_SIZE(REACTION_TEMPLATES), NULL, re)) {
-        json_t *rj = code_json(c, first_el(re, "value"), false);
+    for (const xmlNode *re = cdx_extract_entry_rel_obs_with(
+             obs, REACTION_TEMPLATES, CDX_ARRAY_SIZE(REACTION_TEMPLATES), NULL, NULL);
+         re != NULL; re = cdx_extract_entry_rel_obs_with(
+                         obs, REACTION_TEMPLATES, CDX_ARRAY_SIZE(REACTION_TEMPLATES), NULL, re)) {
+        json_t *rj = cdx_extract_code_json(c, first_el(re, "value"), false);
         if (rj == NULL)
             rj = jnonempty(jobj(c));
         if (rj == NULL) {
-            char *t = resolve_text(c, first_el(re, "text"));
+            char *t = cdx_extract_resolve_text(c, first_el(re, "text"));
             if (t != NULL) {
                 rj = jobj(c);
                 jstr(c, rj, "originalText", t);
@@ -123,24 +123,24 @@ void read_allergy(reader_t *r, const xmlNode *obs, const xmlNode *concern)
              er = next_el(er, "entryRelationship")) {
             const xmlNode *ro = first_el(er, "observation");
             if (ro != NULL && attr_is(er, "typeCode", "MFST"))
-                jappend(c, reactions, code_json(c, first_el(ro, "value"), false));
+                jappend(c, reactions, cdx_extract_code_json(c, first_el(ro, "value"), false));
         }
     }
     jput(c, ex, "reactions", jnonempty(reactions));
     jput(c, ex, "severity", severity_json(c, obs));
-    const xmlNode *crit = entry_rel_obs_with(obs, CRITICALITY_TEMPLATES,
-                                             CDX_ARRAY_SIZE(CRITICALITY_TEMPLATES), NULL, NULL);
+    const xmlNode *crit = cdx_extract_entry_rel_obs_with(
+        obs, CRITICALITY_TEMPLATES, CDX_ARRAY_SIZE(CRITICALITY_TEMPLATES), NULL, NULL);
     if (crit != NULL)
-        jput(c, ex, "criticality", code_json(c, first_el(crit, "value"), false));
+        jput(c, ex, "criticality", cdx_extract_code_json(c, first_el(crit, "value"), false));
     if (concern != NULL) {
         const char *cs = attr(first_el(concern, "statusCode"), "code");
         jstr(c, ex, "concernStatus", cs);
-        if (status_value(obs) == NULL && cs != NULL) {
+        if (cdx_extract_status_value(obs) == NULL && cs != NULL) {
             free(f.status);
             f.status = dup(c, cs);
         }
         if (f.time_low == NULL && f.time_high == NULL)
-            fill_time(c, &f, concern);
+            cdx_extract_fill_time(c, &f, concern);
     }
-    fact_push(c, &f, ex);
+    cdx_extract_fact_push(c, &f, ex);
 }

@@ -2,35 +2,35 @@
  * grouped in organizers. */
 #include "extract_internal.h"
 
-void read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer)
+void cdx_extract_read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer)
 {
     ctx_t *c = r->c;
     cdx_fact_t f;
-    fact_init(c, &f, r->s->kind == CDX_FACT_VITAL_SIGN ? CDX_FACT_VITAL_SIGN : CDX_FACT_RESULT,
-              r->s);
+    cdx_extract_fact_init(
+        c, &f, r->s->kind == CDX_FACT_VITAL_SIGN ? CDX_FACT_VITAL_SIGN : CDX_FACT_RESULT, r->s);
     json_t *ex = jobj(c);
-    fill_code(c, &f, first_el(obs, "code"), ex);
-    fill_value(c, &f, first_el(obs, "value"), ex);
-    fill_range(c, &f, obs, ex);
+    cdx_extract_fill_code(c, &f, first_el(obs, "code"), ex);
+    cdx_extract_fill_value(c, &f, first_el(obs, "value"), ex);
+    cdx_extract_fill_range(c, &f, obs, ex);
     const xmlNode *ic = first_el(obs, "interpretationCode");
     set(c, &f.interpretation, attr(ic, "code"));
     if (f.interpretation == NULL)
-        take(&f.interpretation, resolve_text(c, first_el(ic, "originalText")));
-    fill_common(c, &f, obs, ex);
-    jput(c, ex, "method", code_json(c, first_el(obs, "methodCode"), false));
-    jput(c, ex, "targetSite", code_json(c, first_el(obs, "targetSiteCode"), false));
+        take(&f.interpretation, cdx_extract_resolve_text(c, first_el(ic, "originalText")));
+    cdx_extract_fill_common(c, &f, obs, ex);
+    jput(c, ex, "method", cdx_extract_code_json(c, first_el(obs, "methodCode"), false));
+    jput(c, ex, "targetSite", cdx_extract_code_json(c, first_el(obs, "targetSiteCode"), false));
     const xmlNode *spec = get(obs, "specimen", "specimenRole", "specimenPlayingEntity", NULL);
     if (organizer != NULL) {
-        json_t *panel = code_json(c, first_el(organizer, "code"), true);
+        json_t *panel = cdx_extract_code_json(c, first_el(organizer, "code"), true);
         jput(c, ex, "panel", panel);
         if (f.time_low == NULL && f.time_high == NULL)
-            fill_time(c, &f, organizer);
+            cdx_extract_fill_time(c, &f, organizer);
         if (spec == NULL)
             spec = get(organizer, "specimen", "specimenRole", "specimenPlayingEntity", NULL);
     }
     if (spec != NULL) {
-        json_t *sj = code_json(c, first_el(spec, "code"), false);
-        char *sname = text_of(c, first_el(spec, "name"));
+        json_t *sj = cdx_extract_code_json(c, first_el(spec, "code"), false);
+        char *sname = cdx_extract_text_of(c, first_el(spec, "name"));
         if (sname != NULL) {
             if (sj == NULL)
                 sj = jobj(c);
@@ -39,5 +39,5 @@ void read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer)
         }
         jput(c, ex, "specimen", sj);
     }
-    fact_push(c, &f, ex);
+    cdx_extract_fact_push(c, &f, ex);
 }

@@ -49,10 +49,10 @@ static void read_children(reader_t *r, const xmlNode *container, int depth)
         const xmlNode *stmt = statement_of(ch);
         if (stmt == NULL)
             continue;
-        size_t mark = loc_push(c, ch, idx);
-        loc_push(c, stmt, 0);
+        size_t mark = cdx_extract_loc_push(c, ch, idx);
+        cdx_extract_loc_push(c, stmt, 0);
         read_statement(r, stmt, container, depth + 1);
-        loc_pop(c, mark);
+        cdx_extract_loc_pop(c, mark);
     }
 }
 
@@ -65,14 +65,14 @@ static void read_statement(reader_t *r, const xmlNode *stmt, const xmlNode *cont
     const xmlNode *panel = is_el(container, "organizer") ? container : NULL;
     switch (r->s->kind) {
     case CDX_FACT_PROBLEM:
-        if (obs && !is_status_obs(stmt))
-            read_problem(r, stmt, concern);
+        if (obs && !cdx_extract_is_status_obs(stmt))
+            cdx_extract_read_problem(r, stmt, concern);
         else if (act || org)
             read_children(r, stmt, depth);
         break;
     case CDX_FACT_ALLERGY:
-        if (obs && !is_status_obs(stmt))
-            read_allergy(r, stmt, concern);
+        if (obs && !cdx_extract_is_status_obs(stmt))
+            cdx_extract_read_allergy(r, stmt, concern);
         else if (act || org)
             read_children(r, stmt, depth);
         break;
@@ -80,9 +80,9 @@ static void read_statement(reader_t *r, const xmlNode *stmt, const xmlNode *cont
     case CDX_FACT_IMMUNIZATION:
         if (is_el(stmt, "substanceAdministration")) {
             if (r->s->kind == CDX_FACT_MEDICATION)
-                read_medication(r, stmt);
+                cdx_extract_read_medication(r, stmt);
             else
-                read_immunization(r, stmt);
+                cdx_extract_read_immunization(r, stmt);
         } else if (act || org) {
             read_children(r, stmt, depth);
         }
@@ -91,19 +91,19 @@ static void read_statement(reader_t *r, const xmlNode *stmt, const xmlNode *cont
     case CDX_FACT_VITAL_SIGN:
         /* Vendors put Result Observation templates on procedures too. */
         if (obs || is_el(stmt, "procedure"))
-            read_result(r, stmt, panel);
+            cdx_extract_read_result(r, stmt, panel);
         else if (act || org)
             read_children(r, stmt, depth);
         break;
     case CDX_FACT_PROCEDURE:
         if (obs || act || is_el(stmt, "procedure"))
-            read_procedure(r, stmt);
+            cdx_extract_read_procedure(r, stmt);
         else if (org)
             read_children(r, stmt, depth);
         break;
     case CDX_FACT_ENCOUNTER:
         if (is_el(stmt, "encounter"))
-            read_encounter(r, stmt);
+            cdx_extract_read_encounter(r, stmt);
         else if (act || org)
             read_children(r, stmt, depth);
         break;
@@ -121,15 +121,15 @@ static void read_section(ctx_t *c, const xmlNode *sec, const section_t *s)
          e = next_el(e, "entry")) {
         idx++;
         size_t before = c->out->nfacts;
-        size_t mark = loc_push(c, e, idx);
+        size_t mark = cdx_extract_loc_push(c, e, idx);
         const xmlNode *stmt = statement_of(e);
         if (stmt != NULL) {
-            loc_push(c, stmt, 0);
+            cdx_extract_loc_push(c, stmt, 0);
             read_statement(&r, stmt, NULL, 0);
         }
         if (c->out->nfacts == before && empty++ == 0)
             first_empty = dup(c, c->loc.data);
-        loc_pop(c, mark);
+        cdx_extract_loc_pop(c, mark);
     }
     /* One warning per section, so that a long list of unreadable entries
      * does not crowd every other issue out of the diag. */
@@ -234,7 +234,7 @@ static void classify(const xmlNode *sec, section_t *s)
     }
 }
 
-void anchor_sections(ctx_t *c, const xmlNode *container, int depth)
+void cdx_extract_anchor_sections(ctx_t *c, const xmlNode *container, int depth)
 {
     for (const xmlNode *comp = first_el(container, "component"); comp != NULL && c->err == 0;
          comp = next_el(comp, "component")) {
@@ -243,15 +243,15 @@ void anchor_sections(ctx_t *c, const xmlNode *container, int depth)
             continue;
         const xmlNode *text = first_el(sec, "text");
         if (text != NULL)
-            collect_anchors(c, text, 0);
+            cdx_extract_collect_anchors(c, text, 0);
         if (depth + 1 < MAX_SECTION_DEPTH)
-            anchor_sections(c, sec, depth + 1);
+            cdx_extract_anchor_sections(c, sec, depth + 1);
     }
 }
 
 /* Reads one section's entries when it is of a known kind (its own, else
  * its parent's), then its subsections. */
-void visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t parent, int depth)
+void cdx_extract_visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t parent, int depth)
 {
     section_t s;
     classify(sec, &s);
@@ -282,15 +282,16 @@ void visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t parent, int dep
         }
         return;
     }
-    walk_sections(c, sec, s.kind, depth + 1);
+    cdx_extract_walk_sections(c, sec, s.kind, depth + 1);
 }
 
-void walk_sections(ctx_t *c, const xmlNode *container, cdx_fact_kind_t parent, int depth)
+void cdx_extract_walk_sections(ctx_t *c, const xmlNode *container, cdx_fact_kind_t parent,
+                               int depth)
 {
     for (const xmlNode *comp = first_el(container, "component"); comp != NULL && c->err == 0;
          comp = next_el(comp, "component")) {
         const xmlNode *sec = first_el(comp, "section");
         if (sec != NULL)
-            visit_section(c, sec, parent, depth);
+            cdx_extract_visit_section(c, sec, parent, depth);
     }
 }

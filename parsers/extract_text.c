@@ -2,7 +2,7 @@
  * coded elements as JSON, for every reader (see extract_internal.h). */
 #include "extract_internal.h"
 
-char *printf_dup(ctx_t *c, const char *fmt, ...)
+char *cdx_extract_printf_dup(ctx_t *c, const char *fmt, ...)
 {
     char *s = NULL;
     va_list ap;
@@ -23,7 +23,7 @@ out:
     return s;
 }
 
-void acc_words(textacc_t *t, const char *s)
+void cdx_extract_acc_words(textacc_t *t, const char *s)
 {
     while (*s != 0) {
         if (is_ws(*s)) {
@@ -53,29 +53,29 @@ static bool is_block(const xmlNode *n)
     return in_list((const char *)n->name, blocks, CDX_ARRAY_SIZE(blocks));
 }
 
-void acc_node(textacc_t *t, const xmlNode *n, int depth)
+void cdx_extract_acc_node(textacc_t *t, const xmlNode *n, int depth)
 {
     for (const xmlNode *ch = n->children; ch != NULL; ch = ch->next) {
         if ((ch->type == XML_TEXT_NODE || ch->type == XML_CDATA_SECTION_NODE) && ch->content)
-            acc_words(t, (const char *)ch->content);
+            cdx_extract_acc_words(t, (const char *)ch->content);
         else if (ch->type == XML_ELEMENT_NODE && depth < CDX_XML_MAX_DEPTH) {
             bool block = is_block(ch);
             t->space |= block;
-            acc_node(t, ch, depth + 1);
+            cdx_extract_acc_node(t, ch, depth + 1);
             t->space |= block;
         }
     }
 }
 
 /* The element's text with whitespace collapsed, or NULL when blank. */
-char *text_of(ctx_t *c, const xmlNode *n)
+char *cdx_extract_text_of(ctx_t *c, const xmlNode *n)
 {
     if (n == NULL)
         return NULL;
     textacc_t t;
     cdx_buf_init(&t.b, MAX_TEXT_BYTES);
     t.space = false;
-    acc_node(&t, n, 0);
+    cdx_extract_acc_node(&t, n, 0);
     if (t.b.len == 0) {
         cdx_buf_cleanup(&t.b);
         return NULL;
@@ -86,7 +86,7 @@ char *text_of(ctx_t *c, const xmlNode *n)
     return s;
 }
 
-void collect_anchors(ctx_t *c, const xmlNode *n, int depth)
+void cdx_extract_collect_anchors(ctx_t *c, const xmlNode *n, int depth)
 {
     for (const xmlNode *ch = n->children; ch != NULL; ch = ch->next) {
         if (ch->type != XML_ELEMENT_NODE)
@@ -108,11 +108,11 @@ void collect_anchors(ctx_t *c, const xmlNode *n, int depth)
             c->nanchors++;
         }
         if (depth < CDX_XML_MAX_DEPTH)
-            collect_anchors(c, ch, depth + 1);
+            cdx_extract_collect_anchors(c, ch, depth + 1);
     }
 }
 
-int anchor_cmp(const void *a, const void *b)
+int cdx_extract_anchor_cmp(const void *a, const void *b)
 {
     return strcmp(((const anchor_t *)a)->id, ((const anchor_t *)b)->id);
 }
@@ -124,27 +124,27 @@ static const xmlNode *find_anchor(const ctx_t *c, const char *ref)
     if (ref[0] == '#')
         ref++;
     anchor_t key = {ref, NULL};
-    const anchor_t *a = bsearch(&key, c->anchors, c->nanchors, sizeof key, anchor_cmp);
+    const anchor_t *a = bsearch(&key, c->anchors, c->nanchors, sizeof key, cdx_extract_anchor_cmp);
     return a ? a->node : NULL;
 }
 
 /* The text of an originalText or text element: its own words, else the
  * narrative its reference points to. */
-char *resolve_text(ctx_t *c, const xmlNode *holder)
+char *cdx_extract_resolve_text(ctx_t *c, const xmlNode *holder)
 {
     if (holder == NULL)
         return NULL;
-    char *s = text_of(c, holder);
+    char *s = cdx_extract_text_of(c, holder);
     if (s == NULL) {
         const xmlNode *ref = first_el(holder, "reference");
-        s = text_of(c, find_anchor(c, attr(ref, "value")));
+        s = cdx_extract_text_of(c, find_anchor(c, attr(ref, "value")));
     }
     return s;
 }
 
 /* A coded element as {"code","codeSystem","displayName","originalText",
  * "nullFlavor","translations"}, or NULL when it says nothing. */
-json_t *code_json(ctx_t *c, const xmlNode *el, bool translations)
+json_t *cdx_extract_code_json(ctx_t *c, const xmlNode *el, bool translations)
 {
     if (el == NULL)
         return NULL;
@@ -153,13 +153,13 @@ json_t *code_json(ctx_t *c, const xmlNode *el, bool translations)
     jstr(c, o, "codeSystem", attr(el, "codeSystem"));
     jstr(c, o, "codeSystemName", attr(el, "codeSystemName"));
     jstr(c, o, "displayName", attr(el, "displayName"));
-    jstr_own(c, o, "originalText", resolve_text(c, first_el(el, "originalText")));
+    jstr_own(c, o, "originalText", cdx_extract_resolve_text(c, first_el(el, "originalText")));
     jstr(c, o, "nullFlavor", attr(el, "nullFlavor"));
     if (translations) {
         json_t *a = jarr(c);
         for (const xmlNode *t = first_el(el, "translation"); t != NULL;
              t = next_el(t, "translation"))
-            jappend(c, a, code_json(c, t, false));
+            jappend(c, a, cdx_extract_code_json(c, t, false));
         jput(c, o, "translations", jnonempty(a));
     }
     return jnonempty(o);

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_CONF_BYTES    (64u * 1024)
-#define MAX_INSTITUTIONS  64
+#define MAX_CONF_BYTES   (64u * 1024)
+#define MAX_INSTITUTIONS 64
 
 typedef struct mapping {
     char *name;
@@ -65,7 +65,6 @@ static const char *system_name(const char *oid)
     return "";
 }
 
-
 /* +HHMM or -HHMM with a plausible hour and minute. */
 static int is_zone(const char *s)
 {
@@ -83,7 +82,7 @@ static void mapping_cleanup(mapping_t *mp)
     free(mp->institutions);
     if (mp->style != NULL)
         xsltFreeStylesheet(mp->style);
-    codemaps_cleanup(&mp->maps);
+    cdx_normalize_codemaps_cleanup(&mp->maps);
 }
 
 /* Parses "institutions = OID, OID" into mp. */
@@ -103,7 +102,7 @@ static int parse_institutions(const char *path, size_t lineno, char *value, mapp
         }
         if (mp->ninstitutions == MAX_INSTITUTIONS) {
             cdx_errf(err, errlen, "%s:%zu: more than %d institutions", path, lineno,
-                    MAX_INSTITUTIONS);
+                     MAX_INSTITUTIONS);
             rc = CDX_ECONFIG;
             goto out;
         }
@@ -187,7 +186,7 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
         } else if (strcmp(key, "timezone") == 0) {
             if (!is_zone(value)) {
                 cdx_errf(err, errlen, "%s:%zu: timezone '%s' is not +HHMM or -HHMM", path, lineno,
-                        value);
+                         value);
                 rc = CDX_ECONFIG;
                 goto out;
             }
@@ -202,9 +201,9 @@ static int parse_conf(const char *path, mapping_t *mp, char **stylesheet, char *
             rc = set_once(&mp->language, value, path, lineno, key, err, errlen);
         } else {
             cdx_errf(err, errlen,
-                    "%s:%zu: unknown key '%s' (institutions, version, stylesheet, timezone, "
-                    "language)",
-                    path, lineno, key);
+                     "%s:%zu: unknown key '%s' (institutions, version, stylesheet, timezone, "
+                     "language)",
+                     path, lineno, key);
             rc = CDX_ECONFIG;
         }
         if (rc != 0)
@@ -259,7 +258,7 @@ static int load_mapping(const char *dir, const char *name, mapping_t *mp, char *
         rc = CDX_ECONFIG;
         goto out;
     }
-    rc = load_codemaps(path, &mp->maps, err, errlen);
+    rc = cdx_normalize_load_codemaps(path, &mp->maps, err, errlen);
 out:
     free(stylesheet);
     return rc;
@@ -272,7 +271,7 @@ void cdx_mappings_free(cdx_mappings_t *m)
     for (size_t i = 0; i < m->n; i++)
         mapping_cleanup(&m->v[i]);
     free(m->v);
-    codemaps_cleanup(&m->shared);
+    cdx_normalize_codemaps_cleanup(&m->shared);
     free(m);
 }
 
@@ -286,8 +285,8 @@ static int check_unique(const cdx_mappings_t *m, const char *dir, char *err, siz
                 for (size_t j = (a == b ? i + 1 : 0); j < m->v[b].ninstitutions; j++)
                     if (strcmp(m->v[a].institutions[i], m->v[b].institutions[j]) == 0) {
                         cdx_errf(err, errlen,
-                                "%s/%s/mapping.conf:1: institution %s is also claimed by %s", dir,
-                                m->v[b].name, m->v[b].institutions[j], m->v[a].name);
+                                 "%s/%s/mapping.conf:1: institution %s is also claimed by %s", dir,
+                                 m->v[b].name, m->v[b].institutions[j], m->v[a].name);
                         return CDX_ECONFIG;
                     }
     return 0;
@@ -305,7 +304,7 @@ int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t e
         rc = CDX_ENOMEM;
         goto out;
     }
-    rc = list_dir(dir, &names, &nnames);
+    rc = cdx_normalize_list_dir(dir, &names, &nnames);
     if (rc != 0) {
         cdx_errf(err, errlen, "%s: cannot list the mappings folder: %s", dir, cdx_strerror(rc));
         rc = rc == CDX_ENOMEM ? rc : CDX_ECONFIG;
@@ -317,7 +316,7 @@ int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t e
         rc = CDX_ECONFIG;
         goto out;
     }
-    rc = load_codemaps(path, &m->shared, err, errlen);
+    rc = cdx_normalize_load_codemaps(path, &m->shared, err, errlen);
     if (rc != 0)
         goto out;
     for (size_t i = 0; i < nnames; i++) {
@@ -347,7 +346,7 @@ int cdx_mappings_load(const char *dir, cdx_mappings_t **out, char *err, size_t e
     }
     rc = check_unique(m, dir, err, errlen);
 out:
-    free_names(names, nnames);
+    cdx_normalize_free_names(names, nnames);
     if (rc != 0)
         cdx_mappings_free(m);
     else
@@ -386,7 +385,7 @@ size_t cdx_mappings_count(const cdx_mappings_t *m)
 static const code_entry_t *find_in(const codemap_t *cm, const char *code)
 {
     code_entry_t key = {.src = (char *)code};
-    return bsearch(&key, cm->entries, cm->n, sizeof *cm->entries, code_entry_cmp);
+    return bsearch(&key, cm->entries, cm->n, sizeof *cm->entries, cdx_normalize_code_entry_cmp);
 }
 
 /* Searches the institution's maps, then the shared ones, for the first

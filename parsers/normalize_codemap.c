@@ -28,7 +28,7 @@ static void codemap_cleanup(codemap_t *cm)
     free(cm->file);
 }
 
-void codemaps_cleanup(codemaps_t *cms)
+void cdx_normalize_codemaps_cleanup(codemaps_t *cms)
 {
     for (size_t i = 0; i < cms->n; i++)
         codemap_cleanup(&cms->v[i]);
@@ -37,7 +37,7 @@ void codemaps_cleanup(codemaps_t *cms)
     cms->n = 0;
 }
 
-int code_entry_cmp(const void *a, const void *b)
+int cdx_normalize_code_entry_cmp(const void *a, const void *b)
 {
     return strcmp(((const code_entry_t *)a)->src, ((const code_entry_t *)b)->src);
 }
@@ -92,9 +92,9 @@ static int add_entry(const char *path, size_t lineno, char *line, codemap_t *cm,
     int nf = split_tabs(line, f);
     if (nf < 3 || nf > 4) {
         cdx_errf(err, errlen,
-                "%s:%zu: want 3 or 4 tab-separated fields (source_code, "
-                "target_system_oid, target_code[, target_display]), found %d",
-                path, lineno, nf > 4 ? 5 : nf);
+                 "%s:%zu: want 3 or 4 tab-separated fields (source_code, "
+                 "target_system_oid, target_code[, target_display]), found %d",
+                 path, lineno, nf > 4 ? 5 : nf);
         return CDX_ECONFIG;
     }
     for (int i = 0; i < 3; i++)
@@ -158,12 +158,12 @@ static int read_lines(const char *path, char *text, codemap_t *cm, char *err, si
             int h = parse_header(line, cm);
             if (h < 0) {
                 cdx_errf(err, errlen, "%s:%zu: bad header; want '# map: NAME [source_system=OID]'",
-                        path, lineno);
+                         path, lineno);
                 return CDX_ECONFIG;
             }
             if (h == 0 && cm->n > 0) {
                 cdx_errf(err, errlen, "%s:%zu: the '# map:' header must come before entries", path,
-                        lineno);
+                         lineno);
                 return CDX_ECONFIG;
             }
             continue;
@@ -210,13 +210,13 @@ static int load_codemap(const char *path, codemap_t *cm, char *err, size_t errle
         cdx_errf(err, errlen, "%s:1: missing the '# map: NAME [source_system=OID]' header", path);
         goto out;
     }
-    qsort(cm->entries, cm->n, sizeof *cm->entries, code_entry_cmp);
+    qsort(cm->entries, cm->n, sizeof *cm->entries, cdx_normalize_code_entry_cmp);
     for (size_t i = 1; i < cm->n; i++) {
         const code_entry_t *a = &cm->entries[i - 1], *b = &cm->entries[i];
         if (strcmp(a->src, b->src) == 0) {
             /* A second target for one code would make lookups ambiguous. */
             cdx_errf(err, errlen, "%s:%zu: source code '%s' is already mapped on line %zu", path,
-                    CDX_MAX(a->line, b->line), b->src, CDX_MIN(a->line, b->line));
+                     CDX_MAX(a->line, b->line), b->src, CDX_MIN(a->line, b->line));
             goto out;
         }
     }
@@ -237,7 +237,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void free_names(char **names, size_t n)
+void cdx_normalize_free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -246,7 +246,7 @@ void free_names(char **names, size_t n)
 
 /* Lists the names in dir (sorted, so loading order and thus lookup order
  * never depend on the file system). */
-int list_dir(const char *dir, char ***names, size_t *n)
+int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n)
 {
     DIR *dp = opendir(dir);
     char **v = NULL;
@@ -285,7 +285,7 @@ out:
     if (dp != NULL)
         closedir(dp);
     if (rc != 0) {
-        free_names(v, count);
+        cdx_normalize_free_names(v, count);
     } else {
         *names = v;
         *n = count;
@@ -294,11 +294,11 @@ out:
 }
 
 /* Loads every .tsv file of dir into cms; a missing folder is no error. */
-int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen)
+int cdx_normalize_load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc = list_dir(dir, &names, &n);
+    int rc = cdx_normalize_list_dir(dir, &names, &n);
     if (rc == -ENOENT) {
         rc = 0;
         goto out;
@@ -330,6 +330,6 @@ int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen)
     }
     rc = 0;
 out:
-    free_names(names, n);
+    cdx_normalize_free_names(names, n);
     return rc;
 }

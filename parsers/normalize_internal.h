@@ -29,19 +29,19 @@ typedef struct codemaps {
 } codemaps_t;
 
 /* Orders code entries by source code (the maps are sorted so). */
-int code_entry_cmp(const void *a, const void *b);
+int cdx_normalize_code_entry_cmp(const void *a, const void *b);
 
 /* Frees every map of cms and empties it. */
-void codemaps_cleanup(codemaps_t *cms);
+void cdx_normalize_codemaps_cleanup(codemaps_t *cms);
 
 /* Loads every .tsv file of dir into cms; a missing folder is no error.  On
  * error fills err with "path:line: reason" and returns CDX_ECONFIG or
  * CDX_ENOMEM. */
-int load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen);
+int cdx_normalize_load_codemaps(const char *dir, codemaps_t *cms, char *err, size_t errlen);
 
 /* Lists the names in dir not starting with a dot, sorted, into *names (free
- * with free_names()).  Returns 0, -errno or CDX_ENOMEM. */
-int list_dir(const char *dir, char ***names, size_t *n);
-void free_names(char **names, size_t n);
+ * with cdx_normalize_free_names()).  Returns 0, -errno or CDX_ENOMEM. */
+int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n);
+void cdx_normalize_free_names(char **names, size_t n);
 
 #endif

@@ -33,8 +33,8 @@ CATALOGUE = "parsers/base/errors.c"
 # before it.
 PROBLEM_FUNCTIONS = {
     "cdx_respond_problem": 2,
-    "respond_problem_raw": 2,
-    "respond_fatal": 2,
+    "cdx_net_respond_problem_raw": 2,
+    "cdx_net_respond_fatal": 2,
     "fail": 2,
     "refuse": 2,
     "refuse_post": 2,
@@ -54,7 +54,7 @@ FORWARDS = {
     "cdx_respond_problem: job->in.diag.code",
     # The HTTP parser's refusal (its fail calls), and the chunked
     # decoder's (its refuse calls) through the parser.
-    "respond_fatal: e->code",
+    "cdx_net_respond_fatal: e->code",
     "fail: p->ck.code",
     # The disclosure sequence's refusals, from the rows of its table.
     "refuse: r->code",

@@ -19,7 +19,7 @@ static void conn_arm_timer(conn_t *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-void conn_start(conn_t *c)
+void cdx_net_conn_start(conn_t *c)
 {
     CDX_DEBUG("conn.open", "conn=%llu peer=%s", (unsigned long long)c->id, c->peer_ip);
     c->reading = 1;
@@ -27,7 +27,7 @@ void conn_start(conn_t *c)
     conn_arm_timer(c);
 }
 
-void conn_unref(conn_t *c)
+void cdx_net_conn_unref(conn_t *c)
 {
     CDX_ASSERT(c->refs > 0);
     if (--c->refs > 0 || c->open_handles > 0)
@@ -44,7 +44,7 @@ void conn_unref(conn_t *c)
     cdx_http_parser_free(c->http);
     free(c->plain);
     free(c);
-    server_check_drained(srv);
+    cdx_net_server_check_drained(srv);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -53,18 +53,18 @@ static void on_handle_closed(uv_handle_t *h)
     c->open_handles--;
     if (c->open_handles == 0) {
         /* The loop's own reference goes with the last handle. */
-        conn_unref(c);
+        cdx_net_conn_unref(c);
     }
 }
 
-void conn_close(conn_t *c, const char *reason)
+void cdx_net_conn_close(conn_t *c, const char *reason)
 {
     if (c->closing)
         return;
     c->closing = 1;
     c->srv->nlive--;
-    conn_leave_handshake(c);
-    slot_release(c->srv, c->inst_slot);
+    cdx_net_conn_leave_handshake(c);
+    cdx_net_slot_release(c->srv, c->inst_slot);
     c->inst_slot = NULL;
     CDX_DEBUG("conn.close", "conn=%llu reason=%s requests=%u", (unsigned long long)c->id, reason,
               c->nrequests);
@@ -80,10 +80,10 @@ static void conn_update_reading(conn_t *c)
 {
     if (c->closing)
         return;
-    int want = c->state == C_LINGER ||
-               ((c->state == C_HANDSHAKE || c->state == C_READ) &&
-                c->write_queued < (size_t)c->srv->cfg->write_high_water_bytes &&
-                c->plain_off >= c->plain_len);
+    int want =
+        c->state == C_LINGER || ((c->state == C_HANDSHAKE || c->state == C_READ) &&
+                                 c->write_queued < (size_t)c->srv->cfg->write_high_water_bytes &&
+                                 c->plain_off >= c->plain_len);
     if (want == c->reading)
         return;
     c->reading = want;
@@ -102,16 +102,16 @@ static void on_write(uv_write_t *req, int status)
     free(w->data);
     free(w);
     if (status < 0 && !c->closing)
-        conn_close(c, "write_error");
+        cdx_net_conn_close(c, "write_error");
     if (!c->closing) {
         if (c->write_queued == 0 && c->state == C_CLOSING)
-            conn_finish(c);
+            cdx_net_conn_finish(c);
         else if (c->state == C_READ)
-            conn_pump(c);
+            cdx_net_conn_pump(c);
         if (!c->closing)
             conn_arm_timer(c);
     }
-    conn_unref(c);
+    cdx_net_conn_unref(c);
 }
 
 /* Moves TLS output to the socket. */
@@ -121,13 +121,13 @@ static void conn_flush(conn_t *c)
         char *data;
         size_t len;
         if (cdx_tls_conn_take(c->tls, &data, &len) != 0 || data == NULL) {
-            conn_close(c, "out_of_memory");
+            cdx_net_conn_close(c, "out_of_memory");
             return;
         }
         write_req_t *w = malloc(sizeof *w);
         if (w == NULL) {
             free(data);
-            conn_close(c, "out_of_memory");
+            cdx_net_conn_close(c, "out_of_memory");
             return;
         }
         w->conn = c;
@@ -138,7 +138,7 @@ static void conn_flush(conn_t *c)
         if (rc != 0) {
             free(data);
             free(w);
-            conn_close(c, "write_error");
+            cdx_net_conn_close(c, "write_error");
             return;
         }
         if (c->write_queued == 0)
@@ -148,12 +148,12 @@ static void conn_flush(conn_t *c)
     }
 }
 
-void conn_send(conn_t *c, const void *data, size_t len)
+void cdx_net_conn_send(conn_t *c, const void *data, size_t len)
 {
     if (c->closing)
         return;
     if (cdx_tls_conn_write(c->tls, data, len) != 0) {
-        conn_close(c, "tls_write_error");
+        cdx_net_conn_close(c, "tls_write_error");
         return;
     }
     conn_flush(c);
@@ -165,7 +165,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     free(req);
     if (!c->closing) {
         if (status < 0) {
-            conn_close(c, "shutdown_error");
+            cdx_net_conn_close(c, "shutdown_error");
         } else {
             /* Read and drop what the client still sends, for a while, so
              * that closing with unread data does not reset the connection
@@ -175,12 +175,12 @@ static void on_shutdown(uv_shutdown_t *req, int status)
             conn_arm_timer(c);
         }
     }
-    conn_unref(c);
+    cdx_net_conn_unref(c);
 }
 
 /* Ends the connection after its last response: close_notify, flush, then
  * a TCP half-close and a short linger. */
-void conn_finish(conn_t *c)
+void cdx_net_conn_finish(conn_t *c)
 {
     if (c->closing)
         return;
@@ -198,13 +198,13 @@ void conn_finish(conn_t *c)
     }
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req == NULL) {
-        conn_close(c, "out_of_memory");
+        cdx_net_conn_close(c, "out_of_memory");
         return;
     }
     req->data = c;
     if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         free(req);
-        conn_close(c, "shutdown_error");
+        cdx_net_conn_close(c, "shutdown_error");
         return;
     }
     c->refs++;
@@ -213,13 +213,13 @@ void conn_finish(conn_t *c)
 }
 
 /* A response went out: the next request, or the end of the connection. */
-void conn_after_response(conn_t *c)
+void cdx_net_conn_after_response(conn_t *c)
 {
     if (c->closing)
         return;
     c->nrequests++;
     if (c->close_after || c->srv->stopping) {
-        conn_finish(c);
+        cdx_net_conn_finish(c);
         return;
     }
     cdx_http_parser_next(c->http);
@@ -231,7 +231,7 @@ void conn_after_response(conn_t *c)
     c->idle_since_ms = cdx_now_ms();
     c->state = C_READ;
     if (!c->in_pump)
-        conn_pump(c);
+        cdx_net_conn_pump(c);
 }
 
 static void count_handshake_failure(conn_t *c, cdx_tls_failure_t f)
@@ -243,7 +243,7 @@ static void count_handshake_failure(conn_t *c, cdx_tls_failure_t f)
 
 /* Moves data through TLS and the HTTP parser until input runs out or a
  * request is being handled. */
-void conn_pump(conn_t *c)
+void cdx_net_conn_pump(conn_t *c)
 {
     if (c->in_pump)
         return;
@@ -263,23 +263,24 @@ void conn_pump(conn_t *c)
                 c->last_body_ms = now;
             if (ev == CDX_HTTP_ERROR) {
                 const cdx_http_error_t *e = cdx_http_parser_error(c->http);
-                respond_fatal(c, e->status, e->code, e->detail);
+                cdx_net_respond_fatal(c, e->status, e->code, e->detail);
                 break;
             }
             if (ev == CDX_HTTP_HEADERS && c->over_institution_cap) {
-                refuse_over_institution_cap(c);
+                cdx_net_refuse_over_institution_cap(c);
                 break;
             }
             if (ev == CDX_HTTP_HEADERS) {
-                dispatch_headers(c);
-                if (c->discard && c->close_after && cdx_http_parser_request(c->http)->expect_continue) {
-                    dispatch_request(c);
+                cdx_net_dispatch_headers(c);
+                if (c->discard && c->close_after &&
+                    cdx_http_parser_request(c->http)->expect_continue) {
+                    cdx_net_dispatch_request(c);
                     break;
                 }
                 continue;
             }
             if (ev == CDX_HTTP_COMPLETE) {
-                dispatch_request(c);
+                cdx_net_dispatch_request(c);
                 continue;
             }
             continue;
@@ -289,8 +290,8 @@ void conn_pump(conn_t *c)
             const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
             c->state = C_READ;
             c->idle_since_ms = cdx_now_ms();
-            conn_leave_handshake(c);
-            conn_admit_institution(c, peer);
+            cdx_net_conn_leave_handshake(c);
+            cdx_net_conn_admit_institution(c, peer);
             CDX_INFO("conn.tls", "conn=%llu peer=%s version=%s cipher=%s institution=%s",
                      (unsigned long long)c->id, c->peer_ip, cdx_tls_conn_version(c->tls),
                      cdx_tls_conn_cipher(c->tls), peer ? peer->oid : "-");
@@ -305,14 +306,14 @@ void conn_pump(conn_t *c)
             break;
         if (c->state == C_HANDSHAKE) {
             count_handshake_failure(c, cdx_tls_conn_failure(c->tls));
-            conn_leave_handshake(c);
+            cdx_net_conn_leave_handshake(c);
             conn_flush(c); /* the alert */
             c->state = C_CLOSING;
-            conn_finish(c);
+            cdx_net_conn_finish(c);
         } else if (n == CDX_EIO) {
-            conn_close(c, "peer_closed");
+            cdx_net_conn_close(c, "peer_closed");
         } else {
-            conn_close(c, "tls_error");
+            cdx_net_conn_close(c, "tls_error");
         }
         break;
     }
@@ -340,19 +341,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (c->state == C_HANDSHAKE)
             count_handshake_failure(c, CDX_TLS_FAIL_CLOSED);
-        conn_close(c, nread == UV_EOF ? "eof" : "read_error");
+        cdx_net_conn_close(c, nread == UV_EOF ? "eof" : "read_error");
         return;
     }
     if (nread == 0)
         return;
     if (c->state == C_LINGER)
         return; /* dropped */
-    conn_handshake_talking(c);
+    cdx_net_conn_handshake_talking(c);
     if (cdx_tls_conn_feed(c->tls, c->readbuf, (size_t)nread) != 0) {
-        conn_close(c, "out_of_memory");
+        cdx_net_conn_close(c, "out_of_memory");
         return;
     }
-    conn_pump(c);
+    cdx_net_conn_pump(c);
 }
 
 /* When the connection's current phase expires, in loop milliseconds; 0
@@ -369,8 +370,8 @@ static uint64_t conn_deadline(conn_t *c)
         if (cdx_http_parser_in_headers(c->http)) {
             if (c->req_start_ms != 0)
                 return c->req_start_ms + (uint64_t)cfg->header_timeout_ms;
-            return c->idle_since_ms + (uint64_t)(c->nrequests ? cfg->keepalive_timeout_ms
-                                                               : cfg->header_timeout_ms);
+            return c->idle_since_ms +
+                   (uint64_t)(c->nrequests ? cfg->keepalive_timeout_ms : cfg->header_timeout_ms);
         } else {
             uint64_t d = c->last_body_ms + (uint64_t)cfg->body_timeout_ms;
             /* The rate check keeps its own schedule (the end of the grace
@@ -398,37 +399,37 @@ static void on_timer(uv_timer_t *t)
         if (now >= c->last_write_ms + (uint64_t)cfg->write_timeout_ms) {
             CDX_WARN("conn.slow_reader", "conn=%llu queued=%zu", (unsigned long long)c->id,
                      c->write_queued);
-            conn_close(c, "write_timeout");
+            cdx_net_conn_close(c, "write_timeout");
             return;
         }
     } else if (c->state == C_HANDSHAKE) {
         if (now >= c->accepted_ms + (uint64_t)cfg->handshake_timeout_ms) {
             count_handshake_failure(c, CDX_TLS_FAIL_TIMEOUT);
-            conn_close(c, "handshake_timeout");
+            cdx_net_conn_close(c, "handshake_timeout");
             return;
         }
     } else if (c->state == C_LINGER) {
-        conn_close(c, "linger_done");
+        cdx_net_conn_close(c, "linger_done");
         return;
     } else if (c->state == C_READ) {
         if (cdx_http_parser_in_headers(c->http)) {
             if (c->req_start_ms == 0) {
-                uint64_t limit = (uint64_t)(c->nrequests ? cfg->keepalive_timeout_ms
-                                                         : cfg->header_timeout_ms);
+                uint64_t limit =
+                    (uint64_t)(c->nrequests ? cfg->keepalive_timeout_ms : cfg->header_timeout_ms);
                 if (now >= c->idle_since_ms + limit) {
-                    conn_close(c, "idle_timeout");
+                    cdx_net_conn_close(c, "idle_timeout");
                     return;
                 }
             } else if (now >= c->req_start_ms + (uint64_t)cfg->header_timeout_ms) {
-                respond_fatal(c, 408, "HTTP_HEADER_TIMEOUT",
-                              "the request head did not arrive in time");
+                cdx_net_respond_fatal(c, 408, "HTTP_HEADER_TIMEOUT",
+                                      "the request head did not arrive in time");
                 return;
             }
         } else {
             uint64_t got = cdx_http_parser_request(c->http)->body_received;
             if (now >= c->last_body_ms + (uint64_t)cfg->body_timeout_ms) {
-                respond_fatal(c, 408, "HTTP_BODY_TIMEOUT",
-                              "the request body stopped arriving; nothing was stored");
+                cdx_net_respond_fatal(c, 408, "HTTP_BODY_TIMEOUT",
+                                      "the request body stopped arriving; nothing was stored");
                 return;
             }
             uint64_t elapsed = now - c->body_start_ms;
@@ -440,7 +441,7 @@ static void on_timer(uv_timer_t *t)
                              "of %lld; nothing was stored",
                              (unsigned long long)(got * 1000 / elapsed),
                              (long long)cfg->body_min_rate_bps);
-                    respond_fatal(c, 408, "HTTP_BODY_TOO_SLOW", detail);
+                    cdx_net_respond_fatal(c, 408, "HTTP_BODY_TOO_SLOW", detail);
                     return;
                 }
                 c->rate_check_ms = now + RATE_CHECK_MS;

@@ -28,7 +28,7 @@ static const char *role_name(unsigned role)
 
 /* Called when the request head is complete: decide before any body byte
  * is read. */
-void dispatch_headers(conn_t *c)
+void cdx_net_dispatch_headers(conn_t *c)
 {
     cdx_server_t *srv = c->srv;
     cdx_http_request_t *req = cdx_http_parser_request(c->http);
@@ -66,32 +66,32 @@ void dispatch_headers(conn_t *c)
     c->discard = refuse || (c->rq.route && !(c->rq.route->flags & CDX_ROUTE_BODY));
     if (req->has_body && req->expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        conn_send(c, cont, sizeof cont - 1);
+        cdx_net_conn_send(c, cont, sizeof cont - 1);
     }
     cdx_http_parser_continue(c->http, c->discard);
 }
 
-void dispatch_request(conn_t *c)
+void cdx_net_dispatch_request(conn_t *c)
 {
     c->state = C_HANDLING;
     uv_timer_stop(&c->timer);
     if (c->route_status == 404) {
-        respond_problem_raw(c, 404, "NOT_FOUND", "no such resource; see the API documentation",
-                            NULL, NULL, -1);
+        cdx_net_respond_problem_raw(c, 404, "NOT_FOUND",
+                                    "no such resource; see the API documentation", NULL, NULL, -1);
         return;
     }
     if (c->route_status == 405) {
         char extra[96];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", c->allow);
-        respond_problem_raw(c, 405, "METHOD_NOT_ALLOWED",
-                            "this resource does not support that method; see the Allow header",
-                            NULL, extra, -1);
+        cdx_net_respond_problem_raw(
+            c, 405, "METHOD_NOT_ALLOWED",
+            "this resource does not support that method; see the Allow header", NULL, extra, -1);
         return;
     }
     if (c->route_status == 403) {
         if (c->srv->reject_hook != NULL && (c->rq.route->flags & CDX_ROUTE_BODY))
-            c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL,
-                                403, "FORBIDDEN");
+            c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL, 403,
+                                "FORBIDDEN");
         else if (c->srv->deny_hook != NULL)
             c->srv->deny_hook(c->srv->app, &c->rq);
         char detail[160];
@@ -135,16 +135,16 @@ static void audit_refusal(conn_t *c, int status, const char *code)
 }
 
 /* A framing error: answer, then close without parsing anything more. */
-void respond_fatal(conn_t *c, int status, const char *code, const char *detail)
+void cdx_net_respond_fatal(conn_t *c, int status, const char *code, const char *detail)
 {
     c->close_after = 1;
     audit_refusal(c, status, code);
     if (c->rq.id[0] == '\0')
         snprintf(c->rq.id, sizeof c->rq.id, "%llx-%u", (unsigned long long)c->id, c->nrequests);
-    respond_problem_raw(c, status, code, detail, NULL, NULL, -1);
+    cdx_net_respond_problem_raw(c, status, code, detail, NULL, NULL, -1);
 }
 
-void refuse_over_institution_cap(conn_t *c)
+void cdx_net_refuse_over_institution_cap(conn_t *c)
 {
     char detail[200];
     c->close_after = 1;
@@ -156,5 +156,6 @@ void refuse_over_institution_cap(conn_t *c)
              "(keep-alive) or retry after closing some",
              (long long)c->srv->cfg->max_connections_per_institution);
     audit_refusal(c, 503, "TOO_MANY_CONNECTIONS");
-    respond_problem_raw(c, 503, "TOO_MANY_CONNECTIONS", detail, NULL, "Retry-After: 1\r\n", -1);
+    cdx_net_respond_problem_raw(c, 503, "TOO_MANY_CONNECTIONS", detail, NULL, "Retry-After: 1\r\n",
+                                -1);
 }

@@ -21,14 +21,14 @@ struct cdx_http_parser {
 
     /* Our own scan of the header bytes: line endings, folding, limits. */
     int scanning;
-    size_t line_index;  /* 0: request line */
+    size_t line_index; /* 0: request line */
     size_t cur_line_len;
     int in_name; /* inside a header field name */
     size_t header_bytes;
     char prev;
     size_t seen;
-    unsigned rl_spaces;  /* spaces in the request line */
-    int rl_last_space;   /* the request line's last byte so far is a space */
+    unsigned rl_spaces; /* spaces in the request line */
+    int rl_last_space;  /* the request line's last byte so far is a space */
     /* The start of the request line, kept so that a head refused after it
      * can still be attributed to its route (and audited). */
     char rl_copy[256];
@@ -46,8 +46,8 @@ struct cdx_http_parser {
     cdx_buf_t name;
     cdx_buf_t value;
     int last_was_value;
-    cdx_buf_t store;    /* "name\0value\0" pairs */
-    size_t *offsets;    /* two per header, into store */
+    cdx_buf_t store; /* "name\0value\0" pairs */
+    size_t *offsets; /* two per header, into store */
     size_t nstored;
     int saw_te;
     int saw_cl;
@@ -249,7 +249,8 @@ static int on_headers_complete(http_parser *hp)
     const char *expect = cdx_http_header(req, "expect");
     if (expect != NULL) {
         if (strcasecmp(expect, "100-continue") != 0) {
-            fail(p, 417, "HTTP_EXPECTATION_FAILED", "the only expectation supported is 100-continue");
+            fail(p, 417, "HTTP_EXPECTATION_FAILED",
+                 "the only expectation supported is 100-continue");
             return -1;
         }
         req->expect_continue = req->http_minor == 1;
@@ -465,8 +466,8 @@ static int scan_headers(cdx_http_parser_t *p, const char *data, size_t len)
             p->cur_line_len++;
             if (p->line_index == 0) {
                 if (p->cur_line_len > p->lim.max_request_line) {
-                    fail(p, 414, "HTTP_REQUEST_LINE_TOO_LONG",
-                         "request line longer than %zu bytes", p->lim.max_request_line);
+                    fail(p, 414, "HTTP_REQUEST_LINE_TOO_LONG", "request line longer than %zu bytes",
+                         p->lim.max_request_line);
                     return -1;
                 }
             } else if (++p->header_bytes > p->lim.max_header_bytes) {
@@ -623,8 +624,8 @@ int cdx_http_parser_in_headers(const cdx_http_parser_t *p)
     return p->phase == PH_HEADERS;
 }
 
-int cdx_http_parser_request_line(const cdx_http_parser_t *p, char *method, size_t mlen,
-                                 char *path, size_t plen)
+int cdx_http_parser_request_line(const cdx_http_parser_t *p, char *method, size_t mlen, char *path,
+                                 size_t plen)
 {
     if (!p->rl_done)
         return 0;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define READ_CHUNK 65536
+#define READ_CHUNK  65536
 #define WRITE_CHUNK 65536
 
 typedef enum { PH_RESOLVE, PH_CONNECT, PH_HANDSHAKE, PH_WRITE, PH_READ } phase_t;
@@ -120,8 +120,8 @@ static void flush_now(cdx_http_client_req_t *r)
 {
     char *data = NULL;
     size_t len = 0;
-    if (r->sock == NULL || r->conn == NULL ||
-        cdx_tls_client_conn_take(r->conn, &data, &len) != 0 || data == NULL)
+    if (r->sock == NULL || r->conn == NULL || cdx_tls_client_conn_take(r->conn, &data, &len) != 0 ||
+        data == NULL)
         return;
     uv_buf_t buf = uv_buf_init(data, (unsigned)len);
     (void)uv_try_write((uv_stream_t *)&r->sock->tcp, &buf, 1);
@@ -188,8 +188,9 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     if (status < 0) {
-        finish(r, status == UV_EPIPE || status == UV_ECONNRESET ? CDX_HTTP_CLIENT_CLOSED
-                                                                : CDX_HTTP_CLIENT_IO,
+        finish(r,
+               status == UV_EPIPE || status == UV_ECONNRESET ? CDX_HTTP_CLIENT_CLOSED
+                                                             : CDX_HTTP_CLIENT_IO,
                "write: %s", uv_strerror(status));
         return;
     }
@@ -530,8 +531,7 @@ static int is_field_value(const char *s)
 
 static int check_request(const cdx_http_client_request_t *req, char *err, size_t errlen)
 {
-    static const char *const own[] = {"Host", "Content-Length", "Connection",
-                                      "Transfer-Encoding"};
+    static const char *const own[] = {"Host", "Content-Length", "Connection", "Transfer-Encoding"};
     if (req->method == NULL || !is_token(req->method, 16)) {
         cdx_errf(err, errlen, "the method is not an HTTP token");
         return CDX_EINVAL;
@@ -587,8 +587,8 @@ static int build_request(cdx_http_client_req_t *r, const cdx_http_client_request
     int with_length = req->body_len > 0 || strcmp(req->method, "POST") == 0 ||
                       strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0;
     snprintf(length, sizeof length, "Content-Length: %zu\r\n", req->body_len);
-    size_t need = strlen(req->method) + strlen(r->url.target) + strlen(host) + 64 +
-                  strlen(length) + req->body_len;
+    size_t need = strlen(req->method) + strlen(r->url.target) + strlen(host) + 64 + strlen(length) +
+                  req->body_len;
     for (size_t i = 0; i < req->nheaders; i++)
         need += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 4;
     char *buf = malloc(need), *p = buf;
@@ -644,8 +644,8 @@ static int prepare(cdx_http_client_req_t *r, const cdx_http_client_request_t *re
             return CDX_ENOMEM;
         r->nkeep = i + 1;
     }
-    rc = cdx_http_response_new(r->lim.max_head, r->lim.max_body, r->keep, r->nkeep,
-                               r->head_only, &r->resp);
+    rc = cdx_http_response_new(r->lim.max_head, r->lim.max_body, r->keep, r->nkeep, r->head_only,
+                               &r->resp);
     if (rc == CDX_EINVAL)
         cdx_errf(err, errlen, "a response header to keep has an unusable name");
     if (rc == 0)
@@ -654,8 +654,8 @@ static int prepare(cdx_http_client_req_t *r, const cdx_http_client_request_t *re
 }
 
 int cdx_http_client_start(uv_loop_t *loop, cdx_tls_client_t *tls,
-                          const cdx_http_client_request_t *req, cdx_http_client_cb cb,
-                          void *data, cdx_http_client_req_t **out, char *err, size_t errlen)
+                          const cdx_http_client_request_t *req, cdx_http_client_cb cb, void *data,
+                          cdx_http_client_req_t **out, char *err, size_t errlen)
 {
     if (loop == NULL || tls == NULL || req == NULL || cb == NULL || out == NULL) {
         cdx_errf(err, errlen, "missing arguments");

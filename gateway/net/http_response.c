@@ -18,13 +18,13 @@ struct cdx_http_response {
     int head_only;
     cdx_http_response_state_t state;
     size_t head_bytes;
-    int in_value;     /* the last header callback was a value */
-    char *field;      /* the header name being read (max_head + 1) */
+    int in_value; /* the last header callback was a value */
+    char *field;  /* the header name being read (max_head + 1) */
     size_t field_len;
-    char *value;      /* its value (max_head + 1) */
+    char *value; /* its value (max_head + 1) */
     size_t value_len;
     int headers_done;
-    int until_eof;    /* the body runs to the end of the stream */
+    int until_eof; /* the body runs to the end of the stream */
     int status;
     int64_t retry_after;
     size_t nkeep;
@@ -59,8 +59,7 @@ static int count_head(cdx_http_response_t *r, size_t n)
 {
     r->head_bytes += n;
     if (r->head_bytes > r->max_head)
-        return refuse(r, CDX_HTTP_RESPONSE_TOO_LARGE, "response head over %zu bytes",
-                      r->max_head);
+        return refuse(r, CDX_HTTP_RESPONSE_TOO_LARGE, "response head over %zu bytes", r->max_head);
     return 0;
 }
 
@@ -168,8 +167,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     cdx_http_response_t *r = of(p);
     if (len > r->max_body - r->body_len)
-        return refuse(r, CDX_HTTP_RESPONSE_TOO_LARGE, "response body over %zu bytes",
-                      r->max_body);
+        return refuse(r, CDX_HTTP_RESPONSE_TOO_LARGE, "response body over %zu bytes", r->max_body);
     if (r->body_len + len + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 4096;
         while (cap < r->body_len + len + 1)
@@ -211,8 +209,8 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-int cdx_http_response_new(size_t max_head, size_t max_body, const char *const *keep,
-                          size_t nkeep, int head_only, cdx_http_response_t **out)
+int cdx_http_response_new(size_t max_head, size_t max_body, const char *const *keep, size_t nkeep,
+                          int head_only, cdx_http_response_t **out)
 {
     if (nkeep > CDX_HTTP_RESPONSE_MAX_KEEP || max_head == 0 || max_body >= SIZE_MAX / 2)
         return CDX_EINVAL;

@@ -31,7 +31,7 @@ static void job_after(uv_work_t *req, int status)
     else
         job->done(&c->rq, job->data);
     free(job);
-    conn_unref(c);
+    cdx_net_conn_unref(c);
 }
 
 int cdx_submit_job(cdx_request_t *rq, void (*work)(void *data),
@@ -79,6 +79,6 @@ cdx_request_t *cdx_request_resume(void *hold)
     c->srv->held--;
     cdx_request_t *rq = c->closing ? NULL : &c->rq;
     /* While open, the loop's own reference keeps c alive after this. */
-    conn_unref(c);
+    cdx_net_conn_unref(c);
     return rq;
 }

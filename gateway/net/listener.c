@@ -62,7 +62,7 @@ static slot_count_t *slot_acquire(cdx_server_t *srv, int kind, const void *id, s
     return *pp;
 }
 
-void slot_release(cdx_server_t *srv, slot_count_t *e)
+void cdx_net_slot_release(cdx_server_t *srv, slot_count_t *e)
 {
     if (e == NULL || --e->n > 0)
         return;
@@ -102,7 +102,7 @@ static void hs_append(conn_t *c, int list)
 
 /* The connection's first bytes arrived during its handshake: it moves
  * behind the silent ones in the eviction order. */
-void conn_handshake_talking(conn_t *c)
+void cdx_net_conn_handshake_talking(conn_t *c)
 {
     if (!c->in_handshake || c->hs_list == HS_TALKING)
         return;
@@ -112,7 +112,7 @@ void conn_handshake_talking(conn_t *c)
 
 /* The connection's handshake ended (done, failed or closed): it leaves
  * the handshake budget and its address's count. */
-void conn_leave_handshake(conn_t *c)
+void cdx_net_conn_leave_handshake(conn_t *c)
 {
     if (!c->in_handshake)
         return;
@@ -120,7 +120,7 @@ void conn_leave_handshake(conn_t *c)
     c->in_handshake = 0;
     hs_unlink(c);
     srv->nhandshakes--;
-    slot_release(srv, c->addr_slot);
+    cdx_net_slot_release(srv, c->addr_slot);
     c->addr_slot = NULL;
 }
 
@@ -128,7 +128,7 @@ void conn_leave_handshake(conn_t *c)
  * beyond max_connections_per_institution is kept only to tell the client
  * why at its first request (a TLS-level close would look like a network
  * fault). */
-void conn_admit_institution(conn_t *c, const cdx_institution_t *peer)
+void cdx_net_conn_admit_institution(conn_t *c, const cdx_institution_t *peer)
 {
     cdx_server_t *srv = c->srv;
     if (peer == NULL)
@@ -140,12 +140,12 @@ void conn_admit_institution(conn_t *c, const cdx_institution_t *peer)
         srv->m.conns_refused[REFUSED_PER_INSTITUTION]++;
         CDX_WARN("conn.refused", "conn=%llu peer=%s reason=%s institution=%s",
                  (unsigned long long)c->id, c->peer_ip,
-                 refusal_labels[REFUSED_PER_INSTITUTION], peer->oid);
+                 cdx_net_refusal_labels[REFUSED_PER_INSTITUTION], peer->oid);
         return;
     }
     c->inst_slot = slot_acquire(srv, KEY_INSTITUTION, peer->oid, oidlen);
     if (c->inst_slot == NULL)
-        conn_close(c, "out_of_memory");
+        cdx_net_conn_close(c, "out_of_memory");
 }
 
 /* Reads the peer's address: its text for logs, whether it is loopback,
@@ -192,9 +192,9 @@ static void refuse_conn(conn_t *c, refusal_t why)
     cdx_server_t *srv = c->srv;
     srv->m.conns_refused[why]++;
     CDX_WARN("conn.refused", "conn=%llu peer=%s reason=%s active=%zu handshakes=%zu",
-             (unsigned long long)c->id, c->peer_ip[0] ? c->peer_ip : "-", refusal_labels[why],
-             srv->nlive - 1, srv->nhandshakes);
-    conn_close(c, "refused");
+             (unsigned long long)c->id, c->peer_ip[0] ? c->peer_ip : "-",
+             cdx_net_refusal_labels[why], srv->nlive - 1, srv->nhandshakes);
+    cdx_net_conn_close(c, "refused");
 }
 
 /* Closes a connection still in its handshake, to make room: the oldest
@@ -214,10 +214,9 @@ static void evict_oldest_handshake(cdx_server_t *srv, const char *budget)
             old = c;
     }
     srv->m.conns_evicted++;
-    CDX_WARN("conn.evicted", "conn=%llu peer=%s budget=%s age_ms=%llu",
-             (unsigned long long)old->id, old->peer_ip, budget,
-             (unsigned long long)(cdx_now_ms() - old->accepted_ms));
-    conn_close(old, "evicted");
+    CDX_WARN("conn.evicted", "conn=%llu peer=%s budget=%s age_ms=%llu", (unsigned long long)old->id,
+             old->peer_ip, budget, (unsigned long long)(cdx_now_ms() - old->accepted_ms));
+    cdx_net_conn_close(old, "evicted");
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -258,7 +257,7 @@ static void on_connection(uv_stream_t *listener, int status)
     srv->nconns++;
     srv->nlive++;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c, "accept_failed");
+        cdx_net_conn_close(c, "accept_failed");
         return;
     }
     srv->m.conns_total++;
@@ -267,7 +266,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     if (peer_address(c) != 0) {
-        conn_close(c, "peer_gone");
+        cdx_net_conn_close(c, "peer_gone");
         return;
     }
     /* Budgets, so that clients who never finish a handshake cannot hold
@@ -276,8 +275,7 @@ static void on_connection(uv_stream_t *listener, int status)
      * under max_connections, made by closing the oldest connection still
      * in its handshake. */
     const cdx_net_config_t *cfg = srv->cfg;
-    if (slot_count(srv, KEY_ADDR, c->addr_key, c->addr_len) >=
-        (size_t)cfg->max_handshakes_per_ip) {
+    if (slot_count(srv, KEY_ADDR, c->addr_key, c->addr_len) >= (size_t)cfg->max_handshakes_per_ip) {
         refuse_conn(c, REFUSED_PER_IP);
         return;
     }
@@ -302,10 +300,10 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     if (cdx_tls_conn_new(srv->tls, &c->tls) != 0 ||
         cdx_http_parser_new(&srv->limits, &c->http) != 0) {
-        conn_close(c, "out_of_memory");
+        cdx_net_conn_close(c, "out_of_memory");
         return;
     }
-    conn_start(c);
+    cdx_net_conn_start(c);
 }
 
 int cdx_server_start(cdx_server_t *srv, char *err, size_t errlen)
@@ -336,7 +334,7 @@ int cdx_server_start(cdx_server_t *srv, char *err, size_t errlen)
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
     srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)&bound)->sin_port);
-    server_watch(srv);
+    cdx_net_server_watch(srv);
     CDX_INFO("server.listening",
              "addr=%s port=%d max_connections=%lld max_handshakes=%lld workers=%lld", host,
              srv->port, (long long)cfg->max_connections,

@@ -8,13 +8,13 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 _Static_assert(CDX_ARRAY_SIZE(latency_bounds) == NLATENCY_BOUNDS,
                "NLATENCY_BOUNDS counts latency_bounds");
 
-const char *const refusal_labels[REFUSED_COUNT] = {
+const char *const cdx_net_refusal_labels[REFUSED_COUNT] = {
 #define REFUSAL_LABEL(name, label) label,
     REFUSALS(REFUSAL_LABEL)
 #undef REFUSAL_LABEL
 };
 
-void metrics_request(cdx_server_t *srv, int route, int status, double seconds)
+void cdx_net_metrics_request(cdx_server_t *srv, int route, int status, double seconds)
 {
     metrics_t *m = &srv->m;
     counter_t *hit = NULL;
@@ -41,7 +41,7 @@ void metrics_request(cdx_server_t *srv, int route, int status, double seconds)
     m->count[r]++;
 }
 
-const char *route_label(const cdx_server_t *srv, int route)
+const char *cdx_net_route_label(const cdx_server_t *srv, int route)
 {
     return route < 0 ? "unmatched" : srv->routes[route].name;
 }
@@ -54,7 +54,7 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                             "and status.\n# TYPE cdxgw_http_requests_total counter\n");
     for (size_t i = 0; i < m->ncounters; i++)
         rc |= cdx_buf_printf(out, "cdxgw_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                             route_label(srv, m->counters[i].route), m->counters[i].status,
+                             cdx_net_route_label(srv, m->counters[i].route), m->counters[i].status,
                              (unsigned long long)m->counters[i].count);
     rc |= cdx_buf_puts(out, "# HELP cdxgw_http_request_duration_seconds Time from the end of "
                             "the request head to the response, by route.\n"
@@ -62,7 +62,7 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
     for (size_t r = 0; r <= srv->nroutes; r++) {
         if (m->count[r] == 0)
             continue;
-        const char *label = route_label(srv, r == srv->nroutes ? -1 : (int)r);
+        const char *label = cdx_net_route_label(srv, r == srv->nroutes ? -1 : (int)r);
         uint64_t cum = 0;
         for (size_t b = 0; b < NBUCKETS; b++) {
             cum += m->buckets[r][b];
@@ -101,7 +101,7 @@ int cdx_server_metrics(cdx_server_t *srv, cdx_buf_t *out)
                          (unsigned long long)m->conns_evicted);
     for (int r = 0; r < REFUSED_COUNT; r++)
         rc |= cdx_buf_printf(out, "cdxgw_connections_refused_total{reason=\"%s\"} %llu\n",
-                             refusal_labels[r], (unsigned long long)m->conns_refused[r]);
+                             cdx_net_refusal_labels[r], (unsigned long long)m->conns_refused[r]);
     rc |= cdx_buf_puts(out, "# HELP cdxgw_tls_handshake_failures_total Failed TLS handshakes, "
                             "by reason.\n# TYPE cdxgw_tls_handshake_failures_total counter\n");
     for (int f = 0; f < CDX_TLS_FAIL_COUNT; f++)

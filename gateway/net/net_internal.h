@@ -51,7 +51,7 @@ typedef enum {
         REFUSED_COUNT
 } refusal_t;
 /* The labels, indexed by refusal_t (metrics.c). */
-extern const char *const refusal_labels[REFUSED_COUNT];
+extern const char *const cdx_net_refusal_labels[REFUSED_COUNT];
 
 /* A count of connections sharing a key: a client address (handshakes in
  * progress) or an institution (authenticated connections).  Entries live
@@ -104,8 +104,8 @@ struct cdx_server {
     int stopping;
     int finished;
     conn_t *conns; /* doubly linked */
-    size_t nconns;   /* until freed, closing ones included */
-    size_t nlive;    /* not closing: what max_connections bounds */
+    size_t nconns; /* until freed, closing ones included */
+    size_t nlive;  /* not closing: what max_connections bounds */
     /* Connections in their TLS handshake, oldest first: [HS_SILENT] those
      * that have sent nothing yet, [HS_TALKING] those that have. */
     conn_t *hs_head[2], *hs_tail[2];
@@ -138,23 +138,23 @@ struct conn {
     int loopback;
     unsigned char addr_key[16]; /* IPv4 address, or an IPv6 /64 */
     size_t addr_len;
-    conn_t *hs_prev, *hs_next;  /* in srv->hs_head[hs_list] while in_handshake */
+    conn_t *hs_prev, *hs_next; /* in srv->hs_head[hs_list] while in_handshake */
     int in_handshake;
-    int hs_list;                /* HS_SILENT or HS_TALKING */
-    slot_count_t *addr_slot;   /* held while in_handshake */
-    slot_count_t *inst_slot;   /* held while authenticated and open */
-    int over_institution_cap;  /* answer 503 to the first request */
+    int hs_list;              /* HS_SILENT or HS_TALKING */
+    slot_count_t *addr_slot;  /* held while in_handshake */
+    slot_count_t *inst_slot;  /* held while authenticated and open */
+    int over_institution_cap; /* answer 503 to the first request */
     cdx_tls_conn_t *tls;
     cdx_http_parser_t *http;
     int reading;
     int in_pump;
-    int close_after;       /* no further request on this connection */
-    int route_status;      /* 0, 404 or 405 (decided at the headers) */
-    int discard;           /* the body is read and dropped */
+    int close_after;  /* no further request on this connection */
+    int route_status; /* 0, 404 or 405 (decided at the headers) */
+    int discard;      /* the body is read and dropped */
     char allow[64];
     size_t write_queued;
-    uint64_t accepted_ms, idle_since_ms, req_start_ms, body_start_ms, last_body_ms,
-        last_write_ms, rate_check_ms;
+    uint64_t accepted_ms, idle_since_ms, req_start_ms, body_start_ms, last_body_ms, last_write_ms,
+        rate_check_ms;
     uint64_t handled_ns; /* uv_hrtime() when the request was dispatched */
     unsigned nrequests;
     cdx_request_t rq;
@@ -167,61 +167,61 @@ struct conn {
 /* server.c: the server's life. */
 
 /* Installs the signal handlers and the shutdown and CRL timers (at start). */
-void server_watch(cdx_server_t *srv);
+void cdx_net_server_watch(cdx_server_t *srv);
 /* Finishes a stopping server once its connections and jobs are gone. */
-void server_check_drained(cdx_server_t *srv);
+void cdx_net_server_check_drained(cdx_server_t *srv);
 
 /* listener.c: accepting, and the budgets connections count against. */
 
 /* Releases one count of a slot (NULL: nothing). */
-void slot_release(cdx_server_t *srv, slot_count_t *e);
+void cdx_net_slot_release(cdx_server_t *srv, slot_count_t *e);
 /* The connection's first bytes arrived during its handshake. */
-void conn_handshake_talking(conn_t *c);
+void cdx_net_conn_handshake_talking(conn_t *c);
 /* The connection's handshake ended: it leaves the handshake budget. */
-void conn_leave_handshake(conn_t *c);
+void cdx_net_conn_leave_handshake(conn_t *c);
 /* The connection authenticated as peer (may be NULL): it counts against
  * its institution's share, or is marked to be refused at its first request. */
-void conn_admit_institution(conn_t *c, const cdx_institution_t *peer);
+void cdx_net_conn_admit_institution(conn_t *c, const cdx_institution_t *peer);
 
 /* conn.c: a connection's life. */
 
 /* Starts reading a newly accepted connection and arms its timer. */
-void conn_start(conn_t *c);
+void cdx_net_conn_start(conn_t *c);
 /* Closes at once (idempotent); c is freed after its handles close and its
  * last reference goes. */
-void conn_close(conn_t *c, const char *reason);
+void cdx_net_conn_close(conn_t *c, const char *reason);
 /* Ends the connection after its last response (close_notify, half-close, linger). */
-void conn_finish(conn_t *c);
-void conn_unref(conn_t *c);
+void cdx_net_conn_finish(conn_t *c);
+void cdx_net_conn_unref(conn_t *c);
 /* Moves data through TLS and the HTTP parser. */
-void conn_pump(conn_t *c);
+void cdx_net_conn_pump(conn_t *c);
 /* Encrypts and queues plaintext for the socket. */
-void conn_send(conn_t *c, const void *data, size_t len);
+void cdx_net_conn_send(conn_t *c, const void *data, size_t len);
 /* A response went out: the next request, or the end of the connection. */
-void conn_after_response(conn_t *c);
+void cdx_net_conn_after_response(conn_t *c);
 
 /* dispatch.c: from a request head to its handler. */
 
 /* The request head is complete: route, check the role, decide about the body. */
-void dispatch_headers(conn_t *c);
+void cdx_net_dispatch_headers(conn_t *c);
 /* The request is complete (or refused at its head): answer or call its handler. */
-void dispatch_request(conn_t *c);
+void cdx_net_dispatch_request(conn_t *c);
 /* A framing error or timeout: answer, audit, then close without parsing more. */
-void respond_fatal(conn_t *c, int status, const char *code, const char *detail);
+void cdx_net_respond_fatal(conn_t *c, int status, const char *code, const char *detail);
 /* The first request of a connection over its institution's share: 503. */
-void refuse_over_institution_cap(conn_t *c);
+void cdx_net_refuse_over_institution_cap(conn_t *c);
 
 /* respond.c: responses. */
 
 /* An application/problem+json response for route (an index, or -1). */
-void respond_problem_raw(conn_t *c, int status, const char *code, const char *detail,
-                         const char *issues, const char *extra, int route);
+void cdx_net_respond_problem_raw(conn_t *c, int status, const char *code, const char *detail,
+                                 const char *issues, const char *extra, int route);
 
 /* metrics.c */
 
 /* Counts one answered request and its latency under route (an index, or -1). */
-void metrics_request(cdx_server_t *srv, int route, int status, double seconds);
+void cdx_net_metrics_request(cdx_server_t *srv, int route, int status, double seconds);
 /* The route's metrics label ("unmatched" for -1). */
-const char *route_label(const cdx_server_t *srv, int route);
+const char *cdx_net_route_label(const cdx_server_t *srv, int route);
 
 #endif

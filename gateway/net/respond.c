@@ -32,26 +32,26 @@ static void send_response(conn_t *c, int status, const char *content_type, const
                             c->close_after ? "Connection: close\r\n" : "", extra ? extra : "");
     if (rc != 0) {
         cdx_buf_cleanup(&head);
-        conn_close(c, "response_too_large");
+        cdx_net_conn_close(c, "response_too_large");
         return;
     }
-    conn_send(c, head.data, head.len);
+    cdx_net_conn_send(c, head.data, head.len);
     cdx_buf_cleanup(&head);
     if (len > 0)
-        conn_send(c, body, len);
+        cdx_net_conn_send(c, body, len);
     uint64_t now_ns = uv_hrtime();
     double seconds = (double)(now_ns - (c->handled_ns ? c->handled_ns : now_ns)) / 1e9;
-    metrics_request(c->srv, route, status, seconds);
+    cdx_net_metrics_request(c->srv, route, status, seconds);
     const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
     CDX_INFO("http.request",
              "conn=%llu req=%s method=%s route=%s status=%d in_bytes=%llu out_bytes=%zu "
              "ms=%.1f institution=%s",
              (unsigned long long)c->id, c->rq.id, c->rq.http ? c->rq.http->method : "-",
-             route_label(c->srv, route), status,
+             cdx_net_route_label(c->srv, route), status,
              (unsigned long long)(c->rq.http ? c->rq.http->body_received : 0), len,
              seconds * 1000.0, peer ? peer->oid : "-");
     c->responded = 1;
-    conn_after_response(c);
+    cdx_net_conn_after_response(c);
 }
 
 static int route_index(const cdx_request_t *rq)
@@ -69,8 +69,8 @@ void cdx_respond(cdx_request_t *rq, int status, const char *content_type, const 
     send_response(c, status, content_type, body, len, extra_headers, route_index(rq));
 }
 
-void respond_problem_raw(conn_t *c, int status, const char *code, const char *detail,
-                                const char *issues, const char *extra, int route)
+void cdx_net_respond_problem_raw(conn_t *c, int status, const char *code, const char *detail,
+                                 const char *issues, const char *extra, int route)
 {
     cdx_buf_t body;
     cdx_buf_init(&body, 4u << 20);
@@ -89,7 +89,7 @@ void cdx_respond_problem(cdx_request_t *rq, int status, const char *code, const 
     conn_t *c = rq->conn;
     CDX_ASSERT(!c->responded);
     const char *extra = status == 503 ? "Retry-After: 1\r\n" : NULL;
-    respond_problem_raw(c, status, code, detail, issues_json, extra, route_index(rq));
+    cdx_net_respond_problem_raw(c, status, code, detail, issues_json, extra, route_index(rq));
 }
 
 void cdx_respond_overloaded(cdx_request_t *rq)

@@ -25,7 +25,7 @@ static void server_finish(cdx_server_t *srv)
     CDX_INFO("server.stopped", "connections_served=%llu", (unsigned long long)srv->m.conns_total);
 }
 
-void server_check_drained(cdx_server_t *srv)
+void cdx_net_server_check_drained(cdx_server_t *srv)
 {
     if (srv->stopping && srv->nconns == 0 && srv->jobs == 0)
         server_finish(srv);
@@ -36,7 +36,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     cdx_server_t *srv = t->data;
     CDX_WARN("server.shutdown_timeout", "open_connections=%zu", srv->nconns);
     for (conn_t *c = srv->conns; c != NULL; c = c->next)
-        conn_close(c, "shutdown_timeout");
+        cdx_net_conn_close(c, "shutdown_timeout");
 }
 
 void cdx_server_stop(cdx_server_t *srv)
@@ -51,13 +51,13 @@ void cdx_server_stop(cdx_server_t *srv)
         int idle = c->state == C_HANDSHAKE ||
                    (c->state == C_READ && cdx_http_parser_bytes_seen(c->http) == 0);
         if (idle)
-            conn_close(c, "shutting_down");
+            cdx_net_conn_close(c, "shutting_down");
         else
             c->close_after = 1;
     }
     uv_timer_start(&srv->shutdown_timer, on_shutdown_timer, (uint64_t)srv->cfg->shutdown_timeout_ms,
                    0);
-    server_check_drained(srv);
+    cdx_net_server_check_drained(srv);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -81,7 +81,7 @@ static void on_crl_timer(uv_timer_t *t)
         CDX_DEBUG("tls.crl_reloaded", "file=%s", cdx_log_q(srv->cfg->tls_crl));
 }
 
-void server_watch(cdx_server_t *srv)
+void cdx_net_server_watch(cdx_server_t *srv)
 {
     const cdx_net_config_t *cfg = srv->cfg;
     uv_signal_init(srv->loop, &srv->sigterm);

@@ -13,10 +13,9 @@
 #include <string.h>
 
 /* ITI-19's four AEAD suites plus their ECDSA twins; TLS 1.3's three. */
-static const char TLS12_CIPHERS[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
 static const char TLS13_SUITES[] =
     "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 
@@ -86,8 +85,7 @@ static int cred_cmp(const void *a, const void *b)
     return c != 0 ? c : x->spki - y->spki;
 }
 
-static const cdx_institution_t *find_by_cred(const cdx_tls_server_t *srv, const char *sha,
-                                             int spki)
+static const cdx_institution_t *find_by_cred(const cdx_tls_server_t *srv, const char *sha, int spki)
 {
     cred_index_t key;
     memset(&key, 0, sizeof key);
@@ -360,8 +358,7 @@ void cdx_tls_server_free(cdx_tls_server_t *srv)
     free(srv);
 }
 
-int cdx_tls_server_set_institutions(cdx_tls_server_t *srv, const cdx_institution_t *insts,
-                                    size_t n)
+int cdx_tls_server_set_institutions(cdx_tls_server_t *srv, const cdx_institution_t *insts, size_t n)
 {
     size_t ncreds = 0;
     for (size_t i = 0; i < n; i++)

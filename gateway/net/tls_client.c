@@ -297,8 +297,8 @@ static int copy_peer(cdx_tls_client_conn_t *c, const char *host, const cdx_insti
     return c->oid[0] != '\0' || c->ncreds > 0 ? 0 : CDX_EINVAL;
 }
 
-int cdx_tls_client_conn_new(cdx_tls_client_t *cli, const char *host,
-                            const cdx_institution_t *peer, cdx_tls_client_conn_t **out)
+int cdx_tls_client_conn_new(cdx_tls_client_t *cli, const char *host, const cdx_institution_t *peer,
+                            cdx_tls_client_conn_t **out)
 {
     cdx_tls_client_conn_t *c = calloc(1, sizeof *c);
     if (c == NULL)

@@ -153,8 +153,7 @@ int cdx_url_parse(const char *url, cdx_url_t *out, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     u.port = 443;
-    if (colon != NULL &&
-        (rc = parse_port(colon + 1, alen - hlen - 1, &u.port, err, errlen)) != 0)
+    if (colon != NULL && (rc = parse_port(colon + 1, alen - hlen - 1, &u.port, err, errlen)) != 0)
         return rc;
     if ((rc = parse_target(auth + alen, &u, err, errlen)) != 0)
         return rc;

@@ -105,8 +105,8 @@ static int audit_event_ok(const cdx_audit_event_t *ev)
 static int audit_last(cdx_registry_t *reg, int64_t *last, char prev[65])
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_AUDIT_LAST, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_AUDIT_LAST,
+                                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st);
     if (rc != 0)
         return rc;
     *last = 0;
@@ -117,16 +117,16 @@ static int audit_last(cdx_registry_t *reg, int64_t *last, char prev[65])
         const char *h = (const char *)sqlite3_column_text(st, 1);
         if (h == NULL || strlen(h) != 64) {
             cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                    "audit: row %lld has a malformed hash; run the audit verification",
-                    (long long)*last);
+                     "audit: row %lld has a malformed hash; run the audit verification",
+                     (long long)*last);
             rc = CDX_EDB;
         } else {
             memcpy(prev, h, 65);
         }
     } else if (src != SQLITE_DONE) {
-        rc = store_fail(reg, src, "reading the last audit row");
+        rc = cdx_store_fail(reg, src, "reading the last audit row");
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -135,46 +135,47 @@ static int audit_insert(cdx_registry_t *reg, const audit_row_t *row, const cdx_a
                         const char *ts, const char *prev, const char *hash)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_AUDIT_INSERT,
-                      "INSERT INTO audit (seq, ts, event, actor_oid, actor_user, purpose, outcome,"
-                      " patient_key, document_id, detail, prev_hash, hash)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_AUDIT_INSERT,
+        "INSERT INTO audit (seq, ts, event, actor_oid, actor_user, purpose, outcome,"
+        " patient_key, document_id, detail, prev_hash, hash)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, row->seq);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, ts);
+        src = cdx_store_bind_text(st, 2, ts);
     if (src == SQLITE_OK)
-        src = bind_text(st, 3, ev->event);
+        src = cdx_store_bind_text(st, 3, ev->event);
     if (src == SQLITE_OK)
-        src = bind_text(st, 4, ev->actor_oid);
+        src = cdx_store_bind_text(st, 4, ev->actor_oid);
     if (src == SQLITE_OK)
-        src = bind_text(st, 5, ev->actor_user);
+        src = cdx_store_bind_text(st, 5, ev->actor_user);
     if (src == SQLITE_OK)
-        src = bind_text(st, 6, ev->purpose);
+        src = cdx_store_bind_text(st, 6, ev->purpose);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 7, ev->outcome);
     if (src == SQLITE_OK)
-        src = bind_text(st, 8, ev->patient_key);
+        src = cdx_store_bind_text(st, 8, ev->patient_key);
     if (src == SQLITE_OK)
-        src = bind_text(st, 9, ev->document_id);
+        src = cdx_store_bind_text(st, 9, ev->document_id);
     if (src == SQLITE_OK)
-        src = bind_text(st, 10, ev->detail);
+        src = cdx_store_bind_text(st, 10, ev->detail);
     if (src == SQLITE_OK)
-        src = bind_text(st, 11, prev);
+        src = cdx_store_bind_text(st, 11, prev);
     if (src == SQLITE_OK)
-        src = bind_text(st, 12, hash);
-    rc = src == SQLITE_OK ? step_done(reg, st, "writing an audit row")
-                          : store_fail(reg, src, "binding an audit row");
-    stmt_put(st);
+        src = cdx_store_bind_text(st, 12, hash);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "writing an audit row")
+                          : cdx_store_fail(reg, src, "binding an audit row");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
 /* Appends ev to the chain.  Must run inside a transaction this module began, so that the row
  * read as "previous" is still the last one when the new row is inserted and so that the audit
  * row commits or rolls back together with the change it records. */
-int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
+int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
 {
     CDX_ASSERT(!sqlite3_get_autocommit(reg->db));
     char prev[65];
@@ -184,7 +185,7 @@ int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
 
     if (!audit_event_ok(ev)) {
         cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
+                 "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
         return CDX_EINVAL;
     }
     int rc = audit_last(reg, &last, prev);
@@ -194,7 +195,7 @@ int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
         cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: sequence exhausted");
         return CDX_ERANGE;
     }
-    store_now(ts);
+    cdx_store_now(ts);
     audit_row_t row = {
         .seq = last + 1,
         .ts = span_of(ts),
@@ -217,7 +218,7 @@ int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
 
 static int audit_one(cdx_registry_t *reg, void *ev)
 {
-    return audit_append(reg, ev);
+    return cdx_store_audit_append(reg, ev);
 }
 
 int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
@@ -227,11 +228,11 @@ int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     reg->errmsg[0] = '\0';
     if (!audit_event_ok(ev)) {
         cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
+                 "audit: an event name and an outcome of 0, 4, 8 or 12 are required");
         return CDX_EINVAL;
     }
     /* Inside the caller's transaction (the writer's batch) or one of its own. */
-    return in_transaction(reg, audit_one, (void *)ev);
+    return cdx_store_in_transaction(reg, audit_one, (void *)ev);
 }
 
 static span_t column_span(sqlite3_stmt *st, int col)
@@ -246,9 +247,9 @@ static span_t column_span(sqlite3_stmt *st, int col)
     return s;
 }
 
-/* Whether every column of an audit row has the type audit_append stores: the hash reads text and
- * integers, and a BLOB with the same bytes as a text, or a text such as '4 (amended)' where an
- * integer belongs, would read back the same while not being what was recorded. */
+/* Whether every column of an audit row has the type cdx_store_audit_append stores: the hash reads
+ * text and integers, and a BLOB with the same bytes as a text, or a text such as '4 (amended)'
+ * where an integer belongs, would read back the same while not being what was recorded. */
 static int stored_types_ok(sqlite3_stmt *st)
 {
     for (int col = 1; col <= 11; col++) {
@@ -270,10 +271,11 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
         *bad_seq = 0;
     sqlite3_stmt *st = NULL;
     char expected_prev[65] = AUDIT_ZERO_HASH;
-    int rc = stmt_get(reg, STMT_AUDIT_ALL,
-                      "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key,"
-                      " document_id, detail, prev_hash, hash FROM audit ORDER BY seq",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_AUDIT_ALL,
+        "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key,"
+        " document_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+        &st);
     if (rc != 0)
         goto out;
     /* One statement reads one consistent snapshot even while others append. */
@@ -282,7 +284,7 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
         if (src == SQLITE_DONE)
             break;
         if (src != SQLITE_ROW) {
-            rc = store_fail(reg, src, "reading the audit trail");
+            rc = cdx_store_fail(reg, src, "reading the audit trail");
             goto out;
         }
         /* Before any column is read: reading converts a value's type in place. */
@@ -304,24 +306,23 @@ int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
         char computed[65];
         rc = audit_hash(expected_prev, &row, computed);
         if (rc != 0) {
-            cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
+            cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s",
+                     cdx_strerror(rc));
             goto out;
         }
-        if (!types_ok || prev.p == NULL || prev.n != 64 ||
-            memcmp(prev.p, expected_prev, 64) != 0 ||
+        if (!types_ok || prev.p == NULL || prev.n != 64 || memcmp(prev.p, expected_prev, 64) != 0 ||
             stored.p == NULL || stored.n != 64 || memcmp(stored.p, computed, 64) != 0) {
             if (bad_seq != NULL)
                 *bad_seq = row.seq;
             cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                    "audit: chain broken at seq %lld (row changed, removed or inserted)",
-                    (long long)row.seq);
+                     "audit: chain broken at seq %lld (row changed, removed or inserted)",
+                     (long long)row.seq);
             rc = CDX_ECONFLICT;
             goto out;
         }
         memcpy(expected_prev, computed, 65);
     }
 out:
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
-

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void store_now(char out[32])
+void cdx_store_now(char out[32])
 {
     struct timespec ts;
     struct tm tm;
@@ -26,7 +26,7 @@ void store_now(char out[32])
 
 /* ---- Errors ----------------------------------------------------------- */
 
-int store_map_sqlite(int src)
+int cdx_store_map_sqlite(int src)
 {
     switch (src & 0xFF) {
     case SQLITE_FULL:
@@ -52,19 +52,19 @@ int store_map_sqlite(int src)
 
 /* The message keeps SQLite's code for the operator; callers see only the
  * project's code. */
-int store_fail(cdx_registry_t *reg, int src, const char *what)
+int cdx_store_fail(cdx_registry_t *reg, int src, const char *what)
 {
     reg->last_sqlite_rc = src;
     cdx_errf(reg->errmsg, sizeof reg->errmsg, "%s: %s (sqlite code %d)", what,
              sqlite3_errmsg(reg->db), src);
-    return store_map_sqlite(src);
+    return cdx_store_map_sqlite(src);
 }
 
-int store_exec(cdx_registry_t *reg, const char *sql, const char *what)
+int cdx_store_exec(cdx_registry_t *reg, const char *sql, const char *what)
 {
     reg->one_off++;
     int src = sqlite3_exec(reg->db, sql, NULL, NULL, NULL);
-    return src == SQLITE_OK ? 0 : store_fail(reg, src, what);
+    return src == SQLITE_OK ? 0 : cdx_store_fail(reg, src, what);
 }
 
 /* ---- The statement cache ------------------------------------------------ */
@@ -79,7 +79,7 @@ static sqlite3_stmt *cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, 
     CDX_ASSERT(reg->stmt_sql[id] == NULL || reg->stmt_sql[id] == sql);
     *src = SQLITE_OK;
     if (reg->stmts[id] != NULL) {
-        /* Still stepping: a missing stmt_put, or a nested call (a callback
+        /* Still stepping: a missing cdx_store_stmt_put, or a nested call (a callback
          * of cdx_registry_each_document calling it again on reg). */
         CDX_ASSERT(!sqlite3_stmt_busy(reg->stmts[id]));
         reg->reused++;
@@ -97,14 +97,14 @@ static sqlite3_stmt *cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, 
     return st;
 }
 
-int stmt_get(cdx_registry_t *reg, stmt_id_t id, const char *sql, sqlite3_stmt **st)
+int cdx_store_stmt_get(cdx_registry_t *reg, stmt_id_t id, const char *sql, sqlite3_stmt **st)
 {
     int src;
     *st = cached(reg, id, sql, &src);
-    return *st != NULL ? 0 : store_fail(reg, src, "preparing a statement");
+    return *st != NULL ? 0 : cdx_store_fail(reg, src, "preparing a statement");
 }
 
-void stmt_put(sqlite3_stmt *st)
+void cdx_store_stmt_put(sqlite3_stmt *st)
 {
     if (st == NULL)
         return;
@@ -113,7 +113,7 @@ void stmt_put(sqlite3_stmt *st)
     (void)sqlite3_clear_bindings(st);
 }
 
-void stmt_cache_clear(cdx_registry_t *reg)
+void cdx_store_stmt_cache_clear(cdx_registry_t *reg)
 {
     for (int i = 0; i < STMT_MAX; i++) {
         sqlite3_finalize(reg->stmts[i]);
@@ -141,14 +141,14 @@ void cdx_registry_stats(const cdx_registry_t *reg, cdx_registry_stats_t *out)
 
 /* ---- Statement helpers -------------------------------------------------- */
 
-int bind_text(sqlite3_stmt *st, int idx, const char *s)
+int cdx_store_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
     if (s == NULL)
         return sqlite3_bind_null(st, idx);
     return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
 }
 
-int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
+int cdx_store_step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
 {
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE)
@@ -157,30 +157,30 @@ int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what)
         cdx_errf(reg->errmsg, sizeof reg->errmsg, "%s: unexpected result row", what);
         return CDX_EDB;
     }
-    return store_fail(reg, src, what);
+    return cdx_store_fail(reg, src, what);
 }
 
-int exec_texts(cdx_registry_t *reg, stmt_id_t id, const char *sql, const char *what,
-               const char *const *values, int n)
+int cdx_store_exec_texts(cdx_registry_t *reg, stmt_id_t id, const char *sql, const char *what,
+                         const char *const *values, int n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, id, sql, &st);
+    int rc = cdx_store_stmt_get(reg, id, sql, &st);
     if (rc != 0)
         return rc;
     int src = SQLITE_OK;
     for (int i = 0; i < n && src == SQLITE_OK; i++)
-        src = bind_text(st, i + 1, values[i]);
-    rc = src == SQLITE_OK ? step_done(reg, st, what) : store_fail(reg, src, what);
-    stmt_put(st);
+        src = cdx_store_bind_text(st, i + 1, values[i]);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, what) : cdx_store_fail(reg, src, what);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
-int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
+int cdx_store_query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
 {
     sqlite3_stmt *st = NULL;
     reg->one_off++;
     int src = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
-    int rc = src == SQLITE_OK ? 0 : store_fail(reg, src, "preparing a statement");
+    int rc = src == SQLITE_OK ? 0 : cdx_store_fail(reg, src, "preparing a statement");
     if (rc != 0)
         goto out;
     out[0] = '\0';
@@ -190,9 +190,9 @@ int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n)
         if (v != NULL)
             cdx_strlcpy(out, v, n);
         else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-            rc = store_fail(reg, sqlite3_errcode(reg->db), sql);
+            rc = cdx_store_fail(reg, sqlite3_errcode(reg->db), sql);
     } else if (src != SQLITE_DONE) {
-        rc = store_fail(reg, src, sql);
+        rc = cdx_store_fail(reg, src, sql);
     }
 out:
     sqlite3_finalize(st);
@@ -208,28 +208,28 @@ static int step_int64(cdx_registry_t *reg, sqlite3_stmt *st, const char *what, i
     else if (src == SQLITE_DONE)
         *out = 0;
     else
-        return store_fail(reg, src, what);
+        return cdx_store_fail(reg, src, what);
     return 0;
 }
 
-int query_int64(cdx_registry_t *reg, const char *sql, int64_t *out)
+int cdx_store_query_int64(cdx_registry_t *reg, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
     reg->one_off++;
     int src = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
     int rc = src == SQLITE_OK ? step_int64(reg, st, sql, out)
-                              : store_fail(reg, src, "preparing a statement");
+                              : cdx_store_fail(reg, src, "preparing a statement");
     sqlite3_finalize(st);
     return rc;
 }
 
-int query_int64_cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, int64_t *out)
+int cdx_store_query_int64_cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, id, sql, &st);
+    int rc = cdx_store_stmt_get(reg, id, sql, &st);
     if (rc == 0)
         rc = step_int64(reg, st, sql, out);
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -241,10 +241,10 @@ static const char SQL_RELEASE[] = "RELEASE change";
 static int run(cdx_registry_t *reg, stmt_id_t id, const char *sql, const char *what)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, id, sql, &st);
+    int rc = cdx_store_stmt_get(reg, id, sql, &st);
     if (rc == 0)
-        rc = step_done(reg, st, what);
-    stmt_put(st);
+        rc = cdx_store_step_done(reg, st, what);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -260,56 +260,57 @@ static void run_quietly(cdx_registry_t *reg, stmt_id_t id, const char *sql)
         return;
     }
     (void)sqlite3_step(st);
-    stmt_put(st);
+    cdx_store_stmt_put(st);
 }
 
-int tx_begin(cdx_registry_t *reg)
+int cdx_store_tx_begin(cdx_registry_t *reg)
 {
     /* IMMEDIATE takes the write lock up front, so a concurrent writer makes us wait (busy_timeout)
      * here instead of failing with SQLITE_BUSY halfway through the transaction. */
     return run(reg, STMT_BEGIN, "BEGIN IMMEDIATE", "starting a transaction");
 }
 
-int tx_commit(cdx_registry_t *reg)
+int cdx_store_tx_commit(cdx_registry_t *reg)
 {
     return run(reg, STMT_COMMIT, "COMMIT", "committing");
 }
 
-void tx_rollback(cdx_registry_t *reg)
+void cdx_store_tx_rollback(cdx_registry_t *reg)
 {
     if (!sqlite3_get_autocommit(reg->db))
         run_quietly(reg, STMT_ROLLBACK, "ROLLBACK");
 }
 
-int in_transaction(cdx_registry_t *reg, int (*fn)(cdx_registry_t *reg, void *arg), void *arg)
+int cdx_store_in_transaction(cdx_registry_t *reg, int (*fn)(cdx_registry_t *reg, void *arg),
+                             void *arg)
 {
     int own = sqlite3_get_autocommit(reg->db);
-    int rc = own ? tx_begin(reg) : 0;
+    int rc = own ? cdx_store_tx_begin(reg) : 0;
     if (rc != 0)
         return rc;
     rc = fn(reg, arg);
     if (own) {
         if (rc == 0)
-            rc = tx_commit(reg);
+            rc = cdx_store_tx_commit(reg);
         if (rc != 0)
-            tx_rollback(reg);
+            cdx_store_tx_rollback(reg);
     }
     return rc;
 }
 
 int cdx_registry_begin(cdx_registry_t *reg)
 {
-    return tx_begin(reg);
+    return cdx_store_tx_begin(reg);
 }
 
 int cdx_registry_commit(cdx_registry_t *reg)
 {
-    return tx_commit(reg);
+    return cdx_store_tx_commit(reg);
 }
 
 void cdx_registry_rollback(cdx_registry_t *reg)
 {
-    tx_rollback(reg);
+    cdx_store_tx_rollback(reg);
 }
 
 int cdx_registry_savepoint(cdx_registry_t *reg)
@@ -332,13 +333,14 @@ void cdx_registry_rollback_savepoint(cdx_registry_t *reg)
 
 int cdx_registry_manual_checkpoints(cdx_registry_t *reg)
 {
-    return store_exec(reg, "PRAGMA wal_autocheckpoint = 0", "turning automatic checkpoints off");
+    return cdx_store_exec(reg, "PRAGMA wal_autocheckpoint = 0",
+                          "turning automatic checkpoints off");
 }
 
 int cdx_registry_checkpoint(cdx_registry_t *reg)
 {
     int src = sqlite3_wal_checkpoint_v2(reg->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return src == SQLITE_OK || src == SQLITE_BUSY ? 0 : store_fail(reg, src, "checkpointing");
+    return src == SQLITE_OK || src == SQLITE_BUSY ? 0 : cdx_store_fail(reg, src, "checkpointing");
 }
 
 /* ---- Open and close ------------------------------------------------------ */
@@ -379,8 +381,7 @@ static int prepare_file(const char *path, char *err, size_t errlen)
         }
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
-            cdx_errf(err, errlen, "%s: cannot create the database file: %s", path,
-                    strerror(errno));
+            cdx_errf(err, errlen, "%s: cannot create the database file: %s", path, strerror(errno));
             rc = CDX_EIO;
             goto out;
         }
@@ -426,30 +427,30 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
 
     int src = sqlite3_db_config(reg->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     if (src != SQLITE_OK) {
-        rc = store_fail(reg, src, "enabling defensive mode");
+        rc = cdx_store_fail(reg, src, "enabling defensive mode");
         goto fail;
     }
-    rc = store_exec(reg, pragmas[0], pragmas[0]);
+    rc = cdx_store_exec(reg, pragmas[0], pragmas[0]);
     if (rc != 0)
         goto fail;
-    rc = query_text(reg, "PRAGMA journal_mode = WAL", value, sizeof value);
+    rc = cdx_store_query_text(reg, "PRAGMA journal_mode = WAL", value, sizeof value);
     if (rc != 0)
         goto fail;
     if (strcmp(value, "wal") != 0) {
         cdx_errf(err, errlen,
-                "%s: journal_mode is '%s', not 'wal' (WAL needs a local file system with shared "
-                "memory; is the data folder on a network file system?)",
-                path, value);
+                 "%s: journal_mode is '%s', not 'wal' (WAL needs a local file system with shared "
+                 "memory; is the data folder on a network file system?)",
+                 path, value);
         return CDX_EDB;
     }
     for (size_t i = 1; i < CDX_ARRAY_SIZE(pragmas); i++) {
-        rc = store_exec(reg, pragmas[i], pragmas[i]);
+        rc = cdx_store_exec(reg, pragmas[i], pragmas[i]);
         if (rc != 0)
             goto fail;
     }
     /* PRAGMA foreign_keys silently does nothing in some builds; ON DELETE CASCADE relies on it. */
     int64_t fk = 0;
-    rc = query_int64(reg, "PRAGMA foreign_keys", &fk);
+    rc = cdx_store_query_int64(reg, "PRAGMA foreign_keys", &fk);
     if (rc != 0)
         goto fail;
     if (fk != 1) {
@@ -460,12 +461,12 @@ static int configure(cdx_registry_t *reg, const char *path, char *err, size_t er
      * enough (the readers opened after the writer skip it). */
     if (reg->skip_check)
         return 0;
-    rc = query_text(reg, "PRAGMA quick_check", value, sizeof value);
+    rc = cdx_store_query_text(reg, "PRAGMA quick_check", value, sizeof value);
     if (rc != 0)
         goto fail;
     if (strcmp(value, "ok") != 0) {
         cdx_errf(err, errlen, "%s: database is damaged (quick_check: %s); restore it from a backup",
-                path, value);
+                 path, value);
         return CDX_EDB;
     }
     return 0;
@@ -517,14 +518,14 @@ static int registry_open(const char *path, int skip_check, cdx_registry_t **out,
                               cdx_testvfs_name()); /* NULL (the default VFS) but in tests */
     if (src != SQLITE_OK) {
         cdx_errf(err, errlen, "%s: cannot open database: %s", path,
-                reg->db != NULL ? sqlite3_errmsg(reg->db) : sqlite3_errstr(src));
-        rc = store_map_sqlite(src);
+                 reg->db != NULL ? sqlite3_errmsg(reg->db) : sqlite3_errstr(src));
+        rc = cdx_store_map_sqlite(src);
         goto out;
     }
     rc = configure(reg, path, err, errlen);
     if (rc != 0)
         goto out;
-    rc = store_migrate(reg, path, err, errlen);
+    rc = cdx_store_migrate(reg, path, err, errlen);
     if (rc != 0)
         goto out;
     reg->errmsg[0] = '\0';
@@ -541,7 +542,7 @@ void cdx_registry_close(cdx_registry_t *reg)
         return;
     /* The cached statements go first: a connection with statements left
      * would only be closed later (close_v2), when the last one goes. */
-    stmt_cache_clear(reg);
+    cdx_store_stmt_cache_clear(reg);
     if (reg->db != NULL)
         (void)sqlite3_close_v2(reg->db);
     free(reg);

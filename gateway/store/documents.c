@@ -43,7 +43,7 @@ static int audit_variant(cdx_registry_t *reg, const doc_store_t *ds, cdx_audit_e
     char detail[256];
     snprintf(detail, sizeof detail, "%s %s", prefix, ds->audit->detail ? ds->audit->detail : "");
     ev.detail = detail;
-    return audit_append(reg, &ev);
+    return cdx_store_audit_append(reg, &ev);
 }
 
 /* Idempotency: the same id with the same bytes is the same document; the
@@ -51,22 +51,22 @@ static int audit_variant(cdx_registry_t *reg, const doc_store_t *ds, cdx_audit_e
 static int find_existing(cdx_registry_t *reg, doc_store_t *ds)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_DOC_SHA_BY_UNIQUE_ID,
-                      "SELECT sha256 FROM documents WHERE unique_id = ?1", &st);
+    int rc = cdx_store_stmt_get(reg, STMT_DOC_SHA_BY_UNIQUE_ID,
+                                "SELECT sha256 FROM documents WHERE unique_id = ?1", &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, ds->rec->unique_id);
+    int src = cdx_store_bind_text(st, 1, ds->rec->unique_id);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         const char *sha = (const char *)sqlite3_column_text(st, 0);
         *ds->result = sha != NULL && strcmp(sha, ds->rec->sha256) == 0 ? CDX_STORE_IDENTICAL
-                                                                        : CDX_STORE_CONFLICT;
+                                                                       : CDX_STORE_CONFLICT;
         ds->done = 1;
     } else if (src != SQLITE_DONE) {
-        rc = store_fail(reg, src, "looking a document up");
+        rc = cdx_store_fail(reg, src, "looking a document up");
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     if (rc != 0 || !ds->done || ds->audit == NULL)
         return rc;
     /* A conflict is a refused import; a repeat is recorded as such. */
@@ -75,19 +75,19 @@ static int find_existing(cdx_registry_t *reg, doc_store_t *ds)
         ev.event = CDX_AUDIT_DOCUMENT_CONFLICT;
         ev.outcome = CDX_AUDIT_MINOR_FAILURE;
     }
-    return audit_variant(reg, ds, ev,
-                         *ds->result == CDX_STORE_CONFLICT ? "result=conflict"
-                                                            : "result=identical");
+    return audit_variant(
+        reg, ds, ev, *ds->result == CDX_STORE_CONFLICT ? "result=conflict" : "result=identical");
 }
 
 /* The submitter must be registered. */
 static int find_submitter(cdx_registry_t *reg, doc_store_t *ds)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_INST_ID_BY_OID, "SELECT id FROM institutions WHERE oid = ?1", &st);
+    int rc = cdx_store_stmt_get(reg, STMT_INST_ID_BY_OID,
+                                "SELECT id FROM institutions WHERE oid = ?1", &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, ds->rec->submitter_oid);
+    int src = cdx_store_bind_text(st, 1, ds->rec->submitter_oid);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -97,9 +97,9 @@ static int find_submitter(cdx_registry_t *reg, doc_store_t *ds)
                  ds->rec->submitter_oid);
         rc = CDX_ENOTFOUND;
     } else {
-        rc = store_fail(reg, src, "finding the submitter");
+        rc = cdx_store_fail(reg, src, "finding the submitter");
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -109,24 +109,24 @@ static int replacement_allowed(cdx_registry_t *reg, const doc_store_t *ds, int *
 {
     sqlite3_stmt *st = NULL;
     *allowed = 1;
-    int rc = stmt_get(reg, STMT_DOC_REPLACEABLE,
-                      "SELECT submitter_id = ?2 OR coalesce(custodian_oid = ?3, 0)"
-                      " FROM documents WHERE unique_id = ?1",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_DOC_REPLACEABLE,
+                                "SELECT submitter_id = ?2 OR coalesce(custodian_oid = ?3, 0)"
+                                " FROM documents WHERE unique_id = ?1",
+                                &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, ds->rec->replaces);
+    int src = cdx_store_bind_text(st, 1, ds->rec->replaces);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 2, ds->submitter);
     if (src == SQLITE_OK)
-        src = bind_text(st, 3, ds->rec->submitter_oid);
+        src = cdx_store_bind_text(st, 3, ds->rec->submitter_oid);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW)
         *allowed = sqlite3_column_int(st, 0) != 0;
     else if (src != SQLITE_DONE)
-        rc = store_fail(reg, src, "checking the replaced document");
-    stmt_put(st);
+        rc = cdx_store_fail(reg, src, "checking the replaced document");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -155,7 +155,7 @@ static int check_replacement(cdx_registry_t *reg, doc_store_t *ds)
 static int bind_all_text(sqlite3_stmt *st, const char *const *values, int n)
 {
     for (int i = 0; i < n; i++) {
-        int src = bind_text(st, i + 1, values[i]);
+        int src = cdx_store_bind_text(st, i + 1, values[i]);
         if (src != SQLITE_OK)
             return src;
     }
@@ -203,28 +203,29 @@ static int insert_document(cdx_registry_t *reg, doc_store_t *ds)
 {
     char ts[32];
     sqlite3_stmt *st = NULL;
-    store_now(ts);
-    int rc = stmt_get(reg, STMT_DOC_INSERT,
-                      "INSERT INTO documents (uid, unique_id, set_id, replaces, custodian_oid,"
-                      " author_oid, type_code, type_system, title, creation_time, service_start,"
-                      " service_stop, confidentiality, language, patient_root, patient_ext, sha256,"
-                      " normalized_sha256, mapping_version, meta_json, warnings_json, stored_at,"
-                      " version, submitter_id, size)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                      " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
-                      &st);
+    cdx_store_now(ts);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_DOC_INSERT,
+        "INSERT INTO documents (uid, unique_id, set_id, replaces, custodian_oid,"
+        " author_oid, type_code, type_system, title, creation_time, service_start,"
+        " service_stop, confidentiality, language, patient_root, patient_ext, sha256,"
+        " normalized_sha256, mapping_version, meta_json, warnings_json, stored_at,"
+        " version, submitter_id, size)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+        " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
+        &st);
     if (rc != 0)
         return rc;
     int src = bind_document(st, ds, ts);
     if (src != SQLITE_OK) {
-        rc = store_fail(reg, src, "binding a document");
+        rc = cdx_store_fail(reg, src, "binding a document");
     } else if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-        rc = store_fail(reg, src, "storing a document");
+        rc = cdx_store_fail(reg, src, "storing a document");
     } else {
         ds->doc_id = sqlite3_column_int64(st, 0);
-        rc = step_done(reg, st, "storing a document");
+        rc = cdx_store_step_done(reg, st, "storing a document");
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -232,10 +233,10 @@ static int insert_content(cdx_registry_t *reg, const doc_store_t *ds)
 {
     const cdx_doc_record_t *rec = ds->rec;
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_CONTENT_INSERT,
-                      "INSERT INTO document_content (document_id, original, normalized)"
-                      " VALUES (?1, ?2, ?3)",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_CONTENT_INSERT,
+                                "INSERT INTO document_content (document_id, original, normalized)"
+                                " VALUES (?1, ?2, ?3)",
+                                &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, ds->doc_id);
@@ -243,12 +244,12 @@ static int insert_content(cdx_registry_t *reg, const doc_store_t *ds)
         src = sqlite3_bind_blob64(st, 2, rec->original ? rec->original : "", rec->size,
                                   SQLITE_STATIC);
     if (src == SQLITE_OK)
-        src = rec->normalized ? sqlite3_bind_blob64(st, 3, rec->normalized, rec->normalized_size,
-                                                    SQLITE_STATIC)
-                              : sqlite3_bind_null(st, 3);
-    rc = src == SQLITE_OK ? step_done(reg, st, "storing document content")
-                          : store_fail(reg, src, "binding document content");
-    stmt_put(st);
+        src = rec->normalized
+                  ? sqlite3_bind_blob64(st, 3, rec->normalized, rec->normalized_size, SQLITE_STATIC)
+                  : sqlite3_bind_null(st, 3);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing document content")
+                          : cdx_store_fail(reg, src, "binding document content");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -258,10 +259,11 @@ static int insert_patient_ids(cdx_registry_t *reg, const doc_store_t *ds)
     if (rec->npatient_ids == 0)
         return 0;
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_PATIENT_ID_INSERT,
-                      "INSERT OR IGNORE INTO document_patient_ids (document_id, root, extension)"
-                      " VALUES (?1, ?2, ?3)",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_PATIENT_ID_INSERT,
+        "INSERT OR IGNORE INTO document_patient_ids (document_id, root, extension)"
+        " VALUES (?1, ?2, ?3)",
+        &st);
     for (size_t i = 0; rc == 0 && i < rec->npatient_ids; i++) {
         const char *root = rec->patient_ids[2 * i];
         const char *ext = rec->patient_ids[2 * i + 1];
@@ -269,12 +271,12 @@ static int insert_patient_ids(cdx_registry_t *reg, const doc_store_t *ds)
             continue;
         int src = sqlite3_bind_int64(st, 1, ds->doc_id);
         if (src == SQLITE_OK)
-            src = bind_text(st, 2, root);
+            src = cdx_store_bind_text(st, 2, root);
         if (src == SQLITE_OK)
-            src = bind_text(st, 3, ext ? ext : "");
-        rc = src == SQLITE_OK ? step_done(reg, st, "storing a patient id")
-                              : store_fail(reg, src, "binding a patient id");
-        stmt_put(st);
+            src = cdx_store_bind_text(st, 3, ext ? ext : "");
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a patient id")
+                              : cdx_store_fail(reg, src, "binding a patient id");
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -290,39 +292,39 @@ static int supersede(cdx_registry_t *reg, const doc_store_t *ds)
     int rc = 0;
     int src;
     if (rec->replaces != NULL) {
-        rc = stmt_get(reg, STMT_DOC_SUPERSEDE_PARENT,
-                      "UPDATE documents SET status = 'superseded' WHERE unique_id = ?2"
-                      " AND id <> ?1",
-                      &st);
+        rc = cdx_store_stmt_get(reg, STMT_DOC_SUPERSEDE_PARENT,
+                                "UPDATE documents SET status = 'superseded' WHERE unique_id = ?2"
+                                " AND id <> ?1",
+                                &st);
         if (rc != 0)
             return rc;
         src = sqlite3_bind_int64(st, 1, ds->doc_id);
         if (src == SQLITE_OK)
-            src = bind_text(st, 2, rec->replaces);
-        rc = src == SQLITE_OK ? step_done(reg, st, "superseding a document")
-                              : store_fail(reg, src, "superseding a document");
-        stmt_put(st);
+            src = cdx_store_bind_text(st, 2, rec->replaces);
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "superseding a document")
+                              : cdx_store_fail(reg, src, "superseding a document");
+        cdx_store_stmt_put(st);
         if (rc != 0)
             return rc;
     }
-    rc = stmt_get(reg, STMT_DOC_SUPERSEDE_SELF,
-                  "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
-                  " (SELECT 1 FROM documents AS r WHERE r.replaces = ?2 AND r.id <> ?1"
-                  "  AND (r.submitter_id = ?3 OR r.submitter_id IN"
-                  "   (SELECT id FROM institutions WHERE oid = ?4)))",
-                  &st);
+    rc = cdx_store_stmt_get(reg, STMT_DOC_SUPERSEDE_SELF,
+                            "UPDATE documents SET status = 'superseded' WHERE id = ?1 AND EXISTS"
+                            " (SELECT 1 FROM documents AS r WHERE r.replaces = ?2 AND r.id <> ?1"
+                            "  AND (r.submitter_id = ?3 OR r.submitter_id IN"
+                            "   (SELECT id FROM institutions WHERE oid = ?4)))",
+                            &st);
     if (rc != 0)
         return rc;
     src = sqlite3_bind_int64(st, 1, ds->doc_id);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, rec->unique_id);
+        src = cdx_store_bind_text(st, 2, rec->unique_id);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 3, ds->submitter);
     if (src == SQLITE_OK)
-        src = bind_text(st, 4, rec->custodian_oid);
-    rc = src == SQLITE_OK ? step_done(reg, st, "checking replacements")
-                          : store_fail(reg, src, "checking replacements");
-    stmt_put(st);
+        src = cdx_store_bind_text(st, 4, rec->custodian_oid);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "checking replacements")
+                          : cdx_store_fail(reg, src, "checking replacements");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -344,11 +346,12 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0)
         rc = insert_patient_ids(reg, ds);
     if (rc == 0)
-        rc = facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows, rec->nfact_rows);
+        rc = cdx_store_facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows,
+                                    rec->nfact_rows);
     if (rc == 0)
         rc = supersede(reg, ds);
     if (rc == 0 && ds->audit != NULL)
-        rc = audit_append(reg, ds->audit);
+        rc = cdx_store_audit_append(reg, ds->audit);
     if (rc == 0)
         *ds->result = CDX_STORE_CREATED;
     return rc;
@@ -360,7 +363,7 @@ int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec
 {
     reg->errmsg[0] = '\0';
     doc_store_t ds = {.rec = rec, .audit = audit, .result = outcome, .uid = doc_uid};
-    return in_transaction(reg, store_document_tx, &ds);
+    return cdx_store_in_transaction(reg, store_document_tx, &ds);
 }
 
 /* ---- Reading ---------------------------------------------------------- */
@@ -387,7 +390,7 @@ void cdx_doc_row_cleanup(cdx_doc_row_t *row)
 }
 
 #define DOC_COLUMNS                                                                                \
-    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"       \
+    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"        \
     " d.meta_json, i.oid, d.patient_root, d.patient_ext"
 
 static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
@@ -432,20 +435,21 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
 {
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
-    int rc = stmt_get(reg, STMT_DOC_GET,
-                      "SELECT " DOC_COLUMNS ", c.original, c.normalized FROM documents AS d"
-                      " JOIN institutions AS i ON i.id = d.submitter_id"
-                      " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
-                      &st);
+    int rc =
+        cdx_store_stmt_get(reg, STMT_DOC_GET,
+                           "SELECT " DOC_COLUMNS ", c.original, c.normalized FROM documents AS d"
+                           " JOIN institutions AS i ON i.id = d.submitter_id"
+                           " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
+                           &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, uid);
+    int src = cdx_store_bind_text(st, 1, uid);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_DONE) {
         rc = CDX_ENOTFOUND;
     } else if (src != SQLITE_ROW) {
-        rc = store_fail(reg, src, "reading a document");
+        rc = cdx_store_fail(reg, src, "reading a document");
     } else {
         rc = read_row(st, out);
         if (rc == 0 && what == CDX_DOC_ORIGINAL)
@@ -455,18 +459,18 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
         if (rc != 0)
             cdx_doc_row_cleanup(out);
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
 int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_DOC_HAS_SHA, "SELECT 1 FROM documents WHERE sha256 = ?1 LIMIT 1",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_DOC_HAS_SHA,
+                                "SELECT 1 FROM documents WHERE sha256 = ?1 LIMIT 1", &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, sha256);
+    int src = cdx_store_bind_text(st, 1, sha256);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW)
@@ -474,8 +478,8 @@ int cdx_registry_has_sha256(cdx_registry_t *reg, const char *sha256, int *found)
     else if (src == SQLITE_DONE)
         *found = 0;
     else
-        rc = store_fail(reg, src, "looking a hash up");
-    stmt_put(st);
+        rc = cdx_store_fail(reg, src, "looking a hash up");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -483,12 +487,12 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
                                int (*fn)(const cdx_doc_row_t *row, void *arg), void *arg)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_DOC_EACH,
-                      "SELECT " DOC_COLUMNS ", c.original FROM documents AS d"
-                      " JOIN institutions AS i ON i.id = d.submitter_id"
-                      " JOIN document_content AS c ON c.document_id = d.id"
-                      " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_DOC_EACH,
+                                "SELECT " DOC_COLUMNS ", c.original FROM documents AS d"
+                                " JOIN institutions AS i ON i.id = d.submitter_id"
+                                " JOIN document_content AS c ON c.document_id = d.id"
+                                " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
+                                &st);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(st, 1, after_id);
@@ -498,7 +502,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
         if (src == SQLITE_DONE)
             break;
         if (src != SQLITE_ROW) {
-            rc = store_fail(reg, src, "reading documents");
+            rc = cdx_store_fail(reg, src, "reading documents");
             break;
         }
         cdx_doc_row_t row;
@@ -511,7 +515,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
         if (rc != 0)
             break;
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -531,40 +535,41 @@ typedef struct doc_update {
 static int update_row(cdx_registry_t *reg, const doc_update_t *u)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_DOC_UPDATE_NORMALIZED,
-                      "UPDATE documents SET normalized_sha256 = ?2, mapping_version = ?3,"
-                      " meta_json = ?4 WHERE id = ?1",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_DOC_UPDATE_NORMALIZED,
+                                "UPDATE documents SET normalized_sha256 = ?2, mapping_version = ?3,"
+                                " meta_json = ?4 WHERE id = ?1",
+                                &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, u->id);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, u->normalized_sha256);
+        src = cdx_store_bind_text(st, 2, u->normalized_sha256);
     if (src == SQLITE_OK)
-        src = bind_text(st, 3, u->mapping_version);
+        src = cdx_store_bind_text(st, 3, u->mapping_version);
     if (src == SQLITE_OK)
-        src = bind_text(st, 4, u->meta_json ? u->meta_json : "{}");
-    rc = src == SQLITE_OK ? step_done(reg, st, "updating a document")
-                          : store_fail(reg, src, "binding a document");
-    stmt_put(st);
+        src = cdx_store_bind_text(st, 4, u->meta_json ? u->meta_json : "{}");
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "updating a document")
+                          : cdx_store_fail(reg, src, "binding a document");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
 static int update_content(cdx_registry_t *reg, const doc_update_t *u)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_CONTENT_UPDATE_NORMALIZED,
-                      "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1", &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_CONTENT_UPDATE_NORMALIZED,
+        "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1", &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, u->id);
     if (src == SQLITE_OK)
-        src = u->normalized ? sqlite3_bind_blob64(st, 2, u->normalized, u->normalized_size,
-                                                  SQLITE_STATIC)
-                            : sqlite3_bind_null(st, 2);
-    rc = src == SQLITE_OK ? step_done(reg, st, "updating document content")
-                          : store_fail(reg, src, "binding document content");
-    stmt_put(st);
+        src = u->normalized
+                  ? sqlite3_bind_blob64(st, 2, u->normalized, u->normalized_size, SQLITE_STATIC)
+                  : sqlite3_bind_null(st, 2);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "updating document content")
+                          : cdx_store_fail(reg, src, "binding document content");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -575,17 +580,16 @@ static int update_normalized_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0)
         rc = update_content(reg, u);
     if (rc == 0)
-        rc = facts_delete(reg, u->id);
+        rc = cdx_store_facts_delete(reg, u->id);
     if (rc == 0)
-        rc = facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows);
+        rc = cdx_store_facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows);
     return rc;
 }
 
 int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *normalized_sha256,
                                    const void *normalized, size_t normalized_size,
                                    const char *mapping_version, const char *meta_json,
-                                   const char *facts_json, const cdx_fact_row_t *rows,
-                                   size_t nrows)
+                                   const char *facts_json, const cdx_fact_row_t *rows, size_t nrows)
 {
     doc_update_t u = {
         .id = id,
@@ -598,5 +602,5 @@ int cdx_registry_update_normalized(cdx_registry_t *reg, int64_t id, const char *
         .rows = rows,
         .nrows = nrows,
     };
-    return in_transaction(reg, update_normalized_tx, &u);
+    return cdx_store_in_transaction(reg, update_normalized_tx, &u);
 }

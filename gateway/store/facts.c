@@ -11,27 +11,27 @@ static int bind_fact(sqlite3_stmt *st, int64_t doc_id, const cdx_fact_row_t *f)
 {
     int src = sqlite3_bind_int64(st, 1, doc_id);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, f->kind);
+        src = cdx_store_bind_text(st, 2, f->kind);
     if (src == SQLITE_OK)
-        src = bind_text(st, 3, f->code_system);
+        src = cdx_store_bind_text(st, 3, f->code_system);
     if (src == SQLITE_OK)
-        src = bind_text(st, 4, f->code);
+        src = cdx_store_bind_text(st, 4, f->code);
     if (src == SQLITE_OK)
-        src = bind_text(st, 5, f->display);
+        src = cdx_store_bind_text(st, 5, f->display);
     if (src == SQLITE_OK)
-        src = bind_text(st, 6, f->value);
+        src = cdx_store_bind_text(st, 6, f->value);
     if (src == SQLITE_OK)
         src = f->has_number ? sqlite3_bind_double(st, 7, f->number) : sqlite3_bind_null(st, 7);
     if (src == SQLITE_OK)
-        src = bind_text(st, 8, f->unit);
+        src = cdx_store_bind_text(st, 8, f->unit);
     if (src == SQLITE_OK)
-        src = bind_text(st, 9, f->time_low);
+        src = cdx_store_bind_text(st, 9, f->time_low);
     if (src == SQLITE_OK)
-        src = bind_text(st, 10, f->time_high);
+        src = cdx_store_bind_text(st, 10, f->time_high);
     if (src == SQLITE_OK)
-        src = bind_text(st, 11, f->status);
+        src = cdx_store_bind_text(st, 11, f->status);
     if (src == SQLITE_OK)
-        src = bind_text(st, 12, f->data ? f->data : "{}");
+        src = cdx_store_bind_text(st, 12, f->data ? f->data : "{}");
     return src;
 }
 
@@ -39,16 +39,17 @@ static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t
                        size_t nrows)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_FACT_INSERT,
-                      "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
-                      " value_num, unit, time_low, time_high, status, data)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_FACT_INSERT,
+        "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
+        " value_num, unit, time_low, time_high, status, data)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        &st);
     for (size_t i = 0; rc == 0 && i < nrows; i++) {
         int src = bind_fact(st, doc_id, &rows[i]);
-        rc = src == SQLITE_OK ? step_done(reg, st, "storing a fact")
-                              : store_fail(reg, src, "binding a fact");
-        stmt_put(st);
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a fact")
+                              : cdx_store_fail(reg, src, "binding a fact");
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -56,8 +57,8 @@ static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t
 /* Rows prepared by the pipeline on a worker thread (the writer only
  * binds), or else the extractor's JSON grouping read here (older callers,
  * tests). */
-int facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
-                 const cdx_fact_row_t *rows, size_t nrows)
+int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
+                           const cdx_fact_row_t *rows, size_t nrows)
 {
     json_t *root = NULL;
     cdx_fact_row_t *parsed = NULL;
@@ -83,15 +84,16 @@ out:
     return rc;
 }
 
-int facts_delete(cdx_registry_t *reg, int64_t doc_id)
+int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_FACT_DELETE, "DELETE FROM facts WHERE document_id = ?1", &st);
+    int rc =
+        cdx_store_stmt_get(reg, STMT_FACT_DELETE, "DELETE FROM facts WHERE document_id = ?1", &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, doc_id);
-    rc = src == SQLITE_OK ? step_done(reg, st, "removing old facts")
-                          : store_fail(reg, src, "removing old facts");
-    stmt_put(st);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "removing old facts")
+                          : cdx_store_fail(reg, src, "removing old facts");
+    cdx_store_stmt_put(st);
     return rc;
 }

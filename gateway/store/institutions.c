@@ -18,30 +18,30 @@
 static int check_credentials_free(cdx_registry_t *reg, const cdx_institution_t *inst)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_CRED_OWNER,
-                      "SELECT i.oid FROM institution_credentials AS c"
-                      " JOIN institutions AS i ON i.id = c.institution_id"
-                      " WHERE c.sha256 = ?1 AND i.oid <> ?2",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_CRED_OWNER,
+                                "SELECT i.oid FROM institution_credentials AS c"
+                                " JOIN institutions AS i ON i.id = c.institution_id"
+                                " WHERE c.sha256 = ?1 AND i.oid <> ?2",
+                                &st);
     for (size_t i = 0; rc == 0 && i < inst->ncreds; i++) {
-        int src = bind_text(st, 1, inst->creds[i].sha256);
+        int src = cdx_store_bind_text(st, 1, inst->creds[i].sha256);
         if (src == SQLITE_OK)
-            src = bind_text(st, 2, inst->oid);
+            src = cdx_store_bind_text(st, 2, inst->oid);
         if (src != SQLITE_OK) {
-            rc = store_fail(reg, src, "binding a credential");
+            rc = cdx_store_fail(reg, src, "binding a credential");
             break;
         }
         src = sqlite3_step(st);
         if (src == SQLITE_ROW) {
             const char *owner = (const char *)sqlite3_column_text(st, 0);
             cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                    "credential %s already belongs to institution %s", inst->creds[i].sha256,
-                    owner != NULL ? owner : "?");
+                     "credential %s already belongs to institution %s", inst->creds[i].sha256,
+                     owner != NULL ? owner : "?");
             rc = CDX_ECONFLICT;
         } else if (src != SQLITE_DONE) {
-            rc = store_fail(reg, src, "checking credentials");
+            rc = cdx_store_fail(reg, src, "checking credentials");
         }
-        stmt_put(st);
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -51,45 +51,46 @@ static int upsert_entry(cdx_registry_t *reg, const cdx_institution_t *inst, int6
 {
     char ts[32];
     sqlite3_stmt *st = NULL;
-    store_now(ts);
-    int rc = stmt_get(reg, STMT_INST_UPSERT,
-                      "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at,"
-                      " policy)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)"
-                      " ON CONFLICT (oid) DO UPDATE SET name = excluded.name,"
-                      " roles = excluded.roles, endpoint = excluded.endpoint,"
-                      " updated_at = excluded.updated_at, policy = excluded.policy"
-                      " RETURNING id",
-                      &st);
+    cdx_store_now(ts);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_INST_UPSERT,
+        "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at,"
+        " policy)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)"
+        " ON CONFLICT (oid) DO UPDATE SET name = excluded.name,"
+        " roles = excluded.roles, endpoint = excluded.endpoint,"
+        " updated_at = excluded.updated_at, policy = excluded.policy"
+        " RETURNING id",
+        &st);
     if (rc != 0)
         return rc;
-    int src = bind_text(st, 1, inst->oid);
+    int src = cdx_store_bind_text(st, 1, inst->oid);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, inst->name);
+        src = cdx_store_bind_text(st, 2, inst->name);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 3, (int64_t)inst->roles);
     if (src == SQLITE_OK)
-        src = bind_text(st, 4, inst->endpoint);
+        src = cdx_store_bind_text(st, 4, inst->endpoint);
     if (src == SQLITE_OK)
-        src = bind_text(st, 5, ts);
+        src = cdx_store_bind_text(st, 5, ts);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 6, (int64_t)inst->policy);
     if (src != SQLITE_OK) {
-        rc = store_fail(reg, src, "binding an institution");
+        rc = cdx_store_fail(reg, src, "binding an institution");
         goto out;
     }
     src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
-        rc = step_done(reg, st, "writing an institution");
+        rc = cdx_store_step_done(reg, st, "writing an institution");
     } else if (src == SQLITE_DONE) {
         cdx_errf(reg->errmsg, sizeof reg->errmsg, "writing an institution: no id returned");
         rc = CDX_EDB;
     } else {
-        rc = store_fail(reg, src, "writing an institution");
+        rc = cdx_store_fail(reg, src, "writing an institution");
     }
 out:
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -98,12 +99,12 @@ static int delete_by_id(cdx_registry_t *reg, stmt_id_t id, const char *sql, int6
                         const char *what)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, id, sql, &st);
+    int rc = cdx_store_stmt_get(reg, id, sql, &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, row);
-    rc = src == SQLITE_OK ? step_done(reg, st, what) : store_fail(reg, src, what);
-    stmt_put(st);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, what) : cdx_store_fail(reg, src, what);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -116,19 +117,19 @@ static int replace_credentials(cdx_registry_t *reg, const cdx_institution_t *ins
     if (rc != 0)
         return rc;
     sqlite3_stmt *st = NULL;
-    rc = stmt_get(reg, STMT_CRED_INSERT,
-                  "INSERT INTO institution_credentials (institution_id, kind, sha256)"
-                  " VALUES (?1, ?2, ?3)",
-                  &st);
+    rc = cdx_store_stmt_get(reg, STMT_CRED_INSERT,
+                            "INSERT INTO institution_credentials (institution_id, kind, sha256)"
+                            " VALUES (?1, ?2, ?3)",
+                            &st);
     for (size_t i = 0; rc == 0 && i < inst->ncreds; i++) {
         int src = sqlite3_bind_int64(st, 1, id);
         if (src == SQLITE_OK)
-            src = bind_text(st, 2, inst->creds[i].spki ? "spki" : "cert");
+            src = cdx_store_bind_text(st, 2, inst->creds[i].spki ? "spki" : "cert");
         if (src == SQLITE_OK)
-            src = bind_text(st, 3, inst->creds[i].sha256);
-        rc = src == SQLITE_OK ? step_done(reg, st, "writing a credential")
-                              : store_fail(reg, src, "binding a credential");
-        stmt_put(st);
+            src = cdx_store_bind_text(st, 3, inst->creds[i].sha256);
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "writing a credential")
+                              : cdx_store_fail(reg, src, "binding a credential");
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -138,29 +139,30 @@ static int replace_credentials(cdx_registry_t *reg, const cdx_institution_t *ins
 static int check_roots_free(cdx_registry_t *reg, const cdx_institution_t *inst, int64_t id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_ROOT_OWNER,
-                      "SELECT i.oid FROM institution_id_roots AS r"
-                      " JOIN institutions AS i ON i.id = r.institution_id"
-                      " WHERE r.root = ?1 AND r.institution_id <> ?2",
-                      &st);
+    int rc = cdx_store_stmt_get(reg, STMT_ROOT_OWNER,
+                                "SELECT i.oid FROM institution_id_roots AS r"
+                                " JOIN institutions AS i ON i.id = r.institution_id"
+                                " WHERE r.root = ?1 AND r.institution_id <> ?2",
+                                &st);
     for (size_t i = 0; rc == 0 && i < inst->nid_roots; i++) {
-        int src = bind_text(st, 1, inst->id_roots[i]);
+        int src = cdx_store_bind_text(st, 1, inst->id_roots[i]);
         if (src == SQLITE_OK)
             src = sqlite3_bind_int64(st, 2, id);
         if (src != SQLITE_OK) {
-            rc = store_fail(reg, src, "binding an id root");
+            rc = cdx_store_fail(reg, src, "binding an id root");
             break;
         }
         src = sqlite3_step(st);
         if (src == SQLITE_ROW) {
             const char *owner = (const char *)sqlite3_column_text(st, 0);
-            cdx_errf(reg->errmsg, sizeof reg->errmsg, "id_root %s already belongs to institution %s",
-                     inst->id_roots[i], owner != NULL ? owner : "?");
+            cdx_errf(reg->errmsg, sizeof reg->errmsg,
+                     "id_root %s already belongs to institution %s", inst->id_roots[i],
+                     owner != NULL ? owner : "?");
             rc = CDX_ECONFLICT;
         } else if (src != SQLITE_DONE) {
-            rc = store_fail(reg, src, "checking id roots");
+            rc = cdx_store_fail(reg, src, "checking id roots");
         }
-        stmt_put(st);
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -176,15 +178,16 @@ static int put_id_roots(cdx_registry_t *reg, const cdx_institution_t *inst, int6
     if (rc != 0)
         return rc;
     sqlite3_stmt *st = NULL;
-    rc = stmt_get(reg, STMT_ROOT_INSERT,
-                  "INSERT INTO institution_id_roots (institution_id, root) VALUES (?1, ?2)", &st);
+    rc = cdx_store_stmt_get(
+        reg, STMT_ROOT_INSERT,
+        "INSERT INTO institution_id_roots (institution_id, root) VALUES (?1, ?2)", &st);
     for (size_t i = 0; rc == 0 && i < inst->nid_roots; i++) {
         int src = sqlite3_bind_int64(st, 1, id);
         if (src == SQLITE_OK)
-            src = bind_text(st, 2, inst->id_roots[i]);
-        rc = src == SQLITE_OK ? step_done(reg, st, "writing an id root")
-                              : store_fail(reg, src, "binding an id root");
-        stmt_put(st);
+            src = cdx_store_bind_text(st, 2, inst->id_roots[i]);
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "writing an id root")
+                              : cdx_store_fail(reg, src, "binding an id root");
+        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -203,7 +206,7 @@ static int audit_upsert(cdx_registry_t *reg, const cdx_institution_t *inst, cons
         .outcome = CDX_AUDIT_SUCCESS,
         .detail = detail,
     };
-    return audit_append(reg, &ev);
+    return cdx_store_audit_append(reg, &ev);
 }
 
 static int put_institution_tx(cdx_registry_t *reg, const cdx_institution_t *inst, const char *actor)
@@ -229,14 +232,14 @@ int cdx_registry_put_institution(cdx_registry_t *reg, const cdx_institution_t *i
     reg->errmsg[0] = '\0';
     if (inst == NULL || cdx_institution_check(inst, reg->errmsg, sizeof reg->errmsg) != 0)
         return CDX_EINVAL;
-    int rc = tx_begin(reg);
+    int rc = cdx_store_tx_begin(reg);
     if (rc != 0)
         return rc;
     rc = put_institution_tx(reg, inst, actor);
     if (rc == 0)
-        rc = tx_commit(reg);
+        rc = cdx_store_tx_commit(reg);
     if (rc != 0)
-        tx_rollback(reg);
+        cdx_store_tx_rollback(reg);
     return rc;
 }
 
@@ -247,12 +250,13 @@ int cdx_registry_ensure_institution(cdx_registry_t *reg, const char *oid, const 
         return CDX_EINVAL;
     }
     char ts[32];
-    store_now(ts);
+    cdx_store_now(ts);
     const char *values[] = {oid, name && name[0] ? name : oid, ts};
-    return exec_texts(reg, STMT_INST_ENSURE,
-                      "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
-                      " VALUES (?1, ?2, 0, '', ?3, ?3) ON CONFLICT (oid) DO NOTHING",
-                      "registering an institution", values, 3);
+    return cdx_store_exec_texts(
+        reg, STMT_INST_ENSURE,
+        "INSERT INTO institutions (oid, name, roles, endpoint, created_at, updated_at)"
+        " VALUES (?1, ?2, 0, '', ?3, ?3) ON CONFLICT (oid) DO NOTHING",
+        "registering an institution", values, 3);
 }
 
 /* ---- Listing ----------------------------------------------------------- */
@@ -267,17 +271,18 @@ static int copy_column(sqlite3_stmt *st, int col, char *dst, size_t n)
 static int list_id_roots(cdx_registry_t *reg, cdx_institution_t *items, size_t count)
 {
     sqlite3_stmt *st = NULL;
-    int rc = stmt_get(reg, STMT_ROOT_LIST,
-                      "SELECT i.oid, r.root FROM institution_id_roots AS r"
-                      " JOIN institutions AS i ON i.id = r.institution_id ORDER BY i.oid, r.id",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_ROOT_LIST,
+        "SELECT i.oid, r.root FROM institution_id_roots AS r"
+        " JOIN institutions AS i ON i.id = r.institution_id ORDER BY i.oid, r.id",
+        &st);
     size_t k = 0;
     while (rc == 0) {
         int src = sqlite3_step(st);
         if (src == SQLITE_DONE)
             break;
         if (src != SQLITE_ROW) {
-            rc = store_fail(reg, src, "listing id roots");
+            rc = cdx_store_fail(reg, src, "listing id roots");
             break;
         }
         const char *oid = (const char *)sqlite3_column_text(st, 0);
@@ -295,7 +300,7 @@ static int list_id_roots(cdx_registry_t *reg, cdx_institution_t *items, size_t c
         }
         inst->nid_roots++;
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -311,12 +316,13 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
     int64_t last_id = 0;
     sqlite3_stmt *st = NULL;
     /* One joined statement, so institutions and credentials come from one snapshot. */
-    int rc = stmt_get(reg, STMT_INST_LIST,
-                      "SELECT i.id, i.oid, i.name, i.roles, i.endpoint, c.kind, c.sha256, i.policy"
-                      " FROM institutions AS i"
-                      " LEFT JOIN institution_credentials AS c ON c.institution_id = i.id"
-                      " ORDER BY i.oid, c.id",
-                      &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_INST_LIST,
+        "SELECT i.id, i.oid, i.name, i.roles, i.endpoint, c.kind, c.sha256, i.policy"
+        " FROM institutions AS i"
+        " LEFT JOIN institution_credentials AS c ON c.institution_id = i.id"
+        " ORDER BY i.oid, c.id",
+        &st);
     if (rc != 0)
         goto out;
     for (;;) {
@@ -324,7 +330,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
         if (src == SQLITE_DONE)
             break;
         if (src != SQLITE_ROW) {
-            rc = store_fail(reg, src, "listing institutions");
+            rc = cdx_store_fail(reg, src, "listing institutions");
             goto out;
         }
         int64_t id = sqlite3_column_int64(st, 0);
@@ -348,7 +354,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
                 copy_column(st, 4, inst->endpoint, sizeof inst->endpoint) != 0 || roles < 0 ||
                 roles > (int64_t)CDX_ROLE_ALL) {
                 cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                        "institution id %lld has a field out of range", (long long)id);
+                         "institution id %lld has a field out of range", (long long)id);
                 rc = CDX_EDB;
                 goto out;
             }
@@ -362,14 +368,14 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
         if (inst->ncreds >= CDX_INST_MAX_CREDS || kind == NULL ||
             copy_column(st, 6, inst->creds[inst->ncreds].sha256, 65) != 0) {
             cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                    "institution %s has too many or malformed credentials", inst->oid);
+                     "institution %s has too many or malformed credentials", inst->oid);
             rc = CDX_EDB;
             goto out;
         }
         inst->creds[inst->ncreds].spki = strcmp(kind, "spki") == 0;
         inst->ncreds++;
     }
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     st = NULL;
     rc = list_id_roots(reg, items, count);
     if (rc != 0)
@@ -378,8 +384,7 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
     *n = count;
     items = NULL;
 out:
-    stmt_put(st);
+    cdx_store_stmt_put(st);
     free(items);
     return rc;
 }
-

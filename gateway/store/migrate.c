@@ -1,5 +1,5 @@
 /* migrate: applies the numbered schema steps (schema/NNNN_name.sql,
- * compiled in as store_schema_steps) in order at open.
+ * compiled in as cdx_store_schema_steps) in order at open.
  *
  * The steps are append-only: a new step gets the next number; a step that
  * has shipped is never edited, because databases in the field have already
@@ -18,10 +18,11 @@ static const char SQL_MIGRATIONS_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_mi
 /* The first step newer than current, or NULL when none is. */
 static const store_schema_step_t *next_step(int64_t current)
 {
-    for (size_t i = 0; i < store_schema_nsteps; i++) {
-        CDX_ASSERT(i == 0 || store_schema_steps[i].version > store_schema_steps[i - 1].version);
-        if (store_schema_steps[i].version > current)
-            return &store_schema_steps[i];
+    for (size_t i = 0; i < cdx_store_schema_nsteps; i++) {
+        CDX_ASSERT(i == 0 ||
+                   cdx_store_schema_steps[i].version > cdx_store_schema_steps[i - 1].version);
+        if (cdx_store_schema_steps[i].version > current)
+            return &cdx_store_schema_steps[i];
     }
     return NULL;
 }
@@ -32,11 +33,11 @@ static int apply_step(cdx_registry_t *reg, const store_schema_step_t *m)
 {
     char what[160];
     snprintf(what, sizeof what, "migration %d (%s)", m->version, m->name);
-    int rc = store_exec(reg, m->sql, what);
+    int rc = cdx_store_exec(reg, m->sql, what);
     if (rc != 0)
         return rc;
     char ts[32];
-    store_now(ts);
+    cdx_store_now(ts);
     sqlite3_stmt *st = NULL;
     reg->one_off++;
     int src = sqlite3_prepare_v2(
@@ -45,39 +46,40 @@ static int apply_step(cdx_registry_t *reg, const store_schema_step_t *m)
     if (src == SQLITE_OK)
         src = sqlite3_bind_int(st, 1, m->version);
     if (src == SQLITE_OK)
-        src = bind_text(st, 2, m->name);
+        src = cdx_store_bind_text(st, 2, m->name);
     if (src == SQLITE_OK)
-        src = bind_text(st, 3, ts);
-    rc = src == SQLITE_OK ? step_done(reg, st, "recording a migration")
-                          : store_fail(reg, src, "recording a migration");
+        src = cdx_store_bind_text(st, 3, ts);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "recording a migration")
+                          : cdx_store_fail(reg, src, "recording a migration");
     sqlite3_finalize(st);
     return rc;
 }
 
 /* Applies pending migrations one transaction each, re-reading the version inside every
  * transaction so two processes opening the same new database do not both apply a step. */
-int store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errlen)
+int cdx_store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errlen)
 {
-    const int latest = store_schema_steps[store_schema_nsteps - 1].version;
+    const int latest = cdx_store_schema_steps[cdx_store_schema_nsteps - 1].version;
     int rc = 0;
     int began = 0;
     for (;;) {
-        rc = tx_begin(reg);
+        rc = cdx_store_tx_begin(reg);
         if (rc != 0)
             goto out;
         began = 1;
-        rc = store_exec(reg, SQL_MIGRATIONS_TABLE, "creating schema_migrations");
+        rc = cdx_store_exec(reg, SQL_MIGRATIONS_TABLE, "creating schema_migrations");
         if (rc != 0)
             goto out;
         int64_t current = 0;
-        rc = query_int64(reg, "SELECT coalesce(max(version), 0) FROM schema_migrations", &current);
+        rc = cdx_store_query_int64(reg, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                                   &current);
         if (rc != 0)
             goto out;
         if (current > latest) {
             cdx_errf(err, errlen,
-                    "%s: database schema version %lld is newer than this cdxgw knows (%d); "
-                    "use the cdxgw release that wrote it, or a newer one",
-                    path, (long long)current, latest);
+                     "%s: database schema version %lld is newer than this cdxgw knows (%d); "
+                     "use the cdxgw release that wrote it, or a newer one",
+                     path, (long long)current, latest);
             rc = CDX_EDB;
             goto out;
         }
@@ -85,7 +87,7 @@ int store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errle
         if (m != NULL)
             rc = apply_step(reg, m);
         if (rc == 0)
-            rc = tx_commit(reg);
+            rc = cdx_store_tx_commit(reg);
         if (rc != 0)
             goto out;
         began = 0;
@@ -97,7 +99,7 @@ int store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errle
 out:
     if (rc != 0) {
         if (began)
-            tx_rollback(reg);
+            cdx_store_tx_rollback(reg);
         /* Reasons set above are more specific than the SQLite message. */
         if (err != NULL && errlen > 0 && err[0] == '\0')
             cdx_errf(err, errlen, "%s: schema migration failed: %s", path, reg->errmsg);

@@ -4,10 +4,10 @@
  * plumbing (errors, transactions) and the steps one concern calls in
  * another (an audit row appended with a change, the facts of a document).
  *
- * Every statement run more than once goes through the cache: stmt_get
+ * Every statement run more than once goes through the cache: cdx_store_stmt_get
  * hands out the connection's prepared statement for an id (preparing it
- * with SQLITE_PREPARE_PERSISTENT on first use), stmt_put resets it and
- * clears its bindings.  Every stmt_get is paired with a stmt_put on every
+ * with SQLITE_PREPARE_PERSISTENT on first use), cdx_store_stmt_put resets it and
+ * clears its bindings.  Every cdx_store_stmt_get is paired with a cdx_store_stmt_put on every
  * path, errors included, so that no statement holds a read snapshot or a
  * stale binding between calls.
  */
@@ -87,59 +87,60 @@ struct cdx_registry {
 /* ---- db.c: errors, statements, transactions -------------------------- */
 
 /* Writes the current UTC time as RFC 3339 with milliseconds. */
-void store_now(char out[32]);
+void cdx_store_now(char out[32]);
 /* Maps a SQLite result code to the project's error code. */
-int store_map_sqlite(int src);
+int cdx_store_map_sqlite(int src);
 /* Records why a SQLite call failed in reg->errmsg; returns the mapped code. */
-int store_fail(cdx_registry_t *reg, int src, const char *what);
+int cdx_store_fail(cdx_registry_t *reg, int src, const char *what);
 /* Runs SQL once, outside the cache (open-time pragmas and migrations). */
-int store_exec(cdx_registry_t *reg, const char *sql, const char *what);
+int cdx_store_exec(cdx_registry_t *reg, const char *sql, const char *what);
 /* The cached statement for id, prepared from sql on first use.  Returns 0
  * or a negative error (reg->errmsg says why; *st is then NULL). */
-int stmt_get(cdx_registry_t *reg, stmt_id_t id, const char *sql, sqlite3_stmt **st);
+int cdx_store_stmt_get(cdx_registry_t *reg, stmt_id_t id, const char *sql, sqlite3_stmt **st);
 /* Resets st and clears its bindings; NULL is a no-op. */
-void stmt_put(sqlite3_stmt *st);
+void cdx_store_stmt_put(sqlite3_stmt *st);
 /* Finalizes every cached statement (before the connection closes). */
-void stmt_cache_clear(cdx_registry_t *reg);
+void cdx_store_stmt_cache_clear(cdx_registry_t *reg);
 /* Binds s, or SQL NULL when s is NULL. */
-int bind_text(sqlite3_stmt *st, int idx, const char *s);
+int cdx_store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Steps a statement that must finish without returning rows. */
-int step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what);
+int cdx_store_step_done(cdx_registry_t *reg, sqlite3_stmt *st, const char *what);
 /* Binds n texts to ?1..?n of the cached statement id, runs it to
  * completion and puts it back: the common shape of a single write. */
-int exec_texts(cdx_registry_t *reg, stmt_id_t id, const char *sql, const char *what,
-               const char *const *values, int n);
+int cdx_store_exec_texts(cdx_registry_t *reg, stmt_id_t id, const char *sql, const char *what,
+                         const char *const *values, int n);
 /* One-value queries outside the cache (open-time checks). */
-int query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n);
-int query_int64(cdx_registry_t *reg, const char *sql, int64_t *out);
+int cdx_store_query_text(cdx_registry_t *reg, const char *sql, char *out, size_t n);
+int cdx_store_query_int64(cdx_registry_t *reg, const char *sql, int64_t *out);
 /* A cached query of one integer. */
-int query_int64_cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, int64_t *out);
-int tx_begin(cdx_registry_t *reg);
-int tx_commit(cdx_registry_t *reg);
+int cdx_store_query_int64_cached(cdx_registry_t *reg, stmt_id_t id, const char *sql, int64_t *out);
+int cdx_store_tx_begin(cdx_registry_t *reg);
+int cdx_store_tx_commit(cdx_registry_t *reg);
 /* Rolls back the open transaction, if SQLite has not already ended it. */
-void tx_rollback(cdx_registry_t *reg);
+void cdx_store_tx_rollback(cdx_registry_t *reg);
 /* Runs fn(reg, arg) inside the caller's transaction when one is open,
  * else inside one of its own that commits on success. */
-int in_transaction(cdx_registry_t *reg, int (*fn)(cdx_registry_t *reg, void *arg), void *arg);
+int cdx_store_in_transaction(cdx_registry_t *reg, int (*fn)(cdx_registry_t *reg, void *arg),
+                             void *arg);
 
 /* ---- migrate.c -------------------------------------------------------- */
 
 /* Applies the pending schema steps; sets reg->schema_version. */
-int store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
+int cdx_store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
 
 /* ---- audit.c ---------------------------------------------------------- */
 
 /* Appends ev to the chain inside the open transaction. */
-int audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev);
+int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev);
 
 /* ---- facts.c ---------------------------------------------------------- */
 
 /* Inserts the facts of document doc_id: rows when given, else those of
  * facts_json (the extractor's grouping). */
-int facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
-                 const cdx_fact_row_t *rows, size_t nrows);
+int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
+                           const cdx_fact_row_t *rows, size_t nrows);
 /* Removes the facts of document doc_id. */
-int facts_delete(cdx_registry_t *reg, int64_t doc_id);
+int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id);
 
 /* ---- schema.c (generated from schema/NNNN_*.sql) ---------------------- */
 
@@ -149,7 +150,7 @@ typedef struct store_schema_step {
     const char *sql;
 } store_schema_step_t;
 
-extern const store_schema_step_t store_schema_steps[];
-extern const size_t store_schema_nsteps;
+extern const store_schema_step_t cdx_store_schema_steps[];
+extern const size_t cdx_store_schema_nsteps;
 
 #endif

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define VFS_NAME "cdx-powerloss"
-#define BLOCK 4096
+#define BLOCK    4096
 
 typedef struct block {
     struct block *next;

@@ -83,8 +83,7 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
         }
     }
     if (rc != 0)
-        CDX_ERROR("registry.commit_failed", "changes=%zu error=%s", n,
-                  cdx_log_q(cdx_strerror(rc)));
+        CDX_ERROR("registry.commit_failed", "changes=%zu error=%s", n, cdx_log_q(cdx_strerror(rc)));
     pthread_mutex_lock(&w->mu);
     w->batches++;
     w->changes += n;
