@@ -16,7 +16,7 @@ static const char SQL_MIGRATIONS_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_mi
                                            "  applied_at TEXT NOT NULL)";
 
 /* The first step newer than current, or NULL when none is. */
-static const store_schema_step_t *next_step(int64_t current)
+static const cdx_store_schema_step_t *next_step(int64_t current)
 {
     for (size_t i = 0; i < cdx_store_schema_nsteps; i++) {
         CDX_ASSERT(i == 0 ||
@@ -29,7 +29,7 @@ static const store_schema_step_t *next_step(int64_t current)
 
 /* Runs step m and records it in schema_migrations, inside the open
  * transaction.  Run once per database, so outside the statement cache. */
-static int apply_step(cdx_registry_t *reg, const store_schema_step_t *m)
+static int apply_step(cdx_registry_t *reg, const cdx_store_schema_step_t *m)
 {
     char what[160];
     snprintf(what, sizeof what, "migration %d (%s)", m->version, m->name);
@@ -83,7 +83,7 @@ int cdx_store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t e
             rc = CDX_EDB;
             goto out;
         }
-        const store_schema_step_t *m = next_step(current);
+        const cdx_store_schema_step_t *m = next_step(current);
         if (m != NULL)
             rc = apply_step(reg, m);
         if (rc == 0)

@@ -148,9 +148,9 @@ typedef struct store_schema_step {
     int version;
     const char *name;
     const char *sql;
-} store_schema_step_t;
+} cdx_store_schema_step_t;
 
-extern const store_schema_step_t cdx_store_schema_steps[];
+extern const cdx_store_schema_step_t cdx_store_schema_steps[];
 extern const size_t cdx_store_schema_nsteps;
 
 #endif
