@@ -2,6 +2,7 @@
 #include "cdx/net/tls.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
+#include "tls_common.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -11,13 +12,6 @@
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <string.h>
-
-/* ITI-19's four AEAD suites plus their ECDSA twins; TLS 1.3's three. */
-static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                                    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-                                    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-static const char TLS13_SUITES[] =
-    "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 
 typedef struct cred_index {
     char sha256[65];
@@ -281,19 +275,14 @@ int cdx_tls_server_new(const cdx_tls_options_t *opt, cdx_tls_server_t **out, cha
         goto fail;
     }
     SSL_CTX *ctx = srv->ctx;
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
-        SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1) {
+    /* The shared policy: no resumption either, so every connection
+     * re-verifies the certificate and the CRL. */
+    if (cdx_net_tls_policy(ctx) != 0) {
         set_err(err, errlen, "cannot restrict TLS versions and ciphers");
         goto fail;
     }
     SSL_CTX_set_dh_auto(ctx, 1);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
-    /* No resumption: every connection re-verifies the certificate and CRL. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(ctx, 0);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(ctx, opt->cert_file) != 1) {
         set_err(err, errlen, "tls_cert: cannot load a PEM certificate chain from %s",
                 opt->cert_file);
@@ -398,20 +387,10 @@ int cdx_tls_conn_new(cdx_tls_server_t *srv, cdx_tls_conn_t **out)
         return CDX_ENOMEM;
     c->srv = srv;
     c->failure = CDX_TLS_FAIL_OTHER;
-    c->ssl = SSL_new(srv->ctx);
-    c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
-    if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
-        SSL_free(c->ssl);
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
+    if (cdx_net_tls_ssl_new(srv->ctx, &c->ssl, &c->rbio, &c->wbio) != 0) {
         free(c);
-        ERR_clear_error();
         return CDX_ENOMEM;
     }
-    /* An empty memory BIO reports "retry" rather than EOF. */
-    BIO_set_mem_eof_return(c->rbio, -1);
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_ex_data(c->ssl, conn_index, c);
     SSL_set_accept_state(c->ssl);
     *out = c;
@@ -428,17 +407,7 @@ void cdx_tls_conn_free(cdx_tls_conn_t *c)
 
 int cdx_tls_conn_feed(cdx_tls_conn_t *c, const char *data, size_t len)
 {
-    while (len > 0) {
-        int chunk = len > 1u << 30 ? 1 << 30 : (int)len;
-        int n = BIO_write(c->rbio, data, chunk);
-        if (n <= 0) {
-            ERR_clear_error();
-            return CDX_ENOMEM;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return cdx_net_tls_feed(c->rbio, data, len);
 }
 
 static cdx_tls_failure_t classify_ssl_error(cdx_tls_conn_t *c)
@@ -535,22 +504,7 @@ size_t cdx_tls_conn_pending(cdx_tls_conn_t *c)
 
 int cdx_tls_conn_take(cdx_tls_conn_t *c, char **out, size_t *len)
 {
-    size_t n = BIO_ctrl_pending(c->wbio);
-    *out = NULL;
-    *len = 0;
-    if (n == 0)
-        return 0;
-    char *buf = malloc(n);
-    if (buf == NULL)
-        return CDX_ENOMEM;
-    int got = BIO_read(c->wbio, buf, (int)n);
-    if (got <= 0) {
-        free(buf);
-        return 0;
-    }
-    *out = buf;
-    *len = (size_t)got;
-    return 0;
+    return cdx_net_tls_take(c->wbio, out, len);
 }
 
 int cdx_tls_conn_handshake_done(const cdx_tls_conn_t *c)

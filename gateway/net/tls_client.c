@@ -2,6 +2,7 @@
  * institution (see include/cdx/net/tls_client.h). */
 #include "cdx/net/tls_client.h"
 #include "cdx/base/common.h"
+#include "tls_common.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -13,14 +14,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
-
-/* The same AEAD-only suites the server offers (net/tls.c). */
-static const char CLIENT_TLS12_CIPHERS[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
-    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-static const char CLIENT_TLS13_SUITES[] =
-    "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 
 struct cdx_tls_client {
     SSL_CTX *ctx;
@@ -195,16 +188,11 @@ static X509_STORE *build_trust(const cdx_tls_client_options_t *opt, char *err, s
 
 static int configure(SSL_CTX *ctx, const cdx_tls_client_options_t *opt, char *err, size_t errlen)
 {
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, CLIENT_TLS12_CIPHERS) != 1 ||
-        SSL_CTX_set_ciphersuites(ctx, CLIENT_TLS13_SUITES) != 1) {
+    /* The server's policy (tls_common.c), resumption off included. */
+    if (cdx_net_tls_policy(ctx) != 0) {
         ctx_err(err, errlen, "cannot restrict TLS versions and ciphers", NULL);
         return CDX_ETLS;
     }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
-    /* No resumption: every connection verifies the certificate afresh. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, opt->cert_file) != 1) {
         ctx_err(err, errlen, "cannot load a PEM certificate chain from", opt->cert_file);
         return CDX_ETLS;
@@ -308,20 +296,10 @@ int cdx_tls_client_conn_new(cdx_tls_client_t *cli, const char *host, const cdx_i
         free(c);
         return rc;
     }
-    c->ssl = SSL_new(cli->ctx);
-    c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
-    if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
-        SSL_free(c->ssl);
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
+    if (cdx_net_tls_ssl_new(cli->ctx, &c->ssl, &c->rbio, &c->wbio) != 0) {
         free(c);
-        ERR_clear_error();
         return CDX_ENOMEM;
     }
-    /* An empty memory BIO reports "retry" rather than EOF. */
-    BIO_set_mem_eof_return(c->rbio, -1);
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_ex_data(c->ssl, client_conn_index, c);
     SSL_set_connect_state(c->ssl);
     if (set_peer_name(c) != 0) {
@@ -343,17 +321,7 @@ void cdx_tls_client_conn_free(cdx_tls_client_conn_t *c)
 
 int cdx_tls_client_conn_feed(cdx_tls_client_conn_t *c, const char *data, size_t len)
 {
-    while (len > 0) {
-        int chunk = len > 1u << 30 ? 1 << 30 : (int)len;
-        int n = BIO_write(c->rbio, data, chunk);
-        if (n <= 0) {
-            ERR_clear_error();
-            return CDX_ENOMEM;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return cdx_net_tls_feed(c->rbio, data, len);
 }
 
 /* A failure OpenSSL reported without our verify callback naming it. */
@@ -429,24 +397,7 @@ size_t cdx_tls_client_conn_pending(const cdx_tls_client_conn_t *c)
 
 int cdx_tls_client_conn_take(cdx_tls_client_conn_t *c, char **out, size_t *len)
 {
-    size_t n = BIO_ctrl_pending(c->wbio);
-    *out = NULL;
-    *len = 0;
-    if (n == 0)
-        return 0;
-    if (n > INT32_MAX)
-        n = INT32_MAX;
-    char *buf = malloc(n);
-    if (buf == NULL)
-        return CDX_ENOMEM;
-    int got = BIO_read(c->wbio, buf, (int)n);
-    if (got <= 0) {
-        free(buf);
-        return 0;
-    }
-    *out = buf;
-    *len = (size_t)got;
-    return 0;
+    return cdx_net_tls_take(c->wbio, out, len);
 }
 
 void cdx_tls_client_conn_shutdown(cdx_tls_client_conn_t *c)
