@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cdx/base/common.h"
+#include "cdx_test.h"
 
 /* README.md of the source tree, or NULL when CDX_SOURCE_DIR is unset or
  * the file cannot be read.  The caller frees it. */
@@ -68,6 +69,24 @@ static inline const char *cdx_readme_check(const char *readme, const char *table
         return why;
     }
     return NULL;
+}
+
+/* The cmocka check itself: skipped (visibly) without the source tree,
+ * failed naming what is wrong when the README's table is not what render
+ * writes.  For test files that include cmocka.h and cdx_test.h first. */
+static inline void cdx_readme_assert_table(void (*render)(FILE *out))
+{
+    char *readme = cdx_readme_read();
+    if (readme == NULL)
+        CDX_SKIP("CDX_SOURCE_DIR unset or README.md unreadable");
+    char *table = cdx_readme_render(render);
+    assert_non_null(table);
+    char why[2300];
+    const char *bad = cdx_readme_check(readme, table, why, sizeof why);
+    free(table);
+    free(readme);
+    if (bad != NULL)
+        fail_msg("%s", bad);
 }
 
 #endif

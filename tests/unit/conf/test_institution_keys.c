@@ -186,17 +186,7 @@ static void test_required_keys(void **state)
 static void test_readme_matches_table(void **state)
 {
     (void)state;
-    char *readme = cdx_readme_read();
-    if (readme == NULL)
-        CDX_SKIP("CDX_SOURCE_DIR unset or README.md unreadable");
-    char *table = cdx_readme_render(cdx_institution_keys_markdown);
-    assert_non_null(table);
-    char why[2300];
-    const char *bad = cdx_readme_check(readme, table, why, sizeof why);
-    free(table);
-    free(readme);
-    if (bad != NULL)
-        fail_msg("%s", bad);
+    cdx_readme_assert_table(cdx_institution_keys_markdown);
 }
 
 int main(void)
