@@ -345,6 +345,10 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
         rc = insert_content(reg, ds);
     if (rc == 0)
         rc = insert_patient_ids(reg, ds);
+    int64_t person = 0;
+    int blocked = 0;
+    if (rc == 0)
+        rc = cdx_store_patients_attach(reg, rec, &person, &blocked);
     if (rc == 0)
         rc = cdx_store_facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows,
                                     rec->nfact_rows);

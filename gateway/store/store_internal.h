@@ -70,6 +70,13 @@ typedef enum stmt_id {
     STMT_COUNT_AUDIT,
     STMT_COUNT_INSTITUTIONS,
     STMT_COUNT_PATIENT_IDS,
+    /* patients.c */
+    STMT_PATIENT_FIND,
+    STMT_PERSON_INSERT,
+    STMT_PATIENT_INSERT,
+    STMT_LINK_FIND,
+    STMT_LINK_PUT,
+    STMT_PERSON_MERGE,
     STMT_MAX
 } stmt_id_t;
 
@@ -141,6 +148,31 @@ int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *fact
                            const cdx_fact_row_t *rows, size_t nrows);
 /* Removes the facts of document doc_id. */
 int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id);
+
+/* ---- patients.c ------------------------------------------------------- */
+
+/* The patient row of identity (root, ext), created with a new person when
+ * absent (*created says so). */
+int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
+                             const char *institution_oid, int national, int64_t *patient_id,
+                             int64_t *person_id, int *created);
+/* The link between patients x and y, either order: its id and status
+ * ("linked", "review", "unlinked", "distinct"; "" and 0 when none). */
+int cdx_store_link_find(cdx_registry_t *reg, int64_t x, int64_t y, int64_t *link_id,
+                        char status[16]);
+/* Inserts or updates the link between x and y (stored as a < b); score < 0
+ * and NULL strings store NULL.  link_id may be NULL. */
+int cdx_store_link_put(cdx_registry_t *reg, int64_t x, int64_t y, const char *rule,
+                       const char *status, double score, const char *breakdown,
+                       const char *reason, const char *actor, int64_t *link_id);
+/* Moves every identity of person `from` into person `into`. */
+int cdx_store_person_merge(cdx_registry_t *reg, int64_t into, int64_t from);
+/* Registers every identity of a stored document and links them into one
+ * person (rule 'document'), except where a person recorded that two of
+ * them are not the same (then *blocked is set and those stay apart).
+ * *person_id receives the person of the document's first identity. */
+int cdx_store_patients_attach(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                              int64_t *person_id, int *blocked);
 
 /* ---- schema.c (generated from schema/NNNN_*.sql) ---------------------- */
 

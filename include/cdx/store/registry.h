@@ -182,6 +182,23 @@ int cdx_registry_count(cdx_registry_t *reg, cdx_registry_countable_t what, int64
 int cdx_registry_state_get(cdx_registry_t *reg, const char *key, char *out, size_t n);
 int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *value);
 
+/* ---- Patient index ----------------------------------------------------
+ * Every (assigning authority root, extension) identity seen in a stored
+ * document is a patient row belonging to exactly one person.  Identities
+ * are joined into persons by links: the identities of one document (rule
+ * "document"), a shared national identifier (rule "national": a national
+ * id is stored only as "hmac-sha256:<hex>" in place of its extension,
+ * never in clear), demographic matching (rule "match") and administrators
+ * (rule "admin").  A link's status is "linked" (joins two persons),
+ * "review" (a person decides), or a person's decision that the two are
+ * not the same ("distinct", "unlinked"), which no automatic rule
+ * overrides. */
+
+/* The person identity (root, ext) belongs to.  Returns 0, CDX_ENOTFOUND
+ * when no stored document carries it, or another error. */
+int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ext,
+                           int64_t *person_id);
+
 /* ---- Statements -------------------------------------------------------- */
 
 /* The statement cache of one connection, since it was opened. */

@@ -1,0 +1,263 @@
+/* patients: the patient index's identities, persons and links (see
+ * include/cdx/store/registry.h, "Patient index").
+ *
+ * A patient row is one identity, (assigning authority root, extension),
+ * seen in a stored document.  Identities are joined into persons by links
+ * with status 'linked'; patients.person_id names the person each identity
+ * belongs to now (the connected component of its linked links), kept up
+ * to date by every link and unlink.  Every identity of one document is
+ * the same person by the document's own statement (rule 'document'),
+ * unless a person decided otherwise (a link with status 'distinct' or
+ * 'unlinked' between the two): a decision of a person is never overridden
+ * by an automatic one. */
+#include "store_internal.h"
+
+#include "cdx/base/common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The patient row of an identity, created (as a new person) when absent.
+ * *created tells which. */
+int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
+                             const char *institution_oid, int national, int64_t *patient_id,
+                             int64_t *person_id, int *created)
+{
+    sqlite3_stmt *st = NULL;
+    *created = 0;
+    int rc = cdx_store_stmt_get(reg, STMT_PATIENT_FIND,
+                                "SELECT id, person_id FROM patients WHERE root = ?1 AND"
+                                " extension = ?2",
+                                &st);
+    if (rc != 0)
+        return rc;
+    int src = cdx_store_bind_text(st, 1, root);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 2, ext);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *patient_id = sqlite3_column_int64(st, 0);
+        *person_id = sqlite3_column_int64(st, 1);
+        cdx_store_stmt_put(st);
+        return 0;
+    }
+    rc = src == SQLITE_DONE ? 0 : cdx_store_fail(reg, src, "finding a patient");
+    cdx_store_stmt_put(st);
+    if (rc != 0)
+        return rc;
+    char ts[32];
+    cdx_store_now(ts);
+    const char *const person[] = {ts};
+    rc = cdx_store_exec_texts(reg, STMT_PERSON_INSERT, "INSERT INTO persons (created_at) VALUES (?1)",
+                              "creating a person", person, 1);
+    if (rc != 0)
+        return rc;
+    *person_id = sqlite3_last_insert_rowid(reg->db);
+    rc = cdx_store_stmt_get(reg, STMT_PATIENT_INSERT,
+                            "INSERT INTO patients (root, extension, person_id, national,"
+                            " institution_oid, created_at, updated_at)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                            &st);
+    if (rc != 0)
+        return rc;
+    src = cdx_store_bind_text(st, 1, root);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 2, ext);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 3, *person_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int(st, 4, national ? 1 : 0);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 5, institution_oid);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 6, ts);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a patient")
+                          : cdx_store_fail(reg, src, "binding a patient");
+    cdx_store_stmt_put(st);
+    if (rc == 0) {
+        *patient_id = sqlite3_last_insert_rowid(reg->db);
+        *created = 1;
+    }
+    return rc;
+}
+
+/* The link between two identities (either order): *status receives its
+ * status ("" when there is none, then *link_id is 0). */
+int cdx_store_link_find(cdx_registry_t *reg, int64_t x, int64_t y, int64_t *link_id,
+                        char status[16])
+{
+    sqlite3_stmt *st = NULL;
+    status[0] = '\0';
+    *link_id = 0;
+    int rc = cdx_store_stmt_get(reg, STMT_LINK_FIND,
+                                "SELECT id, status FROM patient_links WHERE a = ?1 AND b = ?2", &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, x < y ? x : y);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, x < y ? y : x);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *link_id = sqlite3_column_int64(st, 0);
+        const unsigned char *s = sqlite3_column_text(st, 1);
+        snprintf(status, 16, "%s", s != NULL ? (const char *)s : "");
+        rc = 0;
+    } else {
+        rc = src == SQLITE_DONE ? 0 : cdx_store_fail(reg, src, "finding a patient link");
+    }
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
+/* Inserts or updates the link between x and y.  score < 0 and NULL
+ * strings store SQL NULL. */
+int cdx_store_link_put(cdx_registry_t *reg, int64_t x, int64_t y, const char *rule,
+                       const char *status, double score, const char *breakdown,
+                       const char *reason, const char *actor, int64_t *link_id)
+{
+    sqlite3_stmt *st = NULL;
+    char ts[32];
+    cdx_store_now(ts);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_LINK_PUT,
+        "INSERT INTO patient_links (a, b, rule, status, score, breakdown, reason, actor,"
+        " created_at, decided_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
+        " ON CONFLICT (a, b) DO UPDATE SET rule = excluded.rule, status = excluded.status,"
+        " score = excluded.score, breakdown = excluded.breakdown, reason = excluded.reason,"
+        " actor = excluded.actor, decided_at = excluded.decided_at RETURNING id",
+        &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, x < y ? x : y);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, x < y ? y : x);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 3, rule);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 4, status);
+    if (src == SQLITE_OK)
+        src = score < 0 ? sqlite3_bind_null(st, 5) : sqlite3_bind_double(st, 5, score);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 6, breakdown);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 7, reason);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 8, actor);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 9, ts);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        if (link_id != NULL)
+            *link_id = sqlite3_column_int64(st, 0);
+        src = sqlite3_step(st);
+    }
+    rc = src == SQLITE_DONE ? 0 : cdx_store_fail(reg, src, "storing a patient link");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
+/* Moves every identity of person `from` to person `into` (a merge). */
+int cdx_store_person_merge(cdx_registry_t *reg, int64_t into, int64_t from)
+{
+    if (into == from)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_PERSON_MERGE,
+                                "UPDATE patients SET person_id = ?1 WHERE person_id = ?2", &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, into);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, from);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "merging persons")
+                          : cdx_store_fail(reg, src, "merging persons");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
+/* Links two identities by rule (document, national), unless a person
+ * recorded that they are not the same: then nothing changes and *blocked
+ * is set. */
+static int link_by_rule(cdx_registry_t *reg, const char *rule, int64_t p1, int64_t person1,
+                        int64_t p2, int64_t person2, int *blocked)
+{
+    int64_t link_id = 0;
+    char status[16];
+    int rc = cdx_store_link_find(reg, p1, p2, &link_id, status);
+    if (rc != 0)
+        return rc;
+    if (strcmp(status, "distinct") == 0 || strcmp(status, "unlinked") == 0) {
+        *blocked = 1;
+        return 0;
+    }
+    if (strcmp(status, "linked") != 0) {
+        rc = cdx_store_link_put(reg, p1, p2, rule, "linked", -1, NULL, NULL, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return cdx_store_person_merge(reg, person1 < person2 ? person1 : person2,
+                                  person1 < person2 ? person2 : person1);
+}
+
+int cdx_store_patients_attach(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                              int64_t *person_id, int *blocked)
+{
+    int64_t first = 0, first_person = 0;
+    *person_id = 0;
+    *blocked = 0;
+    for (size_t i = 0; i < rec->npatient_ids; i++) {
+        const char *root = rec->patient_ids[2 * i];
+        const char *ext = rec->patient_ids[2 * i + 1];
+        if (root == NULL || root[0] == '\0')
+            continue;
+        int64_t pid = 0, person = 0;
+        int created = 0;
+        int rc = cdx_store_patient_ensure(reg, root, ext != NULL ? ext : "", rec->submitter_oid,
+                                          0, &pid, &person, &created);
+        if (rc != 0)
+            return rc;
+        if (first == 0) {
+            first = pid;
+            first_person = person;
+            continue;
+        }
+        if (person == first_person)
+            continue;
+        rc = link_by_rule(reg, "document", first, first_person, pid, person, blocked);
+        if (rc != 0)
+            return rc;
+        if (!*blocked && person < first_person)
+            first_person = person;
+    }
+    *person_id = first_person;
+    return 0;
+}
+
+int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ext,
+                           int64_t *person_id)
+{
+    reg->errmsg[0] = '\0';
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_PATIENT_FIND,
+                                "SELECT id, person_id FROM patients WHERE root = ?1 AND"
+                                " extension = ?2",
+                                &st);
+    if (rc != 0)
+        return rc;
+    int src = cdx_store_bind_text(st, 1, root);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 2, ext != NULL ? ext : "");
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *person_id = sqlite3_column_int64(st, 1);
+        rc = 0;
+    } else {
+        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "finding a patient");
+    }
+    cdx_store_stmt_put(st);
+    return rc;
+}
