@@ -2,6 +2,7 @@
 #include "cdx/domain/match.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/names.h"
+#include "cdx/parsers/extract.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +110,21 @@ static void phone_key(const char *s, char out[16])
     d[n] = '\0';
     const char *tail = n > 10 ? d + n - 10 : d;
     snprintf(out, 16, "%s", tail);
+}
+
+void cdx_demog_input_from_meta(const cdx_doc_meta_t *m, cdx_demog_input_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->family = m->patient_family;
+    out->given = (const char *const *)m->patient_given;
+    out->ngiven = m->npatient_given;
+    out->name_text = m->patient_name;
+    out->birth = m->patient_birth_time.raw;
+    out->gender = m->patient_gender.code;
+    out->street = m->patient_street;
+    out->city = m->patient_city;
+    out->postal = m->patient_postal_code;
+    out->phone = m->patient_phone;
 }
 
 int cdx_demog_from(const cdx_demog_input_t *in, cdx_demog_t *out)
