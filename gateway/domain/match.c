@@ -163,9 +163,9 @@ size_t cdx_demog_block_keys(const cdx_demog_t *d, char keys[][CDX_DEMOG_BLOCK_LE
     /* 1. the whole birth date and sex */
     if (blen == 8)
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "b:%s%c", d->birth, d->sex ? d->sex : 'U');
-    /* 2. surname and birth month */
+    /* 2. surname, birth month and the given name's first letter */
     if (d->family[0] && blen >= 6)
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "f:%.40s:%.6s", d->family, d->birth);
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "f:%.40s:%.6s:%c", d->family, d->birth, g[0]);
     /* 3. the phone */
     if (strlen(d->phone) >= 7)
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "p:%s", d->phone);
@@ -190,13 +190,14 @@ size_t cdx_demog_block_keys(const cdx_demog_t *d, char keys[][CDX_DEMOG_BLOCK_LE
 
 /* ---- Comparisons ---------------------------------------------------------------------- */
 
-/* Typos: one edit on names of five letters or more. */
-static int close_name(const char *a, const char *b)
+/* Typos: one edit (a letter changed, dropped, added, or two swapped) on
+ * names of at least min letters. */
+static int close_name(const char *a, const char *b, size_t min)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la < 5 || lb < 5)
+    if (la < min || lb < min)
         return 0;
-    return cdx_name_edit_distance(a, b, 1) <= 1 || cdx_name_jaro_winkler(a, b) >= 0.95;
+    return cdx_name_edit_distance(a, b, 1) <= 1;
 }
 
 static cdx_match_agreement_t cmp_family(const char *a, const char *b)
@@ -208,7 +209,7 @@ static cdx_match_agreement_t cmp_family(const char *a, const char *b)
     char pa[64], pb[64];
     cdx_name_phonetic(a, pa, sizeof pa);
     cdx_name_phonetic(b, pb, sizeof pb);
-    if (strcmp(pa, pb) == 0 || close_name(a, b) || (strlen(a) >= 4 && close_name(pa, pb)))
+    if (strcmp(pa, pb) == 0 || close_name(a, b, 4) || close_name(pa, pb, 5))
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }
@@ -224,7 +225,7 @@ static cdx_match_agreement_t cmp_given(const char *a, const char *b)
     cdx_name_phonetic(b, pb, sizeof pb);
     if (strcmp(pa, pb) == 0)
         return CDX_MATCH_AGREE; /* a spelling variant of the same name */
-    if (close_name(a, b) || close_name(pa, pb))
+    if (close_name(a, b, 5) || close_name(pa, pb, 6))
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }
@@ -370,7 +371,7 @@ void cdx_match_score(const cdx_demog_t *a, const cdx_demog_t *b, cdx_match_score
      * of one household (twins, a parent and child of one name), so when
      * the given names disagree their agreement is no evidence for the
      * same person and adds nothing. */
-    if (giv == CDX_MATCH_DISAGREE)
+    if (giv == CDX_MATCH_DISAGREE || giv == CDX_MATCH_PARTIAL)
         for (int f = CDX_MATCH_POSTAL; f <= CDX_MATCH_PHONE; f++)
             if (out->weight[f] > 0)
                 out->weight[f] = 0;

@@ -115,7 +115,7 @@ typedef struct cdx_match_thresholds {
     double review;
 } cdx_match_thresholds_t;
 
-/* Defaults calibrated by bench/match (docs/PERFORMANCE.md). */
+/* Defaults calibrated by bench/cdxgw-match.c (docs/PERFORMANCE.md). */
 extern const cdx_match_thresholds_t cdx_match_default_thresholds;
 
 cdx_match_verdict_t cdx_match_decide(const cdx_match_score_t *s, const cdx_match_thresholds_t *t);
