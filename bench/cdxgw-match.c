@@ -21,7 +21,7 @@
  * recall fall below the targets (0.995 and 0.95), for the ctest smoke.
  *
  *   cdxgw-match [--persons 100000] [--seed 1] [--link X] [--review Y]
- *               [--sweep] [--check] [--misses N]
+ *               [--sweep] [--check] [--misses N] [--json FILE]
  */
 #include "gen.h"
 
@@ -93,6 +93,7 @@ typedef struct opts {
     cdx_match_thresholds_t t;
     int sweep, check;
     unsigned long misses; /* print this many missed or false links */
+    const char *json;     /* append a JSON line of the results */
 } opts_t;
 
 typedef struct outcome {
@@ -121,9 +122,11 @@ static int parse(int argc, char **argv, opts_t *o)
             o->t.review = strtod(v, NULL);
         else if (v && strcmp(a, "--misses") == 0 && ++i)
             o->misses = strtoul(v, NULL, 10);
+        else if (v && strcmp(a, "--json") == 0 && ++i)
+            o->json = v;
         else {
             fprintf(stderr, "usage: cdxgw-match [--persons N] [--seed N] [--link X] [--review Y] "
-                            "[--sweep] [--check] [--misses N]\n");
+                            "[--sweep] [--check] [--misses N] [--json FILE]\n");
             return -1;
         }
     }
@@ -399,6 +402,16 @@ int main(int argc, char **argv)
             rates_t s = rates(out, n, (cdx_match_thresholds_t){l, o.t.review});
             printf("%14.1f  %9.4f  %6.4f  %6lu\n", l, s.precision, s.recall, s.links);
         }
+    }
+    FILE *jf = o.json ? fopen(o.json, "a") : NULL;
+    if (jf != NULL) {
+        fprintf(jf,
+                "{\"tool\":\"match\",\"persons\":%lu,\"records\":%zu,\"link\":%.1f,"
+                "\"review\":%.1f,\"precision\":%.4f,\"recall\":%.4f,\"review_rate\":%.4f,"
+                "\"candidates_per_record\":%.2f,\"us_per_record\":%.2f}\n",
+                o.persons, n, o.t.link, o.t.review, r.precision, r.recall, r.review_rate,
+                (double)tot.cands / (double)n, (demog_us + tot.us) / (double)n);
+        fclose(jf);
     }
     int rc = 0;
     if (o.check && (r.precision < 0.995 || r.recall < 0.95)) {
