@@ -136,6 +136,12 @@ int cdx_demog_from(const cdx_demog_input_t *in, cdx_demog_t *out)
     join_given(in, given, sizeof given);
     if (family[0] == '\0' && given[0] == '\0' && in->name_text)
         cdx_name_split(in->name_text, family, sizeof family, given, sizeof given);
+    else if (given[0] == '\0' && strchr(family, ' ') == NULL && (unsigned char)family[0] >= 0xE0) {
+        /* a whole Hangul name written as the family name: 김민준 */
+        char whole[128];
+        cdx_strlcpy(whole, family, sizeof whole);
+        cdx_name_split(whole, family, sizeof family, given, sizeof given);
+    }
     cdx_name_family_key(family, out->family, sizeof out->family);
     cdx_name_fold(given, out->given, sizeof out->given);
     birth_key(in->birth, out->birth);
@@ -226,6 +232,10 @@ static cdx_match_agreement_t cmp_given(const char *a, const char *b)
     if (strcmp(pa, pb) == 0)
         return CDX_MATCH_AGREE; /* a spelling variant of the same name */
     if (close_name(a, b, 5) || close_name(pa, pb, 6))
+        return CDX_MATCH_PARTIAL;
+    /* A middle name on one side only: Olivia and Olivia Grace. */
+    size_t la = strlen(a), lb = strlen(b), l = la < lb ? la : lb;
+    if (l >= 4 && strncmp(a, b, l) == 0)
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }

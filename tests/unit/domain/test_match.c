@@ -188,6 +188,17 @@ static void test_hangul_against_romanized(void **state)
     text.given = NULL;
     text.text = "김 민준";
     assert_int_equal(verdict(minjun, text), CDX_MATCH_LINK);
+    /* the whole name in the family element */
+    person_t whole = minjun;
+    whole.family = "김민준";
+    whole.given = NULL;
+    cdx_demog_t dw = demog(whole);
+    assert_string_equal(dw.family, "kim");
+    assert_string_equal(dw.given, "minjun");
+    /* a middle name on one side only */
+    person_t mid = {"Smith", "Olivia Grace", NULL, "19800115", "F", NULL, NULL, NULL};
+    person_t nomid = {"Smith", "Olivia", NULL, "19800115", "F", NULL, NULL, NULL};
+    assert_int_equal(score(mid, nomid).agreement[CDX_MATCH_GIVEN], CDX_MATCH_PARTIAL);
     /* Latin case and accents */
     person_t a = {"Müller", "José", NULL, "1970-02-01", "M", "1 Alder St", "97201", "5035550100"};
     person_t b = {"MULLER", "jose", NULL, "19700201", "M", NULL, NULL, NULL};
