@@ -109,7 +109,7 @@ static void phone_key(const char *s, char out[16])
             d[n++] = *s;
     d[n] = '\0';
     const char *tail = n > 10 ? d + n - 10 : d;
-    snprintf(out, 16, "%s", tail);
+    cdx_strlcpy(out, tail, 16); /* at most 10 digits */
 }
 
 void cdx_demog_input_from_meta(const cdx_doc_meta_t *m, cdx_demog_input_t *out)
