@@ -97,10 +97,10 @@ typedef struct opts {
 } opts_t;
 
 typedef struct outcome {
-    double best;       /* best score, -1e9 when no candidate */
-    uint8_t should;    /* an earlier record of the person is registered */
-    uint8_t correct;   /* the best candidate is the same person */
-    uint8_t blocked;   /* a record of the same person was among the candidates */
+    double best;     /* best score, -1e9 when no candidate */
+    uint8_t should;  /* an earlier record of the person is registered */
+    uint8_t correct; /* the best candidate is the same person */
+    uint8_t blocked; /* a record of the same person was among the candidates */
 } outcome_t;
 
 static int parse(int argc, char **argv, opts_t *o)
@@ -159,9 +159,15 @@ static rec_t *population(const opts_t *o, size_t *nrec)
             char birth[16], sex[2] = {p->sex, 0};
             snprintf(birth, sizeof birth, "%04d%02d%02d", p->by, p->bm, p->bd);
             const char *given[1] = {p->given};
-            cdx_demog_input_t in = {.family = p->family, .given = given, .ngiven = 1,
-                                    .birth = birth, .gender = sex, .street = p->street,
-                                    .city = p->city, .postal = p->zip, .phone = p->tel};
+            cdx_demog_input_t in = {.family = p->family,
+                                    .given = given,
+                                    .ngiven = 1,
+                                    .birth = birth,
+                                    .gender = sex,
+                                    .street = p->street,
+                                    .city = p->city,
+                                    .postal = p->zip,
+                                    .phone = p->tel};
             rec_t *r = &recs[n++];
             memset(r, 0, sizeof *r);
             double t0 = now_us();
@@ -180,7 +186,8 @@ static void show(const char *what, const rec_t *a, const rec_t *b, const cdx_mat
 {
     char json[1024];
     cdx_match_score_json(s, json, sizeof json);
-    printf("  %s (var %#x rel %d / var %#x rel %d)\n    %s|%s|%s|%c|%s|%s|%s\n    %s|%s|%s|%c|%s|%s|%s\n"
+    printf("  %s (var %#x rel %d / var %#x rel %d)\n    %s|%s|%s|%c|%s|%s|%s\n    "
+           "%s|%s|%s|%c|%s|%s|%s\n"
            "    %s\n",
            what, a->variations, a->relation, b->variations, b->relation, a->d.family, a->d.given,
            a->d.birth, a->d.sex ? a->d.sex : '-', a->d.postal, a->d.address, a->d.phone,
@@ -222,8 +229,8 @@ static void account(const opts_t *o, const rec_t *r, const rec_t *b, const rec_t
 }
 
 /* Ingests recs in the order ord; fills out[] per position. */
-static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *ord,
-                  outcome_t *out, totals_t *tot)
+static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *ord, outcome_t *out,
+                  totals_t *tot)
 {
     index_t ix = {0};
     size_t buckets = 1;
@@ -304,7 +311,9 @@ static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *
         if (printed < o->misses && nc > 0 &&
             ((best >= o->t.link && !oc->correct) || (oc->should && best < o->t.link))) {
             cdx_match_score(&r->d, &recs[best_rec].d, &s);
-            show(oc->correct ? "missed link" : best >= o->t.link ? "false link" : "no link",
+            show(oc->correct         ? "missed link"
+                 : best >= o->t.link ? "false link"
+                                     : "no link",
                  r, &recs[best_rec], &s);
             printed++;
         }
@@ -375,8 +384,8 @@ int main(int argc, char **argv)
     printf("persons %lu, records %zu (generated in %.0f ms), seed %llu\n", o.persons, n, gen_ms,
            (unsigned long long)o.seed);
     printf("thresholds: link %.1f, review %.1f\n", o.t.link, o.t.review);
-    printf("records that should link: %lu; automatic links: %lu, correct %lu\n", r.should,
-           r.links, r.correct);
+    printf("records that should link: %lu; automatic links: %lu, correct %lu\n", r.should, r.links,
+           r.correct);
     printf("precision %.4f  recall %.4f  review %.4f of records (%lu, of which best is the "
            "same person: %lu)\n",
            r.precision, r.recall, r.review_rate, r.review, r.review_true);
@@ -397,9 +406,9 @@ int main(int argc, char **argv)
     printf("\n");
     printf("false links: %lu, between twins %lu, between namesakes %lu\n", tot.false_links,
            tot.false_twin, tot.false_namesake);
-    static const char *const bit_names[] = {"romanized", "typo", "swapped", "no address",
-                                            "moved", "no phone", "new phone", "birth d/m",
-                                            "birth digit"};
+    static const char *const bit_names[] = {"romanized",  "typo",      "swapped",
+                                            "no address", "moved",     "no phone",
+                                            "new phone",  "birth d/m", "birth digit"};
     printf("missed links: %lu; the record or its closest true candidate had:", tot.misses);
     for (int b = 0; b < 9; b++)
         printf(" %s %lu,", bit_names[b], tot.miss_bits[b]);

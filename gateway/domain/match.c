@@ -24,9 +24,9 @@ typedef struct weights {
 } weights_t;
 
 static const weights_t weights[CDX_MATCH_NFIELDS] = {
-    [CDX_MATCH_FAMILY] = {4.0, 2.0, -5.0},  [CDX_MATCH_GIVEN] = {9.0, 4.0, -7.0},
-    [CDX_MATCH_BIRTH] = {14.0, 5.0, -9.0},  [CDX_MATCH_SEX] = {1.0, 0.0, -5.0},
-    [CDX_MATCH_POSTAL] = {5.0, 1.5, -0.5},  [CDX_MATCH_ADDRESS] = {5.0, 2.5, -0.5},
+    [CDX_MATCH_FAMILY] = {4.0, 2.0, -5.0}, [CDX_MATCH_GIVEN] = {9.0, 4.0, -7.0},
+    [CDX_MATCH_BIRTH] = {14.0, 5.0, -9.0}, [CDX_MATCH_SEX] = {1.0, 0.0, -5.0},
+    [CDX_MATCH_POSTAL] = {5.0, 1.5, -0.5}, [CDX_MATCH_ADDRESS] = {5.0, 2.5, -0.5},
     [CDX_MATCH_PHONE] = {6.0, 2.0, -0.5},
 };
 
@@ -278,8 +278,8 @@ static cdx_match_agreement_t cmp_birth(const char *a, const char *b, double *w)
         *w = weights[CDX_MATCH_BIRTH].agree;
         return CDX_MATCH_AGREE;
     }
-    int transposed = strncmp(a, b, 4) == 0 && strncmp(a + 4, b + 6, 2) == 0 &&
-                     strncmp(a + 6, b + 4, 2) == 0;
+    int transposed =
+        strncmp(a, b, 4) == 0 && strncmp(a + 4, b + 6, 2) == 0 && strncmp(a + 6, b + 4, 2) == 0;
     if (transposed || hamming(a, b, 8) == 1) {
         *w = weights[CDX_MATCH_BIRTH].partial;
         return CDX_MATCH_PARTIAL;
@@ -327,10 +327,14 @@ static cdx_match_agreement_t cmp_phone(const char *a, const char *b)
 static double weight_of(cdx_match_field_t f, cdx_match_agreement_t a)
 {
     switch (a) {
-    case CDX_MATCH_AGREE: return weights[f].agree;
-    case CDX_MATCH_PARTIAL: return weights[f].partial;
-    case CDX_MATCH_DISAGREE: return weights[f].disagree;
-    default: return 0;
+    case CDX_MATCH_AGREE:
+        return weights[f].agree;
+    case CDX_MATCH_PARTIAL:
+        return weights[f].partial;
+    case CDX_MATCH_DISAGREE:
+        return weights[f].disagree;
+    default:
+        return 0;
     }
 }
 
@@ -412,10 +416,14 @@ const char *cdx_match_field_name(cdx_match_field_t f)
 static const char *agreement_name(cdx_match_agreement_t a)
 {
     switch (a) {
-    case CDX_MATCH_AGREE: return "agree";
-    case CDX_MATCH_PARTIAL: return "partial";
-    case CDX_MATCH_DISAGREE: return "disagree";
-    default: return "missing";
+    case CDX_MATCH_AGREE:
+        return "agree";
+    case CDX_MATCH_PARTIAL:
+        return "partial";
+    case CDX_MATCH_DISAGREE:
+        return "disagree";
+    default:
+        return "missing";
     }
 }
 

@@ -8,14 +8,13 @@
 /* ---- Revised Romanization of Hangul syllables ------------------------------------------- */
 
 /* A syllable U+AC00 + (initial * 21 + medial) * 28 + final. */
-static const char *const rr_initial[19] = {"g", "kk", "n", "d",  "tt", "r", "m",
-                                           "b", "pp", "s", "ss", "",   "j", "jj",
-                                           "ch", "k", "t", "p",  "h"};
+static const char *const rr_initial[19] = {"g",  "kk", "n", "d",  "tt", "r", "m", "b", "pp", "s",
+                                           "ss", "",   "j", "jj", "ch", "k", "t", "p", "h"};
 static const char *const rr_medial[21] = {"a",  "ae", "ya", "yae", "eo", "e",  "yeo",
                                           "ye", "o",  "wa", "wae", "oe", "yo", "u",
                                           "wo", "we", "wi", "yu",  "eu", "ui", "i"};
-static const char *const rr_final[28] = {"",  "k", "k", "k", "n", "n", "n",  "t", "l", "k",
-                                         "m", "l", "l", "l", "p", "l", "m",  "p", "p", "t",
+static const char *const rr_final[28] = {"",  "k",  "k", "k", "n", "n", "n", "t", "l", "k",
+                                         "m", "l",  "l", "l", "p", "l", "m", "p", "p", "t",
                                          "t", "ng", "t", "t", "k", "t", "p", "t"};
 
 /* ---- Latin folding ---------------------------------------------------------------------- */
@@ -23,8 +22,9 @@ static const char *const rr_final[28] = {"",  "k", "k", "k", "n", "n", "n",  "t"
 /* U+00C0..U+00FF: base letter, '*' for a ligature or a non-letter. */
 static const char latin1[65] = "AAAAAA*CEEEEIIIIDNOOOOO*OUUUUY**aaaaaa*ceeeeiiiidnooooo*ouuuuy*y";
 /* U+0100..U+017F (ligatures Ĳ ĳ Œ œ handled before the table). */
-static const char latin_ext_a[129] = "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIiIiJjKkkLlLlLl"
-                                     "LlLlNnNnNnnNnOoOoOoOoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
+static const char latin_ext_a[129] =
+    "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIiIiJjKkkLlLlLl"
+    "LlLlNnNnNnnNnOoOoOoOoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
 
 /* Decodes one UTF-8 character at s (returns its length, at least 1; *cp
  * is 0xFFFD for a malformed sequence). */
@@ -81,7 +81,8 @@ static void putc_lower(sink_t *k, char c)
 
 static void fold_cp(sink_t *k, uint32_t cp, int digits)
 {
-    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (digits && cp >= '0' && cp <= '9')) {
+    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+        (digits && cp >= '0' && cp <= '9')) {
         putc_lower(k, (char)cp);
     } else if (cp >= 0xAC00 && cp <= 0xD7A3) {
         uint32_t s = cp - 0xAC00;
@@ -310,11 +311,16 @@ static const char *rewrite(const char *s, size_t *adv)
             return "j";
         }
         return NULL;
-    case 'k': return "g";
-    case 'p': return "b";
-    case 't': return "d";
-    case 'r': return "l";
-    default: return NULL;
+    case 'k':
+        return "g";
+    case 'p':
+        return "b";
+    case 't':
+        return "d";
+    case 'r':
+        return "l";
+    default:
+        return NULL;
     }
 }
 

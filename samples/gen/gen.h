@@ -101,10 +101,10 @@ enum {
     POP_TYPO = 1u << 1,      /* a typo in the family or given name */
     POP_SWAPPED = 1u << 2,   /* family and given swapped */
     POP_NO_ADDRESS = 1u << 3,
-    POP_MOVED = 1u << 4,     /* another address */
+    POP_MOVED = 1u << 4, /* another address */
     POP_NO_PHONE = 1u << 5,
     POP_NEW_PHONE = 1u << 6,
-    POP_BIRTH_DM = 1u << 7,  /* day and month transposed */
+    POP_BIRTH_DM = 1u << 7,    /* day and month transposed */
     POP_BIRTH_DIGIT = 1u << 8, /* one digit of the birth date wrong */
 };
 
@@ -112,10 +112,10 @@ enum {
 enum { POP_PLAIN, POP_TWIN, POP_NAMESAKE };
 
 typedef struct pop_record {
-    patient_t p;           /* as the institution holds it; p.index is the record's serial */
-    unsigned long person;  /* the true person number */
-    unsigned variations;   /* POP_* bits */
-    int relation;          /* POP_PLAIN, POP_TWIN or POP_NAMESAKE (of person - 1) */
+    patient_t p;          /* as the institution holds it; p.index is the record's serial */
+    unsigned long person; /* the true person number */
+    unsigned variations;  /* POP_* bits */
+    int relation;         /* POP_PLAIN, POP_TWIN or POP_NAMESAKE (of person - 1) */
 } pop_record_t;
 
 /* The records of person number person of the population of seed, in

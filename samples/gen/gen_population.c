@@ -91,58 +91,58 @@ static const char *const kr_given_syllables[] = {
     "철", "용", "숙", "순", "자", "영", "환", "훈", "선", "명", "기", "광", "남", "옥", "인"};
 
 static const char *const kr_streets[] = {
-    "중앙로",   "평화로",   "새솔길",   "한내로",   "푸른숲길", "바다로",   "햇살로",
-    "다온길",   "큰마을로", "별빛로",   "세종대로", "을지로",   "퇴계로",   "테헤란로",
-    "올림픽로", "동일로",   "강남대로", "월드컵로", "양재대로", "논현로",   "판교로",
-    "광교중앙로", "해운대로", "수영로",   "중앙대로", "달구벌대로", "금강로",   "무등로",
-    "충장로",   "대학로",   "시청로",   "역전로",   "공원로",   "학교길",   "샘터길",
-    "솔밭길",   "은행나무길", "개나리길", "무지개로", "한빛로"};
+    "중앙로",     "평화로",     "새솔길",   "한내로",   "푸른숲길",   "바다로", "햇살로",
+    "다온길",     "큰마을로",   "별빛로",   "세종대로", "을지로",     "퇴계로", "테헤란로",
+    "올림픽로",   "동일로",     "강남대로", "월드컵로", "양재대로",   "논현로", "판교로",
+    "광교중앙로", "해운대로",   "수영로",   "중앙대로", "달구벌대로", "금강로", "무등로",
+    "충장로",     "대학로",     "시청로",   "역전로",   "공원로",     "학교길", "샘터길",
+    "솔밭길",     "은행나무길", "개나리길", "무지개로", "한빛로"};
 
 static const char *const kr_cities[][2] = {
-    {"서울특별시", "마포구"},      {"서울특별시", "노원구"},      {"서울특별시", "강서구"},
-    {"서울특별시", "송파구"},      {"서울특별시", "관악구"},      {"경기도", "성남시 분당구"},
-    {"경기도", "수원시 영통구"},   {"경기도", "고양시 일산동구"}, {"부산광역시", "해운대구"},
-    {"부산광역시", "사하구"},      {"인천광역시", "연수구"},      {"대구광역시", "수성구"},
-    {"광주광역시", "북구"},        {"대전광역시", "유성구"},      {"울산광역시", "남구"}};
+    {"서울특별시", "마포구"},    {"서울특별시", "노원구"},      {"서울특별시", "강서구"},
+    {"서울특별시", "송파구"},    {"서울특별시", "관악구"},      {"경기도", "성남시 분당구"},
+    {"경기도", "수원시 영통구"}, {"경기도", "고양시 일산동구"}, {"부산광역시", "해운대구"},
+    {"부산광역시", "사하구"},    {"인천광역시", "연수구"},      {"대구광역시", "수성구"},
+    {"광주광역시", "북구"},      {"대전광역시", "유성구"},      {"울산광역시", "남구"}};
 
 /* ---- American names ----------------------------------------------------------------------- */
 
 static const char *const us_given_f[] = {
-    "Olivia", "Emma",   "Ava",     "Sophia", "Mia",      "Harper", "Evelyn",   "Abigail",
-    "Ella",   "Grace",  "Chloe",   "Nora",   "Zoë",      "Renée",  "Isabella", "Amelia",
-    "Luna",   "Aria",   "Scarlett", "Hazel", "Violet",   "Aurora", "Penelope", "Layla",
-    "Riley",  "Zoey",   "Lily",    "Ellie",  "Stella",   "Lucía",  "Natalie",  "Hannah",
-    "Leah",   "Audrey", "Claire",  "Maya",   "Madeline", "Ruby",   "Alice",    "Iris"};
+    "Olivia", "Emma",   "Ava",      "Sophia", "Mia",      "Harper", "Evelyn",   "Abigail",
+    "Ella",   "Grace",  "Chloe",    "Nora",   "Zoë",      "Renée",  "Isabella", "Amelia",
+    "Luna",   "Aria",   "Scarlett", "Hazel",  "Violet",   "Aurora", "Penelope", "Layla",
+    "Riley",  "Zoey",   "Lily",     "Ellie",  "Stella",   "Lucía",  "Natalie",  "Hannah",
+    "Leah",   "Audrey", "Claire",   "Maya",   "Madeline", "Ruby",   "Alice",    "Iris"};
 static const char *const us_given_m[] = {
-    "Liam",   "Noah",    "Oliver",    "James",  "Elijah",  "Lucas",   "Mason",  "Ethan",
+    "Liam",   "Noah",    "Oliver",    "James",  "Elijah",  "Lucas",   "Mason",   "Ethan",
     "Logan",  "Henry",   "Owen",      "Caleb",  "José",    "Björn",   "William", "Benjamin",
-    "Jacob",  "Michael", "Alexander", "Daniel", "Matthew", "Jackson", "Samuel", "Sebastian",
-    "David",  "Joseph",  "Carter",    "Wyatt",  "John",    "Luke",    "Julian", "Isaac",
-    "Andrés", "Nathan",  "Aaron",     "Thomas", "Charles", "Connor",  "Adrian", "Ian"};
+    "Jacob",  "Michael", "Alexander", "Daniel", "Matthew", "Jackson", "Samuel",  "Sebastian",
+    "David",  "Joseph",  "Carter",    "Wyatt",  "John",    "Luke",    "Julian",  "Isaac",
+    "Andrés", "Nathan",  "Aaron",     "Thomas", "Charles", "Connor",  "Adrian",  "Ian"};
 static const char *const us_family[] = {
-    "Smith",    "Johnson",  "Williams", "Brown",    "Jones",     "Garcia",  "Miller",
-    "Davis",    "Rodriguez", "Martinez", "Hernández", "López",    "Gonzalez", "Wilson",
-    "Anderson", "Thomas",   "Taylor",   "Moore",    "Jackson",   "Martin",  "Lee",
-    "Pérez",    "Thompson", "White",    "Harris",   "Sánchez",   "Clark",   "Ramírez",
-    "Lewis",    "Robinson", "Walker",   "Young",    "Allen",     "King",    "Wright",
-    "Scott",    "Torres",   "Nguyen",   "Hill",     "Flores",    "Green",   "Adams",
-    "Nelson",   "Baker",    "Hall",     "Rivera",   "Campbell",  "Mitchell", "Carter",
-    "Roberts",  "Gómez",    "Phillips", "Evans",    "Turner",    "Díaz",    "Parker",
-    "Cruz",     "Edwards",  "Collins",  "Reyes",    "Stewart",   "Morris",  "Morales",
-    "Murphy",   "Cook",     "Rogers",   "Gutiérrez", "Ortiz",    "Morgan",  "Cooper",
-    "Peterson", "Bailey",   "Reed",     "Kelly",    "Howard",    "Ramos",   "Kim",
-    "Cox",      "Ward",     "Richardson", "Müller", "Novak",     "O'Brien", "Schröder"};
+    "Smith",    "Johnson",   "Williams",   "Brown",     "Jones",    "Garcia",   "Miller",
+    "Davis",    "Rodriguez", "Martinez",   "Hernández", "López",    "Gonzalez", "Wilson",
+    "Anderson", "Thomas",    "Taylor",     "Moore",     "Jackson",  "Martin",   "Lee",
+    "Pérez",    "Thompson",  "White",      "Harris",    "Sánchez",  "Clark",    "Ramírez",
+    "Lewis",    "Robinson",  "Walker",     "Young",     "Allen",    "King",     "Wright",
+    "Scott",    "Torres",    "Nguyen",     "Hill",      "Flores",   "Green",    "Adams",
+    "Nelson",   "Baker",     "Hall",       "Rivera",    "Campbell", "Mitchell", "Carter",
+    "Roberts",  "Gómez",     "Phillips",   "Evans",     "Turner",   "Díaz",     "Parker",
+    "Cruz",     "Edwards",   "Collins",    "Reyes",     "Stewart",  "Morris",   "Morales",
+    "Murphy",   "Cook",      "Rogers",     "Gutiérrez", "Ortiz",    "Morgan",   "Cooper",
+    "Peterson", "Bailey",    "Reed",       "Kelly",     "Howard",   "Ramos",    "Kim",
+    "Cox",      "Ward",      "Richardson", "Müller",    "Novak",    "O'Brien",  "Schröder"};
 static const char *const us_streets[] = {
-    "Alder St",  "Burnside Rd",  "Division St", "Hawthorne Blvd", "Killingsworth St",
-    "Sandy Blvd", "Macadam Ave", "Fremont St",  "Belmont St",     "Glisan St",
-    "Lombard St", "Powell Blvd", "Broadway",    "Stark St",       "Holgate Blvd",
-    "Foster Rd",  "Woodstock Blvd", "Clinton St", "Morrison St",  "Flanders St"};
+    "Alder St",   "Burnside Rd",    "Division St", "Hawthorne Blvd", "Killingsworth St",
+    "Sandy Blvd", "Macadam Ave",    "Fremont St",  "Belmont St",     "Glisan St",
+    "Lombard St", "Powell Blvd",    "Broadway",    "Stark St",       "Holgate Blvd",
+    "Foster Rd",  "Woodstock Blvd", "Clinton St",  "Morrison St",    "Flanders St"};
 
 /* ---- Revised Romanization with the usual variants ----------------------------------------- */
 
-static const char *const rr_ini[19] = {"g", "kk", "n", "d",  "tt", "r", "m",  "b", "pp", "s",
-                                       "ss", "",  "j", "jj", "ch", "k", "t",  "p", "h"};
-static const char *const alt_ini[19] = {"k", NULL, NULL, "t", NULL, "l", NULL, "p", NULL, NULL,
+static const char *const rr_ini[19] = {"g",  "kk", "n", "d",  "tt", "r", "m", "b", "pp", "s",
+                                       "ss", "",   "j", "jj", "ch", "k", "t", "p", "h"};
+static const char *const alt_ini[19] = {"k",  NULL, NULL, "t",  NULL, "l",  NULL, "p",  NULL, NULL,
                                         NULL, NULL, "ch", NULL, NULL, NULL, NULL, NULL, NULL};
 static const char *const rr_med[21] = {"a",  "ae", "ya", "yae", "eo", "e",  "yeo",
                                        "ye", "o",  "wa", "wae", "oe", "yo", "u",
@@ -150,8 +150,8 @@ static const char *const rr_med[21] = {"a",  "ae", "ya", "yae", "eo", "e",  "yeo
 static const char *const alt_med[21] = {NULL, NULL, NULL, NULL, "u",  NULL, "yu",
                                         NULL, NULL, NULL, NULL, "oi", NULL, "oo",
                                         NULL, NULL, NULL, NULL, "u",  "ee", "ee"};
-static const char *const rr_fin[28] = {"",  "k", "k", "k", "n", "n", "n",  "t", "l", "k",
-                                       "m", "l", "l", "l", "p", "l", "m",  "p", "p", "t",
+static const char *const rr_fin[28] = {"",  "k",  "k", "k", "n", "n", "n", "t", "l", "k",
+                                       "m", "l",  "l", "l", "p", "l", "m", "p", "p", "t",
                                        "t", "ng", "t", "t", "k", "t", "p", "t"};
 
 /* Decodes the Hangul syllable at s into its index (0..11171); -1 if none. */
@@ -241,13 +241,17 @@ static void typo_latin(rng_t *r, char *s)
         s[at + 1] = t;
         break;
     }
-    case 1: memmove(s + at, s + at + 1, len - at); break;
+    case 1:
+        memmove(s + at, s + at + 1, len - at);
+        break;
     case 2:
         if (len + 2 < 32) {
             memmove(s + at + 1, s + at, len - at + 1);
         }
         break;
-    default: s[at] = s[at] == 'e' ? 'a' : 'e'; break;
+    default:
+        s[at] = s[at] == 'e' ? 'a' : 'e';
+        break;
     }
 }
 
@@ -262,7 +266,8 @@ static void typo_hangul(rng_t *r, char *s, size_t n)
     int idx = syllable((const unsigned char *)s + 3 * k);
     if (idx < 0)
         return;
-    unsigned ini = (unsigned)idx / (21 * 28), med = ((unsigned)idx / 28) % 21, fin = (unsigned)idx % 28;
+    unsigned ini = (unsigned)idx / (21 * 28), med = ((unsigned)idx / 28) % 21,
+             fin = (unsigned)idx % 28;
     med = (med + 1) % 21;
     char out[64] = "";
     for (size_t j = 0; j < len / 3; j++) {
@@ -462,7 +467,7 @@ static void make_record(uint64_t seed, unsigned long person, unsigned k, int ins
     /* Local ids that say nothing of the person: a bijection of the serial. */
     unsigned long id = (unsigned long)((serial * 387420489ull) % 1000000000ull);
     snprintf(p->mrn, sizeof p->mrn,
-             inst == INST_HANBIT ? "HBP%09lu"
+             inst == INST_HANBIT  ? "HBP%09lu"
              : inst == INST_DASOM ? "DSP-%09lu"
                                   : "RGH-P%09lu",
              id);

@@ -45,7 +45,8 @@ static void check_demog(const cdx_demog_t *d)
     CHECK(memchr(d->family, 0, sizeof d->family) != NULL && all_of(d->family, lower));
     CHECK(memchr(d->given, 0, sizeof d->given) != NULL && all_of(d->given, lower));
     size_t bl = strnlen(d->birth, sizeof d->birth);
-    CHECK(bl < sizeof d->birth && all_of(d->birth, digits) && (bl == 0 || bl == 4 || bl == 6 || bl == 8));
+    CHECK(bl < sizeof d->birth && all_of(d->birth, digits) &&
+          (bl == 0 || bl == 4 || bl == 6 || bl == 8));
     CHECK(d->sex == 0 || d->sex == 'M' || d->sex == 'F');
     CHECK(memchr(d->postal, 0, sizeof d->postal) != NULL &&
           all_of(d->postal, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
@@ -92,9 +93,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < 2; k++) {
         const char *const *v = f + k * NFIELDS;
         const char *given[2] = {v[1], v[1]};
-        cdx_demog_input_t in = {.family = v[0], .given = given, .ngiven = v[1] ? 1 : 0,
-                                .name_text = v[2], .birth = v[3], .gender = v[4],
-                                .street = v[5], .postal = v[6], .phone = v[7]};
+        cdx_demog_input_t in = {.family = v[0],
+                                .given = given,
+                                .ngiven = v[1] ? 1 : 0,
+                                .name_text = v[2],
+                                .birth = v[3],
+                                .gender = v[4],
+                                .street = v[5],
+                                .postal = v[6],
+                                .phone = v[7]};
         ok[k] = cdx_demog_from(&in, &d[k]) == 0;
         check_demog(&d[k]);
     }

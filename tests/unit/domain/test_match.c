@@ -55,8 +55,8 @@ static cdx_match_verdict_t verdict(person_t a, person_t b)
     return cdx_match_decide(&s, &cdx_match_default_thresholds);
 }
 
-static const person_t minjun = {"김", "민준", NULL, "19850314", "M", "중앙로 12", "04101",
-                                "010-2345-6789"};
+static const person_t minjun = {"김", "민준",      NULL,    "19850314",
+                                "M",  "중앙로 12", "04101", "010-2345-6789"};
 
 static void test_fold_and_romanize(void **state)
 {
@@ -86,10 +86,14 @@ static void test_surname_variants(void **state)
 {
     (void)state;
     static const char *const groups[][7] = {
-        {"이", "Lee", "Yi", "Rhee", "Ri", "I", "LEE"}, {"박", "Park", "Pak", "Bak", NULL},
-        {"김", "Kim", "Gim", "KIM", NULL},              {"최", "Choi", "Choe", NULL},
-        {"정", "Jung", "Jeong", "Chung", NULL},         {"유", "류", "Yoo", "Yu", "Ryu", NULL},
-        {"남궁", "Namgung", "Namkung", NULL},           {"선우", "Sunwoo", "Seonu", NULL},
+        {"이", "Lee", "Yi", "Rhee", "Ri", "I", "LEE"},
+        {"박", "Park", "Pak", "Bak", NULL},
+        {"김", "Kim", "Gim", "KIM", NULL},
+        {"최", "Choi", "Choe", NULL},
+        {"정", "Jung", "Jeong", "Chung", NULL},
+        {"유", "류", "Yoo", "Yu", "Ryu", NULL},
+        {"남궁", "Namgung", "Namkung", NULL},
+        {"선우", "Sunwoo", "Seonu", NULL},
     };
     for (size_t g = 0; g < CDX_ARRAY_SIZE(groups); g++) {
         char first[64], key[64];
@@ -299,7 +303,8 @@ static void test_namesakes_not_linked(void **state)
 
 static int share_key(const cdx_demog_t *a, const cdx_demog_t *b)
 {
-    char ka[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN], kb[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN];
+    char ka[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN],
+        kb[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN];
     size_t na = cdx_demog_block_keys(a, ka), nb = cdx_demog_block_keys(b, kb);
     assert_true(na <= CDX_DEMOG_MAX_BLOCKS && nb <= CDX_DEMOG_MAX_BLOCKS);
     for (size_t i = 0; i < na; i++)
@@ -316,10 +321,10 @@ static void test_block_keys_survive_one_wrong_field(void **state)
     person_t variants[7];
     for (size_t i = 0; i < CDX_ARRAY_SIZE(variants); i++)
         variants[i] = minjun;
-    variants[0].birth = "19850413";   /* one digit */
-    variants[1].birth = "19851403";   /* invalid month: year only */
-    variants[2].family = "Gim";       /* spelling */
-    variants[3].given = "Minjnu";     /* typo */
+    variants[0].birth = "19850413";    /* one digit */
+    variants[1].birth = "19851403";    /* invalid month: year only */
+    variants[2].family = "Gim";        /* spelling */
+    variants[3].given = "Minjnu";      /* typo */
     variants[4].phone = "01099990000"; /* new phone */
     variants[5].family = "민준";       /* swapped */
     variants[5].given = "김";
@@ -399,9 +404,9 @@ static void test_input_from_meta(void **state)
 
 /* A CDA header with the patient's demographics, as each institution writes it. */
 #define PATIENT_DOC(ids, addr, telecom, name, sex, birth)                                          \
-    "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=\"2.25.7\" extension=\"D\"/>"            \
-    "<recordTarget><patientRole>" ids addr telecom "<patient>" name                              \
-    "<administrativeGenderCode code=\"" sex "\" codeSystem=\"2.16.840.1.113883.5.1\"/>"           \
+    "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=\"2.25.7\" extension=\"D\"/>"             \
+    "<recordTarget><patientRole>" ids addr telecom "<patient>" name                                \
+    "<administrativeGenderCode code=\"" sex "\" codeSystem=\"2.16.840.1.113883.5.1\"/>"            \
     "<birthTime value=\"" birth "\"/></patient></patientRole></recordTarget>"                      \
     "<component><structuredBody/></component></ClinicalDocument>"
 
@@ -426,18 +431,18 @@ static cdx_demog_t demog_of_document(const char *xml)
 static void test_documents_of_one_person_link(void **state)
 {
     (void)state;
-    cdx_demog_t hanbit = demog_of_document(PATIENT_DOC(
-        "<id root=\"2.25.8.1\" extension=\"HB-1\"/>",
-        "<addr use=\"H\"><streetAddressLine>중앙로 12</streetAddressLine>"
-        "<postalCode>04101</postalCode></addr>",
-        "<telecom use=\"HP\" value=\"tel:010-2345-6789\"/>",
-        "<name><family>이</family><given>서연</given></name>", "F", "19860927"));
-    cdx_demog_t riverside = demog_of_document(PATIENT_DOC(
-        "<id root=\"2.25.9.1\" extension=\"RGH-7\"/>",
-        "<addr use=\"HP\"><streetAddressLine>1200 Alder St</streetAddressLine>"
-        "<postalCode>97201</postalCode></addr>",
-        "<telecom use=\"HP\" value=\"tel:+1-503-555-0199\"/>",
-        "<name><given>Seo-Yeon</given><family>YI</family></name>", "F", "1986-09-27"));
+    cdx_demog_t hanbit = demog_of_document(
+        PATIENT_DOC("<id root=\"2.25.8.1\" extension=\"HB-1\"/>",
+                    "<addr use=\"H\"><streetAddressLine>중앙로 12</streetAddressLine>"
+                    "<postalCode>04101</postalCode></addr>",
+                    "<telecom use=\"HP\" value=\"tel:010-2345-6789\"/>",
+                    "<name><family>이</family><given>서연</given></name>", "F", "19860927"));
+    cdx_demog_t riverside = demog_of_document(
+        PATIENT_DOC("<id root=\"2.25.9.1\" extension=\"RGH-7\"/>",
+                    "<addr use=\"HP\"><streetAddressLine>1200 Alder St</streetAddressLine>"
+                    "<postalCode>97201</postalCode></addr>",
+                    "<telecom use=\"HP\" value=\"tel:+1-503-555-0199\"/>",
+                    "<name><given>Seo-Yeon</given><family>YI</family></name>", "F", "1986-09-27"));
     assert_string_equal(hanbit.address, "jungangro12");
     assert_string_equal(hanbit.phone, "1023456789");
     cdx_match_score_t s;
@@ -447,9 +452,9 @@ static void test_documents_of_one_person_link(void **state)
     assert_int_equal(s.agreement[CDX_MATCH_ADDRESS], CDX_MATCH_DISAGREE);
     assert_int_equal(cdx_match_decide(&s, NULL), CDX_MATCH_LINK);
     /* and the same name a generation later is someone else */
-    cdx_demog_t daughter = demog_of_document(PATIENT_DOC(
-        "<id root=\"2.25.8.1\" extension=\"HB-2\"/>", "", "",
-        "<name><family>이</family><given>서연</given></name>", "F", "20120401"));
+    cdx_demog_t daughter = demog_of_document(
+        PATIENT_DOC("<id root=\"2.25.8.1\" extension=\"HB-2\"/>", "", "",
+                    "<name><family>이</family><given>서연</given></name>", "F", "20120401"));
     cdx_match_score(&hanbit, &daughter, &s);
     assert_int_equal(cdx_match_decide(&s, NULL), CDX_MATCH_NONE);
 }

@@ -217,9 +217,8 @@ static void test_planted_truth(void **state)
     char out[1200], truth[1300];
     snprintf(out, sizeof out, "%s/truth", tmp_root);
     snprintf(truth, sizeof truth, "%s/truth.csv", tmp_root);
-    char *argv[] = {"cdxgw-gen", "--seed", "5",   "--patients", "60",
-                    "--docs-per-patient", "1", "--out", out, "--planted-truth",
-                    truth, NULL};
+    char *argv[] = {"cdxgw-gen", "--seed", "5", "--patients",      "60",  "--docs-per-patient",
+                    "1",         "--out",  out, "--planted-truth", truth, NULL};
     assert_int_equal(cdx_gen_main(11, argv), 0);
     parsed = 0;
     assert_int_equal(nftw(out, check_entry, 16, FTW_PHYS), 0);
