@@ -36,6 +36,12 @@ typedef struct cdx_demog_input {
     const char *phone;     /* a telecom value, "tel:" allowed */
 } cdx_demog_input_t;
 
+struct cdx_doc_meta;
+
+/* Fills out from the patient of an extracted header (cdx/parsers/extract.h):
+ * its strings stay borrowed from m. */
+void cdx_demog_input_from_meta(const struct cdx_doc_meta *m, cdx_demog_input_t *out);
+
 /* Match keys ("" when unknown). */
 typedef struct cdx_demog {
     char family[64];  /* folded, romanized, canonical surname spelling */
@@ -87,7 +93,11 @@ typedef struct cdx_match_score {
     double weight[CDX_MATCH_NFIELDS];
 } cdx_match_score_t;
 
-/* Scores a pair (symmetric). */
+/* Scores a pair (symmetric).  Each field adds its agreement, partial or
+ * disagreement weight; names are also compared with family and given
+ * swapped and the better reading kept (swapped set).  When the given names
+ * do not agree, an agreeing address, postal code or phone adds nothing:
+ * members of one household (twins) share them. */
 void cdx_match_score(const cdx_demog_t *a, const cdx_demog_t *b, cdx_match_score_t *out);
 
 /* The field's name in breakdowns: "family", "given", "birth", ... */
@@ -109,7 +119,7 @@ typedef struct cdx_match_thresholds {
     double review;
 } cdx_match_thresholds_t;
 
-/* Defaults calibrated by bench/match (docs/PERFORMANCE.md). */
+/* Defaults calibrated by bench/cdxgw-match.c (docs/PERFORMANCE.md). */
 extern const cdx_match_thresholds_t cdx_match_default_thresholds;
 
 cdx_match_verdict_t cdx_match_decide(const cdx_match_score_t *s, const cdx_match_thresholds_t *t);
