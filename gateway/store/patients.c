@@ -227,7 +227,8 @@ int cdx_store_pindex_audit(cdx_registry_t *reg, const cdx_store_pindex_t *px,
 /* Links two identities of one document by rule (document, national),
  * unless a person recorded that they, or any identities of their two
  * persons, are not the same: then nothing is linked, and the blocked link
- * is audited.  A new link is audited.  *blocked is set when blocked. */
+ * is audited.  A new national link is audited.  *blocked is set when
+ * blocked. */
 static int link_by_rule(cdx_registry_t *reg, cdx_store_pindex_t *px, const char *rule,
                         int64_t p1, int64_t person1, int64_t p2, int64_t person2, int *blocked)
 {
@@ -250,7 +251,10 @@ static int link_by_rule(cdx_registry_t *reg, cdx_store_pindex_t *px, const char 
     }
     if (strcmp(status, "linked") != 0) {
         rc = cdx_store_link_put(reg, p1, p2, rule, "linked", -1, NULL, NULL, NULL, &link_id);
-        if (rc == 0) {
+        /* The identities of one document are one patient by its own
+         * statement, which its document.ingest record covers; a link
+         * through a national id joins what other documents said. */
+        if (rc == 0 && strcmp(rule, "document") != 0) {
             snprintf(detail, sizeof detail, "rule=%s link=%lld", rule, (long long)link_id);
             cdx_audit_event_t ev = {.event = CDX_AUDIT_PATIENT_LINK,
                                     .outcome = CDX_AUDIT_SUCCESS,

@@ -200,7 +200,7 @@ typedef struct cdx_store_pindex {
  * when one side is a national id), except where a person recorded that
  * two of them, or two identities of their persons, are not the same (then
  * px->blocked is set, those stay apart, and the blocked link is audited).
- * Every new link is audited (patient.link). */
+ * Every new national link is audited (patient.link). */
 int cdx_store_patients_attach(cdx_registry_t *reg, cdx_store_pindex_t *px);
 /* Whether a person decided ('distinct' or 'unlinked') that some identity
  * of person1 is not some identity of person2: *decision receives that

@@ -96,10 +96,9 @@ static void test_store_and_read(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(cdx_registry_count(reg, CDX_COUNT_PATIENT_IDS, &n), 0);
     assert_int_equal(n, 2);
-    /* Three ingests, three audit rows (plus the institution's, and the
-     * patient.link of the document's two identities). */
+    /* Three ingests, three audit rows (plus the institution's). */
     assert_int_equal(cdx_registry_count(reg, CDX_COUNT_AUDIT, &n), 0);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 4);
 
     cdx_doc_row_t row;
     assert_int_equal(cdx_registry_get_document(reg, uid, CDX_DOC_ORIGINAL, &row), 0);
