@@ -194,6 +194,10 @@ class PatientIndex(unittest.TestCase):
         self.post("hanbit", record_target([a], "김", ["서준"], "20100505", "M", *addr))
         self.post("hanbit", record_target([b], "김", ["도윤"], "20100505", "M", *addr))
         self.assertNotEqual(person_of(*a), person_of(*b))
+        keys = cdxtest.registry_query(
+            GW, "SELECT family, given, birth, sex, postal, address, phone FROM patients"
+                " WHERE root = ? AND extension = ?", a)
+        self.assertTrue(keys and all(keys[0]), "match keys of the twin: %r" % (keys,))
         link = link_between(a, b)
         self.assertTrue(link is None or link[1] != "linked", link)
 
