@@ -2,6 +2,7 @@
 #include "cdx/domain/match.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/names.h"
+#include "cdx/parsers/extract.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,21 @@ static void phone_key(const char *s, char out[16])
     snprintf(out, 16, "%s", tail);
 }
 
+void cdx_demog_input_from_meta(const cdx_doc_meta_t *m, cdx_demog_input_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->family = m->patient_family;
+    out->given = (const char *const *)m->patient_given;
+    out->ngiven = m->npatient_given;
+    out->name_text = m->patient_name;
+    out->birth = m->patient_birth_time.raw;
+    out->gender = m->patient_gender.code;
+    out->street = m->patient_street;
+    out->city = m->patient_city;
+    out->postal = m->patient_postal_code;
+    out->phone = m->patient_phone;
+}
+
 int cdx_demog_from(const cdx_demog_input_t *in, cdx_demog_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -147,9 +163,9 @@ size_t cdx_demog_block_keys(const cdx_demog_t *d, char keys[][CDX_DEMOG_BLOCK_LE
     /* 1. the whole birth date and sex */
     if (blen == 8)
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "b:%s%c", d->birth, d->sex ? d->sex : 'U');
-    /* 2. surname and birth month */
+    /* 2. surname, birth month and the given name's first letter */
     if (d->family[0] && blen >= 6)
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "f:%.40s:%.6s", d->family, d->birth);
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "f:%.40s:%.6s:%c", d->family, d->birth, g[0]);
     /* 3. the phone */
     if (strlen(d->phone) >= 7)
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "p:%s", d->phone);
@@ -174,13 +190,14 @@ size_t cdx_demog_block_keys(const cdx_demog_t *d, char keys[][CDX_DEMOG_BLOCK_LE
 
 /* ---- Comparisons ---------------------------------------------------------------------- */
 
-/* Typos: one edit on names of five letters or more. */
-static int close_name(const char *a, const char *b)
+/* Typos: one edit (a letter changed, dropped, added, or two swapped) on
+ * names of at least min letters. */
+static int close_name(const char *a, const char *b, size_t min)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la < 5 || lb < 5)
+    if (la < min || lb < min)
         return 0;
-    return cdx_name_edit_distance(a, b, 1) <= 1 || cdx_name_jaro_winkler(a, b) >= 0.95;
+    return cdx_name_edit_distance(a, b, 1) <= 1;
 }
 
 static cdx_match_agreement_t cmp_family(const char *a, const char *b)
@@ -192,7 +209,7 @@ static cdx_match_agreement_t cmp_family(const char *a, const char *b)
     char pa[64], pb[64];
     cdx_name_phonetic(a, pa, sizeof pa);
     cdx_name_phonetic(b, pb, sizeof pb);
-    if (strcmp(pa, pb) == 0 || close_name(a, b) || (strlen(a) >= 4 && close_name(pa, pb)))
+    if (strcmp(pa, pb) == 0 || close_name(a, b, 4) || close_name(pa, pb, 5))
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }
@@ -208,7 +225,7 @@ static cdx_match_agreement_t cmp_given(const char *a, const char *b)
     cdx_name_phonetic(b, pb, sizeof pb);
     if (strcmp(pa, pb) == 0)
         return CDX_MATCH_AGREE; /* a spelling variant of the same name */
-    if (close_name(a, b) || close_name(pa, pb))
+    if (close_name(a, b, 5) || close_name(pa, pb, 6))
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }
@@ -354,7 +371,7 @@ void cdx_match_score(const cdx_demog_t *a, const cdx_demog_t *b, cdx_match_score
      * of one household (twins, a parent and child of one name), so when
      * the given names disagree their agreement is no evidence for the
      * same person and adds nothing. */
-    if (giv == CDX_MATCH_DISAGREE)
+    if (giv == CDX_MATCH_DISAGREE || giv == CDX_MATCH_PARTIAL)
         for (int f = CDX_MATCH_POSTAL; f <= CDX_MATCH_PHONE; f++)
             if (out->weight[f] > 0)
                 out->weight[f] = 0;

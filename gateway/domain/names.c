@@ -170,7 +170,8 @@ static const char *const surnames[][SURNAME_SPELLINGS] = {
     {"shim", "sim", "sym"},
     {"kwak", "gwak", "kwag"},
     {"sung", "seong"},
-    {"joo", "ju", "chu", "choo"},
+    {"joo", "ju", "jou"},
+    {"choo", "chu"},
     {"woo", "u", "wu"},
     {"koo", "gu", "ku", "goo"},
     {"na", "ra", "nah", "rah"},
@@ -188,6 +189,11 @@ static const char *const surnames[][SURNAME_SPELLINGS] = {
     {"yeon", "youn", "yon"},
     {"myung", "myeong", "myoung"},
     {"min"},
+    {"nam"},
+    {"ham", "hahm"},
+    {"so", "soh"},
+    {"wang"},
+    {"yook", "yuk", "youk"},
     {"ha", "hah"},
     {"chae", "che", "chai"},
     {"won", "weon"},
@@ -218,7 +224,7 @@ static const char *surname_canonical(const char *folded)
 {
     for (size_t i = 0; i < sizeof surnames / sizeof surnames[0]; i++)
         for (size_t j = 0; j < SURNAME_SPELLINGS && surnames[i][j]; j++)
-            if (strcmp(surnames[i][j], folded) == 0)
+            if (surnames[i][j][0] == folded[0] && strcmp(surnames[i][j], folded) == 0)
                 return surnames[i][0];
     return NULL;
 }
@@ -243,41 +249,92 @@ size_t cdx_name_family_key(const char *family, char *out, size_t n)
 
 /* ---- Phonetic key ----------------------------------------------------------------------- */
 
-static const struct {
-    const char *from, *to;
-} rewrites[] = {
-    {"yeo", "yu"}, {"you", "yu"}, {"woo", "u"}, {"eo", "u"}, {"eu", "u"}, {"oo", "u"},
-    {"ae", "e"},   {"ee", "i"},   {"ui", "i"},  {"oi", "oe"}, {"sh", "s"}, {"ch", "j"},
-    {"k", "g"},    {"p", "b"},    {"t", "d"},   {"r", "l"},
-};
+/* The rewrite at s: how many letters it consumes (*adv) and what it
+ * writes; NULL when the letter stays as it is.  yeo/you → yu, woo → u,
+ * eo/eu/oo → u, ae → e, ee/ui → i, oi → oe, sh → s, ch → j, k → g,
+ * p → b, t → d, r → l. */
+static const char *rewrite(const char *s, size_t *adv)
+{
+    char a = s[0], b = a ? s[1] : 0, c = b ? s[2] : 0;
+    *adv = 1;
+    switch (a) {
+    case 'y':
+        if ((b == 'e' && c == 'o') || (b == 'o' && c == 'u')) {
+            *adv = 3;
+            return "yu";
+        }
+        return NULL;
+    case 'w':
+        if (b == 'o' && c == 'o') {
+            *adv = 3;
+            return "u";
+        }
+        return NULL;
+    case 'e':
+        *adv = 2;
+        if (b == 'o' || b == 'u')
+            return "u";
+        if (b == 'e')
+            return "i";
+        *adv = 1;
+        return NULL;
+    case 'o':
+        *adv = 2;
+        if (b == 'o')
+            return "u";
+        if (b == 'i')
+            return "oe";
+        *adv = 1;
+        return NULL;
+    case 'a':
+        if (b == 'e') {
+            *adv = 2;
+            return "e";
+        }
+        return NULL;
+    case 'u':
+        if (b == 'i') {
+            *adv = 2;
+            return "i";
+        }
+        return NULL;
+    case 's':
+        if (b == 'h') {
+            *adv = 2;
+            return "s";
+        }
+        return NULL;
+    case 'c':
+        if (b == 'h') {
+            *adv = 2;
+            return "j";
+        }
+        return NULL;
+    case 'k': return "g";
+    case 'p': return "b";
+    case 't': return "d";
+    case 'r': return "l";
+    default: return NULL;
+    }
+}
 
 size_t cdx_name_phonetic(const char *folded, char *out, size_t n)
 {
-    sink_t k = {out, n, 0};
     if (n == 0)
         return 0;
+    size_t len = 0;
     const char *s = folded ? folded : "";
     while (*s) {
-        const char *to = NULL;
-        size_t adv = 1;
-        for (size_t i = 0; i < sizeof rewrites / sizeof rewrites[0]; i++) {
-            size_t l = strlen(rewrites[i].from);
-            if (strncmp(s, rewrites[i].from, l) == 0) {
-                to = rewrites[i].to;
-                adv = l;
-                break;
-            }
-        }
+        size_t adv;
+        const char *to = rewrite(s, &adv);
         char one[2] = {*s, 0};
         for (const char *t = to ? to : one; *t; t++)
-            if (k.len == 0 || k.out[k.len - 1] != *t) { /* repeated letters once */
-                char c[2] = {*t, 0};
-                put(&k, c);
-            }
+            if ((len == 0 || out[len - 1] != *t) && len + 1 < n) /* repeated letters once */
+                out[len++] = *t;
         s += adv;
     }
-    out[k.len] = '\0';
-    return k.len;
+    out[len] = '\0';
+    return len;
 }
 
 /* ---- Splitting a whole name ------------------------------------------------------------- */

@@ -36,6 +36,12 @@ typedef struct cdx_demog_input {
     const char *phone;     /* a telecom value, "tel:" allowed */
 } cdx_demog_input_t;
 
+struct cdx_doc_meta;
+
+/* Fills out from the patient of an extracted header (cdx/parsers/extract.h):
+ * its strings stay borrowed from m. */
+void cdx_demog_input_from_meta(const struct cdx_doc_meta *m, cdx_demog_input_t *out);
+
 /* Match keys ("" when unknown). */
 typedef struct cdx_demog {
     char family[64];  /* folded, romanized, canonical surname spelling */
@@ -109,7 +115,7 @@ typedef struct cdx_match_thresholds {
     double review;
 } cdx_match_thresholds_t;
 
-/* Defaults calibrated by bench/match (docs/PERFORMANCE.md). */
+/* Defaults calibrated by bench/cdxgw-match.c (docs/PERFORMANCE.md). */
 extern const cdx_match_thresholds_t cdx_match_default_thresholds;
 
 cdx_match_verdict_t cdx_match_decide(const cdx_match_score_t *s, const cdx_match_thresholds_t *t);

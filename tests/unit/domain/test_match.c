@@ -12,6 +12,7 @@
 #include "cdx/base/common.h"
 #include "cdx/domain/match.h"
 #include "cdx/domain/names.h"
+#include "cdx/parsers/extract.h"
 
 /* A person as a document states it: family, one given part, name text,
  * birth, gender, street, postal code, phone. */
@@ -354,6 +355,35 @@ static void test_json_breakdown(void **state)
     assert_string_equal(cdx_match_field_name(CDX_MATCH_NFIELDS), "unknown");
 }
 
+static void test_input_from_meta(void **state)
+{
+    (void)state;
+    cdx_doc_meta_t m;
+    memset(&m, 0, sizeof m);
+    char family[] = "홍", g1[] = "길동", street[] = "세종대로 110", postal[] = "03080";
+    char phone[] = "tel:+82-10-1234-5678", birth[] = "19800101", sex[] = "M";
+    char *given[] = {g1};
+    m.patient_family = family;
+    m.patient_given = given;
+    m.npatient_given = 1;
+    m.patient_birth_time.raw = birth;
+    m.patient_gender.code = sex;
+    m.patient_street = street;
+    m.patient_postal_code = postal;
+    m.patient_phone = phone;
+    cdx_demog_input_t in;
+    cdx_demog_input_from_meta(&m, &in);
+    cdx_demog_t d;
+    assert_int_equal(cdx_demog_from(&in, &d), 0);
+    assert_string_equal(d.family, "hong");
+    assert_string_equal(d.given, "gildong");
+    assert_string_equal(d.birth, "19800101");
+    assert_int_equal(d.sex, 'M');
+    assert_string_equal(d.address, "sejongdaero110");
+    assert_string_equal(d.postal, "03080");
+    assert_string_equal(d.phone, "1012345678");
+}
+
 static void test_decide_thresholds(void **state)
 {
     (void)state;
@@ -384,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_namesakes_not_linked),
         cmocka_unit_test(test_block_keys_survive_one_wrong_field),
         cmocka_unit_test(test_json_breakdown),
+        cmocka_unit_test(test_input_from_meta),
         cmocka_unit_test(test_decide_thresholds),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));

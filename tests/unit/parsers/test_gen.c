@@ -208,6 +208,92 @@ static void test_large_documents_within_node_budget(void **state)
            budget_max_share * 100, budget_max_nodes);
 }
 
+/* --planted-truth: every document parses and normalizes, the truth file
+ * lists each of them once with its person, and persons appear at several
+ * institutions under different ids. */
+static void test_planted_truth(void **state)
+{
+    (void)state;
+    char out[1200], truth[1300];
+    snprintf(out, sizeof out, "%s/truth", tmp_root);
+    snprintf(truth, sizeof truth, "%s/truth.csv", tmp_root);
+    char *argv[] = {"cdxgw-gen", "--seed", "5",   "--patients", "60",
+                    "--docs-per-patient", "1", "--out", out, "--planted-truth",
+                    truth, NULL};
+    assert_int_equal(cdx_gen_main(11, argv), 0);
+    parsed = 0;
+    assert_int_equal(nftw(out, check_entry, 16, FTW_PHYS), 0);
+    char *csv = NULL;
+    size_t len = 0;
+    assert_int_equal(cdx_read_file(truth, 1u << 20, &csv, &len), 0);
+    assert_true(strncmp(csv, "path,institution,patient_id,person\n", 35) == 0);
+    size_t lines = 0, multi = 0;
+    long last_person = -1;
+    char last_id[160] = "";
+    int insts_of_person = 0;
+    for (char *line = strtok(csv + 35, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char path[256], inst[32], id[160];
+        long person = -1;
+        if (sscanf(line, "%255[^,],%31[^,],%159[^,],%ld", path, inst, id, &person) != 4)
+            fail_msg("bad truth line: %s", line);
+        char full[1600];
+        snprintf(full, sizeof full, "%s/%s", out, path);
+        struct stat st;
+        if (stat(full, &st) != 0)
+            fail_msg("%s is in the truth file but was not written", path);
+        assert_non_null(strchr(id, '|'));
+        if (person == last_person) {
+            assert_string_not_equal(id, last_id); /* another local id */
+            if (++insts_of_person == 2)
+                multi++;
+        } else {
+            assert_true(person == last_person + 1);
+            insts_of_person = 1;
+        }
+        last_person = person;
+        snprintf(last_id, sizeof last_id, "%s", id);
+        lines++;
+    }
+    free(csv);
+    assert_int_equal(lines, parsed);
+    assert_int_equal(last_person, 59);
+    assert_true(multi >= 10);
+    printf("planted truth: 60 persons, %zu documents, %zu persons at two places or more\n", lines,
+           multi);
+}
+
+/* The population in memory: the same records for the same seed, and over
+ * a few thousand persons every kind of difference, twins and namesakes. */
+static void test_population_variations(void **state)
+{
+    (void)state;
+    unsigned seen = 0, twins = 0, namesakes = 0, romanized_riverside = 0;
+    size_t records = 0;
+    for (unsigned long i = 0; i < 3000; i++) {
+        pop_record_t a[POP_MAX_RECORDS], b[POP_MAX_RECORDS];
+        size_t n = pop_person_records(3, i, a);
+        assert_true(n >= 1 && n <= POP_MAX_RECORDS);
+        assert_int_equal(pop_person_records(3, i, b), n);
+        assert_memory_equal(a, b, n * sizeof a[0]);
+        for (size_t k = 0; k < n; k++) {
+            assert_int_equal(a[k].person, i);
+            seen |= a[k].variations;
+            if ((a[k].variations & POP_ROMANIZED) != 0) {
+                assert_int_equal(a[k].p.inst, INST_RIVERSIDE);
+                assert_true((unsigned char)a[k].p.family[0] < 0x80);
+                romanized_riverside++;
+            }
+        }
+        twins += a[0].relation == POP_TWIN;
+        namesakes += a[0].relation == POP_NAMESAKE;
+        records += n;
+    }
+    assert_int_equal(seen, 0x1ffu); /* every POP_* difference occurs */
+    assert_true(twins > 20 && namesakes > 20 && romanized_riverside > 100);
+    printf("population: 3000 persons, %zu records, %u twins, %u namesakes\n", records, twins,
+           namesakes);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -239,6 +325,8 @@ int main(void)
         cmocka_unit_test(test_deterministic_and_valid),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_large_documents_within_node_budget),
+        cmocka_unit_test(test_planted_truth),
+        cmocka_unit_test(test_population_variations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
