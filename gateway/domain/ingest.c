@@ -404,7 +404,7 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
     out->us_extract = now_us() - t1;
     rc = fill_fields(out, &ex, &pl->national);
     if (rc == 0)
-        rc = cdx_ingest_patient_match(&ex.meta, norm, &pl->thresholds, out);
+        rc = cdx_ingest_patient_match(&ex.meta, &pl->thresholds, out);
     if (rc == 0)
         check_policy(&ex, who, out);
     if (rc == 0 && out->owner_oid == NULL && who != NULL && !cdx_diag_rejected(&out->diag) &&

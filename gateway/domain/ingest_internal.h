@@ -7,11 +7,10 @@
 #include "cdx/parsers/extract.h"
 
 /* Fills out->demog, out->blocks, out->demog_summary and out->match from
- * the patient of the extracted header and of the canonical tree xml_doc
- * (an xmlDocPtr: its street line and phone).  A patient with nothing to match
+ * the patient of the extracted header.  A patient with nothing to match
  * by (no name and no birth date) is left with out->match.demog NULL: it
  * links by identifiers only.  Returns 0 or CDX_ENOMEM. */
-int cdx_ingest_patient_match(const cdx_doc_meta_t *m, void *xml_doc,
-                             const cdx_match_thresholds_t *t, cdx_ingest_t *out);
+int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds_t *t,
+                             cdx_ingest_t *out);
 
 #endif

@@ -5,7 +5,6 @@
 #include "cdx/base/common.h"
 
 #include <jansson.h>
-#include <libxml/tree.h>
 #include <string.h>
 
 /* A summary for people to read (the administrator deciding a review):
@@ -38,65 +37,12 @@ static char *summary_json(const cdx_doc_meta_t *m)
     return s;
 }
 
-static xmlNodePtr child(xmlNodePtr n, const char *name)
-{
-    for (xmlNodePtr c = n != NULL ? n->children : NULL; c != NULL; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST name))
-            return c;
-    return NULL;
-}
-
-/* What the extracted header lacks: the first street line and the first
- * phone number of the patient (recordTarget/patientRole), from the
- * canonical tree, as xmlChar strings the caller frees. */
-static void street_and_phone(void *xml_doc, xmlChar **street, xmlChar **phone)
-{
-    *street = *phone = NULL;
-    xmlNodePtr role = child(child(xmlDocGetRootElement((xmlDocPtr)xml_doc), "recordTarget"),
-                            "patientRole");
-    xmlNodePtr line = child(child(role, "addr"), "streetAddressLine");
-    if (line != NULL)
-        *street = xmlNodeGetContent(line);
-    for (xmlNodePtr c = role != NULL ? role->children : NULL; c != NULL; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || !xmlStrEqual(c->name, BAD_CAST "telecom"))
-            continue;
-        xmlChar *v = xmlGetProp(c, BAD_CAST "value");
-        if (v != NULL && xmlStrncmp(v, BAD_CAST "tel:", 4) == 0) {
-            *phone = v;
-            break;
-        }
-        xmlFree(v);
-    }
-}
-
-/* The demographics the extracted header holds, as match.h reads them
- * (borrowed from m). */
-static void input_from_meta(const cdx_doc_meta_t *m, cdx_demog_input_t *in)
-{
-    memset(in, 0, sizeof *in);
-    in->family = m->patient_family;
-    in->given = (const char *const *)m->patient_given;
-    in->ngiven = m->patient_given != NULL ? m->npatient_given : 0;
-    in->name_text = m->patient_name;
-    in->birth = m->patient_birth_time.raw;
-    in->gender = m->patient_gender.code;
-    in->city = m->patient_city;
-    in->postal = m->patient_postal_code;
-}
-
-int cdx_ingest_patient_match(const cdx_doc_meta_t *m, void *xml_doc,
-                             const cdx_match_thresholds_t *t, cdx_ingest_t *out)
+int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds_t *t,
+                             cdx_ingest_t *out)
 {
     cdx_demog_input_t din;
-    input_from_meta(m, &din);
-    xmlChar *street = NULL, *phone = NULL;
-    street_and_phone(xml_doc, &street, &phone);
-    din.street = (const char *)street;
-    din.phone = (const char *)phone;
-    int rc = cdx_demog_from(&din, &out->demog);
-    xmlFree(street);
-    xmlFree(phone);
-    if (rc != 0)
+    cdx_demog_input_from_meta(m, &din);
+    if (cdx_demog_from(&din, &out->demog) != 0)
         return 0; /* nothing to match by */
     out->demog_summary = summary_json(m);
     if (out->demog_summary == NULL)
