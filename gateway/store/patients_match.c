@@ -22,16 +22,59 @@
 
 _Static_assert(CDX_DEMOG_BLOCK_LEN == 64, "cdx_patient_match_t.blocks rows are 64 bytes");
 
+/* Whether identity pid already holds exactly these match keys, summary
+ * and blocking keys (the common case of a patient's next document): then
+ * nothing is rewritten. */
+static int demographics_unchanged(cdx_registry_t *reg, int64_t pid, const cdx_patient_match_t *m,
+                                  const char *const texts[8], int *same)
+{
+    sqlite3_stmt *st = NULL;
+    *same = 0;
+    int rc = cdx_store_stmt_get(
+        reg, STMT_PATIENT_DEMOG_SAME,
+        "SELECT (family IS ?2 AND given IS ?3 AND birth IS ?4 AND sex IS ?5 AND postal IS ?6"
+        " AND address IS ?7 AND phone IS ?8 AND summary IS ?9),"
+        " (SELECT count(*) FROM patient_blocks WHERE patient_id = ?1),"
+        " (SELECT count(*) FROM patient_blocks WHERE patient_id = ?1 AND key IN"
+        "  (?10, ?11, ?12, ?13, ?14, ?15))"
+        " FROM patients WHERE id = ?1",
+        &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, pid);
+    for (int i = 0; src == SQLITE_OK && i < 8; i++)
+        src = cdx_store_bind_text(st, i + 2, texts[i]);
+    for (size_t i = 0; src == SQLITE_OK && i < CDX_DEMOG_MAX_BLOCKS; i++)
+        src = i < m->nblocks ? cdx_store_bind_text(st, (int)i + 10, m->blocks[i])
+                             : sqlite3_bind_null(st, (int)i + 10);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *same = sqlite3_column_int(st, 0) == 1 &&
+                sqlite3_column_int64(st, 1) == (int64_t)m->nblocks &&
+                sqlite3_column_int64(st, 2) == (int64_t)m->nblocks;
+    rc = src == SQLITE_ROW || src == SQLITE_DONE ? 0
+                                                 : cdx_store_fail(reg, src, "reading match keys");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
 /* Writes the match keys and summary of identity pid, and replaces its
- * blocking keys. */
+ * blocking keys, unless they are already those. */
 static int put_demographics(cdx_registry_t *reg, int64_t pid, const cdx_patient_match_t *m)
 {
     const cdx_demog_t *d = m->demog;
     char sex[2] = {d->sex, '\0'};
+    const char *const now_texts[8] = {d->family, d->given,   d->birth, sex,
+                                      d->postal, d->address, d->phone, m->summary_json};
+    int same = 0;
+    int rc = demographics_unchanged(reg, pid, m, now_texts, &same);
+    if (rc != 0 || same)
+        return rc;
     char ts[32];
     cdx_store_now(ts);
     sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(reg, STMT_PATIENT_DEMOG_SET,
+    rc = cdx_store_stmt_get(reg, STMT_PATIENT_DEMOG_SET,
                                 "UPDATE patients SET family = ?2, given = ?3, birth = ?4, sex = ?5,"
                                 " postal = ?6, address = ?7, phone = ?8, summary = ?9,"
                                 " updated_at = ?10 WHERE id = ?1",

@@ -79,6 +79,7 @@ typedef enum stmt_id {
     STMT_PERSON_MERGE,
     STMT_PERSONS_APART,
     /* patients_match.c */
+    STMT_PATIENT_DEMOG_SAME,
     STMT_PATIENT_DEMOG_SET,
     STMT_BLOCKS_DELETE,
     STMT_BLOCK_INSERT,

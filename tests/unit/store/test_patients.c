@@ -187,10 +187,21 @@ static void test_match_links(void **state)
                      1);
     assert_true(query_int("SELECT count(*) FROM patient_blocks AS b JOIN patients AS p ON"
                           " p.id = b.patient_id WHERE p.extension = 'B-1'") > 0);
-    /* The same again: nothing new. */
+    /* The same again: nothing new, not even a rewrite of the keys. */
     int64_t before = links("1");
+    exec_sql("UPDATE patients SET updated_at = 'mark' WHERE extension = 'B-1'");
     store(reg, &b);
     assert_int_equal(links("1"), before);
+    assert_int_equal(query_int("SELECT count(*) FROM patients WHERE extension = 'B-1' AND"
+                               " updated_at = 'mark'"),
+                     1);
+    /* A changed address is written, with its blocking keys. */
+    b.street = "845 SW Harbor View Ave";
+    store(reg, &b);
+    assert_int_equal(query_int("SELECT count(*) FROM patients WHERE extension = 'B-1' AND"
+                               " updated_at = 'mark'"),
+                     0);
+    assert_int_equal(person(reg, L1, "A-1"), person(reg, L2, "B-1"));
     cdx_registry_close(reg);
 }
 
