@@ -196,6 +196,19 @@ static void test_pipeline_scrubs(void **state)
     assert_string_equal(again.normalized_sha256, in.normalized_sha256);
     cdx_ingest_cleanup(&again);
     cdx_ingest_cleanup(&in);
+    /* A document with only a national id: its canonical id is the hash. */
+    char *only = strdup(DOC);
+    char *local = strstr(only, "<id root=\"2.25.1001.1\" extension=\"L-77\"/>");
+    assert_non_null(local);
+    size_t cut = strlen("<id root=\"2.25.1001.1\" extension=\"L-77\"/>");
+    memmove(local, local + cut, strlen(local + cut) + 1);
+    assert_null(strstr(only, "L-77"));
+    assert_int_equal(cdx_ingest_run(pl, only, strlen(only), &sub, &in), 0);
+    assert_string_equal(in.patient_root, ROOT);
+    assert_true(cdx_national_is_hashed(in.patient_ext));
+    assert_null(strstr(in.normalized, NUMBER));
+    cdx_ingest_cleanup(&in);
+    free(only);
     /* Without national roots the number stays (the test can fail). */
     cdx_pipeline_free(pl);
     opt.national = NULL;
