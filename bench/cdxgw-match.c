@@ -234,7 +234,8 @@ static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *
     uint32_t *seen = calloc(n, sizeof *seen);
     uint32_t *per_person = calloc(o->persons, sizeof *per_person);
     uint32_t *cand = malloc(n * sizeof *cand);
-    if (!ix.head || !seen || !per_person || !cand)
+    uint32_t *first = malloc(o->persons * sizeof *first); /* a registered record per person */
+    if (!ix.head || !seen || !per_person || !cand || !first)
         return -1;
     unsigned long printed = 0;
     for (size_t i = 0; i < n; i++) {
@@ -292,7 +293,13 @@ static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *
         oc->should = per_person[r->person] > 0;
         oc->correct = nc > 0 && recs[best_rec].person == r->person;
         oc->blocked = (uint8_t)blocked;
-        per_person[r->person]++;
+        if (per_person[r->person]++ == 0)
+            first[r->person] = ord[i];
+        if (printed < o->misses && oc->should && !blocked) {
+            cdx_match_score(&r->d, &recs[first[r->person]].d, &s);
+            show("not blocked together", r, &recs[first[r->person]], &s);
+            printed++;
+        }
         account(o, r, &recs[best_rec], true_rec == UINT32_MAX ? NULL : &recs[true_rec], oc, tot);
         if (printed < o->misses && nc > 0 &&
             ((best >= o->t.link && !oc->correct) || (oc->should && best < o->t.link))) {
@@ -307,6 +314,7 @@ static int ingest(const opts_t *o, const rec_t *recs, size_t n, const uint32_t *
     free(seen);
     free(per_person);
     free(cand);
+    free(first);
     return 0;
 }
 

@@ -109,7 +109,7 @@ static void phone_key(const char *s, char out[16])
             d[n++] = *s;
     d[n] = '\0';
     const char *tail = n > 10 ? d + n - 10 : d;
-    snprintf(out, 16, "%s", tail);
+    cdx_strlcpy(out, tail, 16); /* at most 10 digits */
 }
 
 void cdx_demog_input_from_meta(const cdx_doc_meta_t *m, cdx_demog_input_t *out)
@@ -136,6 +136,12 @@ int cdx_demog_from(const cdx_demog_input_t *in, cdx_demog_t *out)
     join_given(in, given, sizeof given);
     if (family[0] == '\0' && given[0] == '\0' && in->name_text)
         cdx_name_split(in->name_text, family, sizeof family, given, sizeof given);
+    else if (given[0] == '\0' && strchr(family, ' ') == NULL && (unsigned char)family[0] >= 0xE0) {
+        /* a whole Hangul name written as the family name: 김민준 */
+        char whole[128];
+        cdx_strlcpy(whole, family, sizeof whole);
+        cdx_name_split(whole, family, sizeof family, given, sizeof given);
+    }
     cdx_name_family_key(family, out->family, sizeof out->family);
     cdx_name_fold(given, out->given, sizeof out->given);
     birth_key(in->birth, out->birth);
@@ -153,38 +159,49 @@ int cdx_demog_from(const cdx_demog_input_t *in, cdx_demog_t *out)
 
 /* ---- Blocking ------------------------------------------------------------------------- */
 
+/* Each key joins two or three fields, so that a block holds the few
+ * registered patients that agree on all of them (its size grows with the
+ * registry only as fast as such coincidences do), and every field is left
+ * out of at least one key, so that one wrong field does not hide the
+ * right candidate.  Names enter as their canonical and phonetic keys,
+ * both names in either order where a swap should still meet. */
 size_t cdx_demog_block_keys(const cdx_demog_t *d, char keys[][CDX_DEMOG_BLOCK_LEN])
 {
     size_t n = 0;
-    char g[64] = "", f[64] = "";
-    cdx_name_phonetic(d->given, g, sizeof g);
+    char g[64] = "", f[64] = "", gk[96];
+    /* The given name through the surname table too, so that a swapped
+     * record (given "Yi", family "Minjun") meets its straight twin. */
+    cdx_name_family_key(d->given, gk, sizeof gk);
+    cdx_name_phonetic(gk, g, sizeof g);
     cdx_name_phonetic(d->family, f, sizeof f);
     size_t blen = strlen(d->birth);
-    /* 1. the whole birth date and sex */
-    if (blen == 8)
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "b:%s%c", d->birth, d->sex ? d->sex : 'U');
-    /* 2. surname, birth month and the given name's first letter */
-    if (d->family[0] && blen >= 6)
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "f:%.40s:%.6s:%c", d->family, d->birth, g[0]);
+    int lt = strcmp(f, g) < 0;
+    const char *n1 = lt ? f : g, *n2 = lt ? g : f;
+    /* 1. birth date, sex and the initials of both names in either order
+     *    (a misspelt or swapped name: typos rarely hit the first letter) */
+    if (blen == 8 && (f[0] || g[0]))
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "b:%s%c%c%c", d->birth, d->sex ? d->sex : 'U',
+                 n1[0] ? n1[0] : '-', n2[0] ? n2[0] : '-');
+    /* 2. surname, birth month and the given name's initial (a misspelt
+     *    given name with a wrong day) */
+    if (d->family[0] && g[0] && blen >= 6)
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "m:%.40s:%.6s%c", d->family, d->birth, g[0]);
     /* 3. the phone */
     if (strlen(d->phone) >= 7)
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "p:%s", d->phone);
-    /* 4. both names (in either order) and the birth decade */
-    if (f[0] && g[0]) {
-        int lt = strcmp(f, g) < 0;
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "n:%.24s:%.24s:%.3s", lt ? f : g, lt ? g : f,
-                 d->birth);
-    }
-    /* 5. surname, birth year, and month and day in either order */
+    /* 4. both names (in either order) and the birth year (a wrong day or month) */
+    if (f[0] && g[0] && blen >= 4)
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "n:%.24s:%.24s:%.4s", n1, n2, d->birth);
+    /* 5. surname, birth year, and month and day in either order (transposed) */
     if (d->family[0] && blen == 8) {
         const char *md = d->birth + 4, *dm = d->birth + 6;
-        int lt = strncmp(md, dm, 2) <= 0;
+        int mfirst = strncmp(md, dm, 2) <= 0;
         snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "d:%.40s:%.4s%.2s%.2s", d->family, d->birth,
-                 lt ? md : dm, lt ? dm : md);
+                 mfirst ? md : dm, mfirst ? dm : md);
     }
-    /* 6. given name and birth year (a misspelt or changed surname) */
-    if (g[0] && blen >= 4)
-        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "g:%.40s:%.4s", g, d->birth);
+    /* 6. both names, birth month and day (a wrong year) */
+    if (f[0] && g[0] && blen == 8)
+        snprintf(keys[n++], CDX_DEMOG_BLOCK_LEN, "g:%.24s:%.24s:%.4s", n1, n2, d->birth + 4);
     return n;
 }
 
@@ -226,6 +243,10 @@ static cdx_match_agreement_t cmp_given(const char *a, const char *b)
     if (strcmp(pa, pb) == 0)
         return CDX_MATCH_AGREE; /* a spelling variant of the same name */
     if (close_name(a, b, 5) || close_name(pa, pb, 6))
+        return CDX_MATCH_PARTIAL;
+    /* A middle name on one side only: Olivia and Olivia Grace. */
+    size_t la = strlen(a), lb = strlen(b), l = la < lb ? la : lb;
+    if (l >= 4 && strncmp(a, b, l) == 0)
         return CDX_MATCH_PARTIAL;
     return CDX_MATCH_DISAGREE;
 }

@@ -408,7 +408,7 @@ static void ascii_only(char *s)
         const char *from, *to;
     } map[] = {{"é", "e"}, {"á", "a"}, {"í", "i"}, {"ó", "o"}, {"ú", "u"},
                {"ë", "e"}, {"ö", "o"}, {"ü", "u"}, {"ñ", "n"}};
-    char out[64] = "";
+    char out[32] = "";
     for (const char *c = s; *c;) {
         int done = 0;
         for (size_t i = 0; i < CDX_ARRAY_SIZE(map) && !done; i++)
@@ -423,7 +423,7 @@ static void ascii_only(char *s)
                 append(out, sizeof out, one);
         }
     }
-    snprintf(s, 32, "%s", out);
+    memcpy(s, out, sizeof out); /* s holds 32 bytes */
 }
 
 static void romanize_record(rng_t *r, const person_t *per, patient_t *p)

@@ -93,7 +93,11 @@ typedef struct cdx_match_score {
     double weight[CDX_MATCH_NFIELDS];
 } cdx_match_score_t;
 
-/* Scores a pair (symmetric). */
+/* Scores a pair (symmetric).  Each field adds its agreement, partial or
+ * disagreement weight; names are also compared with family and given
+ * swapped and the better reading kept (swapped set).  When the given names
+ * do not agree, an agreeing address, postal code or phone adds nothing:
+ * members of one household (twins) share them. */
 void cdx_match_score(const cdx_demog_t *a, const cdx_demog_t *b, cdx_match_score_t *out);
 
 /* The field's name in breakdowns: "family", "given", "birth", ... */

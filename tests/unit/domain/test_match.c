@@ -12,7 +12,9 @@
 #include "cdx/base/common.h"
 #include "cdx/domain/match.h"
 #include "cdx/domain/names.h"
+#include "cdx/parsers/diag.h"
 #include "cdx/parsers/extract.h"
+#include "cdx/parsers/xml.h"
 
 /* A person as a document states it: family, one given part, name text,
  * birth, gender, street, postal code, phone. */
@@ -188,6 +190,17 @@ static void test_hangul_against_romanized(void **state)
     text.given = NULL;
     text.text = "김 민준";
     assert_int_equal(verdict(minjun, text), CDX_MATCH_LINK);
+    /* the whole name in the family element */
+    person_t whole = minjun;
+    whole.family = "김민준";
+    whole.given = NULL;
+    cdx_demog_t dw = demog(whole);
+    assert_string_equal(dw.family, "kim");
+    assert_string_equal(dw.given, "minjun");
+    /* a middle name on one side only */
+    person_t mid = {"Smith", "Olivia Grace", NULL, "19800115", "F", NULL, NULL, NULL};
+    person_t nomid = {"Smith", "Olivia", NULL, "19800115", "F", NULL, NULL, NULL};
+    assert_int_equal(score(mid, nomid).agreement[CDX_MATCH_GIVEN], CDX_MATCH_PARTIAL);
     /* Latin case and accents */
     person_t a = {"Müller", "José", NULL, "1970-02-01", "M", "1 Alder St", "97201", "5035550100"};
     person_t b = {"MULLER", "jose", NULL, "19700201", "M", NULL, NULL, NULL};
@@ -384,6 +397,63 @@ static void test_input_from_meta(void **state)
     assert_string_equal(d.phone, "1012345678");
 }
 
+/* A CDA header with the patient's demographics, as each institution writes it. */
+#define PATIENT_DOC(ids, addr, telecom, name, sex, birth)                                          \
+    "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=\"2.25.7\" extension=\"D\"/>"            \
+    "<recordTarget><patientRole>" ids addr telecom "<patient>" name                              \
+    "<administrativeGenderCode code=\"" sex "\" codeSystem=\"2.16.840.1.113883.5.1\"/>"           \
+    "<birthTime value=\"" birth "\"/></patient></patientRole></recordTarget>"                      \
+    "<component><structuredBody/></component></ClinicalDocument>"
+
+static cdx_demog_t demog_of_document(const char *xml)
+{
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr doc = NULL;
+    assert_int_equal(cdx_xml_parse(xml, strlen(xml), &d, &doc), 0);
+    cdx_extract_t x;
+    assert_int_equal(cdx_extract(doc, &x, &d), 0);
+    cdx_demog_input_t in;
+    cdx_demog_input_from_meta(&x.meta, &in);
+    cdx_demog_t out;
+    assert_int_equal(cdx_demog_from(&in, &out), 0);
+    cdx_extract_cleanup(&x);
+    xmlFreeDoc(doc);
+    cdx_diag_cleanup(&d);
+    return out;
+}
+
+static void test_documents_of_one_person_link(void **state)
+{
+    (void)state;
+    cdx_demog_t hanbit = demog_of_document(PATIENT_DOC(
+        "<id root=\"2.25.8.1\" extension=\"HB-1\"/>",
+        "<addr use=\"H\"><streetAddressLine>중앙로 12</streetAddressLine>"
+        "<postalCode>04101</postalCode></addr>",
+        "<telecom use=\"HP\" value=\"tel:010-2345-6789\"/>",
+        "<name><family>이</family><given>서연</given></name>", "F", "19860927"));
+    cdx_demog_t riverside = demog_of_document(PATIENT_DOC(
+        "<id root=\"2.25.9.1\" extension=\"RGH-7\"/>",
+        "<addr use=\"HP\"><streetAddressLine>1200 Alder St</streetAddressLine>"
+        "<postalCode>97201</postalCode></addr>",
+        "<telecom use=\"HP\" value=\"tel:+1-503-555-0199\"/>",
+        "<name><given>Seo-Yeon</given><family>YI</family></name>", "F", "1986-09-27"));
+    assert_string_equal(hanbit.address, "jungangro12");
+    assert_string_equal(hanbit.phone, "1023456789");
+    cdx_match_score_t s;
+    cdx_match_score(&hanbit, &riverside, &s);
+    assert_int_equal(s.agreement[CDX_MATCH_FAMILY], CDX_MATCH_AGREE);
+    assert_int_equal(s.agreement[CDX_MATCH_GIVEN], CDX_MATCH_AGREE);
+    assert_int_equal(s.agreement[CDX_MATCH_ADDRESS], CDX_MATCH_DISAGREE);
+    assert_int_equal(cdx_match_decide(&s, NULL), CDX_MATCH_LINK);
+    /* and the same name a generation later is someone else */
+    cdx_demog_t daughter = demog_of_document(PATIENT_DOC(
+        "<id root=\"2.25.8.1\" extension=\"HB-2\"/>", "", "",
+        "<name><family>이</family><given>서연</given></name>", "F", "20120401"));
+    cdx_match_score(&hanbit, &daughter, &s);
+    assert_int_equal(cdx_match_decide(&s, NULL), CDX_MATCH_NONE);
+}
+
 static void test_decide_thresholds(void **state)
 {
     (void)state;
@@ -415,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_block_keys_survive_one_wrong_field),
         cmocka_unit_test(test_json_breakdown),
         cmocka_unit_test(test_input_from_meta),
+        cmocka_unit_test(test_documents_of_one_person_link),
         cmocka_unit_test(test_decide_thresholds),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
