@@ -345,29 +345,44 @@ static void test_reindex(void **state)
     cdx_registry_close(reg);
 }
 
-/* Candidates are found through the blocking-key index, not a scan. */
-static void test_candidates_use_index(void **state)
+static void query_plan(const char *sql, char *plan, size_t n)
 {
-    (void)state;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
+    char explain[2048];
+    snprintf(explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db,
-                           "EXPLAIN QUERY PLAN SELECT DISTINCT p.id FROM patient_blocks AS b"
-                           " JOIN patients AS p ON p.id = b.patient_id WHERE b.key IN"
-                           " ('a', 'b') AND p.person_id <> 1 AND p.national = 0 LIMIT 200",
-                           -1, &st, NULL),
-        SQLITE_OK);
-    char plan[2048] = "";
+    assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+    plan[0] = '\0';
     while (sqlite3_step(st) == SQLITE_ROW) {
-        strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof plan - strlen(plan) - 2);
+        strncat(plan, (const char *)sqlite3_column_text(st, 3), n - strlen(plan) - 2);
         strcat(plan, ";");
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* Candidates are found through the blocking-key index, not a scan; the
+ * decisions between two persons are found from the first person's
+ * identities, not from every decision of the registry (the statements as
+ * patients_match.c and patients.c run them). */
+static void test_lookups_use_indexes(void **state)
+{
+    (void)state;
+    char plan[2048];
+    query_plan("SELECT DISTINCT p.id FROM patient_blocks AS b JOIN patients AS p ON"
+               " p.id = b.patient_id WHERE b.key IN ('a', 'b') AND p.person_id <> 1 AND"
+               " p.national = 0 LIMIT 200",
+               plan, sizeof plan);
     if (strstr(plan, "SCAN b") != NULL || strstr(plan, "SCAN p") != NULL)
         fail_msg("the candidate query scans: %s", plan);
+    query_plan("SELECT l.id FROM patients AS p1 CROSS JOIN patient_links AS l ON l.a = p1.id"
+               " CROSS JOIN patients AS p2 ON p2.id = l.b WHERE p1.person_id = 1 AND"
+               " p2.person_id = 2 AND l.status IN ('distinct', 'unlinked')",
+               plan, sizeof plan);
+    if (strstr(plan, "SCAN") != NULL || strstr(plan, "patient_links_by_status") != NULL ||
+        strstr(plan, "SEARCH p1 USING COVERING INDEX patients_by_person") != plan)
+        fail_msg("the decision lookup does not start from the person: %s", plan);
 }
 
 int main(void)
@@ -376,7 +391,7 @@ int main(void)
         cmocka_unit_test(test_match_links),       cmocka_unit_test(test_twins_apart),
         cmocka_unit_test(test_review),            cmocka_unit_test(test_national_links),
         cmocka_unit_test(test_decisions_hold),    cmocka_unit_test(test_reindex),
-        cmocka_unit_test(test_candidates_use_index),
+        cmocka_unit_test(test_lookups_use_indexes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
