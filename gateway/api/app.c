@@ -19,13 +19,19 @@
 
 int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t errlen)
 {
+    return cdx_app_load_named_key("patient_key_file", path, key, err, errlen);
+}
+
+int cdx_app_load_named_key(const char *what, const char *path, unsigned char key[32], char *err,
+                           size_t errlen)
+{
     char *data = NULL;
     size_t len = 0;
     int rc = cdx_read_file(path, 4096, &data, &len);
     if (rc == -ENOENT) {
         unsigned char fresh[32];
         if (RAND_bytes(fresh, sizeof fresh) != 1) {
-            snprintf(err, errlen, "patient_key_file: no randomness to create %s", path);
+            snprintf(err, errlen, "%s: no randomness to create %s", what, path);
             return CDX_ECRYPTO;
         }
         char *copy = strdup(path), *slash = copy ? strrchr(copy, '/') : NULL;
@@ -36,7 +42,7 @@ int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t 
         free(copy);
         rc = cdx_write_file_atomic(path, fresh, sizeof fresh, 0600);
         if (rc != 0) {
-            snprintf(err, errlen, "patient_key_file: cannot create %s: %s", path,
+            snprintf(err, errlen, "%s: cannot create %s: %s", what, path,
                      cdx_strerror(rc));
             return rc;
         }
@@ -45,7 +51,7 @@ int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t 
         return 0;
     }
     if (rc != 0 || len != 32) {
-        snprintf(err, errlen, "patient_key_file: %s must hold exactly 32 bytes (%s)", path,
+        snprintf(err, errlen, "%s: %s must hold exactly 32 bytes (%s)", what, path,
                  rc != 0 ? cdx_strerror(rc) : "wrong size");
         free(data);
         return CDX_ECONFIG;
@@ -70,6 +76,28 @@ void cdx_app_patient_key(const unsigned char key[32], const char *root, const ch
     cdx_hex(md, 16, out);
 }
 
+int cdx_app_pipeline_settings(const cdx_config_t *cfg, cdx_national_t *nat,
+                               cdx_match_thresholds_t *t, char *err, size_t errlen)
+{
+    int rc = cdx_national_parse_roots(cfg->national_id_roots, nat, err, errlen);
+    if (rc == 0 && nat->nroots > 0)
+        rc = cdx_app_load_named_key("national_id_key_file", cfg->national_id_key_file, nat->key,
+                                    err, errlen);
+    if (rc != 0)
+        return rc;
+    *t = cdx_match_default_thresholds;
+    if (cfg->match_link_threshold[0] != '\0')
+        t->link = strtod(cfg->match_link_threshold, NULL);
+    if (cfg->match_review_threshold[0] != '\0')
+        t->review = strtod(cfg->match_review_threshold, NULL);
+    if (t->review > t->link) {
+        snprintf(err, errlen, "match_review_threshold: %.2f is above match_link_threshold %.2f",
+                 t->review, t->link);
+        return CDX_ECONFIG;
+    }
+    return 0;
+}
+
 int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
@@ -79,12 +107,20 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     int rc = cdx_app_load_key(cfg->patient_key_file, app->patient_key, err, errlen);
     if (rc != 0)
         return rc;
+    cdx_national_t nat;
+    cdx_match_thresholds_t thresholds;
+    rc = cdx_app_pipeline_settings(cfg, &nat, &thresholds, err, errlen);
+    if (rc != 0)
+        return rc;
     cdx_pipeline_options_t opt = {
         .mappings_dir = cfg->mappings_dir,
         .xsd_path = cfg->schema_path,
         .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+        .national = &nat,
+        .match = &thresholds,
     };
     rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
+    OPENSSL_cleanse(&nat, sizeof nat);
     if (rc != 0)
         return rc;
     char path[CDX_PATH_MAX + 32];

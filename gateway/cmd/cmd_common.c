@@ -2,6 +2,9 @@
 #include "cmd_internal.h"
 #include "cdx/base/common.h"
 #include "cdx/parsers/mime.h"
+#include "cdx/api/app.h"
+
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +42,22 @@ void cdx_cmd_split_args(int argc, char **argv, char **cfg_argv, int *cfg_argc, c
 int cdx_cmd_build_pipeline(const cdx_config_t *cfg, cdx_pipeline_t **pl)
 {
     char err[1024];
+    cdx_national_t nat;
+    cdx_match_thresholds_t thresholds;
+    if (cdx_app_pipeline_settings(cfg, &nat, &thresholds, err, sizeof err) != 0) {
+        fprintf(stderr, "cdxgw: %s\n", err);
+        return 2;
+    }
     cdx_pipeline_options_t opt = {
         .mappings_dir = cfg->mappings_dir,
         .xsd_path = cfg->schema_path,
         .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
+        .national = &nat,
+        .match = &thresholds,
     };
-    if (cdx_pipeline_new(&opt, pl, err, sizeof err) != 0) {
+    int rc = cdx_pipeline_new(&opt, pl, err, sizeof err);
+    OPENSSL_cleanse(&nat, sizeof nat);
+    if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot load mappings or schema: %s\n", err);
         return 2;
     }

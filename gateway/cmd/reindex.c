@@ -3,6 +3,9 @@
 #include "cmd_internal.h"
 #include "cdx/cmd/cli.h"
 #include "cdx/base/common.h"
+#include "cdx/api/app.h"
+
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +54,33 @@ static void batch_free(reindex_batch_t *batch)
 typedef struct reindex_run {
     cdx_registry_t *reg;
     const cdx_pipeline_t *pl;
+    unsigned char patient_key[32];
     int64_t after; /* the last document done */
     size_t done, failed;
 } reindex_run_t;
+
+/* Rebuilds the patient index entries of one re-normalized document. */
+static int reindex_patients(reindex_run_t *run, const reindex_item_t *it, const cdx_ingest_t *in)
+{
+    char pkey[33] = "";
+    if (in->patient_root != NULL)
+        cdx_app_patient_key(run->patient_key, in->patient_root, in->patient_ext, pkey);
+    cdx_doc_record_t rec;
+    cdx_ingest_record(in, it->submitter, it->data, pkey, &rec);
+    return cdx_registry_reindex_patients(run->reg, it->id, &rec, "local:reindex");
+}
+
+/* Ids of a national root stored in clear (before the root was configured
+ * as national) leave the patient index; each document's rebuild then
+ * registers them hashed. */
+static int forget_clear_ids(reindex_run_t *run)
+{
+    const cdx_national_t *nat = cdx_pipeline_national(run->pl);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nat->nroots; i++)
+        rc = cdx_registry_forget_clear_ids(run->reg, nat->roots[i]);
+    return rc;
+}
 
 /* Re-normalizes one batch in one transaction, with the cursor saved in
  * it.  Returns 0 or the registry's error (the batch rolled back). */
@@ -68,7 +95,9 @@ static int reindex_batch(reindex_run_t *run, reindex_batch_t *batch)
             rc = cdx_registry_update_normalized(
                 run->reg, it->id, in.normalized_sha256, in.normalized, in.normalized_len,
                 in.mapping_version, in.meta_json, in.facts_json, in.fact_rows, in.nfact_rows);
-        else
+        if (prc == 0 && rc == 0)
+            rc = reindex_patients(run, it, &in);
+        if (prc != 0)
             run->failed++;
         cdx_ingest_cleanup(&in);
         run->after = it->id;
@@ -98,8 +127,8 @@ static int reindex_all(reindex_run_t *run, int restart)
     if (run->after > 0)
         printf("reindex: resuming after document %lld\n", (long long)run->after);
     double t0 = cdx_cmd_now();
-    int rc;
-    for (;;) {
+    int rc = forget_clear_ids(run);
+    for (; rc == 0;) {
         reindex_batch_t batch;
         batch.n = 0;
         rc = cdx_registry_each_document(run->reg, run->after, CDX_ARRAY_SIZE(batch.items), collect,
@@ -139,6 +168,9 @@ int cdx_cmd_reindex(int argc, char **argv)
             printf("usage: cdxgw reindex [--restart] [--config FILE] [--KEY VALUE]...\n\n"
                    "Re-normalizes every stored document with the current mappings and\n"
                    "re-extracts its facts, in batches of 64, each batch one transaction.\n"
+                   "Rebuilds the patient index (identities, links, demographic matches)\n"
+                   "of every document, idempotently; national ids stored in clear before\n"
+                   "national_id_roots named their root are replaced by their keyed hash.\n"
                    "Interrupted, it resumes where it stopped; --restart starts over.\n"
                    "The original bytes are never changed.\n");
             return 0;
@@ -160,10 +192,15 @@ int cdx_cmd_reindex(int argc, char **argv)
         rc = cdx_cli_open_registry(&cfg, &reg);
     if (rc == 0)
         rc = cdx_cmd_build_pipeline(&cfg, &pl);
-    if (rc == 0) {
-        reindex_run_t run = {.reg = reg, .pl = pl};
-        rc = reindex_all(&run, restart);
+    reindex_run_t run = {.reg = reg, .pl = pl};
+    char err[512];
+    if (rc == 0 && cdx_app_load_key(cfg.patient_key_file, run.patient_key, err, sizeof err) != 0) {
+        fprintf(stderr, "cdxgw reindex: %s\n", err);
+        rc = 2;
     }
+    if (rc == 0)
+        rc = reindex_all(&run, restart);
+    OPENSSL_cleanse(run.patient_key, sizeof run.patient_key);
     cdx_pipeline_free(pl);
     cdx_registry_close(reg);
     cdx_config_cleanup(&cfg);

@@ -2,6 +2,7 @@
 #include "cdx/conf/config.h"
 #include "cdx/conf/institution.h"
 #include "cdx/conf/keys.h"
+#include "cdx/domain/national.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
 
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { T_STRING, T_PATH, T_INT, T_LISTEN, T_LEVEL, T_BOOL };
+enum key_type { T_STRING, T_PATH, T_INT, T_LISTEN, T_LEVEL, T_BOOL, T_OIDS, T_SCORE };
 
 #define STR(field, type, def, flags, help)                                                         \
     {#field, type, offsetof(cdx_config_t, field), sizeof(((cdx_config_t *)0)->field), def, 0, 0,   \
@@ -37,6 +38,10 @@ static const cdx_conf_key_t keys[] = {
     STR(mappings_dir, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "folder of XSLT mappings and code maps (default: the installed mappings)"),
     STR(schema_path, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "the HL7 CDA R2 schema (CDA.xsd, with SDTC extensions) to validate against; none when empty"),
     STR(patient_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "32-byte secret keying the patient hashes in audit records (default data_dir/patient-hmac.key, created on first start)"),
+    STR(national_id_roots, T_OIDS, "", 0, "OIDs (separated by commas or spaces) of national patient identifiers, e.g. a resident registration number: such an id is stored and compared only as its keyed hash (`national_id_key_file`) and kept in clear only in the original bytes"),
+    STR(national_id_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "32-byte secret keying the hashes of national ids (default data_dir/national-hmac.key, created on first start when `national_id_roots` is set); every gateway node of a network must share the same file, or the same person's ids will not link across them"),
+    STR(match_link_threshold, T_SCORE, "", 0, "demographic match score at or above which two patient identities are linked automatically (default: the calibrated value, docs/PERFORMANCE.md)"),
+    STR(match_review_threshold, T_SCORE, "", 0, "demographic match score at or above which (and below `match_link_threshold`) a pair waits for a person's decision (`GET /v1/links?status=review`; default: the calibrated value)"),
     STR(log_level, T_LEVEL, "info", 0, "debug, info, warn or error"),
     INT(max_body_bytes, "20971520", 1024, 1073741824, "largest request body accepted; larger gets 413 before it is read"),
     INT(max_request_line_bytes, "8192", 256, 1048576, "longest request line; longer gets 414"),
@@ -202,6 +207,22 @@ static int apply(cdx_config_t *cfg, const cdx_conf_key_t *k, const char *value, 
         }
         memcpy(field, &v, sizeof v);
         return 0;
+    }
+    case T_OIDS: {
+        cdx_national_t nat;
+        if (cdx_national_parse_roots(value, &nat, err, errlen) != 0)
+            return CDX_ECONFIG;
+        break;
+    }
+    case T_SCORE: {
+        char *end = NULL;
+        errno = 0;
+        double v = value[0] != '\0' ? strtod(value, &end) : 0.0;
+        if (value[0] != '\0' && (end == value || *end != '\0' || errno != 0 || !(v > -1e6 && v < 1e6))) {
+            cdx_errf(err, errlen, "%s: '%s' is not a number", k->name, value);
+            return CDX_ECONFIG;
+        }
+        break;
     }
     case T_STRING:
     case T_PATH:
@@ -396,6 +417,17 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
         (size_t)snprintf(cfg->patient_key_file, sizeof cfg->patient_key_file,
                          "%s/patient-hmac.key", cfg->data_dir) >= sizeof cfg->patient_key_file) {
         cdx_errf(err, errlen, "patient_key_file: path too long");
+        return CDX_ECONFIG;
+    }
+    if (cfg->national_id_key_file[0] == '\0' &&
+        (size_t)snprintf(cfg->national_id_key_file, sizeof cfg->national_id_key_file,
+                         "%s/national-hmac.key", cfg->data_dir) >= sizeof cfg->national_id_key_file) {
+        cdx_errf(err, errlen, "national_id_key_file: path too long");
+        return CDX_ECONFIG;
+    }
+    if (cfg->match_link_threshold[0] != '\0' && cfg->match_review_threshold[0] != '\0' &&
+        strtod(cfg->match_review_threshold, NULL) > strtod(cfg->match_link_threshold, NULL)) {
+        cdx_errf(err, errlen, "match_review_threshold: above match_link_threshold");
         return CDX_ECONFIG;
     }
     return 0;

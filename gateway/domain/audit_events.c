@@ -41,6 +41,17 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "User Security Attributes Changed",
           "an institution was registered or updated from the configuration (actor "
           "`local:config`): its roles and the number of its credentials and id roots"),
+    EVENT(CDX_AUDIT_PATIENT_LINK, OK | MINOR, "110110", "Patient Record", NULL, NULL,
+          "the patient index linked two identities automatically while storing a document (0; "
+          "detail `rule=national` or `rule=match`, the link id and, for `match`, the score; the "
+          "ids of one document link by its own statement, recorded by its `document.ingest`), "
+          "or a person's earlier decision kept two ids apart (4; detail the rule and "
+          "`blocked_by=` the decision's link id); actor the submitting institution, or `local:reindex`; never a "
+          "name or an id in clear"),
+    EVENT(CDX_AUDIT_PATIENT_REVIEW, OK, "110110", "Patient Record", NULL, NULL,
+          "demographic matching found a pair scoring between `match_review_threshold` and "
+          "`match_link_threshold`: it waits for a person's decision (detail `rule=match`, score, "
+          "link id)"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

@@ -1,5 +1,6 @@
 /* ingest: the document pipeline (see include/cdx/domain/ingest.h). */
 #include "cdx/domain/ingest.h"
+#include "ingest_internal.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/facts.h"
@@ -22,6 +23,8 @@ struct cdx_pipeline {
     cdx_validator_t *validator;
     cdx_mappings_t *mappings;
     cdx_xml_limits_t xml_limits;
+    cdx_national_t national;
+    cdx_match_thresholds_t thresholds;
 };
 
 static uint64_t now_us(void)
@@ -49,6 +52,9 @@ int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, ch
     if (pl == NULL)
         return CDX_ENOMEM;
     pl->xml_limits = opt->xml_limits.max_nodes > 0 ? opt->xml_limits : cdx_xml_default_limits;
+    if (opt->national != NULL)
+        pl->national = *opt->national;
+    pl->thresholds = opt->match != NULL ? *opt->match : cdx_match_default_thresholds;
     char profiles[4096];
     snprintf(profiles, sizeof profiles, "%s/profiles", opt->mappings_dir);
     const char *xsd = opt->xsd_path != NULL && opt->xsd_path[0] != '\0' ? opt->xsd_path : NULL;
@@ -70,6 +76,11 @@ void cdx_pipeline_free(cdx_pipeline_t *pl)
     cdx_validator_free(pl->validator);
     cdx_mappings_free(pl->mappings);
     free(pl);
+}
+
+const cdx_national_t *cdx_pipeline_national(const cdx_pipeline_t *pl)
+{
+    return &pl->national;
 }
 
 const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid)
@@ -110,7 +121,43 @@ static int id_names(const cdx_extract_id_t *id, const char *oid)
            strcmp(oid + n + 1, id->extension) == 0;
 }
 
-static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex)
+/* The canonical patient id is the first whose root is not national (a
+ * national id is stored only as its hash, which says nothing to a
+ * reader), else the first. */
+static int fill_patient_ids(cdx_ingest_t *out, const cdx_doc_meta_t *m,
+                            const cdx_national_t *nat)
+{
+    const cdx_extract_id_t *canonical = NULL;
+    for (size_t i = 0; i < m->npatient_ids; i++) {
+        const cdx_extract_id_t *id = &m->patient_ids[i];
+        if (id->root == NULL)
+            continue;
+        if (canonical == NULL || (cdx_national_is_root(nat, canonical->root) &&
+                                  !cdx_national_is_root(nat, id->root)))
+            canonical = id;
+    }
+    if (canonical != NULL) {
+        out->patient_root = strdup(canonical->root);
+        out->patient_ext = strdup(canonical->extension ? canonical->extension : "");
+        if (out->patient_root == NULL || out->patient_ext == NULL)
+            return CDX_ENOMEM;
+    }
+    if (m->npatient_ids == 0)
+        return 0;
+    out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
+    out->patient_national = calloc(m->npatient_ids, 1);
+    if (out->patient_ids == NULL || out->patient_national == NULL)
+        return CDX_ENOMEM;
+    out->npatient_ids = m->npatient_ids;
+    for (size_t i = 0; i < m->npatient_ids; i++) {
+        out->patient_ids[2 * i] = dup_or_null(m->patient_ids[i].root);
+        out->patient_ids[2 * i + 1] = dup_or_null(m->patient_ids[i].extension);
+        out->patient_national[i] = (unsigned char)cdx_national_is_root(nat, m->patient_ids[i].root);
+    }
+    return 0;
+}
+
+static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex, const cdx_national_t *nat)
 {
     const cdx_doc_meta_t *m = &ex->meta;
     out->unique_id = id_text(&m->id);
@@ -128,22 +175,9 @@ static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex)
     out->confidentiality = dup_or_null(m->confidentiality.code);
     out->language = dup_or_null(m->language_code);
     out->version = m->version_number > 0 ? m->version_number : 1;
-    for (size_t i = 0; i < m->npatient_ids; i++) {
-        if (m->patient_ids[i].root != NULL && out->patient_root == NULL) {
-            out->patient_root = strdup(m->patient_ids[i].root);
-            out->patient_ext = strdup(m->patient_ids[i].extension ? m->patient_ids[i].extension : "");
-        }
-    }
-    if (m->npatient_ids > 0) {
-        out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
-        if (out->patient_ids == NULL)
-            return CDX_ENOMEM;
-        for (size_t i = 0; i < m->npatient_ids; i++) {
-            out->patient_ids[2 * i] = dup_or_null(m->patient_ids[i].root);
-            out->patient_ids[2 * i + 1] = dup_or_null(m->patient_ids[i].extension);
-        }
-        out->npatient_ids = m->npatient_ids;
-    }
+    int rc = fill_patient_ids(out, m, nat);
+    if (rc != 0)
+        return rc;
     out->nfacts = ex->nfacts;
     for (size_t i = 0; i < ex->nfacts; i++)
         if ((unsigned)ex->facts[i].kind < CDX_ARRAY_SIZE(out->facts_by_kind))
@@ -334,6 +368,14 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
     }
     if (rc != 0)
         goto out;
+    /* National ids leave the normalized tree before anything is taken from
+     * it: the stored canonical form, its hash, the metadata and the facts
+     * carry only their keyed hash. */
+    int scrubbed = cdx_national_scrub_tree(&pl->national, norm);
+    if (scrubbed < 0) {
+        rc = scrubbed;
+        goto out;
+    }
     xmlChar *mem = NULL;
     int len = 0;
     xmlDocDumpMemoryEnc(norm, &mem, &len, "UTF-8");
@@ -360,7 +402,9 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
         goto out;
     have_ex = 1;
     out->us_extract = now_us() - t1;
-    rc = fill_fields(out, &ex);
+    rc = fill_fields(out, &ex, &pl->national);
+    if (rc == 0)
+        rc = cdx_ingest_patient_match(&ex.meta, &pl->thresholds, out);
     if (rc == 0)
         check_policy(&ex, who, out);
     if (rc == 0 && out->owner_oid == NULL && who != NULL && !cdx_diag_rejected(&out->diag) &&
@@ -517,6 +561,8 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     for (size_t i = 0; i < 2 * in->npatient_ids; i++)
         free(in->patient_ids[i]);
     free(in->patient_ids);
+    free(in->patient_national);
+    free(in->demog_summary);
     memset(in, 0, sizeof *in);
 }
 
@@ -543,6 +589,8 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->patient_ext = in->patient_ext;
     rec->patient_ids = (const char *const *)in->patient_ids;
     rec->npatient_ids = in->npatient_ids;
+    rec->patient_national = in->patient_national;
+    rec->match = in->match.demog != NULL ? &in->match : NULL;
     rec->patient_key = patient_key;
     rec->sha256 = in->sha256;
     rec->original = data;

@@ -253,9 +253,9 @@ static int insert_content(cdx_registry_t *reg, const doc_store_t *ds)
     return rc;
 }
 
-static int insert_patient_ids(cdx_registry_t *reg, const doc_store_t *ds)
+int cdx_store_doc_patient_ids_insert(cdx_registry_t *reg, int64_t doc_id,
+                                     const cdx_doc_record_t *rec)
 {
-    const cdx_doc_record_t *rec = ds->rec;
     if (rec->npatient_ids == 0)
         return 0;
     sqlite3_stmt *st = NULL;
@@ -269,7 +269,7 @@ static int insert_patient_ids(cdx_registry_t *reg, const doc_store_t *ds)
         const char *ext = rec->patient_ids[2 * i + 1];
         if (root == NULL)
             continue;
-        int src = sqlite3_bind_int64(st, 1, ds->doc_id);
+        int src = sqlite3_bind_int64(st, 1, doc_id);
         if (src == SQLITE_OK)
             src = cdx_store_bind_text(st, 2, root);
         if (src == SQLITE_OK)
@@ -344,11 +344,13 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0)
         rc = insert_content(reg, ds);
     if (rc == 0)
-        rc = insert_patient_ids(reg, ds);
-    int64_t person = 0;
-    int blocked = 0;
+        rc = cdx_store_doc_patient_ids_insert(reg, ds->doc_id, rec);
+    cdx_store_pindex_t px = {.rec = rec, .doc_uid = ds->uid,
+                             .actor = ds->audit != NULL ? ds->audit->actor_oid : NULL};
     if (rc == 0)
-        rc = cdx_store_patients_attach(reg, rec, &person, &blocked);
+        rc = cdx_store_patients_attach(reg, &px);
+    if (rc == 0)
+        rc = cdx_store_patients_match(reg, &px);
     if (rc == 0)
         rc = cdx_store_facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows,
                                     rec->nfact_rows);

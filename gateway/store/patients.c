@@ -13,7 +13,9 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/audit_events.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -178,23 +180,89 @@ int cdx_store_person_merge(cdx_registry_t *reg, int64_t into, int64_t from)
     return rc;
 }
 
-/* Links two identities by rule (document, national), unless a person
- * recorded that they are not the same: then nothing changes and *blocked
- * is set. */
-static int link_by_rule(cdx_registry_t *reg, const char *rule, int64_t p1, int64_t person1,
-                        int64_t p2, int64_t person2, int *blocked)
+int cdx_store_persons_apart(cdx_registry_t *reg, int64_t person1, int64_t person2,
+                            int64_t *decision)
 {
-    int64_t link_id = 0;
-    char status[16];
+    sqlite3_stmt *st = NULL;
+    *decision = 0;
+    if (person1 == person2)
+        return 0;
+    /* Both directions of the stored pair (a < b), each through an index,
+     * driven from person1's identities (CROSS JOIN fixes that order, which
+     * SQLite would otherwise start from the decisions by status): the cost
+     * is the links of person1's identities, not of the registry. */
+    int rc = cdx_store_stmt_get(
+        reg, STMT_PERSONS_APART,
+        "SELECT l.id FROM patients AS p1 CROSS JOIN patient_links AS l ON l.a = p1.id"
+        " CROSS JOIN patients AS p2 ON p2.id = l.b WHERE p1.person_id = ?1 AND"
+        " p2.person_id = ?2 AND l.status IN ('distinct', 'unlinked')"
+        " UNION ALL SELECT l.id FROM patients AS p1 CROSS JOIN patient_links AS l ON l.b = p1.id"
+        " CROSS JOIN patients AS p2 ON p2.id = l.a WHERE p1.person_id = ?1 AND"
+        " p2.person_id = ?2 AND l.status IN ('distinct', 'unlinked') LIMIT 1",
+        &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, person1);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, person2);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *decision = sqlite3_column_int64(st, 0);
+    rc = src == SQLITE_ROW || src == SQLITE_DONE ? 0
+                                                 : cdx_store_fail(reg, src, "checking decisions");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
+int cdx_store_pindex_audit(cdx_registry_t *reg, const cdx_store_pindex_t *px,
+                           cdx_audit_event_t ev)
+{
+    ev.actor_oid = px->actor != NULL ? px->actor : px->rec->submitter_oid;
+    ev.patient_key = px->rec->patient_key != NULL && px->rec->patient_key[0] != '\0'
+                         ? px->rec->patient_key
+                         : NULL;
+    ev.document_id = px->doc_uid;
+    return cdx_store_audit_append(reg, &ev);
+}
+
+/* Links two identities of one document by rule (document, national),
+ * unless a person recorded that they, or any identities of their two
+ * persons, are not the same: then nothing is linked, and the blocked link
+ * is audited.  A new national link is audited.  *blocked is set when
+ * blocked. */
+static int link_by_rule(cdx_registry_t *reg, cdx_store_pindex_t *px, const char *rule,
+                        int64_t p1, int64_t person1, int64_t p2, int64_t person2, int *blocked)
+{
+    int64_t link_id = 0, decision = 0;
+    char status[16], detail[128];
     int rc = cdx_store_link_find(reg, p1, p2, &link_id, status);
     if (rc != 0)
         return rc;
-    if (strcmp(status, "distinct") == 0 || strcmp(status, "unlinked") == 0) {
+    if (strcmp(status, "distinct") == 0 || strcmp(status, "unlinked") == 0)
+        decision = link_id;
+    else if ((rc = cdx_store_persons_apart(reg, person1, person2, &decision)) != 0)
+        return rc;
+    if (decision != 0) {
         *blocked = 1;
-        return 0;
+        snprintf(detail, sizeof detail, "rule=%s blocked_by=%lld", rule, (long long)decision);
+        cdx_audit_event_t ev = {.event = CDX_AUDIT_PATIENT_LINK,
+                                .outcome = CDX_AUDIT_MINOR_FAILURE,
+                                .detail = detail};
+        return cdx_store_pindex_audit(reg, px, ev);
     }
     if (strcmp(status, "linked") != 0) {
-        rc = cdx_store_link_put(reg, p1, p2, rule, "linked", -1, NULL, NULL, NULL, NULL);
+        rc = cdx_store_link_put(reg, p1, p2, rule, "linked", -1, NULL, NULL, NULL, &link_id);
+        /* The identities of one document are one patient by its own
+         * statement, which its document.ingest record covers; a link
+         * through a national id joins what other documents said. */
+        if (rc == 0 && strcmp(rule, "document") != 0) {
+            snprintf(detail, sizeof detail, "rule=%s link=%lld", rule, (long long)link_id);
+            cdx_audit_event_t ev = {.event = CDX_AUDIT_PATIENT_LINK,
+                                    .outcome = CDX_AUDIT_SUCCESS,
+                                    .detail = detail};
+            rc = cdx_store_pindex_audit(reg, px, ev);
+        }
         if (rc != 0)
             return rc;
     }
@@ -202,38 +270,60 @@ static int link_by_rule(cdx_registry_t *reg, const char *rule, int64_t p1, int64
                                   person1 < person2 ? person2 : person1);
 }
 
-int cdx_store_patients_attach(cdx_registry_t *reg, const cdx_doc_record_t *rec,
-                              int64_t *person_id, int *blocked)
+/* The identity the others of a document link to: its first id that is
+ * not national, else its first. */
+static size_t hub_of(const cdx_doc_record_t *rec)
 {
-    int64_t first = 0, first_person = 0;
-    *person_id = 0;
-    *blocked = 0;
+    size_t hub = SIZE_MAX;
     for (size_t i = 0; i < rec->npatient_ids; i++) {
         const char *root = rec->patient_ids[2 * i];
-        const char *ext = rec->patient_ids[2 * i + 1];
         if (root == NULL || root[0] == '\0')
             continue;
-        int64_t pid = 0, person = 0;
-        int created = 0;
-        int rc = cdx_store_patient_ensure(reg, root, ext != NULL ? ext : "", rec->submitter_oid,
-                                          0, &pid, &person, &created);
-        if (rc != 0)
-            return rc;
-        if (first == 0) {
-            first = pid;
-            first_person = person;
-            continue;
-        }
-        if (person == first_person)
-            continue;
-        rc = link_by_rule(reg, "document", first, first_person, pid, person, blocked);
-        if (rc != 0)
-            return rc;
-        if (!*blocked && person < first_person)
-            first_person = person;
+        int national = rec->patient_national != NULL && rec->patient_national[i];
+        if (hub == SIZE_MAX || (!national && rec->patient_national != NULL &&
+                                rec->patient_national[hub]))
+            hub = i;
     }
-    *person_id = first_person;
-    return 0;
+    return hub;
+}
+
+int cdx_store_patients_attach(cdx_registry_t *reg, cdx_store_pindex_t *px)
+{
+    const cdx_doc_record_t *rec = px->rec;
+    px->hub = 0;
+    px->person = 0;
+    px->blocked = 0;
+    size_t hub = hub_of(rec);
+    if (hub == SIZE_MAX)
+        return 0;
+    int hub_national = rec->patient_national != NULL && rec->patient_national[hub];
+    int created = 0;
+    const char *hext = rec->patient_ids[2 * hub + 1];
+    int rc = cdx_store_patient_ensure(reg, rec->patient_ids[2 * hub], hext != NULL ? hext : "",
+                                      rec->submitter_oid, hub_national, &px->hub, &px->person,
+                                      &created);
+    for (size_t i = 0; rc == 0 && i < rec->npatient_ids; i++) {
+        const char *root = rec->patient_ids[2 * i];
+        const char *ext = rec->patient_ids[2 * i + 1];
+        if (i == hub || root == NULL || root[0] == '\0')
+            continue;
+        int national = rec->patient_national != NULL && rec->patient_national[i];
+        int64_t pid = 0, person = 0;
+        rc = cdx_store_patient_ensure(reg, root, ext != NULL ? ext : "", rec->submitter_oid,
+                                      national, &pid, &person, &created);
+        if (rc != 0 || person == px->person || pid == px->hub)
+            continue;
+        int blocked = 0;
+        /* Identities sharing a national id are one patient row: they link
+         * through it, and the link says so. */
+        rc = link_by_rule(reg, px, national || hub_national ? "national" : "document", px->hub,
+                          px->person, pid, person, &blocked);
+        if (blocked)
+            px->blocked = 1;
+        else if (person < px->person)
+            px->person = person;
+    }
+    return rc;
 }
 
 int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ext,

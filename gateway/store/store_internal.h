@@ -77,6 +77,18 @@ typedef enum stmt_id {
     STMT_LINK_FIND,
     STMT_LINK_PUT,
     STMT_PERSON_MERGE,
+    STMT_PERSONS_APART,
+    /* patients_match.c */
+    STMT_PATIENT_DEMOG_SAME,
+    STMT_PATIENT_DEMOG_SET,
+    STMT_BLOCKS_DELETE,
+    STMT_BLOCK_INSERT,
+    STMT_CANDIDATES,
+    STMT_DOC_IDS_DELETE,
+    STMT_DOC_PATIENT_SET,
+    STMT_PATIENT_CLEAR_LINKS,
+    STMT_PATIENT_CLEAR,
+    STMT_DOC_IDS_CLEAR,
     STMT_MAX
 } stmt_id_t;
 
@@ -149,6 +161,12 @@ int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *fact
 /* Removes the facts of document doc_id. */
 int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id);
 
+/* ---- documents.c ------------------------------------------------------ */
+
+/* Inserts the patient ids of rec as those of document doc_id. */
+int cdx_store_doc_patient_ids_insert(cdx_registry_t *reg, int64_t doc_id,
+                                     const cdx_doc_record_t *rec);
+
 /* ---- patients.c ------------------------------------------------------- */
 
 /* The patient row of identity (root, ext), created with a new person when
@@ -167,12 +185,44 @@ int cdx_store_link_put(cdx_registry_t *reg, int64_t x, int64_t y, const char *ru
                        const char *reason, const char *actor, int64_t *link_id);
 /* Moves every identity of person `from` into person `into`. */
 int cdx_store_person_merge(cdx_registry_t *reg, int64_t into, int64_t from);
+/* The patient index step of one stored document: its inputs, and what
+ * attaching its identities found. */
+typedef struct cdx_store_pindex {
+    const cdx_doc_record_t *rec;
+    const char *doc_uid; /* the document's registry id, for audit rows */
+    const char *actor;   /* audit actor; NULL: rec->submitter_oid */
+    int64_t hub;         /* the document's canonical identity (patient row) */
+    int64_t person;      /* its person, after the document's own links */
+    int blocked;         /* a person's decision kept two identities apart */
+} cdx_store_pindex_t;
+
 /* Registers every identity of a stored document and links them into one
- * person (rule 'document'), except where a person recorded that two of
- * them are not the same (then *blocked is set and those stay apart).
- * *person_id receives the person of the document's first identity. */
-int cdx_store_patients_attach(cdx_registry_t *reg, const cdx_doc_record_t *rec,
-                              int64_t *person_id, int *blocked);
+ * person through its canonical identity (rule 'document', or 'national'
+ * when one side is a national id), except where a person recorded that
+ * two of them, or two identities of their persons, are not the same (then
+ * px->blocked is set, those stay apart, and the blocked link is audited).
+ * Every new national link is audited (patient.link). */
+int cdx_store_patients_attach(cdx_registry_t *reg, cdx_store_pindex_t *px);
+/* Whether a person decided ('distinct' or 'unlinked') that some identity
+ * of person1 is not some identity of person2: *decision receives that
+ * link's id, 0 when none. */
+int cdx_store_persons_apart(cdx_registry_t *reg, int64_t person1, int64_t person2,
+                            int64_t *decision);
+/* Appends ev (event, outcome, detail) as a patient index audit row of
+ * px's document: actor, patient key and document id are px's. */
+int cdx_store_pindex_audit(cdx_registry_t *reg, const cdx_store_pindex_t *px,
+                           cdx_audit_event_t ev);
+
+/* ---- patients_match.c ------------------------------------------------- */
+
+/* Demographic matching of a document's patient (px after attach): stores
+ * the match keys, summary and blocking keys of the document's identities,
+ * then scores the identities of other persons that share a blocking key
+ * (at most CDX_STORE_MATCH_CANDIDATES) and links (rule 'match') or queues
+ * for review, unless a person decided otherwise.  Nothing without
+ * px->rec->match. */
+#define CDX_STORE_MATCH_CANDIDATES 200
+int cdx_store_patients_match(cdx_registry_t *reg, cdx_store_pindex_t *px);
 
 /* ---- schema.c (generated from schema/NNNN_*.sql) ---------------------- */
 

@@ -36,6 +36,19 @@ typedef struct cdx_app {
 
 /* Reads (or creates, mode 0600) the patient-hash key file. */
 int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t errlen);
+/* The same for any 32-byte key file; what names its configuration key in
+ * messages. */
+int cdx_app_load_named_key(const char *what, const char *path, unsigned char key[32], char *err,
+                           size_t errlen);
+
+/* What the ingest pipeline takes from the configuration besides its files:
+ * the national id roots with their key (read, or created on first start,
+ * only when roots are configured) and the match thresholds (the
+ * calibrated defaults unless set).  Every command that builds a pipeline
+ * uses it, so that `cdxgw reindex` stores what `serve` stored.  Returns 0
+ * or an error with the reason in err. */
+int cdx_app_pipeline_settings(const cdx_config_t *cfg, cdx_national_t *nat,
+                               cdx_match_thresholds_t *t, char *err, size_t errlen);
 
 /* Builds the pipeline and opens the readers; the writer starts in
  * cdx_app_start_writer once the loop exists.  Returns 0 or an error with

@@ -31,6 +31,10 @@ typedef struct cdx_config {
     char mappings_dir[CDX_PATH_MAX];
     char schema_path[CDX_PATH_MAX];
     char patient_key_file[CDX_PATH_MAX];
+    char national_id_roots[2048];      /* OIDs separated by commas or spaces */
+    char national_id_key_file[CDX_PATH_MAX];
+    char match_link_threshold[32];     /* a number, "" for the calibrated default */
+    char match_review_threshold[32];
     char log_level[16];
     int64_t max_body_bytes;
     int64_t max_request_line_bytes;

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/match.h"
+#include "cdx/domain/national.h"
 #include "cdx/parsers/diag.h"
 #include "cdx/store/registry.h"
 #include "cdx/parsers/xml.h"
@@ -30,6 +32,13 @@ typedef struct cdx_pipeline_options {
     const char *mappings_dir; /* holds profiles/, codemaps/, default/ and one folder per source */
     const char *xsd_path;     /* the CDA R2 (SDTC) schema, or NULL/"" for none */
     cdx_xml_limits_t xml_limits; /* node budget; max_nodes 0: the defaults */
+    /* National id roots and their key (copied; NULL: none).  Every id of
+     * the normalized document under a national root is rewritten to its
+     * keyed hash before anything is extracted, serialized or hashed. */
+    const cdx_national_t *national;
+    /* Demographic matching thresholds (copied; NULL: the calibrated
+     * defaults, cdx_match_default_thresholds). */
+    const cdx_match_thresholds_t *match;
 } cdx_pipeline_options_t;
 
 int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
@@ -72,8 +81,15 @@ typedef struct cdx_ingest {
         *patient_root, *patient_ext, *custodian_name;
     char *owner_oid; /* the institution the document is filed under, once identity passed */
     int version;
-    char **patient_ids; /* root, extension pairs */
+    char **patient_ids; /* root, extension pairs; national ones in their stored (hashed) form */
     size_t npatient_ids;
+    unsigned char *patient_national; /* per id: 1 when its root is national */
+    /* Demographic match keys of the patient (computed on the worker), and
+     * what the registry's patient index is handed (points into this). */
+    cdx_demog_t demog;
+    char blocks[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN];
+    char *demog_summary; /* {"family":..,"given":[..],"birthDate":..,...}, names as written */
+    cdx_patient_match_t match;
     size_t nfacts;
     size_t facts_by_kind[8];
     /* Microseconds per stage, for benchmarks and logs. */
@@ -145,6 +161,10 @@ int cdx_ingest_code_is_alert(const char *code);
 /* Re-runs normalization and extraction on stored bytes (reindex). */
 int cdx_ingest_renormalize(const cdx_pipeline_t *pl, const char *data, size_t len,
                            const char *submitter_oid, cdx_ingest_t *out);
+
+/* The pipeline's national id roots and key, for mapping a query's
+ * "ROOT|EXT" to the stored form (cdx_national_ref_stored).  Never NULL. */
+const cdx_national_t *cdx_pipeline_national(const cdx_pipeline_t *pl);
 
 /* The mapping version the pipeline would use for submitter_oid. */
 const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *submitter_oid);

@@ -84,6 +84,21 @@ typedef struct cdx_fact_row {
     const char *data; /* the whole fact as JSON */
 } cdx_fact_row_t;
 
+struct cdx_demog;
+struct cdx_match_thresholds;
+
+/* What the patient index matches a document's patient by (see
+ * cdx/domain/match.h): its match keys, blocking keys, a summary of its
+ * demographics for people to read, and the thresholds to decide with.
+ * Borrowed for the duration of the store call. */
+typedef struct cdx_patient_match {
+    const struct cdx_demog *demog;  /* NULL: no demographics to match by */
+    const char (*blocks)[64];       /* blocking keys (CDX_DEMOG_BLOCK_LEN each) */
+    size_t nblocks;
+    const char *summary_json;       /* may be NULL */
+    const struct cdx_match_thresholds *thresholds;
+} cdx_patient_match_t;
+
 /* A document ready to store, as the ingest pipeline produced it.  All
  * pointers are borrowed for the duration of the call. */
 typedef struct cdx_doc_record {
@@ -106,6 +121,8 @@ typedef struct cdx_doc_record {
     const char *patient_ext;
     const char *const *patient_ids; /* root, extension pairs, all of them */
     size_t npatient_ids;
+    const unsigned char *patient_national; /* per id: 1 when national (stored hashed); may be NULL */
+    const cdx_patient_match_t *match;      /* NULL: no demographic matching */
     const char *patient_key; /* keyed hash of the canonical patient id, for audit */
     const char *sha256;      /* of the original bytes */
     const void *original;

@@ -199,6 +199,22 @@ int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *val
 int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ext,
                            int64_t *person_id);
 
+/* Rebuilds the patient index entries of stored document doc_id from rec
+ * (reindex, or a registry stored before the patient index existed): its
+ * patient ids and canonical id are replaced by rec's, its identities are
+ * registered and linked (rules "document" and "national"), and its
+ * patient is matched by demographics, exactly as when it was stored; the
+ * audit rows name actor.  Idempotent: a second run adds nothing.  Inside
+ * the caller's transaction or one of its own. */
+int cdx_registry_reindex_patients(cdx_registry_t *reg, int64_t doc_id,
+                                  const cdx_doc_record_t *rec, const char *actor);
+
+/* Removes every identity under root whose extension is not in the hashed
+ * form (a national id stored in clear before root was configured as
+ * national) from the patient index and the documents' patient ids, with
+ * their links.  Reindex calls it first, then rebuilds each document. */
+int cdx_registry_forget_clear_ids(cdx_registry_t *reg, const char *root);
+
 /* ---- Statements -------------------------------------------------------- */
 
 /* The statement cache of one connection, since it was opened. */

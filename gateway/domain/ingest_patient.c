@@ -1,0 +1,56 @@
+/* ingest_patient: the demographics of a document's patient, as the
+ * patient index matches them (see gateway/domain/ingest_internal.h).
+ * Runs on the worker thread, so that the single writer only compares. */
+#include "ingest_internal.h"
+#include "cdx/base/common.h"
+
+#include <jansson.h>
+#include <string.h>
+
+/* A summary for people to read (the administrator deciding a review):
+ * the names as written, birth date, gender, city and postal code.  No
+ * identifier. */
+static char *summary_json(const cdx_doc_meta_t *m)
+{
+    json_t *o = json_object();
+    json_t *given = json_array();
+    if (o == NULL || given == NULL) {
+        json_decref(o);
+        json_decref(given);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->npatient_given; i++)
+        json_array_append_new(given, json_string(m->patient_given[i]));
+    json_object_set_new(o, "family", json_string(m->patient_family ? m->patient_family : ""));
+    json_object_set_new(o, "given", given);
+    if (m->patient_family == NULL && m->npatient_given == 0 && m->patient_name != NULL)
+        json_object_set_new(o, "name", json_string(m->patient_name));
+    json_object_set_new(o, "birthDate",
+                        json_string(m->patient_birth_time.iso ? m->patient_birth_time.iso : ""));
+    json_object_set_new(o, "gender",
+                        json_string(m->patient_gender.code ? m->patient_gender.code : ""));
+    json_object_set_new(o, "city", json_string(m->patient_city ? m->patient_city : ""));
+    json_object_set_new(o, "postalCode",
+                        json_string(m->patient_postal_code ? m->patient_postal_code : ""));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds_t *t,
+                             cdx_ingest_t *out)
+{
+    cdx_demog_input_t din;
+    cdx_demog_input_from_meta(m, &din);
+    if (cdx_demog_from(&din, &out->demog) != 0)
+        return 0; /* nothing to match by */
+    out->demog_summary = summary_json(m);
+    if (out->demog_summary == NULL)
+        return CDX_ENOMEM;
+    out->match.demog = &out->demog;
+    out->match.nblocks = cdx_demog_block_keys(&out->demog, out->blocks);
+    out->match.blocks = (const char(*)[64])out->blocks;
+    out->match.summary_json = out->demog_summary;
+    out->match.thresholds = t;
+    return 0;
+}
