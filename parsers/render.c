@@ -16,8 +16,6 @@ struct cdx_renderer {
     xsltStylesheetPtr style;
 };
 
-/* The verdict of every failed rendering. */
-#define RENDER_CODE "RENDER_FAILED"
 #define RENDER_RULE "RENDER"
 
 int cdx_renderer_load(const char *mappings_dir, cdx_renderer_t **out, char *err, size_t errlen)
@@ -185,8 +183,8 @@ typedef struct writer {
     int rc;
 } writer_t;
 
-static void refuse(writer_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void refuse(writer_t *w, const char *fmt, ...)
+static void deny_page(writer_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void deny_page(writer_t *w, const char *fmt, ...)
 {
     if (w->rc != 0)
         return;
@@ -196,7 +194,7 @@ static void refuse(writer_t *w, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cdx_diag_add(w->d, CDX_SEV_ERROR, RENDER_RULE, NULL, "%s", msg);
-    cdx_diag_reject(w->d, 422, RENDER_CODE, "%s", msg);
+    cdx_diag_reject(w->d, 422, "RENDER_FAILED", "%s", msg);
     w->rc = CDX_EPARSE;
 }
 
@@ -206,7 +204,7 @@ static void put(writer_t *w, const char *s, size_t n)
         return;
     int rc = cdx_buf_append(&w->out, s, n);
     if (rc == CDX_ERANGE) {
-        refuse(w, "the page would exceed %zu bytes", w->out.max);
+        deny_page(w, "the page would exceed %zu bytes", w->out.max);
     } else if (rc != 0) {
         w->rc = rc;
     }
@@ -247,10 +245,10 @@ static void put_attr(writer_t *w, const struct element *el, const xmlAttr *a)
     const char *v = raw != NULL ? (const char *)raw : "";
     char lang[CDX_RENDER_LANG_MAX + 1];
     if (a->ns != NULL) {
-        refuse(w, "the renderer produced a namespaced attribute %s", name);
+        deny_page(w, "the renderer produced a namespaced attribute %s", name);
     } else if (strcmp(name, "class") == 0 && (el->attrs & A_CLASS)) {
         if (!all_in(v, "abcdefghijklmnopqrstuvwxyz0123456789 -", 0, 200))
-            refuse(w, "the renderer produced a class outside its set on <%s>", el->name);
+            deny_page(w, "the renderer produced a class outside its set on <%s>", el->name);
         else if (v[0] != '\0') {
             puts_(w, " class=\"");
             puts_(w, v);
@@ -258,7 +256,7 @@ static void put_attr(writer_t *w, const struct element *el, const xmlAttr *a)
         }
     } else if (strcmp(name, "id") == 0 && (el->attrs & A_ID)) {
         if (!all_in(v, ID_CHARS, 1, 80))
-            refuse(w, "the renderer produced an id outside its set on <%s>", el->name);
+            deny_page(w, "the renderer produced an id outside its set on <%s>", el->name);
         puts_(w, " id=\"");
         puts_(w, v);
         puts_(w, "\"");
@@ -272,21 +270,21 @@ static void put_attr(writer_t *w, const struct element *el, const xmlAttr *a)
         }
     } else if (strcmp(name, "href") == 0 && (el->attrs & A_HREF)) {
         if (!href_ok(v, w->media_base))
-            refuse(w, "the renderer produced a link outside the document on <%s>", el->name);
+            deny_page(w, "the renderer produced a link outside the document on <%s>", el->name);
         puts_(w, " href=\"");
         put_escaped(w, v, 1);
         puts_(w, "\"");
     } else if ((strcmp(name, "colspan") == 0 || strcmp(name, "rowspan") == 0) &&
                (el->attrs & A_SPAN)) {
         if (!all_in(v, "0123456789", 1, 3) || atoi(v) < 1)
-            refuse(w, "the renderer produced a span that is not 1 to 999 on <%s>", el->name);
+            deny_page(w, "the renderer produced a span that is not 1 to 999 on <%s>", el->name);
         put(w, " ", 1);
         puts_(w, name);
         puts_(w, "=\"");
         puts_(w, v);
         puts_(w, "\"");
     } else {
-        refuse(w, "the renderer produced a forbidden attribute %s", name);
+        deny_page(w, "the renderer produced a forbidden attribute %s", name);
     }
     xmlFree(raw);
 }
@@ -297,13 +295,13 @@ static void put_style(writer_t *w, const xmlNode *node)
 {
     if (node->parent == NULL || node->parent->name == NULL ||
         strcmp((const char *)node->parent->name, "head") != 0 || node->properties != NULL) {
-        refuse(w, "the renderer produced a style element outside <head>");
+        deny_page(w, "the renderer produced a style element outside <head>");
         return;
     }
     for (const xmlNode *c = node->children; c != NULL && w->rc == 0; c = c->next) {
         if (c->type != XML_TEXT_NODE || c->content == NULL ||
             strchr((const char *)c->content, '<') != NULL) {
-            refuse(w, "the renderer produced <style> holding more than CSS");
+            deny_page(w, "the renderer produced <style> holding more than CSS");
             return;
         }
         if (cdx_buf_puts(&w->style, (const char *)c->content) != 0)
@@ -326,7 +324,7 @@ static void put_children(writer_t *w, const xmlNode *node, int depth)
 static void put_node(writer_t *w, const xmlNode *node, int depth)
 {
     if (depth > 4 * CDX_XML_MAX_DEPTH) {
-        refuse(w, "the page is nested deeper than %d levels", 4 * CDX_XML_MAX_DEPTH);
+        deny_page(w, "the page is nested deeper than %d levels", 4 * CDX_XML_MAX_DEPTH);
         return;
     }
     switch (node->type) {
@@ -341,17 +339,17 @@ static void put_node(writer_t *w, const xmlNode *node, int depth)
     case XML_ELEMENT_NODE:
         break;
     default:
-        refuse(w, "the renderer produced a node of kind %d", (int)node->type);
+        deny_page(w, "the renderer produced a node of kind %d", (int)node->type);
         return;
     }
     const char *name = (const char *)node->name;
     const struct element *el = node->ns == NULL ? element_of(name) : NULL;
     if (el == NULL) {
-        refuse(w, "the renderer produced a forbidden element <%s>", name);
+        deny_page(w, "the renderer produced a forbidden element <%s>", name);
         return;
     }
     if (node->nsDef != NULL) {
-        refuse(w, "the renderer produced a namespace declaration on <%s>", name);
+        deny_page(w, "the renderer produced a namespace declaration on <%s>", name);
         return;
     }
     if (el->kind == E_STYLE) {
@@ -365,7 +363,7 @@ static void put_node(writer_t *w, const xmlNode *node, int depth)
     put(w, ">", 1);
     if (el->kind == E_VOID) {
         if (node->children != NULL)
-            refuse(w, "the renderer produced content in <%s>", name);
+            deny_page(w, "the renderer produced content in <%s>", name);
         return;
     }
     put_children(w, node, depth);
@@ -382,7 +380,7 @@ int cdx_render_write(const xmlDoc *result, const char *media_base, size_t max_ou
     cdx_buf_init(&w.style, 64u * 1024);
     const xmlNode *root = xmlDocGetRootElement(result);
     if (root == NULL || root->name == NULL || strcmp((const char *)root->name, "html") != 0)
-        refuse(&w, "the renderer produced no html page");
+        deny_page(&w, "the renderer produced no html page");
     puts_(&w, "<!DOCTYPE html>\n");
     if (w.rc == 0)
         put_node(&w, root, 0);
@@ -420,7 +418,7 @@ int cdx_render_html(const cdx_renderer_t *r, const char *data, size_t len,
     rc = cdx_xslt_apply(r->style, doc, params, NULL, NULL, RENDER_RULE, d, &res);
     if (rc != 0) {
         if (rc == CDX_EPARSE)
-            cdx_diag_reject(d, 422, RENDER_CODE,
+            cdx_diag_reject(d, 422, "RENDER_FAILED",
                             "the document could not be rendered (the renderer stopped: %s)",
                             d->nissues > 0 ? "see issues" : "no reason given");
         goto out;

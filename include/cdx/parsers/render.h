@@ -83,6 +83,21 @@ int cdx_render_html(const cdx_renderer_t *r, const char *data, size_t len,
 int cdx_render_write(const xmlDoc *result, const char *media_base, size_t max_output,
                      cdx_diag_t *d, cdx_render_result_t *out);
 
+/* Whether an embedded binary of media type type (as observationMedia's
+ * value/@mediaType writes it, surrounding spaces ignored) may be offered
+ * for download: image/png, image/jpeg, image/gif, application/pdf.  The
+ * renderer stylesheet links the same list. */
+int cdx_render_media_type_ok(const char *type);
+
+/* The first observationMedia of the document whose ID is ref, when its
+ * value is base64 (representation="B64") of an allowed media type: 0 with
+ * the type in type and the decoded bytes in *bytes (heap, *n of them);
+ * CDX_ENOTFOUND when there is no such element, or it is of another type
+ * or representation; CDX_EPARSE when the document does not parse or the
+ * base64 is broken (reason in d); CDX_ENOMEM. */
+int cdx_render_media(const char *data, size_t len, const cdx_xml_limits_t *lim, const char *ref,
+                     char type[32], char **bytes, size_t *n, cdx_diag_t *d);
+
 /* Rewrites a language tag to the shape of BCP 47: subtags of 1 to 8
  * letters or digits joined by "-" ("_" is read as "-"), the first 2 to 8
  * letters, lower case but for a 4-letter script (Hang) and a 2-letter
