@@ -330,6 +330,22 @@ class TestHostileNarratives(RenderCase):
                 self.assertEqual(len(rows), 1, rows)
                 self.assertIn("code=MEDIA_NOT_FOUND", rows[0][5])
 
+    def test_broken_base64_fails_rendering(self):
+        entries = (b'<entry><observationMedia classCode="OBS" moodCode="EVN" ID="B1">'
+                   b'<value mediaType="image/png" representation="B64">iVBO*not base64*</value>'
+                   b'</observationMedia></entry>')
+        docid = self.post_ok(narrative_doc(b'<renderMultiMedia referencedObject="B1"/>', entries),
+                             PKI.good)
+        seq = cdxtest.audit_max_seq(GW)
+        st, hdrs, body = self.get("/v1/documents/%s/media/B1" % docid, PKI.good)
+        d = problem_check(self, cdxtest.Response(st or 0, "", list(hdrs.items()), body, b""),
+                          422, "RENDER_FAILED")
+        self.assertIn("base64", d["detail"])
+        rows = cdxtest.audit_since(GW, seq)
+        self.assertEqual([(ev, oc, did, det) for _, ev, oc, _, did, det in rows],
+                         [("document.read", 0, docid, "form=media status=422 code=RENDER_FAILED")],
+                         rows)
+
     def test_deep_nesting_and_large_table(self):
         deep = b"<content>" * 230 + b"deep" + b"</content>" * 230
         rows = b"".join(b"<tr>" + b"<td>&gt;&lt;&amp;\"</td>" * 20 + b"</tr>" for _ in range(3000))
