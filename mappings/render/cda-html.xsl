@@ -305,9 +305,11 @@ caption{font-weight:bold;text-align:left}
 
   <xsl:template match="h:th | h:td" mode="n">
     <xsl:element name="{local-name()}">
-      <xsl:call-template name="common"/>
-      <xsl:call-template name="span"><xsl:with-param name="v" select="@colspan"/><xsl:with-param name="name" select="'colspan'"/></xsl:call-template>
-      <xsl:call-template name="span"><xsl:with-param name="v" select="@rowspan"/><xsl:with-param name="name" select="'rowspan'"/></xsl:call-template>
+      <xsl:if test="@*">
+        <xsl:call-template name="common"/>
+        <xsl:call-template name="span"><xsl:with-param name="v" select="@colspan"/><xsl:with-param name="name" select="'colspan'"/></xsl:call-template>
+        <xsl:call-template name="span"><xsl:with-param name="v" select="@rowspan"/><xsl:with-param name="name" select="'rowspan'"/></xsl:call-template>
+      </xsl:if>
       <xsl:apply-templates select="node()" mode="n"/>
     </xsl:element>
   </xsl:template>
