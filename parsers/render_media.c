@@ -78,6 +78,8 @@ int cdx_render_media(const char *data, size_t len, const cdx_xml_limits_t *lim, 
     *bytes = NULL;
     *n = 0;
     type[0] = '\0';
+    if (ref == NULL || ref[0] == '\0')
+        return CDX_ENOTFOUND;
     int rc = cdx_xml_parse_limited(data, len, lim, d, &doc, NULL);
     if (rc != 0)
         goto out;

@@ -329,10 +329,11 @@ caption{font-weight:bold;text-align:left}
     </xsl:call-template>
   </xsl:template>
 
-  <!-- A link only to an element of this document. -->
+  <!-- A link only to an element of this document (and never inside another
+       link, which HTML would split). -->
   <xsl:template match="h:linkHtml" mode="n">
     <xsl:choose>
-      <xsl:when test="starts-with(normalize-space(@href), '#') and key('ids', substring(normalize-space(@href), 2))">
+      <xsl:when test="starts-with(normalize-space(@href), '#') and key('ids', substring(normalize-space(@href), 2)) and not(ancestor::h:linkHtml)">
         <a href="#{concat('n-', substring(translate(substring(normalize-space(@href), 2), translate(substring(normalize-space(@href), 2), $id-chars, ''), ''), 1, 64))}">
           <xsl:call-template name="common"/>
           <xsl:apply-templates select="node()" mode="n"/>

@@ -92,8 +92,8 @@ int cdx_render_media_type_ok(const char *type);
 /* The first observationMedia of the document whose ID is ref, when its
  * value is base64 (representation="B64") of an allowed media type: 0 with
  * the type in type and the decoded bytes in *bytes (heap, *n of them);
- * CDX_ENOTFOUND when there is no such element, or it is of another type
- * or representation; CDX_EPARSE when the document does not parse or the
+ * CDX_ENOTFOUND when ref is empty, there is no such element, or it is of
+ * another type or representation; CDX_EPARSE when the document does not parse or the
  * base64 is broken (reason in d); CDX_ENOMEM. */
 int cdx_render_media(const char *data, size_t len, const cdx_xml_limits_t *lim, const char *ref,
                      char type[32], char **bytes, size_t *n, cdx_diag_t *d);

@@ -364,6 +364,66 @@ static void test_hostile_narratives(void **state)
     free(xml);
 }
 
+/* Embedded binaries: only base64 of an allowed type, the first with the
+ * ID, decoded. */
+static void test_media(void **state)
+{
+    (void)state;
+    const char *entries =
+        "<entry><observationMedia ID=\"A\"><value mediaType=\" image/png \" "
+        "representation=\"B64\">aGVs\nbG8=</value></observationMedia></entry>"
+        "<entry><observationMedia ID=\"A\"><value mediaType=\"image/png\" "
+        "representation=\"B64\">c2Vjb25k</value></observationMedia></entry>"
+        "<entry><observationMedia ID=\"H\"><value mediaType=\"text/html\" "
+        "representation=\"B64\">PHA+</value></observationMedia></entry>"
+        "<entry><observationMedia ID=\"T\"><value mediaType=\"application/pdf\" "
+        "representation=\"TXT\">x</value></observationMedia></entry>"
+        "<entry><observationMedia ID=\"\"><value mediaType=\"image/png\" "
+        "representation=\"B64\">aGVsbG8=</value></observationMedia></entry>"
+        "<entry><observationMedia ID=\"X\"><value mediaType=\"application/pdf\" "
+        "representation=\"B64\">!!!!</value></observationMedia></entry>";
+    char *xml = cda_with("<paragraph>m</paragraph>", entries);
+    char type[32];
+    char *bytes = NULL;
+    size_t n = 0;
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    assert_int_equal(cdx_render_media(xml, strlen(xml), NULL, "A", type, &bytes, &n, &d), 0);
+    assert_string_equal(type, "image/png");
+    assert_int_equal(n, 5);
+    assert_memory_equal(bytes, "hello", 5);
+    free(bytes);
+    static const char *const absent[] = {"H", "T", "Z", ""};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(absent); i++) {
+        assert_int_equal(cdx_render_media(xml, strlen(xml), NULL, absent[i], type, &bytes, &n, &d),
+                         CDX_ENOTFOUND);
+        assert_null(bytes);
+    }
+    assert_int_equal(cdx_render_media(xml, strlen(xml), NULL, "X", type, &bytes, &n, &d),
+                     CDX_EPARSE);
+    assert_string_equal(d.code, "RENDER_FAILED");
+    assert_null(bytes);
+    cdx_diag_cleanup(&d);
+    assert_true(cdx_render_media_type_ok("application/pdf"));
+    assert_false(cdx_render_media_type_ok("image/svg+xml"));
+    assert_false(cdx_render_media_type_ok("image/png; x"));
+    assert_false(cdx_render_media_type_ok(NULL));
+    free(xml);
+}
+
+/* Links never nest (HTML would split them). */
+static void test_nested_links(void **state)
+{
+    (void)state;
+    char *xml = cda_with("<paragraph ID=\"a\">t</paragraph><linkHtml href=\"#a\">x"
+                         "<linkHtml href=\"#a\">y</linkHtml></linkHtml>",
+                         "");
+    char *html = render_ok(xml, strlen(xml), NULL);
+    assert_non_null(strstr(html, "<a href=\"#n-a\">x<span class=\"link\">y</span></a>"));
+    free(html);
+    free(xml);
+}
+
 /* Nesting as deep as the parser allows renders or fails cleanly; a table
  * of many cells stays within the bound. */
 static void test_deep_and_large(void **state)
@@ -422,6 +482,8 @@ int main(void)
         cmocka_unit_test(test_writer_bound),
         cmocka_unit_test(test_samples_korean),
         cmocka_unit_test(test_hostile_narratives),
+        cmocka_unit_test(test_media),
+        cmocka_unit_test(test_nested_links),
         cmocka_unit_test(test_deep_and_large),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
