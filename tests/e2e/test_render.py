@@ -440,5 +440,15 @@ class TestAccess(RenderCase):
                 self.assertIn("form=html status=404 code=DOCUMENT_NOT_FOUND", rows[0][5])
 
 
+class TestZLog(RenderCase):
+    """Runs last (classes run in name order): what the renderings left in
+    the gateway's log."""
+
+    def test_log_clean(self):
+        for name in ("김민준", "최유나", "합병증", "alert(1)"):
+            self.assertNotIn(name, GW.log())
+        self.assertIsNone(cdxtest.sanitizer_report(GW.log()), GW.log()[-5000:])
+
+
 if __name__ == "__main__":
     cdxtest.main()
