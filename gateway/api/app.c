@@ -121,6 +121,8 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     };
     rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
     OPENSSL_cleanse(&nat, sizeof nat);
+    if (rc == 0)
+        rc = cdx_renderer_load(cfg->mappings_dir, &app->renderer, err, errlen);
     if (rc != 0)
         return rc;
     char path[CDX_PATH_MAX + 32];
@@ -159,6 +161,8 @@ void cdx_app_cleanup(cdx_app_t *app)
     app->nreaders = 0;
     cdx_pipeline_free(app->pipeline);
     app->pipeline = NULL;
+    cdx_renderer_free(app->renderer);
+    app->renderer = NULL;
     OPENSSL_cleanse(app->patient_key, sizeof app->patient_key);
     pthread_mutex_destroy(&app->mu);
     pthread_cond_destroy(&app->cv);

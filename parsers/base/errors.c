@@ -33,6 +33,7 @@ static const cdx_error_t table[] = {
     {400, "PARAMETER_INVALID", "Invalid query parameter"},
     {400, "PATIENT_ID_INVALID", "Malformed patient identifier"},
     {400, "DATE_INVALID", "Malformed date"},
+    {404, "MEDIA_NOT_FOUND", "Embedded binary not found"},
     /* The body: media type and MIME. */
     {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"},
     {415, "MIME_WRAPPED", "MIME message sent as XML"},
@@ -54,6 +55,7 @@ static const cdx_error_t table[] = {
     {422, "CDA_INVALID", "CDA document has errors"},
     {422, "CUSTODIAN_NO_ID", "Custodian without an id"},
     {422, "MAPPING_FAILED", "Mapping failed"},
+    {422, "RENDER_FAILED", "Document cannot be rendered"},
     {403, "IDENTITY_MISMATCH", "Custodian is not the submitter"},
     {403, "DOCUMENT_ID_FOREIGN", "Document id outside the submitter's numbering"},
     {403, "REPLACEMENT_FORBIDDEN", "Replacement of another institution's document"},

@@ -1,7 +1,7 @@
 /*
  * app: what the gateway's handlers share while serving.
  *
- * Responsible for: holding the pipeline, the registry writer, the pool of
+ * Responsible for: holding the pipeline, the HTML renderer, the registry writer, the pool of
  * registry readers and the patient-hash key, and setting them up and
  * tearing them down around the server.
  * Not responsible for: serving (server) or the work itself.
@@ -16,6 +16,7 @@
 
 #include "cdx/conf/config.h"
 #include "cdx/domain/ingest.h"
+#include "cdx/parsers/render.h"
 #include "cdx/store/registry.h"
 #include "cdx/net/router.h"
 #include "cdx/store/writer.h"
@@ -25,6 +26,7 @@
 typedef struct cdx_app {
     const cdx_config_t *cfg;
     cdx_pipeline_t *pipeline;
+    cdx_renderer_t *renderer; /* the HTML renderer (render.h) */
     cdx_writer_t *writer;
     cdx_registry_t *readers[CDX_APP_MAX_READERS];
     int reader_busy[CDX_APP_MAX_READERS];

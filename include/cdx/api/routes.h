@@ -1,6 +1,6 @@
 /*
  * routes: the gateway's one route table, joined from the routes each api
- * module exports (health.h, documents.h).
+ * module exports (health.h, documents.h, render.h).
  *
  * Responsible for: joining the modules' routes in one table for the
  * server (method, path pattern, the role each route needs, its flags, its
