@@ -58,6 +58,9 @@ FORWARDS = {
     "fail: p->ck.code",
     # The disclosure sequence's refusals, from the rows of its table.
     "refuse: r->code",
+    # A query string refused by gateway/api/params.c (its literals).
+    "cdx_respond_problem: e->code",
+    "cdx_app_audit_reject: e->code",
 }
 
 PAIR = re.compile(r'(?<![\w.])(\d{3})\s*,\s*"([A-Z][A-Z0-9_]*)"')

@@ -28,6 +28,11 @@ static const cdx_error_t table[] = {
     {400, "BAD_QUERY", "Bad query parameter"},
     {400, "PURPOSE_UNKNOWN", "Unknown purpose of use"},
     {404, "DOCUMENT_NOT_FOUND", "Document not found"},
+    /* Query strings of the read endpoints (gateway/api/params.c). */
+    {400, "PARAMETER_UNKNOWN", "Unknown query parameter"},
+    {400, "PARAMETER_INVALID", "Invalid query parameter"},
+    {400, "PATIENT_ID_INVALID", "Malformed patient identifier"},
+    {400, "DATE_INVALID", "Malformed date"},
     /* The body: media type and MIME. */
     {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"},
     {415, "MIME_WRAPPED", "MIME message sent as XML"},
