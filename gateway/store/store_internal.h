@@ -77,6 +77,8 @@ typedef enum stmt_id {
     STMT_LINK_FIND,
     STMT_LINK_PUT,
     STMT_PERSON_MERGE,
+    /* timeline.c */
+    STMT_PERSON_FACTS,
     STMT_MAX
 } stmt_id_t;
 

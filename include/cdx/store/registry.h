@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/timeline.h"
 #include "cdx/domain/types.h"
 
 typedef struct cdx_registry cdx_registry_t;
@@ -198,6 +199,15 @@ int cdx_registry_state_set(cdx_registry_t *reg, const char *key, const char *val
  * when no stored document carries it, or another error. */
 int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ext,
                            int64_t *person_id);
+
+/* The facts of the current documents of person_id (every document that
+ * carries one of the person's identities, each document once; facts of
+ * superseded documents are left out), with each document's registry id
+ * and submitting institution, in a heap array the caller frees with
+ * cdx_tl_facts_free (*out NULL when there are none).  Returns 0 or a
+ * negative error. */
+int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fact_t **out,
+                              size_t *n);
 
 /* ---- Statements -------------------------------------------------------- */
 

@@ -11,6 +11,7 @@
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
 #include "cdx/api/routes.h"
+#include "cdx/api/timeline.h"
 #include "cdx/base/common.h"
 
 static const cdx_route_t *find(const cdx_route_t *t, size_t n, const char *name)
@@ -27,7 +28,7 @@ static void test_joined_table(void **state)
     cdx_routes_init();
     size_t n = 0;
     const cdx_route_t *t = cdx_routes_table(&n);
-    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes);
+    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_timeline_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
@@ -47,8 +48,10 @@ static void test_joined_table(void **state)
     assert_true(r->flags & CDX_ROUTE_BODY);
     assert_false(r->flags & CDX_ROUTE_DISCLOSES);
     /* The reads of patient data go through the disclosure sequence. */
-    for (size_t i = 0; i < 2; i++) {
-        r = find(t, n, i == 0 ? "documents.get" : "documents.metadata");
+    static const char *const reads[] = {"documents.get", "documents.metadata",
+                                        "patients.timeline"};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(reads); i++) {
+        r = find(t, n, reads[i]);
         assert_non_null(r);
         assert_string_equal(r->method, "GET");
         assert_int_equal(r->role, CDX_ROLE_QUERY);
