@@ -5,12 +5,11 @@
 
 void cdx_extract_fact_free(cdx_fact_t *f)
 {
-    char **strs[] = {&f->section_code,  &f->section_title, &f->location,    &f->code_system,
-                     &f->code,          &f->display_name,  &f->original_text,
-                     &f->null_flavor,   &f->value_type,    &f->value,       &f->unit,
-                     &f->unit_original, &f->ref_low,       &f->ref_high,    &f->ref_text,
-                     &f->interpretation, &f->time_low,     &f->time_high,   &f->status,
-                     &f->extras};
+    char **strs[] = {&f->section_code, &f->section_title, &f->location,      &f->code_system,
+                     &f->code,         &f->display_name,  &f->original_text, &f->null_flavor,
+                     &f->value_type,   &f->value,         &f->unit,          &f->unit_original,
+                     &f->ref_low,      &f->ref_high,      &f->ref_text,      &f->interpretation,
+                     &f->time_low,     &f->time_high,     &f->status,        &f->extras};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;

@@ -183,8 +183,8 @@ static int read_request(cdx_request_t *rq, tl_ctx_t *c, cdx_param_error_t *e)
     cdx_params_t *p = malloc(sizeof *p);
     if (p == NULL)
         return CDX_ENOMEM;
-    int rc = cdx_params_parse(rq->http->query ? rq->http->query : "", SPECS,
-                              CDX_ARRAY_SIZE(SPECS), p, e);
+    int rc = cdx_params_parse(rq->http->query ? rq->http->query : "", SPECS, CDX_ARRAY_SIZE(SPECS),
+                              p, e);
     if (rc == 0)
         rc = read_kinds(p, &c->q.kinds, e);
     if (rc == 0)

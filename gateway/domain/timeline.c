@@ -19,9 +19,18 @@ void cdx_tl_facts_free(cdx_tl_fact_t *rows, size_t n)
 {
     for (size_t i = 0; rows != NULL && i < n; i++) {
         cdx_tl_fact_t *r = &rows[i];
-        char *strs[] = {r->institution_oid, r->institution_name, r->kind, r->code_system,
-                        r->code, r->display, r->value, r->unit, r->time_low, r->time_high,
-                        r->status, r->data};
+        char *strs[] = {r->institution_oid,
+                        r->institution_name,
+                        r->kind,
+                        r->code_system,
+                        r->code,
+                        r->display,
+                        r->value,
+                        r->unit,
+                        r->time_low,
+                        r->time_high,
+                        r->status,
+                        r->data};
         for (size_t k = 0; k < CDX_ARRAY_SIZE(strs); k++)
             free(strs[k]);
     }
@@ -426,9 +435,8 @@ static bool status_is(const char *status, const char *const *list, size_t n)
 }
 
 static const char *const ACTIVE[] = {"active", "55561003", "relapse", "recurrence"};
-static const char *const ENDED[] = {"completed", "aborted", "cancelled", "nullified",
-                                    "inactive",  "resolved", "73425007", "413322009",
-                                    "obsolete"};
+static const char *const ENDED[] = {"completed", "aborted",  "cancelled", "nullified", "inactive",
+                                    "resolved",  "73425007", "413322009", "obsolete"};
 
 /* A problem observation's statusCode is "completed" once recorded: only a
  * status that names the problem's state, or an end, closes it. */

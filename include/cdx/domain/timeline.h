@@ -28,10 +28,10 @@ struct json_t;
  * cdx_tl_facts_free. */
 typedef struct cdx_tl_fact {
     int64_t id;
-    char doc_uid[33];       /* the document's registry id */
-    char *institution_oid;  /* the submitting institution */
+    char doc_uid[33];      /* the document's registry id */
+    char *institution_oid; /* the submitting institution */
     char *institution_name;
-    char *kind;             /* "problems", "medications", ... (cdx_fact_kind_name) */
+    char *kind; /* "problems", "medications", ... (cdx_fact_kind_name) */
     char *code_system;
     char *code;
     char *display;
@@ -39,10 +39,10 @@ typedef struct cdx_tl_fact {
     int has_number;
     double number;
     char *unit;
-    char *time_low;  /* HL7 TS as extracted */
+    char *time_low; /* HL7 TS as extracted */
     char *time_high;
     char *status;
-    char *data;      /* the fact's whole JSON object as extracted */
+    char *data; /* the fact's whole JSON object as extracted */
 } cdx_tl_fact_t;
 
 void cdx_tl_facts_free(cdx_tl_fact_t *rows, size_t n);
@@ -62,10 +62,10 @@ int cdx_tl_time_key(const char *hl7ts, char key[CDX_TL_KEY_LEN]);
 unsigned cdx_tl_kind_bit(const char *name);
 
 typedef struct cdx_tl_query {
-    unsigned kinds;             /* bits of cdx_tl_kind_bit; 0: every kind */
-    char from[CDX_TL_KEY_LEN];  /* keep facts whose time is >= from; "" none */
-    char to[CDX_TL_KEY_LEN];    /* and < to; "" none */
-    char now[CDX_TL_KEY_LEN];   /* for "current" in the summary; "" never ends */
+    unsigned kinds;            /* bits of cdx_tl_kind_bit; 0: every kind */
+    char from[CDX_TL_KEY_LEN]; /* keep facts whose time is >= from; "" none */
+    char to[CDX_TL_KEY_LEN];   /* and < to; "" none */
+    char now[CDX_TL_KEY_LEN];  /* for "current" in the summary; "" never ends */
 } cdx_tl_query_t;
 
 /* The facts of rows that q keeps, merged, in time order (a fact's time is

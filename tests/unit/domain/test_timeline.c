@@ -14,9 +14,8 @@
 
 /* A row as the registry gives it; only the strings the test names. */
 static cdx_tl_fact_t row(int64_t id, const char *doc, const char *inst, const char *kind,
-                         const char *code, const char *value, const char *unit,
-                         const char *low, const char *high, const char *status,
-                         const char *data)
+                         const char *code, const char *value, const char *unit, const char *low,
+                         const char *high, const char *status, const char *data)
 {
     cdx_tl_fact_t f;
     memset(&f, 0, sizeof f);
@@ -88,13 +87,13 @@ static void test_merge(void **state)
         /* Another year: another fact. */
         row(4, "doc-b", "2.25.2", "problems", "E11", NULL, NULL, "2019", NULL, NULL, NULL),
         /* One result, the same instant in two zones. */
-        row(5, "doc-a", "2.25.1", "results", "2345-7", "182", "mg/dL", "202401040800+0900",
-            NULL, NULL, "{\"unitOriginal\":\"mg/dl\"}"),
-        row(6, "doc-b", "2.25.2", "results", "2345-7", "182", "mg/dL", "202401032300+0000",
-            NULL, NULL, NULL),
+        row(5, "doc-a", "2.25.1", "results", "2345-7", "182", "mg/dL", "202401040800+0900", NULL,
+            NULL, "{\"unitOriginal\":\"mg/dl\"}"),
+        row(6, "doc-b", "2.25.2", "results", "2345-7", "182", "mg/dL", "202401032300+0000", NULL,
+            NULL, NULL),
         /* Another value at the same time: kept apart. */
-        row(7, "doc-b", "2.25.2", "results", "2345-7", "190", "mg/dL", "202401032300+0000",
-            NULL, NULL, NULL),
+        row(7, "doc-b", "2.25.2", "results", "2345-7", "190", "mg/dL", "202401032300+0000", NULL,
+            NULL, NULL),
         /* No time: last. */
         row(8, "doc-a", "2.25.1", "allergies", NULL, NULL, NULL, NULL, NULL, NULL, NULL),
         /* Unknown kind: never shown. */

@@ -89,8 +89,7 @@ static void test_person_facts(void **state)
           "{\"problems\":[{\"codeSystem\":\"2.16.840.1.113883.6.90\",\"code\":\"E11\"}]}", b);
     /* C is replaced by C2: only C2's facts count. */
     store(reg, "2.25.7.2^C", NULL, second, 1, "{\"allergies\":[{\"code\":\"OLD\"}]}", c);
-    store(reg, "2.25.7.2^C2", "2.25.7.2^C", second, 1, "{\"allergies\":[{\"code\":\"NEW\"}]}",
-          c2);
+    store(reg, "2.25.7.2^C2", "2.25.7.2^C", second, 1, "{\"allergies\":[{\"code\":\"NEW\"}]}", c2);
     /* Another person's document. */
     store(reg, "2.25.7.2^O", NULL, other, 1, "{\"problems\":[{\"code\":\"I10\"}]}", o);
 
@@ -158,8 +157,7 @@ static void test_plan_uses_indexes(void **state)
         lines++;
         print_message("plan: %s\n", detail);
         /* "SCAN pd" walks the subquery's few rows, not a table. */
-        static const char *const tables[] = {"SCAN p ", "SCAN l ", "SCAN d ", "SCAN i ",
-                                             "SCAN f "};
+        static const char *const tables[] = {"SCAN p ", "SCAN l ", "SCAN d ", "SCAN i ", "SCAN f "};
         char padded[512];
         snprintf(padded, sizeof padded, "%s ", detail);
         for (size_t k = 0; k < CDX_ARRAY_SIZE(tables); k++)
