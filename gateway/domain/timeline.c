@@ -70,7 +70,7 @@ int cdx_tl_time_key(const char *hl7ts, char key[CDX_TL_KEY_LEN])
     if (hl7ts == NULL || cdx_ts_scan(hl7ts, &t) != 0)
         return CDX_EINVAL;
     long days = days_from_civil(t.year, t.month, t.day);
-    long secs = (long)t.hour * 3600 + t.minute * 60 + (t.second > 59 ? 59 : t.second);
+    long secs = (long)t.hour * 3600 + (long)t.minute * 60 + (t.second > 59 ? 59 : t.second);
     if (t.zone != NULL && t.digits >= 10) {
         long off = (long)t.zone_hour * 3600 + (long)t.zone_minute * 60;
         secs -= t.zone[0] == '-' ? -off : off;

@@ -9,7 +9,11 @@
 #include <string.h>
 
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 #include "cdx/domain/timeline.h"
+#include "cdx/parsers/diag.h"
+#include "cdx/parsers/extract.h"
+#include "cdx/parsers/xml.h"
 #include "cdx_test.h"
 
 /* A row as the registry gives it; only the strings the test names. */
@@ -207,12 +211,88 @@ static void test_summary(void **state)
     cdx_tl_facts_free(heap_rows(rows, n), n);
 }
 
+/* From the extractor to the timeline: one problem listed in the problem
+ * list and in the discharge diagnoses of one document is one fact with
+ * both sections as its sources. */
+static const char TWO_SECTIONS[] =
+    "<ClinicalDocument xmlns=\"urn:hl7-org:v3\""
+    " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><component><structuredBody>"
+    "<component><section><code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<title>Problem List</title><entry><act classCode=\"ACT\" moodCode=\"EVN\">"
+    "<entryRelationship typeCode=\"SUBJ\"><observation classCode=\"OBS\" moodCode=\"EVN\">"
+    "<code code=\"55607006\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+    "<effectiveTime><low value=\"20200315\"/></effectiveTime>"
+    "<value xsi:type=\"CD\" code=\"44054006\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+    "</observation></entryRelationship></act></entry></section></component>"
+    "<component><section><code code=\"11535-2\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<title>Hospital Discharge Diagnosis</title><entry><act classCode=\"ACT\" moodCode=\"EVN\">"
+    "<entryRelationship typeCode=\"SUBJ\"><observation classCode=\"OBS\" moodCode=\"EVN\">"
+    "<code code=\"282291009\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+    "<effectiveTime><low value=\"20200315\"/></effectiveTime>"
+    "<value xsi:type=\"CD\" code=\"44054006\" codeSystem=\"2.16.840.1.113883.6.96\"/>"
+    "</observation></entryRelationship></act></entry></section></component>"
+    "</structuredBody></component></ClinicalDocument>";
+
+static char *opt_dup(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static void test_sections_of_one_document(void **state)
+{
+    (void)state;
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr doc = NULL;
+    assert_int_equal(cdx_xml_parse(TWO_SECTIONS, strlen(TWO_SECTIONS), &d, &doc), 0);
+    cdx_extract_t x;
+    assert_int_equal(cdx_extract(doc, &x, &d), 0);
+    json_t *facts = cdx_extract_facts_json(&x);
+    cdx_fact_row_t *fr = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_fact_rows_from_json(facts, &fr, &n), 0);
+    assert_int_equal(n, 2);
+    cdx_tl_fact_t *rows = calloc(n, sizeof *rows);
+    assert_non_null(rows);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].id = (int64_t)i + 1;
+        cdx_strlcpy(rows[i].doc_uid, "doc", sizeof rows[i].doc_uid);
+        rows[i].kind = opt_dup(fr[i].kind);
+        rows[i].code_system = opt_dup(fr[i].code_system);
+        rows[i].code = opt_dup(fr[i].code);
+        rows[i].time_low = opt_dup(fr[i].time_low);
+        rows[i].status = opt_dup(fr[i].status);
+        rows[i].data = opt_dup(fr[i].data);
+    }
+    cdx_tl_query_t q;
+    memset(&q, 0, sizeof q);
+    json_t *o = cdx_tl_timeline(rows, n, &q);
+    json_t *list = json_object_get(o, "facts");
+    assert_int_equal(json_array_size(list), 1);
+    json_t *src = json_object_get(json_array_get(list, 0), "sources");
+    assert_int_equal(json_array_size(src), 2);
+    assert_string_equal(sget(json_array_get(src, 0), "document"), "doc");
+    const char *t0 = sget(json_array_get(src, 0), "sectionCode");
+    const char *t1 = sget(json_array_get(src, 1), "sectionCode");
+    assert_true((strcmp(t0, "11450-4") == 0 && strcmp(t1, "11535-2") == 0) ||
+                (strcmp(t0, "11535-2") == 0 && strcmp(t1, "11450-4") == 0));
+    json_decref(o);
+    cdx_tl_facts_free(rows, n);
+    cdx_fact_rows_free(fr, n);
+    json_decref(facts);
+    cdx_extract_cleanup(&x);
+    xmlFreeDoc(doc);
+    cdx_diag_cleanup(&d);
+}
+
 int main(void)
 {
+    cdx_xml_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_key),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_sections_of_one_document),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
