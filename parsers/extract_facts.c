@@ -5,11 +5,11 @@
 
 void cdx_extract_fact_free(cdx_fact_t *f)
 {
-    char **strs[] = {&f->section_code, &f->location,       &f->code_system, &f->code,
-                     &f->display_name, &f->original_text,  &f->null_flavor, &f->value_type,
-                     &f->value,        &f->unit,           &f->ref_low,     &f->ref_high,
-                     &f->ref_text,     &f->interpretation, &f->time_low,    &f->time_high,
-                     &f->status,       &f->extras};
+    char **strs[] = {&f->section_code, &f->section_title, &f->location,      &f->code_system,
+                     &f->code,         &f->display_name,  &f->original_text, &f->null_flavor,
+                     &f->value_type,   &f->value,         &f->unit,          &f->unit_original,
+                     &f->ref_low,      &f->ref_high,      &f->ref_text,      &f->interpretation,
+                     &f->time_low,     &f->time_high,     &f->status,        &f->extras};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(strs); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -24,6 +24,7 @@ void cdx_extract_fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const 
     f->kind = kind;
     f->section = s->kind;
     f->section_code = dup(c, s->code);
+    f->section_title = dup(c, s->title);
     f->location = dup(c, c->loc.data);
 }
 
@@ -137,6 +138,17 @@ static bool parse_number(const char *s, double *out)
     return true;
 }
 
+/* The unit a normalization rewrote, kept in a PQ translation (PQR) whose
+ * codeSystemName is "unit as sent" and whose code is the original
+ * spelling; NULL when there is none. */
+static const char *unit_as_sent(const xmlNode *v)
+{
+    for (const xmlNode *t = first_el(v, "translation"); t != NULL; t = next_el(t, "translation"))
+        if (attr_is(t, "codeSystemName", "unit as sent") && attr(t, "code") != NULL)
+            return attr(t, "code");
+    return NULL;
+}
+
 /* The observation's value in text form, by xsi:type (guessed from the
  * attributes when a vendor left it out). */
 void cdx_extract_fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *ex)
@@ -169,6 +181,8 @@ void cdx_extract_fill_value(ctx_t *c, cdx_fact_t *f, const xmlNode *v, json_t *e
             take(&f->value, unit ? cdx_extract_printf_dup(c, "%s %s", val, unit) : dup(c, val));
         }
         set(c, &f->unit, unit);
+        set(c, &f->unit_original, unit_as_sent(v));
+        set(c, &f->unit_original, unit);
     } else if (strncmp(type, "IVL_", 4) == 0) {
         const xmlNode *lo = first_el(v, "low"), *hi = first_el(v, "high");
         const char *unit = attr(lo, "unit") ? attr(lo, "unit") : attr(hi, "unit");

@@ -56,6 +56,7 @@ typedef struct ctx {
 typedef struct section {
     cdx_fact_kind_t kind;
     const char *code;
+    char *title; /* owned by the walk that reads the section */
 } section_t;
 
 /* A kind reader's view: the context and the section being read. */

@@ -135,6 +135,7 @@ static json_t *fact_json(ctx_t *c, const cdx_fact_t *f)
     json_t *o = jobj(c);
     jstr(c, o, "section", cdx_fact_kind_name(f->section));
     jstr(c, o, "sectionCode", f->section_code);
+    jstr(c, o, "sectionTitle", f->section_title);
     jstr(c, o, "location", f->location);
     jstr(c, o, "codeSystem", f->code_system);
     jstr(c, o, "code", f->code);
@@ -146,6 +147,7 @@ static json_t *fact_json(ctx_t *c, const cdx_fact_t *f)
     if (f->has_number)
         jput(c, o, "number", json_real(f->number));
     jstr(c, o, "unit", f->unit);
+    jstr(c, o, "unitOriginal", f->unit_original);
     json_t *rr = jobj(c);
     jstr(c, rr, "low", f->ref_low);
     jstr(c, rr, "high", f->ref_high);

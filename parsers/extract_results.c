@@ -2,9 +2,23 @@
  * grouped in organizers. */
 #include "extract_internal.h"
 
+/* An observation that is itself a null flavor (nullFlavor="NI": no
+ * information) and carries no value states nothing. */
+static bool states_nothing(const xmlNode *obs)
+{
+    if (attr(obs, "nullFlavor") == NULL)
+        return false;
+    const xmlNode *v = first_el(obs, "value");
+    return v == NULL || (attr(v, "value") == NULL && attr(v, "code") == NULL &&
+                         first_el(v, "low") == NULL && first_el(v, "high") == NULL &&
+                         first_el(v, "originalText") == NULL && v->children == NULL);
+}
+
 void cdx_extract_read_result(reader_t *r, const xmlNode *obs, const xmlNode *organizer)
 {
     ctx_t *c = r->c;
+    if (states_nothing(obs))
+        return;
     cdx_fact_t f;
     cdx_extract_fact_init(
         c, &f, r->s->kind == CDX_FACT_VITAL_SIGN ? CDX_FACT_VITAL_SIGN : CDX_FACT_RESULT, r->s);

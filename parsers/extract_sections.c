@@ -89,8 +89,12 @@ static void read_statement(reader_t *r, const xmlNode *stmt, const xmlNode *cont
         break;
     case CDX_FACT_RESULT:
     case CDX_FACT_VITAL_SIGN:
-        /* Vendors put Result Observation templates on procedures too. */
-        if (obs || is_el(stmt, "procedure"))
+        /* A procedure in a results section (a specimen collection in a
+         * panel, say) is a procedure; only one that carries a value is a
+         * vendor's result written as a procedure. */
+        if (is_el(stmt, "procedure") && first_el(stmt, "value") == NULL)
+            cdx_extract_read_procedure(r, stmt);
+        else if (obs || is_el(stmt, "procedure"))
             cdx_extract_read_result(r, stmt, panel);
         else if (act || org)
             read_children(r, stmt, depth);
@@ -255,6 +259,7 @@ void cdx_extract_visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t par
 {
     section_t s;
     classify(sec, &s);
+    s.title = NULL;
     /* A subsection of a known section without its own identity (a
      * results subsection per laboratory, say) belongs to its parent. */
     if (s.kind == CDX_FACT_KINDS)
@@ -269,7 +274,10 @@ void cdx_extract_visit_section(ctx_t *c, const xmlNode *sec, cdx_fact_kind_t par
         if (cdx_buf_puts(&c->loc, path) == CDX_ENOMEM)
             c->err = CDX_ENOMEM;
         free(path);
+        s.title = cdx_extract_text_of(c, first_el(sec, "title"));
         read_section(c, sec, &s);
+        free(s.title);
+        s.title = NULL;
     }
     if (first_el(sec, "component") == NULL)
         return;

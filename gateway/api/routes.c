@@ -3,6 +3,7 @@
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
 #include "cdx/api/render.h"
+#include "cdx/api/timeline.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -17,6 +18,7 @@ static const struct module {
     {cdx_health_routes, &cdx_health_nroutes},
     {cdx_document_routes, &cdx_document_nroutes},
     {cdx_render_routes, &cdx_render_nroutes},
+    {cdx_timeline_routes, &cdx_timeline_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

@@ -89,6 +89,8 @@ typedef enum stmt_id {
     STMT_PATIENT_CLEAR_LINKS,
     STMT_PATIENT_CLEAR,
     STMT_DOC_IDS_CLEAR,
+    /* timeline.c */
+    STMT_PERSON_FACTS,
     STMT_MAX
 } stmt_id_t;
 

@@ -17,7 +17,8 @@
     section, vital signs without an organizer, entries without templateIds)
     are given the C-CDA entry structure;
   - times with a time of day but no zone get the mapping's timezone;
-  - @unit spellings go to UCUM (units code map);
+  - @unit spellings go to UCUM (units code map), the spelling as sent kept
+    as a PQ translation of the value;
   - codes of a code system some code map translates (KCD-8, EDI, KD,
     hospital-local codes) are replaced by their target, the source code kept
     as a translation; unknown ones are reported as MAP-UNMAPPED.
@@ -181,6 +182,26 @@
   <!-- ================================================================ -->
   <!-- Units and codes                                                   -->
   <!-- ================================================================ -->
+
+  <!-- A measured value whose unit spelling the units map rewrites keeps
+       the spelling it was sent with, as a PQ translation (PQR) whose code
+       is that spelling and whose codeSystemName is "unit as sent" (the
+       extractor reports it as the fact's unitOriginal). -->
+  <xsl:template match="h:value[@unit]">
+    <xsl:variable name="u" select="cdx:map('units', @unit)"/>
+    <xsl:copy>
+      <xsl:apply-templates select="@*"/>
+      <xsl:if test="$u and string($u/@code) != string(@unit)
+                    and not(h:translation[@codeSystemName = 'unit as sent'])">
+        <translation code="{@unit}" codeSystemName="unit as sent">
+          <xsl:if test="@value">
+            <xsl:attribute name="value"><xsl:value-of select="@value"/></xsl:attribute>
+          </xsl:if>
+        </translation>
+      </xsl:if>
+      <xsl:apply-templates/>
+    </xsl:copy>
+  </xsl:template>
 
   <xsl:template match="@unit">
     <xsl:variable name="u" select="cdx:map('units', .)"/>

@@ -28,6 +28,7 @@ static const cdx_error_t table[] = {
     {400, "BAD_QUERY", "Bad query parameter"},
     {400, "PURPOSE_UNKNOWN", "Unknown purpose of use"},
     {404, "DOCUMENT_NOT_FOUND", "Document not found"},
+    {404, "PATIENT_NOT_FOUND", "Patient not found"},
     /* Query strings of the read endpoints (gateway/api/params.c). */
     {400, "PARAMETER_UNKNOWN", "Unknown query parameter"},
     {400, "PARAMETER_INVALID", "Invalid query parameter"},

@@ -144,6 +144,7 @@ typedef struct cdx_fact {
     cdx_fact_kind_t kind;
     cdx_fact_kind_t section; /* kind of the section the entry sits in */
     char *section_code;      /* that section's LOINC code, when coded */
+    char *section_title;     /* that section's title text, when it has one */
     char *location;          /* XPath-like location of the clinical statement */
 
     /* What the fact is about: the diagnosis for problems, the drug for
@@ -161,7 +162,8 @@ typedef struct cdx_fact {
     char *value;
     int has_number;
     double number;
-    char *unit;
+    char *unit;          /* as normalized (UCUM when the mapping knows the spelling) */
+    char *unit_original; /* the unit as the document wrote it (see cdx_extract) */
     char *ref_low;
     char *ref_high;
     char *ref_text;
@@ -188,7 +190,26 @@ typedef struct cdx_extract {
  * when the root is neither a ClinicalDocument nor a lone section (an
  * excerpt: facts only, with an EXTRACT-FRAGMENT warning), or CDX_ENOMEM
  * (out then holds nothing to free).  Things present but unreadable (a malformed time, an
- * entry with no clinical statement) are warnings in d, which may be NULL. */
+ * entry with no clinical statement) are warnings in d, which may be NULL.
+ *
+ * Rules a reader of the facts can rely on:
+ * - a procedure statement inside a results or vital signs section (a
+ *   result organizer's component, or an entry) is a procedure fact whose
+ *   section is that results section, unless it carries a value (vendors
+ *   who use procedure for a measured result);
+ * - a result or vital sign observation that is itself a null flavor
+ *   (nullFlavor="NI", "UNK", ...) and has no value is skipped: it states
+ *   nothing, and a fact for it would read as a result with no value and no
+ *   flag;
+ * - unit is the unit of the document the facts are read from (after
+ *   normalization: UCUM where the mapping knows the spelling);
+ *   unit_original is the document's own spelling, read from a PQ
+ *   translation whose codeSystemName is "unit as sent" (which the
+ *   normalization adds when it rewrites a value's unit), else the same as
+ *   unit;
+ * - section, section_code and section_title name the section the entry
+ *   sits in, so that the same statement listed in two sections can be told
+ *   apart and merged. */
 int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d);
 
 /* Frees everything out holds and zeroes it; safe on a zeroed struct. */

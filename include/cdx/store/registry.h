@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/timeline.h"
 #include "cdx/domain/types.h"
 
 typedef struct cdx_registry cdx_registry_t;
@@ -214,6 +215,14 @@ int cdx_registry_reindex_patients(cdx_registry_t *reg, int64_t doc_id,
  * national) from the patient index and the documents' patient ids, with
  * their links.  Reindex calls it first, then rebuilds each document. */
 int cdx_registry_forget_clear_ids(cdx_registry_t *reg, const char *root);
+/* The facts of the current documents of person_id (every document that
+ * carries one of the person's identities, each document once; facts of
+ * superseded documents are left out), with each document's registry id
+ * and submitting institution, in a heap array the caller frees with
+ * cdx_tl_facts_free (*out NULL when there are none).  Returns 0 or a
+ * negative error. */
+int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fact_t **out,
+                              size_t *n);
 
 /* ---- Statements -------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "cdx/api/health.h"
 #include "cdx/api/render.h"
 #include "cdx/api/routes.h"
+#include "cdx/api/timeline.h"
 #include "cdx/base/common.h"
 
 static const cdx_route_t *find(const cdx_route_t *t, size_t n, const char *name)
@@ -28,7 +29,8 @@ static void test_joined_table(void **state)
     cdx_routes_init();
     size_t n = 0;
     const cdx_route_t *t = cdx_routes_table(&n);
-    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes);
+    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes +
+                            cdx_timeline_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
@@ -49,7 +51,7 @@ static void test_joined_table(void **state)
     assert_false(r->flags & CDX_ROUTE_DISCLOSES);
     /* The reads of patient data go through the disclosure sequence. */
     static const char *const reads[] = {"documents.get", "documents.metadata", "documents.html",
-                                        "documents.media"};
+                                        "documents.media", "patients.timeline"};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(reads); i++) {
         r = find(t, n, reads[i]);
         assert_non_null(r);

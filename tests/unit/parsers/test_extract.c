@@ -750,6 +750,77 @@ static void test_results(void **state)
     free(xml);
 }
 
+/* What the timeline relies on: a procedure in a result organizer is a
+ * procedure, an observation that is a null flavor without a value is not
+ * a fact, the unit as sent is kept beside the normalized one, and a fact
+ * names its section's title. */
+static const char TIMELINE_FACTS[] =
+    "<component><section>"
+    "<templateId root=\"2.16.840.1.113883.10.20.22.2.3.1\"/>"
+    "<code code=\"30954-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Results</title>"
+    "<entry><organizer classCode=\"BATTERY\" moodCode=\"EVN\">"
+    "<code code=\"24357-6\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"UA panel\"/>"
+    "<effectiveTime value=\"20240104\"/>"
+    "<component><procedure classCode=\"PROC\" moodCode=\"EVN\">"
+    "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+    "<code code=\"24357-6\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"UA panel\"/>"
+    "<statusCode code=\"completed\"/><effectiveTime value=\"20240104\"/></procedure></component>"
+    "<component><observation classCode=\"OBS\" moodCode=\"EVN\" nullFlavor=\"NI\">"
+    "<code code=\"24357-6\" codeSystem=\"2.16.840.1.113883.6.1\"/></observation></component>"
+    "<component><observation classCode=\"OBS\" moodCode=\"EVN\" nullFlavor=\"UNK\">"
+    "<code code=\"5811-5\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<value xsi:type=\"PQ\" nullFlavor=\"NI\"/></observation></component>"
+    "<component><observation classCode=\"OBS\" moodCode=\"EVN\">"
+    "<code code=\"2345-7\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<value xsi:type=\"PQ\" value=\"5.4\" unit=\"mmol/L\">"
+    "<translation value=\"5.4\" code=\"mmol/l\" codeSystemName=\"unit as sent\"/></value>"
+    "</observation></component>"
+    "<component><observation classCode=\"OBS\" moodCode=\"EVN\">"
+    "<code code=\"718-7\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<value xsi:type=\"PQ\" value=\"13\" unit=\"g/dL\"/></observation></component>"
+    "</organizer></entry>"
+    /* A procedure with a value is a vendor's result. */
+    "<entry><procedure classCode=\"PROC\" moodCode=\"EVN\">"
+    "<code code=\"2160-0\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+    "<value xsi:type=\"PQ\" value=\"1.1\" unit=\"mg/dL\"/></procedure></entry>"
+    "</section></component>";
+
+static void test_timeline_facts(void **state)
+{
+    (void)state;
+    char *xml = with_body(TIMELINE_FACTS);
+    cdx_extract_t x;
+    cdx_diag_t d;
+    extract(xml, &x, &d);
+    assert_int_equal(count_kind(&x, CDX_FACT_PROCEDURE), 1);
+    assert_int_equal(count_kind(&x, CDX_FACT_RESULT), 3);
+    const cdx_fact_t *p = nth_fact(&x, CDX_FACT_PROCEDURE, 0);
+    assert_string_equal(p->code, "24357-6");
+    assert_int_equal(p->section, CDX_FACT_RESULT);
+    assert_string_equal(p->section_code, "30954-2");
+    assert_string_equal(p->section_title, "Results");
+    assert_null(p->value);
+    const cdx_fact_t *f = nth_fact(&x, CDX_FACT_RESULT, 0);
+    assert_string_equal(f->code, "2345-7");
+    assert_string_equal(f->unit, "mmol/L");
+    assert_string_equal(f->unit_original, "mmol/l");
+    assert_string_equal(f->section_title, "Results");
+    f = nth_fact(&x, CDX_FACT_RESULT, 1);
+    assert_string_equal(f->unit, "g/dL");
+    assert_string_equal(f->unit_original, "g/dL");
+    f = nth_fact(&x, CDX_FACT_RESULT, 2);
+    assert_string_equal(f->code, "2160-0");
+    assert_true(f->has_number && f->number == 1.1);
+    json_t *facts = cdx_extract_facts_json(&x);
+    json_t *first = json_array_get(json_object_get(facts, "results"), 0);
+    assert_string_equal(jpath(first, "unitOriginal", NULL), "mmol/l");
+    assert_string_equal(jpath(first, "sectionTitle", NULL), "Results");
+    json_decref(facts);
+    cdx_extract_cleanup(&x);
+    cdx_diag_cleanup(&d);
+    free(xml);
+}
+
 /* Vital signs found by LOINC code alone, inside a nested section. */
 static const char VITALS[] =
     "<component><section><code code=\"X-PARENT\"/><title>Exam</title>"
@@ -1251,6 +1322,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_medications),
         cmocka_unit_test(test_allergies),
         cmocka_unit_test(test_results),
+        cmocka_unit_test(test_timeline_facts),
         cmocka_unit_test(test_vital_signs),
         cmocka_unit_test(test_procedures),
         cmocka_unit_test(test_immunizations),
