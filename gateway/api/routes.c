@@ -2,6 +2,7 @@
 #include "cdx/api/routes.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
+#include "cdx/api/query.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -15,6 +16,7 @@ static const struct module {
 } modules[] = {
     {cdx_health_routes, &cdx_health_nroutes},
     {cdx_document_routes, &cdx_document_nroutes},
+    {cdx_query_routes, &cdx_query_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

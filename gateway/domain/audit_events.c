@@ -33,6 +33,10 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
     EVENT(CDX_AUDIT_DOCUMENT_READ, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
           "a document or its registry entry was read (0), asked for by an unknown id (4), or "
           "refused for the institution's role (8)"),
+    EVENT(CDX_AUDIT_DOCUMENT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "the documents of a patient were listed (0; detail the number returned and the "
+          "filters used, by name), asked for by an identity the index lacks (4), or refused for "
+          "the institution's role (8)"),
     EVENT(CDX_AUDIT_ACCESS_DENIED, SERIOUS, "110113", "Security Alert", "110132",
           "Use of Restricted Function",
           "a request to a route other than the document routes (such as `/metrics`) was refused "

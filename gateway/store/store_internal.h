@@ -77,6 +77,9 @@ typedef enum stmt_id {
     STMT_LINK_FIND,
     STMT_LINK_PUT,
     STMT_PERSON_MERGE,
+    /* query.c */
+    STMT_DOC_KEYS,
+    STMT_QUERY_DOCS,
     STMT_MAX
 } stmt_id_t;
 
@@ -173,6 +176,15 @@ int cdx_store_person_merge(cdx_registry_t *reg, int64_t into, int64_t from);
  * *person_id receives the person of the document's first identity. */
 int cdx_store_patients_attach(cdx_registry_t *reg, const cdx_doc_record_t *rec,
                               int64_t *person_id, int *blocked);
+
+/* ---- query.c ---------------------------------------------------------- */
+
+/* Defines the SQL function cdx_ts_utc_key(text) on the connection (the
+ * schema step that adds the keys fills them with it). */
+int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
+/* Fills the sort and filter keys and the class code of document doc_id
+ * from rec, inside the open transaction. */
+int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_record_t *rec);
 
 /* ---- schema.c (generated from schema/NNNN_*.sql) ---------------------- */
 

@@ -10,6 +10,7 @@
 #include "cdx_test.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
+#include "cdx/api/query.h"
 #include "cdx/api/routes.h"
 #include "cdx/base/common.h"
 
@@ -27,7 +28,7 @@ static void test_joined_table(void **state)
     cdx_routes_init();
     size_t n = 0;
     const cdx_route_t *t = cdx_routes_table(&n);
-    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes);
+    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_query_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
