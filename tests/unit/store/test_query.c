@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
@@ -239,12 +240,46 @@ static void test_paging_stable(void **state)
     assert_null(strstr(walked, late_new));
 }
 
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* A registry from before schema step 5 (its documents without keys) gets
+ * them from the step, the same as documents stored since. */
+static void test_keys_of_older_documents(void **state)
+{
+    (void)state;
+    cdx_doc_query_t q = query(A);
+    q.status = CDX_QUERY_ALL;
+    char before[1024], after[1024];
+    run(&q, before, sizeof before, NULL);
+    cdx_registry_close(reg);
+    reg = NULL;
+    raw_exec("DROP TABLE document_keys; DELETE FROM schema_migrations WHERE version = 5");
+    char err[512];
+    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
+    assert_int_equal(cdx_registry_schema_version(reg), 5);
+    run(&q, after, sizeof after, NULL);
+    assert_string_equal(after, before);
+    q.from = "20240601000000";
+    q.to = "20240602000000";
+    expect(&q, 1, u_est);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_person_newest_first),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_paging_stable),
+        cmocka_unit_test(test_keys_of_older_documents),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
