@@ -209,7 +209,15 @@ static int read_codes(const cdx_params_t *p, find_ctx_t *c, cdx_param_error_t *e
         return invalid(e, 400, "PARAMETER_INVALID", "status",
                        "query parameter 'status' must be 'current' (the default), "
                        "'superseded' or 'all'");
-    scope_add(c, "status", status);
+    /* The scope holds the status meant, so that leaving it out and
+     * writing the default are the same query. */
+    static const char *const names[] = {"current", "superseded", "all"};
+    size_t used = strlen(c->scope);
+    snprintf(c->scope + used, sizeof c->scope - used, "status=%s\n", names[c->q.status]);
+    if (status != NULL && strstr(c->filters, "status") == NULL) {
+        used = strlen(c->filters);
+        snprintf(c->filters + used, sizeof c->filters - used, "%sstatus", used ? "," : "");
+    }
     return 0;
 }
 

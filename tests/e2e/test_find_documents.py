@@ -266,6 +266,10 @@ class TestPaging(unittest.TestCase):
         cur = self.first_cursor(q)
         r = find(q + "&limit=2&cursor=" + cur)  # limit may change
         self.assertEqual(r.status, 200)
+        # The default status written out, a date at another spelling: the same query.
+        self.assertEqual(find(q + "&status=current&cursor=" + cur).status, 200)
+        cur2 = self.first_cursor(q + "&from=2024")
+        self.assertEqual(find(q + "&from=20240101000000&cursor=" + cur2).status, 200)
         problem_check(self, find(q + "&type=11506-3&cursor=" + cur), 400, "CURSOR_INVALID")
         problem_check(self, find("patient=%s&cursor=%s" % (pid(D_ID), cur)), 400,
                       "CURSOR_INVALID")
