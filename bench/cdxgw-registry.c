@@ -108,7 +108,7 @@ static int store_one(cdx_registry_t *reg, const opts_t *o, long j)
         ids[1] = e1;
         inst = (int)((p + 1) % NINST);
     }
-    char unique[64], sha[32], created[40], start[16], stop[16], meta[160];
+    char unique[64], sha[32], created[160], start[16], stop[16], meta[160];
     snprintf(unique, sizeof unique, "%s.2^D%09ld", inst_oids[inst], j);
     snprintf(sha, sizeof sha, "sha-%ld", j);
     static const char *const offsets[] = {"+09:00", "-05:00", "Z"};

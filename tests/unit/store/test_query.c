@@ -43,7 +43,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Stores a document of the identities ids (root, ext pairs, n of them);
+/* Stores a document of the identities ids (n root, extension pairs);
  * returns its registry id in uid. */
 static void store(const char *const *ids, size_t n, const char *created, const char *type,
                   const char *custodian, const char *replaces, char uid[33], char unique[64])
@@ -87,14 +87,14 @@ static char x_old[64];
 static void fill(void)
 {
     char unique[64];
-    store(A, 2, "2024-01-05T09:30:00+09:00", "34133-9", "2.25.7", NULL, u_old, x_old);
-    store(AB, 4, "2024-03-01T12:00:00+09:00", "11506-3", "2.25.8", NULL, u_link, unique);
+    store(A, 1, "2024-01-05T09:30:00+09:00", "34133-9", "2.25.7", NULL, u_old, x_old);
+    store(AB, 2, "2024-03-01T12:00:00+09:00", "11506-3", "2.25.8", NULL, u_link, unique);
     /* 2024-05-31T15:00Z and 2024-06-01T01:00Z: the second is newer in UTC. */
-    store(B, 2, "2024-06-01T00:00:00+09:00", "11506-3", "2.25.8", NULL, u_kst, unique);
-    store(B, 2, "2024-05-31T20:00:00-05:00", "11506-3", "2.25.8", NULL, u_est, unique);
-    store(B, 2, "2025-06-15T10:00:00+09:00", "18842-5", "2.25.8", NULL, u_dis, unique);
-    store(A, 2, "2025-07-01", "34133-9", "2.25.7", x_old, u_rep, unique);
-    store(OTHER, 2, "2026-01-01", "34133-9", "2.25.7", NULL, u_other, unique);
+    store(B, 1, "2024-06-01T00:00:00+09:00", "11506-3", "2.25.8", NULL, u_kst, unique);
+    store(B, 1, "2024-05-31T20:00:00-05:00", "11506-3", "2.25.8", NULL, u_est, unique);
+    store(B, 1, "2025-06-15T10:00:00+09:00", "18842-5", "2.25.8", NULL, u_dis, unique);
+    store(A, 1, "2025-07-01", "34133-9", "2.25.7", x_old, u_rep, unique);
+    store(OTHER, 1, "2026-01-01", "34133-9", "2.25.7", NULL, u_other, unique);
 }
 
 static cdx_doc_query_t query(const char *const *id)
@@ -225,8 +225,8 @@ static void test_paging_stable(void **state)
         }
         cdx_doc_page_cleanup(&page);
         if (++pages == 1) {
-            store(B, 2, "2027-01-01", "34133-9", "2.25.8", NULL, late_new, unique);
-            store(B, 2, "2020-01-01", "34133-9", "2.25.8", NULL, late_old, unique);
+            store(B, 1, "2027-01-01", "34133-9", "2.25.8", NULL, late_new, unique);
+            store(B, 1, "2020-01-01", "34133-9", "2.25.8", NULL, late_old, unique);
         }
         if (!more)
             break;
