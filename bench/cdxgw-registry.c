@@ -112,21 +112,35 @@ static int store_one(cdx_registry_t *reg, const opts_t *o, long j)
     snprintf(unique, sizeof unique, "%s.2^D%09ld", inst_oids[inst], j);
     snprintf(sha, sizeof sha, "sha-%ld", j);
     static const char *const offsets[] = {"+09:00", "-05:00", "Z"};
-    snprintf(created, sizeof created, "%04ld-%02ld-%02ldT%02ld:%02ld:%02ld%s",
-             2015 + rnd_below(12), 1 + rnd_below(12), 1 + rnd_below(28), rnd_below(24),
-             rnd_below(60), rnd_below(60), offsets[rnd_below(3)]);
+    snprintf(created, sizeof created, "%04ld-%02ld-%02ldT%02ld:%02ld:%02ld%s", 2015 + rnd_below(12),
+             1 + rnd_below(12), 1 + rnd_below(28), rnd_below(24), rnd_below(60), rnd_below(60),
+             offsets[rnd_below(3)]);
     const char *type = types[rnd_below((long)NTYPES)];
     int discharge = strcmp(type, "18842-5") == 0;
     snprintf(start, sizeof start, "%.4s%.2s01", created, created + 5);
     snprintf(stop, sizeof stop, "%.4s%.2s05", created, created + 5);
     snprintf(meta, sizeof meta, "{\"title\":\"synthetic\",\"code\":{\"code\":\"%s\"}}", type);
     cdx_fact_row_t facts[3] = {
-        {.kind = "problems", .code_system = "2.16.840.1.113883.6.96", .code = "44054006",
-         .time_low = start, .status = "active", .data = "{}"},
-        {.kind = "medications", .code_system = "2.16.840.1.113883.6.88", .code = "860975",
-         .time_low = start, .status = "active", .data = "{}"},
-        {.kind = "results", .code_system = "2.16.840.1.113883.6.1", .code = "4548-4",
-         .value = "7.1", .has_number = 1, .number = 7.1, .unit = "%", .time_low = start,
+        {.kind = "problems",
+         .code_system = "2.16.840.1.113883.6.96",
+         .code = "44054006",
+         .time_low = start,
+         .status = "active",
+         .data = "{}"},
+        {.kind = "medications",
+         .code_system = "2.16.840.1.113883.6.88",
+         .code = "860975",
+         .time_low = start,
+         .status = "active",
+         .data = "{}"},
+        {.kind = "results",
+         .code_system = "2.16.840.1.113883.6.1",
+         .code = "4548-4",
+         .value = "7.1",
+         .has_number = 1,
+         .number = 7.1,
+         .unit = "%",
+         .time_low = start,
          .data = "{}"},
     };
     cdx_doc_record_t rec = {
@@ -256,7 +270,7 @@ static int m_find_paged(cdx_registry_t *reg, long person, size_t *n)
 static const struct measure {
     const char *name;
     measure_fn fn;
-    const char *what; /* one line for the table */
+    const char *what;     /* one line for the table */
     double target_p99_ms; /* 0: none */
 } measures[] = {
     {"find_documents", m_find, "FindDocuments, patient only (limit 50)", 5.0},
@@ -302,8 +316,8 @@ static int run_measure(cdx_registry_t *reg, const opts_t *o, const struct measur
     double p50 = pct(lat, o->queries, 50), p99 = pct(lat, o->queries, 99);
     double max = lat[o->queries - 1];
     int ok = m->target_p99_ms <= 0 || p99 < m->target_p99_ms;
-    printf("%-26s p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  %6.2f items/call  %s\n", m->name,
-           p50, p99, max, (double)items / (double)o->queries,
+    printf("%-26s p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms  %6.2f items/call  %s\n", m->name, p50,
+           p99, max, (double)items / (double)o->queries,
            m->target_p99_ms <= 0 ? "" : (ok ? "(p99 target met)" : "(p99 TARGET MISSED)"));
     if (js != NULL)
         fprintf(js,

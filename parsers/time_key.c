@@ -124,4 +124,3 @@ int cdx_ts_utc_key(const char *s, char key[CDX_TS_KEY_LEN])
     cdx_strlcpy(key, text, CDX_TS_KEY_LEN);
     return 0;
 }
-

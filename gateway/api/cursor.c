@@ -20,8 +20,8 @@ void cdx_cursor_key(const unsigned char secret[32], unsigned char key[32])
 {
     static const char label[] = "cdxgw cursor key v1";
     unsigned int len = 0;
-    if (HMAC(EVP_sha256(), secret, 32, (const unsigned char *)label, sizeof label - 1, key,
-             &len) == NULL)
+    if (HMAC(EVP_sha256(), secret, 32, (const unsigned char *)label, sizeof label - 1, key, &len) ==
+        NULL)
         memset(key, 0, 32);
 }
 

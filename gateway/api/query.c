@@ -35,16 +35,16 @@ static const cdx_param_spec_t find_specs[] = {
 
 /* One query: what the loop read from the request, the worker's page. */
 typedef struct find_ctx {
-    cdx_patient_ref_t asked;  /* as the client wrote it */
-    char root[128];           /* the identity as stored */
+    cdx_patient_ref_t asked; /* as the client wrote it */
+    char root[128];          /* the identity as stored */
     char ext[300];
     cdx_doc_query_t q;
     char keys[4][CDX_TIME_KEY_LEN]; /* from, to, service_from, service_to */
     char after_key[CDX_CURSOR_SORT_MAX + 1];
-    char scope[2048];         /* the route and its filters, which a cursor is bound to */
+    char scope[2048]; /* the route and its filters, which a cursor is bound to */
     unsigned char cursor_key[32];
     cdx_doc_page_t page;
-    char filters[96];         /* the names of the filters used, for the audit detail */
+    char filters[96]; /* the names of the filters used, for the audit detail */
 } find_ctx_t;
 
 /* The seam where the asked identity becomes the one the registry stores:
@@ -92,8 +92,7 @@ static void find_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
     if (d->stage == CDX_DISCLOSE_NOT_FOUND)
         snprintf(out, outlen, "count=0 patient=unknown filters=%s", c->filters);
     else
-        snprintf(out, outlen, "count=%zu more=%d filters=%s", c->page.n, c->page.more,
-                 c->filters);
+        snprintf(out, outlen, "count=%zu more=%d filters=%s", c->page.n, c->page.more, c->filters);
 }
 
 /* The cursor after the page's last hit, or "" when none remain. */
@@ -155,7 +154,8 @@ static const cdx_disclose_endpoint_t document_query = {
 
 /* ---- the request --------------------------------------------------------- */
 
-static int invalid(cdx_param_error_t *e, int status, const char *code, const char *param, const char *detail)
+static int invalid(cdx_param_error_t *e, int status, const char *code, const char *param,
+                   const char *detail)
 {
     e->status = status;
     e->code = code;

@@ -82,24 +82,24 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
  * ?11 the keyset position, ?12 the limit, ?13.. the types. */
 #define TYPE_PARAM0 13
 #define SQL_FIND                                                                                   \
-    "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                   \
-    " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"      \
-    " coalesce(d.custodian_oid, d.author_oid, i.oid)"                                             \
-    " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                        \
-    " JOIN institutions AS i ON i.id = d.submitter_id"                                            \
-    " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                    \
+    "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                    \
+    " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"       \
+    " coalesce(d.custodian_oid, d.author_oid, i.oid)"                                              \
+    " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                         \
+    " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
+    " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
     "  JOIN document_patient_ids AS dp ON dp.root = p.root AND dp.extension = p.extension"         \
-    "  WHERE p.person_id = ?1)"                                                                   \
-    " AND (?2 IS NULL OR d.status = ?2)"                                                          \
-    " AND (?3 = 0 OR d.type_code IN (?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"      \
-    "  ?24, ?25, ?26, ?27, ?28))"                                                                 \
-    " AND (?4 IS NULL OR k.class_code = ?4)"                                                      \
-    " AND (?5 IS NULL OR k.creation_key >= ?5)"                                                   \
-    " AND (?6 IS NULL OR k.creation_key < ?6)"                                                    \
-    " AND (?7 IS NULL OR coalesce(k.service_stop_key, k.service_start_key) >= ?7)"                \
-    " AND (?8 IS NULL OR k.service_start_key < ?8)"                                               \
-    " AND (?9 IS NULL OR d.custodian_oid = ?9 OR d.author_oid = ?9)"                              \
-    " AND (?10 IS NULL OR k.creation_key < ?10 OR (k.creation_key = ?10 AND d.id < ?11))"        \
+    "  WHERE p.person_id = ?1)"                                                                    \
+    " AND (?2 IS NULL OR d.status = ?2)"                                                           \
+    " AND (?3 = 0 OR d.type_code IN (?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"       \
+    "  ?24, ?25, ?26, ?27, ?28))"                                                                  \
+    " AND (?4 IS NULL OR k.class_code = ?4)"                                                       \
+    " AND (?5 IS NULL OR k.creation_key >= ?5)"                                                    \
+    " AND (?6 IS NULL OR k.creation_key < ?6)"                                                     \
+    " AND (?7 IS NULL OR coalesce(k.service_stop_key, k.service_start_key) >= ?7)"                 \
+    " AND (?8 IS NULL OR k.service_start_key < ?8)"                                                \
+    " AND (?9 IS NULL OR d.custodian_oid = ?9 OR d.author_oid = ?9)"                               \
+    " AND (?10 IS NULL OR k.creation_key < ?10 OR (k.creation_key = ?10 AND d.id < ?11))"          \
     " ORDER BY k.creation_key DESC, d.id DESC LIMIT ?12"
 
 static const char *nonempty(const char *s)
@@ -115,9 +115,12 @@ static int bind_query(sqlite3_stmt *st, const cdx_doc_query_t *q, int64_t person
         src = cdx_store_bind_text(st, 2, statuses[q->status]);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int(st, 3, q->ntypes > 0);
-    const char *texts[] = {nonempty(q->class_code),  nonempty(q->from),
-                           nonempty(q->to),          nonempty(q->service_from),
-                           nonempty(q->service_to),  nonempty(q->institution),
+    const char *texts[] = {nonempty(q->class_code),
+                           nonempty(q->from),
+                           nonempty(q->to),
+                           nonempty(q->service_from),
+                           nonempty(q->service_to),
+                           nonempty(q->institution),
                            q->after_key};
     for (int i = 0; src == SQLITE_OK && i < (int)CDX_ARRAY_SIZE(texts); i++)
         src = cdx_store_bind_text(st, 4 + i, texts[i]);
@@ -183,8 +186,7 @@ static int query_valid(const cdx_doc_query_t *q)
     return 1;
 }
 
-int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q,
-                                cdx_doc_page_t *out)
+int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q, cdx_doc_page_t *out)
 {
     memset(out, 0, sizeof *out);
     reg->errmsg[0] = '\0';

@@ -28,10 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     } while (0)
 
 static const cdx_param_spec_t specs[] = {
-    {"patient", 0, 400},     {"type", CDX_PARAM_REPEAT, 64}, {"class", 0, 64},
-    {"from", 0, 40},         {"to", 0, 40},                  {"service_from", 0, 40},
-    {"service_to", 0, 40},   {"institution", 0, 128},        {"status", 0, 16},
-    {"limit", 0, 8},         {"cursor", 0, 512},
+    {"patient", 0, 400},   {"type", CDX_PARAM_REPEAT, 64},
+    {"class", 0, 64},      {"from", 0, 40},
+    {"to", 0, 40},         {"service_from", 0, 40},
+    {"service_to", 0, 40}, {"institution", 0, 128},
+    {"status", 0, 16},     {"limit", 0, 8},
+    {"cursor", 0, 512},
 };
 
 #define TYPES_MAX 20

@@ -11,9 +11,9 @@
 #include "cdx/api/cursor.h"
 #include "cdx/base/common.h"
 
-static const unsigned char SECRET[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                         17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-                                         31, 32};
+static const unsigned char SECRET[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                         12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                         23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 static const char SCOPE[] = "documents.find\npatient=2.25.1|A\n";
 
 static void make(unsigned char key[32], char text[CDX_CURSOR_TEXT_MAX])
