@@ -77,7 +77,9 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
 
 /* ---- The query --------------------------------------------------------- */
 
-/* The parameters: ?1 person, ?2 status, ?3 whether types filter, ?4 class,
+/* The parameters: ?1 and ?29 the identity's root and extension (its
+ * person is found inside the statement, so that the whole answer is one
+ * read snapshot even while a link moves identities), ?2 status, ?3 whether types filter, ?4 class,
  * ?5 from, ?6 to, ?7 service_from, ?8 service_to, ?9 institution, ?10 and
  * ?11 the keyset position, ?12 the limit, ?13.. the types. */
 #define TYPE_PARAM0 13
@@ -89,7 +91,7 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
     " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
     " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
     "  JOIN document_patient_ids AS dp ON dp.root = p.root AND dp.extension = p.extension"         \
-    "  WHERE p.person_id = ?1)"                                                                    \
+    "  WHERE p.person_id = (SELECT person_id FROM patients WHERE root = ?1 AND extension = ?29))"  \
     " AND (?2 IS NULL OR d.status = ?2)"                                                           \
     " AND (?3 = 0 OR d.type_code IN (?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"       \
     "  ?24, ?25, ?26, ?27, ?28))"                                                                  \
@@ -107,10 +109,12 @@ static const char *nonempty(const char *s)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-static int bind_query(sqlite3_stmt *st, const cdx_doc_query_t *q, int64_t person)
+static int bind_query(sqlite3_stmt *st, const cdx_doc_query_t *q)
 {
     static const char *const statuses[] = {"current", "superseded", NULL};
-    int src = sqlite3_bind_int64(st, 1, person);
+    int src = cdx_store_bind_text(st, 1, q->root);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 29, q->ext);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 2, statuses[q->status]);
     if (src == SQLITE_OK)
@@ -192,21 +196,14 @@ int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q, c
     reg->errmsg[0] = '\0';
     if (!query_valid(q))
         return CDX_EINVAL;
-    int64_t person = 0;
-    int rc = cdx_registry_person_of(reg, q->root, q->ext, &person);
-    if (rc == CDX_ENOTFOUND)
-        return 0;
-    if (rc != 0)
-        return rc;
-    out->person_found = 1;
     out->hits = calloc(q->limit + 1, sizeof *out->hits);
     if (out->hits == NULL)
         return CDX_ENOMEM;
     sqlite3_stmt *st = NULL;
-    rc = cdx_store_stmt_get(reg, STMT_QUERY_DOCS, SQL_FIND, &st);
+    int rc = cdx_store_stmt_get(reg, STMT_QUERY_DOCS, SQL_FIND, &st);
     if (rc != 0)
         goto out;
-    int src = bind_query(st, q, person);
+    int src = bind_query(st, q);
     if (src != SQLITE_OK) {
         rc = cdx_store_fail(reg, src, "binding a document query");
         goto out;
@@ -223,6 +220,18 @@ int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q, c
     }
     if (src != SQLITE_ROW && src != SQLITE_DONE)
         rc = cdx_store_fail(reg, src, "querying documents");
+    cdx_store_stmt_put(st);
+    st = NULL;
+    /* No row: a person with none that match, or an identity the index
+     * lacks. */
+    out->person_found = out->n > 0;
+    if (rc == 0 && out->n == 0) {
+        int64_t person = 0;
+        rc = cdx_registry_person_of(reg, q->root, q->ext, &person);
+        out->person_found = rc == 0;
+        if (rc == CDX_ENOTFOUND)
+            rc = 0;
+    }
 out:
     cdx_store_stmt_put(st);
     if (rc != 0)
