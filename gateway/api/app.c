@@ -282,8 +282,11 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     if (app->writer == NULL || rq->route == NULL)
         return;
     if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
-        /* The disclosing routes are the document reads. */
-        cdx_disclose_on_deny(app, rq, CDX_AUDIT_DOCUMENT_READ);
+        /* The disclosing routes are the document reads and the query. */
+        cdx_disclose_on_deny(app, rq,
+                             strcmp(rq->route->name, "documents.find") == 0
+                                 ? CDX_AUDIT_DOCUMENT_QUERY
+                                 : CDX_AUDIT_DOCUMENT_READ);
         return;
     }
     deny_audit_t *da = calloc(1, sizeof *da);

@@ -367,7 +367,7 @@ static void read_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
         snprintf(out, outlen, "form=%s", form);
 }
 
-static json_t *metadata_json(const cdx_doc_row_t *row)
+json_t *cdx_document_metadata_json(const cdx_doc_row_t *row)
 {
     json_error_t jerr;
     json_t *meta = json_loads(row->meta_json, 0, &jerr);
@@ -399,7 +399,7 @@ static void read_respond(cdx_disclosure_t *d, cdx_request_t *rq)
         return;
     }
     if (c->metadata) {
-        json_t *meta = metadata_json(&c->row);
+        json_t *meta = cdx_document_metadata_json(&c->row);
         char *text = json_dumps(meta, JSON_COMPACT);
         json_decref(meta);
         if (text == NULL)

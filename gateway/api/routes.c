@@ -4,6 +4,7 @@
 #include "cdx/api/health.h"
 #include "cdx/api/render.h"
 #include "cdx/api/timeline.h"
+#include "cdx/api/query.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -19,6 +20,7 @@ static const struct module {
     {cdx_document_routes, &cdx_document_nroutes},
     {cdx_render_routes, &cdx_render_nroutes},
     {cdx_timeline_routes, &cdx_timeline_nroutes},
+    {cdx_query_routes, &cdx_query_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

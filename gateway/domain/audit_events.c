@@ -31,9 +31,15 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "`XML_DTD_FORBIDDEN`, `XML_LIMIT`, `IDENTITY_MISMATCH`, `DOCUMENT_ID_FOREIGN`, "
           "`REPLACEMENT_FORBIDDEN`"),
     EVENT(CDX_AUDIT_DOCUMENT_READ, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
-          "a document, its registry entry or a patient's timeline (detail `form=timeline` or "
-          "`form=summary`) was read (0), asked for by an unknown document id or patient "
+          "a document, its registry entry, its HTML rendering, an embedded binary or a "
+          "patient's timeline was read (0; detail `form=original`, `normalized`, `metadata`, "
+          "`html`, `media`, `timeline` or `summary`, with `status` and `code` when the rendering "
+          "failed or the binary was not found), asked for by an unknown document id or patient "
           "identity (4), or refused for the institution's role (8)"),
+    EVENT(CDX_AUDIT_DOCUMENT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "the documents of a patient were listed (0; detail the number returned and the "
+          "filters used, by name), asked for by an identity the index lacks (4), or refused for "
+          "the institution's role (8)"),
     EVENT(CDX_AUDIT_ACCESS_DENIED, SERIOUS, "110113", "Security Alert", "110132",
           "Use of Restricted Function",
           "a request to a route other than the document routes (such as `/metrics`) was refused "

@@ -523,6 +523,8 @@ static int registry_open(const char *path, int skip_check, cdx_registry_t **out,
         goto out;
     }
     rc = configure(reg, path, err, errlen);
+    if (rc == 0)
+        rc = cdx_store_query_functions(reg, path, err, errlen);
     if (rc != 0)
         goto out;
     rc = cdx_store_migrate(reg, path, err, errlen);

@@ -342,6 +342,8 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
         return rc;
     rc = insert_document(reg, ds);
     if (rc == 0)
+        rc = cdx_store_document_keys(reg, ds->doc_id, rec);
+    if (rc == 0)
         rc = insert_content(reg, ds);
     if (rc == 0)
         rc = cdx_store_doc_patient_ids_insert(reg, ds->doc_id, rec);

@@ -91,6 +91,9 @@ typedef enum stmt_id {
     STMT_DOC_IDS_CLEAR,
     /* timeline.c */
     STMT_PERSON_FACTS,
+    /* query.c */
+    STMT_DOC_KEYS,
+    STMT_QUERY_DOCS,
     STMT_MAX
 } stmt_id_t;
 
@@ -225,6 +228,15 @@ int cdx_store_pindex_audit(cdx_registry_t *reg, const cdx_store_pindex_t *px,
  * px->rec->match. */
 #define CDX_STORE_MATCH_CANDIDATES 200
 int cdx_store_patients_match(cdx_registry_t *reg, cdx_store_pindex_t *px);
+
+/* ---- query.c ---------------------------------------------------------- */
+
+/* Defines the SQL function cdx_ts_utc_key(text) on the connection (the
+ * schema step that adds the keys fills them with it). */
+int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
+/* Fills the sort and filter keys and the class code of document doc_id
+ * from rec, inside the open transaction. */
+int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_record_t *rec);
 
 /* ---- schema.c (generated from schema/NNNN_*.sql) ---------------------- */
 

@@ -35,6 +35,7 @@ static const cdx_error_t table[] = {
     {400, "PATIENT_ID_INVALID", "Malformed patient identifier"},
     {400, "DATE_INVALID", "Malformed date"},
     {404, "MEDIA_NOT_FOUND", "Embedded binary not found"},
+    {400, "CURSOR_INVALID", "Invalid paging cursor"},
     /* The body: media type and MIME. */
     {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"},
     {415, "MIME_WRAPPED", "MIME message sent as XML"},

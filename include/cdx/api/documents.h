@@ -15,9 +15,18 @@
 #ifndef CDX_DOCUMENTS_H
 #define CDX_DOCUMENTS_H
 
+#include <jansson.h>
+
 #include "cdx/api/routes.h"
+#include "cdx/store/registry.h"
 
 extern const cdx_route_t cdx_document_routes[];
 extern const size_t cdx_document_nroutes;
+
+/* The registry entry of a stored document as GET
+ * /v1/documents/{id}/metadata answers it (the extracted metadata with id,
+ * status, hashes, mapping version and submitter); NULL when out of
+ * memory.  Shared with the document query (query.h). */
+json_t *cdx_document_metadata_json(const cdx_doc_row_t *row);
 
 #endif

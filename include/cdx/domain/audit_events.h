@@ -31,6 +31,7 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_DOCUMENT_CONFLICT  "document.conflict"
 #define CDX_AUDIT_SECURITY_ALERT     "security.alert"
 #define CDX_AUDIT_DOCUMENT_READ      "document.read"
+#define CDX_AUDIT_DOCUMENT_QUERY     "document.query"
 #define CDX_AUDIT_ACCESS_DENIED      "access.denied"
 #define CDX_AUDIT_INSTITUTION_UPSERT "institution.upsert"
 #define CDX_AUDIT_PATIENT_LINK       "patient.link"

@@ -111,6 +111,7 @@ typedef struct cdx_doc_record {
     const char *author_oid;
     const char *type_code;
     const char *type_system;
+    const char *class_code;    /* the document's class code when extracted, else NULL */
     const char *title;
     const char *creation_time;  /* ISO 8601 */
     const char *service_start;

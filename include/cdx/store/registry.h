@@ -223,6 +223,63 @@ int cdx_registry_forget_clear_ids(cdx_registry_t *reg, const char *root);
  * negative error. */
 int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fact_t **out,
                               size_t *n);
+/* ---- Document query (FindDocuments) -----------------------------------
+ * The documents of the person behind one identity, across every identity
+ * linked to it, newest first by creation time in UTC, then by registry
+ * row; paged by keyset (the position of the last row returned), so that a
+ * document stored between two pages neither repeats nor hides a row. */
+
+#define CDX_QUERY_MAX_TYPES 16
+#define CDX_QUERY_MAX_LIMIT 500
+
+typedef enum {
+    CDX_QUERY_CURRENT = 0, /* status current (the default) */
+    CDX_QUERY_SUPERSEDED,
+    CDX_QUERY_ALL,
+} cdx_query_status_t;
+
+/* The filters: NULL (or 0 types) leaves one out.  Times are keys
+ * "YYYYMMDDHHMMSS" in UTC (cdx/parsers/time_key.h); a from is inclusive,
+ * a to exclusive.  The service period [start, stop] must overlap
+ * [service_from, service_to) (a document without one does not match). */
+typedef struct cdx_doc_query {
+    const char *root; /* the identity as stored (a national id in its keyed form) */
+    const char *ext;
+    const char *types[CDX_QUERY_MAX_TYPES]; /* type codes (LOINC): any of them */
+    size_t ntypes;
+    const char *class_code; /* documents.class_code: the class code the extraction gave */
+    const char *from, *to;  /* creation time */
+    const char *service_from, *service_to;
+    const char *institution; /* custodian or author institution OID */
+    cdx_query_status_t status;
+    size_t limit; /* 1 to CDX_QUERY_MAX_LIMIT */
+    /* Keyset position: only rows after (older than) it; after_key NULL
+     * starts at the newest. */
+    const char *after_key;
+    int64_t after_id;
+} cdx_doc_query_t;
+
+/* One document found: its row (content not read), its creation key and
+ * the institution it comes from (custodian, else author, else submitter). */
+typedef struct cdx_doc_hit {
+    cdx_doc_row_t row;
+    char creation_key[16];
+    char *institution;
+} cdx_doc_hit_t;
+
+typedef struct cdx_doc_page {
+    int person_found; /* the identity is in the patient index */
+    cdx_doc_hit_t *hits;
+    size_t n;
+    int more; /* rows remain after the last hit */
+} cdx_doc_page_t;
+
+/* Runs q.  Returns 0 with *out filled (an identity the index lacks gives
+ * person_found 0 and no hits), CDX_EINVAL for a query out of bounds, or
+ * another negative error.  cdx_doc_page_cleanup frees *out. */
+int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q,
+                                cdx_doc_page_t *out);
+void cdx_doc_page_cleanup(cdx_doc_page_t *page);
 
 /* ---- Statements -------------------------------------------------------- */
 
