@@ -132,10 +132,12 @@ static void meta_free(cdx_doc_meta_t *m)
     free(m->patient_name);
     time_free(&m->patient_birth_time);
     code_free(&m->patient_gender);
+    free(m->patient_street);
     free(m->patient_city);
     free(m->patient_state);
     free(m->patient_postal_code);
     free(m->patient_country);
+    free(m->patient_phone);
     for (size_t i = 0; i < m->npatient_race; i++)
         code_free(&m->patient_race[i]);
     free(m->patient_race);

@@ -99,10 +99,19 @@ static void read_patient(ctx_t *c, const xmlNode *role)
 {
     cdx_doc_meta_t *m = &c->out->meta;
     const xmlNode *addr = first_el(role, "addr");
+    m->patient_street = cdx_extract_text_of(c, first_el(addr, "streetAddressLine"));
     m->patient_city = cdx_extract_text_of(c, first_el(addr, "city"));
     m->patient_state = cdx_extract_text_of(c, first_el(addr, "state"));
     m->patient_postal_code = cdx_extract_text_of(c, first_el(addr, "postalCode"));
     m->patient_country = cdx_extract_text_of(c, first_el(addr, "country"));
+    for (const xmlNode *t = first_el(role, "telecom"); t != NULL; t = next_el(t, "telecom")) {
+        const char *v = attr(t, "value");
+        if (v != NULL && (v[0] | 0x20) == 't' && (v[1] | 0x20) == 'e' && (v[2] | 0x20) == 'l' &&
+            v[3] == ':') {
+            set(c, &m->patient_phone, v);
+            break;
+        }
+    }
     const xmlNode *p = first_el(role, "patient");
     const xmlNode *name = first_el(p, "name");
     m->patient_name = name_text(c, name);

@@ -93,11 +93,13 @@ json_t *cdx_extract_meta_json(const cdx_doc_meta_t *m)
     jput(&c, p, "birthTime", time_json(&c, &m->patient_birth_time));
     jput(&c, p, "gender", cd_json(&c, &m->patient_gender));
     json_t *addr = jobj(&c);
+    jstr(&c, addr, "streetAddressLine", m->patient_street);
     jstr(&c, addr, "city", m->patient_city);
     jstr(&c, addr, "state", m->patient_state);
     jstr(&c, addr, "postalCode", m->patient_postal_code);
     jstr(&c, addr, "country", m->patient_country);
     jput(&c, p, "address", jnonempty(addr));
+    jstr(&c, p, "telecom", m->patient_phone);
     json_t *race = jarr(&c);
     for (size_t i = 0; i < m->npatient_race; i++)
         jappend(&c, race, cd_json(&c, &m->patient_race[i]));

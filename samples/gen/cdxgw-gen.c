@@ -17,8 +17,14 @@
  * 100,000 patients), plus DIR/manifest.tsv (path, submitting institution
  * OID, patient id root and extension, document id, set id).
  *
+ * With --planted-truth FILE the patients are persons of a population
+ * with planted truth (gen_population.c): each is held as one or more
+ * records by the demo institutions under their own local ids, with the
+ * differences real registries show, twins and namesakes; FILE is a CSV of
+ * who is who (path, institution, patient id as ROOT|EXT, person number).
+ *
  * This file holds the options and the output; the patients are made in
- * gen_people.c and the documents in gen_doc.c.
+ * gen_people.c and gen_population.c, the documents in gen_doc.c.
  */
 #include "gen.h"
 
@@ -122,8 +128,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cdxgw-gen --seed N --patients N --docs-per-patient N --out DIR\n"
                "                 [--institution hanbit|dasom|riverside|mixed] [--size-kb N]\n"
+               "                 [--planted-truth FILE]\n"
                "Writes deterministic synthetic CDA documents of fictional patients to\n"
-               "DIR/<institution>/<00..ff>/ and a DIR/manifest.tsv.\n");
+               "DIR/<institution>/<00..ff>/ and a DIR/manifest.tsv.  With --planted-truth,\n"
+               "--patients counts persons, each held by one or more institutions under\n"
+               "their own ids with realistic differences, and FILE says who is who\n"
+               "(CSV: path,institution,patient_id,person).\n");
 }
 
 static int parse_ulong(const char *s, unsigned long long max, unsigned long long *out)
@@ -142,6 +152,7 @@ typedef struct options {
     unsigned long long seed, patients, per, size_kb;
     const char *dir;
     int inst;
+    const char *truth; /* --planted-truth */
 } options_t;
 
 /* Reads the options into *opt.  Returns the exit status to stop with
@@ -172,6 +183,8 @@ static int parse_args(int argc, char **argv, options_t *opt)
             bad = parse_ulong(v, 60000ull, &opt->size_kb);
         } else if (strcmp(a, "--out") == 0) {
             opt->dir = v;
+        } else if (strcmp(a, "--planted-truth") == 0) {
+            opt->truth = v;
         } else if (strcmp(a, "--institution") == 0) {
             opt->inst = -1;
             for (int k = 0; k < INST_COUNT; k++)
@@ -196,6 +209,34 @@ static int parse_args(int argc, char **argv, options_t *opt)
     return -1;
 }
 
+/* Writes the per documents of patient p; with truth, one line of who is
+ * who per document.  Returns 0, or -1 after a message. */
+static int write_patient(out_t *o, const patient_t *p, unsigned long long per,
+                         unsigned long long size_kb, uint64_t seed, cdx_buf_t *b, FILE *truth,
+                         unsigned long person)
+{
+    for (unsigned d = 0; d < per; d++) {
+        cdx_buf_reset(b);
+        if (build_doc(p, d, (size_t)size_kb, seed, b) != 0) {
+            fprintf(stderr, "cdxgw-gen: document too large\n");
+            return -1;
+        }
+        /* The document id sits in the header; rebuild it for naming. */
+        char doc_id[64];
+        snprintf(doc_id, sizeof doc_id, "G%" PRIu64 "-%lu-%u", seed % 1000000, p->index, d);
+        int bom_crlf = p->inst == INST_DASOM && d % 4 == 3;
+        int erc = emit(o, p, d, doc_id, b, bom_crlf);
+        if (erc != 0) {
+            fprintf(stderr, "cdxgw-gen: writing %s: %s\n", doc_id, cdx_strerror(erc));
+            return -1;
+        }
+        if (truth != NULL)
+            fprintf(truth, "%s/%02x/%s.xml,%s,%s.1|%s,%lu\n", inst_names[p->inst], p->shard, doc_id,
+                    inst_names[p->inst], inst_oids[p->inst], p->mrn, person);
+    }
+    return 0;
+}
+
 int cdx_gen_main(int argc, char **argv);
 
 /* The whole program; main() calls it, and tests call it in-process. */
@@ -210,6 +251,7 @@ int cdx_gen_main(int argc, char **argv)
     const char *dir = opt.dir;
     int inst = opt.inst;
     int rc = 1;
+    FILE *truth = NULL;
     out_t o;
     memset(&o, 0, sizeof o);
     o.dir = dir;
@@ -227,26 +269,24 @@ int cdx_gen_main(int argc, char **argv)
         goto out;
     }
     fprintf(o.manifest, "# path\tinstitution_oid\tpatient_id_root\tpatient_id\tdocument_id\n");
+    if (opt.truth != NULL) {
+        if ((truth = fopen(opt.truth, "w")) == NULL) {
+            fprintf(stderr, "cdxgw-gen: cannot write %s: %s\n", opt.truth, strerror(errno));
+            goto out;
+        }
+        fprintf(truth, "path,institution,patient_id,person\n");
+    }
     uint64_t t0 = cdx_now_ms();
     for (unsigned long pi = 0; pi < patients; pi++) {
-        patient_t p;
-        make_patient(seed, pi, inst, &p);
-        for (unsigned d = 0; d < per; d++) {
-            cdx_buf_reset(&b);
-            if (build_doc(&p, d, (size_t)size_kb, seed, &b) != 0) {
-                fprintf(stderr, "cdxgw-gen: document too large\n");
+        pop_record_t recs[POP_MAX_RECORDS];
+        size_t nrec = 1;
+        if (truth != NULL)
+            nrec = pop_person_records(seed, pi, recs);
+        else
+            make_patient(seed, pi, inst, &recs[0].p);
+        for (size_t k = 0; k < nrec; k++)
+            if (write_patient(&o, &recs[k].p, per, size_kb, seed, &b, truth, pi) != 0)
                 goto out;
-            }
-            /* The document id sits in the header; rebuild it for naming. */
-            char doc_id[64];
-            snprintf(doc_id, sizeof doc_id, "G%" PRIu64 "-%lu-%u", (uint64_t)seed % 1000000, pi, d);
-            int bom_crlf = p.inst == INST_DASOM && d % 4 == 3;
-            int erc = emit(&o, &p, d, doc_id, &b, bom_crlf);
-            if (erc != 0) {
-                fprintf(stderr, "cdxgw-gen: writing %s: %s\n", doc_id, cdx_strerror(erc));
-                goto out;
-            }
-        }
     }
     uint64_t ms = cdx_now_ms() - t0;
     fprintf(stderr, "cdxgw-gen: %lu documents, %llu bytes in %llu ms (%.0f documents/s)\n", o.docs,
@@ -254,6 +294,10 @@ int cdx_gen_main(int argc, char **argv)
             ms ? (double)o.docs * 1000.0 / (double)ms : (double)o.docs);
     rc = 0;
 out:
+    if (truth != NULL && fclose(truth) != 0 && rc == 0) {
+        fprintf(stderr, "cdxgw-gen: writing %s failed\n", opt.truth);
+        rc = 1;
+    }
     if (o.manifest != NULL && fclose(o.manifest) != 0 && rc == 0) {
         fprintf(stderr, "cdxgw-gen: writing %s failed\n", mpath);
         rc = 1;

@@ -69,6 +69,7 @@ typedef struct patient {
     char city[64], state[64], street[96], zip[8], tel[24];
     uint64_t seed; /* per-patient stream */
     unsigned shard;
+    unsigned long alt; /* Dasom's second (card) id number */
 } patient_t;
 
 /* Patient number index of the population of seed, of institution
@@ -79,5 +80,46 @@ void make_patient(uint64_t seed, unsigned long index, int inst_choice, patient_t
  * narrative towards size_kb kilobytes when not 0.  Returns 0, or -1 when
  * the document would pass DOC_MAX.  gen_doc.c. */
 int build_doc(const patient_t *p, unsigned doc, size_t size_kb, uint64_t seed, cdx_buf_t *out);
+
+/* ---- A population with planted truth (gen_population.c) --------------------------------
+ *
+ * Persons, each held as one or more records (patient_t) by the demo
+ * institutions under their own local ids, as a registry of several
+ * hospitals sees them: Korean persons in Hangul at Hanbit and Dasom and
+ * romanized at Riverside, American persons in Latin script; realistic
+ * differences between the records of one person (typos, spelling variants
+ * of romanized names, family and given swapped, a missing or changed
+ * address, a new or missing phone, day and month transposed or one digit
+ * off in the birth date); twins (same birth date, family name, address
+ * and phone, different given names) and namesakes (same name, another
+ * person).  Everything follows from the seed and the person number. */
+#define POP_MAX_RECORDS 6
+
+/* What was changed in a record against the person's own data (bits). */
+enum {
+    POP_ROMANIZED = 1u << 0, /* Hangul name written in Latin letters */
+    POP_TYPO = 1u << 1,      /* a typo in the family or given name */
+    POP_SWAPPED = 1u << 2,   /* family and given swapped */
+    POP_NO_ADDRESS = 1u << 3,
+    POP_MOVED = 1u << 4,     /* another address */
+    POP_NO_PHONE = 1u << 5,
+    POP_NEW_PHONE = 1u << 6,
+    POP_BIRTH_DM = 1u << 7,  /* day and month transposed */
+    POP_BIRTH_DIGIT = 1u << 8, /* one digit of the birth date wrong */
+};
+
+/* How a person relates to the one before it. */
+enum { POP_PLAIN, POP_TWIN, POP_NAMESAKE };
+
+typedef struct pop_record {
+    patient_t p;           /* as the institution holds it; p.index is the record's serial */
+    unsigned long person;  /* the true person number */
+    unsigned variations;   /* POP_* bits */
+    int relation;          /* POP_PLAIN, POP_TWIN or POP_NAMESAKE (of person - 1) */
+} pop_record_t;
+
+/* The records of person number person of the population of seed, in
+ * rec[0..n) (n <= POP_MAX_RECORDS).  Returns n (at least 1). */
+size_t pop_person_records(uint64_t seed, unsigned long person, pop_record_t *rec);
 
 #endif

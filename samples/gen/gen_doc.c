@@ -171,19 +171,21 @@ static void header(cdx_buf_t *b, const ctx_t *c, const char *encoding, const cha
       c->doc_id);
     P(b, "  <recordTarget>\n    <patientRole>\n");
     if (p->inst == INST_DASOM)
-        P(b, "      <id root=\"%s.9\" extension=\"C-%lu\"/>\n", c->oid, p->index % 100000);
+        P(b, "      <id root=\"%s.9\" extension=\"C-%lu\"/>\n", c->oid, p->alt);
     P(b, "      <id root=\"%s.1\" extension=\"%s\"/>\n", c->oid, p->mrn);
-    if (kr)
+    if (p->street[0] != '\0' && kr) /* no addr when the address is unknown */
         P(b,
           "      <addr use=\"H\"><state>%s</state><city>%s</city>"
           "<streetAddressLine>%s</streetAddressLine><postalCode>%s</postalCode></addr>\n",
           p->state, p->city, p->street, p->zip);
-    else
+    else if (p->street[0] != '\0')
         P(b,
           "      <addr use=\"HP\"><streetAddressLine>%s</streetAddressLine><city>%s</city>"
           "<state>%s</state><postalCode>%s</postalCode><country>US</country></addr>\n",
           p->street, p->city, p->state, p->zip);
-    P(b, "      <telecom use=\"HP\" value=\"tel:%s\"/>\n      <patient>\n", p->tel);
+    if (p->tel[0] != '\0')
+        P(b, "      <telecom use=\"HP\" value=\"tel:%s\"/>\n", p->tel);
+    P(b, "      <patient>\n");
     P(b, "        <name><family>%s</family><given>%s</given></name>\n", p->family, p->given);
     P(b, "        <administrativeGenderCode code=\"%c\" codeSystem=\"2.16.840.1.113883.5.1\"/>\n",
       p->sex);

@@ -53,6 +53,7 @@ void make_patient(uint64_t seed, unsigned long index, int inst_choice, patient_t
     p->bm = between(&r, 1, 12);
     p->bd = between(&r, 1, 28);
     p->shard = (unsigned)(mix(p->seed, 77) & 0xff);
+    p->alt = index % 100000;
     if (p->inst == INST_RIVERSIDE) {
         snprintf(p->given, sizeof p->given, "%s",
                  p->sex == 'F' ? PICK(&r, us_given_f) : PICK(&r, us_given_m));

@@ -36,6 +36,12 @@ typedef struct cdx_demog_input {
     const char *phone;     /* a telecom value, "tel:" allowed */
 } cdx_demog_input_t;
 
+struct cdx_doc_meta;
+
+/* Fills out from the patient of an extracted header (cdx/parsers/extract.h):
+ * its strings stay borrowed from m. */
+void cdx_demog_input_from_meta(const struct cdx_doc_meta *m, cdx_demog_input_t *out);
+
 /* Match keys ("" when unknown). */
 typedef struct cdx_demog {
     char family[64];  /* folded, romanized, canonical surname spelling */

@@ -118,10 +118,12 @@ typedef struct cdx_doc_meta {
     char *patient_name; /* the first name's parts joined by spaces, or its text */
     cdx_extract_time_t patient_birth_time;
     cdx_extract_code_t patient_gender;
+    char *patient_street; /* the first streetAddressLine of the first addr */
     char *patient_city;
     char *patient_state;
     char *patient_postal_code;
     char *patient_country;
+    char *patient_phone; /* @value of the first telecom that is a phone (tel:) */
     cdx_extract_code_t *patient_race; /* raceCode, then sdtc:raceCode */
     size_t npatient_race;
     cdx_extract_code_t *patient_ethnicity; /* ethnicGroupCode, then sdtc:ethnicGroupCode */

@@ -196,8 +196,12 @@ static const char HEADER_DOC[] =
     "<recordTarget><patientRole>"
     "<id root=\"2.25.99\" extension=\"12345\" assigningAuthorityName=\"한빛대학교병원\"/>"
     "<id root=\"1.2.410.200.1\" extension=\"MRN-7\"/>"
-    "<addr><city>서울</city><state>서울특별시</state><postalCode>03080</postalCode>"
-    "<country>KR</country></addr>"
+    "<addr><streetAddressLine>세종대로 110</streetAddressLine>"
+    "<streetAddressLine>3층</streetAddressLine><city>서울</city><state>서울특별시</state>"
+    "<postalCode>03080</postalCode><country>KR</country></addr>"
+    "<telecom use=\"HP\" value=\"mailto:hong@example.org\"/>"
+    "<telecom use=\"HP\" value=\"tel:+82-10-1234-5678\"/>"
+    "<telecom use=\"WP\" value=\"tel:+82-2-000-0000\"/>"
     "<patient><name><family>홍</family><given>길동</given><given>민</given></name>"
     "<administrativeGenderCode code=\"M\" codeSystem=\"2.16.840.1.113883.5.1\"/>"
     "<birthTime value=\"19800101\"/>"
@@ -279,6 +283,8 @@ static void test_meta(void **state)
     assert_string_equal(m->patient_name, "홍 길동 민");
     assert_string_equal(m->patient_birth_time.iso, "1980-01-01");
     assert_string_equal(m->patient_gender.code, "M");
+    assert_string_equal(m->patient_street, "세종대로 110");
+    assert_string_equal(m->patient_phone, "tel:+82-10-1234-5678");
     assert_string_equal(m->patient_city, "서울");
     assert_string_equal(m->patient_state, "서울특별시");
     assert_string_equal(m->patient_postal_code, "03080");
@@ -308,6 +314,10 @@ static void test_meta(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "hash")), "ab12");
     assert_string_equal(jpath(j, "creationTime", "iso"), "2024-01-05T09:30:00+09:00");
     assert_string_equal(jpath(json_object_get(j, "patient"), "address", "city"), "서울");
+    assert_string_equal(jpath(json_object_get(j, "patient"), "address", "streetAddressLine"),
+                        "세종대로 110");
+    assert_string_equal(jpath(json_object_get(j, "patient"), "telecom", NULL),
+                        "tel:+82-10-1234-5678");
     assert_int_equal(json_array_size(json_object_get(j, "patientIds")), 2);
     assert_int_equal(json_array_size(json_object_get(j, "relatedDocuments")), 2);
     json_decref(j);
@@ -327,6 +337,8 @@ static void test_meta_defaults_and_warnings(void **state)
     assert_null(x.meta.unique_id);
     assert_null(x.meta.title);
     assert_null(x.meta.replaces_id);
+    assert_null(x.meta.patient_street);
+    assert_null(x.meta.patient_phone);
     assert_int_equal(x.meta.version_number, 1);
     assert_string_equal(x.meta.set_id.root, "2.25.9");
     assert_null(x.meta.set_id.extension);
