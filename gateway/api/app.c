@@ -156,6 +156,8 @@ void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg)
 
 typedef struct reject_audit {
     cdx_write_req_t req;
+    const char *event;
+    int outcome;
     char actor[128];
     char purpose[16]; /* "" when none is recorded */
     char detail[96];
@@ -165,10 +167,10 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
 {
     reject_audit_t *ra = arg;
     cdx_audit_event_t ev = {
-        .event = CDX_AUDIT_DOCUMENT_REJECT,
+        .event = ra->event,
         .actor_oid = ra->actor[0] ? ra->actor : NULL,
         .purpose = ra->purpose[0] ? ra->purpose : NULL,
-        .outcome = CDX_AUDIT_MINOR_FAILURE,
+        .outcome = ra->outcome,
         .detail = ra->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -177,7 +179,7 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
 static void reject_done(cdx_write_req_t *req, int status)
 {
     if (status != 0)
-        CDX_WARN("audit.write_failed", "event=document.reject error=%s",
+        CDX_WARN("audit.write_failed", "event=%s error=%s", ((reject_audit_t *)req->arg)->event,
                  cdx_log_q(cdx_strerror(status)));
     free(req->arg);
 }
@@ -197,6 +199,13 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
     reject_audit_t *ra = calloc(1, sizeof *ra);
     if (ra == NULL)
         return;
+    /* A refusal on the link routes is the patient index's: a missing role
+     * is a denied access, anything else a refused link. */
+    int links = strncmp(route->name, "links.", 6) == 0;
+    int denied = links && status == 403;
+    ra->event = !links ? CDX_AUDIT_DOCUMENT_REJECT
+                       : (denied ? CDX_AUDIT_ACCESS_DENIED : CDX_AUDIT_PATIENT_LINK);
+    ra->outcome = denied ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE;
     cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
     cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
     snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
@@ -205,7 +214,7 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
     ra->req.done = reject_done;
     ra->req.arg = ra;
     if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-        CDX_WARN("audit.write_failed", "event=document.reject error=queue_full");
+        CDX_WARN("audit.write_failed", "event=%s error=queue_full", ra->event);
         free(ra);
     }
 }
@@ -242,8 +251,11 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     if (app->writer == NULL || rq->route == NULL)
         return;
     if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
-        /* The disclosing routes are the document reads. */
-        cdx_disclose_on_deny(app, rq, CDX_AUDIT_DOCUMENT_READ);
+        /* The disclosing routes are the document reads and the patient
+         * index's reads. */
+        int index = strncmp(rq->route->name, "patients.", 9) == 0 ||
+                    strncmp(rq->route->name, "links.", 6) == 0;
+        cdx_disclose_on_deny(app, rq, index ? CDX_AUDIT_PATIENT_QUERY : CDX_AUDIT_DOCUMENT_READ);
         return;
     }
     deny_audit_t *da = calloc(1, sizeof *da);

@@ -2,6 +2,8 @@
 #include "cdx/api/routes.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
+#include "cdx/api/links.h"
+#include "cdx/api/patients.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -15,6 +17,8 @@ static const struct module {
 } modules[] = {
     {cdx_health_routes, &cdx_health_nroutes},
     {cdx_document_routes, &cdx_document_nroutes},
+    {cdx_link_routes, &cdx_link_nroutes},
+    {cdx_patient_routes, &cdx_patient_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

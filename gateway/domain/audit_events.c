@@ -41,6 +41,20 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "User Security Attributes Changed",
           "an institution was registered or updated from the configuration (actor "
           "`local:config`): its roles and the number of its credentials and id roots"),
+    EVENT(CDX_AUDIT_PATIENT_LINK, OK | MINOR, "110110", "Patient Record", NULL, NULL,
+          "an administrator linked two identities into one person (`POST /v1/links`; 0, detail "
+          "`rule=admin`, the link id, its status and what it was before), or the link was "
+          "refused (4: unknown identity, same identity or person, a malformed body; detail the "
+          "status and code); never a name or an id in clear"),
+    EVENT(CDX_AUDIT_PATIENT_UNLINK, OK | MINOR, "110110", "Patient Record", NULL, NULL,
+          "an administrator recorded that a link's two identities are not the same person "
+          "(`DELETE /v1/links/{id}`; 0, detail the link id, its rule, its new status and "
+          "whether the person was split), or the unlink was refused (4, unknown link)"),
+    EVENT(CDX_AUDIT_PATIENT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "the patient index was read: persons by identifier or demographics "
+          "(`GET /v1/patients`), or the links (`GET /v1/links`); 0 with the keyed patient hash "
+          "of the first person, 4 when nothing matched, 8 when refused for the institution's "
+          "role; the detail gives the route and counts, never names or ids"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

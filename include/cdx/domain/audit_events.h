@@ -33,6 +33,9 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_DOCUMENT_READ      "document.read"
 #define CDX_AUDIT_ACCESS_DENIED      "access.denied"
 #define CDX_AUDIT_INSTITUTION_UPSERT "institution.upsert"
+#define CDX_AUDIT_PATIENT_LINK       "patient.link"
+#define CDX_AUDIT_PATIENT_UNLINK     "patient.unlink"
+#define CDX_AUDIT_PATIENT_QUERY      "patient.query"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme
  * DCM): the EventID and, where one fits, the EventTypeCode. */

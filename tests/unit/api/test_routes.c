@@ -10,6 +10,8 @@
 #include "cdx_test.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
+#include "cdx/api/links.h"
+#include "cdx/api/patients.h"
 #include "cdx/api/routes.h"
 #include "cdx/base/common.h"
 
@@ -27,7 +29,8 @@ static void test_joined_table(void **state)
     cdx_routes_init();
     size_t n = 0;
     const cdx_route_t *t = cdx_routes_table(&n);
-    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes);
+    assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_link_nroutes +
+                                cdx_patient_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
