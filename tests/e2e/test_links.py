@@ -95,7 +95,8 @@ def patients(identifier, cert="good2"):
 
 def extensions(resp):
     persons = resp.json()["persons"]
-    return sorted(i.get("extension") for p in persons for i in p["identifiers"])
+    return sorted((i.get("extension") for p in persons for i in p["identifiers"]),
+                  key=lambda e: e or "")
 
 
 def unique(tag):
@@ -176,6 +177,43 @@ class TestLinkAndUnlink(unittest.TestCase):
         r = request("POST", "/v1/links", body)
         self.assertEqual(r.status, 201, r)
         self.assertEqual(extensions(patients(ident("dasom", d))), sorted([h, d]))
+
+    def test_demographic_search(self):
+        h, d = unique("G1"), unique("G2")
+        push("hanbit", h)
+        push("dasom", d)
+        r = request("POST", "/v1/links", {"a": ident("hanbit", h), "b": ident("dasom", d),
+                                          "reason": "same person"})
+        self.assertEqual(r.status, 201, r)
+        # The match keys and summary demographic matching stores at ingest.
+        registry_write("UPDATE patients SET family = 'kim', given = 'minjun', birth = '19790101',"
+                       " sex = 'M', summary = '{\"family\":\"Kim\",\"birth\":\"1979-01-01\"}'"
+                       " WHERE extension = '%s'" % d)
+        registry_write("INSERT INTO patient_blocks (key, patient_id) SELECT 'f:kim:197901', id"
+                       " FROM patients WHERE extension = '%s'" % d)
+        # A national id of the same person, as the patient index keeps it.
+        registry_write("INSERT INTO patients (root, extension, person_id, national, created_at,"
+                       " updated_at) SELECT '2.25.99999', 'hmac-sha256:%s', person_id, 1, 'x', 'x'"
+                       " FROM patients WHERE extension = '%s'" % ("ab" * 32, d))
+        for q in ("family=Kim&birthdate=1979-01-01", "family=KIM&birthdate=19790101&gender=M",
+                  "family=%EA%B9%80&birthdate=19790101&given=Min-Jun"):
+            seq0 = cdxtest.audit_max_seq(GW)
+            r = request("GET", "/v1/patients?" + q, cert="good2")
+            self.assertEqual(r.status, 200, (q, r))
+            self.assertEqual(extensions(r), sorted([h, d, None], key=lambda e: e or ""), q)
+            self.assertIn({"root": "2.25.99999", "national": True},
+                          r.json()["persons"][0]["identifiers"])
+            self.assertNotIn(b"hmac-sha256", r.body)
+            self.assertEqual(r.json()["persons"][0]["demographics"],
+                             [{"family": "Kim", "birth": "1979-01-01"}])
+            rows = wait_rows(seq0)
+            self.assertEqual(rows[0][:2], ("patient.query", 0))
+            self.assertEqual(rows[0][4], "route=patients.query by=demographics persons=1")
+            self.assertNotIn("Kim", rows[0][4])
+        for q in ("family=Kim&birthdate=19790102", "family=Kim&birthdate=19790101&given=Seoyeon",
+                  "family=Kim&birthdate=19790101&gender=F"):
+            r = request("GET", "/v1/patients?" + q, cert="good2")
+            self.assertEqual(r.json(), {"persons": []}, q)
 
     def test_unknown_identifier_is_an_empty_list(self):
         seq0 = cdxtest.audit_max_seq(GW)
