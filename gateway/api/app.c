@@ -154,6 +154,18 @@ void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg)
     pthread_mutex_unlock(&app->mu);
 }
 
+/* The audit event of a route of the patient index, NULL for the others. */
+static const char *index_event(const char *route)
+{
+    if (strcmp(route, "links.post") == 0)
+        return CDX_AUDIT_PATIENT_LINK;
+    if (strcmp(route, "links.delete") == 0)
+        return CDX_AUDIT_PATIENT_UNLINK;
+    if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0)
+        return CDX_AUDIT_PATIENT_QUERY;
+    return NULL;
+}
+
 typedef struct reject_audit {
     cdx_write_req_t req;
     const char *event;
@@ -199,13 +211,16 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
     reject_audit_t *ra = calloc(1, sizeof *ra);
     if (ra == NULL)
         return;
-    /* A refusal on the link routes is the patient index's: a missing role
-     * is a denied access, anything else a refused link. */
-    int links = strncmp(route->name, "links.", 6) == 0;
-    int denied = links && status == 403;
-    ra->event = !links ? CDX_AUDIT_DOCUMENT_REJECT
-                       : (denied ? CDX_AUDIT_ACCESS_DENIED : CDX_AUDIT_PATIENT_LINK);
-    ra->outcome = denied ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE;
+    /* A refusal on a route of the patient index is recorded as that
+     * route's event; a missing role there is a denied access. */
+    ra->event = index_event(route->name);
+    ra->outcome = CDX_AUDIT_MINOR_FAILURE;
+    if (ra->event == NULL) {
+        ra->event = CDX_AUDIT_DOCUMENT_REJECT;
+    } else if (status == 403) {
+        ra->event = CDX_AUDIT_ACCESS_DENIED;
+        ra->outcome = CDX_AUDIT_SERIOUS_FAILURE;
+    }
     cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
     cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
     snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
@@ -253,9 +268,8 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
         /* The disclosing routes are the document reads and the patient
          * index's reads. */
-        int index = strncmp(rq->route->name, "patients.", 9) == 0 ||
-                    strncmp(rq->route->name, "links.", 6) == 0;
-        cdx_disclose_on_deny(app, rq, index ? CDX_AUDIT_PATIENT_QUERY : CDX_AUDIT_DOCUMENT_READ);
+        const char *event = index_event(rq->route->name);
+        cdx_disclose_on_deny(app, rq, event != NULL ? event : CDX_AUDIT_DOCUMENT_READ);
         return;
     }
     deny_audit_t *da = calloc(1, sizeof *da);

@@ -284,8 +284,8 @@ class TestRefusals(unittest.TestCase):
                 r = request(method, path, body, cert=cert)
                 problem_check(self, r, 403, "FORBIDDEN")
                 rows = wait_rows(seq0)
-                self.assertIn(rows[0][0], ("access.denied", "patient.query"), rows)
-                self.assertEqual(rows[0][1], 8)
+                self.assertEqual(rows[0][:2], ("patient.query" if method == "GET"
+                                               else "access.denied", 8), rows)
 
     def test_patients_needs_query_role(self):
         r = request("GET", "/v1/patients?identifier=1.2.3%7Cx")
@@ -350,7 +350,11 @@ class TestRefusals(unittest.TestCase):
                            ("/v1/links?limit=0", "PARAMETER_INVALID"),
                            ("/v1/links?limit=501", "PARAMETER_INVALID"),
                            ("/v1/links?color=red", "PARAMETER_UNKNOWN")):
+            seq0 = cdxtest.audit_max_seq(GW)
             problem_check(self, request("GET", path), 400, code)
+            rows = wait_rows(seq0)
+            self.assertEqual(rows[0][:2], ("patient.query", 4))
+            self.assertEqual(rows[0][4], "route=links.list status=400 code=" + code)
         for path, code in (("/v1/patients", "PATIENT_QUERY_INCOMPLETE"),
                            ("/v1/patients?family=Kim", "PATIENT_QUERY_INCOMPLETE"),
                            ("/v1/patients?identifier=nope", "PATIENT_ID_INVALID"),
@@ -360,7 +364,11 @@ class TestRefusals(unittest.TestCase):
                             "PARAMETER_INVALID"),
                            ("/v1/patients?identifier=1.2.3%7Cx&family=Kim", "PARAMETER_INVALID"),
                            ("/v1/patients?x=1", "PARAMETER_UNKNOWN")):
+            seq0 = cdxtest.audit_max_seq(GW)
             problem_check(self, request("GET", path, cert="good2"), 400, code)
+            rows = wait_rows(seq0)
+            self.assertEqual(rows[0][:2], ("patient.query", 4))
+            self.assertEqual(rows[0][4], "route=patients.query status=400 code=" + code)
         r = request("GET", "/v1/patients?family=Nobody&birthdate=19800101", cert="good2")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json(), {"persons": []})
