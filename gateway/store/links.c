@@ -120,11 +120,11 @@ int cdx_registry_links_list(cdx_registry_t *reg, const char *status, int64_t bef
     *n = 0;
     int rc = status != NULL
                  ? cdx_store_stmt_get(reg, STMT_LINKS_LIST_STATUS,
-                                      LINK_COLUMNS " WHERE l.status = ?1 AND (?2 = 0 OR l.id < ?2)"
+                                      LINK_COLUMNS " WHERE l.status = ?1 AND l.id < ?2"
                                                    " ORDER BY l.id DESC LIMIT ?3",
                                       &st)
                  : cdx_store_stmt_get(reg, STMT_LINKS_LIST_ALL,
-                                      LINK_COLUMNS " WHERE ?1 IS NULL AND (?2 = 0 OR l.id < ?2)"
+                                      LINK_COLUMNS " WHERE ?1 IS NULL AND l.id < ?2"
                                                    " ORDER BY l.id DESC LIMIT ?3",
                                       &st);
     if (rc != 0)
@@ -132,8 +132,10 @@ int cdx_registry_links_list(cdx_registry_t *reg, const char *status, int64_t bef
     cdx_link_row_t *rows = calloc(limit > 0 ? limit : 1, sizeof *rows);
     size_t count = 0;
     int src = rows != NULL ? cdx_store_bind_text(st, 1, status) : SQLITE_NOMEM;
+    /* A range on the index (status, id) or the primary key: the page
+     * costs its rows, however deep it is. */
     if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 2, before);
+        src = sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     while (src == SQLITE_OK && count < limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -188,14 +190,19 @@ int cdx_store_persons_distinct(cdx_registry_t *reg, int64_t person1, int64_t per
     *distinct = 0;
     if (person1 == person2)
         return 0;
+    /* From person1's identities through both indexes of patient_links to
+     * person2's: the cost is the links of person1's identities.  The
+     * unary + keeps SQLite from starting at the status index instead,
+     * whose cost grows with every decision in the registry (12 ms against
+     * 18 us with 10,000 decisions among 220,000 identities). */
     int rc = cdx_store_stmt_get(
         reg, STMT_LINKS_PERSONS_DISTINCT,
         "SELECT 1 FROM patients AS p1 JOIN patient_links AS l ON l.a = p1.id"
         " JOIN patients AS p2 ON p2.id = l.b WHERE p1.person_id = ?1 AND p2.person_id = ?2"
-        " AND l.status IN ('distinct', 'unlinked')"
+        " AND +l.status IN ('distinct', 'unlinked')"
         " UNION ALL SELECT 1 FROM patients AS p1 JOIN patient_links AS l ON l.b = p1.id"
         " JOIN patients AS p2 ON p2.id = l.a WHERE p1.person_id = ?1 AND p2.person_id = ?2"
-        " AND l.status IN ('distinct', 'unlinked') LIMIT 1",
+        " AND +l.status IN ('distinct', 'unlinked') LIMIT 1",
         &st);
     if (rc != 0)
         return rc;
