@@ -65,11 +65,24 @@ static void test_refused(void **state)
     assert_int_equal(cdx_cursor_encode(key, "s", "12345", c, 8), CDX_ERANGE);
 }
 
+/* The format as documented, computed independently (Python's hmac and
+ * base64): base64url(payload) "." base64url(first 16 bytes of
+ * HMAC-SHA256(HMAC-SHA256(key, label), scope "\n" payload)). */
+static void test_known_answer(void **state)
+{
+    (void)state;
+    static const unsigned char k[32] = "cdxgw fuzz cursor key 0123456789";
+    char c[CDX_CURSOR_MAX];
+    assert_int_equal(cdx_cursor_encode(k, "links|status=review", "4711", c, sizeof c), 0);
+    assert_string_equal(c, "NDcxMQ.zzDyFcCMNeZTrE7CiYeRjA");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_known_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
