@@ -194,8 +194,22 @@ void cdx_app_reader_release(cdx_app_t *app, cdx_registry_t *reg)
     pthread_mutex_unlock(&app->mu);
 }
 
+/* The audit event of a route of the patient index, NULL for the others. */
+static const char *index_event(const char *route)
+{
+    if (strcmp(route, "links.post") == 0)
+        return CDX_AUDIT_PATIENT_LINK;
+    if (strcmp(route, "links.delete") == 0)
+        return CDX_AUDIT_PATIENT_UNLINK;
+    if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0)
+        return CDX_AUDIT_PATIENT_QUERY;
+    return NULL;
+}
+
 typedef struct reject_audit {
     cdx_write_req_t req;
+    const char *event;
+    int outcome;
     char actor[128];
     char purpose[16]; /* "" when none is recorded */
     char detail[96];
@@ -205,10 +219,10 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
 {
     reject_audit_t *ra = arg;
     cdx_audit_event_t ev = {
-        .event = CDX_AUDIT_DOCUMENT_REJECT,
+        .event = ra->event,
         .actor_oid = ra->actor[0] ? ra->actor : NULL,
         .purpose = ra->purpose[0] ? ra->purpose : NULL,
-        .outcome = CDX_AUDIT_MINOR_FAILURE,
+        .outcome = ra->outcome,
         .detail = ra->detail,
     };
     return cdx_registry_audit(reg, &ev);
@@ -217,7 +231,7 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
 static void reject_done(cdx_write_req_t *req, int status)
 {
     if (status != 0)
-        CDX_WARN("audit.write_failed", "event=document.reject error=%s",
+        CDX_WARN("audit.write_failed", "event=%s error=%s", ((reject_audit_t *)req->arg)->event,
                  cdx_log_q(cdx_strerror(status)));
     free(req->arg);
 }
@@ -237,6 +251,16 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
     reject_audit_t *ra = calloc(1, sizeof *ra);
     if (ra == NULL)
         return;
+    /* A refusal on a route of the patient index is recorded as that
+     * route's event; a missing role there is a denied access. */
+    ra->event = index_event(route->name);
+    ra->outcome = CDX_AUDIT_MINOR_FAILURE;
+    if (ra->event == NULL) {
+        ra->event = CDX_AUDIT_DOCUMENT_REJECT;
+    } else if (status == 403) {
+        ra->event = CDX_AUDIT_ACCESS_DENIED;
+        ra->outcome = CDX_AUDIT_SERIOUS_FAILURE;
+    }
     cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
     cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
     snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
@@ -245,7 +269,7 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
     ra->req.done = reject_done;
     ra->req.arg = ra;
     if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-        CDX_WARN("audit.write_failed", "event=document.reject error=queue_full");
+        CDX_WARN("audit.write_failed", "event=%s error=queue_full", ra->event);
         free(ra);
     }
 }
@@ -287,6 +311,10 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
                              strcmp(rq->route->name, "documents.find") == 0
                                  ? CDX_AUDIT_DOCUMENT_QUERY
                                  : CDX_AUDIT_DOCUMENT_READ);
+        /* The disclosing routes are the document reads and the patient
+         * index's reads. */
+        const char *event = index_event(rq->route->name);
+        cdx_disclose_on_deny(app, rq, event != NULL ? event : CDX_AUDIT_DOCUMENT_READ);
         return;
     }
     deny_audit_t *da = calloc(1, sizeof *da);

@@ -5,6 +5,8 @@
 #include "cdx/api/render.h"
 #include "cdx/api/timeline.h"
 #include "cdx/api/query.h"
+#include "cdx/api/links.h"
+#include "cdx/api/patients.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -21,6 +23,8 @@ static const struct module {
     {cdx_render_routes, &cdx_render_nroutes},
     {cdx_timeline_routes, &cdx_timeline_nroutes},
     {cdx_query_routes, &cdx_query_nroutes},
+    {cdx_link_routes, &cdx_link_nroutes},
+    {cdx_patient_routes, &cdx_patient_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

@@ -49,16 +49,29 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "an institution was registered or updated from the configuration (actor "
           "`local:config`): its roles and the number of its credentials and id roots"),
     EVENT(CDX_AUDIT_PATIENT_LINK, OK | MINOR, "110110", "Patient Record", NULL, NULL,
-          "the patient index linked two identities automatically while storing a document (0; "
-          "detail `rule=national` or `rule=match`, the link id and, for `match`, the score; the "
-          "ids of one document link by its own statement, recorded by its `document.ingest`), "
-          "or a person's earlier decision kept two ids apart (4; detail the rule and "
-          "`blocked_by=` the decision's link id); actor the submitting institution, or `local:reindex`; never a "
-          "name or an id in clear"),
+          "two identities were linked into one person: automatically while storing a document "
+          "(0; detail `rule=national` or `rule=match`, the link id and, for `match`, the score; "
+          "the ids of one document link by its own statement, recorded by its "
+          "`document.ingest`), or by an administrator (`POST /v1/links`; 0, detail "
+          "`rule=admin`, the link id, its status and what it was before); or a link was not "
+          "made (4): a person's earlier decision kept two ids apart (detail the rule and "
+          "`blocked_by=` the decision's link id), or an administrator's link was refused "
+          "(unknown identity, same identity or person, a malformed body; detail the status and "
+          "code); actor the institution, or `local:reindex`; never a name or an id in clear"),
     EVENT(CDX_AUDIT_PATIENT_REVIEW, OK, "110110", "Patient Record", NULL, NULL,
           "demographic matching found a pair scoring between `match_review_threshold` and "
           "`match_link_threshold`: it waits for a person's decision (detail `rule=match`, score, "
           "link id)"),
+    EVENT(CDX_AUDIT_PATIENT_UNLINK, OK | MINOR, "110110", "Patient Record", NULL, NULL,
+          "an administrator recorded that a link's two identities are not the same person "
+          "(`DELETE /v1/links/{id}`; 0, detail the link id, its rule, its new status and "
+          "whether the person was split), or the unlink was refused (4, unknown link)"),
+    EVENT(CDX_AUDIT_PATIENT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "the patient index was read: persons by identifier or demographics "
+          "(`GET /v1/patients`), or the links (`GET /v1/links`); 0 with the keyed patient hash "
+          "of the first person, 4 when nothing matched or the query string was refused, 8 when "
+          "refused for the institution's role; the detail gives the route and counts, never "
+          "names or ids"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

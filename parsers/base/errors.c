@@ -28,14 +28,20 @@ static const cdx_error_t table[] = {
     {400, "BAD_QUERY", "Bad query parameter"},
     {400, "PURPOSE_UNKNOWN", "Unknown purpose of use"},
     {404, "DOCUMENT_NOT_FOUND", "Document not found"},
+    /* The patient index (gateway/api/links.c, patients.c). */
     {404, "PATIENT_NOT_FOUND", "Patient not found"},
+    {404, "LINK_NOT_FOUND", "Link not found"},
+    {409, "LINK_SAME_PERSON", "Already one person"},
+    {422, "LINK_SAME_IDENTITY", "Link of an identity to itself"},
+    {422, "LINK_INVALID", "Malformed link"},
+    {400, "CURSOR_INVALID", "Invalid paging cursor"},
+    {400, "PATIENT_QUERY_INCOMPLETE", "Patient query too broad"},
     /* Query strings of the read endpoints (gateway/api/params.c). */
     {400, "PARAMETER_UNKNOWN", "Unknown query parameter"},
     {400, "PARAMETER_INVALID", "Invalid query parameter"},
     {400, "PATIENT_ID_INVALID", "Malformed patient identifier"},
     {400, "DATE_INVALID", "Malformed date"},
     {404, "MEDIA_NOT_FOUND", "Embedded binary not found"},
-    {400, "CURSOR_INVALID", "Invalid paging cursor"},
     /* The body: media type and MIME. */
     {415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"},
     {415, "MIME_WRAPPED", "MIME message sent as XML"},

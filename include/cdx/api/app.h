@@ -67,7 +67,10 @@ void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid
                        const char *code);
 
 /* Audits a submission refused by its handler before its body was looked
- * at ("document.reject", outcome 4, detail route, status and code), with
+ * at ("document.reject", outcome 4, detail route, status and code; on a
+ * route of the patient index its own event, "patient.link",
+ * "patient.unlink" or "patient.query", or "access.denied" with outcome 8
+ * for a missing role), with
  * the purpose it declared (a code of the purpose table), or none (NULL)
  * when it declared one the table lacks.  peer_oid may be NULL. */
 void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,

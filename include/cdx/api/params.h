@@ -96,7 +96,8 @@ int cdx_params_time(const cdx_params_t *p, const char *name, char key[CDX_TIME_K
                     cdx_param_error_t *err);
 
 /* Answers a refused query string (*e) and audits the refusal
- * ("document.reject" with the route, status and code; the parameter's
+ * ("document.reject", or the event of a patient index route, with the
+ * route, status and code; the parameter's
  * value is never recorded). */
 struct cdx_app;
 struct cdx_request;

@@ -36,6 +36,8 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_INSTITUTION_UPSERT "institution.upsert"
 #define CDX_AUDIT_PATIENT_LINK       "patient.link"
 #define CDX_AUDIT_PATIENT_REVIEW     "patient.review"
+#define CDX_AUDIT_PATIENT_UNLINK     "patient.unlink"
+#define CDX_AUDIT_PATIENT_QUERY      "patient.query"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme
  * DCM): the EventID and, where one fits, the EventTypeCode. */

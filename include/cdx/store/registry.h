@@ -280,6 +280,108 @@ typedef struct cdx_doc_page {
 int cdx_registry_find_documents(cdx_registry_t *reg, const cdx_doc_query_t *q,
                                 cdx_doc_page_t *out);
 void cdx_doc_page_cleanup(cdx_doc_page_t *page);
+/* ---- Patient links (administrators) -----------------------------------
+ * The links of the patient index as administrators see and change them
+ * (gateway/store/links.c).  A person is the connected component of the
+ * 'linked' links; patients.person_id is kept equal to it by every change
+ * here.  Each change runs inside the caller's transaction (the writer's
+ * savepoint) or one of its own, and appends its audit record (*audit,
+ * whose detail the call fills when NULL) in that same transaction. */
+
+/* One identity of a link or a person.  A national identity (national 1)
+ * is never shown with its extension: ext is then "". */
+typedef struct cdx_identity {
+    char root[128];
+    char ext[257];
+    int national;
+    char institution[128]; /* the institution that first sent it, "" when unknown */
+} cdx_identity_t;
+
+typedef struct cdx_link_row {
+    int64_t id;
+    cdx_identity_t a, b;
+    char rule[16];       /* document, national, match, admin */
+    char status[16];     /* linked, review, unlinked, distinct */
+    int has_score;
+    double score;
+    char *breakdown;     /* the score per field as JSON, or NULL */
+    char *reason;        /* NULL when none */
+    char *actor;         /* NULL for automatic links */
+    char created_at[32];
+    char decided_at[32]; /* "" when never decided */
+} cdx_link_row_t;
+
+void cdx_link_row_cleanup(cdx_link_row_t *row);
+
+/* What an administrator's link or unlink came to. */
+typedef enum cdx_link_outcome {
+    CDX_LINK_DONE = 201,          /* linked now / unlinked now */
+    CDX_LINK_UNCHANGED = 200,     /* already so: nothing changed */
+    CDX_LINK_NOT_FOUND = 404,     /* an identity, or the link, is unknown */
+    CDX_LINK_SAME_PERSON = 409,   /* already one person through other links */
+    CDX_LINK_SAME_IDENTITY = 422, /* a and b are one identity */
+} cdx_link_outcome_t;
+
+/* Links identities a and b (rule "admin", status "linked") and merges
+ * their persons: an earlier "review" link becomes linked, and an earlier
+ * "distinct" or "unlinked" decision is overridden by this one.  *outcome:
+ * DONE, UNCHANGED (already linked by a link of their own), NOT_FOUND
+ * (*missing 'a' or 'b'), SAME_PERSON, SAME_IDENTITY; *row (when not NULL)
+ * receives the link on DONE and UNCHANGED.  audit->detail, when NULL, is
+ * "rule=admin link=ID status=linked" (or the refusal's code); the audit
+ * outcome is 0 when DONE or UNCHANGED, else 4.  Returns 0 or an error. */
+int cdx_registry_link_admin(cdx_registry_t *reg, const char *a_root, const char *a_ext,
+                            const char *b_root, const char *b_ext, const char *reason,
+                            const char *actor, const cdx_audit_event_t *audit,
+                            cdx_link_outcome_t *outcome, char *missing, cdx_link_row_t *row);
+
+/* A person's "not the same" decision on link id: 'linked' becomes
+ * 'unlinked', 'review' becomes 'distinct', and the person of the two
+ * identities is split when no other linked path joins them (the side of
+ * b, unless it still reaches a, becomes a new person).  *outcome: DONE,
+ * UNCHANGED (already unlinked or distinct), NOT_FOUND.  Audit as for
+ * cdx_registry_link_admin.  Returns 0 or an error. */
+int cdx_registry_unlink(cdx_registry_t *reg, int64_t link_id, const char *actor,
+                        const cdx_audit_event_t *audit, cdx_link_outcome_t *outcome,
+                        cdx_link_row_t *row);
+
+/* One link by id.  Returns 0, CDX_ENOTFOUND, or an error. */
+int cdx_registry_link_get(cdx_registry_t *reg, int64_t link_id, cdx_link_row_t *row);
+
+/* Links newest first (by id): with status (NULL: any), of id < before
+ * (0: from the newest), at most limit.  *out is a heap array of *n rows;
+ * free with cdx_link_rows_free.  Returns 0 or an error. */
+int cdx_registry_links_list(cdx_registry_t *reg, const char *status, int64_t before,
+                            size_t limit, cdx_link_row_t **out, size_t *n);
+void cdx_link_rows_free(cdx_link_row_t *rows, size_t n);
+
+/* ---- Persons ------------------------------------------------------------ */
+
+/* One person as GET /v1/patients shows it: its identities and the
+ * demographics summaries its identities carry (JSON texts, newest first). */
+typedef struct cdx_person_row {
+    int64_t id;
+    cdx_identity_t *ids;
+    size_t nids;
+    char **summaries;
+    size_t nsummaries;
+} cdx_person_row_t;
+
+void cdx_person_rows_free(cdx_person_row_t *rows, size_t n);
+
+/* The person identity (root, ext) belongs to, with its identities:
+ * *n is 0 when no stored document carries it. */
+int cdx_registry_persons_by_identity(cdx_registry_t *reg, const char *root, const char *ext,
+                                     cdx_person_row_t **out, size_t *n);
+
+/* The persons with an identity whose match keys are family and birth
+ * (and given and sex when not ""), found through the blocking key
+ * block_key (the "surname and birth month" key of
+ * cdx/domain/match.h), at most limit persons. */
+int cdx_registry_persons_by_demographics(cdx_registry_t *reg, const char *block_key,
+                                         const char *family, const char *given,
+                                         const char *birth, const char *sex, size_t limit,
+                                         cdx_person_row_t **out, size_t *n);
 
 /* ---- Statements -------------------------------------------------------- */
 
