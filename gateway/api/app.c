@@ -201,6 +201,8 @@ static const char *index_event(const char *route)
         return CDX_AUDIT_PATIENT_LINK;
     if (strcmp(route, "links.delete") == 0)
         return CDX_AUDIT_PATIENT_UNLINK;
+    if (strcmp(route, "patients.timeline") == 0)
+        return NULL; /* a read of a patient's facts: document.read */
     if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
     return NULL;
@@ -306,14 +308,11 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     if (app->writer == NULL || rq->route == NULL)
         return;
     if (rq->route->flags & CDX_ROUTE_DISCLOSES) {
-        /* The disclosing routes are the document reads and the query. */
-        cdx_disclose_on_deny(app, rq,
-                             strcmp(rq->route->name, "documents.find") == 0
-                                 ? CDX_AUDIT_DOCUMENT_QUERY
-                                 : CDX_AUDIT_DOCUMENT_READ);
-        /* The disclosing routes are the document reads and the patient
-         * index's reads. */
-        const char *event = index_event(rq->route->name);
+        /* The disclosing routes are the document reads (a timeline is
+         * one), the document query, and the patient index's reads. */
+        const char *event = strcmp(rq->route->name, "documents.find") == 0
+                                ? CDX_AUDIT_DOCUMENT_QUERY
+                                : index_event(rq->route->name);
         cdx_disclose_on_deny(app, rq, event != NULL ? event : CDX_AUDIT_DOCUMENT_READ);
         return;
     }

@@ -177,7 +177,7 @@ static int query_params_read(const char *query, query_ctx_t *c, cdx_param_error_
     char keys[CDX_DEMOG_MAX_BLOCKS][CDX_DEMOG_BLOCK_LEN];
     size_t nkeys = cdx_demog_block_keys(&c->demog, keys);
     for (size_t i = 0; i < nkeys && c->block_key[0] == '\0'; i++)
-        if (strncmp(keys[i], "f:", 2) == 0)
+        if (strncmp(keys[i], "d:", 2) == 0)
             cdx_strlcpy(c->block_key, keys[i], sizeof c->block_key);
     if (c->block_key[0] == '\0')
         return param_fail(e, 400, "PARAMETER_INVALID", "family",

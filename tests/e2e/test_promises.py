@@ -306,7 +306,7 @@ class TestHttpCodes(Case):
 
     def test_405_names_allowed_methods(self):
         cases = [("DELETE", "/healthz", {"GET"}),
-                 ("GET", "/v1/documents", {"POST"}),
+                 ("PUT", "/v1/documents", {"GET", "POST"}),
                  ("PUT", "/v1/documents/%s" % ("0" * 32), {"GET"}),
                  ("POST", "/metrics", {"GET"})]
         for method, path, allowed in cases:
