@@ -66,6 +66,12 @@ typedef struct cdx_audit_event {
     const char *patient_key; /* keyed hash of the patient id, never the id itself */
     const char *document_id; /* registry document id */
     const char *detail;      /* short machine-readable detail (codes, not content) */
+    /* What an IHE ATNA record also carries about an access.  NULL when not
+     * known or not relevant. */
+    const char *peer;     /* the client's network address ("192.0.2.7"), NULL for local */
+    const char *decision; /* the access decision's reason name (cdx_access_reason_name) */
+    const char *reason;   /* X-CDX-Reason as asserted (break-glass), never patient data by contract */
+    const char *consent;  /* the consent record the access relied on ("consent:ID"), or NULL */
 } cdx_audit_event_t;
 
 /* One clinical fact as the registry indexes it (borrowed strings). */
