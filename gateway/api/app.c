@@ -5,6 +5,7 @@
 #include "cdx/domain/purpose.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
+#include "cdx/domain/national.h"
 #include "cdx/base/log.h"
 #include "cdx/net/server.h"
 
@@ -96,6 +97,17 @@ int cdx_app_pipeline_settings(const cdx_config_t *cfg, cdx_national_t *nat,
         return CDX_ECONFIG;
     }
     return 0;
+}
+
+int cdx_app_stored_identity(const cdx_app_t *app, cdx_patient_ref_t *ref)
+{
+    char out[sizeof ref->ext];
+    int rc = cdx_national_stored_ext(cdx_pipeline_national(app->pipeline), ref->root, ref->ext,
+                                     out, sizeof out);
+    if (rc == 1)
+        memcpy(ref->ext, out, CDX_NATIONAL_EXT_SIZE);
+    OPENSSL_cleanse(out, sizeof out);
+    return rc < 0 ? rc : 0;
 }
 
 int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errlen)

@@ -305,6 +305,11 @@ static void h_links_post(cdx_request_t *rq)
         return;
     }
     cdx_app_t *app = cdx_server_app(rq->server);
+    if (cdx_app_stored_identity(app, &job->a) != 0 || cdx_app_stored_identity(app, &job->b) != 0) {
+        link_job_free(job);
+        cdx_respond_overloaded(rq);
+        return;
+    }
     cdx_app_patient_key(app->patient_key, job->a.root, job->a.ext, job->patient_key);
     submit_link_job(rq, job);
 }

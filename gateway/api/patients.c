@@ -199,6 +199,11 @@ static void h_patients_query(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
+    if (c->by_identifier && cdx_app_stored_identity(app, &c->ref) != 0) {
+        free(c);
+        cdx_respond_overloaded(rq);
+        return;
+    }
     cdx_disclosure_t *d = cdx_disclose_new(rq, &patient_query, c);
     if (d == NULL) {
         free(c);

@@ -47,20 +47,6 @@ typedef struct find_ctx {
     char filters[96]; /* the names of the filters used, for the audit detail */
 } find_ctx_t;
 
-/* The seam where the asked identity becomes the one the registry stores:
- * an identity whose root is one of the configured national id roots is
- * stored with the extension "hmac-sha256:<hex>" (the patient index's
- * keyed form), any other as it is.  That mapping belongs to the patient
- * index; until it is joined here every identity is looked up as written. */
-static int stored_identity(const cdx_app_t *app, const cdx_patient_ref_t *ref, char *root,
-                           size_t rootlen, char *ext, size_t extlen)
-{
-    (void)app;
-    cdx_strlcpy(root, ref->root, rootlen);
-    cdx_strlcpy(ext, ref->ext, extlen);
-    return 0;
-}
-
 /* arg is the find_req_t of the request (its first member is the context). */
 static void find_ctx_free(void *arg)
 {
@@ -273,7 +259,9 @@ static int read_query(cdx_app_t *app, const cdx_params_t *p, find_ctx_t *c, cdx_
         return invalid(e, 400, "PARAMETER_INVALID", "patient",
                        "query parameter 'patient' is required: the patient's id as ROOT|EXT "
                        "(the assigning authority's OID, '|', the id)");
-    if (stored_identity(app, &c->asked, c->root, sizeof c->root, c->ext, sizeof c->ext) != 0)
+    if (cdx_app_stored_identity(app, &c->asked) != 0 ||
+        cdx_strlcpy(c->root, c->asked.root, sizeof c->root) != 0 ||
+        cdx_strlcpy(c->ext, c->asked.ext, sizeof c->ext) != 0)
         return invalid(e, 400, "PATIENT_ID_INVALID", "patient",
                        "query parameter 'patient' could not be read as a patient id");
     c->q.root = c->root;

@@ -37,18 +37,6 @@ static void tl_ctx_free(void *arg)
     free(c);
 }
 
-/* The identity as the registry stores it.  An id whose root is one of
- * the configured national_id_roots is stored as "hmac-sha256:<hex>" in
- * place of its extension; turning the id asked for into that form is the
- * patient index's mapping, called here and nowhere else.  Every other
- * identity is stored as it is written. */
-static int stored_identity(cdx_app_t *app, cdx_patient_ref_t *who)
-{
-    (void)app;
-    (void)who;
-    return 0;
-}
-
 static int read_timeline(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     tl_ctx_t *c = d->ctx;
@@ -225,7 +213,7 @@ static void h_patients_timeline(cdx_request_t *rq)
         return;
     }
     if (rc == 0)
-        rc = stored_identity(app, &c->who);
+        rc = cdx_app_stored_identity(app, &c->who);
     cdx_disclosure_t *d = rc == 0 ? cdx_disclose_new(rq, &timeline_read, c) : NULL;
     if (d == NULL) {
         free(c);

@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdxtest  # noqa: E402
@@ -200,6 +201,37 @@ class PatientIndex(unittest.TestCase):
         self.assertTrue(keys and all(keys[0]), "match keys of the twin: %r" % (keys,))
         link = link_between(a, b)
         self.assertTrue(link is None or link[1] != "linked", link)
+
+    def test_2b_read_by_national_number_in_clear(self):
+        """A clinician types the national number as the card shows it: the
+        document query, the timeline and the patient search hash it with the
+        gateway's key and find the person; the number is written nowhere
+        (test_3 then scans the log and the registry)."""
+        if not PatientIndex.posted:
+            self.skipTest("no document posted")
+        nat = urllib.parse.quote("%s|%s" % (NATIONAL_ROOT, NATIONAL_NO), safe="")
+        own = cdxtest.registry_query(
+            GW, "SELECT d.uid FROM documents AS d JOIN institutions AS i ON i.id = d.submitter_id"
+                " JOIN document_patient_ids AS p ON p.document_id = d.id"
+                " WHERE i.oid = ? AND p.root = ?", (OIDS["hanbit"], NATIONAL_ROOT))
+        self.assertTrue(own, "Hanbit's document under the national id")
+        r = GW.curl("/v1/documents?patient=" + nat, cert=CERTS["hanbit"])
+        self.assertEqual(r.status, 200, r)
+        got = [e["id"] for e in json.loads(r.body)["documents"]]
+        for (uid,) in own:
+            self.assertIn(uid, got)
+        r = GW.curl("/v1/patients/%s/timeline" % nat, cert=CERTS["hanbit"])
+        self.assertEqual(r.status, 200, r)
+        r = GW.curl("/v1/patients?identifier=" + nat, cert=CERTS["hanbit"])
+        self.assertEqual(r.status, 200, r)
+        ids = json.loads(r.body)["persons"][0]["identifiers"]
+        self.assertIn({"root": NATIONAL_ROOT, "national": True}, ids)
+        self.assertIn(local("hanbit", "HB-PIX-100")[1], [i.get("extension") for i in ids])
+        self.assertNotIn(NATIONAL_NO, r.body)
+        # Another number under the national root is nobody here.
+        other = urllib.parse.quote("%s|%s" % (NATIONAL_ROOT, "7302142917365"), safe="")
+        r = GW.curl("/v1/patients/%s/timeline" % other, cert=CERTS["hanbit"])
+        self.assertEqual(r.status, 404, r)
 
     def test_3_national_number_stored_nowhere_in_clear(self):
         """Scans the registry files as bytes (the documents' original bytes

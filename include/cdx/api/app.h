@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 
+#include "cdx/api/params.h"
 #include "cdx/conf/config.h"
 #include "cdx/domain/ingest.h"
 #include "cdx/parsers/render.h"
@@ -51,6 +52,14 @@ int cdx_app_load_named_key(const char *what, const char *path, unsigned char key
  * or an error with the reason in err. */
 int cdx_app_pipeline_settings(const cdx_config_t *cfg, cdx_national_t *nat,
                                cdx_match_thresholds_t *t, char *err, size_t errlen);
+
+/* The seam where an identity asked for becomes the one the registry
+ * stores: when ref's root is one of the configured national_id_roots its
+ * extension is replaced by the keyed hash "hmac-sha256:<hex>" (the only
+ * form the registry, the logs and the audit ever hold); any other identity
+ * stays as it is.  Every endpoint that takes a patient identity calls it
+ * before looking the identity up.  Returns 0 or CDX_ERANGE. */
+int cdx_app_stored_identity(const cdx_app_t *app, cdx_patient_ref_t *ref);
 
 /* Builds the pipeline and opens the readers; the writer starts in
  * cdx_app_start_writer once the loop exists.  Returns 0 or an error with
