@@ -416,7 +416,7 @@ int main(int argc, char **argv)
     if (o.sweep) {
         printf("\nlink threshold  precision  recall   links\n");
         for (double l = 10; l <= 34.01; l += 1) {
-            rates_t s = rates(out, n, (cdx_match_thresholds_t){l, o.t.review});
+            rates_t s = rates(out, n, (cdx_match_thresholds_t){.link = l, .review = o.t.review});
             printf("%14.1f  %9.4f  %6.4f  %6lu\n", l, s.precision, s.recall, s.links);
         }
     }

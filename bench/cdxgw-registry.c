@@ -32,7 +32,10 @@
 #include <unistd.h>
 
 #include "cdx/base/common.h"
+#include "cdx/domain/timeline.h"
 #include "cdx/store/registry.h"
+
+#include <jansson.h>
 
 #define NINST 3
 
@@ -267,6 +270,45 @@ static int m_find_paged(cdx_registry_t *reg, long person, size_t *n)
     return rc;
 }
 
+/* What GET /v1/patients/{id}/timeline (or ?view=summary) does once the
+ * request is decided: the person of the identity asked for, its facts,
+ * merged and serialized as the answer's body. */
+static int m_person_view(cdx_registry_t *reg, long person, size_t *n, int summary)
+{
+    char root[32], ext[32];
+    cdx_doc_query_t q;
+    query_of(person, &q, root, ext);
+    int64_t pid = 0;
+    int rc = cdx_registry_person_of(reg, root, ext, &pid);
+    if (rc != 0)
+        return rc;
+    cdx_tl_fact_t *rows = NULL;
+    size_t nrows = 0;
+    rc = cdx_registry_person_facts(reg, pid, &rows, &nrows);
+    if (rc != 0)
+        return rc;
+    cdx_tl_query_t tq = {0};
+    json_t *o = summary ? cdx_tl_summary(rows, nrows, &tq) : cdx_tl_timeline(rows, nrows, &tq);
+    cdx_tl_facts_free(rows, nrows);
+    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (body == NULL)
+        return CDX_ENOMEM;
+    free(body);
+    *n = nrows;
+    return 0;
+}
+
+static int m_timeline(cdx_registry_t *reg, long person, size_t *n)
+{
+    return m_person_view(reg, person, n, 0);
+}
+
+static int m_summary(cdx_registry_t *reg, long person, size_t *n)
+{
+    return m_person_view(reg, person, n, 1);
+}
+
 static const struct measure {
     const char *name;
     measure_fn fn;
@@ -277,6 +319,8 @@ static const struct measure {
     {"find_documents_filtered", m_find_filtered,
      "FindDocuments with 2 types, from/to, status all, institution", 5.0},
     {"find_documents_paged", m_find_paged, "FindDocuments limit 1, then the next page", 5.0},
+    {"timeline", m_timeline, "a person's merged timeline: person, facts, merge, JSON body", 20.0},
+    {"summary", m_summary, "a person's summary: person, facts, merge, trends, JSON body", 20.0},
 };
 
 static int by_double(const void *a, const void *b)

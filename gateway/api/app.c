@@ -87,6 +87,7 @@ int cdx_app_pipeline_settings(const cdx_config_t *cfg, cdx_national_t *nat,
     if (rc != 0)
         return rc;
     *t = cdx_match_default_thresholds;
+    t->off = !cfg->match_demographics;
     if (cfg->match_link_threshold[0] != '\0')
         t->link = strtod(cfg->match_link_threshold, NULL);
     if (cfg->match_review_threshold[0] != '\0')

@@ -40,6 +40,8 @@ static char *summary_json(const cdx_doc_meta_t *m)
 int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds_t *t,
                              cdx_ingest_t *out)
 {
+    if (t != NULL && t->off)
+        return 0; /* matching is switched off: no keys, no candidates */
     cdx_demog_input_t din;
     cdx_demog_input_from_meta(m, &din);
     if (cdx_demog_from(&din, &out->demog) != 0)

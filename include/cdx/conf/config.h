@@ -60,6 +60,7 @@ typedef struct cdx_config {
     int64_t max_handshakes_per_ip;
     int64_t max_connections_per_institution;
     int64_t metrics_loopback; /* 0 or 1 */
+    int64_t match_demographics; /* 0 or 1 */
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

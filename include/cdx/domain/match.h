@@ -117,6 +117,7 @@ typedef enum {
 typedef struct cdx_match_thresholds {
     double link;
     double review;
+    int off; /* 1: no demographic matching at all (match_demographics = false) */
 } cdx_match_thresholds_t;
 
 /* Defaults calibrated by bench/cdxgw-match.c (docs/PERFORMANCE.md). */

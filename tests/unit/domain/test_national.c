@@ -215,6 +215,19 @@ static void test_pipeline_scrubs(void **state)
     assert_int_equal(cdx_pipeline_new(&opt, &pl, err, sizeof err), 0);
     assert_int_equal(cdx_ingest_run(pl, DOC, strlen(DOC), &sub, &in), 0);
     assert_non_null(strstr(in.normalized, NUMBER));
+    assert_non_null(in.match.demog);
+    cdx_ingest_cleanup(&in);
+    cdx_pipeline_free(pl);
+    /* match_demographics = false: no match keys, so the store looks for
+     * no candidates (the ids still link by the document's statement). */
+    cdx_match_thresholds_t off = cdx_match_default_thresholds;
+    off.off = 1;
+    opt.match = &off;
+    assert_int_equal(cdx_pipeline_new(&opt, &pl, err, sizeof err), 0);
+    assert_int_equal(cdx_ingest_run(pl, DOC, strlen(DOC), &sub, &in), 0);
+    assert_null(in.match.demog);
+    assert_int_equal(in.match.nblocks, 0);
+    assert_int_equal(in.npatient_ids, 2);
     cdx_ingest_cleanup(&in);
     cdx_pipeline_free(pl);
 }
