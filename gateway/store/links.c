@@ -183,41 +183,6 @@ static int identity_find(cdx_registry_t *reg, const char *root, const char *ext,
     return rc;
 }
 
-int cdx_store_persons_distinct(cdx_registry_t *reg, int64_t person1, int64_t person2,
-                               int *distinct)
-{
-    sqlite3_stmt *st = NULL;
-    *distinct = 0;
-    if (person1 == person2)
-        return 0;
-    /* From person1's identities through both indexes of patient_links to
-     * person2's: the cost is the links of person1's identities.  The
-     * unary + keeps SQLite from starting at the status index instead,
-     * whose cost grows with every decision in the registry (12 ms against
-     * 18 us with 10,000 decisions among 220,000 identities). */
-    int rc = cdx_store_stmt_get(
-        reg, STMT_LINKS_PERSONS_DISTINCT,
-        "SELECT 1 FROM patients AS p1 JOIN patient_links AS l ON l.a = p1.id"
-        " JOIN patients AS p2 ON p2.id = l.b WHERE p1.person_id = ?1 AND p2.person_id = ?2"
-        " AND +l.status IN ('distinct', 'unlinked')"
-        " UNION ALL SELECT 1 FROM patients AS p1 JOIN patient_links AS l ON l.b = p1.id"
-        " JOIN patients AS p2 ON p2.id = l.a WHERE p1.person_id = ?1 AND p2.person_id = ?2"
-        " AND +l.status IN ('distinct', 'unlinked') LIMIT 1",
-        &st);
-    if (rc != 0)
-        return rc;
-    int src = sqlite3_bind_int64(st, 1, person1);
-    if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 2, person2);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    *distinct = src == SQLITE_ROW;
-    rc = src == SQLITE_ROW || src == SQLITE_DONE ? 0
-                                                 : cdx_store_fail(reg, src, "checking decisions");
-    cdx_store_stmt_put(st);
-    return rc;
-}
-
 /* Appends the audit record of a link change or refusal: *audit with the
  * outcome and, unless the caller gave one, detail. */
 static int links_audit(cdx_registry_t *reg, const cdx_audit_event_t *audit, int outcome,

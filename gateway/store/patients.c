@@ -188,17 +188,19 @@ int cdx_store_persons_apart(cdx_registry_t *reg, int64_t person1, int64_t person
     if (person1 == person2)
         return 0;
     /* Both directions of the stored pair (a < b), each through an index,
-     * driven from person1's identities (CROSS JOIN fixes that order, which
-     * SQLite would otherwise start from the decisions by status): the cost
-     * is the links of person1's identities, not of the registry. */
+     * driven from person1's identities (CROSS JOIN fixes that order, and
+     * the unary + keeps SQLite from starting at the status index instead,
+     * whose cost grows with every decision in the registry: 12 ms against
+     * 18 us with 10,000 decisions among 220,000 identities): the cost is
+     * the links of person1's identities, not of the registry. */
     int rc = cdx_store_stmt_get(
         reg, STMT_PERSONS_APART,
         "SELECT l.id FROM patients AS p1 CROSS JOIN patient_links AS l ON l.a = p1.id"
         " CROSS JOIN patients AS p2 ON p2.id = l.b WHERE p1.person_id = ?1 AND"
-        " p2.person_id = ?2 AND l.status IN ('distinct', 'unlinked')"
+        " p2.person_id = ?2 AND +l.status IN ('distinct', 'unlinked')"
         " UNION ALL SELECT l.id FROM patients AS p1 CROSS JOIN patient_links AS l ON l.b = p1.id"
         " CROSS JOIN patients AS p2 ON p2.id = l.a WHERE p1.person_id = ?1 AND"
-        " p2.person_id = ?2 AND l.status IN ('distinct', 'unlinked') LIMIT 1",
+        " p2.person_id = ?2 AND +l.status IN ('distinct', 'unlinked') LIMIT 1",
         &st);
     if (rc != 0)
         return rc;

@@ -99,7 +99,6 @@ typedef enum stmt_id {
     STMT_LINKS_LIST_STATUS,
     STMT_LINKS_LIST_ALL,
     STMT_LINKS_IDENTITY,
-    STMT_LINKS_PERSONS_DISTINCT,
     STMT_LINKS_DECIDE,
     STMT_LINKS_REACHES,
     STMT_LINKS_PERSON_NEW,
@@ -253,18 +252,6 @@ int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, 
 int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_record_t *rec);
 
 /* ---- links.c ---------------------------------------------------------- */
-
-/* Whether a person decided that person1 and person2 are not the same: a
- * link with status 'distinct' or 'unlinked' between any identity of one
- * and any identity of the other (*distinct 1), which is what component
- * level means: the decision holds for the persons, not only for the two
- * identities it was made on.  Code that links identities automatically
- * (rules 'document', 'national', 'match') calls it before linking two
- * identities of different persons and leaves them apart when *distinct is
- * set; only an administrator's link (cdx_registry_link_admin) overrides
- * such a decision.  person1 == person2 gives 0.  Returns 0 or an error. */
-int cdx_store_persons_distinct(cdx_registry_t *reg, int64_t person1, int64_t person2,
-                               int *distinct);
 /* Fills *id from the columns col..col+3 of st (root, extension, national,
  * institution_oid of a patients row); a national identity gets no
  * extension. */
