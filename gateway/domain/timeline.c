@@ -1,5 +1,6 @@
 /* timeline: the merged timeline and its summary (see include/cdx/domain/timeline.h). */
 #include "cdx/domain/timeline.h"
+#include "cdx/parsers/time_key.h"
 #include "cdx/base/common.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/parsers/ids.h"
@@ -39,59 +40,11 @@ void cdx_tl_facts_free(cdx_tl_fact_t *rows, size_t n)
 
 /* ---- time keys ----------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static long days_from_civil(long y, long m, long d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(long z, long *y, long *m, long *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    long doe = z - era * 146097;
-    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    long mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp + (mp < 10 ? 3 : -9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
+/* The same keys as the registry's sort and filter keys and the query
+ * parameters: one reading of a time for all of them. */
 int cdx_tl_time_key(const char *hl7ts, char key[CDX_TL_KEY_LEN])
 {
-    cdx_ts_t t;
-    key[0] = '\0';
-    if (hl7ts == NULL || cdx_ts_scan(hl7ts, &t) != 0)
-        return CDX_EINVAL;
-    long days = days_from_civil(t.year, t.month, t.day);
-    long secs = (long)t.hour * 3600 + (long)t.minute * 60 + (t.second > 59 ? 59 : t.second);
-    if (t.zone != NULL && t.digits >= 10) {
-        long off = (long)t.zone_hour * 3600 + (long)t.zone_minute * 60;
-        secs -= t.zone[0] == '-' ? -off : off;
-    }
-    while (secs < 0) {
-        secs += 86400;
-        days--;
-    }
-    while (secs >= 86400) {
-        secs -= 86400;
-        days++;
-    }
-    long y, m, d;
-    civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999)
-        return CDX_EINVAL;
-    char buf[64];
-    snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", (int)y, (int)m, (int)d,
-             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60));
-    cdx_strlcpy(key, buf, CDX_TL_KEY_LEN);
-    return 0;
+    return cdx_ts_utc_key(hl7ts, key);
 }
 
 unsigned cdx_tl_kind_bit(const char *name)

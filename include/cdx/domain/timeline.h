@@ -50,7 +50,7 @@ void cdx_tl_facts_free(cdx_tl_fact_t *rows, size_t n);
 /* A time key: "YYYYMMDDHHMMSS" in UTC, the start of the period a
  * timestamp names at its precision (the form cdx_time_key of the query
  * parameters gives). */
-#define CDX_TL_KEY_LEN 15
+#define CDX_TL_KEY_LEN 15 /* CDX_TS_KEY_LEN of cdx/parsers/time_key.h */
 
 /* The key of an HL7 TS (a time of day with an offset is moved to UTC; a
  * date, or a time without an offset, is taken as written).  Returns 0 or
