@@ -19,14 +19,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The patient row of an identity, created (as a new person) when absent.
- * *created tells which. */
-int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
-                             const char *institution_oid, int national, int64_t *patient_id,
-                             int64_t *person_id, int *created)
+int cdx_store_patient_find(cdx_registry_t *reg, const char *root, const char *ext,
+                           int64_t *patient_id, int64_t *person_id)
 {
     sqlite3_stmt *st = NULL;
-    *created = 0;
     int rc = cdx_store_stmt_get(reg, STMT_PATIENT_FIND,
                                 "SELECT id, person_id FROM patients WHERE root = ?1 AND"
                                 " extension = ?2",
@@ -35,18 +31,30 @@ int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *
         return rc;
     int src = cdx_store_bind_text(st, 1, root);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, ext);
+        src = cdx_store_bind_text(st, 2, ext != NULL ? ext : "");
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *patient_id = sqlite3_column_int64(st, 0);
         *person_id = sqlite3_column_int64(st, 1);
-        cdx_store_stmt_put(st);
-        return 0;
+        rc = 0;
+    } else {
+        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "finding a patient");
     }
-    rc = src == SQLITE_DONE ? 0 : cdx_store_fail(reg, src, "finding a patient");
     cdx_store_stmt_put(st);
-    if (rc != 0)
+    return rc;
+}
+
+/* The patient row of an identity, created (as a new person) when absent.
+ * *created tells which. */
+int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
+                             const char *institution_oid, int national, int64_t *patient_id,
+                             int64_t *person_id, int *created)
+{
+    sqlite3_stmt *st = NULL;
+    *created = 0;
+    int rc = cdx_store_patient_find(reg, root, ext, patient_id, person_id);
+    if (rc != CDX_ENOTFOUND)
         return rc;
     char ts[32];
     cdx_store_now(ts);
@@ -63,7 +71,7 @@ int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *
                             &st);
     if (rc != 0)
         return rc;
-    src = cdx_store_bind_text(st, 1, root);
+    int src = cdx_store_bind_text(st, 1, root);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 2, ext);
     if (src == SQLITE_OK)
@@ -332,24 +340,6 @@ int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ex
                            int64_t *person_id)
 {
     reg->errmsg[0] = '\0';
-    sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(reg, STMT_PATIENT_FIND,
-                                "SELECT id, person_id FROM patients WHERE root = ?1 AND"
-                                " extension = ?2",
-                                &st);
-    if (rc != 0)
-        return rc;
-    int src = cdx_store_bind_text(st, 1, root);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, ext != NULL ? ext : "");
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        *person_id = sqlite3_column_int64(st, 1);
-        rc = 0;
-    } else {
-        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "finding a patient");
-    }
-    cdx_store_stmt_put(st);
-    return rc;
+    int64_t patient_id = 0;
+    return cdx_store_patient_find(reg, root, ext, &patient_id, person_id);
 }

@@ -187,6 +187,10 @@ int cdx_store_doc_patient_ids_insert(cdx_registry_t *reg, int64_t doc_id,
 
 /* ---- patients.c ------------------------------------------------------- */
 
+/* The patient row and person of an identity (ext NULL is "").  Returns 0,
+ * CDX_ENOTFOUND when the index lacks it, or an error. */
+int cdx_store_patient_find(cdx_registry_t *reg, const char *root, const char *ext,
+                           int64_t *patient_id, int64_t *person_id);
 /* The patient row of identity (root, ext), created with a new person when
  * absent (*created says so). */
 int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
