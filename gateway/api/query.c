@@ -7,6 +7,7 @@
 #include "cdx/api/params.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
+#include "cdx/domain/doc_class.h"
 #include "cdx/net/server.h"
 #include "cdx/parsers/ids.h"
 
@@ -108,6 +109,8 @@ static json_t *page_json(const find_ctx_t *c)
         if (meta == NULL)
             continue;
         json_object_set_new(meta, "institution", json_string(h->institution));
+        if (h->class_code[0] != '\0')
+            json_object_set_new(meta, "class", json_string(h->class_code));
         json_array_append_new(docs, meta);
     }
     json_object_set_new(body, "count", json_integer((json_int_t)json_array_size(docs)));
@@ -183,6 +186,12 @@ static int read_codes(const cdx_params_t *p, find_ctx_t *c, cdx_param_error_t *e
     }
     c->q.ntypes = n;
     c->q.class_code = cdx_params_get(p, "class");
+    if (c->q.class_code != NULL && !cdx_doc_class_known(c->q.class_code)) {
+        char detail[400];
+        snprintf(detail, sizeof detail, "query parameter 'class' must be one of: %s",
+                 cdx_doc_class_names());
+        return invalid(e, 400, "PARAMETER_INVALID", "class", detail);
+    }
     scope_add(c, "class", c->q.class_code);
     const char *status = cdx_params_get(p, "status");
     if (status == NULL || strcmp(status, "current") == 0)

@@ -7,10 +7,13 @@
  * service_stop_key hold them as "YYYYMMDDHHMMSS" in UTC
  * (cdx/parsers/time_key.h), filled when the document is stored, and by
  * schema step 5 for the documents stored before it through the SQL
- * function cdx_ts_utc_key defined here on every connection. */
+ * function cdx_ts_utc_key defined here on every connection.  The class
+ * (cdx/domain/doc_class.h) is stored with the keys, and schema step 6
+ * fills it for the documents stored before through cdx_doc_class. */
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/doc_class.h"
 #include "cdx/parsers/time_key.h"
 
 #include <stdio.h>
@@ -30,14 +33,32 @@ static void sql_utc_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, key, -1, SQLITE_TRANSIENT);
 }
 
+/* cdx_doc_class(type_system, type_code): the class, or NULL. */
+static void sql_doc_class(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *c = cdx_doc_class_of((const char *)sqlite3_value_text(argv[0]),
+                                     (const char *)sqlite3_value_text(argv[1]));
+    if (c == NULL)
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_text(ctx, c, -1, SQLITE_STATIC);
+}
+
 int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, size_t errlen)
 {
-    int src = sqlite3_create_function_v2(reg->db, "cdx_ts_utc_key", 1,
-                                         SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                                         NULL, sql_utc_key, NULL, NULL, NULL);
+    const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    const char *name = "cdx_ts_utc_key";
+    int src =
+        sqlite3_create_function_v2(reg->db, name, 1, flags, NULL, sql_utc_key, NULL, NULL, NULL);
+    if (src == SQLITE_OK) {
+        name = "cdx_doc_class";
+        src = sqlite3_create_function_v2(reg->db, name, 2, flags, NULL, sql_doc_class, NULL, NULL,
+                                         NULL);
+    }
     if (src == SQLITE_OK)
         return 0;
-    cdx_errf(err, errlen, "%s: cannot define cdx_ts_utc_key: %s", path, sqlite3_errstr(src));
+    cdx_errf(err, errlen, "%s: cannot define %s: %s", path, name, sqlite3_errstr(src));
     return cdx_store_map_sqlite(src);
 }
 
@@ -68,7 +89,10 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
     if (src == SQLITE_OK)
         src = bind_key(st, 4, rec->service_stop, NULL);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 5, rec->class_code);
+        src = cdx_store_bind_text(st, 5,
+                                  rec->class_code != NULL
+                                      ? rec->class_code
+                                      : cdx_doc_class_of(rec->type_system, rec->type_code));
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a document's keys")
                           : cdx_store_fail(reg, src, "binding a document's keys");
     cdx_store_stmt_put(st);
@@ -86,7 +110,7 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
 #define SQL_FIND                                                                                   \
     "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                    \
     " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"       \
-    " coalesce(d.custodian_oid, d.author_oid, i.oid)"                                              \
+    " coalesce(d.custodian_oid, d.author_oid, i.oid), k.class_code"                                \
     " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                         \
     " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
     " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
@@ -170,6 +194,8 @@ static int read_hit(sqlite3_stmt *st, cdx_doc_hit_t *h)
     const char *key = (const char *)sqlite3_column_text(st, 11);
     cdx_strlcpy(h->creation_key, key ? key : "", sizeof h->creation_key);
     h->institution = column_dup(st, 12);
+    const char *cls = (const char *)sqlite3_column_text(st, 13);
+    cdx_strlcpy(h->class_code, cls ? cls : "", sizeof h->class_code);
     if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL ||
         h->institution == NULL) {
         hit_cleanup(h);

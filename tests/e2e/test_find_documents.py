@@ -206,9 +206,23 @@ class TestFind(unittest.TestCase):
                          ["d_dis", "d_est", "d_kst", "d1"])
         self.assertEqual(ids_of(find(q + "&institution=2.25.999")), [])
 
-    def test_class_is_the_stored_class_code(self):
-        # The extraction gives no class code today: a class filter matches none.
-        self.assertEqual(ids_of(find("patient=%s&class=DISCHARGE" % pid(D_ID))), [])
+    def test_class_of_the_document_type(self):
+        q = "patient=" + pid(D_ID)
+        self.assertEqual(self.names(find(q + "&class=discharge")), ["d_dis"])
+        self.assertEqual(self.names(find(q + "&class=progress")), ["d1"])
+        self.assertEqual(self.names(find(q + "&class=summary")), ["h2", "d_est", "d_kst"])
+        self.assertEqual(ids_of(find(q + "&class=imaging")), [])
+        self.assertEqual(self.names(find(q + "&class=summary&type=11506-3")), [])
+        entries = {d["id"]: d for d in find(q).json()["documents"]}
+        self.assertEqual(entries[DOCS["d_dis"]]["class"], "discharge")
+        self.assertEqual(entries[DOCS["d1"]]["class"], "progress")
+        for bad in ("DISCHARGE", "18842-5", "summary%20"):
+            r = find(q + "&class=" + bad)
+            self.assertEqual(r.status, 400, (bad, r))
+            body = r.json()
+            self.assertEqual(body["code"], "PARAMETER_INVALID")
+            self.assertIn("'class'", body["detail"])
+            self.assertIn("discharge", body["detail"])
 
     def test_unknown_patient_is_an_empty_list(self):
         seq0 = cdxtest.audit_max_seq(GW)

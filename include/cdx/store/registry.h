@@ -247,7 +247,7 @@ typedef struct cdx_doc_query {
     const char *ext;
     const char *types[CDX_QUERY_MAX_TYPES]; /* type codes (LOINC): any of them */
     size_t ntypes;
-    const char *class_code; /* documents.class_code: the class code the extraction gave */
+    const char *class_code; /* the document's class; NULL: the class of its type (doc_class.h) */
     const char *from, *to;  /* creation time */
     const char *service_from, *service_to;
     const char *institution; /* custodian or author institution OID */
@@ -265,6 +265,7 @@ typedef struct cdx_doc_hit {
     cdx_doc_row_t row;
     char creation_key[16];
     char *institution;
+    char class_code[32]; /* the document's class (cdx/domain/doc_class.h), "" when none */
 } cdx_doc_hit_t;
 
 typedef struct cdx_doc_page {
