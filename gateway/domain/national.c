@@ -120,36 +120,138 @@ static const xmlChar *attr_value(xmlNodePtr n, const char *name)
     return NULL;
 }
 
-/* Walks the tree without recursion (a deep document cannot exhaust the
- * stack). */
+/* The numbers a document's national ids carry, digits only (separators
+ * such as "730214-2917364" has dropped), for masking the same number in
+ * its text.  Shorter than 6 digits: too short to recognise safely. */
+#define MASK_MAX 8
+#define MASK_MIN_DIGITS 6
+typedef struct masks {
+    size_t n;
+    char num[MASK_MAX][64];
+} masks_t;
+
+static void masks_add(masks_t *m, const char *ext)
+{
+    char d[64];
+    size_t k = 0;
+    for (const char *p = ext; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (k + 1 >= sizeof d)
+                return;
+            d[k++] = *p;
+        }
+    }
+    d[k] = '\0';
+    if (k < MASK_MIN_DIGITS || m->n == MASK_MAX)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->num[i], d) == 0)
+            return;
+    memcpy(m->num[m->n++], d, k + 1);
+}
+
+static int is_digit(xmlChar c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The length of the span at s that writes num (single '-', ' ' or '.'
+ * between digits allowed), not preceded or followed by another digit; 0
+ * when none. */
+static size_t span_of_number(const xmlChar *start, const xmlChar *s, const char *num)
+{
+    if (s > start && is_digit(s[-1]))
+        return 0;
+    size_t p = 0, k = 0;
+    while (num[k] != '\0') {
+        if (s[p] == (xmlChar)num[k]) {
+            p++;
+            k++;
+        } else if (k > 0 && (s[p] == '-' || s[p] == ' ' || s[p] == '.') && is_digit(s[p + 1])) {
+            p++;
+        } else {
+            return 0;
+        }
+    }
+    return is_digit(s[p]) ? 0 : p;
+}
+
+/* Masks every writing of the numbers in text node t ('*' for each digit,
+ * separators kept).  Returns how many were masked. */
+static int mask_text(xmlNodePtr t, const masks_t *m)
+{
+    xmlChar *s = xmlStrdup(t->content); /* the node's text may be shared (a dictionary's) */
+    if (s == NULL)
+        return CDX_ENOMEM;
+    int count = 0;
+    for (size_t i = 0; s != NULL && s[i] != '\0'; i++) {
+        if (!is_digit(s[i]))
+            continue;
+        for (size_t k = 0; k < m->n; k++) {
+            size_t len = span_of_number(s, s + i, m->num[k]);
+            if (len == 0)
+                continue;
+            for (size_t j = i; j < i + len; j++)
+                if (is_digit(s[j]))
+                    s[j] = '*';
+            count++;
+            i += len - 1;
+            break;
+        }
+    }
+    if (count > 0)
+        xmlNodeSetContent(t, s);
+    OPENSSL_cleanse(s, (size_t)xmlStrlen(s));
+    xmlFree(s);
+    return count;
+}
+
+/* The next node in document order (no recursion: a deep document cannot
+ * exhaust the stack). */
+static xmlNodePtr next_node(xmlNodePtr n)
+{
+    if (n->type == XML_ELEMENT_NODE && n->children != NULL)
+        return n->children;
+    while (n != NULL && n->next == NULL)
+        n = n->parent != NULL && n->parent->type != XML_DOCUMENT_NODE ? n->parent : NULL;
+    return n != NULL ? n->next : NULL;
+}
+
+/* Rewrites the ids, then masks the same numbers wherever the document's
+ * text writes them (a narrative table that prints the registration
+ * number), so that the canonical form keeps the number nowhere. */
 int cdx_national_scrub_tree(const cdx_national_t *nat, void *xml_doc)
 {
     xmlDocPtr doc = xml_doc;
     if (nat == NULL || nat->nroots == 0 || doc == NULL)
         return 0;
     int count = 0;
-    xmlNodePtr n = xmlDocGetRootElement(doc);
-    while (n != NULL) {
-        if (n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST "id")) {
-            const xmlChar *root = attr_value(n, "root");
-            const xmlChar *ext = attr_value(n, "extension");
-            if (root != NULL && ext != NULL && cdx_national_is_root(nat, (const char *)root) &&
-                !cdx_national_is_hashed((const char *)ext)) {
-                char h[CDX_NATIONAL_EXT_SIZE];
-                cdx_national_hash(nat->key, (const char *)root, (const char *)ext, h);
-                if (xmlSetProp(n, BAD_CAST "extension", BAD_CAST h) == NULL)
-                    return CDX_ENOMEM;
-                count++;
-            }
-        }
-        if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
-            n = n->children;
+    masks_t masks = {0};
+    for (xmlNodePtr n = xmlDocGetRootElement(doc); n != NULL; n = next_node(n)) {
+        if (n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, BAD_CAST "id"))
             continue;
-        }
-        while (n != NULL && n->next == NULL)
-            n = n->parent != NULL && n->parent->type != XML_DOCUMENT_NODE ? n->parent : NULL;
-        if (n != NULL)
-            n = n->next;
+        const xmlChar *root = attr_value(n, "root");
+        const xmlChar *ext = attr_value(n, "extension");
+        if (root == NULL || ext == NULL || !cdx_national_is_root(nat, (const char *)root) ||
+            cdx_national_is_hashed((const char *)ext))
+            continue;
+        masks_add(&masks, (const char *)ext);
+        char h[CDX_NATIONAL_EXT_SIZE];
+        cdx_national_hash(nat->key, (const char *)root, (const char *)ext, h);
+        if (xmlSetProp(n, BAD_CAST "extension", BAD_CAST h) == NULL)
+            return CDX_ENOMEM;
+        count++;
     }
+    for (xmlNodePtr n = xmlDocGetRootElement(doc); n != NULL && masks.n > 0; n = next_node(n))
+        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) &&
+            n->content != NULL) {
+            int masked = mask_text(n, &masks);
+            if (masked < 0) {
+                count = masked;
+                break;
+            }
+            count += masked;
+        }
+    OPENSSL_cleanse(&masks, sizeof masks);
     return count;
 }

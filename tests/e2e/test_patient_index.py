@@ -30,6 +30,7 @@ from cdxtest import Gateway, Institution  # noqa: E402
 
 NATIONAL_ROOT = "2.25.271828182845904523536028747135266249"
 NATIONAL_NO = "7302142917364"  # fictional, never a real registration number
+HYPHENATED = NATIONAL_NO[:6] + "-" + NATIONAL_NO[6:]  # as a form prints it
 OIDS = cdxtest.DEMO_OIDS
 
 PKI = None
@@ -65,11 +66,15 @@ def record_target(ids, family, given, birth, sex, city, postal, street, phone):
 _n = [0]
 
 
-def document(inst, rt):
-    """A sample of inst with recordTarget rt and a fresh document id."""
+def document(inst, rt, narrative=None):
+    """A sample of inst with recordTarget rt and a fresh document id
+    (narrative, when given, opens the first section's text)."""
     data, enc = sample(inst)
     text = data.decode(enc)
     text = re.sub(r"<recordTarget>.*?</recordTarget>", lambda m: rt, text, count=1, flags=re.S)
+    if narrative is not None:
+        assert "<text>" in text
+        text = text.replace("<text>", "<text>" + narrative, 1)
     _n[0] += 1
     out = text.encode(enc)
     return cdxtest.with_document_id(out, "PIX-%d-%d" % (os.getpid(), _n[0]))
@@ -118,8 +123,8 @@ class PatientIndex(unittest.TestCase):
         if not GW.alive():
             self.fail("gateway is not running; stderr:\n%s" % GW.log()[-4000:])
 
-    def post(self, inst, rt):
-        body = document(inst, rt)
+    def post(self, inst, rt, narrative=None):
+        body = document(inst, rt, narrative)
         res = cdxtest.post_document(GW, body, CERTS[inst])
         self.assertEqual(res.status, 201, res.body)
         doc = json.loads(res.body)
@@ -131,9 +136,11 @@ class PatientIndex(unittest.TestCase):
         dasom = local("dasom", "DS-PIX-200")
         river = local("riverside", "RGH-PIX-300")
         nat = (NATIONAL_ROOT, NATIONAL_NO)
+        # Hanbit's narrative also prints the number, as a registration form does.
         d1 = self.post("hanbit", record_target([hanbit, nat], "최", ["유나"], "19730214", "F",
                                                "해운대구", "48094", "해운대로 570, 101동 1504호",
-                                               "010-3358-1209"))
+                                               "010-3358-1209"),
+                       narrative="주민등록번호 %s " % HYPHENATED)
         d2 = self.post("dasom", record_target([dasom, nat], "최", ["유나"], "19730214", "F",
                                               "해운대구", "48094", "해운대로 570, 101동 1504호",
                                               "010-3358-1209"))
@@ -182,11 +189,16 @@ class PatientIndex(unittest.TestCase):
                                                  CERTS["hanbit" if docid == d1["id"] else "dasom"])
             self.assertEqual(st, 200, norm[:200])
             self.assertNotIn(NATIONAL_NO.encode(), norm)
+            self.assertNotIn(HYPHENATED.encode(), norm)
             self.assertIn(b"hmac-sha256:", norm)
             st, _, orig = cdxtest.curl_get_bytes(GW, "/v1/documents/%s" % docid,
                                                  CERTS["hanbit" if docid == d1["id"] else "dasom"])
             self.assertEqual(st, 200)
             self.assertIn(NATIONAL_NO.encode(), orig, "the original bytes stay as sent")
+        # The narrative's writing of the number is masked in the canonical form.
+        st, _, norm = cdxtest.curl_get_bytes(GW, "/v1/documents/%s?form=normalized" % d1["id"],
+                                             CERTS["hanbit"])
+        self.assertIn(b"******-*******", norm)
 
     def test_2_twins_stay_apart(self):
         a = local("hanbit", "HB-PIX-TWIN-A")
@@ -258,7 +270,9 @@ class PatientIndex(unittest.TestCase):
         c2.execute("VACUUM")
         c2.close()
         with open(copy, "rb") as f:
-            self.assertNotIn(needle, f.read(), "the national number is in the registry")
+            blob = f.read()
+        self.assertNotIn(needle, blob, "the national number is in the registry")
+        self.assertNotIn(HYPHENATED.encode(), blob, "the printed number is in the registry")
         # The live files (database, WAL) hold it only as often as the
         # originals do (a WAL may keep older page images of the same rows).
         for name in sorted(os.listdir(data_dir)):

@@ -62,8 +62,11 @@ int cdx_national_stored_ext(const cdx_national_t *nat, const char *root, const c
 int cdx_national_ref_stored(const cdx_national_t *nat, const char *ref, char *out, size_t n);
 
 /* Rewrites @extension of every `id` element of the document tree (an
- * xmlDocPtr) whose @root is national into the stored form.  Returns how
- * many were rewritten, or CDX_ENOMEM. */
+ * xmlDocPtr) whose @root is national into the stored form, and masks the
+ * same numbers where the document's text writes them ('*' for each digit;
+ * "730214-2917364" is found for 7302142917364 too; numbers of fewer than
+ * 6 digits are not looked for in text).  Returns how many ids and text
+ * writings were rewritten, or CDX_ENOMEM. */
 int cdx_national_scrub_tree(const cdx_national_t *nat, void *xml_doc);
 
 #endif

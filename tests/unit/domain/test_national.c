@@ -118,6 +118,25 @@ static void test_scrub_tree(void **state)
     /* Again: nothing left to rewrite. */
     assert_int_equal(cdx_national_scrub_tree(&nat, doc), 0);
     xmlFreeDoc(doc);
+    /* The number written in the narrative, with or without its hyphen, is
+     * masked; a longer number that merely contains it is not. */
+    const char *text = "<a xmlns=\"urn:hl7-org:v3\"><id root=\"" ROOT "\" extension=\"" NUMBER
+                       "\"/><text><td>RRN 730214-2917364</td><td>" NUMBER "</td>"
+                       "<td>97302142917364</td><td>730214 2917364.</td></text>"
+                       "<text><![CDATA[x7302142917364]]></text></a>";
+    doc = xmlReadMemory(text, (int)strlen(text), NULL, NULL, XML_PARSE_NONET);
+    assert_non_null(doc);
+    assert_int_equal(cdx_national_scrub_tree(&nat, doc), 5);
+    xmlDocDumpMemory(doc, &mem, &len);
+    assert_null(strstr((const char *)mem, "730214-2917364"));
+    assert_null(strstr((const char *)mem, "<td>" NUMBER));
+    assert_non_null(strstr((const char *)mem, "RRN ******-*******</td>"));
+    assert_non_null(strstr((const char *)mem, "<td>*************</td>"));
+    assert_non_null(strstr((const char *)mem, "<td>97302142917364</td>"));
+    assert_non_null(strstr((const char *)mem, "<td>****** *******.</td>"));
+    assert_non_null(strstr((const char *)mem, "x*************"));
+    xmlFree(mem);
+    xmlFreeDoc(doc);
 }
 
 static const char *DOC =
