@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static long days_from_civil(long y, long m, long d)
+long cdx_days_from_civil(long y, long m, long d)
 {
     y -= m <= 2;
     long era = (y >= 0 ? y : y - 399) / 400;
@@ -18,7 +17,7 @@ static long days_from_civil(long y, long m, long d)
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(long z, long *y, long *m, long *d)
+void cdx_civil_from_days(long z, long *y, long *m, long *d)
 {
     z += 719468;
     long era = (z >= 0 ? z : z - 146096) / 146097;
@@ -100,7 +99,7 @@ int cdx_ts_utc_key(const char *s, char key[CDX_TS_KEY_LEN])
         return CDX_EINVAL;
     /* A year alone with an offset, or an offset on a date, shifts nothing
      * that the precision shows: only a time of day is moved to UTC. */
-    long days = days_from_civil(t.year, t.month, t.day);
+    long days = cdx_days_from_civil(t.year, t.month, t.day);
     long secs = (long)t.hour * 3600 + t.minute * 60 + (t.second > 59 ? 59 : t.second);
     if (t.zone != NULL && t.digits >= 10) {
         long off = (long)t.zone_hour * 3600 + (long)t.zone_minute * 60;
@@ -115,7 +114,7 @@ int cdx_ts_utc_key(const char *s, char key[CDX_TS_KEY_LEN])
         days++;
     }
     long y, m, d;
-    civil_from_days(days, &y, &m, &d);
+    cdx_civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
         return CDX_EINVAL;
     char text[48];

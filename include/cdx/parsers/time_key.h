@@ -17,4 +17,9 @@
 /* Returns 0 with key filled, or CDX_EINVAL (key is then ""). */
 int cdx_ts_utc_key(const char *s, char key[CDX_TS_KEY_LEN]);
 
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian), and
+ * back. */
+long cdx_days_from_civil(long y, long m, long d);
+void cdx_civil_from_days(long days, long *y, long *m, long *d);
+
 #endif
