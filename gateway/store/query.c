@@ -86,7 +86,8 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
 #define SQL_FIND                                                                                   \
     "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                    \
     " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"       \
-    " coalesce(d.custodian_oid, d.author_oid, i.oid)"                                              \
+    " coalesce(d.custodian_oid, d.author_oid, i.oid), d.author_oid, d.custodian_oid, d.type_code," \
+    " d.confidentiality"                                                                           \
     " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                         \
     " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
     " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
@@ -170,6 +171,10 @@ static int read_hit(sqlite3_stmt *st, cdx_doc_hit_t *h)
     const char *key = (const char *)sqlite3_column_text(st, 11);
     cdx_strlcpy(h->creation_key, key ? key : "", sizeof h->creation_key);
     h->institution = column_dup(st, 12);
+    row->author_oid = column_dup(st, 13);
+    row->custodian_oid = column_dup(st, 14);
+    row->type_code = column_dup(st, 15);
+    row->confidentiality = column_dup(st, 16);
     if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL ||
         h->institution == NULL) {
         hit_cleanup(h);

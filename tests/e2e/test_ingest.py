@@ -495,13 +495,20 @@ class TestProtocol(IngestCase):
         self.assertEqual(st, 200)
 
     def test_404_unknown_id(self):
+        # A malformed id is no document id (404); a well-formed id no
+        # document has is refused as a document without consent (403), so
+        # that an id tells nothing of what is stored.
         for suffix in ("", "/metadata", "?form=normalized"):
-            for docid in ("0" * 32, "0123456789abcdef0123456789abcdef", "not-an-id",
-                          "ABCDEF0123456789ABCDEF0123456789"):
+            for docid, status, code in (("0" * 32, 403, "CONSENT_REQUIRED"),
+                                        ("0123456789abcdef0123456789abcdef", 403,
+                                         "CONSENT_REQUIRED"),
+                                        ("not-an-id", 404, "DOCUMENT_NOT_FOUND"),
+                                        ("ABCDEF0123456789ABCDEF0123456789", 404,
+                                         "DOCUMENT_NOT_FOUND")):
                 with self.subTest(docid=docid, suffix=suffix):
                     st, hdrs, body = self.get(docid, suffix)
                     resp = cdxtest.Response(st or 0, "", list(hdrs.items()), body, b"")
-                    problem_check(self, resp, 404, "DOCUMENT_NOT_FOUND")
+                    problem_check(self, resp, status, code)
 
     def test_audit_one_row_per_ingest_batch(self):
         """Ten ingests (mixed outcomes) add exactly ten audit rows."""

@@ -136,6 +136,9 @@ static cdx_institution_t reader(unsigned roles)
 }
 
 /* A disclosure of UID for inst with the recording effects. */
+/* The X-CDX-Reason the next start() sends (NULL: none). */
+static const char *next_reason;
+
 static void start(cdx_disclosure_t *d, const cdx_institution_t *inst, const char *purpose,
                   const char *user, int target_known)
 {
@@ -144,6 +147,8 @@ static void start(cdx_disclosure_t *d, const cdx_institution_t *inst, const char
     d->endpoint = &endpoint;
     d->io = &io;
     cdx_disclose_prepare(d, inst, CDX_ROLE_QUERY, "documents.get", purpose, user);
+    cdx_strlcpy(d->reason, next_reason != NULL ? next_reason : "", sizeof d->reason);
+    next_reason = NULL;
     if (target_known)
         cdx_strlcpy(d->target_id, UID, sizeof d->target_id);
     d->target_unknown = !target_known;
@@ -178,6 +183,7 @@ static void test_declared_purpose_is_recorded(void **state)
     (void)state;
     cdx_institution_t q = reader(CDX_ROLE_QUERY);
     cdx_disclosure_t d;
+    next_reason = "unconscious patient in the emergency room";
     start(&d, &q, "ETREAT", NULL, 1);
     cdx_disclose_read_done(&d, 0);
     cdx_disclose_audit_done(&d, 0);
@@ -203,15 +209,22 @@ static void test_refusal_is_not_read_but_audited(void **state)
         int status;
         const char *code;
         int outcome;
+        const char *reason;
     } cases[] = {
-        {1, CDX_ROLE_SUBMIT, "TREAT", 403, "FORBIDDEN", 8},
-        {0, 0, "TREAT", 403, "FORBIDDEN", 8},
-        {1, CDX_ROLE_QUERY, "treat", 400, "PURPOSE_UNKNOWN", 4},
-        {1, CDX_ROLE_QUERY, "MARKETING", 400, "PURPOSE_UNKNOWN", 4},
+        {1, CDX_ROLE_SUBMIT, "TREAT", 403, "FORBIDDEN", 8, NULL},
+        {0, 0, "TREAT", 403, "FORBIDDEN", 8, NULL},
+        {1, CDX_ROLE_QUERY, "treat", 400, "PURPOSE_UNKNOWN", 4, NULL},
+        {1, CDX_ROLE_QUERY, "MARKETING", 400, "PURPOSE_UNKNOWN", 4, NULL},
+        /* Break-glass needs its reason, a line of text. */
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_REQUIRED", 4, NULL},
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_REQUIRED", 4, "   "},
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_INVALID", 4, "stroke\r\nX-Evil: 1"},
+        {1, CDX_ROLE_QUERY, "TREAT", 400, "REASON_INVALID", 4, "tab\there"},
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(cases); i++) {
         cdx_institution_t inst = reader(cases[i].roles);
         cdx_disclosure_t d;
+        next_reason = cases[i].reason;
         start(&d, cases[i].institution ? &inst : NULL, cases[i].purpose, "u", 1);
         assert_string_equal(rec.log, "audit");
         assert_int_equal(d.stage, CDX_DISCLOSE_REFUSED);
