@@ -488,6 +488,10 @@ class TestProtocol(IngestCase):
     def test_query_only_institution_can_read(self):
         body = cdxtest.minimal_cda(doc_ext=fresh_ext())
         receipt = self.post_ok(body)
+        # The patient consents (recorded by its home institution, the
+        # submitter): the query-only institution may read.
+        patient = receipt["patient"]
+        cdxtest.permit_all(GW, "good", (patient["root"], patient["extension"]))
         self.get_original(receipt["id"], body, cert="good2", what="reader")
         meta = self.metadata(receipt["id"], cert="good2")
         self.assertEqual(meta["sha256"], receipt["sha256"])
