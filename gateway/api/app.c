@@ -113,6 +113,22 @@ static int breakglass_setting(const cdx_config_t *cfg, double *minutes, char *er
     return 0;
 }
 
+/* consent_permit_policies and consent_deny_policies: lists of OIDs. */
+static int consent_policies(const cdx_config_t *cfg, cdx_consent_policies_t *out, char *err,
+                            size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    cdx_national_t list;
+    int rc = cdx_national_parse_roots(cfg->consent_permit_policies, &list, err, errlen);
+    for (size_t i = 0; rc == 0 && i < list.nroots && i < CDX_CONSENT_MAX_POLICIES; i++)
+        cdx_strlcpy(out->permit[out->npermit++], list.roots[i], sizeof out->permit[0]);
+    if (rc == 0)
+        rc = cdx_national_parse_roots(cfg->consent_deny_policies, &list, err, errlen);
+    for (size_t i = 0; rc == 0 && i < list.nroots && i < CDX_CONSENT_MAX_POLICIES; i++)
+        cdx_strlcpy(out->deny[out->ndeny++], list.roots[i], sizeof out->deny[0]);
+    return rc;
+}
+
 double cdx_app_breakglass_minutes(const cdx_app_t *app)
 {
     return app->breakglass_minutes > 0.0 ? app->breakglass_minutes : 60.0;
@@ -161,7 +177,12 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     rc = cdx_app_pipeline_settings(cfg, &nat, &thresholds, err, errlen);
     if (rc != 0)
         return rc;
+    cdx_consent_policies_t policies;
+    rc = consent_policies(cfg, &policies, err, errlen);
+    if (rc != 0)
+        return rc;
     cdx_pipeline_options_t opt = {
+        .consent_policies = &policies,
         .mappings_dir = cfg->mappings_dir,
         .xsd_path = cfg->schema_path,
         .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},

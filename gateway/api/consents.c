@@ -168,8 +168,8 @@ static int apply_put(cdx_registry_t *reg, void *arg)
         .outcome = CDX_AUDIT_SUCCESS,
         .patient_key = job->patient_key,
     };
-    int rc = cdx_registry_put_consent(reg, job->who.root, job->who.ext, &job->consent, "api", 0,
-                                      job->actor, &ev, &job->consent_id);
+    int rc = cdx_registry_put_consent(reg, job->who.root, job->who.ext, &job->consent, "api",
+                                      NULL, job->actor, &ev, &job->consent_id);
     if (rc != CDX_ENOTFOUND)
         return rc;
     /* No stored document carries the identity: the attempt is recorded. */

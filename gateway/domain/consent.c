@@ -236,14 +236,27 @@ int cdx_consent_expired(const cdx_consent_t *c, const char *now_key)
     return c->expires_key[0] != '\0' && now_key != NULL && strcmp(c->expires_key, now_key) <= 0;
 }
 
-int cdx_consent_home(const cdx_institution_t *inst, const char *root)
+int cdx_consent_home_of(const char *oid, const char *const *id_roots, size_t nid_roots,
+                        const char *root)
 {
-    if (inst == NULL || root == NULL || inst->oid[0] == '\0')
+    if (oid == NULL || root == NULL || oid[0] == '\0')
         return 0;
-    if (cdx_oid_is_at_or_under(root, inst->oid))
+    if (cdx_oid_is_at_or_under(root, oid))
         return 1;
-    for (size_t i = 0; i < inst->nid_roots && i < CDX_INST_MAX_ID_ROOTS; i++)
-        if (inst->id_roots[i][0] != '\0' && cdx_oid_is_at_or_under(root, inst->id_roots[i]))
+    for (size_t i = 0; id_roots != NULL && i < nid_roots; i++)
+        if (id_roots[i] != NULL && id_roots[i][0] != '\0' &&
+            cdx_oid_is_at_or_under(root, id_roots[i]))
             return 1;
     return 0;
+}
+
+int cdx_consent_home(const cdx_institution_t *inst, const char *root)
+{
+    if (inst == NULL)
+        return 0;
+    const char *roots[CDX_INST_MAX_ID_ROOTS];
+    size_t n = 0;
+    for (size_t i = 0; i < inst->nid_roots && i < CDX_INST_MAX_ID_ROOTS; i++)
+        roots[n++] = inst->id_roots[i];
+    return cdx_consent_home_of(inst->oid, roots, n, root);
 }

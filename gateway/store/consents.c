@@ -13,7 +13,7 @@ typedef struct put_args {
     const char *root, *ext;
     const cdx_consent_t *c;
     const char *source;
-    int64_t document_id;
+    const char *document_uid;
     const char *actor;
     const cdx_audit_event_t *audit;
     int64_t *consent_id;
@@ -51,7 +51,8 @@ static int insert_consent(cdx_registry_t *reg, const put_args_t *a, int64_t pati
         reg, STMT_CONSENT_INSERT,
         "INSERT INTO consents (patient_id, decision, scope_institutions, scope_types, research,"
         " expires, expires_key, source, document_id, actor, recorded_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT id FROM documents WHERE uid = ?9), ?10,"
+        " ?11)",
         &st);
     if (rc != 0)
         return rc;
@@ -67,8 +68,7 @@ static int insert_consent(cdx_registry_t *reg, const put_args_t *a, int64_t pati
     for (int i = 0; src == SQLITE_OK && i < (int)CDX_ARRAY_SIZE(texts); i++)
         src = cdx_store_bind_text(st, 2 + i, texts[i]);
     if (src == SQLITE_OK)
-        src = a->document_id > 0 ? sqlite3_bind_int64(st, 9, a->document_id)
-                                 : sqlite3_bind_null(st, 9);
+        src = cdx_store_bind_text(st, 9, a->document_uid);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 10, a->actor);
     if (src == SQLITE_OK)
@@ -105,15 +105,15 @@ static int put_tx(cdx_registry_t *reg, void *arg)
 }
 
 int cdx_registry_put_consent(cdx_registry_t *reg, const char *root, const char *ext,
-                             const cdx_consent_t *c, const char *source, int64_t document_id,
-                             const char *actor, const cdx_audit_event_t *audit,
-                             int64_t *consent_id)
+                             const cdx_consent_t *c, const char *source,
+                             const char *document_uid, const char *actor,
+                             const cdx_audit_event_t *audit, int64_t *consent_id)
 {
     reg->errmsg[0] = '\0';
     if (root == NULL || c == NULL || source == NULL || actor == NULL || audit == NULL ||
         consent_id == NULL)
         return CDX_EINVAL;
-    put_args_t a = {root, ext, c, source, document_id, actor, audit, consent_id};
+    put_args_t a = {root, ext, c, source, document_uid, actor, audit, consent_id};
     return cdx_store_in_transaction(reg, put_tx, &a);
 }
 

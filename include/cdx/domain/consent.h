@@ -67,6 +67,47 @@ int cdx_consent_covers(const cdx_consent_t *c, const char *institution, const ch
 /* 1 when root is in inst's numbering: its OID, one of its registered id
  * roots, or an OID under them (the patient's home institution). */
 int cdx_consent_home(const cdx_institution_t *inst, const char *root);
+/* The same for an institution given by its OID and id roots. */
+int cdx_consent_home_of(const char *oid, const char *const *id_roots, size_t nid_roots,
+                        const char *root);
+
+/* ---- consent documents (gateway/domain/consent_doc.c) ------------------- */
+
+#define CDX_CONSENT_TEMPLATE_KR "1.2.410.100110.40.2.2.1.1"
+#define CDX_CONSENT_TEMPLATE_KR_WITHDRAWAL "1.2.410.100110.40.2.2.1.2"
+#define CDX_CONSENT_TEMPLATE_BPPC "1.3.6.1.4.1.19376.1.5.3.1.1.7"
+#define CDX_CONSENT_MAX_POLICIES 16
+
+typedef enum cdx_consent_doc_kind {
+    CDX_CONSENT_DOC_NONE = 0,       /* not a consent document */
+    CDX_CONSENT_DOC_KR = 1,         /* Korean consent: a permit */
+    CDX_CONSENT_DOC_WITHDRAWAL = 2, /* Korean withdrawal: a deny, whole or of its scope */
+    CDX_CONSENT_DOC_BPPC = 3,       /* IHE BPPC: permit or deny by its policies */
+} cdx_consent_doc_kind_t;
+
+/* The BPPC policy OIDs the configuration reads as permit and as deny. */
+typedef struct cdx_consent_policies {
+    size_t npermit, ndeny;
+    char permit[CDX_CONSENT_MAX_POLICIES][128];
+    char deny[CDX_CONSENT_MAX_POLICIES][128];
+} cdx_consent_policies_t;
+
+/* Reads a consent document (xml_doc an xmlDocPtr of a CDA document),
+ * recognised by a ClinicalDocument/templateId above, into out:
+ *   - each documentationOf/serviceEvent: a code of LOINC
+ *     (2.16.840.1.113883.6.1) names a document type of the scope, any
+ *     other code a policy (BPPC: the policy OID in @code); each
+ *     performer/assignedEntity/representedOrganization/id/@root an
+ *     institution of the scope; effectiveTime/high/@value the expiry;
+ *   - the decision: permit (Korean consent), deny (withdrawal), or for
+ *     BPPC deny when a policy is one of pol's deny policies, else permit
+ *     when one is a permit policy (a deny policy wins);
+ * Returns the kind (CDX_CONSENT_DOC_NONE when not a consent document), or
+ * CDX_EPARSE with the reason in why: a BPPC document none of whose
+ * policies is configured, an expiry or a scope entry that cannot be read,
+ * more than CDX_CONSENT_MAX_SCOPE entries. */
+int cdx_consent_from_cda(const void *xml_doc, const cdx_consent_policies_t *pol,
+                         cdx_consent_t *out, char *why, size_t whylen);
 
 /* 1 when c has an expiry at or before now_key (a UTC key). */
 int cdx_consent_expired(const cdx_consent_t *c, const char *now_key);

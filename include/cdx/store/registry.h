@@ -406,15 +406,16 @@ typedef struct cdx_consent_row {
 } cdx_consent_row_t;
 
 /* Records c for identity (root, ext) as stored (a national id in its keyed
- * form), with its source ("api", or "document" and document_id), and
+ * form), with its source ("api", or "document" and the consent document's
+ * registry id document_uid), and
  * appends *audit (its detail, when NULL, "consent=ID decision=..."), in
  * the caller's transaction or one of its own.  *consent_id receives the
  * new record's id.  Returns 0, CDX_ENOTFOUND when no stored document
  * carries the identity (nothing is written), or an error. */
 int cdx_registry_put_consent(cdx_registry_t *reg, const char *root, const char *ext,
-                             const cdx_consent_t *c, const char *source, int64_t document_id,
-                             const char *actor, const cdx_audit_event_t *audit,
-                             int64_t *consent_id);
+                             const cdx_consent_t *c, const char *source,
+                             const char *document_uid, const char *actor,
+                             const cdx_audit_event_t *audit, int64_t *consent_id);
 
 /* The decisions of person_id, newest first, at most max, into rows (the
  * caller's array).  Returns 0 or an error. */
