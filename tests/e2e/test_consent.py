@@ -40,6 +40,12 @@ R_ID = (RIVERSIDE + ".1", "R-" + TAG)
 DISCHARGE = "18842-5"
 LAB = "11502-2"
 BOX_SECONDS = 3.0
+H2_ID = (HANBIT + ".1", "H2-" + TAG)
+PERMIT_POLICY = "2.25.4242.1"
+DENY_POLICY = "2.25.4242.2"
+KR_CONSENT = "1.2.410.100110.40.2.2.1.1"
+KR_WITHDRAWAL = "1.2.410.100110.40.2.2.1.2"
+BPPC = "1.3.6.1.4.1.19376.1.5.3.1.1.7"
 
 PKI = None
 GW = None
@@ -59,6 +65,33 @@ def cda(inst, ids, type_code="34133-9", conf="N"):
     doc = doc.replace(b'<code code="34133-9"', ('<code code="%s"' % type_code).encode(), 1)
     return doc.replace(b'<confidentialityCode code="N"',
                        ('<confidentialityCode code="%s"' % conf).encode(), 1)
+
+
+def consent_cda(inst, ident, template, policy=None, institutions=(), types=()):
+    """A consent document of inst for ident: its scope in
+    documentationOf/serviceEvent (docs/CONSENT.md)."""
+    events = []
+    code = ('<code code="%s" codeSystem="2.25.4242"/>' % policy) if policy else ""
+    perf = "".join('<performer typeCode="PRF"><assignedEntity><id root="%s"/>'
+                   '<representedOrganization><id root="%s"/></representedOrganization>'
+                   '</assignedEntity></performer>' % (o, o) for o in institutions)
+    events.append('<documentationOf><serviceEvent classCode="ACT">%s<effectiveTime>'
+                  '<low value="20261101"/></effectiveTime>%s</serviceEvent></documentationOf>'
+                  % (code, perf))
+    for t in types:
+        events.append('<documentationOf><serviceEvent classCode="ACT"><code code="%s" '
+                      'codeSystem="2.16.840.1.113883.6.1"/></serviceEvent></documentationOf>' % t)
+    doc = cda(inst, [ident], "59284-0")
+    doc = doc.replace(b'<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>',
+                      b'<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>'
+                      + ('<templateId root="%s"/>' % template).encode(), 1)
+    end = b"</representedCustodianOrganization></assignedCustodian></custodian>"
+    return doc.replace(end, end + "".join(events).encode(), 1)
+
+
+def post_raw(inst, doc):
+    with Conn.open(GW, cert=CERTS[inst], timeout=120.0) as c:
+        return cdxtest.raw_post(c, doc, timeout=120.0)
 
 
 def post(inst, doc):
@@ -108,12 +141,15 @@ def setUpModule():
              for name, oid in sorted(cdxtest.DEMO_OIDS.items())]
     GW = Gateway(PKI, name="consent", institutions=insts, settings={
         "match_link_threshold": "1000", "match_review_threshold": "999",
-        "breakglass_minutes": "%.4f" % (BOX_SECONDS / 60.0)}).start()
+        "breakglass_minutes": "%.4f" % (BOX_SECONDS / 60.0),
+        "consent_permit_policies": PERMIT_POLICY, "consent_deny_policies": DENY_POLICY}).start()
     DOCS["h_dis"] = post("hanbit", cda("hanbit", [H_ID], DISCHARGE))
     DOCS["h_lab"] = post("hanbit", cda("hanbit", [H_ID], LAB))
     DOCS["h_r"] = post("hanbit", cda("hanbit", [H_ID], DISCHARGE, "R"))
     DOCS["h_v"] = post("hanbit", cda("hanbit", [H_ID], DISCHARGE, "V"))
     DOCS["d1"] = post("dasom", cda("dasom", [D_ID, H_ID], LAB))
+    DOCS["h2_dis"] = post("hanbit", cda("hanbit", [H2_ID], DISCHARGE))
+    DOCS["h2_lab"] = post("hanbit", cda("hanbit", [H2_ID], LAB))
 
 
 def tearDownModule():
@@ -296,6 +332,52 @@ class TestE_BreakGlass(unittest.TestCase):
             problem_check(self, r, 403, "CONSENT_REQUIRED")
         finally:
             consent_ok({"decision": "permit", "scope": {"types": [DISCHARGE]}})
+
+
+class TestF_ConsentDocuments(unittest.TestCase):
+    """A second patient, whose consent comes as documents."""
+
+    def find2(self):
+        return names(find(ident=H2_ID))
+
+    def test_documents(self):
+        self.assertEqual(self.find2(), [])
+        # Not the home institution: refused, nothing recorded.
+        r = post_raw("dasom", consent_cda("dasom", H2_ID, KR_CONSENT))
+        problem_check(self, r, 403, "CONSENT_FORBIDDEN")
+        # The Korean consent, scoped to Riverside: recorded with the document.
+        seq0 = cdxtest.audit_max_seq(GW)
+        DOCS["h2_c1"] = post("hanbit", consent_cda("hanbit", H2_ID, KR_CONSENT,
+                                                   institutions=[RIVERSIDE]))
+        rows = wait_for(lambda: (lambda x: x if len(x) >= 2 else None)(
+            cdxtest.audit_since(GW, seq0)), what="two audit records")
+        self.assertEqual([(x[1], x[2], x[4]) for x in rows],
+                         [("document.ingest", 0, DOCS["h2_c1"]),
+                          ("consent.record", 0, DOCS["h2_c1"])])
+        self.assertIn("source=document", rows[1][5])
+        self.assertEqual(self.find2(), ["h2_c1", "h2_dis", "h2_lab"])
+        c = get("/v1/consents/" + pid(H2_ID), "hanbit").json()
+        self.assertEqual((c["current"]["source"], c["current"]["document"]),
+                         ("document", DOCS["h2_c1"]))
+        # A partial withdrawal of lab reports.
+        DOCS["h2_w1"] = post("hanbit", consent_cda("hanbit", H2_ID, KR_WITHDRAWAL, types=[LAB]))
+        self.assertEqual(self.find2(), ["h2_c1", "h2_dis", "h2_w1"])
+        # The whole withdrawal.
+        post("hanbit", consent_cda("hanbit", H2_ID, KR_WITHDRAWAL))
+        self.assertEqual(self.find2(), [])
+        # BPPC: the configured permit policy, then the deny policy.
+        post("hanbit", consent_cda("hanbit", H2_ID, BPPC, policy=PERMIT_POLICY))
+        self.assertEqual(len(self.find2()), 6)  # its two documents and four consent documents
+        post("hanbit", consent_cda("hanbit", H2_ID, BPPC, policy=DENY_POLICY))
+        self.assertEqual(self.find2(), [])
+        # A policy the gateway does not know: refused, nothing recorded.
+        r = post_raw("hanbit", consent_cda("hanbit", H2_ID, BPPC, policy="2.25.4242.9"))
+        problem_check(self, r, 422, "CONSENT_INVALID")
+        # And a consent document that says nothing of its scope.
+        r = post_raw("hanbit", consent_cda("hanbit", H2_ID, KR_CONSENT).replace(
+            b"<documentationOf>", b"<!--").replace(b"</documentationOf>", b"-->"))
+        problem_check(self, r, 422, "CDA_PROFILE_INVALID")
+        self.assertEqual(self.find2(), [])
 
 
 if __name__ == "__main__":
