@@ -76,6 +76,10 @@ class IngestCase(unittest.TestCase):
     def assert_one_audit(self, before, event=None, outcome=None, what=""):
         """Exactly one audit row after the snapshot `before`; returns it."""
         rows = cdxtest.audit_since(GW, before[0])
+        # A consent document also records the patient's consent, with it.
+        consent = [r for r in rows if r[1] == "consent.record"]
+        rows = [r for r in rows if r[1] != "consent.record"]
+        self.assertEqual([r[4] for r in consent], [r[4] for r in rows][:len(consent)], consent)
         self.assertEqual(len(rows), 1, "%s: expected exactly one new audit row, got %r"
                          % (what, rows))
         seq, ev, oc, actor, docid, detail = rows[0]
