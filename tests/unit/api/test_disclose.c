@@ -13,6 +13,7 @@
 
 #include "cdx_test.h"
 #include "cdx/api/disclose.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 
 #define UID "0123456789abcdef0123456789abcdef"
@@ -322,6 +323,58 @@ static void test_read_failures(void **state)
     assert_string_equal(rec.log, "read overloaded finish");
 }
 
+/* The ATNA fields of the record: the decision by name, the consent relied
+ * on or that refused, the asserted reason (never a malformed one). */
+static void test_audit_fields_of_the_decision(void **state)
+{
+    (void)state;
+    cdx_institution_t q = reader(CDX_ROLE_QUERY);
+    cdx_disclosure_t d;
+    cdx_audit_event_t ev;
+    /* Refused after the read: a deny of the person. */
+    start(&d, &q, NULL, NULL, 1);
+    d.decision = (cdx_access_decision_t){.reason = CDX_ACCESS_CONSENT_DENIED, .consent_id = 7};
+    cdx_strlcpy(d.patient_key, "00112233445566778899aabbccddeeff", sizeof d.patient_key);
+    cdx_disclose_read_done(&d, CDX_EDENIED);
+    assert_int_equal(d.stage, CDX_DISCLOSE_REFUSED);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "consent_denied");
+    assert_string_equal(ev.consent, "consent:7");
+    assert_int_equal(ev.outcome, CDX_AUDIT_SERIOUS_FAILURE);
+    assert_string_equal(ev.patient_key, "00112233445566778899aabbccddeeff");
+    assert_string_equal(d.detail, "route=documents.get status=403 code=CONSENT_REQUIRED");
+    cdx_disclose_audit_done(&d, 0);
+    assert_int_equal(rec.refused_status, 403);
+    assert_string_equal(rec.refused_code, "CONSENT_REQUIRED");
+    /* Disclosed on break-glass: flagged, with the reason. */
+    next_reason = "unconscious on arrival";
+    start(&d, &q, "ETREAT", "dr.er", 1);
+    d.basis = CDX_ACCESS_BASIS_BREAKGLASS;
+    cdx_disclose_read_done(&d, 0);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "breakglass");
+    assert_string_equal(ev.reason, "unconscious on arrival");
+    assert_null(ev.consent);
+    cdx_disclose_audit_done(&d, 0);
+    /* Disclosed under consent 12. */
+    start(&d, &q, NULL, NULL, 1);
+    d.basis = CDX_ACCESS_BASIS_CONSENT;
+    d.consent_id = 12;
+    cdx_disclose_read_done(&d, 0);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "consent");
+    assert_string_equal(ev.consent, "consent:12");
+    assert_null(ev.reason);
+    cdx_disclose_audit_done(&d, 0);
+    /* A malformed reason is refused and not recorded. */
+    next_reason = "a\nb";
+    start(&d, &q, NULL, NULL, 1);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "reason_invalid");
+    assert_null(ev.reason);
+    cdx_disclose_audit_done(&d, 0);
+}
+
 static void test_target_id(void **state)
 {
     (void)state;
@@ -351,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_unknown_target_is_audited),
         cmocka_unit_test(test_no_record_no_disclosure),
         cmocka_unit_test(test_read_failures),
+        cmocka_unit_test(test_audit_fields_of_the_decision),
         cmocka_unit_test(test_target_id),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
