@@ -219,7 +219,7 @@ static void answer_refusal(cdx_disclosure_t *d)
                     sizeof detail);
     } else if (d->decision.reason == CDX_ACCESS_REASON_INVALID) {
         snprintf(detail, sizeof detail,
-                 "X-CDX-Reason must be at most %d bytes without control characters",
+                 "X-CDX-Reason must be at most %d bytes of UTF-8 text without control characters",
                  CDX_ACCESS_REASON_MAX);
     } else if (d->decision.reason == CDX_ACCESS_CONSENT_REQUIRED ||
                d->decision.reason == CDX_ACCESS_CONSENT_DENIED) {

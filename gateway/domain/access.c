@@ -1,5 +1,6 @@
 /* access: the access decision (see include/cdx/domain/access.h). */
 #include "cdx/domain/access.h"
+#include "cdx/parsers/ids.h"
 
 #include <string.h>
 
@@ -31,6 +32,8 @@ static cdx_access_reason_t check_reason(const cdx_access_request_t *rq)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)r[i] < 0x20 || r[i] == 0x7f)
             return CDX_ACCESS_REASON_INVALID;
+    if (!cdx_utf8_is_valid(r, n, CDX_UTF8_TEXT))
+        return CDX_ACCESS_REASON_INVALID;
     size_t blank = strspn(r, " ");
     if (blank == n && cdx_access_emergency(rq))
         return CDX_ACCESS_REASON_REQUIRED;

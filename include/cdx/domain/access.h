@@ -50,7 +50,7 @@ typedef enum cdx_access_reason {
     CDX_ACCESS_ROLE_MISSING = 2,     /* the institution lacks the role the route needs */
     CDX_ACCESS_PURPOSE_UNKNOWN = 3,  /* the declared purpose is not an accepted one */
     CDX_ACCESS_REASON_REQUIRED = 4,  /* ETREAT without a reason */
-    CDX_ACCESS_REASON_INVALID = 5,   /* a reason too long or with control characters */
+    CDX_ACCESS_REASON_INVALID = 5,   /* a reason too long, not UTF-8, or with control characters */
     CDX_ACCESS_CONSENT_REQUIRED = 6, /* no current permit covers the institution and type */
     CDX_ACCESS_CONSENT_DENIED = 7,   /* the person's decision denies it */
     CDX_ACCESS_CONFIDENTIALITY = 8,  /* R without a care relationship; V outside its owner */

@@ -339,6 +339,8 @@ static void test_reason_header(void **state)
     assert_int_equal(cdx_access_decide(&rq).reason, CDX_ACCESS_REASON_INVALID);
     rq.reason = "\xec\x9d\x91\xea\xb8\x89"; /* UTF-8 text is fine */
     assert_int_equal(cdx_access_decide(&rq).allow, 1);
+    rq.reason = "\xec\x9d"; /* cut inside a character: not text */
+    assert_int_equal(cdx_access_decide(&rq).reason, CDX_ACCESS_REASON_INVALID);
     /* Any purpose: a reason sent must be well-formed, none is needed. */
     rq.purpose = cdx_purpose_find("TREAT");
     rq.reason = NULL;
