@@ -132,6 +132,11 @@ def setUpModule():
     cdxtest.permit_all(GW, CERTS["hanbit"], H_ID)
 
 
+def tearDownModule():
+    if GW is not None:
+        GW.stop()
+
+
 class TestFind(unittest.TestCase):
 
     CURRENT = ["h2", "d_dis", "d_est", "d_kst", "d1"]
