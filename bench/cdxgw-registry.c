@@ -33,6 +33,7 @@
 
 #include "cdx/base/common.h"
 #include "cdx/domain/timeline.h"
+#include "cdx/domain/access.h"
 #include "cdx/store/registry.h"
 
 #include <jansson.h>
@@ -309,6 +310,49 @@ static int m_summary(cdx_registry_t *reg, long person, size_t *n)
     return m_person_view(reg, person, n, 1);
 }
 
+/* FindDocuments as GET /v1/documents runs it for an institution other than
+ * the documents' owners: the page, then the person, what the access
+ * decision reads of them (consents, care relationship, break-glass time
+ * box) and the decision on every row.  *n counts the rows disclosed. */
+static int m_find_consent(cdx_registry_t *reg, long person, size_t *n)
+{
+    char root[32], ext[32];
+    cdx_doc_query_t q;
+    query_of(person, &q, root, ext);
+    cdx_doc_page_t page;
+    int rc = cdx_registry_find_documents(reg, &q, &page);
+    *n = 0;
+    int64_t pid = 0;
+    if (rc == 0 && page.person_found)
+        rc = cdx_registry_person_of(reg, root, ext, &pid);
+    static cdx_consent_t consents[16];
+    size_t nconsents = 0;
+    int care = 0, glass = 0;
+    static const char reader[] = "2.25.424242";
+    if (rc == 0 && page.person_found)
+        rc = cdx_registry_access_person(reg, pid, reader, "20261203120000", consents, 16,
+                                        &nconsents, &care, &glass);
+    cdx_institution_t who;
+    memset(&who, 0, sizeof who);
+    cdx_strlcpy(who.oid, reader, sizeof who.oid);
+    who.roles = CDX_ROLE_QUERY;
+    cdx_access_person_t p = {consents, nconsents, care, glass};
+    for (size_t i = 0; rc == 0 && i < page.n; i++) {
+        const cdx_doc_row_t *r = &page.hits[i].row;
+        cdx_access_target_t t = {r->submitter_oid, r->author_oid, r->custodian_oid, r->type_code,
+                                 r->confidentiality};
+        cdx_access_request_t rq = {.institution = &who,
+                                   .role_needed = CDX_ROLE_QUERY,
+                                   .purpose = cdx_purpose_find("TREAT"),
+                                   .target = &t,
+                                   .person = &p,
+                                   .now_key = "20261203120000"};
+        *n += (size_t)cdx_access_decide(&rq).allow;
+    }
+    cdx_doc_page_cleanup(&page);
+    return rc;
+}
+
 static const struct measure {
     const char *name;
     measure_fn fn;
@@ -321,6 +365,9 @@ static const struct measure {
     {"find_documents_paged", m_find_paged, "FindDocuments limit 1, then the next page", 5.0},
     {"timeline", m_timeline, "a person's merged timeline: person, facts, merge, JSON body", 20.0},
     {"summary", m_summary, "a person's summary: person, facts, merge, trends, JSON body", 20.0},
+    {"find_documents_consent", m_find_consent,
+     "FindDocuments (limit 50) with the access decision: consents, care, break-glass, per row",
+     5.0},
 };
 
 static int by_double(const void *a, const void *b)

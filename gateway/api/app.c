@@ -111,6 +111,71 @@ int cdx_app_stored_identity(const cdx_app_t *app, cdx_patient_ref_t *ref)
     return rc < 0 ? rc : 0;
 }
 
+/* breakglass_minutes: more than 0, at most a week. */
+static int breakglass_setting(const cdx_config_t *cfg, double *minutes, char *err, size_t errlen)
+{
+    char *end = NULL;
+    double v = strtod(cfg->breakglass_minutes, &end);
+    if (end == cfg->breakglass_minutes || *end != '\0' || !(v > 0.0 && v <= 10080.0)) {
+        cdx_errf(err, errlen, "breakglass_minutes: '%s' must be a number of minutes above 0 and "
+                              "at most 10080 (a week)",
+                 cfg->breakglass_minutes);
+        return CDX_ECONFIG;
+    }
+    *minutes = v;
+    return 0;
+}
+
+/* consent_permit_policies and consent_deny_policies: lists of OIDs. */
+static int consent_policies(const cdx_config_t *cfg, cdx_consent_policies_t *out, char *err,
+                            size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    cdx_national_t list;
+    int rc = cdx_national_parse_roots(cfg->consent_permit_policies, &list, err, errlen);
+    for (size_t i = 0; rc == 0 && i < list.nroots && i < CDX_CONSENT_MAX_POLICIES; i++)
+        cdx_strlcpy(out->permit[out->npermit++], list.roots[i], sizeof out->permit[0]);
+    if (rc == 0)
+        rc = cdx_national_parse_roots(cfg->consent_deny_policies, &list, err, errlen);
+    for (size_t i = 0; rc == 0 && i < list.nroots && i < CDX_CONSENT_MAX_POLICIES; i++)
+        cdx_strlcpy(out->deny[out->ndeny++], list.roots[i], sizeof out->deny[0]);
+    return rc;
+}
+
+double cdx_app_breakglass_minutes(const cdx_app_t *app)
+{
+    return app->breakglass_minutes > 0.0 ? app->breakglass_minutes : 60.0;
+}
+
+void cdx_app_count_access(cdx_app_t *app, const cdx_access_decision_t *refused,
+                          cdx_access_basis_t basis)
+{
+    if (refused != NULL) {
+        const char *cls = cdx_access_withheld_class(refused->reason);
+        if (cls != NULL && strcmp(cls, "consent") == 0)
+            app->access_refused_consent++;
+        else if (cls != NULL)
+            app->access_refused_confidentiality++;
+    } else if (basis == CDX_ACCESS_BASIS_BREAKGLASS) {
+        app->access_breakglass++;
+    }
+}
+
+int cdx_app_access_metrics(const cdx_app_t *app, cdx_buf_t *out)
+{
+    return cdx_buf_printf(
+        out,
+        "# HELP cdxgw_access_breakglass_total Disclosures allowed on break-glass (an emergency "
+        "access or its time box).\n# TYPE cdxgw_access_breakglass_total counter\n"
+        "cdxgw_access_breakglass_total %llu\n"
+        "# HELP cdxgw_access_refused_total Disclosures refused after the read, by reason.\n"
+        "# TYPE cdxgw_access_refused_total counter\n"
+        "cdxgw_access_refused_total{reason=\"consent\"} %llu\n"
+        "cdxgw_access_refused_total{reason=\"confidentiality\"} %llu\n",
+        (unsigned long long)app->access_breakglass, (unsigned long long)app->access_refused_consent,
+        (unsigned long long)app->access_refused_confidentiality);
+}
+
 int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errlen)
 {
     memset(app, 0, sizeof *app);
@@ -125,7 +190,12 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     rc = cdx_app_pipeline_settings(cfg, &nat, &thresholds, err, errlen);
     if (rc != 0)
         return rc;
+    cdx_consent_policies_t policies;
+    rc = consent_policies(cfg, &policies, err, errlen);
+    if (rc != 0)
+        return rc;
     cdx_pipeline_options_t opt = {
+        .consent_policies = &policies,
         .mappings_dir = cfg->mappings_dir,
         .xsd_path = cfg->schema_path,
         .xml_limits = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb},
@@ -133,7 +203,10 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
         .match = &thresholds,
     };
     rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
+    app->national = nat;
     OPENSSL_cleanse(&nat, sizeof nat);
+    if (rc == 0)
+        rc = breakglass_setting(cfg, &app->breakglass_minutes, err, errlen);
     if (rc == 0)
         rc = cdx_renderer_load(cfg->mappings_dir, &app->renderer, err, errlen);
     if (rc != 0)
@@ -177,6 +250,7 @@ void cdx_app_cleanup(cdx_app_t *app)
     cdx_renderer_free(app->renderer);
     app->renderer = NULL;
     OPENSSL_cleanse(app->patient_key, sizeof app->patient_key);
+    OPENSSL_cleanse(&app->national, sizeof app->national);
     pthread_mutex_destroy(&app->mu);
     pthread_cond_destroy(&app->cv);
 }
@@ -216,7 +290,10 @@ static const char *index_event(const char *route)
         return CDX_AUDIT_PATIENT_UNLINK;
     if (strcmp(route, "patients.timeline") == 0)
         return NULL; /* a read of a patient's facts: document.read */
-    if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0)
+    if (strcmp(route, "consents.put") == 0)
+        return CDX_AUDIT_CONSENT_RECORD;
+    if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0 ||
+        strncmp(route, "consents.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
     return NULL;
 }

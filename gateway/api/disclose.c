@@ -6,6 +6,7 @@
 #include "cdx/domain/institution.h"
 
 #include <string.h>
+#include <time.h>
 
 /* How each refusal of the decision is answered and recorded: one row per
  * reason (a refused access is a serious failure; a purpose that is not
@@ -19,6 +20,12 @@ static const struct refusal {
     {CDX_ACCESS_NO_INSTITUTION, 403, "FORBIDDEN", CDX_AUDIT_SERIOUS_FAILURE},
     {CDX_ACCESS_ROLE_MISSING, 403, "FORBIDDEN", CDX_AUDIT_SERIOUS_FAILURE},
     {CDX_ACCESS_PURPOSE_UNKNOWN, 400, "PURPOSE_UNKNOWN", CDX_AUDIT_MINOR_FAILURE},
+    {CDX_ACCESS_REASON_REQUIRED, 400, "REASON_REQUIRED", CDX_AUDIT_MINOR_FAILURE},
+    {CDX_ACCESS_REASON_INVALID, 400, "REASON_INVALID", CDX_AUDIT_MINOR_FAILURE},
+    /* A missing consent and the person's deny answer alike. */
+    {CDX_ACCESS_CONSENT_REQUIRED, 403, "CONSENT_REQUIRED", CDX_AUDIT_SERIOUS_FAILURE},
+    {CDX_ACCESS_CONSENT_DENIED, 403, "CONSENT_REQUIRED", CDX_AUDIT_SERIOUS_FAILURE},
+    {CDX_ACCESS_CONFIDENTIALITY, 403, "CONFIDENTIALITY", CDX_AUDIT_SERIOUS_FAILURE},
 };
 
 static const struct refusal *refusal_of(cdx_access_reason_t reason)
@@ -38,9 +45,98 @@ void cdx_disclose_prepare(cdx_disclosure_t *d, const cdx_institution_t *institut
     d->route_name = route_name;
     cdx_strlcpy(d->actor_oid, institution != NULL ? institution->oid : "", sizeof d->actor_oid);
     cdx_strlcpy(d->user, user_header != NULL ? user_header : "", sizeof d->user);
+    memset(&d->who, 0, sizeof d->who);
+    if (institution != NULL) {
+        cdx_strlcpy(d->who.oid, institution->oid, sizeof d->who.oid);
+        d->who.roles = institution->roles;
+    }
     if (purpose_header == NULL || purpose_header[0] == '\0')
         purpose_header = CDX_PURPOSE_DEFAULT;
     d->purpose = cdx_purpose_find(purpose_header);
+}
+
+void cdx_disclose_clock(cdx_disclosure_t *d, int64_t now, double minutes)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(d->now_key, sizeof d->now_key, "%Y%m%d%H%M%S", &tm);
+    t = (time_t)(now + (int64_t)(minutes * 60.0 + 0.5));
+    gmtime_r(&t, &tm);
+    strftime(d->until_key, sizeof d->until_key, "%Y%m%d%H%M%S", &tm);
+}
+
+int cdx_disclose_load_person(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t person_id)
+{
+    int rc = cdx_registry_access_person(reg, person_id, d->who.oid, d->now_key, d->consents,
+                                        CDX_DISCLOSE_MAX_CONSENTS, &d->nconsents, &d->care,
+                                        &d->breakglass_open);
+    if (rc != 0)
+        return rc;
+    d->person_loaded = 1;
+    d->person_id = person_id;
+    return 0;
+}
+
+cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_target_t *t)
+{
+    cdx_access_person_t person = {
+        .consents = d->consents,
+        .nconsents = d->nconsents,
+        .care_relationship = d->care,
+        .breakglass_open = d->breakglass_open,
+    };
+    cdx_access_request_t ask = {
+        .institution = &d->who,
+        .role_needed = d->role_needed,
+        .purpose = d->purpose,
+        .reason = d->reason[0] ? d->reason : NULL,
+        .target = t,
+        .person = d->person_loaded ? &person : NULL,
+        .now_key = d->now_key,
+        .breakglass_overrides_deny = d->overrides_deny,
+    };
+    cdx_access_decision_t dec = cdx_access_decide(&ask);
+    if (dec.allow && dec.basis > d->basis)
+        d->basis = dec.basis;
+    if (dec.allow && dec.basis == CDX_ACCESS_BASIS_CONSENT)
+        d->consent_id = dec.consent_id;
+    return dec;
+}
+
+int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
+                           const cdx_doc_row_t *row)
+{
+    if (rc == CDX_ENOTFOUND) {
+        /* The same refusal as a document of a person without consent:
+         * an id tells nothing of what is stored. */
+        d->decision = (cdx_access_decision_t){.allow = 0, .reason = CDX_ACCESS_CONSENT_REQUIRED};
+        return CDX_EDENIED;
+    }
+    if (rc != 0)
+        return rc;
+    int64_t person = 0;
+    rc = cdx_registry_person_of(reg, row->patient_root, row->patient_ext != NULL ? row->patient_ext : "",
+                                &person);
+    if (rc == 0)
+        rc = cdx_disclose_load_person(d, reg, person);
+    else if (rc == CDX_ENOTFOUND)
+        rc = 0; /* a document outside the patient index: no consent is known */
+    if (rc != 0)
+        return rc;
+    cdx_access_target_t t = {
+        .submitter_oid = row->submitter_oid,
+        .author_oid = row->author_oid,
+        .custodian_oid = row->custodian_oid,
+        .type_code = row->type_code,
+        .confidentiality = row->confidentiality,
+    };
+    cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+    if (!dec.allow) {
+        d->decision = dec;
+        return CDX_EDENIED;
+    }
+    return 0;
 }
 
 int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33])
@@ -70,10 +166,12 @@ void cdx_disclose_run(cdx_disclosure_t *d)
 {
     if (d->event == NULL && d->endpoint != NULL)
         d->event = d->endpoint->event;
-    cdx_access_request_t ask = {
-        .institution = d->institution, .role_needed = d->role_needed, .purpose = d->purpose};
+    cdx_access_request_t ask = {.institution = d->institution,
+                                .role_needed = d->role_needed,
+                                .purpose = d->purpose,
+                                .reason = d->reason[0] ? d->reason : NULL};
     d->decision = cdx_access_decide(&ask);
-    d->institution = NULL; /* not kept beyond the decision */
+    d->institution = NULL; /* not kept beyond the decision: d->who holds what the reads need */
     if (!d->decision.allow) {
         d->stage = CDX_DISCLOSE_REFUSED;
         audit_then_answer(d);
@@ -96,6 +194,8 @@ void cdx_disclose_read_done(cdx_disclosure_t *d, int rc)
     CDX_ASSERT(d->stage == CDX_DISCLOSE_READING);
     if (rc == 0) {
         d->stage = CDX_DISCLOSE_FOUND;
+    } else if (rc == CDX_EDENIED) {
+        d->stage = CDX_DISCLOSE_REFUSED;
     } else if (rc == CDX_ENOTFOUND) {
         d->stage = CDX_DISCLOSE_NOT_FOUND;
     } else {
@@ -112,6 +212,25 @@ static void answer_refusal(cdx_disclosure_t *d)
     char detail[384];
     if (d->decision.reason == CDX_ACCESS_PURPOSE_UNKNOWN) {
         cdx_purpose_unknown_detail(detail, sizeof detail);
+    } else if (d->decision.reason == CDX_ACCESS_REASON_REQUIRED) {
+        cdx_strlcpy(detail,
+                    "purpose ETREAT (break-glass) needs the reason for the emergency access in "
+                    "X-CDX-Reason",
+                    sizeof detail);
+    } else if (d->decision.reason == CDX_ACCESS_REASON_INVALID) {
+        snprintf(detail, sizeof detail,
+                 "X-CDX-Reason must be at most %d bytes of UTF-8 text without control characters",
+                 CDX_ACCESS_REASON_MAX);
+    } else if (d->decision.reason == CDX_ACCESS_CONSENT_REQUIRED ||
+               d->decision.reason == CDX_ACCESS_CONSENT_DENIED) {
+        cdx_strlcpy(detail,
+                    "no consent of the patient allows this institution to see this document "
+                    "(or no such document)",
+                    sizeof detail);
+    } else if (d->decision.reason == CDX_ACCESS_CONFIDENTIALITY) {
+        cdx_strlcpy(detail,
+                    "the document's confidentiality does not allow this institution to see it",
+                    sizeof detail);
     } else {
         char role[64];
         cdx_roles_format(d->role_needed, role, sizeof role);
@@ -143,15 +262,28 @@ void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev)
         .actor_user = d->user[0] ? d->user : NULL,
         .document_id = d->target_id[0] ? d->target_id : NULL,
         .detail = d->detail,
+        .reason = d->reason[0] && d->decision.reason != CDX_ACCESS_REASON_INVALID ? d->reason : NULL,
     };
+    int64_t consent = d->decision.allow ? d->consent_id : d->decision.consent_id;
+    if (consent > 0) {
+        snprintf(d->consent_ref, sizeof d->consent_ref, "consent:%lld", (long long)consent);
+        ev->consent = d->consent_ref;
+    }
     if (d->stage == CDX_DISCLOSE_REFUSED) {
         /* A refusal records no purpose: the one sent may be no purpose. */
         const struct refusal *r = refusal_of(d->decision.reason);
         snprintf(d->detail, sizeof d->detail, "route=%s status=%d code=%s", d->route_name,
                  r->status, r->code);
         ev->outcome = r->outcome;
+        ev->decision = cdx_access_reason_name(d->decision.reason);
+        if (d->decision.reason >= CDX_ACCESS_CONSENT_REQUIRED) {
+            ev->purpose = d->purpose != NULL ? d->purpose->code : NULL;
+            ev->patient_key = d->patient_key[0] ? d->patient_key : NULL;
+        }
         return;
     }
+    cdx_access_decision_t shown = {.allow = 1, .basis = d->basis};
+    ev->decision = cdx_access_decision_name(&shown);
     ev->purpose = d->purpose != NULL ? d->purpose->code : NULL;
     d->endpoint->audit_detail(d, d->detail, sizeof d->detail);
     if (d->stage == CDX_DISCLOSE_FOUND) {
@@ -198,11 +330,25 @@ static int server_read(cdx_disclosure_t *d)
     return cdx_submit_job(d->rq, read_work, read_done, d);
 }
 
+/* 1 when the disclosure opens (or extends) a break-glass time box: an
+ * emergency request that disclosed on break-glass. */
+static int opens_time_box(const cdx_disclosure_t *d)
+{
+    cdx_access_request_t ask = {.purpose = d->purpose};
+    return d->stage == CDX_DISCLOSE_FOUND && d->basis == CDX_ACCESS_BASIS_BREAKGLASS &&
+           d->person_loaded && cdx_access_emergency(&ask);
+}
+
 static int apply_audit(cdx_registry_t *reg, void *arg)
 {
+    cdx_disclosure_t *d = arg;
     cdx_audit_event_t ev;
-    cdx_disclose_audit_event(arg, &ev);
-    return cdx_registry_audit(reg, &ev);
+    cdx_disclose_audit_event(d, &ev);
+    if (!opens_time_box(d))
+        return cdx_registry_audit(reg, &ev);
+    /* The time box and the record of the access that opened it, together. */
+    int rc = cdx_registry_breakglass_open(reg, d->actor_oid, d->person_id, d->until_key);
+    return rc != 0 ? rc : cdx_registry_audit(reg, &ev);
 }
 
 static void audit_written(cdx_write_req_t *req, int status)
@@ -214,6 +360,9 @@ static void audit_written(cdx_write_req_t *req, int status)
         return;
     }
     d->rq = rq;
+    if (status == 0)
+        cdx_app_count_access(d->app, d->stage == CDX_DISCLOSE_REFUSED ? &d->decision : NULL,
+                             d->basis);
     cdx_disclose_audit_done(d, status);
 }
 
@@ -275,6 +424,10 @@ cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoin
     cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name,
                          cdx_http_header(rq->http, "x-cdx-purpose"),
                          cdx_http_header(rq->http, "x-cdx-user"));
+    const char *reason = cdx_http_header(rq->http, "x-cdx-reason");
+    cdx_strlcpy(d->reason, reason != NULL ? reason : "", sizeof d->reason);
+    d->overrides_deny = (int)d->app->cfg->breakglass_overrides_deny;
+    cdx_disclose_clock(d, (int64_t)time(NULL), cdx_app_breakglass_minutes(d->app));
     return d;
 }
 

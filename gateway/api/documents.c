@@ -349,7 +349,9 @@ static int read_document(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     read_ctx_t *c = d->ctx;
     int rc = cdx_registry_get_document(reg, d->target_id, c->what, &c->row);
-    if (rc == 0)
+    if (rc == 0 || rc == CDX_ENOTFOUND)
+        rc = cdx_disclose_check_row(d, reg, rc, &c->row);
+    if (rc == 0 || (rc == CDX_EDENIED && c->row.patient_root != NULL))
         cdx_app_patient_key(d->app->patient_key, c->row.patient_root, c->row.patient_ext,
                             d->patient_key);
     return rc;

@@ -46,6 +46,10 @@ typedef struct find_ctx {
     unsigned char cursor_key[32];
     cdx_doc_page_t page;
     char filters[96]; /* the names of the filters used, for the audit detail */
+    /* The page's last row read, withheld or not: where the next page starts. */
+    char last_key[CDX_CURSOR_SORT_MAX + 1];
+    int64_t last_id;
+    size_t withheld_consent, withheld_confidentiality;
 } find_ctx_t;
 
 /* arg is the find_req_t of the request (its first member is the context). */
@@ -61,6 +65,45 @@ static void find_ctx_free(void *arg)
 
 /* ---- the disclosure's steps --------------------------------------------- */
 
+/* Leaves out of the page what the access decision withholds, counting it
+ * by class; the cursor still moves past it. */
+static void withhold(cdx_disclosure_t *d, find_ctx_t *c)
+{
+    size_t kept = 0;
+    if (c->page.n > 0) {
+        const cdx_doc_hit_t *last = &c->page.hits[c->page.n - 1];
+        cdx_strlcpy(c->last_key, last->creation_key, sizeof c->last_key);
+        c->last_id = last->row.id;
+    }
+    for (size_t i = 0; i < c->page.n; i++) {
+        cdx_doc_hit_t *h = &c->page.hits[i];
+        cdx_access_target_t t = {
+            .submitter_oid = h->row.submitter_oid,
+            .author_oid = h->row.author_oid,
+            .custodian_oid = h->row.custodian_oid,
+            .type_code = h->row.type_code,
+            .confidentiality = h->row.confidentiality,
+        };
+        cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+        if (dec.allow) {
+            if (kept != i)
+                c->page.hits[kept] = *h;
+            kept++;
+            continue;
+        }
+        const char *cls = cdx_access_withheld_class(dec.reason);
+        if (cls != NULL && strcmp(cls, "confidentiality") == 0)
+            c->withheld_confidentiality++;
+        else
+            c->withheld_consent++;
+        cdx_doc_row_cleanup(&h->row);
+        free(h->institution);
+    }
+    for (size_t i = kept; i < c->page.n; i++)
+        memset(&c->page.hits[i], 0, sizeof c->page.hits[i]);
+    c->page.n = kept;
+}
+
 static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     find_ctx_t *c = d->ctx;
@@ -69,6 +112,13 @@ static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
         return rc;
     if (!c->page.person_found)
         return CDX_ENOTFOUND;
+    int64_t person = 0;
+    rc = cdx_registry_person_of(reg, c->root, c->ext, &person);
+    if (rc == 0)
+        rc = cdx_disclose_load_person(d, reg, person);
+    if (rc != 0)
+        return rc == CDX_ENOTFOUND ? CDX_ENOTFOUND : rc;
+    withhold(d, c);
     cdx_app_patient_key(d->app->patient_key, c->root, c->ext, d->patient_key);
     return 0;
 }
@@ -79,18 +129,18 @@ static void find_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
     if (d->stage == CDX_DISCLOSE_NOT_FOUND)
         snprintf(out, outlen, "count=0 patient=unknown filters=%s", c->filters);
     else
-        snprintf(out, outlen, "count=%zu more=%d filters=%s", c->page.n, c->page.more, c->filters);
+        snprintf(out, outlen, "count=%zu more=%d withheld=%zu/%zu filters=%s", c->page.n,
+                 c->page.more, c->withheld_consent, c->withheld_confidentiality, c->filters);
 }
 
 /* The cursor after the page's last hit, or "" when none remain. */
 static int next_cursor(const find_ctx_t *c, char out[CDX_CURSOR_TEXT_MAX])
 {
     out[0] = '\0';
-    if (!c->page.more || c->page.n == 0)
+    if (!c->page.more || c->last_id == 0)
         return 0;
-    const cdx_doc_hit_t *last = &c->page.hits[c->page.n - 1];
-    cdx_cursor_t pos = {.id = last->row.id};
-    cdx_strlcpy(pos.sort, last->creation_key, sizeof pos.sort);
+    cdx_cursor_t pos = {.id = c->last_id};
+    cdx_strlcpy(pos.sort, c->last_key, sizeof pos.sort);
     return cdx_cursor_encode(c->cursor_key, c->scope, &pos, out);
 }
 
@@ -115,6 +165,15 @@ static json_t *page_json(const find_ctx_t *c)
     }
     json_object_set_new(body, "count", json_integer((json_int_t)json_array_size(docs)));
     json_object_set_new(body, "documents", docs);
+    if (c->withheld_consent + c->withheld_confidentiality > 0) {
+        json_t *w = json_object();
+        if (c->withheld_consent > 0)
+            json_object_set_new(w, "consent", json_integer((json_int_t)c->withheld_consent));
+        if (c->withheld_confidentiality > 0)
+            json_object_set_new(w, "confidentiality",
+                                json_integer((json_int_t)c->withheld_confidentiality));
+        json_object_set_new(body, "withheld", w);
+    }
     char next[CDX_CURSOR_TEXT_MAX];
     if (next_cursor(c, next) == 0 && next[0] != '\0')
         json_object_set_new(body, "next", json_string(next));

@@ -67,6 +67,10 @@ static int read_and_render(cdx_disclosure_t *d, cdx_registry_t *reg)
     cdx_doc_row_t row;
     memset(&row, 0, sizeof row);
     int rc = cdx_registry_get_document(reg, d->target_id, CDX_DOC_ORIGINAL, &row);
+    if (rc == 0 || rc == CDX_ENOTFOUND)
+        rc = cdx_disclose_check_row(d, reg, rc, &row);
+    if (rc == CDX_EDENIED && row.patient_root != NULL)
+        cdx_app_patient_key(d->app->patient_key, row.patient_root, row.patient_ext, d->patient_key);
     if (rc != 0)
         goto out;
     cdx_app_patient_key(d->app->patient_key, row.patient_root, row.patient_ext, d->patient_key);

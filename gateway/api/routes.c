@@ -5,6 +5,7 @@
 #include "cdx/api/render.h"
 #include "cdx/api/timeline.h"
 #include "cdx/api/query.h"
+#include "cdx/api/consents.h"
 #include "cdx/api/links.h"
 #include "cdx/api/patients.h"
 #include "cdx/base/common.h"
@@ -25,6 +26,7 @@ static const struct module {
     {cdx_query_routes, &cdx_query_nroutes},
     {cdx_link_routes, &cdx_link_nroutes},
     {cdx_patient_routes, &cdx_patient_nroutes},
+    {cdx_consent_routes, &cdx_consent_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

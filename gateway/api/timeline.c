@@ -26,6 +26,7 @@ typedef struct tl_ctx {
     cdx_tl_query_t q;
     int summary;
     char *body; /* the answer, built on the worker */
+    size_t withheld_consent, withheld_confidentiality; /* documents left out */
 } tl_ctx_t;
 
 static void tl_ctx_free(void *arg)
@@ -37,6 +38,39 @@ static void tl_ctx_free(void *arg)
     free(c);
 }
 
+/* Decides on each of the person's documents and copies into shown (the
+ * rows themselves, not their strings) the facts of those disclosed,
+ * counting the documents withheld.  Returns how many were copied. */
+static size_t visible_facts(cdx_disclosure_t *d, tl_ctx_t *c, const cdx_doc_access_t *docs,
+                            size_t ndocs, const cdx_tl_fact_t *rows, size_t n,
+                            cdx_tl_fact_t *shown)
+{
+    size_t nshown = 0;
+    for (size_t i = 0; i < ndocs; i++) {
+        const cdx_doc_access_t *a = &docs[i];
+        cdx_access_target_t t = {
+            .submitter_oid = a->submitter_oid,
+            .author_oid = a->author_oid,
+            .custodian_oid = a->custodian_oid,
+            .type_code = a->type_code,
+            .confidentiality = a->confidentiality,
+        };
+        cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+        if (dec.allow) {
+            for (size_t f = 0; f < n; f++)
+                if (strcmp(rows[f].doc_uid, a->uid) == 0)
+                    shown[nshown++] = rows[f];
+            continue;
+        }
+        const char *cls = cdx_access_withheld_class(dec.reason);
+        if (cls != NULL && strcmp(cls, "confidentiality") == 0)
+            c->withheld_confidentiality++;
+        else
+            c->withheld_consent++;
+    }
+    return nshown;
+}
+
 static int read_timeline(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     tl_ctx_t *c = d->ctx;
@@ -44,16 +78,43 @@ static int read_timeline(cdx_disclosure_t *d, cdx_registry_t *reg)
     int rc = cdx_registry_person_of(reg, c->who.root, c->who.ext, &person);
     if (rc != 0)
         return rc;
+    rc = cdx_disclose_load_person(d, reg, person);
+    if (rc != 0)
+        return rc;
+    cdx_doc_access_t *docs = NULL;
+    size_t ndocs = 0;
+    rc = cdx_registry_person_documents(reg, person, &docs, &ndocs);
+    if (rc != 0)
+        return rc;
     cdx_tl_fact_t *rows = NULL;
     size_t n = 0;
     rc = cdx_registry_person_facts(reg, person, &rows, &n);
-    if (rc != 0)
+    cdx_tl_fact_t *shown = rc == 0 && n > 0 ? malloc(n * sizeof *shown) : NULL;
+    if (rc == 0 && n > 0 && shown == NULL)
+        rc = CDX_ENOMEM;
+    if (rc != 0) {
+        free(docs);
+        cdx_tl_facts_free(rows, n);
         return rc;
-    json_t *o = c->summary ? cdx_tl_summary(rows, n, &c->q) : cdx_tl_timeline(rows, n, &c->q);
+    }
+    size_t nshown = visible_facts(d, c, docs, ndocs, rows, n, shown);
+    free(docs);
+    json_t *o = c->summary ? cdx_tl_summary(shown, nshown, &c->q)
+                           : cdx_tl_timeline(shown, nshown, &c->q);
+    free(shown);
     cdx_tl_facts_free(rows, n);
     if (o == NULL)
         return CDX_ENOMEM;
     json_object_set_new(o, "view", json_string(c->summary ? "summary" : "timeline"));
+    if (c->withheld_consent + c->withheld_confidentiality > 0) {
+        json_t *w = json_object();
+        if (c->withheld_consent > 0)
+            json_object_set_new(w, "consent", json_integer((json_int_t)c->withheld_consent));
+        if (c->withheld_confidentiality > 0)
+            json_object_set_new(w, "confidentiality",
+                                json_integer((json_int_t)c->withheld_confidentiality));
+        json_object_set_new(o, "withheld", w);
+    }
     c->body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (c->body == NULL)
@@ -69,7 +130,8 @@ static void timeline_audit_detail(const cdx_disclosure_t *d, char *out, size_t o
     if (d->stage == CDX_DISCLOSE_NOT_FOUND)
         snprintf(out, outlen, "form=%s status=404 code=PATIENT_NOT_FOUND", view);
     else
-        snprintf(out, outlen, "form=%s kinds=%#x", view, c->q.kinds);
+        snprintf(out, outlen, "form=%s kinds=%#x withheld=%zu/%zu", view, c->q.kinds,
+                 c->withheld_consent, c->withheld_confidentiality);
 }
 
 static void timeline_respond(cdx_disclosure_t *d, cdx_request_t *rq)

@@ -141,6 +141,8 @@ static int app_metrics(void *arg, cdx_buf_t *out)
     if (app->writer == NULL)
         return 0;
     cdx_writer_stats(app->writer, &batches, &changes);
+    if (cdx_app_access_metrics(app, out) != 0)
+        return CDX_ENOMEM;
     return cdx_buf_printf(out,
                           "# HELP cdxgw_registry_commits_total Registry transactions committed "
                           "(group commits).\n# TYPE cdxgw_registry_commits_total counter\n"

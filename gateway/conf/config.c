@@ -69,6 +69,11 @@ static const cdx_conf_key_t keys[] = {
     INT(max_handshakes_per_ip, "32", 1, 100000, "connections in their TLS handshake from one client address (an IPv6 /64 counts as one); more are closed at accept"),
     INT(max_connections_per_institution, "256", 1, 100000, "open connections of one authenticated institution; more get 503 TOO_MANY_CONNECTIONS at their first request"),
     BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
+    /* Consent and break-glass (domain/access.h). */
+    STR(breakglass_minutes, T_SCORE, "60", 0, "minutes (fractions allowed, more than 0) an emergency access (`X-CDX-Purpose: ETREAT` with `X-CDX-Reason`) keeps open for the institution's further requests about the same person"),
+    BOOL(breakglass_overrides_deny, "false", "true lets an emergency access override a person's explicit deny (never confidentiality `V`)"),
+    STR(consent_permit_policies, T_OIDS, "", 0, "IHE BPPC policy OIDs (separated by commas or spaces) that a consent document acknowledges as a permit, besides the fixed rule (docs/CONSENT.md)"),
+    STR(consent_deny_policies, T_OIDS, "", 0, "IHE BPPC policy OIDs that a consent document acknowledges as a deny (opt-out); a deny policy wins over a permit one"),
 };
 
 static const cdx_conf_key_t *find_key(const char *name)

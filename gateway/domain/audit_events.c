@@ -72,6 +72,12 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "of the first person, 4 when nothing matched or the query string was refused, 8 when "
           "refused for the institution's role; the detail gives the route and counts, never "
           "names or ids"),
+    EVENT(CDX_AUDIT_CONSENT_RECORD, OK | MINOR | SERIOUS, "110110", "Patient Record", NULL, NULL,
+          "a patient's consent decision was recorded by the home institution (`PUT "
+          "/v1/consents/{patient}`, or a consent document stored; 0, detail the consent id, "
+          "decision, source and scope sizes, consent `consent:ID`), refused (4: a malformed "
+          "body, an identity no document carries; 8: an identity of another institution); "
+          "never an id in clear"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

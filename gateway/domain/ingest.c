@@ -25,6 +25,7 @@ struct cdx_pipeline {
     cdx_xml_limits_t xml_limits;
     cdx_national_t national;
     cdx_match_thresholds_t thresholds;
+    cdx_consent_policies_t consent_policies;
 };
 
 static uint64_t now_us(void)
@@ -55,6 +56,8 @@ int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, ch
     if (opt->national != NULL)
         pl->national = *opt->national;
     pl->thresholds = opt->match != NULL ? *opt->match : cdx_match_default_thresholds;
+    if (opt->consent_policies != NULL)
+        pl->consent_policies = *opt->consent_policies;
     char profiles[4096];
     snprintf(profiles, sizeof profiles, "%s/profiles", opt->mappings_dir);
     const char *xsd = opt->xsd_path != NULL && opt->xsd_path[0] != '\0' ? opt->xsd_path : NULL;
@@ -482,6 +485,36 @@ static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ing
     return rc;
 }
 
+/* A consent document: the record it becomes, or its rejection. */
+static void read_consent(const cdx_pipeline_t *pl, xmlDocPtr doc, cdx_ingest_t *out)
+{
+    char why[256];
+    int kind = cdx_consent_from_cda(doc, &pl->consent_policies, &out->consent, why, sizeof why);
+    if (kind >= 0) {
+        out->consent_kind = kind;
+        return;
+    }
+    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/documentationOf",
+                 "%s", why);
+    cdx_diag_reject(&out->diag, 422, "CONSENT_INVALID", "the consent document cannot be read "
+                                                        "as a consent; see the issues");
+}
+
+/* Only the patient's home institution submits a consent document: the
+ * patient id's root is in the submitter's numbering. */
+static void check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    if (out->consent_kind == CDX_CONSENT_DOC_NONE || sub == NULL || sub->oid == NULL)
+        return;
+    if (cdx_consent_home_of(sub->oid, sub->id_roots, sub->nid_roots, out->patient_root))
+        return;
+    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/recordTarget",
+                 "a consent document's patient id must be in the submitting institution's "
+                 "numbering: only the patient's home institution records consent");
+    cdx_diag_reject(&out->diag, 403, "CONSENT_FORBIDDEN",
+                    "the consent document's patient is not in this institution's numbering");
+}
+
 static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
                cdx_ingest_t *out)
 {
@@ -502,8 +535,15 @@ static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const ide
         rc = CDX_EPARSE;
         goto out;
     }
+    read_consent(pl, doc, out);
+    if (cdx_diag_rejected(&out->diag)) {
+        rc = CDX_EPARSE;
+        goto out;
+    }
     const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
     rc = transform(pl, doc, mapping_oid, who, out);
+    if (rc == 0)
+        check_consent_home(sub, out);
 out:
     xmlFreeDoc(doc);
     if (rc == 0 && out->diag.nerrors > 0 && !cdx_diag_rejected(&out->diag))
@@ -635,7 +675,17 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
         .document_id = uid,
         .detail = c->detail,
     };
-    return cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
+    int rc = cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
+    if (rc != 0 || c->outcome != CDX_STORE_CREATED || c->in->consent_kind == CDX_CONSENT_DOC_NONE)
+        return rc;
+    /* A consent document becomes the patient's consent record, in the same
+     * transaction. */
+    cdx_audit_event_t cev = ev;
+    cev.event = CDX_AUDIT_CONSENT_RECORD;
+    cev.detail = NULL;
+    int64_t consent_id = 0;
+    return cdx_registry_put_consent(reg, c->in->patient_root, c->in->patient_ext, &c->in->consent,
+                                    "document", c->uid, c->submitter, &cev, &consent_id);
 }
 
 int cdx_ingest_apply_reject(cdx_registry_t *reg, void *arg)

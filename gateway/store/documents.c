@@ -393,13 +393,18 @@ void cdx_doc_row_cleanup(cdx_doc_row_t *row)
     free(row->submitter_oid);
     free(row->patient_root);
     free(row->patient_ext);
+    free(row->author_oid);
+    free(row->custodian_oid);
+    free(row->type_code);
+    free(row->confidentiality);
     free(row->content);
     memset(row, 0, sizeof *row);
 }
 
 #define DOC_COLUMNS                                                                                \
     "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"        \
-    " d.meta_json, i.oid, d.patient_root, d.patient_ext"
+    " d.meta_json, i.oid, d.patient_root, d.patient_ext, d.author_oid, d.custodian_oid,"             \
+    " d.type_code, d.confidentiality"
 
 static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
 {
@@ -416,6 +421,10 @@ static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
     row->submitter_oid = column_dup(st, 8);
     row->patient_root = column_dup(st, 9);
     row->patient_ext = column_dup(st, 10);
+    row->author_oid = column_dup(st, 11);
+    row->custodian_oid = column_dup(st, 12);
+    row->type_code = column_dup(st, 13);
+    row->confidentiality = column_dup(st, 14);
     if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL) {
         cdx_doc_row_cleanup(row);
         return CDX_ENOMEM;
@@ -461,9 +470,9 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
     } else {
         rc = read_row(st, out);
         if (rc == 0 && what == CDX_DOC_ORIGINAL)
-            rc = read_blob(st, 11, out);
+            rc = read_blob(st, 15, out);
         else if (rc == 0 && what == CDX_DOC_NORMALIZED)
-            rc = read_blob(st, 12, out);
+            rc = read_blob(st, 16, out);
         if (rc != 0)
             cdx_doc_row_cleanup(out);
     }
@@ -516,7 +525,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
         cdx_doc_row_t row;
         rc = read_row(st, &row);
         if (rc == 0)
-            rc = read_blob(st, 11, &row);
+            rc = read_blob(st, 15, &row);
         if (rc == 0)
             rc = fn(&row, arg);
         cdx_doc_row_cleanup(&row);

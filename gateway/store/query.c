@@ -8,7 +8,7 @@
  * (cdx/parsers/time_key.h), filled when the document is stored, and by
  * schema step 5 for the documents stored before it through the SQL
  * function cdx_ts_utc_key defined here on every connection.  The class
- * (cdx/domain/doc_class.h) is stored with the keys, and schema step 6
+ * (cdx/domain/doc_class.h) is stored with the keys, and schema step 11
  * fills it for the documents stored before through cdx_doc_class. */
 #include "store_internal.h"
 
@@ -110,7 +110,8 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
 #define SQL_FIND                                                                                   \
     "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                    \
     " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"       \
-    " coalesce(d.custodian_oid, d.author_oid, i.oid), k.class_code"                                \
+    " coalesce(d.custodian_oid, d.author_oid, i.oid), d.author_oid, d.custodian_oid, d.type_code," \
+    " d.confidentiality, k.class_code"                                                             \
     " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                         \
     " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
     " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
@@ -194,7 +195,11 @@ static int read_hit(sqlite3_stmt *st, cdx_doc_hit_t *h)
     const char *key = (const char *)sqlite3_column_text(st, 11);
     cdx_strlcpy(h->creation_key, key ? key : "", sizeof h->creation_key);
     h->institution = column_dup(st, 12);
-    const char *cls = (const char *)sqlite3_column_text(st, 13);
+    row->author_oid = column_dup(st, 13);
+    row->custodian_oid = column_dup(st, 14);
+    row->type_code = column_dup(st, 15);
+    row->confidentiality = column_dup(st, 16);
+    const char *cls = (const char *)sqlite3_column_text(st, 17);
     cdx_strlcpy(h->class_code, cls ? cls : "", sizeof h->class_code);
     if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL ||
         h->institution == NULL) {

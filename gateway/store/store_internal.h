@@ -107,6 +107,14 @@ typedef enum stmt_id {
     /* persons.c */
     STMT_PERSONS_IDENTITIES,
     STMT_PERSONS_BY_DEMOG,
+    /* consents.c */
+    STMT_CONSENT_PATIENT,
+    STMT_CONSENT_INSERT,
+    STMT_CONSENT_LIST,
+    STMT_CONSENT_CARE,
+    STMT_BREAKGLASS_GET,
+    STMT_BREAKGLASS_PUT,
+    STMT_DOC_ACCESS_LIST,
     STMT_MAX
 } stmt_id_t;
 

@@ -27,6 +27,13 @@ static const cdx_error_t table[] = {
     {403, "FORBIDDEN", "Role not granted"},
     {400, "BAD_QUERY", "Bad query parameter"},
     {400, "PURPOSE_UNKNOWN", "Unknown purpose of use"},
+    /* Consent, confidentiality and break-glass (gateway/domain/access.c, api/consents.c). */
+    {400, "REASON_REQUIRED", "Emergency access without a reason"},
+    {400, "REASON_INVALID", "Malformed access reason"},
+    {403, "CONSENT_REQUIRED", "No consent allows this access"},
+    {403, "CONFIDENTIALITY", "Confidentiality does not allow this access"},
+    {403, "CONSENT_FORBIDDEN", "Patient of another institution"},
+    {422, "CONSENT_INVALID", "Malformed consent"},
     {404, "DOCUMENT_NOT_FOUND", "Document not found"},
     /* The patient index (gateway/api/links.c, patients.c). */
     {404, "PATIENT_NOT_FOUND", "Patient not found"},

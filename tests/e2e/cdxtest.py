@@ -1294,3 +1294,23 @@ def sanitizer_report(text):
     m = re.search(r"(==\d+==ERROR: \w+Sanitizer.*|runtime error: .*|"
                   r"SUMMARY: \w+Sanitizer.*)", text)
     return m.group(0) if m else None
+
+
+def put_consent(gw, cert, ident, consent=None, timeout=60.0):
+    """PUT /v1/consents/{ROOT|EXT} as cert (the patient's home institution)
+    with consent (a dict; a permit of everything when None); returns the
+    Response."""
+    body = json.dumps(consent if consent is not None else {"decision": "permit"}).encode()
+    path = "/v1/consents/" + _urlparse.quote("%s|%s" % tuple(ident), safe="")
+    with Conn.open(gw, cert=cert, timeout=timeout) as c:
+        c.send(("PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (path, len(body))).encode("latin-1") + body)
+        return c.read_response(timeout=timeout)
+
+
+def permit_all(gw, cert, ident):
+    """The patient's consent to every institution and document type,
+    recorded by its home institution (cert); asserts it was recorded."""
+    r = put_consent(gw, cert, ident)
+    assert r is not None and r.status == 201, (r, r.body[:400] if r else None)
+    return r.json()["id"]

@@ -10,7 +10,7 @@ shared e2e federation):
 - TestChunkedFraming: chunk data not followed by CRLF, a bare LF in a chunk
   extension, a chunked body over max_body_bytes, an overflowing chunk size
   (catalogue row 26);
-- TestReadAudit: refused (403) and not-found (404) reads leave an audit
+- TestReadAudit: refused (403) and unknown-id (403 CONSENT_REQUIRED) reads leave an audit
   record;
 - TestPiStripping: the canonical form keeps no processing instruction
   (catalogue row 11);
@@ -148,8 +148,9 @@ class TestReadAudit(unittest.TestCase):
     def test_not_found_read_audited(self):
         seq0 = cdxtest.audit_max_seq(GW)
         with Conn.open(GW) as c:
-            problem_check(self, cdxtest.raw_get(c, "/v1/documents/" + "f" * 32), 404,
-                          "DOCUMENT_NOT_FOUND")
+            # An id no document has: refused as a document without consent.
+            problem_check(self, cdxtest.raw_get(c, "/v1/documents/" + "f" * 32), 403,
+                          "CONSENT_REQUIRED")
         rows = wait_for(lambda: cdxtest.audit_since(GW, seq0), what="an audit record")
         self.assertEqual([(r[3], r[4]) for r in rows], [(A, "f" * 32)], rows)
 

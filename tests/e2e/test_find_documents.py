@@ -127,6 +127,14 @@ def setUpModule():
     # Hanbit replaces its first document.
     DOCS["h2"] = post("hanbit", cda("hanbit", [H_ID], "20250701080000+0900",
                                     related=("RPLC", h1_uid))[0])
+    # The patient consents to every institution (recorded by Hanbit, a home
+    # institution of the person): Riverside may see them.
+    cdxtest.permit_all(GW, CERTS["hanbit"], H_ID)
+
+
+def tearDownModule():
+    if GW is not None:
+        GW.stop()
 
 
 class TestFind(unittest.TestCase):

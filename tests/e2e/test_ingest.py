@@ -76,6 +76,10 @@ class IngestCase(unittest.TestCase):
     def assert_one_audit(self, before, event=None, outcome=None, what=""):
         """Exactly one audit row after the snapshot `before`; returns it."""
         rows = cdxtest.audit_since(GW, before[0])
+        # A consent document also records the patient's consent, with it.
+        consent = [r for r in rows if r[1] == "consent.record"]
+        rows = [r for r in rows if r[1] != "consent.record"]
+        self.assertEqual([r[4] for r in consent], [r[4] for r in rows][:len(consent)], consent)
         self.assertEqual(len(rows), 1, "%s: expected exactly one new audit row, got %r"
                          % (what, rows))
         seq, ev, oc, actor, docid, detail = rows[0]
@@ -488,6 +492,10 @@ class TestProtocol(IngestCase):
     def test_query_only_institution_can_read(self):
         body = cdxtest.minimal_cda(doc_ext=fresh_ext())
         receipt = self.post_ok(body)
+        # The patient consents (recorded by its home institution, the
+        # submitter): the query-only institution may read.
+        patient = receipt["patient"]
+        cdxtest.permit_all(GW, "good", (patient["root"], patient["extension"]))
         self.get_original(receipt["id"], body, cert="good2", what="reader")
         meta = self.metadata(receipt["id"], cert="good2")
         self.assertEqual(meta["sha256"], receipt["sha256"])
@@ -495,13 +503,20 @@ class TestProtocol(IngestCase):
         self.assertEqual(st, 200)
 
     def test_404_unknown_id(self):
+        # A malformed id is no document id (404); a well-formed id no
+        # document has is refused as a document without consent (403), so
+        # that an id tells nothing of what is stored.
         for suffix in ("", "/metadata", "?form=normalized"):
-            for docid in ("0" * 32, "0123456789abcdef0123456789abcdef", "not-an-id",
-                          "ABCDEF0123456789ABCDEF0123456789"):
+            for docid, status, code in (("0" * 32, 403, "CONSENT_REQUIRED"),
+                                        ("0123456789abcdef0123456789abcdef", 403,
+                                         "CONSENT_REQUIRED"),
+                                        ("not-an-id", 404, "DOCUMENT_NOT_FOUND"),
+                                        ("ABCDEF0123456789ABCDEF0123456789", 404,
+                                         "DOCUMENT_NOT_FOUND")):
                 with self.subTest(docid=docid, suffix=suffix):
                     st, hdrs, body = self.get(docid, suffix)
                     resp = cdxtest.Response(st or 0, "", list(hdrs.items()), body, b"")
-                    problem_check(self, resp, 404, "DOCUMENT_NOT_FOUND")
+                    problem_check(self, resp, status, code)
 
     def test_audit_one_row_per_ingest_batch(self):
         """Ten ingests (mixed outcomes) add exactly ten audit rows."""

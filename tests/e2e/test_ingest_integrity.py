@@ -9,7 +9,7 @@ Over HTTPS, with one client certificate per demo institution:
   is refused with 403 DOCUMENT_ID_FOREIGN (the owner can still store its
   document with that id afterwards); the institution's OID, an arc under
   it, a UUID and a registered id_root are accepted;
-- a read refused for its role (403) and a read of an unknown id (404) are
+- a read refused for its role (403) and a read of an unknown id (403 CONSENT_REQUIRED, as a document without consent) are
   audited with the institution and the id asked for;
 - processing instructions are kept in the original and absent from the
   canonical form."""
@@ -202,14 +202,14 @@ class TestReadAudit(Case):
                 seq = cdxtest.audit_max_seq(GW)
                 st, hdrs, body = cdxtest.curl_get_bytes(GW, "/v1/documents/" + docid + suffix,
                                                         CERTS["hanbit"])
+                # Refused as a document without consent: an id tells nothing.
                 problem_check(self, cdxtest.Response(st or 0, "", list(hdrs.items()), body, b""),
-                              404, "DOCUMENT_NOT_FOUND")
+                              403, "CONSENT_REQUIRED")
                 rows = cdxtest.audit_since(GW, seq)
                 self.assertEqual(len(rows), 1, rows)
                 _, ev, oc, actor, did, detail = rows[0]
-                self.assertEqual((ev, oc, actor, did), ("document.read", 4, HANBIT, docid), rows)
-                self.assertIn("form=" + form, detail)
-                self.assertIn("code=DOCUMENT_NOT_FOUND", detail)
+                self.assertEqual((ev, oc, actor, did), ("document.read", 8, HANBIT, docid), rows)
+                self.assertIn("code=CONSENT_REQUIRED", detail)
                 pkey = cdxtest.registry_query(GW, "SELECT patient_key FROM audit WHERE seq = ?",
                                               (rows[0][0],))[0][0]
                 self.assertIsNone(pkey)

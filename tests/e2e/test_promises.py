@@ -541,6 +541,9 @@ class TestReadAudit(Case):
         r = post(gw, doc("READ"))
         self.assertEqual(r.status, 201, r)
         uid = r.json()["id"]
+        # The patient consents: the other institution may read too.
+        patient = r.json()["patient"]
+        cdxtest.permit_all(gw, "good", (patient["root"], patient["extension"]))
         seq0 = cdxtest.audit_max_seq(gw)
         reads = [("good", "", "form=original"), ("good", "?form=normalized", "form=normalized"),
                  ("good2", "/metadata", "form=metadata"), ("good2", "", "form=original")]

@@ -79,7 +79,8 @@ class TestAccepted(unittest.TestCase):
     def test_read_with_declared_purpose(self):
         uid = stored_id()
         seq0 = cdxtest.audit_max_seq(GW)
-        r = get("/v1/documents/" + uid, "X-CDX-Purpose: ETREAT\r\nX-CDX-User: dr.e2e\r\n")
+        r = get("/v1/documents/" + uid, "X-CDX-Purpose: ETREAT\r\nX-CDX-User: dr.e2e\r\n"
+                "X-CDX-Reason: unconscious on arrival\r\n")
         self.assertEqual(r.status, 200, r)
         self.assertIn(b"ClinicalDocument", r.body)
         rows = wait_rows(seq0)

@@ -375,8 +375,13 @@ class TestSamples(RenderCase):
                  ("dasom", "referral-choi-yuna.xml", "ko", ["진료의뢰서", "최유나"])]
         for inst, name, lang, texts in cases:
             with self.subTest(sample=name):
-                docid = self.post_ok(self.sample(inst, name), CERTS[inst])
-                # Another institution with the query role reads it.
+                r = cdxtest.post_document(GW, self.sample(inst, name), CERTS[inst])
+                self.assertIn(r.status, (200, 201), r)
+                docid = cdxtest.curl_json(r)["id"]
+                # The patient consents (recorded by the home institution);
+                # another institution with the query role reads it.
+                patient = cdxtest.curl_json(r)["patient"]
+                cdxtest.permit_all(GW, CERTS[inst], (patient["root"], patient["extension"]))
                 other = CERTS["dasom" if inst == "hanbit" else "hanbit"]
                 _, p, _ = self.page(docid, other)
                 html_tag = [a for t, a, _ in p.tags if t == "html"]
@@ -428,16 +433,21 @@ class TestAccess(RenderCase):
                 self.assertIn("code=FORBIDDEN", rows[0][5])
 
     def test_unknown_id_audited(self):
+        # A well-formed id no document has is refused as a document without
+        # consent (an id tells nothing); a malformed one is no document id.
         for docid, malformed in ((uuid.uuid4().hex, False), ("not-an-id", True)):
             with self.subTest(docid=docid):
                 seq = cdxtest.audit_max_seq(GW)
                 st, hdrs, body = self.get("/v1/documents/%s/html" % docid, PKI.good)
                 problem_check(self, cdxtest.Response(st or 0, "", list(hdrs.items()), body, b""),
-                              404, "DOCUMENT_NOT_FOUND")
+                              404 if malformed else 403,
+                              "DOCUMENT_NOT_FOUND" if malformed else "CONSENT_REQUIRED")
                 rows = cdxtest.audit_since(GW, seq)
                 self.assertEqual([(ev, oc, actor, did) for _, ev, oc, actor, did, _ in rows],
-                                 [("document.read", 4, E2E, None if malformed else docid)], rows)
-                self.assertIn("form=html status=404 code=DOCUMENT_NOT_FOUND", rows[0][5])
+                                 [("document.read", 4 if malformed else 8, E2E,
+                                   None if malformed else docid)], rows)
+                self.assertIn("form=html status=404 code=DOCUMENT_NOT_FOUND" if malformed else
+                              "route=documents.html status=403 code=CONSENT_REQUIRED", rows[0][5])
 
 
 class TestZLog(RenderCase):

@@ -144,6 +144,8 @@ def setUpModule():
         if r is None or r.status != 201:
             raise AssertionError("%s not stored: %r %s" % (key, r, r.body if r else b""))
         UIDS[key] = r.json()["id"]
+    # The patient consents to every institution: Riverside may read.
+    cdxtest.permit_all(GW, CERTS["hanbit"], H_ID)
 
 
 def tearDownModule():

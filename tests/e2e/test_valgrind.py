@@ -112,7 +112,7 @@ class TestValgrind(unittest.TestCase):
                 if code:
                     self.assertEqual(r.json()["code"], code, r)
             r = cdxtest.raw_get(c, "/v1/documents/" + "0" * 32, timeout=TIMEOUT)
-            self.assertEqual(r.status, 404, r)
+            self.assertEqual(r.status, 403, r)  # an unknown id: CONSENT_REQUIRED
             # A chunked body, the way many EMR clients send.
             doc2 = cdxtest.minimal_cda(doc_ext="VG-CHUNKED-%d" % os.getpid())
             half = len(doc2) // 2

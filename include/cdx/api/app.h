@@ -15,8 +15,11 @@
 #include <pthread.h>
 
 #include "cdx/api/params.h"
+#include "cdx/base/buf.h"
 #include "cdx/conf/config.h"
+#include "cdx/domain/access.h"
 #include "cdx/domain/ingest.h"
+#include "cdx/domain/national.h"
 #include "cdx/parsers/render.h"
 #include "cdx/store/registry.h"
 #include "cdx/net/router.h"
@@ -35,7 +38,25 @@ typedef struct cdx_app {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned char patient_key[32];
+    cdx_national_t national;   /* national id roots and key, to map an id asked for */
+    double breakglass_minutes; /* breakglass_minutes, read once */
+    /* Access counters (loop thread), for /metrics. */
+    uint64_t access_breakglass;            /* disclosures on break-glass */
+    uint64_t access_refused_consent;       /* refused for consent */
+    uint64_t access_refused_confidentiality;
 } cdx_app_t;
+
+/* The length of a break-glass time box, in minutes. */
+double cdx_app_breakglass_minutes(const cdx_app_t *app);
+
+/* Loop thread: counts a disclosure's outcome once its audit record is
+ * durable: refused (decision, or NULL when disclosed) and the basis it
+ * stood on. */
+void cdx_app_count_access(cdx_app_t *app, const cdx_access_decision_t *refused,
+                          cdx_access_basis_t basis);
+
+/* The access counters in Prometheus text format, appended to out. */
+int cdx_app_access_metrics(const cdx_app_t *app, cdx_buf_t *out);
 
 /* Reads (or creates, mode 0600) the patient-hash key file. */
 int cdx_app_load_key(const char *path, unsigned char key[32], char *err, size_t errlen);

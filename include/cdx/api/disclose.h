@@ -10,12 +10,20 @@
  *      whose institution lacks it before any handler runs and hands the
  *      refusal to cdx_disclose_on_deny, which audits it as step 5 would;
  *   3. access decision: cdx_access_decide (domain/access.h) on the
- *      institution, the route's role and the declared purpose of use
- *      (X-CDX-Purpose, domain/purpose.h).  Refused: no read; the refusal
- *      is audited, then answered (403 FORBIDDEN, 400 PURPOSE_UNKNOWN);
+ *      institution, the route's role, the declared purpose of use
+ *      (X-CDX-Purpose, domain/purpose.h) and its reason (X-CDX-Reason).
+ *      Refused: no read; the refusal is audited, then answered (403
+ *      FORBIDDEN, 400 PURPOSE_UNKNOWN, REASON_REQUIRED, REASON_INVALID);
  *   4. read: only when allowed, the endpoint's read on a worker thread
  *      with a registry reader.  A request that names no possible target
- *      (a malformed id) is not read: it is audited as an unknown target;
+ *      (a malformed id) is not read: it is audited as an unknown target.
+ *      The read decides again on each document it found, with what the
+ *      registry holds of the document's person (cdx_disclose_load_person,
+ *      cdx_disclose_decide): consent, confidentiality, break-glass.  A
+ *      document endpoint refused there, or asked for an id no document
+ *      has, returns CDX_EDENIED: the refusal (the same answer for both) is
+ *      audited and answered as in step 3; a query leaves the documents
+ *      out and counts them;
  *   5. audit: exactly one audit record for every outcome (disclosed,
  *      unknown target, refused) in the registry's hash chain;
  *   6. respond: only once that record is durable.  When it cannot be
@@ -41,6 +49,9 @@
 #include "cdx/store/writer.h"
 
 typedef struct cdx_disclosure cdx_disclosure_t;
+
+/* The newest consent decisions of a person the decision reads. */
+#define CDX_DISCLOSE_MAX_CONSENTS 16
 
 /* Where a disclosure stands. */
 typedef enum cdx_disclose_stage {
@@ -103,6 +114,25 @@ struct cdx_disclosure {
     char actor_oid[128];
     char user[128];         /* X-CDX-User as asserted, "" when none */
     const cdx_purpose_t *purpose; /* NULL: the value sent is not accepted */
+    /* X-CDX-Reason as sent, cut one byte past the longest accepted so
+     * that a longer one is still refused. */
+    char reason[CDX_ACCESS_REASON_MAX + 2];
+    cdx_institution_t who;  /* the institution's OID and roles, for the decisions on the worker */
+    char now_key[16];       /* the request's time, a UTC key */
+    char until_key[16];     /* the end of a break-glass time box opened now */
+    int overrides_deny;     /* breakglass_overrides_deny */
+    /* The person read (cdx_disclose_load_person). */
+    int person_loaded;
+    int64_t person_id;
+    cdx_consent_t consents[CDX_DISCLOSE_MAX_CONSENTS];
+    size_t nconsents;
+    int care;
+    int breakglass_open;
+    /* What the disclosure stood on (cdx_disclose_decide): the strongest
+     * basis of the documents disclosed and the consent relied on. */
+    cdx_access_basis_t basis;
+    int64_t consent_id;
+    char consent_ref[32];   /* "consent:ID" for the audit record */
     /* Set by the sequence. */
     cdx_disclose_stage_t stage;
     cdx_access_decision_t decision;
@@ -124,6 +154,28 @@ struct cdx_disclosure {
 void cdx_disclose_prepare(cdx_disclosure_t *d, const cdx_institution_t *institution,
                           unsigned role_needed, const char *route_name,
                           const char *purpose_header, const char *user_header);
+
+/* Sets the request's time and the end of a time box opened now (minutes
+ * from then).  cdx_disclose_new calls it with the clock and the
+ * configuration. */
+void cdx_disclose_clock(cdx_disclosure_t *d, int64_t now, double minutes);
+
+/* Worker thread: reads what the decision needs of person_id (consents,
+ * care relationship, break-glass time box).  Returns 0 or an error. */
+int cdx_disclose_load_person(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t person_id);
+
+/* Worker thread: the decision on one document of the loaded person
+ * (cdx_access_decide with the target); an allowed one raises d->basis
+ * (owner < consent < break-glass) and records the consent relied on. */
+cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_target_t *t);
+
+/* Worker thread, for the endpoints of one document: after reading row
+ * (rc the read's result), loads its person and decides.  Returns 0 when
+ * it may be disclosed, CDX_EDENIED with d->decision set when refused or
+ * when rc is CDX_ENOTFOUND (an unknown id is refused the same way), or
+ * rc when the read failed otherwise. */
+int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
+                           const cdx_doc_row_t *row);
 
 /* Copies the route's {id} parameter into out when it is a well-formed
  * registry id (32 lower-case hex digits) and returns 1; else leaves out

@@ -7,8 +7,9 @@
  * purpose of use the table does not know among them) and the reads
  * (original or normalized bytes with an ETag, the metadata entry), which
  * go through the disclosure sequence (disclose.h): decided, read, audited
- * and only then answered, a read of an unknown id audited before its 404
- * and a read refused for its role or its purpose audited too.
+ * and only then answered, a read of an unknown id audited before its 403
+ * CONSENT_REQUIRED (the answer of a refused one) and a read refused for
+ * its role, purpose, consent or confidentiality audited too.
  * Not responsible for: the pipeline (ingest), storage (registry), or the
  * order of a disclosure's steps (disclose).
  */

@@ -33,7 +33,8 @@
     X(BUSY, 11, "busy, try again later")                                                           \
     X(CRYPTO, 12, "cryptographic operation failed")                                                \
     X(PARSE, 13, "malformed input")                                                                \
-    X(CONFLICT, 14, "conflicting data")
+    X(CONFLICT, 14, "conflicting data")                                                            \
+    X(DENIED, 40, "access refused")
 
 enum {
 #define CDX_ERR_ENUM(name, n, msg) CDX_E##name = CDX_ERR_BASE - (n),

@@ -35,6 +35,9 @@ typedef struct cdx_config {
     char national_id_key_file[CDX_PATH_MAX];
     char match_link_threshold[32];     /* a number, "" for the calibrated default */
     char match_review_threshold[32];
+    char breakglass_minutes[32];           /* a number of minutes (fractions allowed) */
+    char consent_permit_policies[2048];    /* BPPC policy OIDs read as permit */
+    char consent_deny_policies[2048];      /* BPPC policy OIDs read as deny */
     char log_level[16];
     int64_t max_body_bytes;
     int64_t max_request_line_bytes;
@@ -61,6 +64,7 @@ typedef struct cdx_config {
     int64_t max_connections_per_institution;
     int64_t metrics_loopback; /* 0 or 1 */
     int64_t match_demographics; /* 0 or 1 */
+    int64_t breakglass_overrides_deny; /* 0 or 1 */
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -6,7 +6,7 @@
  * gateway knows into a coarse class a clinician filters by ("summary",
  * "discharge", "referral", ...), and the list of those classes.  The
  * registry stores the class with a document's sort keys when it stores
- * the document, and schema step 6 fills it for documents stored before.
+ * the document, and schema step 11 fills it for documents stored before.
  * Not responsible for: the type itself (the normalization maps each
  * dialect's type to LOINC).
  *

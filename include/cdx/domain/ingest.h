@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/consent.h"
 #include "cdx/domain/match.h"
 #include "cdx/domain/national.h"
 #include "cdx/parsers/diag.h"
@@ -39,6 +40,8 @@ typedef struct cdx_pipeline_options {
     /* Demographic matching thresholds (copied; NULL: the calibrated
      * defaults, cdx_match_default_thresholds). */
     const cdx_match_thresholds_t *match;
+    /* The BPPC policies read as permit and deny (copied; NULL: none). */
+    const cdx_consent_policies_t *consent_policies;
 } cdx_pipeline_options_t;
 
 int cdx_pipeline_new(const cdx_pipeline_options_t *opt, cdx_pipeline_t **out, char *err,
@@ -92,6 +95,10 @@ typedef struct cdx_ingest {
     cdx_patient_match_t match;
     size_t nfacts;
     size_t facts_by_kind[8];
+    /* A consent document (cdx/domain/consent.h): its kind (0: not one) and
+     * the record it becomes, stored with it. */
+    int consent_kind;
+    cdx_consent_t consent;
     /* Microseconds per stage, for benchmarks and logs. */
     uint64_t us_parse, us_validate, us_normalize, us_extract;
 } cdx_ingest_t;

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/consent.h"
 #include "cdx/domain/timeline.h"
 #include "cdx/domain/types.h"
 
@@ -138,6 +139,11 @@ typedef struct cdx_doc_row {
     char *submitter_oid;
     char *patient_root;
     char *patient_ext;
+    /* What the access decision reads (NULL when not recorded). */
+    char *author_oid;
+    char *custodian_oid;
+    char *type_code;
+    char *confidentiality;
     char *content;  /* original or normalized bytes when asked for */
     size_t content_len;
 } cdx_doc_row_t;
@@ -383,6 +389,69 @@ int cdx_registry_persons_by_demographics(cdx_registry_t *reg, const char *block_
                                          const char *family, const char *given,
                                          const char *birth, const char *sex, size_t limit,
                                          cdx_person_row_t **out, size_t *n);
+
+/* ---- Consents ------------------------------------------------------------
+ * A person's consent decisions (cdx/domain/consent.h), each recorded for
+ * one identity (a patients row) and read through its person, so that a
+ * link or an unlink carries it along.  Break-glass time boxes per
+ * (institution, person). */
+
+/* One recorded decision as its history shows it. */
+typedef struct cdx_consent_row {
+    cdx_consent_t c;
+    cdx_identity_t identity; /* the identity it was recorded for (a national one without ext) */
+    char source[16];         /* "api" or "document" */
+    char document_uid[33];   /* the consent document's registry id, "" for "api" */
+    char actor[128];
+    char recorded_at[32];
+} cdx_consent_row_t;
+
+/* Records c for identity (root, ext) as stored (a national id in its keyed
+ * form), with its source ("api", or "document" and the consent document's
+ * registry id document_uid), and
+ * appends *audit (its detail, when NULL, "consent=ID decision=..."), in
+ * the caller's transaction or one of its own.  *consent_id receives the
+ * new record's id.  Returns 0, CDX_ENOTFOUND when no stored document
+ * carries the identity (nothing is written), or an error. */
+int cdx_registry_put_consent(cdx_registry_t *reg, const char *root, const char *ext,
+                             const cdx_consent_t *c, const char *source,
+                             const char *document_uid, const char *actor,
+                             const cdx_audit_event_t *audit, int64_t *consent_id);
+
+/* The decisions of person_id, newest first, at most max, into rows (the
+ * caller's array).  Returns 0 or an error. */
+int cdx_registry_person_consents(cdx_registry_t *reg, int64_t person_id, cdx_consent_row_t *rows,
+                                 size_t max, size_t *n);
+
+/* What the access decision needs of person_id for institution_oid at
+ * now_key: its decisions newest first (at most max, into consents),
+ * whether the institution has submitted a document for the person, and
+ * whether its break-glass time box for the person is open. */
+int cdx_registry_access_person(cdx_registry_t *reg, int64_t person_id,
+                               const char *institution_oid, const char *now_key,
+                               cdx_consent_t *consents, size_t max, size_t *nconsents, int *care,
+                               int *breakglass_open);
+
+/* Opens (or extends) institution_oid's break-glass time box for person_id
+ * until until_key (a UTC key), in the caller's transaction or its own. */
+int cdx_registry_breakglass_open(cdx_registry_t *reg, const char *institution_oid,
+                                 int64_t person_id, const char *until_key);
+
+/* What the access decision needs of one document: who sent, wrote and
+ * keeps it, its type and confidentiality, and its registry id. */
+typedef struct cdx_doc_access {
+    char uid[33];
+    char submitter_oid[128];
+    char author_oid[128];
+    char custodian_oid[128];
+    char type_code[32];
+    char confidentiality[8];
+} cdx_doc_access_t;
+
+/* The current documents of person_id with what the access decision needs,
+ * in a heap array the caller frees with free() (*out NULL when none). */
+int cdx_registry_person_documents(cdx_registry_t *reg, int64_t person_id, cdx_doc_access_t **out,
+                                  size_t *n);
 
 /* ---- Statements -------------------------------------------------------- */
 

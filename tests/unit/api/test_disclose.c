@@ -13,6 +13,7 @@
 
 #include "cdx_test.h"
 #include "cdx/api/disclose.h"
+#include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 
 #define UID "0123456789abcdef0123456789abcdef"
@@ -136,6 +137,9 @@ static cdx_institution_t reader(unsigned roles)
 }
 
 /* A disclosure of UID for inst with the recording effects. */
+/* The X-CDX-Reason the next start() sends (NULL: none). */
+static const char *next_reason;
+
 static void start(cdx_disclosure_t *d, const cdx_institution_t *inst, const char *purpose,
                   const char *user, int target_known)
 {
@@ -144,6 +148,8 @@ static void start(cdx_disclosure_t *d, const cdx_institution_t *inst, const char
     d->endpoint = &endpoint;
     d->io = &io;
     cdx_disclose_prepare(d, inst, CDX_ROLE_QUERY, "documents.get", purpose, user);
+    cdx_strlcpy(d->reason, next_reason != NULL ? next_reason : "", sizeof d->reason);
+    next_reason = NULL;
     if (target_known)
         cdx_strlcpy(d->target_id, UID, sizeof d->target_id);
     d->target_unknown = !target_known;
@@ -178,6 +184,7 @@ static void test_declared_purpose_is_recorded(void **state)
     (void)state;
     cdx_institution_t q = reader(CDX_ROLE_QUERY);
     cdx_disclosure_t d;
+    next_reason = "unconscious patient in the emergency room";
     start(&d, &q, "ETREAT", NULL, 1);
     cdx_disclose_read_done(&d, 0);
     cdx_disclose_audit_done(&d, 0);
@@ -203,15 +210,22 @@ static void test_refusal_is_not_read_but_audited(void **state)
         int status;
         const char *code;
         int outcome;
+        const char *reason;
     } cases[] = {
-        {1, CDX_ROLE_SUBMIT, "TREAT", 403, "FORBIDDEN", 8},
-        {0, 0, "TREAT", 403, "FORBIDDEN", 8},
-        {1, CDX_ROLE_QUERY, "treat", 400, "PURPOSE_UNKNOWN", 4},
-        {1, CDX_ROLE_QUERY, "MARKETING", 400, "PURPOSE_UNKNOWN", 4},
+        {1, CDX_ROLE_SUBMIT, "TREAT", 403, "FORBIDDEN", 8, NULL},
+        {0, 0, "TREAT", 403, "FORBIDDEN", 8, NULL},
+        {1, CDX_ROLE_QUERY, "treat", 400, "PURPOSE_UNKNOWN", 4, NULL},
+        {1, CDX_ROLE_QUERY, "MARKETING", 400, "PURPOSE_UNKNOWN", 4, NULL},
+        /* Break-glass needs its reason, a line of text. */
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_REQUIRED", 4, NULL},
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_REQUIRED", 4, "   "},
+        {1, CDX_ROLE_QUERY, "ETREAT", 400, "REASON_INVALID", 4, "stroke\r\nX-Evil: 1"},
+        {1, CDX_ROLE_QUERY, "TREAT", 400, "REASON_INVALID", 4, "tab\there"},
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(cases); i++) {
         cdx_institution_t inst = reader(cases[i].roles);
         cdx_disclosure_t d;
+        next_reason = cases[i].reason;
         start(&d, cases[i].institution ? &inst : NULL, cases[i].purpose, "u", 1);
         assert_string_equal(rec.log, "audit");
         assert_int_equal(d.stage, CDX_DISCLOSE_REFUSED);
@@ -309,6 +323,58 @@ static void test_read_failures(void **state)
     assert_string_equal(rec.log, "read overloaded finish");
 }
 
+/* The ATNA fields of the record: the decision by name, the consent relied
+ * on or that refused, the asserted reason (never a malformed one). */
+static void test_audit_fields_of_the_decision(void **state)
+{
+    (void)state;
+    cdx_institution_t q = reader(CDX_ROLE_QUERY);
+    cdx_disclosure_t d;
+    cdx_audit_event_t ev;
+    /* Refused after the read: a deny of the person. */
+    start(&d, &q, NULL, NULL, 1);
+    d.decision = (cdx_access_decision_t){.reason = CDX_ACCESS_CONSENT_DENIED, .consent_id = 7};
+    cdx_strlcpy(d.patient_key, "00112233445566778899aabbccddeeff", sizeof d.patient_key);
+    cdx_disclose_read_done(&d, CDX_EDENIED);
+    assert_int_equal(d.stage, CDX_DISCLOSE_REFUSED);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "consent_denied");
+    assert_string_equal(ev.consent, "consent:7");
+    assert_int_equal(ev.outcome, CDX_AUDIT_SERIOUS_FAILURE);
+    assert_string_equal(ev.patient_key, "00112233445566778899aabbccddeeff");
+    assert_string_equal(d.detail, "route=documents.get status=403 code=CONSENT_REQUIRED");
+    cdx_disclose_audit_done(&d, 0);
+    assert_int_equal(rec.refused_status, 403);
+    assert_string_equal(rec.refused_code, "CONSENT_REQUIRED");
+    /* Disclosed on break-glass: flagged, with the reason. */
+    next_reason = "unconscious on arrival";
+    start(&d, &q, "ETREAT", "dr.er", 1);
+    d.basis = CDX_ACCESS_BASIS_BREAKGLASS;
+    cdx_disclose_read_done(&d, 0);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "breakglass");
+    assert_string_equal(ev.reason, "unconscious on arrival");
+    assert_null(ev.consent);
+    cdx_disclose_audit_done(&d, 0);
+    /* Disclosed under consent 12. */
+    start(&d, &q, NULL, NULL, 1);
+    d.basis = CDX_ACCESS_BASIS_CONSENT;
+    d.consent_id = 12;
+    cdx_disclose_read_done(&d, 0);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "consent");
+    assert_string_equal(ev.consent, "consent:12");
+    assert_null(ev.reason);
+    cdx_disclose_audit_done(&d, 0);
+    /* A malformed reason is refused and not recorded. */
+    next_reason = "a\nb";
+    start(&d, &q, NULL, NULL, 1);
+    cdx_disclose_audit_event(&d, &ev);
+    assert_string_equal(ev.decision, "reason_invalid");
+    assert_null(ev.reason);
+    cdx_disclose_audit_done(&d, 0);
+}
+
 static void test_target_id(void **state)
 {
     (void)state;
@@ -338,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_unknown_target_is_audited),
         cmocka_unit_test(test_no_record_no_disclosure),
         cmocka_unit_test(test_read_failures),
+        cmocka_unit_test(test_audit_fields_of_the_decision),
         cmocka_unit_test(test_target_id),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -628,7 +628,7 @@ static unsigned profiles_run(const char *doc)
 static void test_profile_selection(void **state)
 {
     (void)state;
-    assert_int_equal(cdx_validator_profile_count(plain), 3);
+    assert_int_equal(cdx_validator_profile_count(plain), 4);
     char *doc = build("realm", "<realmCode code=\"US\"/>", NULL);
     assert_int_equal(profiles_run(doc), 0);
     free(doc);

@@ -262,7 +262,8 @@ static void test_keys_of_older_documents(void **state)
     run(&q, before, sizeof before, NULL);
     cdx_registry_close(reg);
     reg = NULL;
-    raw_exec("DROP TABLE document_keys; DELETE FROM schema_migrations WHERE version >= 5");
+    raw_exec("DROP TABLE breakglass; DROP TABLE consents; DROP TABLE document_keys;"
+             " DELETE FROM schema_migrations WHERE version >= 5");
     char err[512];
     assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
     assert_int_equal(cdx_registry_schema_version(reg), 6);
