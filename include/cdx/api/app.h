@@ -34,6 +34,7 @@ typedef struct cdx_app {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned char patient_key[32];
+    struct cdx_delivery_worker *delivery; /* the delivery worker (api/delivery.h), or NULL */
 } cdx_app_t;
 
 /* Reads (or creates, mode 0600) the patient-hash key file. */
