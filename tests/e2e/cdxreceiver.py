@@ -24,6 +24,8 @@ class Receiver:
         self.mode = mode
         self.retry_after = retry_after
         self.requests = []
+        self.active = 0       # exchanges hanging now
+        self.max_active = 0   # the most at once
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.port = port
@@ -127,7 +129,14 @@ class Receiver:
                 self.requests.append(req)
             mode = self.mode
             if mode == "hang":
-                self.stop_event.wait(30)
+                with self.lock:
+                    self.active += 1
+                    self.max_active = max(self.max_active, self.active)
+                try:
+                    self.stop_event.wait(30)
+                finally:
+                    with self.lock:
+                        self.active -= 1
                 return
             if mode == "ok":
                 body = json.dumps({"id": "r%d" % self.count(), "status": "stored"}).encode()

@@ -251,6 +251,13 @@ class ForwardTest(unittest.TestCase):
         wait_for(lambda: RECV[D].count() > hung_before, timeout=5, what="the hanging request")
         self.assertEqual(delivery_of("FWD-8", D)[2], "pending")
 
+    def test_h2_concurrency_per_destination_is_capped(self):
+        for k in range(3):
+            post("FWD-9-%d" % k, [D])
+        wait_for(lambda: RECV[D].active >= 2, timeout=5, what="two hanging requests")
+        time.sleep(0.5)
+        self.assertEqual(RECV[D].max_active, 2)  # delivery_concurrency
+
     def test_i_operators_list(self):
         r = cdxtest.curl(SENDER, "/v1/deliveries?status=dead&limit=1", cert="admin")
         self.assertEqual(r.status, 200, r)
@@ -279,7 +286,7 @@ class ForwardTest(unittest.TestCase):
 
     def test_z_kill_during_a_burst_then_every_delivery_completes(self):
         global SENDER
-        n = 30
+        n = 20
         for i in range(n):
             post("FWD-BURST-%d" % i, [B])
             if i == n // 2:
