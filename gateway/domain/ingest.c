@@ -625,7 +625,7 @@ int cdx_ingest_code_is_alert(const char *code)
 /* The deliveries a new document's recipients cause, in its transaction:
  * one per registered recipient that is neither the submitter nor the
  * owner; the others are named for the answer's warnings. */
-static int refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
+int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
 {
     const cdx_ingest_t *in = c->in;
     struct timespec ts;
@@ -681,7 +681,7 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
     };
     int rc = cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
     if (rc == 0 && c->outcome == CDX_STORE_CREATED)
-        rc = c->relay != NULL ? cdx_outbox_set_relay(reg, c->uid, c->relay) : refer(reg, c);
+        rc = c->relay != NULL ? cdx_outbox_set_relay(reg, c->uid, c->relay) : cdx_ingest_refer(reg, c);
     return rc;
 }
 

@@ -115,6 +115,7 @@ class Receiver:
 
     def _serve(self, conn):
         conn.settimeout(30)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.ctx.wrap_socket(conn, server_side=True)
         except (ssl.SSLError, OSError):

@@ -168,6 +168,11 @@ typedef struct cdx_ingest_change {
  * transaction, or for a relayed one the relay that brought it. */
 int cdx_ingest_apply_store(cdx_registry_t *reg, void *change);
 
+/* The referrals of a new document (what cdx_ingest_apply_store does after
+ * storing it), for callers that store by other means (`cdxgw import`):
+ * c->in, c->submitter and c->uid are read; nreferred and unknown filled. */
+int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c);
+
 /* Appends the audit record of a rejection: security.alert (outcome 8) for
  * attack-like input (cdx_ingest_code_is_alert), else document.reject (4). */
 int cdx_ingest_apply_reject(cdx_registry_t *reg, void *change);
