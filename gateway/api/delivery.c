@@ -67,6 +67,7 @@ struct attempt {
     cdx_outbox_outcome_t out;
     cdx_delivery_verdict_t verdict;
     int changed;
+    int64_t delay_ms; /* before the next attempt, when retried */
     char error[256];
     int receipt_status;
     char receipt_sha256[65];
@@ -193,10 +194,10 @@ static void finish_done(cdx_write_req_t *req, int status)
                       cdx_log_q(a->error));
         } else {
             d->retried++;
-            CDX_INFO("delivery.retry", "delivery=%lld destination=%s attempts=%d in_ms=%lld "
+            CDX_INFO("delivery.retry", "delivery=%lld destination=%s attempts=%d delay_ms=%lld "
                      "error=%s",
-                     (long long)a->row.id, d->oid, a->row.attempts + 1,
-                     (long long)(a->out.next_ms - now_ms()), cdx_log_q(a->error));
+                     (long long)a->row.id, d->oid, a->row.attempts + 1, (long long)a->delay_ms,
+                     cdx_log_q(a->error));
         }
     }
     attempt_unref(a);
@@ -212,7 +213,8 @@ static void conclude(attempt_t *a, cdx_delivery_verdict_t v, int64_t retry_after
     int attempts = a->row.attempts + 1;
     a->out = (cdx_outbox_outcome_t){.id = a->row.id, .error = a->error[0] ? a->error : NULL};
     if (v == CDX_DELIVERY_RETRY) {
-        int64_t next = now + cdx_delivery_backoff(&w->policy, attempts, retry_after_s, jitter());
+        a->delay_ms = cdx_delivery_backoff(&w->policy, attempts, retry_after_s, jitter());
+        int64_t next = now + a->delay_ms;
         if (cdx_delivery_exhausted(&w->policy, attempts, a->row.created_ms, next)) {
             v = CDX_DELIVERY_DEAD;
             char last[200];

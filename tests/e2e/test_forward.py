@@ -173,7 +173,9 @@ class ForwardTest(unittest.TestCase):
                                    " 'delivery.dead' AND detail LIKE ?",
                                    ("delivery=%d %%" % row[0],))
         self.assertEqual(n[0][0], 1)
-        self.assertIn("event=delivery.dead delivery=%d " % row[0], SENDER.log())
+        # The log line follows the commit on the loop.
+        wait_for(lambda: "event=delivery.dead delivery=%d " % row[0] in SENDER.log(), timeout=5,
+                 what="the alert's log line")
 
     def test_d_wrong_certificate_is_permanent(self):
         before = RECV[W].count()
@@ -193,14 +195,17 @@ class ForwardTest(unittest.TestCase):
         self.assertEqual(row[3], MAX_ATTEMPTS, row)
         self.assertIn("http 500", row[4])
         self.assertIn("given up after %d attempts" % MAX_ATTEMPTS, row[4])
-        alerts = re.findall(r"event=delivery\.dead delivery=%d " % row[0], SENDER.log())
-        self.assertEqual(len(alerts), 1)
+        def alerts():
+            return re.findall(r"event=delivery\.dead delivery=%d " % row[0], SENDER.log())
+        wait_for(alerts, timeout=5, what="the alert's log line")
+        time.sleep(0.3)
+        self.assertEqual(len(alerts()), 1)
         n = cdxtest.registry_query(SENDER, "SELECT count(*) FROM audit WHERE event ="
                                    " 'delivery.dead' AND detail LIKE ?",
                                    ("delivery=%d %%" % row[0],))
         self.assertEqual(n[0][0], 1)
-        m = SENDER.metrics()
-        self.assertIn('cdxgw_delivery_dead_total{destination="%s"} 1' % C, m)
+        wait_for(lambda: 'cdxgw_delivery_dead_total{destination="%s"} 1' % C in SENDER.metrics(),
+                 timeout=5, what="the dead metric")
 
     def test_f_receiver_down_then_back_is_delivered(self):
         rcv = RECV[F]  # not listening yet
@@ -211,7 +216,7 @@ class ForwardTest(unittest.TestCase):
         row = wait_state("FWD-6", F, "delivered", timeout=15)
         self.assertGreaterEqual(row[3], 3)
         delays = [int(x) for x in re.findall(
-            r"event=delivery\.retry delivery=%d destination=\S+ attempts=\d+ in_ms=(-?\d+)"
+            r"event=delivery\.retry delivery=%d destination=\S+ attempts=\d+ delay_ms=(\d+)"
             % row[0], SENDER.log())]
         self.assertGreaterEqual(len(delays), 2, delays)
         # Backoff 200 ms doubling, less up to half as jitter.
