@@ -74,7 +74,7 @@ def scenario(name, plan, kb, hang=()):
                                          sha256="%064x" % (k + 1),
                                          endpoint="https://127.0.0.1:%d/v1/documents" % r.port))
     gw = cdxtest.Gateway(pki, name="bench-fwd-" + name, institutions=insts, settings={
-        "log_level": "info", "worker_threads": 2, "delivery_poll_ms": 50,
+        "log_level": "info", "worker_threads": 2, "forward_referrals": "true", "delivery_poll_ms": 50,
         "delivery_cert": pki.bench_sender.crt, "delivery_key": pki.bench_sender.key,
         "delivery_timeout_ms": 60000,
         "match_link_threshold": "1000", "match_review_threshold": "999"})

@@ -255,7 +255,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
         issues ? issues : json_array());
     if (body != NULL && job->decoded_as[0] != '\0')
         json_object_set_new(body, "decoded", json_string(job->decoded_as));
-    if (body != NULL)
+    if (body != NULL && job->change.refer)
         add_referrals(body, &job->change);
     if (job->change.nreferred > 0)
         cdx_delivery_kick(job->app->delivery);
@@ -307,6 +307,7 @@ static void ingest_done(cdx_request_t *rq, void *arg)
         .user = job->user,
         .purpose = job->purpose,
         .patient_key = job->patient_key,
+        .refer = job->app->cfg->forward_referrals != 0,
         .relay = job->relay && job->in.owner_oid != NULL &&
                          strcmp(job->in.owner_oid, job->submitter) != 0
                      ? job->submitter

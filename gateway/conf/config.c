@@ -69,6 +69,7 @@ static const cdx_conf_key_t keys[] = {
     INT(max_connections_per_institution, "256", 1, 100000, "open connections of one authenticated institution; more get 503 TOO_MANY_CONNECTIONS at their first request"),
     BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
     /* Deliveries to other institutions (the outbox). */
+    BOOL(forward_referrals, "false", "true delivers each new document to the registered institutions it is addressed to (informationRecipient) through the outbox, and warns in the answer about addressees that are not registered; false stores documents without looking at their addressees"),
     STR(delivery_cert, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "client certificate chain (PEM) presented to receivers (default: tls_cert; it needs the clientAuth extended key usage when it has any)"),
     STR(delivery_key, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "its private key (default: tls_key)"),
     STR(delivery_ca, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "CA bundle that receivers' certificates must chain to (default: tls_client_ca, the federation CA)"),

@@ -680,8 +680,10 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
         .detail = c->detail,
     };
     int rc = cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
-    if (rc == 0 && c->outcome == CDX_STORE_CREATED)
-        rc = c->relay != NULL ? cdx_outbox_set_relay(reg, c->uid, c->relay) : cdx_ingest_refer(reg, c);
+    if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->relay != NULL)
+        rc = cdx_outbox_set_relay(reg, c->uid, c->relay);
+    else if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->refer)
+        rc = cdx_ingest_refer(reg, c);
     return rc;
 }
 

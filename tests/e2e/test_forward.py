@@ -110,7 +110,7 @@ def setUpModule():
                       Institution(RELAY, "Sending gateway", PKI.sender_client,
                                   roles="submit, relay")]).start()
     SENDER = Gateway(PKI, name="fwd-sender", settings={
-        "delivery_cert": PKI.sender_client.crt, "delivery_key": PKI.sender_client.key,
+        "forward_referrals": "true", "delivery_cert": PKI.sender_client.crt, "delivery_key": PKI.sender_client.key,
         "delivery_max_attempts": MAX_ATTEMPTS, "delivery_backoff_min_ms": 200,
         "delivery_backoff_max_ms": 800, "delivery_poll_ms": 50,
         "delivery_connect_timeout_ms": 1000, "delivery_timeout_ms": 2000,

@@ -60,6 +60,7 @@ typedef struct cdx_config {
     int64_t max_handshakes_per_ip;
     int64_t max_connections_per_institution;
     int64_t metrics_loopback; /* 0 or 1 */
+    int64_t forward_referrals; /* 0 or 1 */
     char delivery_cert[CDX_PATH_MAX];
     char delivery_key[CDX_PATH_MAX];
     char delivery_ca[CDX_PATH_MAX];

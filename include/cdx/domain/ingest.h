@@ -150,6 +150,8 @@ typedef struct cdx_ingest_change {
      * document in for its custodian, or NULL.  A relayed document is
      * recorded as such and is not referred on again. */
     const char *relay;
+    /* 1: the document's addressees get deliveries (forward_referrals). */
+    int refer;
     /* Outputs. */
     cdx_store_outcome_t outcome; /* apply_store: created, identical, conflict, forbidden */
     char uid[33];                /* apply_store: the document's registry id */
