@@ -440,13 +440,15 @@ static void look(cdx_delivery_worker_t *w)
     free(w->insts);
     w->insts = NULL;
     w->ninsts = 0;
-    if (cdx_registry_list_institutions(w->reader, &w->insts, &w->ninsts) != 0)
-        return;
     static char oids[256][128];
     size_t n = 0;
     int64_t now = now_ms();
-    if (cdx_outbox_due_destinations(w->reader, now, oids, CDX_ARRAY_SIZE(oids), &n) != 0)
+    if (cdx_registry_list_institutions(w->reader, &w->insts, &w->ninsts) != 0 ||
+        cdx_outbox_due_destinations(w->reader, now, oids, CDX_ARRAY_SIZE(oids), &n) != 0) {
+        /* Tried again at the next look. */
+        CDX_WARN("delivery.read_failed", "detail=%s", cdx_log_q(cdx_registry_errmsg(w->reader)));
         return;
+    }
     for (size_t i = 0; i < n && !w->stopping; i++)
         look_at(w, oids[i], now);
 }
