@@ -75,8 +75,7 @@ def sender_institutions(recv_port):
     return [
         Institution(A, "Hospital A", PKI.good),
         Institution(B, "Hospital B", PKI.good2, endpoint=ep(recv_port)),
-        Institution(C, "Clinic C", roles="none", endpoint=ep(RECV[C].port),
-                    sha256="c" * 64),
+        Institution(C, "Clinic C", PKI.clinic_c, roles="submit", endpoint=ep(RECV[C].port)),
         Institution(D, "Clinic D", roles="none", endpoint=ep(RECV[D].port),
                     sha256="d" * 64),
         Institution(E, "Clinic E", roles="submit", sha256="e" * 64),
@@ -94,6 +93,7 @@ def setUpModule():
     ca = PKI.ca
     recv_server = issue_server_cert(ca, "fwd-recv-gw", "DNS:localhost,IP:127.0.0.1,URI:urn:oid:" + B)
     PKI.sender_client = ca.issue("fwd-sender-gw")
+    PKI.clinic_c = ca.issue("fwd-clinic-c")
     for oid, name in ((C, "c"), (D, "d"), (F, "f")):
         cert = issue_server_cert(ca, "fwd-" + name, "DNS:localhost,IP:127.0.0.1,URI:urn:oid:" + oid)
         RECV[oid] = Receiver(cert.crt, cert.key, ca.crt, mode="hang" if oid == D else "ok")
@@ -288,6 +288,31 @@ class ForwardTest(unittest.TestCase):
                          "--config", SENDER.conf], check=False)
         self.assertEqual(p.returncode, 0, p)
         self.assertIn('"state":"delivered"', p.stdout)
+
+    def test_j_receiver_patient_id_when_linked(self):
+        # Clinic C knows the patient as C-77; an administrator links that
+        # identity with hospital A's.
+        own = cdxtest.minimal_cda(custodian_oid=C, doc_ext="C-DOC-1", patient_ext="C-77")
+        r = cdxtest.post_document(SENDER, own, cert=PKI.clinic_c)
+        self.assertEqual(r.status, 201, r)
+        r = cdxtest.post_document(SENDER, cdxtest.minimal_cda(custodian_oid=A, doc_ext="FWD-J0",
+                                                              patient_ext="FWD-P-J"), cert="good")
+        self.assertEqual(r.status, 201, r)
+        link = json.dumps({"a": "%s.1|FWD-P-J" % A, "b": "%s.1|C-77" % C, "reason": "same person"})
+        r = cdxtest.curl(SENDER, "/v1/links", cert="admin", method="POST", data=link,
+                         extra=["-H", "Content-Type: application/json"])
+        self.assertEqual(r.status, 201, r)
+        doc = referral("FWD-J1", [C], patient_ext="FWD-P-J")
+        r = cdxtest.post_document(SENDER, doc, cert="good")
+        self.assertEqual(r.status, 201, r)
+        wait_state("FWD-J1", C, "delivered")
+        req = [q for q in RECV[C].requests
+               if q["headers"].get("x-cdx-document-id") == "%s.2^FWD-J1" % A][-1]
+        self.assertEqual(req["headers"].get("x-cdx-patient"), "%s.1|C-77" % C)
+        # Without a link, no X-CDX-Patient.
+        req = [q for q in RECV[C].requests
+               if q["headers"].get("x-cdx-document-id") == "%s.2^FWD-5" % A][-1]
+        self.assertNotIn("x-cdx-patient", req["headers"])
 
     def test_z_kill_during_a_burst_then_every_delivery_completes(self):
         global SENDER
