@@ -1,5 +1,6 @@
 /* app: shared state of the handlers (see include/cdx/api/app.h). */
 #include "cdx/api/app.h"
+#include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/routes.h"
 #include "cdx/domain/purpose.h"
@@ -233,6 +234,9 @@ int cdx_app_start_writer(cdx_app_t *app, void *uv_loop, cdx_registry_t *writer_r
 void cdx_app_stop_writer(void *arg)
 {
     cdx_app_t *app = arg;
+    /* The delivery worker first: its attempts in flight are abandoned
+     * (resumed at the next start) before the writer drains. */
+    cdx_delivery_stop(app->delivery);
     if (app->writer == NULL)
         return;
     cdx_registry_t *reg = cdx_writer_stop(app->writer);
@@ -242,6 +246,8 @@ void cdx_app_stop_writer(void *arg)
 
 void cdx_app_cleanup(cdx_app_t *app)
 {
+    cdx_delivery_free(app->delivery);
+    app->delivery = NULL;
     for (size_t i = 0; i < app->nreaders; i++)
         cdx_registry_close(app->readers[i]);
     app->nreaders = 0;

@@ -1,6 +1,7 @@
 /* documents: POST /v1/documents and the document read endpoints (see
  * include/cdx/api/documents.h). */
 #include "cdx/api/app.h"
+#include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/documents.h"
 #include "cdx/base/common.h"
@@ -26,6 +27,9 @@ typedef struct ingest_job {
     char id_roots[CDX_INST_MAX_ID_ROOTS][128]; /* the submitter's, copied from its certificate */
     size_t nid_roots;
     int rc;
+    int relay; /* the submitter has the relay role: filed under the custodian */
+    cdx_institution_t *insts; /* the registered institutions, for a relay's lookup */
+    size_t ninsts;
     cdx_ingest_t in;
     /* The registry change. */
     cdx_write_req_t wreq;
@@ -47,6 +51,7 @@ static void job_free(ingest_job_t *job)
 {
     cdx_ingest_cleanup(&job->in);
     free(job->decoded);
+    free(job->insts);
     free(job);
 }
 
@@ -111,11 +116,49 @@ static int unwrap_mime(ingest_job_t *job)
     return 0;
 }
 
+/* A relay's lookup of the custodian it hands a document in for: the
+ * registered institution, its policy and id roots (owned mode, as
+ * `cdxgw import` files documents), so that only the custodian rule is
+ * set aside for a relay. */
+static int relay_find(void *arg, const char *oid, cdx_submitter_t *out)
+{
+    ingest_job_t *job = arg;
+    static __thread const char *roots[CDX_INST_MAX_ID_ROOTS];
+    for (size_t i = 0; i < job->ninsts; i++) {
+        const cdx_institution_t *inst = &job->insts[i];
+        if (strcmp(inst->oid, oid) != 0)
+            continue;
+        for (size_t r = 0; r < inst->nid_roots && r < CDX_INST_MAX_ID_ROOTS; r++)
+            roots[r] = inst->id_roots[r];
+        *out = (cdx_submitter_t){.oid = inst->oid, .policy = inst->policy, .id_roots = roots,
+                                 .nid_roots = inst->nid_roots};
+        return 1;
+    }
+    return 0;
+}
+
+static int relay_run(ingest_job_t *job)
+{
+    cdx_registry_t *reg = cdx_app_reader_acquire(job->app);
+    int rc = reg != NULL ? cdx_registry_list_institutions(reg, &job->insts, &job->ninsts)
+                         : CDX_EDB;
+    if (reg != NULL)
+        cdx_app_reader_release(job->app, reg);
+    if (rc != 0)
+        return rc;
+    cdx_owner_lookup_t lookup = {.find = relay_find, .arg = job};
+    return cdx_ingest_run_owned(job->app->pipeline, job->body, job->len, &lookup, &job->in);
+}
+
 static void ingest_work(void *arg)
 {
     ingest_job_t *job = arg;
     if (job->mime != 0 && (job->rc = unwrap_mime(job)) != 0)
         return;
+    if (job->relay) {
+        job->rc = relay_run(job);
+        return;
+    }
     const char *roots[CDX_INST_MAX_ID_ROOTS];
     for (size_t i = 0; i < job->nid_roots; i++)
         roots[i] = job->id_roots[i];
@@ -134,6 +177,28 @@ static int apply_store(cdx_registry_t *reg, void *arg)
 static int apply_reject_audit(cdx_registry_t *reg, void *arg)
 {
     return cdx_ingest_apply_reject(reg, &((ingest_job_t *)arg)->change);
+}
+
+/* What the document's recipients came to: the deliveries created, and a
+ * warning for each addressee that is not a registered institution (it
+ * will not receive the document from this gateway). */
+static void add_referrals(json_t *body, const cdx_ingest_change_t *c)
+{
+    json_object_set_new(body, "deliveries", json_integer((json_int_t)c->nreferred));
+    json_t *warnings = json_object_get(body, "warnings");
+    for (size_t i = 0; i < c->nunknown && json_is_array(warnings); i++) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "the document is addressed to %s, which is not a registered institution: "
+                 "nothing will be delivered to it",
+                 c->unknown[i]);
+        json_array_append_new(
+            warnings, json_pack("{s:s, s:s, s:s, s:s}", "severity", "warning", "rule",
+                                "GW-REFERRAL", "location",
+                                "/ClinicalDocument/informationRecipient/intendedRecipient/"
+                                "receivedOrganization/id",
+                                "message", msg));
+    }
 }
 
 static void ingest_written(cdx_write_req_t *req, int status)
@@ -190,6 +255,10 @@ static void ingest_written(cdx_write_req_t *req, int status)
         issues ? issues : json_array());
     if (body != NULL && job->decoded_as[0] != '\0')
         json_object_set_new(body, "decoded", json_string(job->decoded_as));
+    if (body != NULL && job->change.refer)
+        add_referrals(body, &job->change);
+    if (job->change.nreferred > 0)
+        cdx_delivery_kick(job->app->delivery);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     char location[96];
@@ -238,6 +307,11 @@ static void ingest_done(cdx_request_t *rq, void *arg)
         .user = job->user,
         .purpose = job->purpose,
         .patient_key = job->patient_key,
+        .refer = job->app->cfg->forward_referrals != 0,
+        .relay = job->relay && job->in.owner_oid != NULL &&
+                         strcmp(job->in.owner_oid, job->submitter) != 0
+                     ? job->submitter
+                     : NULL,
     };
     job->wreq.apply = job->rejected ? apply_reject_audit : apply_store;
     job->wreq.done = ingest_written;
@@ -314,6 +388,7 @@ static void h_documents_post(cdx_request_t *rq)
     }
     cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
     job->policy = rq->peer ? rq->peer->policy : 0;
+    job->relay = rq->peer != NULL && (rq->peer->roles & CDX_ROLE_RELAY) != 0;
     for (size_t i = 0; rq->peer != NULL && i < rq->peer->nid_roots && i < CDX_INST_MAX_ID_ROOTS;
          i++)
         cdx_strlcpy(job->id_roots[job->nid_roots++], rq->peer->id_roots[i],

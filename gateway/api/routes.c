@@ -8,6 +8,7 @@
 #include "cdx/api/consents.h"
 #include "cdx/api/links.h"
 #include "cdx/api/patients.h"
+#include "cdx/api/deliveries.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -27,6 +28,7 @@ static const struct module {
     {cdx_link_routes, &cdx_link_nroutes},
     {cdx_patient_routes, &cdx_patient_nroutes},
     {cdx_consent_routes, &cdx_consent_nroutes},
+    {cdx_delivery_routes, &cdx_delivery_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

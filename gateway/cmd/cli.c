@@ -2,6 +2,7 @@
 #include "cdx/cmd/cli.h"
 #include "cdx/conf/institution.h"
 #include "cdx/api/app.h"
+#include "cdx/api/delivery.h"
 #include "cdx/api/routes.h"
 #include "cdx/parsers/xml.h"
 #include "cdx/base/common.h"
@@ -143,6 +144,8 @@ static int app_metrics(void *arg, cdx_buf_t *out)
     cdx_writer_stats(app->writer, &batches, &changes);
     if (cdx_app_access_metrics(app, out) != 0)
         return CDX_ENOMEM;
+    if (cdx_delivery_metrics(app->delivery, out) != 0)
+        return CDX_ENOMEM;
     return cdx_buf_printf(out,
                           "# HELP cdxgw_registry_commits_total Registry transactions committed "
                           "(group commits).\n# TYPE cdxgw_registry_commits_total counter\n"
@@ -252,10 +255,12 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
     cdx_server_set_reject_hook(srv, cdx_app_on_reject);
     cdx_server_set_deny_hook(srv, cdx_app_on_deny);
     rc = cdx_app_start_writer(&app, &loop, reg);
+    if (rc != 0)
+        snprintf(err, sizeof err, "cannot start the registry writer: %s", cdx_strerror(rc));
+    if (rc == 0)
+        rc = cdx_delivery_start(&app, &loop, err, sizeof err);
     if (rc == 0)
         rc = cdx_server_start(srv, err, sizeof err);
-    else
-        snprintf(err, sizeof err, "cannot start the registry writer: %s", cdx_strerror(rc));
     if (rc != 0) {
         fprintf(stderr, "cdxgw: cannot start: %s\n", err);
         cdx_server_stop(srv);

@@ -19,6 +19,7 @@ static const struct command {
     {"import", cdx_cmd_import, "bulk-load files and folders of CDA documents"},
     {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
     {"audit", cdx_cmd_audit, "audit verify: check the audit hash chain"},
+    {"deliveries", cdx_cmd_deliveries, "deliveries list|retry: the outbox of deliveries"},
 };
 
 static void usage(FILE *out)

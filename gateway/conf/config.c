@@ -74,6 +74,20 @@ static const cdx_conf_key_t keys[] = {
     BOOL(breakglass_overrides_deny, "false", "true lets an emergency access override a person's explicit deny (never confidentiality `V`)"),
     STR(consent_permit_policies, T_OIDS, "", 0, "IHE BPPC policy OIDs (separated by commas or spaces) that a consent document acknowledges as a permit, besides the fixed rule (docs/CONSENT.md)"),
     STR(consent_deny_policies, T_OIDS, "", 0, "IHE BPPC policy OIDs that a consent document acknowledges as a deny (opt-out); a deny policy wins over a permit one"),
+    /* Deliveries to other institutions (the outbox). */
+    BOOL(forward_referrals, "false", "true delivers each new document to the registered institutions it is addressed to (informationRecipient) through the outbox, and warns in the answer about addressees that are not registered; false stores documents without looking at their addressees"),
+    STR(delivery_cert, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "client certificate chain (PEM) presented to receivers (default: tls_cert; it needs the clientAuth extended key usage when it has any)"),
+    STR(delivery_key, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "its private key (default: tls_key)"),
+    STR(delivery_ca, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "CA bundle that receivers' certificates must chain to (default: tls_client_ca, the federation CA)"),
+    BOOL(delivery_system_store, "false", "true also trusts the operating system's CA store for receivers' certificates"),
+    INT(delivery_max_attempts, "12", 1, 1000, "attempts of one delivery before it is given up (dead, with one alert)"),
+    INT(delivery_max_age_ms, "86400000", 1000, 2592000000, "age of a delivery after which it is given up instead of retried"),
+    INT(delivery_backoff_min_ms, "2000", 10, 86400000, "delay before the first retry; it doubles with each failed attempt (a random half taken off)"),
+    INT(delivery_backoff_max_ms, "600000", 10, 86400000, "longest delay between two attempts (a receiver's longer Retry-After is honoured)"),
+    INT(delivery_concurrency, "4", 1, 256, "deliveries in flight to one destination at once; each destination has its own queue"),
+    INT(delivery_connect_timeout_ms, "10000", 100, 600000, "time allowed to connect to a receiver (TCP and TLS handshake)"),
+    INT(delivery_timeout_ms, "60000", 100, 3600000, "time allowed for the whole exchange with a receiver, and for any pause in it"),
+    INT(delivery_poll_ms, "500", 10, 60000, "how often the outbox is looked at for deliveries that are due"),
 };
 
 static const cdx_conf_key_t *find_key(const char *name)
@@ -434,6 +448,10 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
     if (cfg->match_link_threshold[0] != '\0' && cfg->match_review_threshold[0] != '\0' &&
         strtod(cfg->match_review_threshold, NULL) > strtod(cfg->match_link_threshold, NULL)) {
         cdx_errf(err, errlen, "match_review_threshold: above match_link_threshold");
+        return CDX_ECONFIG;
+    }
+    if (cfg->delivery_backoff_min_ms > cfg->delivery_backoff_max_ms) {
+        cdx_errf(err, errlen, "delivery_backoff_min_ms: above delivery_backoff_max_ms");
         return CDX_ECONFIG;
     }
     return 0;

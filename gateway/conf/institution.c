@@ -45,7 +45,7 @@ enum inst_key_type {
 static const cdx_conf_key_t keys[] = {
     FIELD(oid, K_OID, CDX_KEY_REQUIRED, "the institution's OID (an optional `urn:oid:` prefix is removed)"),
     FIELD(name, K_NAME, CDX_KEY_REQUIRED, "display name, UTF-8"),
-    KEY(roles, K_ROLES, "", 0, "any of `submit`, `query`, `research`, `admin`"),
+    KEY(roles, K_ROLES, "", 0, "any of `submit`, `query`, `research`, `admin`, `relay`"),
     FIELD(endpoint, K_ENDPOINT, 0, "`https://` URL for deliveries"),
     KEY(cert_sha256, K_CERT_SHA256, "", CDX_KEY_REPEATABLE, "SHA-256 of a DER certificate (hex, colons allowed)"),
     KEY(spki_sha256, K_SPKI_SHA256, "", CDX_KEY_REPEATABLE, "SHA-256 of a DER SubjectPublicKeyInfo, so a renewed certificate with the same key keeps working"),
@@ -174,7 +174,7 @@ static int set_roles(cdx_institution_t *inst, const char *value, char *err, size
             return CDX_ECONFIG;
         }
         cdx_errf(err, errlen,
-                "roles: unknown role '%s' (use submit, query, research, admin, separated by "
+                "roles: unknown role '%s' (use submit, query, research, admin, relay, separated by "
                 "commas or spaces; or none)",
                 cdx_excerpt(bad, q));
         return CDX_ECONFIG;

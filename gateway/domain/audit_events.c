@@ -78,6 +78,18 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "decision, source and scope sizes, consent `consent:ID`), refused (4: a malformed "
           "body, an identity no document carries; 8: an identity of another institution); "
           "never an id in clear"),
+    EVENT(CDX_AUDIT_DELIVERY_SENT, OK, "110106", "Export", NULL, NULL,
+          "a document was delivered to another institution and its receipt stored (actor the "
+          "destination institution; detail the delivery id, the reason, the receipt's status, "
+          "the attempts and the latency)"),
+    EVENT(CDX_AUDIT_DELIVERY_DEAD, SERIOUS, "110106", "Export", NULL, NULL,
+          "a delivery was given up, once per delivery: a permanent refusal (a 4xx, a receiver "
+          "certificate that does not verify or is not the destination's), no endpoint for the "
+          "destination, or the bound of `delivery_max_attempts` / `delivery_max_age_ms` reached "
+          "(detail the delivery id, the reason and the last error)"),
+    EVENT(CDX_AUDIT_DELIVERY_RETRY, OK, "110106", "Export", NULL, NULL,
+          "an operator made deliveries pending again (`cdxgw deliveries retry`; detail the "
+          "delivery id or `dead`, and how many changed)"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

@@ -4,6 +4,8 @@
 #include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/facts.h"
+#include "cdx/domain/referral.h"
+#include "cdx/store/outbox.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/parsers/ids.h"
 #include "cdx/base/log.h"
@@ -540,6 +542,9 @@ static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const ide
         rc = CDX_EPARSE;
         goto out;
     }
+    rc = cdx_referral_recipients(doc, &out->recipients, &out->nrecipients);
+    if (rc != 0)
+        goto out;
     const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
     rc = transform(pl, doc, mapping_oid, who, out);
     if (rc == 0)
@@ -603,6 +608,7 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->patient_ids);
     free(in->patient_national);
     free(in->demog_summary);
+    cdx_referral_free(in->recipients, in->nrecipients);
     memset(in, 0, sizeof *in);
 }
 
@@ -656,13 +662,51 @@ int cdx_ingest_code_is_alert(const char *code)
     return 0;
 }
 
+/* The deliveries a new document's recipients cause, in its transaction:
+ * one per registered recipient that is neither the submitter nor the
+ * owner; the others are named for the answer's warnings. */
+int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
+{
+    const cdx_ingest_t *in = c->in;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    c->nreferred = c->nunknown = 0;
+    for (size_t i = 0; i < in->nrecipients && i < CDX_INGEST_MAX_RECIPIENTS; i++) {
+        const char *to = in->recipients[i];
+        if (strcmp(to, c->submitter) == 0 || (in->owner_oid && strcmp(to, in->owner_oid) == 0))
+            continue;
+        int known = 0, created = 0;
+        int rc = cdx_outbox_destination_known(reg, to, &known);
+        if (rc == 0 && known)
+            rc = cdx_outbox_add(reg, c->uid, to, "referral", c->uid, now_ms, &created);
+        if (rc != 0)
+            return rc;
+        if (known)
+            c->nreferred++;
+        else
+            cdx_strlcpy(c->unknown[c->nunknown++], to, sizeof c->unknown[0]);
+    }
+    return 0;
+}
+
 int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
 {
     cdx_ingest_change_t *c = arg;
     cdx_doc_record_t rec;
-    cdx_ingest_record(c->in, c->submitter, c->body, c->patient_key, &rec);
-    snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu", c->in->sha256,
-             c->in->size, c->in->diag.nissues);
+    /* A relayed document is filed under its custodian, as if it had come
+     * directly; the relay is the actor and is recorded with it. */
+    const char *owner = c->relay != NULL ? c->in->owner_oid : c->submitter;
+    cdx_ingest_record(c->in, owner, c->body, c->patient_key, &rec);
+    int n = snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu",
+                     c->in->sha256, c->in->size, c->in->diag.nissues);
+    if (c->relay != NULL && n > 0 && (size_t)n < sizeof c->detail)
+        snprintf(c->detail + n, sizeof c->detail - (size_t)n, " relayed_for=%s", owner);
+    if (c->relay != NULL) {
+        int erc = cdx_registry_ensure_institution(reg, owner, owner);
+        if (erc != 0)
+            return erc;
+    }
     char uid[33];
     cdx_registry_doc_uid(c->in->unique_id, uid);
     cdx_audit_event_t ev = {
@@ -676,6 +720,10 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
         .detail = c->detail,
     };
     int rc = cdx_registry_store_document(reg, &rec, &ev, &c->outcome, c->uid);
+    if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->relay != NULL)
+        rc = cdx_outbox_set_relay(reg, c->uid, c->relay);
+    else if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->refer)
+        rc = cdx_ingest_refer(reg, c);
     if (rc != 0 || c->outcome != CDX_STORE_CREATED || c->in->consent_kind == CDX_CONSENT_DOC_NONE)
         return rc;
     /* A consent document becomes the patient's consent record, in the same

@@ -18,6 +18,7 @@ static const struct {
     {"query", CDX_ROLE_QUERY},
     {"research", CDX_ROLE_RESEARCH},
     {"admin", CDX_ROLE_ADMIN},
+    {"relay", CDX_ROLE_RELAY},
 };
 
 

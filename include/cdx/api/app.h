@@ -44,6 +44,7 @@ typedef struct cdx_app {
     uint64_t access_breakglass;            /* disclosures on break-glass */
     uint64_t access_refused_consent;       /* refused for consent */
     uint64_t access_refused_confidentiality;
+    struct cdx_delivery_worker *delivery; /* the delivery worker (api/delivery.h), or NULL */
 } cdx_app_t;
 
 /* The length of a break-glass time box, in minutes. */

@@ -65,6 +65,19 @@ typedef struct cdx_config {
     int64_t metrics_loopback; /* 0 or 1 */
     int64_t match_demographics; /* 0 or 1 */
     int64_t breakglass_overrides_deny; /* 0 or 1 */
+    int64_t forward_referrals; /* 0 or 1 */
+    char delivery_cert[CDX_PATH_MAX];
+    char delivery_key[CDX_PATH_MAX];
+    char delivery_ca[CDX_PATH_MAX];
+    int64_t delivery_system_store; /* 0 or 1 */
+    int64_t delivery_max_attempts;
+    int64_t delivery_max_age_ms;
+    int64_t delivery_backoff_min_ms;
+    int64_t delivery_backoff_max_ms;
+    int64_t delivery_concurrency;
+    int64_t delivery_connect_timeout_ms;
+    int64_t delivery_timeout_ms;
+    int64_t delivery_poll_ms;
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -39,6 +39,9 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_PATIENT_UNLINK     "patient.unlink"
 #define CDX_AUDIT_PATIENT_QUERY      "patient.query"
 #define CDX_AUDIT_CONSENT_RECORD     "consent.record"
+#define CDX_AUDIT_DELIVERY_SENT      "delivery.sent"
+#define CDX_AUDIT_DELIVERY_DEAD      "delivery.dead"
+#define CDX_AUDIT_DELIVERY_RETRY     "delivery.retry"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme
  * DCM): the EventID and, where one fits, the EventTypeCode. */

@@ -99,6 +99,10 @@ typedef struct cdx_ingest {
      * the record it becomes, stored with it. */
     int consent_kind;
     cdx_consent_t consent;
+    /* The institutions the document is addressed to (informationRecipient,
+     * cdx/domain/referral.h): OIDs. */
+    char **recipients;
+    size_t nrecipients;
     /* Microseconds per stage, for benchmarks and logs. */
     uint64_t us_parse, us_validate, us_normalize, us_extract;
 } cdx_ingest_t;
@@ -140,6 +144,8 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
  * fills the inputs (all borrowed, alive until the change is applied); the
  * apply functions have the writer's signature (arg is the change), run on
  * the writer thread inside its savepoint, and fill the outputs. */
+#define CDX_INGEST_MAX_RECIPIENTS 8
+
 typedef struct cdx_ingest_change {
     const cdx_ingest_t *in;
     const char *body;        /* the document's bytes, as in was run on */
@@ -147,15 +153,34 @@ typedef struct cdx_ingest_change {
     const char *user;        /* the asserted user (X-CDX-User), or NULL */
     const char *purpose;     /* PurposeOfUse of the request */
     const char *patient_key; /* keyed hash of the patient id, "" when none */
+    /* The gateway (an institution with the relay role) that handed the
+     * document in for its custodian, or NULL.  A relayed document is
+     * recorded as such and is not referred on again. */
+    const char *relay;
+    /* 1: the document's addressees get deliveries (forward_referrals). */
+    int refer;
     /* Outputs. */
     cdx_store_outcome_t outcome; /* apply_store: created, identical, conflict, forbidden */
     char uid[33];                /* apply_store: the document's registry id */
     char detail[160];            /* the audit record's detail */
+    /* Referrals (apply_store, a new document only): the recipients a
+     * delivery was created for, and those that are not registered. */
+    size_t nreferred;
+    size_t nunknown;
+    char unknown[CDX_INGEST_MAX_RECIPIENTS][128];
 } cdx_ingest_change_t;
 
 /* Stores an accepted document (cdx_registry_store_document) with its
- * document.ingest audit record. */
+ * document.ingest audit record; for a new document, a delivery
+ * (cdx/store/outbox.h, reason referral) to each registered recipient
+ * other than the submitter and the document's owner, in the same
+ * transaction, or for a relayed one the relay that brought it. */
 int cdx_ingest_apply_store(cdx_registry_t *reg, void *change);
+
+/* The referrals of a new document (what cdx_ingest_apply_store does after
+ * storing it), for callers that store by other means (`cdxgw import`):
+ * c->in, c->submitter and c->uid are read; nreferred and unknown filled. */
+int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c);
 
 /* Appends the audit record of a rejection: security.alert (outcome 8) for
  * attack-like input (cdx_ingest_code_is_alert), else document.reject (4). */

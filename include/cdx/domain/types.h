@@ -17,7 +17,11 @@ enum {
     CDX_ROLE_QUERY = 1u << 1,
     CDX_ROLE_RESEARCH = 1u << 2,
     CDX_ROLE_ADMIN = 1u << 3,
-    CDX_ROLE_ALL = CDX_ROLE_SUBMIT | CDX_ROLE_QUERY | CDX_ROLE_RESEARCH | CDX_ROLE_ADMIN,
+    /* Another gateway: with submit, it may hand in documents whose
+     * custodian is another institution (filed under that custodian). */
+    CDX_ROLE_RELAY = 1u << 4,
+    CDX_ROLE_ALL = CDX_ROLE_SUBMIT | CDX_ROLE_QUERY | CDX_ROLE_RESEARCH | CDX_ROLE_ADMIN |
+                   CDX_ROLE_RELAY,
 };
 
 #define CDX_INST_MAX_CREDS 8

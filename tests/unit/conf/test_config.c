@@ -52,6 +52,26 @@ static void test_defaults(void **state)
     cdx_config_cleanup(&cfg);
 }
 
+/* The delivery keys: defaults, and a backoff whose lower bound is above
+ * its upper one refused with both named. */
+static void test_delivery_keys(void **state)
+{
+    (void)state;
+    cdx_config_t cfg;
+    cdx_config_init(&cfg);
+    assert_int_equal(cfg.delivery_max_attempts, 12);
+    assert_int_equal(cfg.delivery_concurrency, 4);
+    assert_int_equal(cfg.delivery_system_store, 0);
+    char err[256];
+    assert_int_equal(cdx_config_set(&cfg, "delivery-backoff-min-ms", "5000", err, sizeof err), 0);
+    assert_int_equal(cdx_config_set(&cfg, "delivery_backoff_max_ms", "1000", err, sizeof err), 0);
+    assert_int_equal(cdx_config_finish(&cfg, err, sizeof err), CDX_ECONFIG);
+    assert_non_null(strstr(err, "delivery_backoff_max_ms"));
+    assert_int_equal(cdx_config_set(&cfg, "delivery_max_attempts", "0", err, sizeof err),
+                     CDX_ECONFIG);
+    cdx_config_cleanup(&cfg);
+}
+
 static void test_set_values(void **state)
 {
     (void)state;
@@ -204,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_set_values),
         cmocka_unit_test(test_file),       cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_help_lists_every_key),
+        cmocka_unit_test(test_delivery_keys),
         cmocka_unit_test(test_readme_matches_table),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, setup, NULL));

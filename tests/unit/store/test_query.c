@@ -262,11 +262,12 @@ static void test_keys_of_older_documents(void **state)
     run(&q, before, sizeof before, NULL);
     cdx_registry_close(reg);
     reg = NULL;
-    raw_exec("DROP TABLE breakglass; DROP TABLE consents; DROP TABLE document_keys;"
+    /* Back to schema 4: the later steps run again at the open. */
+    raw_exec("DROP TABLE breakglass; DROP TABLE consents; DROP TABLE document_keys; DROP TABLE deliveries; DROP TABLE document_relays;"
              " DELETE FROM schema_migrations WHERE version >= 5");
     char err[512];
     assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
-    assert_int_equal(cdx_registry_schema_version(reg), 6);
+    assert_int_equal(cdx_registry_schema_version(reg), 11);
     run(&q, after, sizeof after, NULL);
     assert_string_equal(after, before);
     q.from = "20240601000000";
