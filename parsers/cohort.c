@@ -21,7 +21,7 @@ typedef struct ctx {
     int oom;
 } ctx_t;
 
-static int fail(ctx_t *c, const char *path, const char *fmt, ...)
+static int bad(ctx_t *c, const char *path, const char *fmt, ...)
 {
     cdx_strlcpy(c->err->path, path, sizeof c->err->path);
     va_list ap;
@@ -73,14 +73,14 @@ void cdx_cohort_def_free(cdx_cohort_def_t *def)
 static cdx_cohort_node_t *node_new(ctx_t *c, const char *path, cdx_cohort_node_kind_t kind)
 {
     if (++c->nnodes > CDX_COHORT_MAX_NODES) {
-        fail(c, path, "a definition holds at most %d criteria and combinations",
+        bad(c, path, "a definition holds at most %d criteria and combinations",
              CDX_COHORT_MAX_NODES);
         return NULL;
     }
     cdx_cohort_node_t *n = calloc(1, sizeof *n);
     if (n == NULL) {
         c->oom = 1;
-        fail(c, path, "out of memory");
+        bad(c, path, "out of memory");
         return NULL;
     }
     n->kind = kind;
@@ -100,7 +100,7 @@ static int only_members(ctx_t *c, json_t *o, const char *path, const char *const
         if (!ok) {
             char p[sizeof c->err->path];
             sub(p, sizeof p, path, key);
-            return fail(c, p, "unknown field '%.64s'", key);
+            return bad(c, p, "unknown field '%.64s'", key);
         }
     }
     return 0;
@@ -111,13 +111,13 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
 static int parse_list(ctx_t *c, json_t *v, const char *path, int depth, cdx_cohort_node_t *n)
 {
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return fail(c, path, "a non-empty array of criteria is expected");
+        return bad(c, path, "a non-empty array of criteria is expected");
     if (json_array_size(v) > CDX_COHORT_MAX_WIDTH)
-        return fail(c, path, "at most %d members", CDX_COHORT_MAX_WIDTH);
+        return bad(c, path, "at most %d members", CDX_COHORT_MAX_WIDTH);
     n->kids = calloc(json_array_size(v), sizeof *n->kids);
     if (n->kids == NULL) {
         c->oom = 1;
-        return fail(c, path, "out of memory");
+        return bad(c, path, "out of memory");
     }
     size_t i;
     json_t *e;
@@ -147,12 +147,12 @@ static int code_ok(const char *s)
 static int add_code(ctx_t *c, cdx_cohort_fact_t *f, json_t *v, const char *path)
 {
     if (!json_is_string(v) || !code_ok(json_string_value(v)))
-        return fail(c, path, "a code is a string of 1 to %d printable characters without spaces",
+        return bad(c, path, "a code is a string of 1 to %d printable characters without spaces",
                     CDX_COHORT_MAX_CODE);
     f->codes[f->ncodes] = strdup(json_string_value(v));
     if (f->codes[f->ncodes] == NULL) {
         c->oom = 1;
-        return fail(c, path, "out of memory");
+        return bad(c, path, "out of memory");
     }
     f->ncodes++;
     return 0;
@@ -163,19 +163,19 @@ static int parse_codes(ctx_t *c, json_t *o, const char *path, cdx_cohort_fact_t 
     json_t *code = json_object_get(o, "code"), *codes = json_object_get(o, "codes");
     char p[sizeof c->err->path];
     if ((code == NULL) == (codes == NULL))
-        return fail(c, path, "give either code or codes");
+        return bad(c, path, "give either code or codes");
     if (codes != NULL) {
         sub(p, sizeof p, path, "codes");
         if (!json_is_array(codes) || json_array_size(codes) == 0)
-            return fail(c, p, "a non-empty array of codes is expected");
+            return bad(c, p, "a non-empty array of codes is expected");
         if (json_array_size(codes) > CDX_COHORT_MAX_CODES)
-            return fail(c, p, "at most %d codes", CDX_COHORT_MAX_CODES);
+            return bad(c, p, "at most %d codes", CDX_COHORT_MAX_CODES);
     }
     size_t n = codes != NULL ? json_array_size(codes) : 1;
     f->codes = calloc(n, sizeof *f->codes);
     if (f->codes == NULL) {
         c->oom = 1;
-        return fail(c, path, "out of memory");
+        return bad(c, path, "out of memory");
     }
     if (code != NULL) {
         sub(p, sizeof p, path, "code");
@@ -202,7 +202,7 @@ static int parse_day(ctx_t *c, json_t *o, const char *member, const char *path, 
     char p[sizeof c->err->path];
     sub(p, sizeof p, path, member);
     if (!json_is_string(v) || cdx_cohort_day(json_string_value(v), day) != 0)
-        return fail(c, p, "a date is written YYYY-MM-DD");
+        return bad(c, p, "a date is written YYYY-MM-DD");
     *has = 1;
     return 0;
 }
@@ -216,7 +216,7 @@ static int parse_int(ctx_t *c, json_t *o, const char *member, const char *path, 
     char p[sizeof c->err->path];
     sub(p, sizeof p, path, member);
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return fail(c, p, "an integer from %ld to %ld is expected", lo, hi);
+        return bad(c, p, "an integer from %ld to %ld is expected", lo, hi);
     *has = 1;
     *out = (long)json_integer_value(v);
     return 0;
@@ -238,7 +238,7 @@ static int parse_value(ctx_t *c, json_t *o, const char *path, cdx_cohort_fact_t 
     if (op == NULL && value == NULL && unit == NULL)
         return 0;
     if (op == NULL || value == NULL)
-        return fail(c, path, "a value criterion gives op, value and unit together");
+        return bad(c, path, "a value criterion gives op, value and unit together");
     sub(p, sizeof p, path, "op");
     const char *s = json_is_string(op) ? json_string_value(op) : "";
     int found = 0;
@@ -248,16 +248,16 @@ static int parse_value(ctx_t *c, json_t *o, const char *path, cdx_cohort_fact_t 
             found = 1;
         }
     if (!found)
-        return fail(c, p, "op is one of <, <=, =, >=, >");
+        return bad(c, p, "op is one of <, <=, =, >=, >");
     sub(p, sizeof p, path, "value");
     if (!json_is_number(value) || !isfinite(json_number_value(value)))
-        return fail(c, p, "value is a number");
+        return bad(c, p, "value is a number");
     f->value = json_number_value(value);
     sub(p, sizeof p, path, "unit");
     if (unit == NULL)
-        return fail(c, path, "a value criterion gives op, value and unit together");
+        return bad(c, path, "a value criterion gives op, value and unit together");
     if (!json_is_string(unit) || (f->unit = cdx_cohort_unit(json_string_value(unit))) == NULL)
-        return fail(c, p, "unknown unit (UCUM units such as mg/dL, mmol/L, %%, mmol/mol, mm[Hg])");
+        return bad(c, p, "unknown unit (UCUM units such as mg/dL, mmol/L, %%, mmol/mol, mm[Hg])");
     f->has_value = 1;
     return 0;
 }
@@ -273,21 +273,21 @@ static int parse_window(ctx_t *c, json_t *o, const char *path, int depth, cdx_co
     char p[sizeof c->err->path], q[sizeof c->err->path];
     sub(p, sizeof p, path, "window");
     if (!json_is_object(w))
-        return fail(c, p, "a window is an object: {\"after\" or \"before\": criterion, \"days\": N}");
+        return bad(c, p, "a window is an object: {\"after\" or \"before\": criterion, \"days\": N}");
     static const char *const allowed[] = {"after", "before", "days", NULL};
     int rc = only_members(c, w, p, allowed);
     if (rc != 0)
         return rc;
     json_t *after = json_object_get(w, "after"), *before = json_object_get(w, "before");
     if ((after == NULL) == (before == NULL))
-        return fail(c, p, "a window gives either after or before");
+        return bad(c, p, "a window gives either after or before");
     int has = 0;
     long days = 0;
     rc = parse_int(c, w, "days", p, 0, 36600, &has, &days);
     if (rc != 0)
         return rc;
     if (!has)
-        return fail(c, p, "a window gives days");
+        return bad(c, p, "a window gives days");
     f->window_days = (int32_t)days;
     f->anchor_before = before != NULL;
     sub(q, sizeof q, p, before != NULL ? "before" : "after");
@@ -327,7 +327,7 @@ static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const cha
     cdx_cohort_fact_t *f = &n->fact;
     char p[sizeof c->err->path];
     if (!json_is_object(o))
-        return fail(c, path, "a %s criterion is an object", fn->name);
+        return bad(c, path, "a %s criterion is an object", fn->name);
     int rc = only_members(c, o, path, fn->values ? valued : plain);
     if (rc != 0)
         return rc;
@@ -338,10 +338,10 @@ static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const cha
     json_t *system = json_object_get(o, "system");
     sub(p, sizeof p, path, "system");
     if (system == NULL)
-        return fail(c, path, "a %s criterion names its code system", fn->name);
+        return bad(c, path, "a %s criterion names its code system", fn->name);
     if (!json_is_string(system) ||
         (f->nsystems = cdx_cohort_system(json_string_value(system), f->systems)) == 0)
-        return fail(c, p,
+        return bad(c, p,
                     "unknown code system (ICD-10, KCD, SNOMED CT, LOINC, RxNorm, ATC, EDI, KD, "
                     "CVX, or one of their OIDs)");
     if ((rc = parse_codes(c, o, path, f)) != 0)
@@ -353,7 +353,7 @@ static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const cha
         if (strcmp(m, "prefix") == 0)
             f->prefix = 1;
         else if (strcmp(m, "exact") != 0)
-            return fail(c, p, "match is \"exact\" or \"prefix\"");
+            return bad(c, p, "match is \"exact\" or \"prefix\"");
     }
     if ((rc = parse_value(c, o, path, f)) != 0)
         return rc;
@@ -362,7 +362,7 @@ static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const cha
         return rc;
     if (f->has_from && f->has_to && f->from_day > f->to_day) {
         sub(p, sizeof p, path, "to");
-        return fail(c, p, "to is before from");
+        return bad(c, p, "to is before from");
     }
     int has = 0;
     long count = 1;
@@ -378,7 +378,7 @@ static int parse_fact_criterion(ctx_t *c, json_t *v, const char *path, int depth
                                 cdx_cohort_node_t **out)
 {
     if (depth > CDX_COHORT_MAX_DEPTH)
-        return fail(c, path, "nested deeper than %d levels", CDX_COHORT_MAX_DEPTH);
+        return bad(c, path, "nested deeper than %d levels", CDX_COHORT_MAX_DEPTH);
     const char *key = NULL;
     json_t *inner = NULL;
     if (json_is_object(v) && json_object_size(v) == 1) {
@@ -388,7 +388,7 @@ static int parse_fact_criterion(ctx_t *c, json_t *v, const char *path, int depth
     }
     const struct fact_name *fn = key != NULL ? fact_name_of(key) : NULL;
     if (fn == NULL)
-        return fail(c, path, "the index event is one condition, procedure, medication, "
+        return bad(c, path, "the index event is one condition, procedure, medication, "
                              "immunization, result or vital criterion");
     cdx_cohort_node_t *n = node_new(c, path, CDX_COHORT_FACT);
     if (n == NULL)
@@ -408,7 +408,7 @@ static int parse_age(ctx_t *c, json_t *o, const char *path, cdx_cohort_node_t *n
 {
     static const char *const allowed[] = {"min", "max", "at", NULL};
     if (!json_is_object(o))
-        return fail(c, path, "an age criterion is an object: {\"min\", \"max\", \"at\"}");
+        return bad(c, path, "an age criterion is an object: {\"min\", \"max\", \"at\"}");
     int rc = only_members(c, o, path, allowed);
     long v = 0;
     if (rc == 0 && (rc = parse_int(c, o, "min", path, 0, 150, &n->has_min, &v)) == 0)
@@ -418,11 +418,11 @@ static int parse_age(ctx_t *c, json_t *o, const char *path, cdx_cohort_node_t *n
     if (rc != 0)
         return rc;
     if (!n->has_min && !n->has_max)
-        return fail(c, path, "an age criterion gives min, max or both");
+        return bad(c, path, "an age criterion gives min, max or both");
     if (n->has_min && n->has_max && n->age_min > n->age_max) {
         char p[sizeof c->err->path];
         sub(p, sizeof p, path, "max");
-        return fail(c, p, "max is below min");
+        return bad(c, p, "max is below min");
     }
     int has_at = 0;
     n->at_day = -1;
@@ -444,9 +444,9 @@ static int oid_ok(const char *s)
 static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_cohort_node_t **out)
 {
     if (depth > CDX_COHORT_MAX_DEPTH)
-        return fail(c, path, "nested deeper than %d levels", CDX_COHORT_MAX_DEPTH);
+        return bad(c, path, "nested deeper than %d levels", CDX_COHORT_MAX_DEPTH);
     if (!json_is_object(v) || json_object_size(v) != 1)
-        return fail(c, path, "a criterion is an object with exactly one member: all, any, not, "
+        return bad(c, path, "a criterion is an object with exactly one member: all, any, not, "
                              "condition, procedure, medication, immunization, result, vital, "
                              "age, sex or institution");
     void *it = json_object_iter(v);
@@ -471,7 +471,7 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
     else if (strcmp(key, "institution") == 0)
         kind = CDX_COHORT_INSTITUTION;
     else
-        return fail(c, p, "unknown field '%.64s'", key);
+        return bad(c, p, "unknown field '%.64s'", key);
     cdx_cohort_node_t *n = node_new(c, p, kind);
     if (n == NULL)
         return CDX_EINVAL;
@@ -485,7 +485,7 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
         n->kids = calloc(1, sizeof *n->kids);
         if (n->kids == NULL) {
             c->oom = 1;
-            rc = fail(c, p, "out of memory");
+            rc = bad(c, p, "out of memory");
         } else if ((rc = parse_node(c, inner, p, depth + 1, &n->kids[0])) == 0) {
             n->nkids = 1;
         }
@@ -499,13 +499,13 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
     case CDX_COHORT_SEX: {
         const char *s = json_is_string(inner) ? json_string_value(inner) : "";
         if ((s[0] != 'M' && s[0] != 'F') || s[1] != '\0')
-            rc = fail(c, p, "sex is \"M\" or \"F\"");
+            rc = bad(c, p, "sex is \"M\" or \"F\"");
         n->sex = s[0];
         break;
     }
     case CDX_COHORT_INSTITUTION:
         if (!json_is_string(inner) || !oid_ok(json_string_value(inner)))
-            rc = fail(c, p, "an institution is named by its OID");
+            rc = bad(c, p, "an institution is named by its OID");
         else
             cdx_strlcpy(n->oid, json_string_value(inner), sizeof n->oid);
         break;
@@ -525,11 +525,11 @@ int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out,
     err->path[0] = '\0';
     err->detail[0] = '\0';
     if (len > CDX_COHORT_MAX_BYTES)
-        return fail(&c, "$", "a definition is at most %u bytes", CDX_COHORT_MAX_BYTES);
+        return bad(&c, "$", "a definition is at most %u bytes", CDX_COHORT_MAX_BYTES);
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return fail(&c, "$", "not JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+        return bad(&c, "$", "not JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                     jerr.column);
     cdx_cohort_def_t *def = calloc(1, sizeof *def);
     int rc = def == NULL ? CDX_ENOMEM : parse_node(&c, root, "$", 1, &def->root);
