@@ -205,6 +205,8 @@ static const char *index_event(const char *route)
         return NULL; /* a read of a patient's facts: document.read */
     if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
+    if (strncmp(route, "cohorts.", 8) == 0)
+        return CDX_AUDIT_COHORT_QUERY;
     return NULL;
 }
 

@@ -19,6 +19,7 @@ static const struct command {
     {"import", cdx_cmd_import, "bulk-load files and folders of CDA documents"},
     {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
     {"audit", cdx_cmd_audit, "audit verify: check the audit hash chain"},
+    {"cohort", cdx_cmd_cohort, "cohort run: count a research cohort definition offline"},
 };
 
 static void usage(FILE *out)

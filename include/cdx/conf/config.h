@@ -37,6 +37,7 @@ typedef struct cdx_config {
     char match_review_threshold[32];
     char log_level[16];
     int64_t max_body_bytes;
+    int64_t research_min_cell; /* cohort suppression and differencing threshold */
     int64_t max_request_line_bytes;
     int64_t max_header_bytes;
     int64_t max_headers;
