@@ -39,11 +39,27 @@ static const char SQL_FACTS_RANGE[] = "SELECT " DOC_PERSON
                                       " FROM facts f JOIN documents d ON d.id = f.document_id"
                                       " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code >= ?3"
                                       " AND f.code < ?4 AND " ELIGIBLE;
+static const char SQL_FACTS_PERSON[] =
+    "SELECT coalesce(f.time_low, f.time_high, d.service_start, d.creation_time), f.value_num,"
+    " f.unit, f.code, f.code_system"
+    " FROM (SELECT DISTINCT l.document_id AS id FROM patients p"
+    "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
+    "       WHERE p.person_id = ?1) AS pd"
+    " JOIN documents d ON d.id = pd.id JOIN facts f ON f.document_id = d.id"
+    " WHERE +f.kind = ?2 AND " ELIGIBLE;
+/* Up to this many candidates, a fact criterion reads their facts person
+ * by person instead of every fact of its codes. */
+#define PER_PERSON_MAX 20000
 static const char SQL_UNIVERSE[] = "SELECT DISTINCT " DOC_PERSON " FROM documents d WHERE " ELIGIBLE;
 static const char SQL_ATTRS_ALL[] =
     "SELECT person_id, birth, sex FROM patients ORDER BY person_id, id";
 static const char SQL_ATTRS_ONE[] =
     "SELECT person_id, birth, sex FROM patients WHERE person_id = ?1 ORDER BY id";
+static const char SQL_INSTITUTION_PERSON[] =
+    "SELECT 1 FROM patients p"
+    " JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
+    " JOIN documents d ON d.id = l.document_id JOIN institutions i ON i.id = d.submitter_id"
+    " WHERE p.person_id = ?1 AND i.oid = ?2 AND " ELIGIBLE " LIMIT 1";
 static const char SQL_INSTITUTION[] =
     "SELECT DISTINCT " DOC_PERSON " FROM documents d JOIN institutions i ON i.id = d.submitter_id"
     " WHERE i.oid = ?1 AND " ELIGIBLE;
@@ -202,43 +218,90 @@ static int in_window(const leaf_t *l, int64_t person, int32_t day)
                             : day >= a && day <= a + f->window_days;
 }
 
-/* The value test of a result or vital criterion, in the criterion's unit. */
-static int value_matches(eval_t *e, const cdx_cohort_fact_t *f, sqlite3_stmt *st)
+/* The value test of a result or vital criterion, in the criterion's unit;
+ * the row's value, unit and code are columns base, base + 1, base + 2. */
+static int value_matches(eval_t *e, const cdx_cohort_fact_t *f, sqlite3_stmt *st, int base)
 {
     if (!f->has_value)
         return 1;
-    if (sqlite3_column_type(st, 2) == SQLITE_NULL)
+    if (sqlite3_column_type(st, base) == SQLITE_NULL)
         return 0;
-    const char *unit = (const char *)sqlite3_column_text(st, 3);
-    const char *code = (const char *)sqlite3_column_text(st, 4);
+    const char *unit = (const char *)sqlite3_column_text(st, base + 1);
+    const char *code = (const char *)sqlite3_column_text(st, base + 2);
     double v;
-    if (cdx_cohort_convert(code, unit != NULL ? unit : "", f->unit, sqlite3_column_double(st, 2),
-                           &v) != 0) {
+    if (cdx_cohort_convert(code, unit != NULL ? unit : "", f->unit,
+                           sqlite3_column_double(st, base), &v) != 0) {
         e->skipped++;
         return 0;
     }
     return cdx_cohort_compare(f->op, v, f->value);
 }
 
+/* Keeps the row of st (its date in column base, then value, unit, code)
+ * as a hit of person when it passes the criterion's dates and value. */
+static int leaf_hit(eval_t *e, leaf_t *l, int64_t person, sqlite3_stmt *st, int base)
+{
+    int32_t day;
+    if (cdx_cohort_day((const char *)sqlite3_column_text(st, base), &day) != 0)
+        day = DAY_UNKNOWN;
+    if (!in_window(l, person, day) || !value_matches(e, l->f, st, base + 1))
+        return 0;
+    int rc = grow((void **)&l->hits, &l->cap, l->n + 1, sizeof *l->hits);
+    if (rc == 0)
+        l->hits[l->n++] = (hit_t){person, day};
+    return rc;
+}
+
 static int leaf_rows(eval_t *e, leaf_t *l, sqlite3_stmt *st)
 {
     int src, rc = 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_type(st, 0) == SQLITE_NULL)
             continue;
         int64_t person = sqlite3_column_int64(st, 0);
-        if (l->cand != NULL && !pset_has(l->cand, person, NULL))
-            continue;
-        int32_t day;
-        if (cdx_cohort_day((const char *)sqlite3_column_text(st, 1), &day) != 0)
-            day = DAY_UNKNOWN;
-        if (!in_window(l, person, day) || !value_matches(e, l->f, st))
-            continue;
-        if ((rc = grow((void **)&l->hits, &l->cap, l->n + 1, sizeof *l->hits)) != 0)
-            return rc;
-        l->hits[l->n++] = (hit_t){person, day};
+        if (l->cand == NULL || pset_has(l->cand, person, NULL))
+            rc = leaf_hit(e, l, person, st, 1);
     }
+    if (rc != 0)
+        return rc;
     return src == SQLITE_DONE ? 0 : cdx_store_fail(e->reg, src, "reading the facts of a cohort");
+}
+
+/* Whether a fact of system and code is one the criterion names. */
+static int code_matches(const cdx_cohort_fact_t *f, const char *system, const char *code)
+{
+    int in = 0;
+    for (size_t s = 0; !in && system != NULL && s < f->nsystems; s++)
+        in = strcmp(f->systems[s], system) == 0;
+    for (size_t c = 0; in && code != NULL && c < f->ncodes; c++)
+        if (f->prefix ? strncmp(code, f->codes[c], strlen(f->codes[c])) == 0
+                      : strcmp(code, f->codes[c]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The facts of the criterion's kind of each candidate, read person by
+ * person: for few candidates, cheaper than every fact of a common code. */
+static int leaf_read_persons(eval_t *e, leaf_t *l)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_FACTS_PERSON, SQL_FACTS_PERSON, &st);
+    for (size_t i = 0; rc == 0 && i < l->cand->n; i++) {
+        int64_t person = l->cand->v[i];
+        int src = sqlite3_bind_int64(st, 1, person);
+        if (src == SQLITE_OK)
+            src = cdx_store_bind_text(st, 2, l->f->fact_kind);
+        while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            src = SQLITE_OK;
+            if (code_matches(l->f, (const char *)sqlite3_column_text(st, 4),
+                             (const char *)sqlite3_column_text(st, 3)))
+                rc = leaf_hit(e, l, person, st, 0);
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = cdx_store_fail(e->reg, src, "reading the facts of a cohort");
+        cdx_store_stmt_put(st);
+    }
+    return rc;
 }
 
 /* One (system, code) read of a fact criterion. */
@@ -312,7 +375,10 @@ static int eval_fact(eval_t *e, const cdx_cohort_fact_t *f, const pset_t *cand, 
         rc = eval_fact(e, &f->anchor->fact, cand, &anchor);
         l.anchor = &anchor;
     }
-    for (size_t s = 0; rc == 0 && s < f->nsystems; s++)
+    if (rc == 0 && cand != NULL && cand->n <= PER_PERSON_MAX)
+        rc = leaf_read_persons(e, &l);
+    for (size_t s = 0; rc == 0 && (cand == NULL || cand->n > PER_PERSON_MAX) && s < f->nsystems;
+         s++)
         for (size_t c = 0; rc == 0 && c < f->ncodes; c++)
             rc = leaf_read(e, &l, f->systems[s], f->codes[c]);
     if (rc == 0)
@@ -449,8 +515,39 @@ static int eval_attrs(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand,
     return 0;
 }
 
+/* The candidates with a document of institution oid, read person by person. */
+static int institution_persons(eval_t *e, const char *oid, const pset_t *cand, pset_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t *v = malloc((cand->n ? cand->n : 1) * sizeof *v);
+    int rc = v == NULL ? CDX_ENOMEM
+                       : cdx_store_stmt_get(e->reg, STMT_COHORT_INSTITUTION_PERSON,
+                                            SQL_INSTITUTION_PERSON, &st);
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < cand->n; i++) {
+        int src = sqlite3_bind_int64(st, 1, cand->v[i]);
+        if (src == SQLITE_OK)
+            src = cdx_store_bind_text(st, 2, oid);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src == SQLITE_ROW)
+            v[k++] = cand->v[i];
+        else if (src != SQLITE_DONE)
+            rc = cdx_store_fail(e->reg, src, "reading the persons of a cohort");
+        cdx_store_stmt_put(st);
+    }
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = (pset_t){.v = v, .n = k};
+    return 0;
+}
+
 static int eval_institution(eval_t *e, const char *oid, const pset_t *cand, pset_t *out)
 {
+    if (cand->n <= PER_PERSON_MAX)
+        return institution_persons(e, oid, cand, out);
     sqlite3_stmt *st = NULL;
     pset_t all = {0};
     int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_INSTITUTION, SQL_INSTITUTION, &st);
@@ -487,20 +584,22 @@ static int pset_minus(const pset_t *base, const pset_t *sub, pset_t *out)
     return 0;
 }
 
-/* The members of an "all" that narrow: fact criteria first (their reads
- * are the most selective), then the others; "not" members last. */
+/* The order the members of an "all" narrow the candidates in: a code
+ * criterion first (a diagnosis or a drug is rarer than a common test),
+ * then value and window criteria (read person by person once the
+ * candidates are few), demographics, combinations; "not" members last. */
 static int rank(const cdx_cohort_node_t *n)
 {
     switch (n->kind) {
     case CDX_COHORT_FACT:
-        return 0;
+        return n->fact.has_value || n->fact.anchor != NULL ? 1 : 0;
     case CDX_COHORT_NOT:
-        return 3;
+        return 4;
     case CDX_COHORT_ALL:
     case CDX_COHORT_ANY:
-        return 2;
+        return 3;
     default:
-        return 1;
+        return 2;
     }
 }
 
@@ -508,7 +607,7 @@ static int eval_all(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand, p
 {
     pset_t cur = {0};
     int have = 0, rc = 0;
-    for (int r = 0; r <= 3 && rc == 0; r++) {
+    for (int r = 0; r <= 4 && rc == 0; r++) {
         for (size_t i = 0; i < n->nkids && rc == 0; i++) {
             const cdx_cohort_node_t *k = n->kids[i];
             if (rank(k) != r)
@@ -517,7 +616,7 @@ static int eval_all(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand, p
                 break;
             const pset_t *within = have ? &cur : cand;
             pset_t next = {0};
-            if (r == 3) {
+            if (r == 4) {
                 const pset_t *base = within;
                 if (base == NULL && (rc = universe(e, &base)) != 0)
                     break;
@@ -625,9 +724,24 @@ int cdx_registry_cohort_eval(cdx_registry_t *reg, const cdx_cohort_def_t *def, i
     memset(out, 0, sizeof *out);
     eval_t e = {.reg = reg, .today = today};
     pset_t s = {0};
-    int rc = eval_node(&e, def->root, NULL, &s);
+    /* One read transaction: every read of the evaluation sees one snapshot
+     * of the registry (and the pager keeps its cache between them). */
+    int own = sqlite3_get_autocommit(reg->db);
+    sqlite3_stmt *st = NULL;
+    int rc = own ? cdx_store_stmt_get(reg, STMT_COHORT_BEGIN, "BEGIN", &st) : 0;
+    if (rc == 0 && own) {
+        rc = cdx_store_step_done(reg, st, "starting a cohort's read");
+        cdx_store_stmt_put(st);
+    }
+    if (rc != 0)
+        return rc;
+    rc = eval_node(&e, def->root, NULL, &s);
     if (rc == 0)
         rc = research_exclude_opted_out(reg, &s);
+    if (own && rc == 0)
+        rc = cdx_store_tx_commit(reg);
+    else if (own)
+        cdx_store_tx_rollback(reg);
     pset_free(&e.universe);
     if (rc != 0) {
         pset_free(&s);
