@@ -286,7 +286,7 @@ static int demographics(const char *path, uint64_t seed, long persons)
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_open(path, &db) == SQLITE_OK &&
              sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(db, "UPDATE patients SET birth = ?1, sex = ?2 WHERE extension = ?3",
+             sqlite3_prepare_v2(db, "UPDATE patients SET birth = ?1, sex = ?2 WHERE root = ?4 AND extension = ?3",
                                 -1, &st, NULL) == SQLITE_OK;
     for (long p = 0; ok && p < persons; p++) {
         person_t x;
@@ -297,6 +297,7 @@ static int demographics(const char *path, uint64_t seed, long persons)
         sqlite3_bind_text(st, 1, birth, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, x.female ? "F" : "M", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, ext, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, id_roots[x.inst], -1, SQLITE_STATIC);
         ok = sqlite3_step(st) == SQLITE_DONE;
         sqlite3_reset(st);
     }
@@ -332,6 +333,7 @@ static int build(const char *path, uint64_t seed, long persons)
     if (rc == 0)
         printf("built: %ld persons, %ld documents in %.1f s\n", persons, persons * 2,
                now_s() - t0);
+    fflush(stdout);
     return rc;
 }
 

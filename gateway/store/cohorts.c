@@ -24,8 +24,9 @@
 #define ELIGIBLE "d.status = 'current' AND coalesce(d.confidentiality, 'N') NOT IN ('R', 'V')"
 /* A document's person: its ids all belong to one. */
 #define DOC_PERSON                                                                                 \
-    "(SELECT p.person_id FROM document_patient_ids l JOIN patients p ON p.root = l.root AND"      \
-    " p.extension = l.extension WHERE l.document_id = d.id LIMIT 1)"
+    "(SELECT p.person_id FROM document_patient_ids l JOIN patients p INDEXED BY"                 \
+    " patients_person_of ON p.root = l.root AND p.extension = l.extension"                        \
+    " WHERE l.document_id = d.id LIMIT 1)"
 
 static const char SQL_FACTS_EXACT[] = "SELECT " DOC_PERSON
                                       ", coalesce(f.time_low, f.time_high, d.service_start,"
@@ -39,6 +40,16 @@ static const char SQL_FACTS_RANGE[] = "SELECT " DOC_PERSON
                                       " FROM facts f JOIN documents d ON d.id = f.document_id"
                                       " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code >= ?3"
                                       " AND f.code < ?4 AND " ELIGIBLE;
+/* One person's facts of one exact code: the code's index entries of the
+ * person's eligible documents, without reading a fact's row. */
+static const char SQL_FACTS_PERSON_CODE[] =
+    "SELECT coalesce(f.time_low, f.time_high, d.service_start, d.creation_time), f.value_num,"
+    " f.unit, f.code, f.code_system"
+    " FROM documents d JOIN facts f INDEXED BY facts_by_code_cohort"
+    " ON f.kind = ?2 AND f.code_system = ?3 AND f.code = ?4 AND f.document_id = d.id"
+    " WHERE d.id IN (SELECT l.document_id FROM patients p"
+    "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
+    "       WHERE p.person_id = ?1) AND " ELIGIBLE;
 static const char SQL_FACTS_PERSON[] =
     "SELECT coalesce(f.time_low, f.time_high, d.service_start, d.creation_time), f.value_num,"
     " f.unit, f.code, f.code_system"
@@ -54,7 +65,8 @@ static const char SQL_UNIVERSE[] = "SELECT DISTINCT " DOC_PERSON " FROM document
 static const char SQL_ATTRS_ALL[] =
     "SELECT person_id, birth, sex FROM patients ORDER BY person_id, id";
 static const char SQL_ATTRS_ONE[] =
-    "SELECT person_id, birth, sex FROM patients WHERE person_id = ?1 ORDER BY id";
+    "SELECT person_id, birth, sex FROM patients INDEXED BY patients_cohort_attrs"
+    " WHERE person_id = ?1 ORDER BY id";
 static const char SQL_INSTITUTION_PERSON[] =
     "SELECT 1 FROM patients p"
     " JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
@@ -280,10 +292,43 @@ static int code_matches(const cdx_cohort_fact_t *f, const char *system, const ch
     return 0;
 }
 
+/* The facts of an exact-code criterion of each candidate: one index
+ * range per (person, system, code). */
+static int leaf_read_person_codes(eval_t *e, leaf_t *l)
+{
+    sqlite3_stmt *st = NULL;
+    const cdx_cohort_fact_t *f = l->f;
+    int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_FACTS_PERSON_CODE, SQL_FACTS_PERSON_CODE, &st);
+    for (size_t i = 0; rc == 0 && i < l->cand->n; i++) {
+        int64_t person = l->cand->v[i];
+        for (size_t s = 0; rc == 0 && s < f->nsystems; s++) {
+            for (size_t c = 0; rc == 0 && c < f->ncodes; c++) {
+                int src = sqlite3_bind_int64(st, 1, person);
+                if (src == SQLITE_OK)
+                    src = cdx_store_bind_text(st, 2, f->fact_kind);
+                if (src == SQLITE_OK)
+                    src = cdx_store_bind_text(st, 3, f->systems[s]);
+                if (src == SQLITE_OK)
+                    src = cdx_store_bind_text(st, 4, f->codes[c]);
+                while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+                    src = SQLITE_OK;
+                    rc = leaf_hit(e, l, person, st, 0);
+                }
+                if (rc == 0 && src != SQLITE_DONE)
+                    rc = cdx_store_fail(e->reg, src, "reading the facts of a cohort");
+                cdx_store_stmt_put(st);
+            }
+        }
+    }
+    return rc;
+}
+
 /* The facts of the criterion's kind of each candidate, read person by
  * person: for few candidates, cheaper than every fact of a common code. */
 static int leaf_read_persons(eval_t *e, leaf_t *l)
 {
+    if (!l->f->prefix && l->f->nsystems * l->f->ncodes <= 8)
+        return leaf_read_person_codes(e, l);
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_FACTS_PERSON, SQL_FACTS_PERSON, &st);
     for (size_t i = 0; rc == 0 && i < l->cand->n; i++) {
@@ -436,7 +481,7 @@ int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n
                            int32_t *birth, char *sex)
 {
     /* For many persons, one pass over every identity instead of a read each. */
-    int scan = n > 2000;
+    int scan = n > PER_PERSON_MAX;
     sqlite3_stmt *st = NULL;
     int rc = scan ? cdx_store_stmt_get(reg, STMT_COHORT_ATTRS_ALL, SQL_ATTRS_ALL, &st)
                   : cdx_store_stmt_get(reg, STMT_COHORT_ATTRS_ONE, SQL_ATTRS_ONE, &st);
@@ -728,7 +773,15 @@ int cdx_registry_cohort_eval(cdx_registry_t *reg, const cdx_cohort_def_t *def, i
      * of the registry (and the pager keeps its cache between them). */
     int own = sqlite3_get_autocommit(reg->db);
     sqlite3_stmt *st = NULL;
-    int rc = own ? cdx_store_stmt_get(reg, STMT_COHORT_BEGIN, "BEGIN", &st) : 0;
+    /* A cohort reads pages all over the registry: mapped, they are read
+     * without a system call each (a no-op where mmap is unavailable). */
+    int rc = cdx_store_stmt_get(reg, STMT_COHORT_MMAP, "PRAGMA mmap_size = 1073741824", &st);
+    if (rc == 0) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            ;
+        cdx_store_stmt_put(st);
+    }
+    rc = own && rc == 0 ? cdx_store_stmt_get(reg, STMT_COHORT_BEGIN, "BEGIN", &st) : rc;
     if (rc == 0 && own) {
         rc = cdx_store_step_done(reg, st, "starting a cohort's read");
         cdx_store_stmt_put(st);

@@ -19,3 +19,10 @@ CREATE TABLE cohort_persons (
   person_id INTEGER NOT NULL,
   PRIMARY KEY (cohort_id, person_id)
 ) WITHOUT ROWID;
+-- A cohort's code criterion reads facts by code and needs, of each, its
+-- document, date, value and unit, and of that document's patient id its
+-- person: both indexes cover those reads, so neither table row is read.
+CREATE INDEX facts_by_code_cohort ON facts(kind, code_system, code, document_id, time_low, time_high, value_num, unit);
+CREATE INDEX patients_person_of ON patients(root, extension, person_id);
+-- The birth date and sex of a person's identities, for age and sex criteria.
+CREATE INDEX patients_cohort_attrs ON patients(person_id, id, birth, sex);
