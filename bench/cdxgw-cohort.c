@@ -43,7 +43,7 @@ static const char *const id_roots[NINST] = {"2.25.7101.1", "2.25.7102.1", "2.25.
 typedef struct person {
     int inst, female, birth_year;
     int dm, htn, lipid, ckd, metformin, losartan, statin;
-    int dx_day, drug_day, lab_day;         /* days since 1970 */
+    int dx_day, drug_day, lab_day; /* days since 1970 */
     double hba1c_pct, glucose_mgdl, creat_mgdl, sbp;
 } person_t;
 
@@ -112,9 +112,15 @@ static void add(facts_t *f, const char *kind, const char *system, const char *co
                 const char *when, int has_number, double number, const char *unit)
 {
     cdx_fact_row_t *r = &f->rows[f->n];
-    *r = (cdx_fact_row_t){.kind = kind, .code_system = system, .code = code, .time_low = when,
-                          .has_number = has_number, .number = number, .unit = unit,
-                          .status = "active", .data = "{}"};
+    *r = (cdx_fact_row_t){.kind = kind,
+                          .code_system = system,
+                          .code = code,
+                          .time_low = when,
+                          .has_number = has_number,
+                          .number = number,
+                          .unit = unit,
+                          .status = "active",
+                          .data = "{}"};
     if (has_number) {
         snprintf(f->text[f->n], sizeof f->text[f->n], "%g", number);
         r->value = f->text[f->n];
@@ -130,13 +136,22 @@ static int store(cdx_registry_t *reg, long p, int doc, const person_t *x, const 
     snprintf(unique, sizeof unique, "%s.2^C%09ld-%d", inst_oids[x->inst], p, doc);
     snprintf(sha, sizeof sha, "sha-%ld-%d", p, doc);
     const char *ids[2] = {id_roots[x->inst], ext};
-    cdx_doc_record_t rec = {.unique_id = unique, .version = 1,
+    cdx_doc_record_t rec = {.unique_id = unique,
+                            .version = 1,
                             .submitter_oid = inst_oids[x->inst],
-                            .custodian_oid = inst_oids[x->inst], .creation_time = when,
-                            .confidentiality = "N", .patient_root = ids[0], .patient_ext = ext,
-                            .patient_ids = ids, .npatient_ids = 1, .sha256 = sha,
-                            .original = "<ClinicalDocument/>", .size = 19, .meta_json = "{}",
-                            .fact_rows = f->rows, .nfact_rows = f->n};
+                            .custodian_oid = inst_oids[x->inst],
+                            .creation_time = when,
+                            .confidentiality = "N",
+                            .patient_root = ids[0],
+                            .patient_ext = ext,
+                            .patient_ids = ids,
+                            .npatient_ids = 1,
+                            .sha256 = sha,
+                            .original = "<ClinicalDocument/>",
+                            .size = 19,
+                            .meta_json = "{}",
+                            .fact_rows = f->rows,
+                            .nfact_rows = f->n};
     cdx_store_outcome_t outcome;
     char uid[33];
     return cdx_registry_store_document(reg, &rec, NULL, &outcome, uid);
@@ -227,8 +242,8 @@ static int truth3(const person_t *x)
 static int truth10(const person_t *x)
 {
     int age = age_at_2026(x);
-    double glucose = x->inst == 2 ? round(x->glucose_mgdl / 18.016 * 100) / 100
-                                  : x->glucose_mgdl / 18.016;
+    double glucose =
+        x->inst == 2 ? round(x->glucose_mgdl / 18.016 * 100) / 100 : x->glucose_mgdl / 18.016;
     double creat = x->inst == 1 ? round(x->creat_mgdl * 88.42) / 88.42 : x->creat_mgdl;
     int metformin_90 = x->metformin && x->drug_day - x->dx_day <= 90;
     return x->dm && (metformin_90 || hba1c_pct(x) >= 8.0) && !x->ckd && age >= 40 && age <= 80 &&
@@ -263,8 +278,7 @@ static const struct query {
      "\"unit\": \"mg/dL\"}}, {\"vital\": {\"system\": \"LOINC\", \"code\": \"8480-6\", \"op\": "
      "\">\", \"value\": 130, \"unit\": \"mm[Hg]\"}}]}",
      truth10},
-    {"kcd-by-icd10",
-     "{\"all\": [" E11 ", {\"institution\": \"2.25.7103\"}]}", truth_kcd},
+    {"kcd-by-icd10", "{\"all\": [" E11 ", {\"institution\": \"2.25.7103\"}]}", truth_kcd},
 };
 
 static double now_s(void)
@@ -293,8 +307,9 @@ static int demographics(const char *path, uint64_t seed, long persons)
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_open(path, &db) == SQLITE_OK &&
              sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(db, "UPDATE patients SET birth = ?1, sex = ?2 WHERE root = ?4 AND extension = ?3",
-                                -1, &st, NULL) == SQLITE_OK;
+             sqlite3_prepare_v2(
+                 db, "UPDATE patients SET birth = ?1, sex = ?2 WHERE root = ?4 AND extension = ?3",
+                 -1, &st, NULL) == SQLITE_OK;
     for (long p = 0; ok && p < persons; p++) {
         person_t x;
         plant(seed, p, &x);
@@ -338,8 +353,7 @@ static int build(const char *path, uint64_t seed, long persons)
     if (rc == 0)
         rc = demographics(path, seed, persons);
     if (rc == 0)
-        printf("built: %ld persons, %ld documents in %.1f s\n", persons, persons * 2,
-               now_s() - t0);
+        printf("built: %ld persons, %ld documents in %.1f s\n", persons, persons * 2, now_s() - t0);
     fflush(stdout);
     return rc;
 }

@@ -74,7 +74,7 @@ static cdx_cohort_node_t *node_new(ctx_t *c, const char *path, cdx_cohort_node_k
 {
     if (++c->nnodes > CDX_COHORT_MAX_NODES) {
         bad(c, path, "a definition holds at most %d criteria and combinations",
-             CDX_COHORT_MAX_NODES);
+            CDX_COHORT_MAX_NODES);
         return NULL;
     }
     cdx_cohort_node_t *n = calloc(1, sizeof *n);
@@ -148,7 +148,7 @@ static int add_code(ctx_t *c, cdx_cohort_fact_t *f, json_t *v, const char *path)
 {
     if (!json_is_string(v) || !code_ok(json_string_value(v)))
         return bad(c, path, "a code is a string of 1 to %d printable characters without spaces",
-                    CDX_COHORT_MAX_CODE);
+                   CDX_COHORT_MAX_CODE);
     f->codes[f->ncodes] = strdup(json_string_value(v));
     if (f->codes[f->ncodes] == NULL) {
         c->oom = 1;
@@ -226,7 +226,7 @@ static const struct op_name {
     const char *name;
     cdx_cohort_op_t op;
 } op_names[] = {
-    {"<", CDX_COHORT_LT}, {"<=", CDX_COHORT_LE}, {"=", CDX_COHORT_EQ},
+    {"<", CDX_COHORT_LT},  {"<=", CDX_COHORT_LE}, {"=", CDX_COHORT_EQ},
     {">=", CDX_COHORT_GE}, {">", CDX_COHORT_GT},
 };
 
@@ -273,7 +273,8 @@ static int parse_window(ctx_t *c, json_t *o, const char *path, int depth, cdx_co
     char p[sizeof c->err->path], q[sizeof c->err->path];
     sub(p, sizeof p, path, "window");
     if (!json_is_object(w))
-        return bad(c, p, "a window is an object: {\"after\" or \"before\": criterion, \"days\": N}");
+        return bad(c, p,
+                   "a window is an object: {\"after\" or \"before\": criterion, \"days\": N}");
     static const char *const allowed[] = {"after", "before", "days", NULL};
     int rc = only_members(c, w, p, allowed);
     if (rc != 0)
@@ -317,13 +318,13 @@ static const struct fact_name *fact_name_of(const char *name)
 }
 
 /* Long: one check per member of a fact criterion, each naming its path. */
-static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const char *path,
-                      int depth, cdx_cohort_node_t *n)
+static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const char *path, int depth,
+                      cdx_cohort_node_t *n)
 {
-    static const char *const plain[] = {"system", "code", "codes", "match", "from",
+    static const char *const plain[] = {"system", "code",   "codes",     "match", "from",
                                         "to",     "window", "min_count", NULL};
-    static const char *const valued[] = {"system", "code", "codes",     "match", "from", "to",
-                                         "window", "min_count", "op", "value", "unit", NULL};
+    static const char *const valued[] = {"system", "code",      "codes", "match", "from", "to",
+                                         "window", "min_count", "op",    "value", "unit", NULL};
     cdx_cohort_fact_t *f = &n->fact;
     char p[sizeof c->err->path];
     if (!json_is_object(o))
@@ -342,8 +343,8 @@ static int parse_fact(ctx_t *c, const struct fact_name *fn, json_t *o, const cha
     if (!json_is_string(system) ||
         (f->nsystems = cdx_cohort_system(json_string_value(system), f->systems)) == 0)
         return bad(c, p,
-                    "unknown code system (ICD-10, KCD, SNOMED CT, LOINC, RxNorm, ATC, EDI, KD, "
-                    "CVX, or one of their OIDs)");
+                   "unknown code system (ICD-10, KCD, SNOMED CT, LOINC, RxNorm, ATC, EDI, KD, "
+                   "CVX, or one of their OIDs)");
     if ((rc = parse_codes(c, o, path, f)) != 0)
         return rc;
     json_t *match = json_object_get(o, "match");
@@ -388,8 +389,9 @@ static int parse_fact_criterion(ctx_t *c, json_t *v, const char *path, int depth
     }
     const struct fact_name *fn = key != NULL ? fact_name_of(key) : NULL;
     if (fn == NULL)
-        return bad(c, path, "the index event is one condition, procedure, medication, "
-                             "immunization, result or vital criterion");
+        return bad(c, path,
+                   "the index event is one condition, procedure, medication, "
+                   "immunization, result or vital criterion");
     cdx_cohort_node_t *n = node_new(c, path, CDX_COHORT_FACT);
     if (n == NULL)
         return CDX_EINVAL;
@@ -446,9 +448,10 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
     if (depth > CDX_COHORT_MAX_DEPTH)
         return bad(c, path, "nested deeper than %d levels", CDX_COHORT_MAX_DEPTH);
     if (!json_is_object(v) || json_object_size(v) != 1)
-        return bad(c, path, "a criterion is an object with exactly one member: all, any, not, "
-                             "condition, procedure, medication, immunization, result, vital, "
-                             "age, sex or institution");
+        return bad(c, path,
+                   "a criterion is an object with exactly one member: all, any, not, "
+                   "condition, procedure, medication, immunization, result, vital, "
+                   "age, sex or institution");
     void *it = json_object_iter(v);
     const char *key = json_object_iter_key(it);
     json_t *inner = json_object_iter_value(it);
@@ -518,8 +521,7 @@ static int parse_node(ctx_t *c, json_t *v, const char *path, int depth, cdx_coho
     return 0;
 }
 
-int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out,
-                     cdx_cohort_error_t *err)
+int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out, cdx_cohort_error_t *err)
 {
     ctx_t c = {.err = err};
     err->path[0] = '\0';
@@ -529,8 +531,7 @@ int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out,
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return bad(&c, "$", "not JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                    jerr.column);
+        return bad(&c, "$", "not JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
     cdx_cohort_def_t *def = calloc(1, sizeof *def);
     int rc = def == NULL ? CDX_ENOMEM : parse_node(&c, root, "$", 1, &def->root);
     json_decref(root);

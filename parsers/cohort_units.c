@@ -8,16 +8,16 @@
 #include <string.h>
 #include <strings.h>
 
-#define OID_ICD10    "2.16.840.1.113883.6.3"
-#define OID_ICD10CM  "2.16.840.1.113883.6.90"
-#define OID_KCD      "1.2.410.100110.40.2.3.2"
-#define OID_SNOMED   "2.16.840.1.113883.6.96"
-#define OID_LOINC    "2.16.840.1.113883.6.1"
-#define OID_RXNORM   "2.16.840.1.113883.6.88"
-#define OID_ATC      "2.16.840.1.113883.6.73"
-#define OID_EDI      "1.2.410.100110.40.2.3.3"
-#define OID_KD       "1.2.410.100110.40.2.3.4"
-#define OID_CVX      "2.16.840.1.113883.12.292"
+#define OID_ICD10   "2.16.840.1.113883.6.3"
+#define OID_ICD10CM "2.16.840.1.113883.6.90"
+#define OID_KCD     "1.2.410.100110.40.2.3.2"
+#define OID_SNOMED  "2.16.840.1.113883.6.96"
+#define OID_LOINC   "2.16.840.1.113883.6.1"
+#define OID_RXNORM  "2.16.840.1.113883.6.88"
+#define OID_ATC     "2.16.840.1.113883.6.73"
+#define OID_EDI     "1.2.410.100110.40.2.3.3"
+#define OID_KD      "1.2.410.100110.40.2.3.4"
+#define OID_CVX     "2.16.840.1.113883.12.292"
 
 /* Code system names, and the OIDs each stands for. */
 static const struct system {
@@ -113,12 +113,30 @@ const char *cdx_cohort_unit(const char *unit)
 /* Conversions: to = from * factor + offset.  An analyte conversion names
  * the LOINC codes it holds for (NULL-terminated); a dimensional one
  * (NULL analytes) holds for any analyte. */
-#define GLUCOSE     {"2345-7", "2339-0", "1558-6", "41653-7", NULL}
-#define CHOLESTEROL {"2093-3", "2085-9", "13457-7", "2089-1", NULL}
-#define TRIGLYC     {"2571-8", NULL, NULL, NULL, NULL}
-#define CREATININE  {"2160-0", "38483-4", NULL, NULL, NULL}
-#define HBA1C       {"4548-4", "17856-6", NULL, NULL, NULL}
-#define ANY         {NULL, NULL, NULL, NULL, NULL}
+#define GLUCOSE                                                                                    \
+    {                                                                                              \
+        "2345-7", "2339-0", "1558-6", "41653-7", NULL                                              \
+    }
+#define CHOLESTEROL                                                                                \
+    {                                                                                              \
+        "2093-3", "2085-9", "13457-7", "2089-1", NULL                                              \
+    }
+#define TRIGLYC                                                                                    \
+    {                                                                                              \
+        "2571-8", NULL, NULL, NULL, NULL                                                           \
+    }
+#define CREATININE                                                                                 \
+    {                                                                                              \
+        "2160-0", "38483-4", NULL, NULL, NULL                                                      \
+    }
+#define HBA1C                                                                                      \
+    {                                                                                              \
+        "4548-4", "17856-6", NULL, NULL, NULL                                                      \
+    }
+#define ANY                                                                                        \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, NULL                                                               \
+    }
 
 static const struct conversion {
     const char *analytes[5];
@@ -208,8 +226,9 @@ int cdx_cohort_day(const char *text, int32_t *out)
         memcpy(ymd, text, 4);
         memcpy(ymd + 4, text + 5, 2);
         memcpy(ymd + 6, text + 8, 2);
-    } else if (len >= 8 && digits(text, 8) && (len == 8 || (text[8] >= '0' && text[8] <= '9') ||
-                                                text[8] == '+' || text[8] == '-')) {
+    } else if (len >= 8 && digits(text, 8) &&
+               (len == 8 || (text[8] >= '0' && text[8] <= '9') || text[8] == '+' ||
+                text[8] == '-')) {
         memcpy(ymd, text, 8);
     } else {
         return CDX_EINVAL;

@@ -288,8 +288,8 @@ static int post_read(cdx_request_t *rq, cohort_job_t *job)
     const char *purpose = cdx_http_header(rq->http, "x-cdx-purpose");
     const cdx_purpose_t *pu =
         cdx_purpose_find(purpose != NULL && purpose[0] ? purpose : CDX_PURPOSE_DEFAULT);
-    cdx_access_request_t ask = {.institution = rq->peer, .role_needed = CDX_ROLE_RESEARCH,
-                                .purpose = pu};
+    cdx_access_request_t ask = {
+        .institution = rq->peer, .role_needed = CDX_ROLE_RESEARCH, .purpose = pu};
     cdx_access_decision_t dec = cdx_access_decide(&ask);
     if (!dec.allow) {
         char detail[384];
@@ -297,7 +297,8 @@ static int post_read(cdx_request_t *rq, cohort_job_t *job)
         if (dec.reason == CDX_ACCESS_PURPOSE_UNKNOWN)
             refuse(rq, 400, "PURPOSE_UNKNOWN", detail);
         else
-            refuse(rq, 403, "FORBIDDEN", "this institution's certificate lacks the 'research' role");
+            refuse(rq, 403, "FORBIDDEN",
+                   "this institution's certificate lacks the 'research' role");
         return CDX_EINVAL;
     }
     job->purpose = pu->code;
@@ -394,7 +395,8 @@ static int get_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 
 static void get_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "route=cohorts.get status=%d", d->stage == CDX_DISCLOSE_FOUND ? 200 : 404);
+    snprintf(out, outlen, "route=cohorts.get status=%d",
+             d->stage == CDX_DISCLOSE_FOUND ? 200 : 404);
 }
 
 static void get_respond(cdx_disclosure_t *d, cdx_request_t *rq)

@@ -73,8 +73,8 @@ static int find(const int64_t *v, size_t n, int64_t x, size_t *at)
     return lo < n && v[lo] == x;
 }
 
-int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n,
-                           int32_t *birth, char *sex)
+int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n, int32_t *birth,
+                           char *sex)
 {
     /* For many persons, one pass over every identity instead of a read each. */
     int scan = n > PER_PERSON_MAX;
@@ -122,4 +122,3 @@ int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n
     cdx_store_stmt_put(st);
     return rc;
 }
-

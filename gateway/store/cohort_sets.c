@@ -255,8 +255,8 @@ int cdx_registry_cohort_get(cdx_registry_t *reg, const char *uid, const char *in
     *answer = NULL;
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(
-        reg, STMT_COHORT_GET,
-        "SELECT answer FROM cohorts WHERE uid = ?1 AND institution_oid = ?2", &st);
+        reg, STMT_COHORT_GET, "SELECT answer FROM cohorts WHERE uid = ?1 AND institution_oid = ?2",
+        &st);
     if (rc != 0)
         return rc;
     int src = cdx_store_bind_text(st, 1, uid);

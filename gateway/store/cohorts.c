@@ -24,22 +24,22 @@
 #define ELIGIBLE "d.status = 'current' AND coalesce(d.confidentiality, 'N') NOT IN ('R', 'V')"
 /* A document's person: its ids all belong to one. */
 #define DOC_PERSON                                                                                 \
-    "(SELECT p.person_id FROM document_patient_ids l JOIN patients p INDEXED BY"                 \
-    " patients_person_of ON p.root = l.root AND p.extension = l.extension"                        \
+    "(SELECT p.person_id FROM document_patient_ids l JOIN patients p INDEXED BY"                   \
+    " patients_person_of ON p.root = l.root AND p.extension = l.extension"                         \
     " WHERE l.document_id = d.id LIMIT 1)"
 
-static const char SQL_FACTS_EXACT[] = "SELECT " DOC_PERSON
-                                      ", coalesce(f.time_low, f.time_high, d.service_start,"
-                                      " d.creation_time), f.value_num, f.unit, f.code"
-                                      " FROM facts f JOIN documents d ON d.id = f.document_id"
-                                      " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code = ?3"
-                                      " AND " ELIGIBLE;
-static const char SQL_FACTS_RANGE[] = "SELECT " DOC_PERSON
-                                      ", coalesce(f.time_low, f.time_high, d.service_start,"
-                                      " d.creation_time), f.value_num, f.unit, f.code"
-                                      " FROM facts f JOIN documents d ON d.id = f.document_id"
-                                      " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code >= ?3"
-                                      " AND f.code < ?4 AND " ELIGIBLE;
+static const char SQL_FACTS_EXACT[] =
+    "SELECT " DOC_PERSON ", coalesce(f.time_low, f.time_high, d.service_start,"
+    " d.creation_time), f.value_num, f.unit, f.code"
+    " FROM facts f JOIN documents d ON d.id = f.document_id"
+    " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code = ?3"
+    " AND " ELIGIBLE;
+static const char SQL_FACTS_RANGE[] =
+    "SELECT " DOC_PERSON ", coalesce(f.time_low, f.time_high, d.service_start,"
+    " d.creation_time), f.value_num, f.unit, f.code"
+    " FROM facts f JOIN documents d ON d.id = f.document_id"
+    " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code >= ?3"
+    " AND f.code < ?4 AND " ELIGIBLE;
 /* One person's facts of one exact code: the code's index entries of the
  * person's eligible documents, without reading a fact's row. */
 static const char SQL_FACTS_PERSON_CODE[] =
@@ -61,7 +61,8 @@ static const char SQL_FACTS_PERSON[] =
 /* Up to this many candidates, a fact criterion reads their facts person
  * by person instead of every fact of its codes. */
 #define PER_PERSON_MAX 20000
-static const char SQL_UNIVERSE[] = "SELECT DISTINCT " DOC_PERSON " FROM documents d WHERE " ELIGIBLE;
+static const char SQL_UNIVERSE[] =
+    "SELECT DISTINCT " DOC_PERSON " FROM documents d WHERE " ELIGIBLE;
 static const char SQL_INSTITUTION_PERSON[] =
     "SELECT 1 FROM patients p"
     " JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
@@ -236,8 +237,8 @@ static int value_matches(eval_t *e, const cdx_cohort_fact_t *f, sqlite3_stmt *st
     const char *unit = (const char *)sqlite3_column_text(st, base + 1);
     const char *code = (const char *)sqlite3_column_text(st, base + 2);
     double v;
-    if (cdx_cohort_convert(code, unit != NULL ? unit : "", f->unit,
-                           sqlite3_column_double(st, base), &v) != 0) {
+    if (cdx_cohort_convert(code, unit != NULL ? unit : "", f->unit, sqlite3_column_double(st, base),
+                           &v) != 0) {
         e->skipped++;
         return 0;
     }
@@ -445,10 +446,9 @@ static int eval_attrs(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand,
     cdx_store_civil_ymd(n->at_day >= 0 ? n->at_day : e->today, &at);
     for (size_t i = 0; rc == 0 && i < cand->n; i++) {
         int age = cdx_cohort_age(birth[i], at);
-        int pass = n->kind == CDX_COHORT_SEX
-                       ? sex[i] == n->sex
-                       : age >= 0 && (!n->has_min || age >= n->age_min) &&
-                             (!n->has_max || age <= n->age_max);
+        int pass = n->kind == CDX_COHORT_SEX ? sex[i] == n->sex
+                                             : age >= 0 && (!n->has_min || age >= n->age_min) &&
+                                                   (!n->has_max || age <= n->age_max);
         if (pass)
             v[k++] = cand->v[i];
     }
@@ -499,7 +499,8 @@ static int eval_institution(eval_t *e, const char *oid, const pset_t *cand, pset
     pset_t all = {0};
     int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_INSTITUTION, SQL_INSTITUTION, &st);
     if (rc == 0)
-        rc = read_ids(e, st, cdx_store_bind_text(st, 1, oid), &all, "reading the persons of a cohort");
+        rc = read_ids(e, st, cdx_store_bind_text(st, 1, oid), &all,
+                      "reading the persons of a cohort");
     if (rc != 0)
         return rc;
     size_t k = 0;
@@ -600,7 +601,8 @@ static int eval_any(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand, p
     for (size_t i = 0; i < n->nkids && rc == 0; i++) {
         pset_t part = {0};
         rc = eval_node(e, n->kids[i], cand, &part);
-        if (rc == 0 && part.n > 0 && (rc = grow((void **)&v, &cap, total + part.n, sizeof *v)) == 0) {
+        if (rc == 0 && part.n > 0 &&
+            (rc = grow((void **)&v, &cap, total + part.n, sizeof *v)) == 0) {
             memcpy(v + total, part.v, part.n * sizeof *v);
             total += part.n;
         }

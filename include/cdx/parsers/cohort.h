@@ -19,13 +19,13 @@
 #include <stdint.h>
 
 /* Limits of one definition. */
-#define CDX_COHORT_MAX_BYTES  (64u * 1024u) /* the JSON text */
-#define CDX_COHORT_MAX_DEPTH  8             /* nested all/any/not/window levels */
-#define CDX_COHORT_MAX_WIDTH  32            /* members of one all or any */
-#define CDX_COHORT_MAX_NODES  128           /* criteria and combinations in all */
-#define CDX_COHORT_MAX_CODES  256           /* codes of one criterion */
-#define CDX_COHORT_MAX_CODE   64            /* bytes of one code */
-#define CDX_COHORT_MAX_SYSTEMS 4            /* OIDs one code system name stands for */
+#define CDX_COHORT_MAX_BYTES   (64u * 1024u) /* the JSON text */
+#define CDX_COHORT_MAX_DEPTH   8             /* nested all/any/not/window levels */
+#define CDX_COHORT_MAX_WIDTH   32            /* members of one all or any */
+#define CDX_COHORT_MAX_NODES   128           /* criteria and combinations in all */
+#define CDX_COHORT_MAX_CODES   256           /* codes of one criterion */
+#define CDX_COHORT_MAX_CODE    64            /* bytes of one code */
+#define CDX_COHORT_MAX_SYSTEMS 4             /* OIDs one code system name stands for */
 
 typedef enum cdx_cohort_node_kind {
     CDX_COHORT_ALL,
@@ -71,7 +71,7 @@ typedef struct cdx_cohort_fact {
     double value;
     const char *unit; /* UCUM (a constant), NULL without a value */
     int has_from, has_to;
-    int32_t from_day, to_day; /* inclusive */
+    int32_t from_day, to_day;  /* inclusive */
     cdx_cohort_node_t *anchor; /* window: the index event, or NULL */
     int anchor_before;         /* window "before" (else "after") */
     int32_t window_days;
@@ -106,8 +106,7 @@ typedef struct cdx_cohort_error {
 /* Parses json (len bytes, UTF-8).  On success *out is a new definition
  * (cdx_cohort_def_free).  On a refusal returns CDX_EINVAL with err filled;
  * CDX_ENOMEM when out of memory. */
-int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out,
-                     cdx_cohort_error_t *err);
+int cdx_cohort_parse(const char *json, size_t len, cdx_cohort_def_t **out, cdx_cohort_error_t *err);
 
 void cdx_cohort_def_free(cdx_cohort_def_t *def);
 

@@ -293,9 +293,9 @@ static void test_days_and_ops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_criteria),     cmocka_unit_test(test_refusal_paths),
-        cmocka_unit_test(test_limits),       cmocka_unit_test(test_systems),
-        cmocka_unit_test(test_units),        cmocka_unit_test(test_days_and_ops),
+        cmocka_unit_test(test_criteria), cmocka_unit_test(test_refusal_paths),
+        cmocka_unit_test(test_limits),   cmocka_unit_test(test_systems),
+        cmocka_unit_test(test_units),    cmocka_unit_test(test_days_and_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

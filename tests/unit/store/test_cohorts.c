@@ -57,7 +57,7 @@ static void store(const char *id, const char *ext, const char *conf, const char 
 #define PROBLEM(sys, code, day)                                                                    \
     "{\"codeSystem\":\"" sys "\",\"code\":\"" code "\",\"effectiveTime\":{\"low\":\"" day "\"}}"
 #define RESULT(code, num, unit, day)                                                               \
-    "{\"codeSystem\":\"2.16.840.1.113883.6.1\",\"code\":\"" code "\",\"number\":" num            \
+    "{\"codeSystem\":\"2.16.840.1.113883.6.1\",\"code\":\"" code "\",\"number\":" num              \
     ",\"unit\":\"" unit "\",\"effectiveTime\":{\"low\":\"" day "\"}}"
 #define MED(code, day)                                                                             \
     "{\"codeSystem\":\"" ATC "\",\"code\":\"" code "\",\"effectiveTime\":{\"low\":\"" day "\"}}"
@@ -65,9 +65,8 @@ static void store(const char *id, const char *ext, const char *conf, const char 
 static void demog(const char *ext, const char *birth, const char *sex)
 {
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE patients SET birth = '%s', sex = '%s' WHERE extension = '%s'", birth, sex,
-             ext);
+    snprintf(sql, sizeof sql, "UPDATE patients SET birth = '%s', sex = '%s' WHERE extension = '%s'",
+             birth, sex, ext);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -93,7 +92,7 @@ static int setup(void **state)
     store("2.25.7.2^1", "P-1", "N",
           "{\"problems\":[" PROBLEM(ICD10, "E11.9", "20240101") "],\"results\":[" RESULT(
               "2345-7", "7.5", "mmol/L", "20240201") "],\"medications\":[" MED("A10BA02",
-                                                                                 "20240301") "]}");
+                                                                               "20240301") "]}");
     store("2.25.7.2^2", "P-2", "N",
           "{\"problems\":[" PROBLEM(KCD, "E11.9", "20230101") "],\"results\":[" RESULT(
               "2345-7", "110", "mg/dL", "20230105") "]}");
@@ -154,7 +153,8 @@ static void expect(const char *json, const int *want, int64_t skipped)
     cdx_cohort_def_free(def);
 }
 
-#define E11_PREFIX "{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11\", \"match\": \"prefix\"}}"
+#define E11_PREFIX                                                                                 \
+    "{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11\", \"match\": \"prefix\"}}"
 
 static void test_codes(void **state)
 {
@@ -236,10 +236,10 @@ static void test_breakdown(void **state)
     assert_int_equal(cdx_cohort_day("2024-06-01", &today), 0);
     cdx_cohort_cell_t *cells = NULL;
     size_t n = 0;
-    assert_int_equal(cdx_registry_cohort_breakdown(
-                         reg, set, 3,
-                         CDX_COHORT_BY_SEX | CDX_COHORT_BY_AGE_BAND | CDX_COHORT_BY_INSTITUTION,
-                         today, &cells, &n),
+    assert_int_equal(cdx_registry_cohort_breakdown(reg, set, 3,
+                                                   CDX_COHORT_BY_SEX | CDX_COHORT_BY_AGE_BAND |
+                                                       CDX_COHORT_BY_INSTITUTION,
+                                                   today, &cells, &n),
                      0);
     int f = 0, m = 0, unknown = 0, sixties = 0, inst = 0;
     for (size_t i = 0; i < n; i++) {
@@ -268,8 +268,13 @@ static int put(const char *uid, const char *inst, int64_t from, int64_t to, int6
     size_t n = 0;
     for (int64_t p = from; p <= to; p++)
         v[n++] = 1000 + p;
-    cdx_cohort_put_t c = {.uid = uid, .institution_oid = inst, .definition_sha256 = "00",
-                          .persons = v, .n = n, .answer = "{\"size\":1}", .threshold = 11};
+    cdx_cohort_put_t c = {.uid = uid,
+                          .institution_oid = inst,
+                          .definition_sha256 = "00",
+                          .persons = v,
+                          .n = n,
+                          .answer = "{\"size\":1}",
+                          .threshold = 11};
     assert_int_equal(cdx_registry_begin(reg), 0);
     int rc = cdx_registry_cohort_put(reg, &c, diff);
     if (rc == 0)
@@ -336,9 +341,9 @@ static void test_rules(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codes),        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_times),        cmocka_unit_test(test_combinations),
-        cmocka_unit_test(test_breakdown),    cmocka_unit_test(test_differencing),
+        cmocka_unit_test(test_codes),     cmocka_unit_test(test_values),
+        cmocka_unit_test(test_times),     cmocka_unit_test(test_combinations),
+        cmocka_unit_test(test_breakdown), cmocka_unit_test(test_differencing),
         cmocka_unit_test(test_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
