@@ -9,6 +9,7 @@
 #include "cdx/api/links.h"
 #include "cdx/api/patients.h"
 #include "cdx/api/deliveries.h"
+#include "cdx/api/cohorts.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -29,6 +30,7 @@ static const struct module {
     {cdx_patient_routes, &cdx_patient_nroutes},
     {cdx_consent_routes, &cdx_consent_nroutes},
     {cdx_delivery_routes, &cdx_delivery_nroutes},
+    {cdx_cohort_routes, &cdx_cohort_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

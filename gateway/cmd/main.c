@@ -20,6 +20,7 @@ static const struct command {
     {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
     {"audit", cdx_cmd_audit, "audit verify: check the audit hash chain"},
     {"deliveries", cdx_cmd_deliveries, "deliveries list|retry: the outbox of deliveries"},
+    {"cohort", cdx_cmd_cohort, "cohort run: count a research cohort definition offline"},
 };
 
 static void usage(FILE *out)

@@ -90,6 +90,13 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
     EVENT(CDX_AUDIT_DELIVERY_RETRY, OK, "110106", "Export", NULL, NULL,
           "an operator made deliveries pending again (`cdxgw deliveries retry`; detail the "
           "delivery id or `dead`, and how many changed)"),
+    EVENT(CDX_AUDIT_COHORT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "a research cohort was counted (`POST /v1/cohorts`, `GET /v1/cohorts/{id}`; 0, detail "
+          "the route, the definition's `sha256`, the `size` and breakdown cells as answered "
+          "(`suppressed` below `research_min_cell`) and the values `skipped` for want of a unit "
+          "conversion), refused (4: an invalid definition or query string with its code, the "
+          "differencing guard `COHORT_DIFFERENCING`, an unknown cohort id), or refused for the "
+          "institution's role (8); never a person, a name or an id"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

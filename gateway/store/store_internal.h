@@ -130,6 +130,24 @@ typedef enum stmt_id {
     STMT_OUTBOX_RELAY_SET,
     STMT_OUTBOX_RELAY_GET,
     STMT_OUTBOX_KNOWN,
+    /* cohorts.c, cohort_sets.c */
+    STMT_COHORT_FACTS_EXACT,
+    STMT_COHORT_FACTS_RANGE,
+    STMT_COHORT_FACTS_PERSON,
+    STMT_COHORT_FACTS_PERSON_CODE,
+    STMT_COHORT_UNIVERSE,
+    STMT_COHORT_ATTRS_ALL,
+    STMT_COHORT_ATTRS_ONE,
+    STMT_COHORT_INSTITUTION,
+    STMT_COHORT_INSTITUTION_PERSON,
+    STMT_COHORT_BEGIN,
+    STMT_COHORT_MMAP,
+    STMT_COHORT_INSERT,
+    STMT_COHORT_PERSON_INSERT,
+    STMT_COHORT_NEAR,
+    STMT_COHORT_PERSONS,
+    STMT_COHORT_GET,
+    STMT_COHORT_INSTITUTIONS_OF,
     STMT_MAX
 } stmt_id_t;
 
@@ -276,6 +294,13 @@ int cdx_store_patients_match(cdx_registry_t *reg, cdx_store_pindex_t *px);
 int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
 /* Fills the sort and filter keys and the class code of document doc_id
  * from rec, inside the open transaction. */
+/* cohorts.c: the birth date (YYYYMMDD as an integer, 0 unknown) and sex
+ * ('M', 'F', 0 unknown) of each of persons[0..n) (ascending), from the
+ * first of its identities that has them; the date YYYYMMDD of day z. */
+int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n, int32_t *birth,
+                           char *sex);
+void cdx_store_civil_ymd(int32_t z, int32_t *ymd);
+
 int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_record_t *rec);
 
 /* ---- links.c ---------------------------------------------------------- */

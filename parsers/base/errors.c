@@ -43,6 +43,10 @@ static const cdx_error_t table[] = {
     {422, "LINK_INVALID", "Malformed link"},
     {400, "CURSOR_INVALID", "Invalid paging cursor"},
     {400, "PATIENT_QUERY_INCOMPLETE", "Patient query too broad"},
+    /* Research cohorts (gateway/api/cohorts.c). */
+    {422, "COHORT_INVALID", "Invalid cohort definition"},
+    {409, "COHORT_DIFFERENCING", "Cohort too close to an earlier one"},
+    {404, "COHORT_NOT_FOUND", "Cohort not found"},
     /* Query strings of the read endpoints (gateway/api/params.c). */
     {400, "PARAMETER_UNKNOWN", "Unknown query parameter"},
     {400, "PARAMETER_INVALID", "Invalid query parameter"},

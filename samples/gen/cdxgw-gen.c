@@ -128,12 +128,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: cdxgw-gen --seed N --patients N --docs-per-patient N --out DIR\n"
                "                 [--institution hanbit|dasom|riverside|mixed] [--size-kb N]\n"
-               "                 [--planted-truth FILE]\n"
+               "                 [--planted-truth FILE] [--facts FILE]\n"
                "Writes deterministic synthetic CDA documents of fictional patients to\n"
                "DIR/<institution>/<00..ff>/ and a DIR/manifest.tsv.  With --planted-truth,\n"
                "--patients counts persons, each held by one or more institutions under\n"
                "their own ids with realistic differences, and FILE says who is who\n"
-               "(CSV: path,institution,patient_id,person).\n");
+               "(CSV: path,institution,patient_id,person).  With --facts, FILE lists the\n"
+               "clinical facts planted in each document (TSV: document id, kind, code\n"
+               "system, code, value, unit), codes as the gateway stores them.\n");
 }
 
 static int parse_ulong(const char *s, unsigned long long max, unsigned long long *out)
@@ -153,6 +155,7 @@ typedef struct options {
     const char *dir;
     int inst;
     const char *truth; /* --planted-truth */
+    const char *facts; /* --facts */
 } options_t;
 
 /* Reads the options into *opt.  Returns the exit status to stop with
@@ -185,6 +188,8 @@ static int parse_args(int argc, char **argv, options_t *opt)
             opt->dir = v;
         } else if (strcmp(a, "--planted-truth") == 0) {
             opt->truth = v;
+        } else if (strcmp(a, "--facts") == 0) {
+            opt->facts = v;
         } else if (strcmp(a, "--institution") == 0) {
             opt->inst = -1;
             for (int k = 0; k < INST_COUNT; k++)
@@ -276,6 +281,13 @@ int cdx_gen_main(int argc, char **argv)
         }
         fprintf(truth, "path,institution,patient_id,person\n");
     }
+    if (opt.facts != NULL) {
+        if ((gen_facts = fopen(opt.facts, "w")) == NULL) {
+            fprintf(stderr, "cdxgw-gen: cannot write %s: %s\n", opt.facts, strerror(errno));
+            goto out;
+        }
+        fprintf(gen_facts, "# document_id\tkind\tsystem\tcode\tvalue\tunit\n");
+    }
     uint64_t t0 = cdx_now_ms();
     for (unsigned long pi = 0; pi < patients; pi++) {
         pop_record_t recs[POP_MAX_RECORDS];
@@ -294,6 +306,11 @@ int cdx_gen_main(int argc, char **argv)
             ms ? (double)o.docs * 1000.0 / (double)ms : (double)o.docs);
     rc = 0;
 out:
+    if (gen_facts != NULL && fclose(gen_facts) != 0 && rc == 0) {
+        fprintf(stderr, "cdxgw-gen: writing %s failed\n", opt.facts);
+        rc = 1;
+    }
+    gen_facts = NULL;
     if (truth != NULL && fclose(truth) != 0 && rc == 0) {
         fprintf(stderr, "cdxgw-gen: writing %s failed\n", opt.truth);
         rc = 1;

@@ -81,6 +81,15 @@ void make_patient(uint64_t seed, unsigned long index, int inst_choice, patient_t
  * the document would pass DOC_MAX.  gen_doc.c. */
 int build_doc(const patient_t *p, unsigned doc, size_t size_kb, uint64_t seed, cdx_buf_t *out);
 
+/* Where build_doc writes the clinical facts it plants (--facts), or NULL:
+ * one line per fact, "document id TAB kind TAB code system TAB code TAB
+ * value TAB unit", the code system and code as the gateway stores them
+ * after normalization (KCD-8 diagnoses as ICD-10, KD and EDI drugs as ATC,
+ * local and EDI laboratory codes as LOINC), the value and unit as sent.
+ * gen_doc.c. */
+#include <stdio.h>
+extern FILE *gen_facts;
+
 /* ---- A population with planted truth (gen_population.c) --------------------------------
  *
  * Persons, each held as one or more records (patient_t) by the demo

@@ -39,6 +39,7 @@ static const dx_t diagnoses[] = {
 };
 
 typedef struct drug {
+    const char *atc; /* WHO ATC, as kd-atc.tsv and edi-drug-atc.tsv map both codes */
     const char *kd;  /* KD product code (kd-atc.tsv) */
     const char *edi; /* EDI insurance code (edi-drug-atc.tsv) */
     const char *ko;
@@ -48,21 +49,21 @@ typedef struct drug {
 } drug_t;
 
 static const drug_t drugs[] = {
-    {"641900010", "641900011", "메트포르민 500mg", "861007",
+    {"A10BA02", "641900010", "641900011", "메트포르민 500mg", "861007",
      "metformin hydrochloride 500 MG Oral Tablet", 12},
-    {"645400040", "645400041", "암로디핀 5mg", "197361", "amlodipine 5 MG Oral Tablet", 24},
-    {"645900050", "645900051", "로사르탄 50mg", "979485", "losartan potassium 50 MG Oral Tablet",
+    {"C08CA01", "645400040", "645400041", "암로디핀 5mg", "197361", "amlodipine 5 MG Oral Tablet", 24},
+    {"C09CA01", "645900050", "645900051", "로사르탄 50mg", "979485", "losartan potassium 50 MG Oral Tablet",
      24},
-    {"646700060", "646700061", "아토르바스타틴 10mg", "617312", "atorvastatin 10 MG Oral Tablet",
+    {"C10AA05", "646700060", "646700061", "아토르바스타틴 10mg", "617312", "atorvastatin 10 MG Oral Tablet",
      24},
-    {"647800080", "647800081", "아스피린 100mg", "243670", "aspirin 81 MG Oral Tablet", 24},
-    {"648200100", "648200101", "오메프라졸 20mg", "198053",
+    {"B01AC06", "647800080", "647800081", "아스피린 100mg", "243670", "aspirin 81 MG Oral Tablet", 24},
+    {"A02BC01", "648200100", "648200101", "오메프라졸 20mg", "198053",
      "omeprazole 20 MG Delayed Release Oral Capsule", 24},
-    {"649100120", "649100121", "레보티록신 0.1mg", "966247",
+    {"H03AA01", "649100120", "649100121", "레보티록신 0.1mg", "966247",
      "levothyroxine sodium 0.1 MG Oral Tablet", 24},
-    {"651200150", "651200151", "몬테루카스트 10mg", "200224", "montelukast 10 MG Oral Tablet", 24},
-    {"652400170", "652400171", "서트랄린 50mg", "312940", "sertraline 50 MG Oral Tablet", 24},
-    {"649600130", "649600131", "아세트아미노펜 500mg", "198440", "acetaminophen 500 MG Oral Tablet",
+    {"R03DC03", "651200150", "651200151", "몬테루카스트 10mg", "200224", "montelukast 10 MG Oral Tablet", 24},
+    {"N06AB06", "652400170", "652400171", "서트랄린 50mg", "312940", "sertraline 50 MG Oral Tablet", 24},
+    {"N02BE01", "649600130", "649600131", "아세트아미노펜 500mg", "198440", "acetaminophen 500 MG Oral Tablet",
      8},
 };
 
@@ -145,6 +146,17 @@ typedef struct ctx {
 } ctx_t;
 
 #define P(b, ...) cdx_buf_printf((b), __VA_ARGS__)
+
+FILE *gen_facts;
+
+/* One planted fact on gen_facts (gen.h). */
+static void planted(const ctx_t *c, const char *kind, const char *system, const char *code,
+                    const char *value, const char *unit)
+{
+    if (gen_facts != NULL)
+        fprintf(gen_facts, "%s\t%s\t%s\t%s\t%s\t%s\n", c->doc_id, kind, system, code,
+                value != NULL ? value : "", unit != NULL ? unit : "");
+}
 
 static void header(cdx_buf_t *b, const ctx_t *c, const char *encoding, const char *tid,
                    const char *code, const char *code_name, const char *title, int kr)
@@ -282,6 +294,8 @@ static void problems(cdx_buf_t *b, ctx_t *c, const unsigned *dx, unsigned ndx)
     P(b, "</list></text>\n");
     for (unsigned i = 0; i < ndx; i++) {
         const dx_t *x = &diagnoses[dx[i]];
+        planted(c, "condition", p->inst == INST_RIVERSIDE ? "SNOMED CT" : "ICD-10",
+                p->inst == INST_RIVERSIDE ? x->sct : x->kcd, NULL, NULL);
         int onset = c->when.y - between(&c->r, 0, 12);
         if (onset < p->by)
             onset = p->by;
@@ -339,6 +353,7 @@ static void medications(cdx_buf_t *b, ctx_t *c, const unsigned *dr, unsigned ndr
     P(b, "</list></text>\n");
     for (unsigned i = 0; i < ndr; i++) {
         const drug_t *x = &drugs[dr[i]];
+        planted(c, "medication", us ? "RxNorm" : "ATC", us ? x->rx : x->atc, NULL, NULL);
         P(b, "          <entry><substanceAdministration classCode=\"SBADM\" moodCode=\"INT\">");
         if (us)
             P(b, "<templateId root=\"2.16.840.1.113883.10.20.22.4.16\" extension=\"2014-06-09\"/>");
@@ -397,6 +412,9 @@ static void lab_panel(cdx_buf_t *b, ctx_t *c, unsigned serial, const when_t *w, 
         const lab_t *x = &lab_tests[idx[i]];
         int v = between(&c->r, x->min10, x->max10);
         const char *interp = v < x->lo10 ? "L" : v > x->hi10 ? "H" : "N";
+        char value[24];
+        snprintf(value, sizeof value, "%d.%d", v / 10, v % 10);
+        planted(c, "result", "LOINC", x->loinc, value, x->unit);
         P(b, "            <component><observation classCode=\"OBS\" moodCode=\"EVN\">");
         if (us)
             P(b, "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\" extension=\"2015-08-01\"/>");
@@ -466,6 +484,7 @@ static void vitals(cdx_buf_t *b, ctx_t *c)
     }
     for (unsigned i = 0; i < CDX_ARRAY_SIZE(v); i++) {
         int grouped = us || p->inst == INST_DASOM;
+        planted(c, "vital", "LOINC", v[i].code, v[i].value, v[i].unit);
         P(b, grouped ? "            <component>" : "          <entry>");
         P(b, "<observation classCode=\"OBS\" moodCode=\"EVN\">");
         if (us)

@@ -16,6 +16,7 @@ int cdx_cmd_serve(int argc, char **argv);
 int cdx_cmd_demo(int argc, char **argv);
 int cdx_cmd_audit(int argc, char **argv);
 int cdx_cmd_deliveries(int argc, char **argv);
+int cdx_cmd_cohort(int argc, char **argv);
 int cdx_cmd_validate(int argc, char **argv);
 int cdx_cmd_import(int argc, char **argv);
 int cdx_cmd_reindex(int argc, char **argv);

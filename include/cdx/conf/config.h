@@ -40,6 +40,7 @@ typedef struct cdx_config {
     char consent_deny_policies[2048];      /* BPPC policy OIDs read as deny */
     char log_level[16];
     int64_t max_body_bytes;
+    int64_t research_min_cell; /* cohort suppression and differencing threshold */
     int64_t max_request_line_bytes;
     int64_t max_header_bytes;
     int64_t max_headers;

@@ -29,6 +29,7 @@
 #include "cdx/domain/consent.h"
 #include "cdx/domain/timeline.h"
 #include "cdx/domain/types.h"
+#include "cdx/parsers/cohort.h"
 
 typedef struct cdx_registry cdx_registry_t;
 
@@ -463,6 +464,68 @@ typedef struct cdx_registry_stats {
     uint64_t cached;   /* statements held now */
     uint64_t active;   /* of those, not reset (0 between calls) */
 } cdx_registry_stats_t;
+
+/* ---- Research cohorts (cohorts.c, cohort_sets.c) ----------------------
+ *
+ * A cohort is evaluated per person (every linked identity together) over
+ * the facts' columns of current documents whose confidentiality is
+ * neither R nor V.  Persons are named by their person id: a link keeps
+ * the older person's id, so a person keeps its id while identities join
+ * it. */
+
+/* What a cohort definition selected. */
+typedef struct cdx_cohort_eval {
+    int64_t *persons; /* ascending person ids */
+    size_t n;
+    int64_t skipped; /* values not compared: no conversion to the criterion's unit */
+} cdx_cohort_eval_t;
+
+/* Evaluates def on this reader's snapshot; today (days since 1970-01-01)
+ * is the index date of an age criterion without "at".  Returns 0 and *out
+ * (cdx_cohort_eval_free), or an error. */
+int cdx_registry_cohort_eval(cdx_registry_t *reg, const cdx_cohort_def_t *def, int32_t today,
+                             cdx_cohort_eval_t *out);
+void cdx_cohort_eval_free(cdx_cohort_eval_t *e);
+
+/* Dimensions of a breakdown (bits). */
+enum { CDX_COHORT_BY_SEX = 1, CDX_COHORT_BY_AGE_BAND = 2, CDX_COHORT_BY_INSTITUTION = 4 };
+
+/* One cell of a breakdown: persons of the cohort with this value. */
+typedef struct cdx_cohort_cell {
+    unsigned dim;   /* one CDX_COHORT_BY_* bit */
+    char key[136];  /* "F", "40-49", an institution OID, "unknown" */
+    int64_t count;
+} cdx_cohort_cell_t;
+
+/* The counts of persons[0..n) (ascending) per value of each dimension in
+ * dims, the age at today.  *cells is malloc'd (free). */
+int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, size_t n,
+                                  unsigned dims, int32_t today, cdx_cohort_cell_t **cells,
+                                  size_t *ncells);
+
+/* A cohort to keep, with the differencing guard's threshold. */
+typedef struct cdx_cohort_put {
+    const char *uid;             /* 32 hex digits, public */
+    const char *institution_oid; /* the research institution asking */
+    const char *definition_sha256;
+    const int64_t *persons; /* ascending */
+    size_t n;
+    const char *answer; /* the JSON answered */
+    int64_t threshold;  /* research_min_cell */
+} cdx_cohort_put_t;
+
+/* Writer: refuses (CDX_ECONFLICT, *difference set to the smallest
+ * symmetric difference found) a cohort whose person set differs from an
+ * earlier cohort of the same institution by at least 1 and fewer than
+ * threshold persons; else stores it.  Returns 0, CDX_ECONFLICT or an
+ * error. */
+int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *difference);
+
+/* The stored answer of cohort uid when institution_oid asked for it; NULL
+ * answer and CDX_ENOTFOUND otherwise (another institution's cohort is not
+ * found).  *answer is malloc'd. */
+int cdx_registry_cohort_get(cdx_registry_t *reg, const char *uid, const char *institution_oid,
+                            char **answer);
 
 /* Fills *out; NULL reg gives zeros.  Same thread as reg's other calls. */
 void cdx_registry_stats(const cdx_registry_t *reg, cdx_registry_stats_t *out);

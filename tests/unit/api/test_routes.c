@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cdx_test.h"
+#include "cdx/api/cohorts.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
 #include "cdx/api/render.h"
@@ -36,7 +37,8 @@ static void test_joined_table(void **state)
     const cdx_route_t *t = cdx_routes_table(&n);
     assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes +
                             cdx_timeline_nroutes + cdx_query_nroutes + cdx_link_nroutes +
-                            cdx_patient_nroutes + cdx_consent_nroutes + cdx_delivery_nroutes);
+                            cdx_patient_nroutes + cdx_consent_nroutes + cdx_delivery_nroutes +
+                            cdx_cohort_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
@@ -64,6 +66,15 @@ static void test_joined_table(void **state)
         assert_string_equal(r->method, "GET");
         assert_int_equal(r->role, CDX_ROLE_QUERY);
         assert_true(r->flags & CDX_ROUTE_DISCLOSES);
+    }
+    /* The research role opens the cohort routes and nothing else: no route
+     * that names a patient or returns a document is within its reach. */
+    for (size_t i = 0; i < n; i++) {
+        int cohort = strncmp(t[i].name, "cohorts.", 8) == 0;
+        if (cohort != ((t[i].role & CDX_ROLE_RESEARCH) != 0))
+            fail_msg("route %s: role 0x%x", t[i].name, t[i].role);
+        if (cohort)
+            assert_int_equal(t[i].role, CDX_ROLE_RESEARCH);
     }
     /* A second start builds the same table. */
     cdx_routes_init();

@@ -1,0 +1,276 @@
+/* cohort_sets: the cohorts answered, their person sets and the
+ * differencing guard, and the breakdown of a cohort (see
+ * include/cdx/store/registry.h). */
+#include "store_internal.h"
+
+#include "cdx/base/common.h"
+#include "cdx/domain/cohort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_INSTITUTIONS_OF[] =
+    "SELECT DISTINCT i.oid FROM patients p"
+    " JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
+    " JOIN documents d ON d.id = l.document_id"
+    " JOIN institutions i ON i.id = d.submitter_id"
+    " WHERE p.person_id = ?1 AND d.status = 'current'"
+    " AND coalesce(d.confidentiality, 'N') NOT IN ('R', 'V')";
+
+typedef struct cells {
+    cdx_cohort_cell_t *v;
+    size_t n, cap;
+} cells_t;
+
+static int count(cells_t *c, unsigned dim, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].dim == dim && strcmp(c->v[i].key, key) == 0) {
+            c->v[i].count++;
+            return 0;
+        }
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 16;
+        cdx_cohort_cell_t *g = realloc(c->v, ncap * sizeof *g);
+        if (g == NULL)
+            return CDX_ENOMEM;
+        c->v = g;
+        c->cap = ncap;
+    }
+    cdx_cohort_cell_t *cell = &c->v[c->n++];
+    memset(cell, 0, sizeof *cell);
+    cell->dim = dim;
+    cdx_strlcpy(cell->key, key, sizeof cell->key);
+    cell->count = 1;
+    return 0;
+}
+
+static int by_institution(cdx_registry_t *reg, const int64_t *persons, size_t n, cells_t *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_COHORT_INSTITUTIONS_OF, SQL_INSTITUTIONS_OF, &st);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int src = sqlite3_bind_int64(st, 1, persons[i]);
+        while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *oid = sqlite3_column_text(st, 0);
+            rc = count(c, CDX_COHORT_BY_INSTITUTION, oid != NULL ? (const char *)oid : "unknown");
+            src = SQLITE_OK;
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = cdx_store_fail(reg, src, "reading the institutions of a cohort");
+        cdx_store_stmt_put(st);
+    }
+    return rc;
+}
+
+int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, size_t n,
+                                  unsigned dims, int32_t today, cdx_cohort_cell_t **cells,
+                                  size_t *ncells)
+{
+    reg->errmsg[0] = '\0';
+    *cells = NULL;
+    *ncells = 0;
+    cells_t c = {0};
+    int32_t *birth = NULL;
+    char *sex = NULL;
+    int rc = 0;
+    if (dims & (CDX_COHORT_BY_SEX | CDX_COHORT_BY_AGE_BAND)) {
+        birth = calloc(n ? n : 1, sizeof *birth);
+        sex = calloc(n ? n : 1, 1);
+        rc = birth == NULL || sex == NULL ? CDX_ENOMEM
+                                          : cdx_store_cohort_attrs(reg, persons, n, birth, sex);
+    }
+    int32_t at;
+    cdx_store_civil_ymd(today, &at);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char s[2] = {sex != NULL ? sex[i] : 0, 0};
+        if (dims & CDX_COHORT_BY_SEX)
+            rc = count(&c, CDX_COHORT_BY_SEX, s[0] ? s : "unknown");
+        if (rc == 0 && (dims & CDX_COHORT_BY_AGE_BAND))
+            rc = count(&c, CDX_COHORT_BY_AGE_BAND,
+                       cdx_cohort_age_band(cdx_cohort_age(birth[i], at)));
+    }
+    if (rc == 0 && (dims & CDX_COHORT_BY_INSTITUTION))
+        rc = by_institution(reg, persons, n, &c);
+    free(birth);
+    free(sex);
+    if (rc != 0) {
+        free(c.v);
+        return rc;
+    }
+    *cells = c.v;
+    *ncells = c.n;
+    return 0;
+}
+
+/* The persons of stored cohort id, ascending, into *out. */
+static int cohort_persons(cdx_registry_t *reg, int64_t id, int64_t **out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(
+        reg, STMT_COHORT_PERSONS,
+        "SELECT person_id FROM cohort_persons WHERE cohort_id = ?1 ORDER BY person_id", &st);
+    if (rc != 0)
+        return rc;
+    int64_t *v = NULL;
+    size_t k = 0, cap = 0;
+    int src = sqlite3_bind_int64(st, 1, id);
+    while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        src = SQLITE_OK;
+        if (k == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            int64_t *g = realloc(v, ncap * sizeof *g);
+            if (g == NULL) {
+                rc = CDX_ENOMEM;
+                break;
+            }
+            v = g;
+            cap = ncap;
+        }
+        v[k++] = sqlite3_column_int64(st, 0);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = cdx_store_fail(reg, src, "reading a cohort's persons");
+    cdx_store_stmt_put(st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* The smallest refused difference between c and an earlier cohort of its
+ * institution, or 0 when none is too close.  Only cohorts whose size is
+ * within the threshold of c's can be: a symmetric difference is at least
+ * the difference of the sizes. */
+static int closest_difference(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *closest)
+{
+    sqlite3_stmt *st = NULL;
+    *closest = 0;
+    int rc = cdx_store_stmt_get(reg, STMT_COHORT_NEAR,
+                                "SELECT id FROM cohorts WHERE institution_oid = ?1"
+                                " AND size > ?2 - ?3 AND size < ?2 + ?3 ORDER BY id",
+                                &st);
+    if (rc != 0)
+        return rc;
+    int64_t *ids = NULL;
+    size_t nids = 0, cap = 0;
+    int src = cdx_store_bind_text(st, 1, c->institution_oid);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, (int64_t)c->n);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 3, c->threshold);
+    while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        src = SQLITE_OK;
+        if (nids == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            int64_t *g = realloc(ids, ncap * sizeof *g);
+            if (g == NULL) {
+                rc = CDX_ENOMEM;
+                break;
+            }
+            ids = g;
+            cap = ncap;
+        }
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = cdx_store_fail(reg, src, "reading earlier cohorts");
+    cdx_store_stmt_put(st);
+    for (size_t i = 0; rc == 0 && i < nids; i++) {
+        int64_t *other = NULL;
+        size_t n = 0;
+        rc = cohort_persons(reg, ids[i], &other, &n);
+        if (rc != 0)
+            break;
+        int64_t d = cdx_cohort_symdiff(c->persons, c->n, other, n, c->threshold);
+        free(other);
+        if (cdx_cohort_too_close(d, c->threshold) && (*closest == 0 || d < *closest))
+            *closest = d;
+    }
+    free(ids);
+    return rc;
+}
+
+static int insert_persons(cdx_registry_t *reg, int64_t id, const int64_t *persons, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_COHORT_PERSON_INSERT,
+                                "INSERT INTO cohort_persons (cohort_id, person_id) VALUES (?1, ?2)",
+                                &st);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int src = sqlite3_bind_int64(st, 1, id);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(st, 2, persons[i]);
+        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a cohort's persons")
+                              : cdx_store_fail(reg, src, "storing a cohort's persons");
+        cdx_store_stmt_put(st);
+    }
+    return rc;
+}
+
+int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *difference)
+{
+    reg->errmsg[0] = '\0';
+    *difference = 0;
+    int rc = closest_difference(reg, c, difference);
+    if (rc != 0)
+        return rc;
+    if (*difference != 0)
+        return CDX_ECONFLICT;
+    char ts[32];
+    cdx_store_now(ts);
+    sqlite3_stmt *st = NULL;
+    rc = cdx_store_stmt_get(reg, STMT_COHORT_INSERT,
+                            "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size,"
+                            " answer, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            &st);
+    if (rc != 0)
+        return rc;
+    int src = cdx_store_bind_text(st, 1, c->uid);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 2, c->institution_oid);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 3, c->definition_sha256);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 4, (int64_t)c->n);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 5, c->answer);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 6, ts);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a cohort")
+                          : cdx_store_fail(reg, src, "storing a cohort");
+    cdx_store_stmt_put(st);
+    if (rc == 0)
+        rc = insert_persons(reg, sqlite3_last_insert_rowid(reg->db), c->persons, c->n);
+    return rc;
+}
+
+int cdx_registry_cohort_get(cdx_registry_t *reg, const char *uid, const char *institution_oid,
+                            char **answer)
+{
+    reg->errmsg[0] = '\0';
+    *answer = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(
+        reg, STMT_COHORT_GET, "SELECT answer FROM cohorts WHERE uid = ?1 AND institution_oid = ?2",
+        &st);
+    if (rc != 0)
+        return rc;
+    int src = cdx_store_bind_text(st, 1, uid);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 2, institution_oid);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const unsigned char *a = sqlite3_column_text(st, 0);
+        *answer = strdup(a != NULL ? (const char *)a : "{}");
+        rc = *answer == NULL ? CDX_ENOMEM : 0;
+    } else {
+        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "reading a cohort");
+    }
+    cdx_store_stmt_put(st);
+    return rc;
+}

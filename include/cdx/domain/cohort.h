@@ -1,0 +1,43 @@
+/*
+ * cohort: the disclosure rules of research cohorts.
+ *
+ * Responsible for: small-cell suppression (a count between 1 and
+ * research_min_cell - 1 is not disclosed), the differencing guard (two
+ * cohorts of one institution whose person sets differ by at least 1 and
+ * fewer than the threshold persons would single those persons out), the
+ * symmetric difference of two person sets, and age bands.  Pure, any
+ * thread.
+ * Not responsible for: parsing definitions (parsers/cohort.h), evaluating
+ * them or keeping person sets (the registry).
+ */
+#ifndef CDX_DOMAIN_COHORT_H
+#define CDX_DOMAIN_COHORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The lowest research_min_cell the gateway accepts, and its default. */
+#define CDX_COHORT_MIN_CELL_FLOOR   5
+#define CDX_COHORT_MIN_CELL_DEFAULT 11
+
+/* 1 when count must be reported as suppressed under min_cell. */
+int cdx_cohort_suppressed(int64_t count, int64_t min_cell);
+
+/* 1 when a symmetric difference of `difference` persons between two
+ * cohorts of one institution is refused under threshold: at least 1 and
+ * fewer than threshold (the same set again is no difference). */
+int cdx_cohort_too_close(int64_t difference, int64_t threshold);
+
+/* The symmetric difference of two ascending sets, counted up to stop (the
+ * count returned is min(true count, stop)). */
+int64_t cdx_cohort_symdiff(const int64_t *a, size_t na, const int64_t *b, size_t nb, int64_t stop);
+
+/* The ten-year band of an age ("0-9", ..., "80-89", "90+"), or "unknown"
+ * for a negative age. */
+const char *cdx_cohort_age_band(int age);
+
+/* Whole years between birth and at, both YYYYMMDD as integers; -1 when
+ * birth is 0 or after at. */
+int cdx_cohort_age(int32_t birth_ymd, int32_t at_ymd);
+
+#endif
