@@ -143,6 +143,7 @@ void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev)
         .actor_user = d->user[0] ? d->user : NULL,
         .document_id = d->target_id[0] ? d->target_id : NULL,
         .detail = d->detail,
+        .peer = d->peer[0] ? d->peer : NULL,
     };
     if (d->stage == CDX_DISCLOSE_REFUSED) {
         /* A refusal records no purpose: the one sent may be no purpose. */
@@ -275,6 +276,7 @@ cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoin
     cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name,
                          cdx_http_header(rq->http, "x-cdx-purpose"),
                          cdx_http_header(rq->http, "x-cdx-user"));
+    cdx_strlcpy(d->peer, rq->peer_addr, sizeof d->peer);
     return d;
 }
 
@@ -298,6 +300,7 @@ void cdx_disclose_on_deny(cdx_app_t *app, const cdx_request_t *rq, const char *e
         return;
     d->event = event;
     cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name, NULL, NULL);
+    cdx_strlcpy(d->peer, rq->peer_addr, sizeof d->peer);
     cdx_access_request_t ask = {
         .institution = d->institution, .role_needed = d->role_needed, .purpose = d->purpose};
     d->decision = cdx_access_decide(&ask);

@@ -7,6 +7,7 @@
 #include "cdx/api/query.h"
 #include "cdx/api/links.h"
 #include "cdx/api/patients.h"
+#include "cdx/api/audit.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -25,6 +26,7 @@ static const struct module {
     {cdx_query_routes, &cdx_query_nroutes},
     {cdx_link_routes, &cdx_link_nroutes},
     {cdx_patient_routes, &cdx_patient_nroutes},
+    {cdx_audit_routes, &cdx_audit_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

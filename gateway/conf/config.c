@@ -68,6 +68,9 @@ static const cdx_conf_key_t keys[] = {
     INT(max_handshakes_per_ip, "32", 1, 100000, "connections in their TLS handshake from one client address (an IPv6 /64 counts as one); more are closed at accept"),
     INT(max_connections_per_institution, "256", 1, 100000, "open connections of one authenticated institution; more get 503 TOO_MANY_CONNECTIONS at their first request"),
     BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
+    /* Accountability: the audit trail's signed checkpoints. */
+    STR(audit_signing_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "Ed25519 private key (PEM) signing the audit trail's checkpoints (default data_dir/audit-ed25519.key, created mode 0600 on first start); its public key is served at `GET /v1/audit/key` for `cdxgw audit verify --key`"),
+    INT(audit_checkpoint_records, "1000", 0, 1000000000, "audit records between two signed checkpoints (0: only at a clean shutdown and on `cdxgw audit checkpoint`)"),
 };
 
 static const cdx_conf_key_t *find_key(const char *name)
@@ -423,6 +426,12 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
         (size_t)snprintf(cfg->national_id_key_file, sizeof cfg->national_id_key_file,
                          "%s/national-hmac.key", cfg->data_dir) >= sizeof cfg->national_id_key_file) {
         cdx_errf(err, errlen, "national_id_key_file: path too long");
+        return CDX_ECONFIG;
+    }
+    if (cfg->audit_signing_key_file[0] == '\0' &&
+        (size_t)snprintf(cfg->audit_signing_key_file, sizeof cfg->audit_signing_key_file,
+                         "%s/audit-ed25519.key", cfg->data_dir) >= sizeof cfg->audit_signing_key_file) {
+        cdx_errf(err, errlen, "audit_signing_key_file: path too long");
         return CDX_ECONFIG;
     }
     if (cfg->match_link_threshold[0] != '\0' && cfg->match_review_threshold[0] != '\0' &&

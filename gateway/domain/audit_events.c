@@ -72,6 +72,12 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "of the first person, 4 when nothing matched or the query string was refused, 8 when "
           "refused for the institution's role; the detail gives the route and counts, never "
           "names or ids"),
+    EVENT(CDX_AUDIT_AUDIT_READ, OK | MINOR | SERIOUS, "110101", "Audit Log Used", NULL, NULL,
+          "the audit trail was read: by an administrator (`GET /v1/audit`), or a patient's "
+          "access log by the home institution of the patient's id "
+          "(`GET /v1/patients/{id}/access-log`); 0 with the count returned and the filters used "
+          "by name, 4 when the query string was refused, 8 when refused for the institution's "
+          "role (an institution that is not the id's home gets `access.denied`)"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

@@ -36,6 +36,8 @@ static const cdx_error_t table[] = {
     {422, "LINK_INVALID", "Malformed link"},
     {400, "CURSOR_INVALID", "Invalid paging cursor"},
     {400, "PATIENT_QUERY_INCOMPLETE", "Patient query too broad"},
+    /* The audit trail (gateway/api/audit.c, audit_read.c). */
+    {403, "ACCESS_LOG_NOT_HOME", "Not the home institution of the id"},
     /* Query strings of the read endpoints (gateway/api/params.c). */
     {400, "PARAMETER_UNKNOWN", "Unknown query parameter"},
     {400, "PARAMETER_INVALID", "Invalid query parameter"},

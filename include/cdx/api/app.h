@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "cdx/conf/config.h"
+#include "cdx/domain/audit_sign.h"
 #include "cdx/domain/ingest.h"
 #include "cdx/parsers/render.h"
 #include "cdx/store/registry.h"
@@ -34,6 +35,7 @@ typedef struct cdx_app {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned char patient_key[32];
+    cdx_audit_key_t *audit_key; /* signs the audit trail's checkpoints */
 } cdx_app_t;
 
 /* Reads (or creates, mode 0600) the patient-hash key file. */
@@ -63,8 +65,8 @@ void cdx_app_cleanup(cdx_app_t *app);
 /* The server's reject hook: audits a request refused before its handler
  * (a 413, a framing error) on a route that stores documents, with the
  * default purpose of use (the headers were not looked at). */
-void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
-                       const char *code);
+void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid,
+                       const char *peer_addr, int status, const char *code);
 
 /* Audits a submission refused by its handler before its body was looked
  * at ("document.reject", outcome 4, detail route, status and code; on a
@@ -72,9 +74,11 @@ void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid
  * "patient.unlink" or "patient.query", or "access.denied" with outcome 8
  * for a missing role), with
  * the purpose it declared (a code of the purpose table), or none (NULL)
- * when it declared one the table lacks.  peer_oid may be NULL. */
+ * when it declared one the table lacks.  peer_oid and peer_addr (the
+ * client's network address) may be NULL. */
 void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,
-                          int status, const char *code, const char *purpose);
+                          const char *peer_addr, int status, const char *code,
+                          const char *purpose);
 
 /* The server's deny hook: audits a request refused for lacking the role of
  * a route without a body: on a route that discloses patient data

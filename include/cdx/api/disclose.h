@@ -102,6 +102,7 @@ struct cdx_disclosure {
     const char *route_name; /* a constant of the route table */
     char actor_oid[128];
     char user[128];         /* X-CDX-User as asserted, "" when none */
+    char peer[64];          /* the client's network address, "" when not known */
     const cdx_purpose_t *purpose; /* NULL: the value sent is not accepted */
     /* Set by the sequence. */
     cdx_disclose_stage_t stage;

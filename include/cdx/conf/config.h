@@ -60,6 +60,8 @@ typedef struct cdx_config {
     int64_t max_handshakes_per_ip;
     int64_t max_connections_per_institution;
     int64_t metrics_loopback; /* 0 or 1 */
+    char audit_signing_key_file[CDX_PATH_MAX];
+    int64_t audit_checkpoint_records;
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

@@ -38,6 +38,7 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_PATIENT_REVIEW     "patient.review"
 #define CDX_AUDIT_PATIENT_UNLINK     "patient.unlink"
 #define CDX_AUDIT_PATIENT_QUERY      "patient.query"
+#define CDX_AUDIT_AUDIT_READ         "audit.read"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme
  * DCM): the EventID and, where one fits, the EventTypeCode. */
