@@ -47,10 +47,14 @@ static int read_query(cdx_app_t *app, const cdx_params_t *p, cdx_audit_page_ctx_
     char keys[2][CDX_TIME_KEY_LEN];
     if (cdx_params_time(p, "from", keys[0], e) != 0 || cdx_params_time(p, "to", keys[1], e) != 0)
         return CDX_EINVAL;
-    if (keys[0][0] != '\0')
+    if (keys[0][0] != '\0') {
         cdx_audit_ts_of_key(keys[0], c->from);
-    if (keys[1][0] != '\0')
+        c->f.from = c->from;
+    }
+    if (keys[1][0] != '\0') {
         cdx_audit_ts_of_key(keys[1], c->before);
+        c->f.before = c->before;
+    }
     int present = 0;
     if (cdx_params_patient(p, "patient", &c->who, &present, e) != 0)
         return CDX_EINVAL;
@@ -105,7 +109,7 @@ const cdx_route_t cdx_audit_routes[] = {
     {"audit.key", "GET", "/v1/audit/key", 0, 0, CDX_HANDLER(h_audit_key)},
     {ROUTE_QUERY, "GET", "/v1/audit", CDX_ROLE_ADMIN, CDX_ROUTE_DISCLOSES,
      CDX_HANDLER(h_audit_query)},
-    {"audit.access_log", "GET", "/v1/patients/{id}/access-log", CDX_ROLE_QUERY,
+    {"audit.access_log", "GET", "/v1/patients/{patient}/access-log", CDX_ROLE_QUERY,
      CDX_ROUTE_DISCLOSES, CDX_HANDLER(cdx_audit_h_access_log)},
 };
 const size_t cdx_audit_nroutes = CDX_ARRAY_SIZE(cdx_audit_routes);
