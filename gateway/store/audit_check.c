@@ -179,7 +179,7 @@ static int check_checkpoints(cdx_registry_t *reg, const cdx_audit_key_t *key,
             break;
         }
         int64_t seq = sqlite3_column_int64(st, 0);
-        if (out->bad_seq != 0 && seq >= out->bad_seq)
+        if (out->reason[0] != '\0' && seq >= out->bad_seq)
             break; /* the chain broke before this one */
         const char *fault = checkpoint_fault(st, key, &out->unsigned_checkpoints);
         if (fault != NULL) {
@@ -212,7 +212,7 @@ int cdx_registry_audit_check(cdx_registry_t *reg, const cdx_audit_key_t *key,
         rc = check_checkpoints(reg, key, out);
     if (own)
         cdx_store_tx_rollback(reg);
-    if (rc == 0 && out->bad_seq != 0) {
+    if (rc == 0 && out->reason[0] != '\0') {
         cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: broken at seq %lld: %s",
                  (long long)out->bad_seq, out->reason);
         rc = CDX_ECONFLICT;

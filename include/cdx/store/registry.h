@@ -78,8 +78,8 @@ typedef struct cdx_audit_check {
     int64_t checkpoints;          /* checkpoints that matched the chain (and verified) */
     int64_t unsigned_checkpoints; /* of them, checked without a key (signature not checked) */
     int64_t last_checkpoint;      /* seq of the last good checkpoint, 0 if none */
-    int64_t bad_seq;              /* the first broken record, 0 when intact */
-    char reason[96];              /* why it is broken */
+    int64_t bad_seq;              /* the first broken record (any seq, 0 too) */
+    char reason[96];              /* why it is broken, "" when intact */
 } cdx_audit_check_t;
 
 /* Verifies the audit trail in one read snapshot: the hash chain from its
