@@ -122,6 +122,7 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
         .match = &thresholds,
     };
     rc = cdx_pipeline_new(&opt, &app->pipeline, err, errlen);
+    app->national = nat;
     OPENSSL_cleanse(&nat, sizeof nat);
     if (rc == 0)
         rc = cdx_renderer_load(cfg->mappings_dir, &app->renderer, err, errlen);
@@ -168,6 +169,7 @@ void cdx_app_cleanup(cdx_app_t *app)
     OPENSSL_cleanse(app->patient_key, sizeof app->patient_key);
     cdx_audit_key_free(app->audit_key);
     app->audit_key = NULL;
+    OPENSSL_cleanse(&app->national, sizeof app->national);
     pthread_mutex_destroy(&app->mu);
     pthread_cond_destroy(&app->cv);
 }

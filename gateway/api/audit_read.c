@@ -6,6 +6,7 @@
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/audit_format.h"
 #include "cdx/domain/institution.h"
+#include "cdx/domain/national.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -61,18 +62,28 @@ int cdx_audit_page_cursor(cdx_app_t *app, const cdx_params_t *p, cdx_audit_page_
 
 /* ---- the read ------------------------------------------------------------- */
 
-/* The keyed hashes of every identity of the person behind c->who (the one
- * asked for too, when no stored document carries it), as a JSON array. */
+/* The keyed hashes of every identity of the person behind c->who, and of
+ * the one asked for as written and as stored (a national id is stored only
+ * as its keyed hash: never looked up, nor kept, in clear), as a JSON
+ * array. */
 static int person_keys(cdx_disclosure_t *d, cdx_registry_t *reg, cdx_audit_page_ctx_t *c)
 {
+    char asked[sizeof c->who.root + sizeof c->who.ext + 2], stored[sizeof asked + 96];
+    snprintf(asked, sizeof asked, "%s|%s", c->who.root, c->who.ext);
+    if (cdx_national_ref_stored(&d->app->national, asked, stored, sizeof stored) != 0)
+        return CDX_EINVAL;
+    OPENSSL_cleanse(asked, sizeof asked);
+    const char *ext = strchr(stored, '|') + 1;
     cdx_person_row_t *rows = NULL;
     size_t n = 0;
-    int rc = cdx_registry_persons_by_identity(reg, c->who.root, c->who.ext, &rows, &n);
+    int rc = cdx_registry_persons_by_identity(reg, c->who.root, ext, &rows, &n);
     if (rc != 0)
         return rc;
     json_t *keys = json_array();
     char key[33];
     cdx_app_patient_key(d->app->patient_key, c->who.root, c->who.ext, key);
+    json_array_append_new(keys, json_string(key));
+    cdx_app_patient_key(d->app->patient_key, c->who.root, ext, key);
     memcpy(d->patient_key, key, sizeof key);
     json_array_append_new(keys, json_string(key));
     for (size_t p = 0; p < n; p++) {

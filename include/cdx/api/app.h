@@ -36,6 +36,9 @@ typedef struct cdx_app {
     pthread_cond_t cv;
     unsigned char patient_key[32];
     cdx_audit_key_t *audit_key; /* signs the audit trail's checkpoints */
+    /* The national id roots and their key: a national id asked for by a
+     * read of the audit trail is looked up in its stored (hashed) form. */
+    cdx_national_t national;
 } cdx_app_t;
 
 /* Reads (or creates, mode 0600) the patient-hash key file. */
