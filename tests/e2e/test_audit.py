@@ -284,6 +284,29 @@ class TestVerify(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
+class TestShutdownCheckpoint(unittest.TestCase):
+    def test_clean_shutdown_signs(self):
+        """With audit_checkpoint_records 0 only a clean shutdown signs: the last
+        record is covered, by the same key after a restart."""
+        gw = Gateway(PKI, name="audit-stop", institutions=[
+            Institution(HANBIT, "Hanbit University Hospital", CERTS["hanbit"], "submit, query")],
+            settings={"audit_checkpoint_records": "0"}).start()
+        try:
+            body = cdxtest.minimal_cda(custodian_oid=HANBIT, patient_ext="STOP-1",
+                                       doc_ext="STOP-%d" % os.getpid())
+            self.assertEqual(cdxtest.post_document(gw, body, CERTS["hanbit"]).status, 201)
+            self.assertEqual(cdxtest.registry_query(
+                gw, "SELECT count(*) FROM audit_checkpoints")[0][0], 0)
+        finally:
+            gw.stop()
+        last = cdxtest.audit_max_seq(gw)
+        cps = cdxtest.registry_query(gw, "SELECT seq, key_id FROM audit_checkpoints")
+        self.assertEqual([c[0] for c in cps], [last])
+        r = cdxtest.run([cdxtest.BIN, "audit", "verify", "--config", gw.conf], check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("signatures verified with key %s" % cps[0][1], r.stdout)
+
+
 SYSLOG = re.compile(r'^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\S{1,255}) '
                     r'cdxgw - ([!-~]{1,32}) \[cdx-audit@32473((?: [a-zA-Z]{1,32}="'
                     r'(?:[^"\\\]]|\\["\\\]])*")+)\] (.*)$')
