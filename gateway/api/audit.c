@@ -36,8 +36,8 @@ static void h_audit_key(cdx_request_t *rq)
 /* ---- GET /v1/audit -------------------------------------------------------- */
 
 static const cdx_param_spec_t query_specs[] = {
-    {"from", 0, 40},   {"to", 0, 40},    {"patient", 0, 400},
-    {"event", 0, 64},  {"limit", 0, 8},  {"cursor", 0, 512},
+    {"from", 0, 40},  {"to", 0, 40},   {"patient", 0, 400},
+    {"event", 0, 64}, {"limit", 0, 8}, {"cursor", 0, 512},
 };
 
 /* Reads the query string into c.  Returns 0, or CDX_EINVAL with *e filled. */
@@ -75,8 +75,8 @@ static int read_query(cdx_app_t *app, const cdx_params_t *p, cdx_audit_page_ctx_
         return CDX_EINVAL;
     c->limit = (size_t)limit;
     snprintf(c->scope, sizeof c->scope, "%s\nfrom=%s\nbefore=%s\npatient=%s|%s\nevent=%s\n",
-             ROUTE_QUERY, c->from, c->before, present ? c->who.root : "",
-             present ? c->who.ext : "", event != NULL ? event : "");
+             ROUTE_QUERY, c->from, c->before, present ? c->who.root : "", present ? c->who.ext : "",
+             event != NULL ? event : "");
     return cdx_audit_page_cursor(app, p, c, e);
 }
 

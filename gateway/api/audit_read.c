@@ -88,8 +88,7 @@ static int person_keys(cdx_disclosure_t *d, cdx_registry_t *reg, cdx_audit_page_
     json_array_append_new(keys, json_string(key));
     for (size_t p = 0; p < n; p++) {
         for (size_t i = 0; i < rows[p].nids; i++) {
-            cdx_app_patient_key(d->app->patient_key, rows[p].ids[i].root, rows[p].ids[i].ext,
-                                key);
+            cdx_app_patient_key(d->app->patient_key, rows[p].ids[i].root, rows[p].ids[i].ext, key);
             json_array_append_new(keys, json_string(key));
         }
     }
@@ -107,9 +106,9 @@ static json_t *access_json(const cdx_audit_record_t *r)
 {
     return json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "seq",
                      (json_int_t)r->seq, "ts", r->ts, "institution", r->actor_oid, "user",
-                     r->actor_user, "event", r->event, "document_id", r->document_id,
-                     "purpose", r->purpose, "reason", r->reason, "decision", r->decision,
-                     "consent", r->consent);
+                     r->actor_user, "event", r->event, "document_id", r->document_id, "purpose",
+                     r->purpose, "reason", r->reason, "decision", r->decision, "consent",
+                     r->consent);
 }
 
 static int collect(void *arg, const cdx_audit_record_t *rec)
@@ -148,8 +147,8 @@ static void page_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
     snprintf(out, outlen, "route=%s count=%zu more=%d%s%s%s%s%s",
              c->access_log ? ROUTE_ACCESS_LOG : "audit.query",
              c->records ? json_array_size(c->records) : 0, c->more, c->from[0] ? " from" : "",
-             c->before[0] ? " to" : "", c->by_patient ? " patient" : "",
-             c->f.event ? " event" : "", c->f.breakglass ? " breakglass" : "");
+             c->before[0] ? " to" : "", c->by_patient ? " patient" : "", c->f.event ? " event" : "",
+             c->f.breakglass ? " breakglass" : "");
 }
 
 static void page_respond(cdx_disclosure_t *d, cdx_request_t *rq)
@@ -190,8 +189,8 @@ static const cdx_param_spec_t access_specs[] = {
 
 /* The reads of a person's records by institutions: document reads and
  * queries that disclosed something. */
-static const char ACCESS_EVENTS[] = "[\"" CDX_AUDIT_DOCUMENT_READ "\",\"" CDX_AUDIT_DOCUMENT_QUERY
-                                    "\"]";
+static const char ACCESS_EVENTS[] =
+    "[\"" CDX_AUDIT_DOCUMENT_READ "\",\"" CDX_AUDIT_DOCUMENT_QUERY "\"]";
 
 /* Percent-decodes s into out (size outlen).  Returns 0, or CDX_EINVAL for
  * a broken escape, an encoded NUL or a result that does not fit. */

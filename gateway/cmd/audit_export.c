@@ -58,8 +58,7 @@ static int time_bound(const char *value, const char *name, char out[24])
     return 0;
 }
 
-static int run_export(const cdx_config_t *cfg, export_state_t *x, const char *from,
-                      const char *to)
+static int run_export(const cdx_config_t *cfg, export_state_t *x, const char *from, const char *to)
 {
     char path[CDX_PATH_MAX + 32], err[512];
     snprintf(path, sizeof path, "%s/registry.db", cfg->data_dir);
@@ -116,8 +115,7 @@ int cdx_cmd_audit_export(int argc, char **argv)
             rc = 1;
         }
         if (rc == 0 && out_path != NULL)
-            fprintf(stderr, "cdxgw: %lld audit records written to %s\n", (long long)x.n,
-                    out_path);
+            fprintf(stderr, "cdxgw: %lld audit records written to %s\n", (long long)x.n, out_path);
     }
     cdx_buf_cleanup(&x.line);
     cdx_config_cleanup(&cfg);

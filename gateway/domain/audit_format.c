@@ -40,13 +40,13 @@ json_t *cdx_audit_record_json(const cdx_audit_record_t *r)
     if (o == NULL)
         return NULL;
     int bad = json_object_set_new(o, "seq", json_integer(r->seq));
-    static const char *const names[] = {"ts",      "event",   "actor",       "user",
-                                        "purpose", "patient_key", "document_id", "detail",
-                                        "peer",    "decision", "reason",     "consent",
-                                        "hash"};
-    const char *values[] = {r->ts,      r->event,       r->actor_oid,   r->actor_user, r->purpose,
-                            r->patient_key, r->document_id, r->detail, r->peer,
-                            r->decision, r->reason,      r->consent,     r->hash};
+    static const char *const names[] = {"ts",          "event",       "actor",  "user", "purpose",
+                                        "patient_key", "document_id", "detail", "peer", "decision",
+                                        "reason",      "consent",     "hash"};
+    const char *values[] = {r->ts,      r->event,       r->actor_oid,   r->actor_user,
+                            r->purpose, r->patient_key, r->document_id, r->detail,
+                            r->peer,    r->decision,    r->reason,      r->consent,
+                            r->hash};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(names); i++)
         bad |= json_object_set_new(o, names[i], str_or_null(values[i]));
     bad |= json_object_set_new(o, "outcome", json_integer(r->outcome));
@@ -92,17 +92,18 @@ static json_t *agents(const cdx_audit_record_t *r)
         json_decref(inst);
         return NULL;
     }
-    json_object_set_new(inst, "who", r->actor_oid ? identifier(r->actor_oid)
-                                                   : json_pack("{s:s}", "display", "unknown"));
+    json_object_set_new(inst, "who",
+                        r->actor_oid ? identifier(r->actor_oid)
+                                     : json_pack("{s:s}", "display", "unknown"));
     if (r->peer != NULL)
-        json_object_set_new(inst, "network", json_pack("{s:s, s:s}", "address", r->peer, "type",
-                                                       "2")); /* 2: an IP address */
-    if (r->purpose != NULL)
         json_object_set_new(
-            inst, "purposeOfUse",
-            json_pack("[{s:[o]}]", "coding",
-                      coding("http://terminology.hl7.org/CodeSystem/v3-ActReason", r->purpose,
-                             NULL)));
+            inst, "network",
+            json_pack("{s:s, s:s}", "address", r->peer, "type", "2")); /* 2: an IP address */
+    if (r->purpose != NULL)
+        json_object_set_new(inst, "purposeOfUse",
+                            json_pack("[{s:[o]}]", "coding",
+                                      coding("http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                             r->purpose, NULL)));
     json_array_append_new(list, inst);
     if (r->actor_user != NULL) {
         json_t *user = json_pack("{s:{s:s}, s:b}", "who", "display", r->actor_user, "requestor", 1);
@@ -120,19 +121,17 @@ static json_t *entities(const cdx_audit_record_t *r)
         return NULL;
     if (r->patient_key != NULL)
         json_array_append_new(
-            list, json_pack("{s:{s:{s:s, s:s}}, s:o, s:o}", "what", "identifier", "system",
-                            "urn:cdxgw:patient-key", "value", r->patient_key, "type",
-                            coding("http://terminology.hl7.org/CodeSystem/audit-entity-type",
-                                   "1", "Person"),
-                            "role",
-                            coding("http://terminology.hl7.org/CodeSystem/object-role", "1",
-                                   "Patient")));
-    json_t *doc = json_pack("{s:o, s:o}", "type",
-                            coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2",
-                                   "System Object"),
-                            "role",
-                            coding("http://terminology.hl7.org/CodeSystem/object-role", "20",
-                                   "Job"));
+            list,
+            json_pack(
+                "{s:{s:{s:s, s:s}}, s:o, s:o}", "what", "identifier", "system",
+                "urn:cdxgw:patient-key", "value", r->patient_key, "type",
+                coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", "Person"),
+                "role",
+                coding("http://terminology.hl7.org/CodeSystem/object-role", "1", "Patient")));
+    json_t *doc = json_pack(
+        "{s:o, s:o}", "type",
+        coding("http://terminology.hl7.org/CodeSystem/audit-entity-type", "2", "System Object"),
+        "role", coding("http://terminology.hl7.org/CodeSystem/object-role", "20", "Job"));
     if (doc == NULL)
         return list;
     if (r->document_id != NULL)
@@ -144,8 +143,8 @@ static json_t *entities(const cdx_audit_record_t *r)
     const char *values[] = {r->detail, r->decision, r->reason, r->consent, r->hash};
     for (size_t i = 0; details != NULL && i < CDX_ARRAY_SIZE(names); i++)
         if (values[i] != NULL)
-            json_array_append_new(details, json_pack("{s:s, s:s}", "type", names[i],
-                                                     "valueString", values[i]));
+            json_array_append_new(
+                details, json_pack("{s:s, s:s}", "type", names[i], "valueString", values[i]));
     json_object_set_new(doc, "detail", details);
     json_array_append_new(list, doc);
     return list;
@@ -175,11 +174,10 @@ json_t *cdx_audit_record_fhir(const cdx_audit_record_t *r)
         json_object_set_new(o, "outcomeDesc", json_string(r->detail));
     json_object_set_new(o, "entity", entities(r));
     if (r->purpose != NULL)
-        json_object_set_new(
-            o, "purposeOfEvent",
-            json_pack("[{s:[o]}]", "coding",
-                      coding("http://terminology.hl7.org/CodeSystem/v3-ActReason", r->purpose,
-                             NULL)));
+        json_object_set_new(o, "purposeOfEvent",
+                            json_pack("[{s:[o]}]", "coding",
+                                      coding("http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                             r->purpose, NULL)));
     return o;
 }
 
@@ -244,9 +242,9 @@ int cdx_audit_record_syslog(const cdx_audit_record_t *r, const char *hostname, c
         rc = header_token(out, r->event, 32);
     if (rc == 0)
         rc = cdx_buf_puts(out, " [cdx-audit@32473");
-    const char *names[] = {"seq",     "eventID",    "eventTypeCode", "action",     "outcome",
-                           "actor",   "user",       "peer",          "purpose",    "patientKey",
-                           "document", "decision",  "reason",        "consent",    "detail",
+    const char *names[] = {"seq",         "eventID",  "eventTypeCode", "action",  "outcome",
+                           "actor",       "user",     "peer",          "purpose", "patientKey",
+                           "document",    "decision", "reason",        "consent", "detail",
                            "hashVersion", "hash"};
     const char *values[] = {seq,
                             def ? def->event_code : NULL,

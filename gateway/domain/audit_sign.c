@@ -91,8 +91,7 @@ int cdx_audit_key_load(const char *path, int create, cdx_audit_key_t **out, char
         rc = cdx_read_file(path, 16384, &data, &len);
     }
     if (rc != 0) {
-        cdx_errf(err, errlen, "audit_signing_key_file: cannot read %s: %s", path,
-                 cdx_strerror(rc));
+        cdx_errf(err, errlen, "audit_signing_key_file: cannot read %s: %s", path, cdx_strerror(rc));
         return rc == -ENOENT ? CDX_ENOTFOUND : CDX_ECONFIG;
     }
     BIO *mem = BIO_new_mem_buf(data, (int)len);
@@ -179,11 +178,11 @@ int cdx_audit_key_can_sign(const cdx_audit_key_t *key)
 static int checkpoint_message(int64_t seq, const char *hash, const char *ts, char *out,
                               size_t outlen, size_t *len)
 {
-    if (hash == NULL || ts == NULL || strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64 ||
-        strcspn(ts, "\r\n") != strlen(ts) || seq < 1)
+    if (hash == NULL || ts == NULL || strlen(hash) != 64 ||
+        strspn(hash, "0123456789abcdef") != 64 || strcspn(ts, "\r\n") != strlen(ts) || seq < 1)
         return CDX_EINVAL;
-    int n = snprintf(out, outlen, "cdx.audit.checkpoint.v1\n%lld\n%s\n%s\n", (long long)seq,
-                     hash, ts);
+    int n =
+        snprintf(out, outlen, "cdx.audit.checkpoint.v1\n%lld\n%s\n%s\n", (long long)seq, hash, ts);
     if (n < 0 || (size_t)n >= outlen)
         return CDX_EINVAL;
     *len = (size_t)n;

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #define AUDIT_COLUMNS                                                                              \
-    "SELECT a.seq, a.ts, a.event, a.actor_oid, a.actor_user, a.purpose, a.outcome,"               \
-    " a.patient_key, a.document_id, a.detail, x.peer, x.decision, x.reason, x.consent,"           \
+    "SELECT a.seq, a.ts, a.event, a.actor_oid, a.actor_user, a.purpose, a.outcome,"                \
+    " a.patient_key, a.document_id, a.detail, x.peer, x.decision, x.reason, x.consent,"            \
     " coalesce(x.hash_version, 1), a.hash FROM audit a LEFT JOIN audit_atna x USING (seq)"
 
 /* The filters shared by both statements: ?1 after seq, ?2 from, ?3 before, ?4 event, ?5
@@ -18,17 +18,17 @@
  * ?9 the patient keys (a JSON array) in the statement by patient; ?10 the outcome of a success;
  * ?11 institutions only. */
 #define AUDIT_WHERE                                                                                \
-    " a.seq > ?1 AND (?2 IS NULL OR a.ts >= ?2) AND (?3 IS NULL OR a.ts < ?3)"                   \
+    " a.seq > ?1 AND (?2 IS NULL OR a.ts >= ?2) AND (?3 IS NULL OR a.ts < ?3)"                     \
     " AND (?4 IS NULL OR a.event = ?4)"                                                            \
-    " AND (?5 = 0 OR a.purpose = 'ETREAT' OR x.decision = 'breakglass')"                          \
+    " AND (?5 = 0 OR a.purpose = 'ETREAT' OR x.decision = 'breakglass')"                           \
     " AND (?6 IS NULL OR a.event IN (SELECT value FROM json_each(?6)))"                            \
-    " AND (?7 = 0 OR ?10 = a.outcome)"                                                            \
+    " AND (?7 = 0 OR ?10 = a.outcome)"                                                             \
     " AND (?11 = 0 OR (a.actor_oid IS NOT NULL AND a.actor_oid NOT LIKE 'local:%'))"
 
 static const char *text_or_null(sqlite3_stmt *st, int col)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? NULL
-                                                        : (const char *)sqlite3_column_text(st, col);
+                                                       : (const char *)sqlite3_column_text(st, col);
 }
 
 static void read_record(sqlite3_stmt *st, cdx_audit_record_t *r)
@@ -59,16 +59,15 @@ int cdx_registry_audit_each(cdx_registry_t *reg, const cdx_audit_filter_t *f,
     reg->errmsg[0] = '\0';
     sqlite3_stmt *st = NULL;
     int by_patient = f->patient_keys_json != NULL;
-    int rc = by_patient ? cdx_store_stmt_get(reg, STMT_AUDIT_ACCESS_LOG,
-                                             AUDIT_COLUMNS " WHERE a.patient_key IN"
-                                                           " (SELECT value FROM json_each(?9))"
-                                                           " AND" AUDIT_WHERE
-                                                           " ORDER BY a.seq LIMIT ?8",
-                                             &st)
-                        : cdx_store_stmt_get(reg, STMT_AUDIT_PAGE,
-                                             AUDIT_COLUMNS " WHERE" AUDIT_WHERE
-                                                           " ORDER BY a.seq LIMIT ?8",
-                                             &st);
+    int rc = by_patient
+                 ? cdx_store_stmt_get(reg, STMT_AUDIT_ACCESS_LOG,
+                                      AUDIT_COLUMNS " WHERE a.patient_key IN"
+                                                    " (SELECT value FROM json_each(?9))"
+                                                    " AND" AUDIT_WHERE " ORDER BY a.seq LIMIT ?8",
+                                      &st)
+                 : cdx_store_stmt_get(reg, STMT_AUDIT_PAGE,
+                                      AUDIT_COLUMNS " WHERE" AUDIT_WHERE " ORDER BY a.seq LIMIT ?8",
+                                      &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, f->after_seq);

@@ -24,9 +24,9 @@ typedef struct cdx_audit_page_ctx {
     char from[24], before[24], event[64];
     cdx_patient_ref_t who; /* the identity asked for, as stored */
     int by_patient;
-    int access_log;        /* the access log's form and filters */
+    int access_log; /* the access log's form and filters */
     size_t limit;
-    char scope[1024];      /* the route and filters a cursor is bound to */
+    char scope[1024]; /* the route and filters a cursor is bound to */
     unsigned char cursor_key[32];
     /* The read's results. */
     char *keys_json; /* the keyed hashes of the person's identities */

@@ -41,10 +41,10 @@ static void test_sign_verify(void **state)
     assert_int_equal(cdx_audit_checkpoint_verify(again, 42, H64, ts, sig), 0);
     /* Every part of the message counts. */
     assert_int_equal(cdx_audit_checkpoint_verify(k, 43, H64, ts, sig), CDX_ECONFLICT);
-    assert_int_equal(cdx_audit_checkpoint_verify(
-                         k, 42, "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                         ts, sig),
-                     CDX_ECONFLICT);
+    assert_int_equal(
+        cdx_audit_checkpoint_verify(
+            k, 42, "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", ts, sig),
+        CDX_ECONFLICT);
     assert_int_equal(cdx_audit_checkpoint_verify(k, 42, H64, "2026-12-03T07:00:00.001Z", sig),
                      CDX_ECONFLICT);
     char bad[CDX_AUDIT_SIG_HEX];
@@ -121,8 +121,9 @@ static void test_syslog(void **state)
     cdx_buf_init(&b, 1 << 16);
     assert_int_equal(cdx_audit_record_syslog(&rec, "gw1", &b), 0);
     assert_string_equal(strchr(b.data, '\n'), "\n"); /* one line, the reason's line end gone */
-    assert_true(strncmp(b.data, "<86>1 2026-12-03T07:00:00.123Z gw1 cdxgw - document.read "
-                                "[cdx-audit@32473 seq=\"7\"",
+    assert_true(strncmp(b.data,
+                        "<86>1 2026-12-03T07:00:00.123Z gw1 cdxgw - document.read "
+                        "[cdx-audit@32473 seq=\"7\"",
                         strlen("<86>1 2026-12-03T07:00:00.123Z gw1 cdxgw - document.read "
                                "[cdx-audit@32473 seq=\"7\"")) == 0);
     assert_non_null(strstr(b.data, " user=\"dr \\\"quote\\\" \\]x\""));

@@ -135,8 +135,7 @@ static void put_u64(EVP_MD_CTX *ctx, uint64_t v)
     EVP_DigestUpdate(ctx, b, 8);
 }
 
-static void v1_hash(const char *prev, int64_t seq, const char *ts, const char *event,
-                    char out[65])
+static void v1_hash(const char *prev, int64_t seq, const char *ts, const char *event, char out[65])
 {
     unsigned char md[32];
     unsigned int n = 0;
@@ -300,7 +299,9 @@ static void test_read_filters(void **state)
     cdx_registry_t *reg = fresh();
     for (int k = 1; k <= 6; k++)
         append(reg, k);
-    cdx_audit_event_t bg = {.event = "document.read", .outcome = 0, .purpose = "ETREAT",
+    cdx_audit_event_t bg = {.event = "document.read",
+                            .outcome = 0,
+                            .purpose = "ETREAT",
                             .patient_key = "ffffffffffffffffffffffffffffffff"};
     assert_int_equal(cdx_registry_audit(reg, &bg), 0);
     int n = 0;
@@ -325,10 +326,8 @@ static void test_read_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v2_covers_atna_fields),
-        cmocka_unit_test(test_v1_rows_then_v2),
-        cmocka_unit_test(test_checkpoints_signed),
-        cmocka_unit_test(test_tampering_found),
+        cmocka_unit_test(test_v2_covers_atna_fields), cmocka_unit_test(test_v1_rows_then_v2),
+        cmocka_unit_test(test_checkpoints_signed),    cmocka_unit_test(test_tampering_found),
         cmocka_unit_test(test_read_filters),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
