@@ -6,8 +6,8 @@
 #
 # A step's version is the number its file name starts with; the versions
 # must increase from 1 (a number reserved for a step not in this tree may
-# be missing; migrate.c applies whichever steps are newer than the database).  Its first line is "-- name: TEXT",
-# the name recorded in schema_migrations.  Other lines starting with "--"
+# be missing; migrate.c applies every step the database has not recorded).
+# Its first line is "-- name: TEXT", the name recorded in schema_migrations.  Other lines starting with "--"
 # are comments and are dropped; the rest are joined without their line ends,
 # exactly as the steps were once written as C string literals, so that the
 # schema text SQLite records (sqlite_master) is the same whichever cdxgw
