@@ -41,9 +41,9 @@ PROBLEM_FUNCTIONS = {
     "server_refuse": 2,
     "cdx_diag_reject": 2,
     "audit_refusal": 2,
-    "cdx_app_on_reject": 4,
-    "cdx_app_audit_reject": 4,
-    "reject_hook": 4,
+    "cdx_app_on_reject": 5,
+    "cdx_app_audit_reject": 5,
+    "reject_hook": 5,
 }
 
 # Calls that pass on a code chosen elsewhere, where this check reads it as

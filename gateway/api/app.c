@@ -184,6 +184,8 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     pthread_mutex_init(&app->mu, NULL);
     pthread_cond_init(&app->cv, NULL);
     int rc = cdx_app_load_key(cfg->patient_key_file, app->patient_key, err, errlen);
+    if (rc == 0)
+        rc = cdx_audit_key_load(cfg->audit_signing_key_file, 1, &app->audit_key, err, errlen);
     if (rc != 0)
         return rc;
     cdx_national_t nat;
@@ -256,6 +258,8 @@ void cdx_app_cleanup(cdx_app_t *app)
     cdx_renderer_free(app->renderer);
     app->renderer = NULL;
     OPENSSL_cleanse(app->patient_key, sizeof app->patient_key);
+    cdx_audit_key_free(app->audit_key);
+    app->audit_key = NULL;
     OPENSSL_cleanse(&app->national, sizeof app->national);
     pthread_mutex_destroy(&app->mu);
     pthread_cond_destroy(&app->cv);
@@ -298,6 +302,8 @@ static const char *index_event(const char *route)
         return NULL; /* a read of a patient's facts: document.read */
     if (strcmp(route, "consents.put") == 0)
         return CDX_AUDIT_CONSENT_RECORD;
+    if (strncmp(route, "audit.", 6) == 0)
+        return CDX_AUDIT_AUDIT_READ;
     if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0 ||
         strncmp(route, "consents.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
@@ -311,6 +317,7 @@ typedef struct reject_audit {
     const char *event;
     int outcome;
     char actor[128];
+    char peer[64];
     char purpose[16]; /* "" when none is recorded */
     char detail[96];
 } reject_audit_t;
@@ -324,6 +331,7 @@ static int apply_reject(cdx_registry_t *reg, void *arg)
         .purpose = ra->purpose[0] ? ra->purpose : NULL,
         .outcome = ra->outcome,
         .detail = ra->detail,
+        .peer = ra->peer[0] ? ra->peer : NULL,
     };
     return cdx_registry_audit(reg, &ev);
 }
@@ -336,15 +344,16 @@ static void reject_done(cdx_write_req_t *req, int status)
     free(req->arg);
 }
 
-void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
-                       const char *code)
+void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid,
+                       const char *peer_addr, int status, const char *code)
 {
     /* Refused while the head was read: the purpose was not looked at. */
-    cdx_app_audit_reject(app, route, peer_oid, status, code, CDX_PURPOSE_DEFAULT);
+    cdx_app_audit_reject(app, route, peer_oid, peer_addr, status, code, CDX_PURPOSE_DEFAULT);
 }
 
 void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,
-                          int status, const char *code, const char *purpose)
+                          const char *peer_addr, int status, const char *code,
+                          const char *purpose)
 {
     if (app->writer == NULL)
         return;
@@ -362,6 +371,7 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
         ra->outcome = CDX_AUDIT_SERIOUS_FAILURE;
     }
     cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
+    cdx_strlcpy(ra->peer, peer_addr ? peer_addr : "", sizeof ra->peer);
     cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
     snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
              code);
@@ -377,6 +387,7 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
 typedef struct deny_audit {
     cdx_write_req_t req;
     char actor[128];
+    char peer[64];
     char detail[96];
 } deny_audit_t;
 
@@ -388,6 +399,7 @@ static int apply_deny(cdx_registry_t *reg, void *arg)
         .actor_oid = da->actor[0] ? da->actor : NULL,
         .outcome = CDX_AUDIT_SERIOUS_FAILURE,
         .detail = da->detail,
+        .peer = da->peer[0] ? da->peer : NULL,
     };
     return cdx_registry_audit(reg, &ev);
 }
@@ -418,6 +430,7 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
     if (da == NULL)
         return;
     cdx_strlcpy(da->actor, rq->peer ? rq->peer->oid : "", sizeof da->actor);
+    cdx_strlcpy(da->peer, rq->peer_addr, sizeof da->peer);
     snprintf(da->detail, sizeof da->detail, "route=%s status=403 code=FORBIDDEN",
              rq->route->name);
     da->req.apply = apply_deny;

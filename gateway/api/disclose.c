@@ -263,6 +263,7 @@ void cdx_disclose_audit_event(cdx_disclosure_t *d, cdx_audit_event_t *ev)
         .document_id = d->target_id[0] ? d->target_id : NULL,
         .detail = d->detail,
         .reason = d->reason[0] && d->decision.reason != CDX_ACCESS_REASON_INVALID ? d->reason : NULL,
+        .peer = d->peer[0] ? d->peer : NULL,
     };
     int64_t consent = d->decision.allow ? d->consent_id : d->decision.consent_id;
     if (consent > 0) {
@@ -428,6 +429,7 @@ cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoin
     cdx_strlcpy(d->reason, reason != NULL ? reason : "", sizeof d->reason);
     d->overrides_deny = (int)d->app->cfg->breakglass_overrides_deny;
     cdx_disclose_clock(d, (int64_t)time(NULL), cdx_app_breakglass_minutes(d->app));
+    cdx_strlcpy(d->peer, rq->peer_addr, sizeof d->peer);
     return d;
 }
 
@@ -451,6 +453,7 @@ void cdx_disclose_on_deny(cdx_app_t *app, const cdx_request_t *rq, const char *e
         return;
     d->event = event;
     cdx_disclose_prepare(d, rq->peer, rq->route->role, rq->route->name, NULL, NULL);
+    cdx_strlcpy(d->peer, rq->peer_addr, sizeof d->peer);
     cdx_access_request_t ask = {
         .institution = d->institution, .role_needed = d->role_needed, .purpose = d->purpose};
     d->decision = cdx_access_decide(&ask);

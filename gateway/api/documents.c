@@ -36,6 +36,7 @@ typedef struct ingest_job {
     void *hold;
     char purpose[32];
     char user[128];
+    char peer[64]; /* the client's network address */
     char patient_key[33];
     int rejected;
     cdx_ingest_change_t change; /* the registry change and its outcome */
@@ -305,6 +306,7 @@ static void ingest_done(cdx_request_t *rq, void *arg)
         .body = job->body,
         .submitter = job->submitter,
         .user = job->user,
+        .peer = job->peer,
         .purpose = job->purpose,
         .patient_key = job->patient_key,
         .refer = job->app->cfg->forward_referrals != 0,
@@ -338,7 +340,7 @@ static void refuse_post(cdx_request_t *rq, int status, const char *code, const c
 {
     const cdx_purpose_t *purpose = declared_purpose(rq);
     cdx_app_audit_reject(cdx_server_app(rq->server), rq->route, rq->peer ? rq->peer->oid : NULL,
-                         status, code, purpose ? purpose->code : NULL);
+                         rq->peer_addr, status, code, purpose ? purpose->code : NULL);
     cdx_respond_problem(rq, status, code, detail, NULL);
 }
 
@@ -387,6 +389,7 @@ static void h_documents_post(cdx_request_t *rq)
         job->mime_type = ct;
     }
     cdx_strlcpy(job->submitter, rq->peer ? rq->peer->oid : "", sizeof job->submitter);
+    cdx_strlcpy(job->peer, rq->peer_addr, sizeof job->peer);
     job->policy = rq->peer ? rq->peer->policy : 0;
     job->relay = rq->peer != NULL && (rq->peer->roles & CDX_ROLE_RELAY) != 0;
     for (size_t i = 0; rq->peer != NULL && i < rq->peer->nid_roots && i < CDX_INST_MAX_ID_ROOTS;

@@ -67,6 +67,7 @@ typedef struct refusal_audit {
     const char *event;
     char actor[128];
     char user[128];
+    char peer[64];
     char detail[128];
 } refusal_audit_t;
 
@@ -79,6 +80,7 @@ static int apply_refusal(cdx_registry_t *reg, void *arg)
         .actor_user = ra->user[0] ? ra->user : NULL,
         .outcome = CDX_AUDIT_MINOR_FAILURE,
         .detail = ra->detail,
+        .peer = ra->peer[0] ? ra->peer : NULL,
     };
     return cdx_registry_audit(reg, &ev);
 }
@@ -103,6 +105,7 @@ static void refuse(cdx_request_t *rq, int status, const char *code, const char *
         const char *user = cdx_http_header(rq->http, "x-cdx-user");
         ra->event = event;
         cdx_strlcpy(ra->actor, rq->peer != NULL ? rq->peer->oid : "", sizeof ra->actor);
+        cdx_strlcpy(ra->peer, rq->peer_addr, sizeof ra->peer);
         cdx_strlcpy(ra->user, user != NULL ? user : "", sizeof ra->user);
         snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s%s%s", rq->route->name,
                  status, code, field != NULL ? " field=" : "", field != NULL ? field : "");
@@ -128,6 +131,7 @@ typedef struct link_job {
     int64_t link_id;
     char actor[128];
     char user[128];
+    char peer[64];
     char patient_key[33];
     cdx_link_outcome_t result;
     char missing;
@@ -148,6 +152,7 @@ static int apply_link(cdx_registry_t *reg, void *arg)
         .actor_oid = job->actor,
         .actor_user = job->user[0] ? job->user : NULL,
         .patient_key = job->patient_key[0] ? job->patient_key : NULL,
+        .peer = job->peer[0] ? job->peer : NULL,
     };
     cdx_link_row_cleanup(&job->row);
     if (job->unlink)
@@ -209,6 +214,7 @@ static void submit_link_job(cdx_request_t *rq, link_job_t *job)
     const char *user = cdx_http_header(rq->http, "x-cdx-user");
     cdx_strlcpy(job->actor, rq->peer != NULL ? rq->peer->oid : "", sizeof job->actor);
     cdx_strlcpy(job->user, user != NULL ? user : "", sizeof job->user);
+    cdx_strlcpy(job->peer, rq->peer_addr, sizeof job->peer);
     job->wreq.apply = apply_link;
     job->wreq.done = link_written;
     job->wreq.arg = job;

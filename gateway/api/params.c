@@ -260,7 +260,7 @@ int cdx_params_time(const cdx_params_t *p, const char *name, char key[CDX_TIME_K
 
 void cdx_params_refuse(cdx_app_t *app, cdx_request_t *rq, const cdx_param_error_t *e)
 {
-    cdx_app_audit_reject(app, rq->route, rq->peer != NULL ? rq->peer->oid : NULL, e->status,
-                         e->code, NULL);
+    cdx_app_audit_reject(app, rq->route, rq->peer != NULL ? rq->peer->oid : NULL, rq->peer_addr,
+                         e->status, e->code, NULL);
     cdx_respond_problem(rq, e->status, e->code, e->detail, NULL);
 }

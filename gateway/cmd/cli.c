@@ -254,7 +254,10 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
     cdx_server_set_metrics_hook(srv, app_metrics);
     cdx_server_set_reject_hook(srv, cdx_app_on_reject);
     cdx_server_set_deny_hook(srv, cdx_app_on_deny);
-    rc = cdx_app_start_writer(&app, &loop, reg);
+    /* The writer signs a checkpoint every audit_checkpoint_records records. */
+    rc = cdx_registry_set_audit_key(reg, app.audit_key, app.cfg->audit_checkpoint_records);
+    if (rc == 0)
+        rc = cdx_app_start_writer(&app, &loop, reg);
     if (rc != 0)
         snprintf(err, sizeof err, "cannot start the registry writer: %s", cdx_strerror(rc));
     if (rc == 0)
@@ -275,6 +278,16 @@ int cdx_cli_run_server(const cdx_config_t *cfg, void (*on_ready)(int port, void 
 out:
     if (app_ready)
         cdx_app_stop_writer(&app);
+    if (app_ready && app.audit_key != NULL && rc == 0) {
+        /* A clean shutdown signs where the trail stands. */
+        int64_t at = 0;
+        int crc = cdx_registry_audit_checkpoint(reg, &at);
+        if (crc != 0)
+            CDX_WARN("audit.checkpoint_failed", "error=%s", cdx_log_q(cdx_strerror(crc)));
+        else
+            CDX_INFO("audit.checkpoint", "seq=%lld", (long long)at);
+    }
+    cdx_registry_set_audit_key(reg, NULL, 0);
     cdx_server_free(srv);
     if (uv_loop_close(&loop) != 0) {
         uv_run(&loop, UV_RUN_DEFAULT);

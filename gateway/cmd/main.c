@@ -18,7 +18,7 @@ static const struct command {
     {"validate", cdx_cmd_validate, "run the pipeline on files without storing; print issues"},
     {"import", cdx_cmd_import, "bulk-load files and folders of CDA documents"},
     {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
-    {"audit", cdx_cmd_audit, "audit verify: check the audit hash chain"},
+    {"audit", cdx_cmd_audit, "audit verify|checkpoint|export: check, sign or export the audit trail"},
     {"deliveries", cdx_cmd_deliveries, "deliveries list|retry: the outbox of deliveries"},
     {"cohort", cdx_cmd_cohort, "cohort run: count a research cohort definition offline"},
 };

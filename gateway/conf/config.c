@@ -89,6 +89,9 @@ static const cdx_conf_key_t keys[] = {
     INT(delivery_connect_timeout_ms, "10000", 100, 600000, "time allowed to connect to a receiver (TCP and TLS handshake)"),
     INT(delivery_timeout_ms, "60000", 100, 3600000, "time allowed for the whole exchange with a receiver, and for any pause in it"),
     INT(delivery_poll_ms, "500", 10, 60000, "how often the outbox is looked at for deliveries that are due"),
+    /* Accountability: the audit trail's signed checkpoints. */
+    STR(audit_signing_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "Ed25519 private key (PEM) signing the audit trail's checkpoints (default data_dir/audit-ed25519.key, created mode 0600 on first start); its public key is served at `GET /v1/audit/key` for `cdxgw audit verify --key`"),
+    INT(audit_checkpoint_records, "1000", 0, 1000000000, "audit records between two signed checkpoints (0: only at a clean shutdown and on `cdxgw audit checkpoint`)"),
 };
 
 static const cdx_conf_key_t *find_key(const char *name)
@@ -444,6 +447,12 @@ int cdx_config_finish(cdx_config_t *cfg, char *err, size_t errlen)
         (size_t)snprintf(cfg->national_id_key_file, sizeof cfg->national_id_key_file,
                          "%s/national-hmac.key", cfg->data_dir) >= sizeof cfg->national_id_key_file) {
         cdx_errf(err, errlen, "national_id_key_file: path too long");
+        return CDX_ECONFIG;
+    }
+    if (cfg->audit_signing_key_file[0] == '\0' &&
+        (size_t)snprintf(cfg->audit_signing_key_file, sizeof cfg->audit_signing_key_file,
+                         "%s/audit-ed25519.key", cfg->data_dir) >= sizeof cfg->audit_signing_key_file) {
+        cdx_errf(err, errlen, "audit_signing_key_file: path too long");
         return CDX_ECONFIG;
     }
     if (cfg->match_link_threshold[0] != '\0' && cfg->match_review_threshold[0] != '\0' &&

@@ -97,6 +97,12 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "conversion), refused (4: an invalid definition or query string with its code, the "
           "differencing guard `COHORT_DIFFERENCING`, an unknown cohort id), or refused for the "
           "institution's role (8); never a person, a name or an id"),
+    EVENT(CDX_AUDIT_AUDIT_READ, OK | MINOR | SERIOUS, "110101", "Audit Log Used", NULL, NULL,
+          "the audit trail was read: by an administrator (`GET /v1/audit`), or a patient's "
+          "access log by the home institution of the patient's id "
+          "(`GET /v1/patients/{id}/access-log`); 0 with the count returned and the filters used "
+          "by name, 4 when the query string was refused, 8 when refused for the institution's "
+          "role (an institution that is not the id's home gets `access.denied`)"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

@@ -310,3 +310,15 @@ int cdx_institution_check(const cdx_institution_t *inst, char *err, size_t errle
     }
     return 0;
 }
+
+int cdx_institution_is_home_of(const cdx_institution_t *inst, const char *root)
+{
+    if (inst == NULL || root == NULL || root[0] == '\0')
+        return 0;
+    if (cdx_oid_is_at_or_under(root, inst->oid))
+        return 1;
+    for (size_t i = 0; i < inst->nid_roots && i < CDX_INST_MAX_ID_ROOTS; i++)
+        if (cdx_oid_is_at_or_under(root, inst->id_roots[i]))
+            return 1;
+    return 0;
+}

@@ -39,6 +39,7 @@ void cdx_net_dispatch_headers(conn_t *c)
     c->rq.conn = c;
     c->rq.peer = cdx_tls_conn_peer(c->tls);
     c->rq.peer_loopback = c->loopback;
+    cdx_strlcpy(c->rq.peer_addr, c->peer_ip, sizeof c->rq.peer_addr);
     if (!req->keep_alive)
         c->close_after = 1;
     int idx = cdx_router_match(srv->routes, srv->nroutes, req->method, req->path, &c->rq.params,
@@ -90,8 +91,8 @@ void cdx_net_dispatch_request(conn_t *c)
     }
     if (c->route_status == 403) {
         if (c->srv->reject_hook != NULL && (c->rq.route->flags & CDX_ROUTE_BODY))
-            c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL, 403,
-                                "FORBIDDEN");
+            c->srv->reject_hook(c->srv->app, c->rq.route, c->rq.peer ? c->rq.peer->oid : NULL,
+                                c->peer_ip, 403, "FORBIDDEN");
         else if (c->srv->deny_hook != NULL)
             c->srv->deny_hook(c->srv->app, &c->rq);
         char detail[160];
@@ -129,7 +130,8 @@ static void audit_refusal(conn_t *c, int status, const char *code)
         int idx = cdx_router_match(srv->routes, srv->nroutes, method, path, NULL, NULL, 0);
         if (idx >= 0 && (srv->routes[idx].flags & CDX_ROUTE_BODY)) {
             const cdx_institution_t *peer = cdx_tls_conn_peer(c->tls);
-            srv->reject_hook(srv->app, &srv->routes[idx], peer ? peer->oid : NULL, status, code);
+            srv->reject_hook(srv->app, &srv->routes[idx], peer ? peer->oid : NULL, c->peer_ip,
+                             status, code);
         }
     }
 }

@@ -119,7 +119,8 @@ struct cdx_server {
     void *app;
     int (*metrics_hook)(void *app, cdx_buf_t *out);
     void (*stop_hook)(void *app);
-    void (*reject_hook)(void *app, const cdx_route_t *route, const char *peer_oid, int status,
+    void (*reject_hook)(void *app, const cdx_route_t *route, const char *peer_oid,
+                        const char *peer_addr, int status,
                         const char *code);
     void (*deny_hook)(void *app, const cdx_request_t *rq);
 };

@@ -209,7 +209,8 @@ void *cdx_server_app(const cdx_server_t *srv)
 
 void cdx_server_set_reject_hook(cdx_server_t *srv,
                                 void (*hook)(void *app, const cdx_route_t *route,
-                                             const char *peer_oid, int status, const char *code))
+                                             const char *peer_oid, const char *peer_addr,
+                                             int status, const char *code))
 {
     srv->reject_hook = hook;
 }

@@ -5,31 +5,20 @@
 
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
+#include "cdx/domain/audit_sign.h"
 
 #include <string.h>
 
 #include <openssl/evp.h>
 
-#define AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 /* A string field as stored: p == NULL is SQL NULL, distinct from "". */
-typedef struct span {
-    const char *p;
-    size_t n;
-} span_t;
-
-typedef struct audit_row {
-    int64_t seq;
-    span_t ts, event, actor_oid, actor_user, purpose;
-    int64_t outcome;
-    span_t patient_key, document_id, detail;
-} audit_row_t;
-
-static span_t span_of(const char *s)
+span_t cdx_store_span(const char *s)
 {
     span_t sp = {s, s != NULL ? strlen(s) : 0};
     return sp;
 }
+#define span_of cdx_store_span
 
 static void hash_bytes(EVP_MD_CTX *ctx, int *ok, const void *p, size_t n)
 {
@@ -59,21 +48,25 @@ static void hash_span(EVP_MD_CTX *ctx, int *ok, span_t s)
     }
 }
 
-/* hash = SHA-256(tag, prev_hash, seq, ts, event, actor_oid, actor_user, purpose, outcome,
- * patient_key, document_id, detail), integers as 8 big-endian bytes, strings as above.  The
- * sequence number is covered so that renumbering rows breaks the chain too. */
-static int audit_hash(const char *prev_hash, const audit_row_t *r, char out[65])
+/* v1: hash = SHA-256("cdx.audit.v1", prev_hash, seq, ts, event, actor_oid, actor_user,
+ * purpose, outcome, patient_key, document_id, detail), integers as 8 big-endian bytes, strings as
+ * above.  The sequence number is covered so that renumbering rows breaks the chain too.
+ * v2: hash = SHA-256("cdx.audit.v2", the same fields, then peer, decision, reason, consent and
+ * the version itself): a row's version cannot be changed without its hash changing, and a v1 row
+ * carries none of the v2 fields (cdx_store_audit_verify refuses one that does). */
+int cdx_store_audit_hash(const char *prev_hash, const audit_row_t *r, char out[65])
 {
-    static const char tag[] = "cdx.audit.v1";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     int ok = 1;
+    if (r->version != 1 && r->version != 2)
+        return CDX_EINVAL;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return CDX_ENOMEM;
     if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         ok = 0;
-    hash_span(ctx, &ok, span_of(tag));
+    hash_span(ctx, &ok, span_of(r->version == 1 ? "cdx.audit.v1" : "cdx.audit.v2"));
     hash_span(ctx, &ok, span_of(prev_hash));
     hash_u64(ctx, &ok, (uint64_t)r->seq);
     hash_span(ctx, &ok, r->ts);
@@ -85,6 +78,13 @@ static int audit_hash(const char *prev_hash, const audit_row_t *r, char out[65])
     hash_span(ctx, &ok, r->patient_key);
     hash_span(ctx, &ok, r->document_id);
     hash_span(ctx, &ok, r->detail);
+    if (r->version == 2) {
+        hash_span(ctx, &ok, r->peer);
+        hash_span(ctx, &ok, r->decision);
+        hash_span(ctx, &ok, r->reason);
+        hash_span(ctx, &ok, r->consent);
+        hash_u64(ctx, &ok, (uint64_t)r->version);
+    }
     if (ok && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
         ok = 0;
     EVP_MD_CTX_free(ctx);
@@ -110,7 +110,7 @@ static int audit_last(cdx_registry_t *reg, int64_t *last, char prev[65])
     if (rc != 0)
         return rc;
     *last = 0;
-    memcpy(prev, AUDIT_ZERO_HASH, 65);
+    memcpy(prev, CDX_AUDIT_ZERO_HASH, 65);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *last = sqlite3_column_int64(st, 0);
@@ -130,7 +130,7 @@ static int audit_last(cdx_registry_t *reg, int64_t *last, char prev[65])
     return rc;
 }
 
-/* Inserts row (with ev's integer outcome) linked to prev with hash. */
+/* Inserts row (with ev's integer outcome) linked to prev with hash, and its ATNA fields. */
 static int audit_insert(cdx_registry_t *reg, const audit_row_t *row, const cdx_audit_event_t *ev,
                         const char *ts, const char *prev, const char *hash)
 {
@@ -144,30 +144,31 @@ static int audit_insert(cdx_registry_t *reg, const audit_row_t *row, const cdx_a
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, row->seq);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, ts);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 3, ev->event);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 4, ev->actor_oid);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 5, ev->actor_user);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 6, ev->purpose);
-    if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 7, ev->outcome);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 8, ev->patient_key);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 9, ev->document_id);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 10, ev->detail);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 11, prev);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 12, hash);
+    const char *texts[] = {ts,          ev->event,       ev->actor_oid, ev->actor_user,
+                           ev->purpose, NULL,            ev->patient_key, ev->document_id,
+                           ev->detail,  prev,            hash};
+    for (int i = 0; i < 11 && src == SQLITE_OK; i++)
+        src = i == 5 ? sqlite3_bind_int64(st, 7, ev->outcome)
+                     : cdx_store_bind_text(st, i + 2, texts[i]);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "writing an audit row")
                           : cdx_store_fail(reg, src, "binding an audit row");
+    cdx_store_stmt_put(st);
+    if (rc != 0)
+        return rc;
+    rc = cdx_store_stmt_get(reg, STMT_AUDIT_ATNA_INSERT,
+                            "INSERT INTO audit_atna (seq, hash_version, peer, decision, reason,"
+                            " consent) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            &st);
+    if (rc != 0)
+        return rc;
+    src = sqlite3_bind_int64(st, 1, row->seq);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, row->version);
+    const char *atna[] = {ev->peer, ev->decision, ev->reason, ev->consent};
+    for (int i = 0; i < 4 && src == SQLITE_OK; i++)
+        src = cdx_store_bind_text(st, i + 3, atna[i]);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "writing an audit row's ATNA fields")
+                          : cdx_store_fail(reg, src, "binding an audit row's ATNA fields");
     cdx_store_stmt_put(st);
     return rc;
 }
@@ -197,6 +198,7 @@ int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     }
     cdx_store_now(ts);
     audit_row_t row = {
+        .version = CDX_AUDIT_HASH_VERSION,
         .seq = last + 1,
         .ts = span_of(ts),
         .event = span_of(ev->event),
@@ -207,13 +209,22 @@ int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev)
         .patient_key = span_of(ev->patient_key),
         .document_id = span_of(ev->document_id),
         .detail = span_of(ev->detail),
+        .peer = span_of(ev->peer),
+        .decision = span_of(ev->decision),
+        .reason = span_of(ev->reason),
+        .consent = span_of(ev->consent),
     };
-    rc = audit_hash(prev, &row, hash);
+    rc = cdx_store_audit_hash(prev, &row, hash);
     if (rc != 0) {
         cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s", cdx_strerror(rc));
         return rc;
     }
-    return audit_insert(reg, &row, ev, ts, prev, hash);
+    rc = audit_insert(reg, &row, ev, ts, prev, hash);
+    /* Every audit_checkpoint_records records, the writer signs where the chain stands. */
+    if (rc == 0 && reg->audit_key != NULL && reg->audit_every > 0 &&
+        row.seq % reg->audit_every == 0)
+        rc = cdx_store_audit_checkpoint_at(reg, row.seq, hash);
+    return rc;
 }
 
 static int audit_one(cdx_registry_t *reg, void *ev)
@@ -235,94 +246,56 @@ int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev)
     return cdx_store_in_transaction(reg, audit_one, (void *)ev);
 }
 
-static span_t column_span(sqlite3_stmt *st, int col)
-{
-    span_t s = {NULL, 0};
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return s;
-    s.p = (const char *)sqlite3_column_text(st, col);
-    s.n = (size_t)sqlite3_column_bytes(st, col);
-    if (s.p == NULL)
-        s.p = "";
-    return s;
-}
+/* ---- signed checkpoints ----------------------------------------------- */
 
-/* Whether every column of an audit row has the type cdx_store_audit_append stores: the hash reads
- * text and integers, and a BLOB with the same bytes as a text, or a text such as '4 (amended)'
- * where an integer belongs, would read back the same while not being what was recorded. */
-static int stored_types_ok(sqlite3_stmt *st)
+int cdx_store_audit_checkpoint_at(cdx_registry_t *reg, int64_t seq, const char *hash)
 {
-    for (int col = 1; col <= 11; col++) {
-        int type = sqlite3_column_type(st, col);
-        int nullable = col >= 3 && col <= 9 && col != 6;
-        if (col == 6 ? type != SQLITE_INTEGER
-                     : !(type == SQLITE_TEXT || (nullable && type == SQLITE_NULL)))
-            return 0;
+    char ts[32], sig[CDX_AUDIT_SIG_HEX];
+    cdx_store_now(ts);
+    int rc = cdx_audit_checkpoint_sign(reg->audit_key, seq, hash, ts, sig);
+    if (rc != 0) {
+        cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: signing the checkpoint failed: %s",
+                 cdx_strerror(rc));
+        return rc;
     }
-    return 1;
+    const char *values[] = {NULL, hash, ts, cdx_audit_key_id(reg->audit_key), sig};
+    char seqtext[24];
+    snprintf(seqtext, sizeof seqtext, "%lld", (long long)seq);
+    values[0] = seqtext;
+    return cdx_store_exec_texts(reg, STMT_AUDIT_CHECKPOINT_INSERT,
+                                "INSERT OR IGNORE INTO audit_checkpoints"
+                                " (seq, hash, ts, key_id, signature)"
+                                " VALUES (CAST(?1 AS INTEGER), ?2, ?3, ?4, ?5)",
+                                "writing an audit checkpoint", values, 5);
 }
 
-int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq)
+int cdx_registry_set_audit_key(cdx_registry_t *reg, const cdx_audit_key_t *key, int64_t every)
 {
-    if (reg == NULL)
+    if (reg == NULL || (key != NULL && !cdx_audit_key_can_sign(key)) || every < 0)
+        return CDX_EINVAL;
+    reg->audit_key = key;
+    reg->audit_every = every;
+    return 0;
+}
+
+static int checkpoint_last(cdx_registry_t *reg, void *arg)
+{
+    int64_t *seq = arg;
+    char hash[65];
+    int rc = audit_last(reg, seq, hash);
+    if (rc != 0 || *seq == 0)
+        return rc;
+    return cdx_store_audit_checkpoint_at(reg, *seq, hash);
+}
+
+int cdx_registry_audit_checkpoint(cdx_registry_t *reg, int64_t *seq)
+{
+    if (reg == NULL || reg->audit_key == NULL)
         return CDX_EINVAL;
     reg->errmsg[0] = '\0';
-    if (bad_seq != NULL)
-        *bad_seq = 0;
-    sqlite3_stmt *st = NULL;
-    char expected_prev[65] = AUDIT_ZERO_HASH;
-    int rc = cdx_store_stmt_get(
-        reg, STMT_AUDIT_ALL,
-        "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key,"
-        " document_id, detail, prev_hash, hash FROM audit ORDER BY seq",
-        &st);
-    if (rc != 0)
-        goto out;
-    /* One statement reads one consistent snapshot even while others append. */
-    for (;;) {
-        int src = sqlite3_step(st);
-        if (src == SQLITE_DONE)
-            break;
-        if (src != SQLITE_ROW) {
-            rc = cdx_store_fail(reg, src, "reading the audit trail");
-            goto out;
-        }
-        /* Before any column is read: reading converts a value's type in place. */
-        int types_ok = stored_types_ok(st);
-        audit_row_t row = {
-            .seq = sqlite3_column_int64(st, 0),
-            .ts = column_span(st, 1),
-            .event = column_span(st, 2),
-            .actor_oid = column_span(st, 3),
-            .actor_user = column_span(st, 4),
-            .purpose = column_span(st, 5),
-            .outcome = sqlite3_column_int64(st, 6),
-            .patient_key = column_span(st, 7),
-            .document_id = column_span(st, 8),
-            .detail = column_span(st, 9),
-        };
-        span_t prev = column_span(st, 10);
-        span_t stored = column_span(st, 11);
-        char computed[65];
-        rc = audit_hash(expected_prev, &row, computed);
-        if (rc != 0) {
-            cdx_errf(reg->errmsg, sizeof reg->errmsg, "audit: hashing failed: %s",
-                     cdx_strerror(rc));
-            goto out;
-        }
-        if (!types_ok || prev.p == NULL || prev.n != 64 || memcmp(prev.p, expected_prev, 64) != 0 ||
-            stored.p == NULL || stored.n != 64 || memcmp(stored.p, computed, 64) != 0) {
-            if (bad_seq != NULL)
-                *bad_seq = row.seq;
-            cdx_errf(reg->errmsg, sizeof reg->errmsg,
-                     "audit: chain broken at seq %lld (row changed, removed or inserted)",
-                     (long long)row.seq);
-            rc = CDX_ECONFLICT;
-            goto out;
-        }
-        memcpy(expected_prev, computed, 65);
-    }
-out:
-    cdx_store_stmt_put(st);
+    int64_t at = 0;
+    int rc = cdx_store_in_transaction(reg, checkpoint_last, &at);
+    if (rc == 0 && seq != NULL)
+        *seq = at;
     return rc;
 }

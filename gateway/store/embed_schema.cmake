@@ -5,9 +5,9 @@
 #   cmake -DOUT=schema.c -DHEADER=store_internal.h -DFILES="a.sql|b.sql|..." -P embed_schema.cmake
 #
 # A step's version is the number its file name starts with; the versions
-# must increase (1, 2, 3, ...; a number reserved for a step kept elsewhere
-# may be missing, and migrate.c applies whatever is newer than the database).  Its first line is "-- name: TEXT",
-# the name recorded in schema_migrations.  Other lines starting with "--"
+# must increase from 1 (a number reserved for a step not in this tree may
+# be missing; migrate.c applies every step the database has not recorded).
+# Its first line is "-- name: TEXT", the name recorded in schema_migrations.  Other lines starting with "--"
 # are comments and are dropped; the rest are joined without their line ends,
 # exactly as the steps were once written as C string literals, so that the
 # schema text SQLite records (sqlite_master) is the same whichever cdxgw
@@ -23,7 +23,7 @@ foreach(file IN LISTS files)
   endif()
   math(EXPR version "${CMAKE_MATCH_1}")
   if(version LESS expected)
-    message(FATAL_ERROR "${file}: schema step ${version} where ${expected} or later was expected")
+    message(FATAL_ERROR "${file}: schema step ${version} where ${expected} or more was expected")
   endif()
   math(EXPR expected "${version} + 1")
   file(READ "${file}" text)

@@ -15,16 +15,28 @@ static const char SQL_MIGRATIONS_TABLE[] = "CREATE TABLE IF NOT EXISTS schema_mi
                                            "  name TEXT NOT NULL,"
                                            "  applied_at TEXT NOT NULL)";
 
-/* The first step newer than current, or NULL when none is. */
-static const cdx_store_schema_step_t *next_step(int64_t current)
+/* The first step the database has not recorded, or NULL when it has them all.  Not only the
+ * steps newer than its newest: a step numbered below one already applied (written alongside it,
+ * and shipped after it) is applied too. */
+static int next_step(cdx_registry_t *reg, const cdx_store_schema_step_t **out)
 {
+    *out = NULL;
     for (size_t i = 0; i < cdx_store_schema_nsteps; i++) {
         CDX_ASSERT(i == 0 ||
                    cdx_store_schema_steps[i].version > cdx_store_schema_steps[i - 1].version);
-        if (cdx_store_schema_steps[i].version > current)
-            return &cdx_store_schema_steps[i];
+        char sql[96];
+        int64_t recorded = 0;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM schema_migrations WHERE version = %d",
+                 cdx_store_schema_steps[i].version);
+        int rc = cdx_store_query_int64(reg, sql, &recorded);
+        if (rc != 0)
+            return rc;
+        if (recorded == 0) {
+            *out = &cdx_store_schema_steps[i];
+            return 0;
+        }
     }
-    return NULL;
+    return 0;
 }
 
 /* Runs step m and records it in schema_migrations, inside the open
@@ -83,8 +95,9 @@ int cdx_store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t e
             rc = CDX_EDB;
             goto out;
         }
-        const cdx_store_schema_step_t *m = next_step(current);
-        if (m != NULL)
+        const cdx_store_schema_step_t *m = NULL;
+        rc = next_step(reg, &m);
+        if (rc == 0 && m != NULL)
             rc = apply_step(reg, m);
         if (rc == 0)
             rc = cdx_store_tx_commit(reg);

@@ -34,6 +34,12 @@ typedef enum stmt_id {
     STMT_AUDIT_LAST,
     STMT_AUDIT_INSERT,
     STMT_AUDIT_ALL,
+    STMT_AUDIT_ATNA_INSERT,
+    STMT_AUDIT_CHECKPOINT_INSERT,
+    STMT_AUDIT_CHECKPOINTS,
+    STMT_AUDIT_ROW_HASH,
+    STMT_AUDIT_PAGE,
+    STMT_AUDIT_ACCESS_LOG,
     /* institutions.c */
     STMT_CRED_OWNER,
     STMT_INST_UPSERT,
@@ -160,6 +166,11 @@ struct cdx_registry {
     const char *stmt_sql[STMT_MAX]; /* the text each was prepared from, to catch a reused id */
     uint64_t prepared, reused, one_off;
     char errmsg[512];
+    /* The audit signing key (borrowed) and how many records between two
+     * signed checkpoints (0: only when asked); see
+     * cdx_registry_set_audit_key. */
+    const struct cdx_audit_key *audit_key;
+    int64_t audit_every;
 };
 
 /* ---- db.c: errors, statements, transactions -------------------------- */
@@ -210,6 +221,36 @@ int cdx_store_migrate(cdx_registry_t *reg, const char *path, char *err, size_t e
 
 /* Appends ev to the chain inside the open transaction. */
 int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev);
+
+#define CDX_AUDIT_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+/* The hash format new rows are written with. */
+#define CDX_AUDIT_HASH_VERSION 2
+
+/* A string field as stored: p == NULL is SQL NULL, distinct from "". */
+typedef struct span {
+    const char *p;
+    size_t n;
+} span_t;
+
+span_t cdx_store_span(const char *s);
+
+/* An audit row's hashed fields; version 1 rows hash the first ones only. */
+typedef struct audit_row {
+    int64_t version;
+    int64_t seq;
+    span_t ts, event, actor_oid, actor_user, purpose;
+    int64_t outcome;
+    span_t patient_key, document_id, detail;
+    span_t peer, decision, reason, consent;
+} audit_row_t;
+
+/* The hash of r chained to prev_hash, in r->version's format, as 64 hex
+ * digits.  Returns 0, CDX_EINVAL for an unknown version, or CDX_ECRYPTO. */
+int cdx_store_audit_hash(const char *prev_hash, const audit_row_t *r, char out[65]);
+
+/* Signs and inserts the checkpoint of record seq (its hash) with the
+ * registry's audit key, inside the open transaction. */
+int cdx_store_audit_checkpoint_at(cdx_registry_t *reg, int64_t seq, const char *hash);
 
 /* ---- facts.c ---------------------------------------------------------- */
 

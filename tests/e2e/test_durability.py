@@ -603,12 +603,14 @@ class TestStorageErrors(DurabilityCase):
 
 def audit_chain_recomputed(path_or_gw):
     """Recomputes the audit chain from the registry rows as the README's
-    audit record is specified (gateway/store/audit.c audit_hash): SHA-256 over
-    the tag "cdx.audit.v1", prev_hash, seq, ts, event, actor_oid,
-    actor_user, purpose, outcome, patient_key, document_id, detail; integers
-    as 8 big-endian bytes, strings as a presence byte then (if present) an
-    8-byte big-endian length and the UTF-8 bytes.  Returns the seqs whose
-    prev_hash or hash differ from the recomputation."""
+    audit record is specified (gateway/store/audit.c cdx_store_audit_hash):
+    SHA-256 over the tag "cdx.audit.v1", prev_hash, seq, ts, event,
+    actor_oid, actor_user, purpose, outcome, patient_key, document_id,
+    detail; a record of version 2 (its row in audit_atna) has the tag
+    "cdx.audit.v2" and adds peer, decision, reason, consent and the version;
+    integers as 8 big-endian bytes, strings as a presence byte then (if
+    present) an 8-byte big-endian length and the UTF-8 bytes.  Returns the
+    seqs whose prev_hash or hash differ from the recomputation."""
     def u64(v):
         return int(v).to_bytes(8, "big")
 
@@ -621,13 +623,20 @@ def audit_chain_recomputed(path_or_gw):
     bad = []
     prev = "0" * 64
     for row in cdxtest.registry_query(
-            path_or_gw, "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome,"
-            " patient_key, document_id, detail, prev_hash, hash FROM audit ORDER BY seq"):
-        seq, ts, event, actor, user, purpose, outcome, pkey, doc, detail, prev_hash, h = row
+            path_or_gw, "SELECT a.seq, ts, event, actor_oid, actor_user, purpose, outcome,"
+            " patient_key, document_id, detail, prev_hash, hash, x.hash_version, x.peer,"
+            " x.decision, x.reason, x.consent FROM audit a LEFT JOIN audit_atna x USING (seq)"
+            " ORDER BY a.seq"):
+        (seq, ts, event, actor, user, purpose, outcome, pkey, doc, detail, prev_hash, h,
+         version, peer, decision, reason, consent) = row
+        version = version or 1
         m = hashlib.sha256()
-        for part in (text("cdx.audit.v1"), text(prev), u64(seq), text(ts), text(event),
-                     text(actor), text(user), text(purpose), u64(outcome), text(pkey),
-                     text(doc), text(detail)):
+        parts = [text("cdx.audit.v%d" % version), text(prev), u64(seq), text(ts), text(event),
+                 text(actor), text(user), text(purpose), u64(outcome), text(pkey), text(doc),
+                 text(detail)]
+        if version == 2:
+            parts += [text(peer), text(decision), text(reason), text(consent), u64(version)]
+        for part in parts:
             m.update(part)
         if prev_hash != prev or h != m.hexdigest():
             bad.append(seq)

@@ -1,7 +1,9 @@
 /* libFuzzer target: the audit chain verifier on corrupted data.
  *
  * Once per process, a small registry gets a valid audit chain (records
- * with NULL, empty, non-ASCII and long fields).  Each input is read as a
+ * with NULL, empty, non-ASCII and long fields, their ATNA fields in the v2
+ * hash format) and a signed checkpoint every two records and at its last
+ * one.  Each input is read as a
  * list of edit operations on the audit table (set a field to a value of
  * any SQLite type, flip a bit, insert or delete a byte, delete a row,
  * insert a copy of a row, swap two rows' contents, renumber a row),
@@ -11,10 +13,12 @@
  * Oracle: the rows as stored (ordered by seq, each column's type and
  * bytes) are compared with the original ones.  Unchanged: the verifier
  * must say intact.  Changed at position i: it must say broken and name a
- * record whose seq is at or before the edited chain's i-th one.  One
- * change is out of reach of a chain that is not anchored outside the
- * database, and is exempt: removing records from the end only (the
- * edited chain is a strict prefix of the original). */
+ * record whose seq is at or before the edited chain's i-th one.  Removing
+ * records from the end only (the edited chain is a strict prefix of the
+ * original) is found too: the last checkpoint names a record that is
+ * gone.  The rows are read as the audit table joined with audit_atna (the
+ * ATNA fields and the hash version); an edit of those columns is made in
+ * audit_atna. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +29,16 @@
 
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
+#include "cdx/domain/audit_sign.h"
 #include "cdx/store/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Columns: seq, ts, event, actor_oid, actor_user, purpose, outcome, patient_key, document_id,
- * detail, prev_hash, hash. */
-#define NCOLS    12
+ * detail, prev_hash, hash (the audit table), then peer, decision, reason, consent, hash_version
+ * (audit_atna, NULL when the record has no row there). */
+#define NCOLS    17
+#define NAUDIT   12
 #define MAX_ROWS 64
 #define MAX_OPS  32
 
@@ -45,7 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const columns[NCOLS] = {"seq",         "ts",      "event",     "actor_oid",
                                            "actor_user",  "purpose", "outcome",   "patient_key",
-                                           "document_id", "detail",  "prev_hash", "hash"};
+                                           "document_id", "detail",  "prev_hash", "hash",
+                                           "peer",        "decision", "reason",    "consent",
+                                           "hash_version"};
 
 /* One stored row, every column as its type and bytes. */
 typedef struct cell {
@@ -66,6 +75,7 @@ static struct {
     char dir[256];
     char path[300];
     cdx_registry_t *reg; /* the verifier's connection */
+    cdx_audit_key_t *key; /* signs the checkpoints, and verifies them */
     sqlite3 *db;         /* the attacker's */
     table_t original;
 } g;
@@ -150,9 +160,10 @@ static void table_read(table_t *t)
 {
     sqlite3_stmt *st = NULL;
     CHECK(sqlite3_prepare_v2(g.db,
-                             "SELECT seq, ts, event, actor_oid, actor_user, purpose, outcome,"
-                             " patient_key, document_id, detail, prev_hash, hash"
-                             " FROM audit ORDER BY seq",
+                             "SELECT a.seq, ts, event, actor_oid, actor_user, purpose, outcome,"
+                             " patient_key, document_id, detail, prev_hash, hash, x.peer,"
+                             " x.decision, x.reason, x.consent, x.hash_version"
+                             " FROM audit a LEFT JOIN audit_atna x USING (seq) ORDER BY a.seq",
                              -1, &st, NULL) == SQLITE_OK);
     t->nrows = 0;
     int src;
@@ -184,9 +195,14 @@ static int insert_rows(cell_t (*rows)[NCOLS], size_t n)
                              " outcome, patient_key, document_id, detail, prev_hash, hash)"
                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                              -1, &st, NULL) == SQLITE_OK);
+    sqlite3_stmt *atna = NULL;
+    CHECK(sqlite3_prepare_v2(g.db,
+                             "INSERT INTO audit_atna (seq, peer, decision, reason, consent,"
+                             " hash_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                             -1, &atna, NULL) == SQLITE_OK);
     int rc = SQLITE_OK;
     for (size_t r = 0; r < n && rc == SQLITE_OK; r++) {
-        for (int c = 0; c < NCOLS && rc == SQLITE_OK; c++)
+        for (int c = 0; c < NAUDIT && rc == SQLITE_OK; c++)
             rc = cell_bind(st, c + 1, &rows[r][c]);
         if (rc == SQLITE_OK) {
             rc = sqlite3_step(st);
@@ -194,8 +210,21 @@ static int insert_rows(cell_t (*rows)[NCOLS], size_t n)
         }
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
+        /* The ATNA row, when the record had one (its version is never NULL). */
+        if (rc == SQLITE_OK && rows[r][NCOLS - 1].type != SQLITE_NULL) {
+            rc = cell_bind(atna, 1, &rows[r][0]);
+            for (int c = NAUDIT; c < NCOLS && rc == SQLITE_OK; c++)
+                rc = cell_bind(atna, c - NAUDIT + 2, &rows[r][c]);
+            if (rc == SQLITE_OK) {
+                rc = sqlite3_step(atna);
+                rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+            }
+            sqlite3_reset(atna);
+            sqlite3_clear_bindings(atna);
+        }
     }
     sqlite3_finalize(st);
+    sqlite3_finalize(atna);
     return rc;
 }
 
@@ -203,17 +232,21 @@ static void restore(void)
 {
     exec("BEGIN IMMEDIATE");
     exec("DELETE FROM audit");
+    exec("DELETE FROM audit_atna");
     CHECK(insert_rows(g.original.rows, g.original.nrows) == SQLITE_OK);
     exec("COMMIT");
 }
 
 static void teardown(void)
 {
+    char p[320];
     table_free(&g.original);
     sqlite3_close(g.db);
     cdx_registry_close(g.reg);
+    cdx_audit_key_free(g.key);
+    snprintf(p, sizeof p, "%s/audit.key", g.dir);
+    unlink(p);
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
     for (size_t i = 0; i < CDX_ARRAY_SIZE(suffixes); i++) {
         snprintf(p, sizeof p, "%s%s", g.path, suffixes[i]);
         unlink(p);
@@ -228,11 +261,14 @@ static void setup(void)
     snprintf(g.dir, sizeof g.dir, "%s/cdx-fuzz-audit-XXXXXX", base ? base : "/tmp");
     CHECK(mkdtemp(g.dir) != NULL);
     snprintf(g.path, sizeof g.path, "%s/registry.db", g.dir);
-    char err[512];
-    if (cdx_registry_open(g.path, &g.reg, err, sizeof err) != 0) {
+    char err[512], keypath[300];
+    snprintf(keypath, sizeof keypath, "%s/audit.key", g.dir);
+    if (cdx_registry_open(g.path, &g.reg, err, sizeof err) != 0 ||
+        cdx_audit_key_load(keypath, 1, &g.key, err, sizeof err) != 0) {
         fprintf(stderr, "fuzz_audit: %s\n", err);
         abort();
     }
+    CHECK(cdx_registry_set_audit_key(g.reg, g.key, 2) == 0);
     /* A chain with each kind of field: NULLs, empty strings, UTF-8, a
      * long detail, every outcome. */
     cdx_institution_t inst;
@@ -251,7 +287,8 @@ static void setup(void)
          .outcome = 0,
          .patient_key = "0123456789abcdef0123456789abcdef",
          .document_id = "fedcba9876543210fedcba9876543210",
-         .detail = "sha256=00ff size=10"},
+         .detail = "sha256=00ff size=10",
+         .peer = "192.0.2.7"},
         {.event = "document.reject",
          .actor_oid = inst.oid,
          .actor_user = "",
@@ -269,7 +306,11 @@ static void setup(void)
          .outcome = 0,
          .patient_key = "0123456789abcdef0123456789abcdef",
          .document_id = "fedcba9876543210fedcba9876543210",
-         .detail = "form=original"},
+         .detail = "form=original",
+         .peer = "2001:db8::7",
+         .decision = "breakglass",
+         .reason = "",
+         .consent = "consent:\xea\xb9\x80"},
         {.event = "x", .outcome = 12},
         {.event = "document.conflict",
          .actor_oid = inst.oid,
@@ -280,8 +321,11 @@ static void setup(void)
     };
     for (size_t i = 0; i < CDX_ARRAY_SIZE(events); i++)
         CHECK(cdx_registry_audit(g.reg, &events[i]) == 0);
-    int64_t bad = -1;
-    CHECK(cdx_registry_audit_verify(g.reg, &bad) == 0);
+    int64_t last = 0;
+    CHECK(cdx_registry_audit_checkpoint(g.reg, &last) == 0 && last > 0);
+    cdx_audit_check_t check;
+    CHECK(cdx_registry_audit_check(g.reg, g.key, &check) == 0);
+    CHECK(check.checkpoints >= 2 && check.last_checkpoint == last);
 
     CHECK(sqlite3_open_v2(g.path, &g.db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
     sqlite3_busy_timeout(g.db, 5000);
@@ -337,7 +381,8 @@ static int64_t nth_seq(unsigned k)
 static void read_cell(int64_t seq, int col, cell_t *out)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT %s FROM audit WHERE seq = ?1", columns[col]);
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE seq = ?1", columns[col],
+             col < NAUDIT ? "audit" : "audit_atna");
     sqlite3_stmt *st = NULL;
     CHECK(sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) == SQLITE_OK);
     sqlite3_bind_int64(st, 1, seq);
@@ -348,12 +393,13 @@ static void read_cell(int64_t seq, int col, cell_t *out)
     sqlite3_finalize(st);
 }
 
-/* UPDATE audit SET col = value WHERE seq = seq.  Constraint failures
- * (NOT NULL, a duplicate seq) leave the row as it was. */
+/* UPDATE audit (or audit_atna) SET col = value WHERE seq = seq.  Constraint failures (NOT NULL,
+ * a duplicate seq) leave the row as it was; a record without an ATNA row keeps having none. */
 static void write_cell(int64_t seq, int col, const cell_t *value)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE audit SET %s = ?1 WHERE seq = ?2", columns[col]);
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1 WHERE seq = ?2",
+             col < NAUDIT ? "audit" : "audit_atna", columns[col]);
     sqlite3_stmt *st = NULL;
     CHECK(sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) == SQLITE_OK);
     cell_bind(st, 1, value);
@@ -503,17 +549,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         first++;
     }
     int unchanged = first == o->nrows && first == edited.nrows;
-    int truncated = first == edited.nrows && edited.nrows < o->nrows;
 
-    int64_t bad = -1;
-    int rc = cdx_registry_audit_verify(g.reg, &bad);
-    if (unchanged || truncated) {
+    cdx_audit_check_t check;
+    int rc = cdx_registry_audit_check(g.reg, g.key, &check);
+    int64_t bad = rc == CDX_ECONFLICT ? check.bad_seq : -1;
+    if (unchanged) {
         if (rc != 0)
             fprintf(stderr, "fuzz_audit: an intact chain reported broken at seq %lld: %s\n",
                     (long long)bad, cdx_registry_errmsg(g.reg));
         CHECK(rc == 0);
     } else {
-        int64_t limit = edited.rows[first][0].type == SQLITE_INTEGER ? edited.rows[first][0].i : 0;
+        /* A cut tail: the first record missing is the original's next one. */
+        const cell_t *at = first < edited.nrows ? &edited.rows[first][0] : &o->rows[first][0];
+        int64_t limit = at->type == SQLITE_INTEGER ? at->i : 0;
         if (rc != CDX_ECONFLICT || bad > limit)
             fprintf(stderr,
                     "fuzz_audit: chain edited at row %zu (seq %lld): verify returned %d, bad seq "

@@ -18,6 +18,7 @@
 #include "cdx/base/buf.h"
 #include "cdx/conf/config.h"
 #include "cdx/domain/access.h"
+#include "cdx/domain/audit_sign.h"
 #include "cdx/domain/ingest.h"
 #include "cdx/domain/national.h"
 #include "cdx/parsers/render.h"
@@ -45,6 +46,7 @@ typedef struct cdx_app {
     uint64_t access_refused_consent;       /* refused for consent */
     uint64_t access_refused_confidentiality;
     struct cdx_delivery_worker *delivery; /* the delivery worker (api/delivery.h), or NULL */
+    cdx_audit_key_t *audit_key; /* signs the audit trail's checkpoints */
 } cdx_app_t;
 
 /* The length of a break-glass time box, in minutes. */
@@ -94,8 +96,8 @@ void cdx_app_cleanup(cdx_app_t *app);
 /* The server's reject hook: audits a request refused before its handler
  * (a 413, a framing error) on a route that stores documents, with the
  * default purpose of use (the headers were not looked at). */
-void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid, int status,
-                       const char *code);
+void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid,
+                       const char *peer_addr, int status, const char *code);
 
 /* Audits a submission refused by its handler before its body was looked
  * at ("document.reject", outcome 4, detail route, status and code; on a
@@ -103,9 +105,11 @@ void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid
  * "patient.unlink" or "patient.query", or "access.denied" with outcome 8
  * for a missing role), with
  * the purpose it declared (a code of the purpose table), or none (NULL)
- * when it declared one the table lacks.  peer_oid may be NULL. */
+ * when it declared one the table lacks.  peer_oid and peer_addr (the
+ * client's network address) may be NULL. */
 void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *peer_oid,
-                          int status, const char *code, const char *purpose);
+                          const char *peer_addr, int status, const char *code,
+                          const char *purpose);
 
 /* The server's deny hook: audits a request refused for lacking the role of
  * a route without a body: on a route that discloses patient data

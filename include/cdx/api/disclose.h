@@ -113,6 +113,7 @@ struct cdx_disclosure {
     const char *route_name; /* a constant of the route table */
     char actor_oid[128];
     char user[128];         /* X-CDX-User as asserted, "" when none */
+    char peer[64];          /* the client's network address, "" when not known */
     const cdx_purpose_t *purpose; /* NULL: the value sent is not accepted */
     /* X-CDX-Reason as sent, cut one byte past the longest accepted so
      * that a longer one is still refused. */

@@ -17,6 +17,13 @@ int cdx_cmd_demo(int argc, char **argv);
 int cdx_cmd_audit(int argc, char **argv);
 int cdx_cmd_deliveries(int argc, char **argv);
 int cdx_cmd_cohort(int argc, char **argv);
+/* `cdxgw audit export` (argv[0] is "export"). */
+int cdx_cmd_audit_export(int argc, char **argv);
+/* Takes "NAME VALUE" out of argv (shifting the rest down, *argc less 2),
+ * so that the configuration parser does not read it as a key; *value is
+ * left alone when NAME is absent.  Returns 0, or 2 after printing that the
+ * value is missing. */
+int cdx_cli_take_option(int *argc, char **argv, const char *name, const char **value);
 int cdx_cmd_validate(int argc, char **argv);
 int cdx_cmd_import(int argc, char **argv);
 int cdx_cmd_reindex(int argc, char **argv);

@@ -79,6 +79,8 @@ typedef struct cdx_config {
     int64_t delivery_connect_timeout_ms;
     int64_t delivery_timeout_ms;
     int64_t delivery_poll_ms;
+    char audit_signing_key_file[CDX_PATH_MAX];
+    int64_t audit_checkpoint_records;
 
     /* [institution] sections found in the configuration file. */
     cdx_institution_t *institutions;

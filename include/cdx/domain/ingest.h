@@ -151,6 +151,7 @@ typedef struct cdx_ingest_change {
     const char *body;        /* the document's bytes, as in was run on */
     const char *submitter;   /* the submitting institution's OID */
     const char *user;        /* the asserted user (X-CDX-User), or NULL */
+    const char *peer;        /* the client's network address, or NULL (a local import) */
     const char *purpose;     /* PurposeOfUse of the request */
     const char *patient_key; /* keyed hash of the patient id, "" when none */
     /* The gateway (an institution with the relay role) that handed the

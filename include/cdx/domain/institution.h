@@ -34,4 +34,9 @@ int cdx_institution_endpoint_check(const char *url, char *why, size_t whylen);
  * https URL or empty).  Returns 0 or CDX_ECONFIG with the reason in err. */
 int cdx_institution_check(const cdx_institution_t *inst, char *err, size_t errlen);
 
+/* 1 when root (a patient id's assigning authority) is in inst's
+ * numbering: its OID, one of its id roots, or an OID under one; the
+ * institution is then the home of the ids under root. */
+int cdx_institution_is_home_of(const cdx_institution_t *inst, const char *root);
+
 #endif

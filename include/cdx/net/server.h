@@ -39,6 +39,7 @@ struct cdx_request {
     const cdx_institution_t *peer; /* NULL only when client certificates are optional */
     char id[32];                   /* request id, also in logs and problem bodies */
     int peer_loopback;             /* the TCP peer is a loopback address */
+    char peer_addr[64];            /* the TCP peer's address as text ("192.0.2.7", "2001:db8::1") */
     void *conn;                    /* private */
 };
 
@@ -149,10 +150,12 @@ void cdx_server_set_stop_hook(cdx_server_t *srv, void (*hook)(void *app));
 
 /* Called when the server itself refuses a request (framing, limits,
  * timeouts) that was addressed to a route taking a body, so the
- * application can audit the rejection.  peer_oid may be NULL. */
+ * application can audit the rejection.  peer_oid may be NULL; peer_addr is
+ * the client's network address as text. */
 void cdx_server_set_reject_hook(cdx_server_t *srv,
                                 void (*hook)(void *app, const cdx_route_t *route,
-                                             const char *peer_oid, int status, const char *code));
+                                             const char *peer_oid, const char *peer_addr,
+                                             int status, const char *code));
 
 /* Called when a request to a route without a body is refused for lacking
  * the route's role (403), so the application can audit the attempt (the

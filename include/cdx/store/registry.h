@@ -65,10 +65,83 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
  * open, else in its own. */
 int cdx_registry_audit(cdx_registry_t *reg, const cdx_audit_event_t *ev);
 
-/* Recomputes the audit hash chain from the first row.  Returns 0 when it is
- * intact, CDX_ECONFLICT with *bad_seq set to the first row whose hash or
+/* Recomputes the audit hash chain from the first row, and checks every
+ * signed checkpoint against it (without the signatures).  Returns 0 when it
+ * is intact, CDX_ECONFLICT with *bad_seq set to the first row whose hash or
  * link does not match, or another negative error. */
 int cdx_registry_audit_verify(cdx_registry_t *reg, int64_t *bad_seq);
+
+struct cdx_audit_key;
+
+/* What cdx_registry_audit_check found. */
+typedef struct cdx_audit_check {
+    int64_t records;              /* rows whose hash and link were checked */
+    int64_t last_seq;             /* the last row read */
+    int64_t checkpoints;          /* checkpoints that matched the chain (and verified) */
+    int64_t unsigned_checkpoints; /* of them, checked without a key (signature not checked) */
+    int64_t last_checkpoint;      /* seq of the last good checkpoint, 0 if none */
+    int64_t bad_seq;              /* the first broken record (any seq, 0 too) */
+    char reason[96];              /* why it is broken, "" when intact */
+} cdx_audit_check_t;
+
+/* Verifies the audit trail in one read snapshot: the hash chain from its
+ * first row (each row in its hash format version; a row's version cannot go
+ * back), then every checkpoint: the record it names must still be there
+ * with the hash it signed (a checkpoint beyond the last row is a cut tail:
+ * bad_seq is then the first missing record), and, when key is not NULL, its
+ * key id and Ed25519 signature must verify with key.  Returns 0 when
+ * intact, CDX_ECONFLICT with out->bad_seq and out->reason, or another
+ * negative error. */
+int cdx_registry_audit_check(cdx_registry_t *reg, const struct cdx_audit_key *key,
+                             cdx_audit_check_t *out);
+
+/* One audit record as read back; strings valid during the callback only,
+ * NULL when not recorded. */
+typedef struct cdx_audit_record {
+    int64_t seq;
+    const char *ts; /* RFC 3339 UTC with milliseconds */
+    const char *event, *actor_oid, *actor_user, *purpose;
+    int outcome;
+    const char *patient_key, *document_id, *detail;
+    const char *peer, *decision, *reason, *consent;
+    int version; /* the hash format, 1 or 2 */
+    const char *hash;
+} cdx_audit_record_t;
+
+/* Which records cdx_registry_audit_each reads; NULL or 0 is no filter. */
+typedef struct cdx_audit_filter {
+    int64_t after_seq;             /* only records after this one (a page's cursor) */
+    const char *from;              /* ts at or after this RFC 3339 text */
+    const char *before;            /* ts before this one */
+    const char *event;             /* this event name */
+    const char *events_json;       /* one of these events, a JSON array of names */
+    const char *patient_keys_json; /* one of these keyed patient hashes, a JSON array */
+    int breakglass;                /* purpose ETREAT or decision "breakglass" */
+    int successes_only;            /* outcome 0 */
+    int institutions_only;         /* an institution acted (not a local command) */
+    size_t limit;                  /* at most this many (0: all) */
+} cdx_audit_filter_t;
+
+/* Calls fn for each record f selects, in seq order, in one statement (one
+ * read snapshot), without holding more than one record: an export of any
+ * size runs in bounded memory.  fn returning non-zero stops the read and
+ * is returned.  Returns 0 or a negative error. */
+int cdx_registry_audit_each(cdx_registry_t *reg, const cdx_audit_filter_t *f,
+                            int (*fn)(void *arg, const cdx_audit_record_t *rec), void *arg);
+
+/* Sets the key (borrowed: it must outlive its use on reg; its private half
+ * is needed) that signs checkpoints of reg's audit chain, and every how
+ * many records one is written in the transaction of the record that
+ * reaches it (0: only on cdx_registry_audit_checkpoint).  key NULL stops
+ * signing.  Returns 0 or CDX_EINVAL. */
+int cdx_registry_set_audit_key(cdx_registry_t *reg, const struct cdx_audit_key *key,
+                               int64_t every);
+
+/* Signs a checkpoint of the last audit record now (in the caller's
+ * transaction, or one of its own); *seq receives its seq (0: the trail is
+ * empty, nothing signed).  A second checkpoint of the same record is not
+ * written.  Returns 0, CDX_EINVAL without a key, or a negative error. */
+int cdx_registry_audit_checkpoint(cdx_registry_t *reg, int64_t *seq);
 
 /* The reason for the last failed call on reg ("" if none), for messages to
  * the operator, e.g. which institution already owns a credential.  Valid

@@ -9,6 +9,7 @@
 
 #include "cdx_test.h"
 #include "cdx/api/cohorts.h"
+#include "cdx/api/audit.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
 #include "cdx/api/render.h"
@@ -38,7 +39,7 @@ static void test_joined_table(void **state)
     assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes +
                             cdx_timeline_nroutes + cdx_query_nroutes + cdx_link_nroutes +
                             cdx_patient_nroutes + cdx_consent_nroutes + cdx_delivery_nroutes +
-                            cdx_cohort_nroutes);
+                            cdx_cohort_nroutes + cdx_audit_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
@@ -53,6 +54,14 @@ static void test_joined_table(void **state)
     r = find(t, n, "metrics");
     assert_int_equal(r->role, CDX_ROLE_ADMIN);
     assert_true(r->flags & CDX_ROUTE_LOOPBACK_OR_ROLE);
+    /* The audit trail: its reads are disclosures, audited; its key is public. */
+    r = find(t, n, "audit.query");
+    assert_int_equal(r->role, CDX_ROLE_ADMIN);
+    assert_true(r->flags & CDX_ROUTE_DISCLOSES);
+    r = find(t, n, "audit.access_log");
+    assert_true(r->flags & CDX_ROUTE_DISCLOSES);
+    r = find(t, n, "audit.key");
+    assert_int_equal(r->role, 0);
     r = find(t, n, "documents.post");
     assert_int_equal(r->role, CDX_ROLE_SUBMIT);
     assert_true(r->flags & CDX_ROUTE_BODY);
