@@ -263,8 +263,10 @@ static void test_keys_of_older_documents(void **state)
     cdx_registry_close(reg);
     reg = NULL;
     /* Back to schema 4: the later steps run again at the open. */
-    raw_exec("DROP TABLE breakglass; DROP TABLE consents; DROP TABLE document_keys; DROP TABLE deliveries; DROP TABLE document_relays;"
-             " DELETE FROM schema_migrations WHERE version >= 5");
+    /* Steps 5 and 11 unrecorded, their table gone: the open applies them
+     * again (every step the database has not recorded), in order. */
+    raw_exec("DROP TABLE document_keys;"
+             " DELETE FROM schema_migrations WHERE version = 5 OR version = 11");
     char err[512];
     assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
     assert_int_equal(cdx_registry_schema_version(reg), 11);
