@@ -335,11 +335,14 @@ static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
     if (out->mapping_version != NULL)
         json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
     out->meta_json = json_dumps(meta, JSON_COMPACT);
-    out->facts_json = json_dumps(facts, JSON_COMPACT);
     /* The registry's rows are prepared here, on a worker thread, so the
-     * single writer only binds them. */
-    if (out->meta_json != NULL && out->facts_json != NULL)
+     * single writer only binds them; the facts' text is their rows' text
+     * put together, so each fact is serialized once. */
+    if (out->meta_json != NULL)
         rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
+    if (rc == 0 &&
+        (out->facts_json = cdx_fact_rows_join(facts, out->fact_rows, out->nfact_rows)) == NULL)
+        rc = CDX_ENOMEM;
     if (rc == 0) {
         out->facts_root = facts;
         facts = NULL;
@@ -397,7 +400,7 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
     sha256_hex(out->normalized, out->normalized_len, out->normalized_sha256);
     uint64_t t1 = now_us();
     out->us_normalize = t1 - t0;
-    rc = cdx_extract(norm, &ex, &out->diag);
+    rc = cdx_extract_lean(norm, &ex, &out->diag);
     if (rc != 0)
         goto out;
     have_ex = 1;
