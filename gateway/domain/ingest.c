@@ -457,15 +457,25 @@ static const char *custodian_root(xmlDocPtr doc)
  * worker's arena (ten 1 MB documents left 126 to 164 MB behind);
  * malloc_trim(0) hands every free page of every arena back.  It costs a
  * walk over the free lists (1 to 80 ms measured), so small documents,
- * whose trees fit in what the arenas keep anyway, skip it.  main.c sets
- * the allocator up for this. */
+ * whose trees fit in what the arenas keep anyway, skip it.  So does a
+ * large document that leaves less than CDX_INGEST_TRIM_FREE_BYTES free in
+ * the arenas: trimming then handed back pages the next document faulted
+ * in again, which made a 1 MB document cost 1.7 times as much per byte
+ * as a 100 KB one (docs/PERFORMANCE.md).  main.c sets the allocator up
+ * for this. */
 static void release_memory(size_t len)
 {
     if (len < CDX_INGEST_TRIM_BYTES)
         return;
     uint64_t t0 = now_us();
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < CDX_INGEST_TRIM_FREE_BYTES) {
+        CDX_DEBUG("memory.trim", "size=%zu free=%zu skipped=1 us=%llu", len, mi.fordblks,
+                  (unsigned long long)(now_us() - t0));
+        return;
+    }
     int released = malloc_trim(0);
-    CDX_DEBUG("memory.trim", "size=%zu released=%d us=%llu", len, released,
+    CDX_DEBUG("memory.trim", "size=%zu free=%zu released=%d us=%llu", len, mi.fordblks, released,
               (unsigned long long)(now_us() - t0));
 }
 
