@@ -37,7 +37,8 @@ static xmlAttrPtr attr_node(const xmlNode *n, const char *name, const char *ns)
     for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
         if (strcmp((const char *)a->name, name) != 0)
             continue;
-        if (ns == NULL ? a->ns == NULL : (a->ns != NULL && strcmp((const char *)a->ns->href, ns) == 0))
+        if (ns == NULL ? a->ns == NULL
+                       : (a->ns != NULL && strcmp((const char *)a->ns->href, ns) == 0))
             return a;
     }
     return NULL;
@@ -56,15 +57,15 @@ static const char *attr_text(const xmlAttr *a)
 }
 
 /* The elements whose @value is a timestamp; value only with xsi:type TS. */
-static const char *const ts_names[] = {"effectiveTime", "low",  "high",     "center",
-                                       "time",          "birthTime"};
+static const char *const ts_names[] = {"effectiveTime", "low",  "high",
+                                       "center",        "time", "birthTime"};
 
 /* The elements whose @unit the units map rewrites: the ones that carry a
  * PQ (and the time elements, whose IVL_PQ forms hold units too). */
 static const char *const unit_names[] = {
-    "effectiveTime", "low",      "high",      "center", "time",      "birthTime",
-    "value",         "doseQuantity", "rateQuantity", "maxDoseQuantity", "period",
-    "quantity",      "width",    "numerator", "denominator"};
+    "effectiveTime", "low",      "high",         "center",       "time",
+    "birthTime",     "value",    "doseQuantity", "rateQuantity", "maxDoseQuantity",
+    "period",        "quantity", "width",        "numerator",    "denominator"};
 
 /* The zone rule: a timestamp with a time of day (ten digits or more
  * before any fraction), no zone and no sign, on an element that is not a
