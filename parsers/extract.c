@@ -15,13 +15,14 @@ const char *cdx_fact_kind_name(cdx_fact_kind_t k)
     return (unsigned)k < CDX_FACT_KINDS ? names[k] : "unknown";
 }
 
-int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
+static int extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d, bool lean)
 {
     int rc = 0;
     ctx_t c;
     memset(&c, 0, sizeof c);
     memset(out, 0, sizeof *out);
     c.d = d;
+    c.lean = lean;
     c.out = out;
     cdx_buf_init(&c.loc, 16384);
     const xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
@@ -73,6 +74,16 @@ out:
     free(c.anchors);
     cdx_buf_cleanup(&c.loc);
     return rc;
+}
+
+int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
+{
+    return extract(doc, out, d, false);
+}
+
+int cdx_extract_lean(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d)
+{
+    return extract(doc, out, d, true);
 }
 
 static void id_free(cdx_extract_id_t *id)

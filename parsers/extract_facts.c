@@ -32,13 +32,12 @@ void cdx_extract_fact_init(ctx_t *c, cdx_fact_t *f, cdx_fact_kind_t kind, const 
 void cdx_extract_fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
 {
     if (ex != NULL) {
-        f->extras = json_dumps(ex, JSON_COMPACT | JSON_PRESERVE_ORDER);
         f->extras_obj = ex; /* kept for cdx_extract_facts_json */
-    } else {
-        f->extras = dup(c, "{}");
-    }
-    if (f->extras == NULL)
+        if (!c->lean && (f->extras = json_dumps(ex, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+            c->err = CDX_ENOMEM;
+    } else if (!c->lean && (f->extras = dup(c, "{}")) == NULL) {
         c->err = CDX_ENOMEM;
+    }
     cdx_extract_t *x = c->out;
     if (c->err == 0 && x->nfacts >= MAX_FACTS) {
         if (!c->limit_reported && c->d != NULL)

@@ -51,6 +51,7 @@ typedef struct ctx {
     size_t anchors_cap;
     cdx_buf_t loc; /* location of the statement being read */
     bool limit_reported;
+    bool lean; /* cdx_extract_lean: no extras text */
 } ctx_t;
 
 typedef struct section {

@@ -162,7 +162,11 @@ static json_t *fact_json(ctx_t *c, const cdx_fact_t *f)
     jput(c, o, "negated", json_boolean(f->negated));
     if (f->extras_obj != NULL) {
         jput(c, o, "extras", json_incref((json_t *)f->extras_obj));
-    } else if (f->extras != NULL) {
+    } else if (f->extras == NULL || strcmp(f->extras, "{}") == 0) {
+        /* No extras (the lean extraction has no text): an empty object,
+         * not "{}" parsed back. */
+        jput(c, o, "extras", jobj(c));
+    } else {
         json_t *ex = json_loads(f->extras, 0, NULL);
         if (ex == NULL)
             c->err = CDX_ENOMEM;

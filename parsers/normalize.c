@@ -12,6 +12,7 @@
 #include <libxslt/transform.h>
 #include <libxslt/variables.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,11 +38,29 @@ struct cdx_mappings {
     codemaps_t shared;
 };
 
+/* Entries handed to the stylesheet during one transformation, each built
+ * once as an element of a document the call owns (not a result tree
+ * fragment, so libxslt neither recycles nor frees it) and returned again
+ * on every later lookup of the same entry: a 100 KB laboratory report
+ * looks up a dozen codes and units hundreds of times. */
+#define CACHE_SLOTS 512 /* a power of two; a full cache only stops caching */
+
+typedef enum { SHAPE_MAP, SHAPE_CDA } shape_t;
+
+typedef struct cached {
+    const code_entry_t *e;
+    shape_t shape;
+    xmlNodePtr node;
+} cached_t;
+
 /* What the extension functions of one transformation see. */
 typedef struct call {
     const cdx_mappings_t *all;
     const mapping_t *mapping;
     cdx_diag_t *d;
+    xmlDocPtr entries; /* holds the cached elements; freed after the transformation */
+    size_t ncached;
+    cached_t cache[CACHE_SLOTS];
 } call_t;
 
 /* Canonical names of the code systems targets may name, for codeSystemName. */
@@ -445,30 +464,76 @@ static int pop_strings(xmlXPathParserContextPtr ctxt, int nargs, int want, xmlCh
     return 0;
 }
 
-/* Returns the entry (or nothing) as a node-set of one <map> element in a
- * result tree fragment that the transformation owns and frees. */
-static void push_entry(xmlXPathParserContextPtr ctxt, const code_entry_t *e)
+/* Builds the element for e in the call's document: <map system=""
+ * system-name="" code="" display=""/> for cdx:lookup and cdx:map, or the
+ * attributes of a CDA coded element (code, codeSystem, codeSystemName,
+ * displayName, the last two only when known) for cdx:code. */
+static xmlNodePtr build_entry(call_t *c, const code_entry_t *e, shape_t shape)
 {
-    xsltTransformContextPtr tctxt = xsltXPathGetTransformContext(ctxt);
+    if (c->entries == NULL) {
+        c->entries = xmlNewDoc(BAD_CAST "1.0");
+        if (c->entries == NULL)
+            return NULL;
+    }
+    xmlNodePtr node = xmlNewDocNode(c->entries, NULL, BAD_CAST "map", NULL);
+    if (node == NULL)
+        return NULL;
+    xmlAddChild((xmlNodePtr)c->entries, node);
+    const char *sname = system_name(e->system);
+    if (shape == SHAPE_MAP) {
+        xmlNewProp(node, BAD_CAST "system", BAD_CAST e->system);
+        xmlNewProp(node, BAD_CAST "system-name", BAD_CAST sname);
+        xmlNewProp(node, BAD_CAST "code", BAD_CAST e->code);
+        xmlNewProp(node, BAD_CAST "display", BAD_CAST e->display);
+    } else {
+        xmlNewProp(node, BAD_CAST "code", BAD_CAST e->code);
+        xmlNewProp(node, BAD_CAST "codeSystem", BAD_CAST e->system);
+        if (sname[0] != '\0')
+            xmlNewProp(node, BAD_CAST "codeSystemName", BAD_CAST sname);
+        if (e->display[0] != '\0')
+            xmlNewProp(node, BAD_CAST "displayName", BAD_CAST e->display);
+    }
+    return node;
+}
+
+/* The element for e, from the cache when this transformation built it
+ * before. */
+static xmlNodePtr entry_node(call_t *c, const code_entry_t *e, shape_t shape)
+{
+    size_t h = (((uintptr_t)e >> 4) * 2654435761u + (size_t)shape) & (CACHE_SLOTS - 1);
+    for (size_t i = 0; i < CACHE_SLOTS; i++, h = (h + 1) & (CACHE_SLOTS - 1)) {
+        cached_t *slot = &c->cache[h];
+        if (slot->e == e && slot->shape == shape)
+            return slot->node;
+        if (slot->e != NULL)
+            continue;
+        xmlNodePtr node = build_entry(c, e, shape);
+        if (node != NULL && c->ncached < CACHE_SLOTS * 3 / 4) {
+            *slot = (cached_t){.e = e, .shape = shape, .node = node};
+            c->ncached++;
+        }
+        return node;
+    }
+    return build_entry(c, e, shape);
+}
+
+/* Returns the entry (or nothing) as a node-set of one element. */
+static void push_entry(xmlXPathParserContextPtr ctxt, call_t *c, const code_entry_t *e,
+                       shape_t shape)
+{
     xmlXPathObjectPtr ret = xmlXPathNewNodeSet(NULL);
     if (ret == NULL) {
         xmlXPathSetError(ctxt, XPATH_MEMORY_ERROR);
         return;
     }
-    if (e != NULL && tctxt != NULL) {
-        xmlDocPtr container = xsltCreateRVT(tctxt);
-        if (container != NULL) {
-            xsltRegisterLocalRVT(tctxt, container);
-            xmlNodePtr node = xmlNewDocNode(container, NULL, BAD_CAST "map", NULL);
-            if (node != NULL) {
-                xmlNewProp(node, BAD_CAST "system", BAD_CAST e->system);
-                xmlNewProp(node, BAD_CAST "system-name", BAD_CAST system_name(e->system));
-                xmlNewProp(node, BAD_CAST "code", BAD_CAST e->code);
-                xmlNewProp(node, BAD_CAST "display", BAD_CAST e->display);
-                xmlAddChild((xmlNodePtr)container, node);
-                xmlXPathNodeSetAddUnique(ret->nodesetval, node);
-            }
+    if (e != NULL && c != NULL) {
+        xmlNodePtr node = entry_node(c, e, shape);
+        if (node == NULL) {
+            xmlXPathFreeObject(ret);
+            xmlXPathSetError(ctxt, XPATH_MEMORY_ERROR);
+            return;
         }
+        xmlXPathNodeSetAddUnique(ret->nodesetval, node);
     }
     valuePush(ctxt, ret);
 }
@@ -478,11 +543,11 @@ static void fn_lookup(xmlXPathParserContextPtr ctxt, int nargs)
     xmlChar *v[2];
     if (pop_strings(ctxt, nargs, 2, v) != 0)
         return;
-    const call_t *c = call_of(ctxt);
+    call_t *c = call_of(ctxt);
     const code_entry_t *e = NULL;
     if (c != NULL && v[0][0] != '\0' && v[1][0] != '\0')
         e = find_code(c, NULL, (const char *)v[0], (const char *)v[1]);
-    push_entry(ctxt, e);
+    push_entry(ctxt, c, e, SHAPE_MAP);
     xmlFree(v[0]);
     xmlFree(v[1]);
 }
@@ -492,13 +557,48 @@ static void fn_map(xmlXPathParserContextPtr ctxt, int nargs)
     xmlChar *v[2];
     if (pop_strings(ctxt, nargs, 2, v) != 0)
         return;
-    const call_t *c = call_of(ctxt);
+    call_t *c = call_of(ctxt);
     const code_entry_t *e = NULL;
     if (c != NULL && v[0][0] != '\0' && v[1][0] != '\0')
         e = find_code(c, (const char *)v[0], NULL, (const char *)v[1]);
-    push_entry(ctxt, e);
+    push_entry(ctxt, c, e, SHAPE_MAP);
     xmlFree(v[0]);
     xmlFree(v[1]);
+}
+
+/* cdx:code(system, code): like cdx:lookup, as the attributes the coded
+ * element gets, so that a mapping copies them instead of rebuilding each. */
+static void fn_code(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[2];
+    if (pop_strings(ctxt, nargs, 2, v) != 0)
+        return;
+    call_t *c = call_of(ctxt);
+    const code_entry_t *e = NULL;
+    if (c != NULL && v[0][0] != '\0' && v[1][0] != '\0')
+        e = find_code(c, NULL, (const char *)v[0], (const char *)v[1]);
+    push_entry(ctxt, c, e, SHAPE_CDA);
+    xmlFree(v[0]);
+    xmlFree(v[1]);
+}
+
+/* cdx:unit(spelling): the units map's spelling of a unit, or the spelling
+ * as given when the map has none; a string, so no node is built. */
+static void fn_unit(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[1];
+    if (pop_strings(ctxt, nargs, 1, v) != 0)
+        return;
+    const call_t *c = call_of(ctxt);
+    const code_entry_t *e = NULL;
+    if (c != NULL && v[0][0] != '\0')
+        e = find_code(c, "units", NULL, (const char *)v[0]);
+    if (e != NULL) {
+        valuePush(ctxt, xmlXPathNewCString(e->code));
+        xmlFree(v[0]);
+    } else {
+        valuePush(ctxt, xmlXPathWrapString(v[0]));
+    }
 }
 
 static void fn_mapped_system(xmlXPathParserContextPtr ctxt, int nargs)
@@ -539,38 +639,17 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     const xmlChar *ns = BAD_CAST CDX_NORMALIZE_EXT_NS;
     xsltRegisterExtFunction(ctxt, BAD_CAST "lookup", ns, fn_lookup);
     xsltRegisterExtFunction(ctxt, BAD_CAST "map", ns, fn_map);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "code", ns, fn_code);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "unit", ns, fn_unit);
     xsltRegisterExtFunction(ctxt, BAD_CAST "mapped-system", ns, fn_mapped_system);
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
 }
 
-/* The node after n in document order, not descending below stop. */
-static xmlNodePtr preorder_next(xmlNodePtr n, xmlNodePtr stop)
+/* The units map's spelling of a unit for the finishing walk. */
+static const char *unit_of(void *arg, const char *spelling)
 {
-    if (n->type == XML_ELEMENT_NODE && n->children != NULL)
-        return n->children;
-    for (; n != NULL && n != stop; n = n->parent)
-        if (n->next != NULL)
-            return n->next;
-    return NULL;
-}
-
-/* Removes every processing instruction (<?xml-stylesheet?> and any other)
- * from the canonical form, whatever the mapping copied: instructions are
- * addressed to the source's viewers, and one served with the canonical
- * form could point a reader's software at a file or URL the source chose.
- * The original bytes keep them. */
-static void strip_pis(xmlDocPtr doc)
-{
-    xmlNodePtr n = doc != NULL ? doc->children : NULL;
-    while (n != NULL) {
-        /* A PI has no children: its successor is not inside it. */
-        xmlNodePtr next = preorder_next(n, (xmlNodePtr)doc);
-        if (n->type == XML_PI_NODE) {
-            xmlUnlinkNode(n);
-            xmlFreeNode(n);
-        }
-        n = next;
-    }
+    const code_entry_t *e = find_code(arg, "units", NULL, spelling);
+    return e != NULL ? e->code : NULL;
 }
 
 int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPtr in, cdx_diag_t *d,
@@ -594,10 +673,23 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
     snprintf(lang_lit, sizeof lang_lit, "'%s'", strlen(mp->language) < 60 ? mp->language : "");
     const char *params[] = {"institution-oid", oid_lit,  "timezone", zone_lit,
                             "language",        lang_lit, NULL};
-    call_t call = {.all = m, .mapping = mp, .d = d};
-    rc = cdx_xslt_apply(mp->style, in, params, setup, &call, "MAP-XSLT", d, out);
-    if (rc == 0)
-        strip_pis(*out);
+    call_t *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        rc = CDX_ENOMEM;
+        goto out;
+    }
+    *call = (call_t){.all = m, .mapping = mp, .d = d};
+    rc = cdx_xslt_apply(mp->style, in, params, setup, call, "MAP-XSLT", d, out);
+    if (rc == 0) {
+        canon_t cn = {.zone = mp->timezone, .unit = unit_of, .arg = call};
+        rc = cdx_normalize_canon(*out, &cn);
+        if (rc != 0) {
+            xmlFreeDoc(*out);
+            *out = NULL;
+        }
+    }
+    xmlFreeDoc(call->entries);
+    free(call);
     if (rc == 0 && mapping_version != NULL)
         *mapping_version = mp->version;
 out:

@@ -5,6 +5,7 @@
 #ifndef CDX_PARSERS_NORMALIZE_INTERNAL_H
 #define CDX_PARSERS_NORMALIZE_INTERNAL_H
 
+#include <libxml/tree.h>
 #include <stddef.h>
 
 typedef struct code_entry {
@@ -43,5 +44,20 @@ int cdx_normalize_load_codemaps(const char *dir, codemaps_t *cms, char *err, siz
  * with cdx_normalize_free_names()).  Returns 0, -errno or CDX_ENOMEM. */
 int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n);
 void cdx_normalize_free_names(char **names, size_t n);
+
+/* What the walk after the stylesheet needs: the mapping's zone (+HHMM)
+ * and the units map's UCUM spelling of a unit (NULL when it has none). */
+typedef struct canon {
+    const char *zone;
+    const char *(*unit)(void *arg, const char *spelling);
+    void *arg;
+} canon_t;
+
+/* The canonical form's finishing walk over a mapping's output (see
+ * docs/MAPPINGS.md): removes processing instructions, gives times with a
+ * time of day and no zone cn->zone, and writes units in UCUM, keeping a
+ * changed value's spelling as a "unit as sent" translation.  Returns 0 or
+ * CDX_ENOMEM. */
+int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn);
 
 #endif

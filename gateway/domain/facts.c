@@ -3,7 +3,9 @@
 #include "cdx/base/common.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *json_str(json_t *o, const char *k1, const char *k2)
 {
@@ -13,6 +15,36 @@ static const char *json_str(json_t *o, const char *k1, const char *k2)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The facts' texts, one after the other, each ending in a NUL. */
+typedef struct texts {
+    char *data;
+    size_t len;
+    size_t cap;
+} texts_t;
+
+static int texts_put(const char *buffer, size_t size, void *arg)
+{
+    texts_t *t = arg;
+    if (size > SIZE_MAX / 2 - t->len)
+        return -1;
+    if (t->len + size + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 64 * 1024;
+        while (cap < t->len + size + 1)
+            cap *= 2;
+        char *grown = realloc(t->data, cap);
+        if (grown == NULL)
+            return -1;
+        t->data = grown;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, buffer, size);
+    t->len += size;
+    return 0;
+}
+
+/* Long: one pass counting, one serializing every fact into one buffer, one
+ * allocation holding the rows and their texts (each fact's JSON was a
+ * json_dumps of its own, growing its buffer from 16 bytes). */
 int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
 {
     size_t total = 0;
@@ -27,10 +59,12 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
     }
     if (total == 0)
         return 0;
-    cdx_fact_row_t *rows = calloc(total, sizeof *rows);
-    if (rows == NULL)
-        return CDX_ENOMEM;
+    size_t *ends = malloc(total * sizeof *ends);
+    texts_t t = {0};
     size_t k = 0;
+    int rc = CDX_ENOMEM;
+    if (ends == NULL)
+        goto out;
     json_object_foreach(facts, kind, list)
     {
         size_t i;
@@ -41,12 +75,30 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
         {
             if (!json_is_object(f) || k >= total)
                 continue;
-            cdx_fact_row_t *r = &rows[k];
-            r->data = json_dumps(f, JSON_COMPACT);
-            if (r->data == NULL) {
-                cdx_fact_rows_free(rows, k);
-                return CDX_ENOMEM;
-            }
+            if (json_dump_callback(f, texts_put, &t, JSON_COMPACT) != 0 ||
+                texts_put("", 1, &t) != 0)
+                goto out;
+            ends[k++] = t.len;
+        }
+    }
+    cdx_fact_row_t *rows = calloc(1, k * sizeof *rows + t.len);
+    if (rows == NULL)
+        goto out;
+    char *text = (char *)(rows + k);
+    memcpy(text, t.data, t.len);
+    size_t j = 0;
+    json_object_foreach(facts, kind, list)
+    {
+        size_t i;
+        json_t *f;
+        if (!json_is_array(list))
+            continue;
+        json_array_foreach(list, i, f)
+        {
+            if (!json_is_object(f) || j >= k)
+                continue;
+            cdx_fact_row_t *r = &rows[j];
+            r->data = text + (j > 0 ? ends[j - 1] : 0);
             json_t *num = json_object_get(f, "number");
             json_t *et = json_object_get(f, "effectiveTime");
             r->kind = kind;
@@ -60,17 +112,80 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
             r->time_low = json_is_object(et) ? json_str(et, "low", NULL) : NULL;
             r->time_high = json_is_object(et) ? json_str(et, "high", NULL) : NULL;
             r->status = json_str(f, "status", NULL);
-            k++;
+            j++;
         }
     }
     *out = rows;
     *n = k;
-    return 0;
+    rc = 0;
+out:
+    free(ends);
+    free(t.data);
+    return rc;
+}
+
+/* Whether a member name is written by JSON as it is (no escapes). */
+static int plain_key(const char *k)
+{
+    for (; *k != '\0'; k++)
+        if (*k == '"' || *k == '\\' || (unsigned char)*k < 0x20)
+            return 0;
+    return 1;
+}
+
+char *cdx_fact_rows_join(struct json_t *facts, const cdx_fact_row_t *rows, size_t n)
+{
+    /* The rows are facts' members in order, one per array element, each
+     * an object (cdx_fact_rows_from_json); anything else is dumped whole. */
+    size_t total = 2, k = 0;
+    const char *kind;
+    json_t *list;
+    json_object_foreach(facts, kind, list)
+    {
+        if (!json_is_array(list) || !plain_key(kind))
+            return json_dumps(facts, JSON_COMPACT);
+        total += strlen(kind) + 6; /* "kind":[], */
+        for (size_t i = 0; i < json_array_size(list); i++, k++) {
+            if (k >= n || !json_is_object(json_array_get(list, i)))
+                return json_dumps(facts, JSON_COMPACT);
+            total += strlen(rows[k].data) + 1;
+        }
+    }
+    if (k != n)
+        return json_dumps(facts, JSON_COMPACT);
+    char *text = malloc(total);
+    if (text == NULL)
+        return NULL;
+    char *p = text;
+    *p++ = '{';
+    k = 0;
+    json_object_foreach(facts, kind, list)
+    {
+        if (p != text + 1)
+            *p++ = ',';
+        size_t len = strlen(kind);
+        *p++ = '"';
+        memcpy(p, kind, len);
+        p += len;
+        memcpy(p, "\":[", 3);
+        p += 3;
+        for (size_t i = 0; i < json_array_size(list); i++, k++) {
+            if (i > 0)
+                *p++ = ',';
+            len = strlen(rows[k].data);
+            memcpy(p, rows[k].data, len);
+            p += len;
+        }
+        *p++ = ']';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return text;
 }
 
 void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n)
 {
-    for (size_t i = 0; rows != NULL && i < n; i++)
-        free((char *)rows[i].data);
+    /* The texts live in the rows' own allocation. */
+    (void)n;
     free(rows);
 }

@@ -340,11 +340,14 @@ static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
     if (out->mapping_version != NULL)
         json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
     out->meta_json = json_dumps(meta, JSON_COMPACT);
-    out->facts_json = json_dumps(facts, JSON_COMPACT);
     /* The registry's rows are prepared here, on a worker thread, so the
-     * single writer only binds them. */
-    if (out->meta_json != NULL && out->facts_json != NULL)
+     * single writer only binds them; the facts' text is their rows' text
+     * put together, so each fact is serialized once. */
+    if (out->meta_json != NULL)
         rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
+    if (rc == 0 &&
+        (out->facts_json = cdx_fact_rows_join(facts, out->fact_rows, out->nfact_rows)) == NULL)
+        rc = CDX_ENOMEM;
     if (rc == 0) {
         out->facts_root = facts;
         facts = NULL;
@@ -402,7 +405,7 @@ static int transform(const cdx_pipeline_t *pl, xmlDocPtr doc, const char *submit
     sha256_hex(out->normalized, out->normalized_len, out->normalized_sha256);
     uint64_t t1 = now_us();
     out->us_normalize = t1 - t0;
-    rc = cdx_extract(norm, &ex, &out->diag);
+    rc = cdx_extract_lean(norm, &ex, &out->diag);
     if (rc != 0)
         goto out;
     have_ex = 1;
@@ -459,15 +462,25 @@ static const char *custodian_root(xmlDocPtr doc)
  * worker's arena (ten 1 MB documents left 126 to 164 MB behind);
  * malloc_trim(0) hands every free page of every arena back.  It costs a
  * walk over the free lists (1 to 80 ms measured), so small documents,
- * whose trees fit in what the arenas keep anyway, skip it.  main.c sets
- * the allocator up for this. */
+ * whose trees fit in what the arenas keep anyway, skip it.  So does a
+ * large document that leaves less than CDX_INGEST_TRIM_FREE_BYTES free in
+ * the arenas: trimming then handed back pages the next document faulted
+ * in again, which made a 1 MB document cost 1.7 times as much per byte
+ * as a 100 KB one (docs/PERFORMANCE.md).  main.c sets the allocator up
+ * for this. */
 static void release_memory(size_t len)
 {
     if (len < CDX_INGEST_TRIM_BYTES)
         return;
     uint64_t t0 = now_us();
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < CDX_INGEST_TRIM_FREE_BYTES) {
+        CDX_DEBUG("memory.trim", "size=%zu free=%zu skipped=1 us=%llu", len, mi.fordblks,
+                  (unsigned long long)(now_us() - t0));
+        return;
+    }
     int released = malloc_trim(0);
-    CDX_DEBUG("memory.trim", "size=%zu released=%d us=%llu", len, released,
+    CDX_DEBUG("memory.trim", "size=%zu free=%zu released=%d us=%llu", len, mi.fordblks, released,
               (unsigned long long)(now_us() - t0));
 }
 

@@ -16,9 +16,10 @@
   - flat entries some EMRs send (a bare observation in a problem or allergy
     section, vital signs without an organizer, entries without templateIds)
     are given the C-CDA entry structure;
-  - times with a time of day but no zone get the mapping's timezone;
-  - @unit spellings go to UCUM (units code map), the spelling as sent kept
-    as a PQ translation of the value;
+  - (times with a time of day but no zone get the mapping's timezone, and
+    @unit spellings go to UCUM with the spelling as sent kept as a PQ
+    translation of the value: not here, but in the gateway's finishing walk
+    over every mapping's output, see docs/MAPPINGS.md);
   - codes of a code system some code map translates (KCD-8, EDI, KD,
     hospital-local codes) are replaced by their target, the source code kept
     as a translation; unknown ones are reported as MAP-UNMAPPED.
@@ -41,6 +42,12 @@
   <xsl:param name="timezone" select="'+0000'"/>
   <xsl:param name="language" select="''"/>
 
+  <!-- The bare vital-sign entries of each vital signs section, by the
+       section's generated id (see the vital signs templates). -->
+  <xsl:key name="bare-vital-signs"
+           match="h:section[h:code/@code = '8716-3']/h:entry[h:observation[not(h:templateId)]]"
+           use="generate-id(..)"/>
+
   <xsl:variable name="patient-root" select="concat($institution-oid, '.1')"/>
   <xsl:variable name="LOINC" select="'2.16.840.1.113883.6.1'"/>
   <xsl:variable name="SNOMED" select="'2.16.840.1.113883.6.96'"/>
@@ -52,19 +59,20 @@
 
   <!-- Elements copy their attributes without matching them: attribute
        matching is most of an identity transform's cost, and only the
-       elements listed in the next template have attributes to rewrite. -->
-  <xsl:template match="*">
+       templates below that rebuild an element have attributes to rewrite. -->
+  <xsl:template match="*" name="identity">
     <xsl:copy>
       <xsl:copy-of select="@*"/>
       <xsl:apply-templates/>
     </xsl:copy>
   </xsl:template>
 
-  <!-- Elements that can carry a TS value, a unit or a language code. -->
-  <xsl:template match="h:effectiveTime | h:low | h:high | h:center | h:time | h:birthTime
-                       | h:value | h:doseQuantity | h:rateQuantity | h:maxDoseQuantity
-                       | h:period | h:quantity | h:width | h:numerator | h:denominator
-                       | h:languageCode">
+  <!-- A language code's attributes go through templates (see the header's
+       languageCode below).  Times and units are not rewritten here: the
+       gateway's finishing walk does both on every mapping's output (see
+       docs/MAPPINGS.md), at a fraction of what templates on every
+       timestamp and measured value cost. -->
+  <xsl:template match="h:languageCode">
     <xsl:copy>
       <xsl:apply-templates select="@*"/>
       <xsl:apply-templates/>
@@ -150,17 +158,13 @@
 
   <!-- ================================================================ -->
   <!-- Times: a TS with a time of day and no zone gets the mapping's zone -->
+  <!-- (done by the finishing walk; the rule as a named template)         -->
   <!-- ================================================================ -->
 
-  <xsl:template match="h:effectiveTime/@value | h:low/@value | h:high/@value | h:center/@value
-                       | h:time/@value | h:birthTime/@value | h:value[@xsi:type = 'TS']/@value">
-    <xsl:attribute name="value">
-      <xsl:call-template name="zoned">
-        <xsl:with-param name="ts" select="."/>
-      </xsl:call-template>
-    </xsl:attribute>
-  </xsl:template>
-
+  <!-- A TS with its zone when it has a time of day and none: the rule the
+       finishing walk applies to every time (kept for mappings that call
+       it on values the walk does not see, e.g. a time held in another
+       attribute). -->
   <xsl:template name="zoned">
     <xsl:param name="ts"/>
     <xsl:variable name="digits" select="substring-before(concat($ts, '.'), '.')"/>
@@ -183,35 +187,8 @@
   <!-- Units and codes                                                   -->
   <!-- ================================================================ -->
 
-  <!-- A measured value whose unit spelling the units map rewrites keeps
-       the spelling it was sent with, as a PQ translation (PQR) whose code
-       is that spelling and whose codeSystemName is "unit as sent" (the
-       extractor reports it as the fact's unitOriginal). -->
-  <xsl:template match="h:value[@unit]">
-    <xsl:variable name="u" select="cdx:map('units', @unit)"/>
-    <xsl:copy>
-      <xsl:apply-templates select="@*"/>
-      <xsl:if test="$u and string($u/@code) != string(@unit)
-                    and not(h:translation[@codeSystemName = 'unit as sent'])">
-        <translation code="{@unit}" codeSystemName="unit as sent">
-          <xsl:if test="@value">
-            <xsl:attribute name="value"><xsl:value-of select="@value"/></xsl:attribute>
-          </xsl:if>
-        </translation>
-      </xsl:if>
-      <xsl:apply-templates/>
-    </xsl:copy>
-  </xsl:template>
-
-  <xsl:template match="@unit">
-    <xsl:variable name="u" select="cdx:map('units', .)"/>
-    <xsl:attribute name="unit">
-      <xsl:choose>
-        <xsl:when test="$u"><xsl:value-of select="$u/@code"/></xsl:when>
-        <xsl:otherwise><xsl:value-of select="."/></xsl:otherwise>
-      </xsl:choose>
-    </xsl:attribute>
-  </xsl:template>
+  <!-- Units: the finishing walk writes them in UCUM (units code map) and
+       keeps a changed spelling as a "unit as sent" translation. -->
 
   <!-- A coded element of a code system some code map translates.  The
        elements that carry clinical codes are listed by name, so the test
@@ -226,7 +203,35 @@
                                             and cdx:mapped-system(@codeSystem)]
                        | h:interpretationCode[@code and @codeSystem
                                               and cdx:mapped-system(@codeSystem)]">
-    <xsl:call-template name="coded"/>
+    <xsl:variable name="m" select="cdx:code(@codeSystem, @code)"/>
+    <xsl:choose>
+      <!-- Mapped: the element is copied with its other attributes, the
+           target's attributes come from the code map as they are (cdx:code
+           returns them as CDA attributes), and the source code becomes the
+           first translation.  The same result as "coded" below, without
+           rebuilding the element attribute by attribute. -->
+      <xsl:when test="$m">
+        <xsl:copy>
+          <xsl:if test="string(@xsi:type) != ''">
+            <xsl:attribute name="xsi:type"><xsl:value-of select="@xsi:type"/></xsl:attribute>
+          </xsl:if>
+          <xsl:apply-templates select="@*[not(name() = 'code' or name() = 'codeSystem'
+              or name() = 'codeSystemName' or name() = 'codeSystemVersion'
+              or name() = 'displayName')][not(local-name() = 'type'
+              and namespace-uri() = 'http://www.w3.org/2001/XMLSchema-instance')]"/>
+          <xsl:copy-of select="$m/@*"/>
+          <xsl:apply-templates select="h:originalText|h:qualifier"/>
+          <translation code="{@code}" codeSystem="{@codeSystem}">
+            <xsl:copy-of select="@codeSystemName"/>
+            <xsl:copy-of select="@codeSystemVersion|@displayName"/>
+          </translation>
+          <xsl:apply-templates select="h:translation"/>
+        </xsl:copy>
+      </xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="coded"/>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <!-- Writes the context coded element as element $name: mapped to its
@@ -240,7 +245,7 @@
     <xsl:param name="ns" select="namespace-uri()"/>
     <xsl:param name="xsi-type" select="string(@xsi:type)"/>
     <xsl:param name="system" select="string(@codeSystem)"/>
-    <xsl:variable name="m" select="cdx:lookup($system, @code)"/>
+    <xsl:variable name="m" select="cdx:code($system, @code)"/>
     <xsl:variable name="plain" select="@*[not(local-name() = 'type'
         and namespace-uri() = 'http://www.w3.org/2001/XMLSchema-instance')]"/>
     <xsl:element name="{$name}" namespace="{$ns}">
@@ -252,16 +257,9 @@
           <xsl:apply-templates select="$plain[not(name() = 'code' or name() = 'codeSystem'
               or name() = 'codeSystemName' or name() = 'codeSystemVersion'
               or name() = 'displayName')]"/>
-          <xsl:attribute name="code"><xsl:value-of select="$m/@code"/></xsl:attribute>
-          <xsl:attribute name="codeSystem"><xsl:value-of select="$m/@system"/></xsl:attribute>
-          <xsl:if test="$m/@system-name != ''">
-            <xsl:attribute name="codeSystemName">
-              <xsl:value-of select="$m/@system-name"/>
-            </xsl:attribute>
-          </xsl:if>
-          <xsl:if test="$m/@display != ''">
-            <xsl:attribute name="displayName"><xsl:value-of select="$m/@display"/></xsl:attribute>
-          </xsl:if>
+          <!-- code, codeSystem, codeSystemName and displayName of the
+               target (the last two when the map knows them). -->
+          <xsl:copy-of select="$m/@*"/>
           <xsl:apply-templates select="h:originalText|h:qualifier"/>
           <translation code="{@code}" codeSystem="{$system}">
             <xsl:call-template name="source-system-name">
@@ -370,181 +368,268 @@
   <!-- Problems: a bare observation whose code is the diagnosis becomes a
        Problem Concern Act around a Problem Observation whose value is the
        diagnosis. -->
-  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:observation[not(h:templateId)]"
+  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:observation"
                 name="problem-from-observation">
-    <act classCode="ACT" moodCode="EVN">
-      <templateId root="2.16.840.1.113883.10.20.22.4.3"/>
-      <templateId root="2.16.840.1.113883.10.20.22.4.3" extension="2015-08-01"/>
-      <id nullFlavor="NI"/>
-      <code code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern"/>
-      <statusCode>
-        <xsl:attribute name="code">
-          <xsl:choose>
-            <xsl:when test="h:effectiveTime/h:high[@value] or h:statusCode/@code = 'completed'">completed</xsl:when>
-            <xsl:otherwise>active</xsl:otherwise>
-          </xsl:choose>
-        </xsl:attribute>
-      </statusCode>
-      <xsl:apply-templates select="h:effectiveTime"/>
-      <entryRelationship typeCode="SUBJ">
-        <observation classCode="OBS" moodCode="EVN">
-          <templateId root="2.16.840.1.113883.10.20.22.4.4"/>
-          <templateId root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01"/>
-          <xsl:apply-templates select="h:id"/>
-          <xsl:choose>
-            <!-- A source that already has a value keeps code and value. -->
-            <xsl:when test="h:value and h:code">
-              <xsl:apply-templates select="h:code"/>
-            </xsl:when>
-            <xsl:otherwise>
-              <code code="55607006" codeSystem="{$SNOMED}" codeSystemName="SNOMED CT"
-                    displayName="Problem"/>
-            </xsl:otherwise>
-          </xsl:choose>
-          <xsl:apply-templates select="h:text"/>
-          <statusCode code="completed"/>
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <act classCode="ACT" moodCode="EVN">
+          <templateId root="2.16.840.1.113883.10.20.22.4.3"/>
+          <templateId root="2.16.840.1.113883.10.20.22.4.3" extension="2015-08-01"/>
+          <id nullFlavor="NI"/>
+          <code code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern"/>
+          <statusCode>
+            <xsl:attribute name="code">
+              <xsl:choose>
+                <xsl:when test="h:effectiveTime/h:high[@value] or h:statusCode/@code = 'completed'">completed</xsl:when>
+                <xsl:otherwise>active</xsl:otherwise>
+              </xsl:choose>
+            </xsl:attribute>
+          </statusCode>
           <xsl:apply-templates select="h:effectiveTime"/>
-          <xsl:choose>
-            <xsl:when test="h:value">
-              <xsl:apply-templates select="h:value"/>
-            </xsl:when>
-            <xsl:otherwise>
-              <xsl:for-each select="h:code">
-                <xsl:call-template name="coded">
-                  <xsl:with-param name="name" select="'value'"/>
-                  <xsl:with-param name="ns" select="'urn:hl7-org:v3'"/>
-                  <xsl:with-param name="xsi-type" select="'CD'"/>
-                </xsl:call-template>
-              </xsl:for-each>
-            </xsl:otherwise>
-          </xsl:choose>
-          <!-- Everything after value in the CDA Observation, in source order. -->
-          <xsl:apply-templates select="h:interpretationCode | h:methodCode | h:targetSiteCode
-              | h:subject | h:specimen | h:performer | h:author | h:informant | h:participant
-              | h:entryRelationship | h:reference | h:precondition | h:referenceRange"/>
-        </observation>
-      </entryRelationship>
-    </act>
+          <entryRelationship typeCode="SUBJ">
+            <observation classCode="OBS" moodCode="EVN">
+              <templateId root="2.16.840.1.113883.10.20.22.4.4"/>
+              <templateId root="2.16.840.1.113883.10.20.22.4.4" extension="2015-08-01"/>
+              <xsl:apply-templates select="h:id"/>
+              <xsl:choose>
+                <!-- A source that already has a value keeps code and value. -->
+                <xsl:when test="h:value and h:code">
+                  <xsl:apply-templates select="h:code"/>
+                </xsl:when>
+                <xsl:otherwise>
+                  <code code="55607006" codeSystem="{$SNOMED}" codeSystemName="SNOMED CT"
+                        displayName="Problem"/>
+                </xsl:otherwise>
+              </xsl:choose>
+              <xsl:apply-templates select="h:text"/>
+              <statusCode code="completed"/>
+              <xsl:apply-templates select="h:effectiveTime"/>
+              <xsl:choose>
+                <xsl:when test="h:value">
+                  <xsl:apply-templates select="h:value"/>
+                </xsl:when>
+                <xsl:otherwise>
+                  <xsl:for-each select="h:code">
+                    <xsl:call-template name="coded">
+                      <xsl:with-param name="name" select="'value'"/>
+                      <xsl:with-param name="ns" select="'urn:hl7-org:v3'"/>
+                      <xsl:with-param name="xsi-type" select="'CD'"/>
+                    </xsl:call-template>
+                  </xsl:for-each>
+                </xsl:otherwise>
+              </xsl:choose>
+              <!-- Everything after value in the CDA Observation, in source order. -->
+              <xsl:apply-templates select="h:interpretationCode | h:methodCode | h:targetSiteCode
+                  | h:subject | h:specimen | h:performer | h:author | h:informant | h:participant
+                  | h:entryRelationship | h:reference | h:precondition | h:referenceRange"/>
+            </observation>
+          </entryRelationship>
+        </act>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:act[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.3'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:act">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.3'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:act
-                       /h:entryRelationship/h:observation[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.4'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+                       /h:entryRelationship/h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.4'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <!-- Allergies: a bare Allergy Intolerance Observation gets its Allergy
        Concern Act. -->
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:observation[not(h:templateId)]">
-    <act classCode="ACT" moodCode="EVN">
-      <templateId root="2.16.840.1.113883.10.20.22.4.30"/>
-      <templateId root="2.16.840.1.113883.10.20.22.4.30" extension="2015-08-01"/>
-      <id nullFlavor="NI"/>
-      <code code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern"/>
-      <statusCode code="active"/>
-      <xsl:apply-templates select="h:effectiveTime"/>
-      <entryRelationship typeCode="SUBJ">
+  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <act classCode="ACT" moodCode="EVN">
+          <templateId root="2.16.840.1.113883.10.20.22.4.30"/>
+          <templateId root="2.16.840.1.113883.10.20.22.4.30" extension="2015-08-01"/>
+          <id nullFlavor="NI"/>
+          <code code="CONC" codeSystem="2.16.840.1.113883.5.6" displayName="Concern"/>
+          <statusCode code="active"/>
+          <xsl:apply-templates select="h:effectiveTime"/>
+          <entryRelationship typeCode="SUBJ">
+            <xsl:call-template name="with-templates">
+              <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.7'"/>
+              <xsl:with-param name="ext" select="'2014-06-09'"/>
+            </xsl:call-template>
+          </entryRelationship>
+        </act>
+      </xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.30'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act
+                       /h:entryRelationship/h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
         <xsl:call-template name="with-templates">
           <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.7'"/>
           <xsl:with-param name="ext" select="'2014-06-09'"/>
         </xsl:call-template>
-      </entryRelationship>
-    </act>
-  </xsl:template>
-
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.30'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
-  </xsl:template>
-
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act
-                       /h:entryRelationship/h:observation[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.7'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <!-- Medications and immunizations. -->
   <xsl:template match="h:section[h:code/@code = '10160-0']/h:entry
-                       /h:substanceAdministration[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.16'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+                       /h:substanceAdministration">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.16'"/>
+          <xsl:with-param name="ext" select="'2014-06-09'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '10160-0']/h:entry/h:substanceAdministration
-                       /h:consumable/h:manufacturedProduct[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.23'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+                       /h:consumable/h:manufacturedProduct">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.23'"/>
+          <xsl:with-param name="ext" select="'2014-06-09'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '11369-6']/h:entry
-                       /h:substanceAdministration[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.52'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+                       /h:substanceAdministration">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.52'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '11369-6']/h:entry/h:substanceAdministration
-                       /h:consumable/h:manufacturedProduct[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.54'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+                       /h:consumable/h:manufacturedProduct">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.54'"/>
+          <xsl:with-param name="ext" select="'2014-06-09'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <!-- Results: organizers and their observations. -->
-  <xsl:template match="h:section[h:code/@code = '30954-2']/h:entry/h:organizer[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.1'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+  <xsl:template match="h:section[h:code/@code = '30954-2']/h:entry/h:organizer">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.1'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '30954-2']/h:entry/h:organizer/h:component
-                       /h:observation[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.2'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+                       /h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.2'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <!-- Vital signs: organizers and their observations; bare observations
        (one per entry) are gathered into a single Vital Signs Organizer
        written in place of the first of them. -->
-  <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry/h:organizer[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.26'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+  <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry/h:organizer">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.26'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry/h:organizer/h:component
-                       /h:observation[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.27'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+                       /h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.27'"/>
+          <xsl:with-param name="ext" select="'2014-06-09'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry[h:observation[not(h:templateId)]]">
-    <xsl:if test="not(preceding-sibling::h:entry[h:observation[not(h:templateId)]])">
+    <!-- The first of them, found through the key rather than by looking
+         back over the preceding entries (which grows with the square of
+         the section's length). -->
+    <xsl:if test="generate-id(key('bare-vital-signs', generate-id(..))[1]) = generate-id(.)">
       <xsl:variable name="obs" select="../h:entry/h:observation[not(h:templateId)]"/>
       <entry typeCode="DRIV">
         <organizer classCode="CLUSTER" moodCode="EVN">
@@ -572,18 +657,30 @@
   </xsl:template>
 
   <!-- Procedures and encounters. -->
-  <xsl:template match="h:section[h:code/@code = '47519-4']/h:entry/h:procedure[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.14'"/>
-      <xsl:with-param name="ext" select="'2014-06-09'"/>
-    </xsl:call-template>
+  <xsl:template match="h:section[h:code/@code = '47519-4']/h:entry/h:procedure">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.14'"/>
+          <xsl:with-param name="ext" select="'2014-06-09'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '46240-8']/h:entry/h:encounter[not(h:templateId)]">
-    <xsl:call-template name="with-templates">
-      <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.49'"/>
-      <xsl:with-param name="ext" select="'2015-08-01'"/>
-    </xsl:call-template>
+  <xsl:template match="h:section[h:code/@code = '46240-8']/h:entry/h:encounter">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="with-templates">
+          <xsl:with-param name="root" select="'2.16.840.1.113883.10.20.22.4.49'"/>
+          <xsl:with-param name="ext" select="'2015-08-01'"/>
+        </xsl:call-template>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
 </xsl:stylesheet>

@@ -36,8 +36,14 @@
     </code>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '29548-5']/h:entry/h:observation[not(h:templateId)]">
-    <xsl:call-template name="problem-from-observation"/>
+  <xsl:template match="h:section[h:code/@code = '29548-5']/h:entry/h:observation">
+    <xsl:choose>
+      <!-- C-CDA entries carry templateIds and are copied as they are. -->
+      <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
+      <xsl:otherwise>
+        <xsl:call-template name="problem-from-observation"/>
+      </xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
 </xsl:stylesheet>

@@ -108,12 +108,15 @@ typedef struct cdx_ingest {
 } cdx_ingest_t;
 
 /* Documents of at least this many bytes have their memory handed back to
- * the system (malloc_trim) once the pipeline is done with them. */
-#define CDX_INGEST_TRIM_BYTES (256u * 1024u)
+ * the system (malloc_trim) once the pipeline is done with them, when the
+ * allocator then holds at least CDX_INGEST_TRIM_FREE_BYTES free. */
+#define CDX_INGEST_TRIM_BYTES      (256u * 1024u)
+#define CDX_INGEST_TRIM_FREE_BYTES ((size_t)48 * 1024 * 1024)
 
 /* Runs the pipeline.  Always fills out (cdx_ingest_cleanup frees it);
  * afterwards, for a document of CDX_INGEST_TRIM_BYTES or more, hands the
- * allocator's free memory back to the system (malloc_trim).  Returns 0
+ * allocator's free memory back to the system (malloc_trim) when it holds
+ * CDX_INGEST_TRIM_FREE_BYTES or more.  Returns 0
  * when the document is acceptable, CDX_EPARSE when out->diag holds the
  * rejection, or another negative error (internal failure). */
 int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,

@@ -174,7 +174,8 @@ typedef struct cdx_fact {
     char *status;    /* status observation's value when present, else statusCode/@code */
     int negated;     /* negationInd="true" */
 
-    char *extras; /* kind-specific details as a JSON object text, never NULL on success */
+    char *extras; /* kind-specific details as a JSON object text, never NULL on success
+                     (NULL from cdx_extract_lean, which leaves the text out) */
     void *extras_obj; /* the same as a json_t (owned; NULL for "{}"), so that
                          cdx_extract_facts_json need not parse the text back */
 } cdx_fact_t;
@@ -211,6 +212,11 @@ typedef struct cdx_extract {
  *   sits in, so that the same statement listed in two sections can be told
  *   apart and merged. */
 int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d);
+
+/* cdx_extract without each fact's extras as text (extras stays NULL;
+ * extras_obj holds them, NULL when there are none): for callers that
+ * write the facts as JSON once, through cdx_extract_facts_json. */
+int cdx_extract_lean(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d);
 
 /* Frees everything out holds and zeroes it; safe on a zeroed struct. */
 void cdx_extract_cleanup(cdx_extract_t *x);

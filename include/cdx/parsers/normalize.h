@@ -15,10 +15,19 @@
  *                              (the institution's before the shared ones)
  *                              whose source system is system
  *   cdx:map(name, code)        the same, from the code maps named name
+ *   cdx:code(system, code)     like cdx:lookup, as the attributes the coded
+ *                              element gets (code, codeSystem, and
+ *                              codeSystemName, displayName when known)
+ *   cdx:unit(spelling)         the units map's UCUM spelling, or spelling
  *   cdx:mapped-system(system)  true when some code map translates system,
  *                              i.e. codes of system are expected to map
  *   cdx:unmapped(system, code) adds a MAP-UNMAPPED warning located at the
  *                              context node; returns the empty string
+ *
+ * After the stylesheet, every mapping's output goes through one walk in C
+ * (parsers/normalize_canon.c): processing instructions are removed, times
+ * with a time of day and no zone get the mapping's zone, and units are
+ * written in UCUM (docs/MAPPINGS.md).
  *
  * Not responsible for: parsing bytes (xml), validation, storage.
  *

@@ -285,6 +285,59 @@ static void test_sections_of_one_document(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* The facts' text put together from the rows is json_dumps' text, byte for
+ * byte, for the lean extraction (no extras text) as for the full one; each
+ * row's data is its fact alone; a document without facts gives the eight
+ * empty lists. */
+static void test_rows_join(void **state)
+{
+    (void)state;
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr doc = NULL;
+    assert_int_equal(cdx_xml_parse(TWO_SECTIONS, strlen(TWO_SECTIONS), &d, &doc), 0);
+    cdx_extract_t full, lean;
+    assert_int_equal(cdx_extract(doc, &full, &d), 0);
+    assert_int_equal(cdx_extract_lean(doc, &lean, &d), 0);
+    assert_int_equal(lean.nfacts, 2);
+    assert_null(lean.facts[0].extras);
+    json_t *a = cdx_extract_facts_json(&full), *b = cdx_extract_facts_json(&lean);
+    char *want = json_dumps(a, JSON_COMPACT), *lean_text = json_dumps(b, JSON_COMPACT);
+    assert_string_equal(lean_text, want);
+    cdx_fact_row_t *fr = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_fact_rows_from_json(b, &fr, &n), 0);
+    assert_int_equal(n, 2);
+    char *first = json_dumps(json_array_get(json_object_get(b, "problems"), 0), JSON_COMPACT);
+    assert_string_equal(fr[0].data, first);
+    char *joined = cdx_fact_rows_join(b, fr, n);
+    assert_non_null(joined);
+    assert_string_equal(joined, want);
+    free(first);
+    free(joined);
+    free(want);
+    free(lean_text);
+    cdx_fact_rows_free(fr, n);
+    json_decref(a);
+    json_decref(b);
+    cdx_extract_cleanup(&full);
+    cdx_extract_cleanup(&lean);
+
+    cdx_extract_t none;
+    memset(&none, 0, sizeof none);
+    json_t *empty = cdx_extract_facts_json(&none);
+    assert_int_equal(cdx_fact_rows_from_json(empty, &fr, &n), 0);
+    assert_int_equal(n, 0);
+    joined = cdx_fact_rows_join(empty, fr, n);
+    want = json_dumps(empty, JSON_COMPACT);
+    assert_string_equal(joined, want);
+    free(joined);
+    free(want);
+    json_decref(empty);
+    xmlFreeDoc(doc);
+    cdx_diag_cleanup(&d);
+}
+
 int main(void)
 {
     cdx_xml_global_init();
@@ -293,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_sections_of_one_document),
+        cmocka_unit_test(test_rows_join),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

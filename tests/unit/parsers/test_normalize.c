@@ -655,13 +655,77 @@ static void test_threads(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The walk after every mapping's stylesheet: times with a time of day and
+ * no zone get the mapping's zone (dates, zoned times and physical
+ * quantities stay as sent), units go to UCUM, and a measured value whose
+ * unit changed keeps its spelling as its first translation, once. */
+#define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
+
+static void test_finishing_walk(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
+        "<id root=\"2.25.1\" extension=\"w\"/><effectiveTime value=\"2026110112\"/>"
+        "<recordTarget><patientRole><patient><birthTime value=\"19800101\"/></patient>"
+        "</patientRole></recordTarget><component><structuredBody><component><section>"
+        "<code code=\"30954-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><entry><organizer>"
+        "<templateId root=\"1.2\"/><effectiveTime><low value=\"202611011200.5\"/>"
+        "<high value=\"20261101120000-0500\"/></effectiveTime><component><observation>"
+        "<templateId root=\"1.3\"/>"
+        "<value xsi:type=\"PQ\" value=\"3\" unit=\"mg/dl\"><translation code=\"a\" "
+        "codeSystem=\"1.2\"/></value>"
+        "<value xsi:type=\"TS\" value=\"202611011230\"/>"
+        "<value xsi:type=\"IVL_PQ\"><low value=\"20261101123000\" unit=\"mg/dl\"/>"
+        "<high value=\"2026110112\"/></value>"
+        "<value xsi:type=\"PQ\" value=\"7\" unit=\"x10^3/uL\"><translation code=\"x10^3/uL\" "
+        "codeSystemName=\"unit as sent\"/></value>"
+        "<doseQuantity value=\"1\" unit=\"mg/dl\"/>"
+        "</observation></component></organizer></entry></section></component>"
+        "</structuredBody></component></ClinicalDocument>";
+    xmlDocPtr in = parse_text(doc);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
+    char *c = canonical(out);
+    static const char *const want[] = {
+        "<effectiveTime value=\"2026110112+0000\">",
+        "<birthTime value=\"19800101\">",
+        "<low value=\"202611011200.5+0000\">",
+        "<high value=\"20261101120000-0500\">",
+        "<value xmlns:xsi=\"" NS_XSI
+        "\" unit=\"mg/dL\" value=\"3\" xsi:type=\"PQ\"><translation code=\"mg/dl\" "
+        "codeSystemName=\"unit as sent\" value=\"3\"></translation><translation code=\"a\" "
+        "codeSystem=\"1.2\"></translation></value>",
+        "<value xmlns:xsi=\"" NS_XSI "\" value=\"202611011230+0000\" xsi:type=\"TS\">",
+        "<low unit=\"mg/dL\" value=\"20261101123000\"></low><high value=\"2026110112\">",
+        "<value xmlns:xsi=\"" NS_XSI
+        "\" unit=\"10*3/uL\" value=\"7\" xsi:type=\"PQ\"><translation code=\"x10^3/uL\" "
+        "codeSystemName=\"unit as sent\"></translation></value>",
+        "<doseQuantity unit=\"mg/dL\" value=\"1\"></doseQuantity>",
+    };
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(want); i++)
+        if (strstr(c, want[i]) == NULL)
+            fail_msg("missing %s in %s", want[i], c);
+    free(c);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_goldens),     cmocka_unit_test(test_fallback),
-        cmocka_unit_test(test_unmapped),    cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_goldens),
+        cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_unmapped),
+        cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_no_processing_instructions),
-        cmocka_unit_test(test_load_errors), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_finishing_walk),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
