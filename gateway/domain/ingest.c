@@ -482,6 +482,21 @@ static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ing
     return rc;
 }
 
+/* Packs both forms for the registry here, on the pipeline's thread, so
+ * that the single writer only binds them.  A failure leaves them NULL:
+ * the registry then packs them itself. */
+static void pack_forms(const char *data, size_t len, cdx_ingest_t *out)
+{
+    if (cdx_registry_pack(data, len, &out->original_packed, &out->original_packed_len) != 0)
+        return;
+    if (out->normalized != NULL &&
+        cdx_registry_pack(out->normalized, out->normalized_len, &out->normalized_packed,
+                          &out->normalized_packed_len) != 0) {
+        free(out->original_packed);
+        out->original_packed = NULL;
+    }
+}
+
 static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
                cdx_ingest_t *out)
 {
@@ -511,6 +526,8 @@ out:
     if (rc == 0 && cdx_diag_rejected(&out->diag))
         rc = CDX_EPARSE;
     out->issues_json = cdx_diag_issues_json(&out->diag);
+    if (rc == 0)
+        pack_forms(data, len, out);
     release_memory(len);
     return rc;
 }
@@ -545,6 +562,8 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
 {
     cdx_diag_cleanup(&in->diag);
     free(in->normalized);
+    free(in->original_packed);
+    free(in->normalized_packed);
     free(in->meta_json);
     free(in->facts_json);
     free(in->issues_json);
@@ -598,6 +617,12 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->normalized_sha256 = in->normalized_sha256;
     rec->normalized = in->normalized;
     rec->normalized_size = in->normalized_len;
+    if (in->original_packed != NULL && (in->normalized == NULL || in->normalized_packed != NULL)) {
+        rec->original_packed = in->original_packed;
+        rec->original_packed_size = in->original_packed_len;
+        rec->normalized_packed = in->normalized_packed;
+        rec->normalized_packed_size = in->normalized_packed_len;
+    }
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
     rec->facts_json = in->facts_json;

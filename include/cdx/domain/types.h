@@ -137,6 +137,12 @@ typedef struct cdx_doc_record {
     const char *normalized_sha256;
     const void *normalized;
     size_t normalized_size;
+    /* original and normalized in their stored form (cdx_registry_pack),
+     * made on the pipeline's thread; NULL: the store packs them itself */
+    const void *original_packed;
+    size_t original_packed_size;
+    const void *normalized_packed;
+    size_t normalized_packed_size;
     const char *mapping_version;
     const char *meta_json;     /* the document entry */
     const char *facts_json;    /* {"problems":[...], ...}, read when fact_rows is NULL */
