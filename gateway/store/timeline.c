@@ -9,6 +9,7 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,16 @@ static void read_row(sqlite3_stmt *st, cdx_tl_fact_t *f, int *err)
     f->time_low = col_dup(st, 11, err);
     f->time_high = col_dup(st, 12, err);
     f->status = col_dup(st, 13, err);
-    f->data = col_dup(st, 14, err);
+    /* The row keeps only what no column holds: the whole fact again. */
+    cdx_fact_row_t cols = {.kind = f->kind, .code_system = f->code_system, .code = f->code,
+                           .display = f->display, .value = f->value,
+                           .has_number = f->has_number, .number = f->number, .unit = f->unit,
+                           .time_low = f->time_low, .time_high = f->time_high,
+                           .status = f->status,
+                           .data = (const char *)sqlite3_column_text(st, 14)};
+    f->data = cdx_fact_json(&cols);
+    if (f->data == NULL)
+        *err = CDX_ENOMEM;
 }
 
 int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fact_t **out,

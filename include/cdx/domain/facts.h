@@ -18,9 +18,20 @@ struct json_t;
 
 /* Turns facts into rows whose strings point into facts (keep it alive)
  * and whose data is heap JSON, in a heap array; cdx_fact_rows_free
- * releases them.  Returns 0 or CDX_ENOMEM (nothing to free then).  Any
- * thread; facts is only read. */
+ * releases them.  A row's data holds only the fact's fields that its
+ * columns do not: codeSystem, code, value, unit and status when strings,
+ * displayName when a string (and not equal to originalText), number when
+ * a real, and effectiveTime's low and high when strings (effectiveTime
+ * itself when nothing else is left in it) go to the columns alone; "{}"
+ * when nothing is left.  cdx_fact_json puts the whole fact back together.
+ * Returns 0 or CDX_ENOMEM (nothing to free then).  Any thread; facts is
+ * only read. */
 int cdx_fact_rows_from_json(struct json_t *facts, cdx_fact_row_t **out, size_t *n);
+/* The whole fact of a stored row as compact JSON (heap, free()): its
+ * data with the fields its columns hold put back (fields data already has
+ * stay as they are, so rows stored whole before read the same).  Key
+ * order may differ from the extractor's.  NULL when out of memory. */
+char *cdx_fact_json(const cdx_fact_row_t *row);
 /* Frees rows and their data; NULL is a no-op. */
 void cdx_fact_rows_free(cdx_fact_row_t *rows, size_t n);
 
