@@ -482,9 +482,9 @@ static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ing
     return rc;
 }
 
-/* Packs both forms for the registry here, on the pipeline's thread, so
- * that the single writer only binds them.  A failure leaves them NULL:
- * the registry then packs them itself. */
+/* Packs both forms and the fact extras for the registry here, on the
+ * pipeline's thread, so that the single writer only binds them.  A
+ * failure leaves them NULL: the registry then packs them itself. */
 static void pack_forms(const char *data, size_t len, cdx_ingest_t *out)
 {
     if (cdx_registry_pack(data, len, &out->original_packed, &out->original_packed_len) != 0)
@@ -494,7 +494,12 @@ static void pack_forms(const char *data, size_t len, cdx_ingest_t *out)
                           &out->normalized_packed_len) != 0) {
         free(out->original_packed);
         out->original_packed = NULL;
+        return;
     }
+    if (out->nfact_rows > 0 &&
+        cdx_registry_pack_fact_extras(out->fact_rows, out->nfact_rows, &out->fact_extras_packed,
+                                      &out->fact_extras_packed_len) != 0)
+        out->fact_extras_packed = NULL;
 }
 
 static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
@@ -564,6 +569,7 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->normalized);
     free(in->original_packed);
     free(in->normalized_packed);
+    free(in->fact_extras_packed);
     free(in->meta_json);
     free(in->facts_json);
     free(in->issues_json);
@@ -623,6 +629,8 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
         rec->normalized_packed = in->normalized_packed;
         rec->normalized_packed_size = in->normalized_packed_len;
     }
+    rec->fact_extras_packed = in->fact_extras_packed;
+    rec->fact_extras_packed_size = in->fact_extras_packed_len;
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
     rec->facts_json = in->facts_json;

@@ -381,7 +381,8 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
         rc = cdx_store_patients_match(reg, &px);
     if (rc == 0)
         rc = cdx_store_facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows,
-                                    rec->nfact_rows);
+                                    rec->nfact_rows, rec->fact_extras_packed,
+                                    rec->fact_extras_packed_size);
     if (rc == 0)
         rc = supersede(reg, ds);
     if (rc == 0 && ds->audit != NULL)
@@ -625,7 +626,7 @@ static int update_normalized_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0)
         rc = cdx_store_facts_delete(reg, u->id);
     if (rc == 0)
-        rc = cdx_store_facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows);
+        rc = cdx_store_facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows, NULL, 0);
     return rc;
 }
 

@@ -5,7 +5,8 @@
 #   cmake -DOUT=schema.c -DHEADER=store_internal.h -DFILES="a.sql|b.sql|..." -P embed_schema.cmake
 #
 # A step's version is the number its file name starts with; the versions
-# must run 1, 2, 3, ... without a gap.  Its first line is "-- name: TEXT",
+# start at 1 and increase (numbers are handed out ahead, so one may be
+# missing until the change that holds it lands).  Its first line is "-- name: TEXT",
 # the name recorded in schema_migrations.  Other lines starting with "--"
 # are comments and are dropped; the rest are joined without their line ends,
 # exactly as the steps were once written as C string literals, so that the
@@ -21,10 +22,10 @@ foreach(file IN LISTS files)
     message(FATAL_ERROR "${file}: a schema step is named NNNN_name.sql")
   endif()
   math(EXPR version "${CMAKE_MATCH_1}")
-  if(NOT version EQUAL expected)
-    message(FATAL_ERROR "${file}: schema step ${version} where ${expected} was expected")
+  if(version LESS expected OR (expected EQUAL 1 AND NOT version EQUAL 1))
+    message(FATAL_ERROR "${file}: schema step ${version} where ${expected} or later was expected")
   endif()
-  math(EXPR expected "${expected} + 1")
+  math(EXPR expected "${version} + 1")
   file(READ "${file}" text)
   if(NOT text MATCHES "^-- name: ([^\n]+)\n")
     message(FATAL_ERROR "${file}: the first line must be \"-- name: TEXT\"")

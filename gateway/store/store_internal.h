@@ -62,6 +62,9 @@ typedef enum stmt_id {
     /* facts.c */
     STMT_FACT_INSERT,
     STMT_FACT_DELETE,
+    STMT_FACT_EXTRAS_PUT,
+    STMT_FACT_EXTRAS_GET,
+    STMT_FACT_EXTRAS_DELETE,
     /* state.c */
     STMT_STATE_GET,
     STMT_STATE_SET,
@@ -176,11 +179,19 @@ int cdx_store_audit_append(cdx_registry_t *reg, const cdx_audit_event_t *ev);
 /* ---- facts.c ---------------------------------------------------------- */
 
 /* Inserts the facts of document doc_id: rows when given, else those of
- * facts_json (the extractor's grouping). */
+ * facts_json (the extractor's grouping); extras_packed, when not NULL, is
+ * the rows' fact extras packed already (cdx_registry_pack_fact_extras). */
 int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
-                           const cdx_fact_row_t *rows, size_t nrows);
+                           const cdx_fact_row_t *rows, size_t nrows, const void *extras_packed,
+                           size_t extras_packed_size);
 /* Removes the facts of document doc_id. */
 int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id);
+/* The fact extras of document doc_id: a JSON array (one object per fact,
+ * in row id order) in *out, NULL when the document has none (its facts
+ * keep their data in their rows).  CDX_EDB when the stored frame is
+ * corrupted. */
+struct json_t;
+int cdx_store_fact_extras(cdx_registry_t *reg, int64_t doc_id, struct json_t **out);
 
 /* ---- content.c -------------------------------------------------------- */
 

@@ -143,6 +143,8 @@ typedef struct cdx_doc_record {
     size_t original_packed_size;
     const void *normalized_packed;
     size_t normalized_packed_size;
+    const void *fact_extras_packed; /* fact_rows' extras, cdx_registry_pack_fact_extras */
+    size_t fact_extras_packed_size;
     const char *mapping_version;
     const char *meta_json;     /* the document entry */
     const char *facts_json;    /* {"problems":[...], ...}, read when fact_rows is NULL */

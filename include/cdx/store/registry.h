@@ -150,6 +150,10 @@ enum { CDX_DOC_META_ONLY = 0, CDX_DOC_ORIGINAL = 1, CDX_DOC_NORMALIZED = 2 };
  * caller's thread, so that the writer only binds it.  Any thread, no
  * registry needed.  Returns 0 or CDX_ENOMEM (*out NULL then). */
 int cdx_registry_pack(const void *src, size_t n, void **out, size_t *outlen);
+/* The same for the data of a document's fact rows, as the registry keeps
+ * them (one frame per document, cdx_doc_record_t.fact_extras_packed). */
+int cdx_registry_pack_fact_extras(const cdx_fact_row_t *rows, size_t nrows, void **out,
+                                  size_t *outlen);
 
 /* Reads a document by registry id.  Returns 0, CDX_ENOTFOUND, or an error
  * (CDX_EDB with the reason in cdx_registry_errmsg when the stored content
