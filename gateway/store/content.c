@@ -19,6 +19,7 @@
 
 #include "cdx/base/common.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,14 +56,38 @@ static int pack_with(ZSTD_CCtx *cctx, const void *src, size_t n, void **out, siz
     return 0;
 }
 
+/* One context per thread that packs, kept for the thread's life: a new
+ * context per call spends more on allocating and clearing its tables than
+ * on compressing a small document. */
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
+
+static void pack_ctx_free(void *cctx)
+{
+    ZSTD_freeCCtx(cctx);
+}
+
+static void pack_key_init(void)
+{
+    pack_key_ok = pthread_key_create(&pack_key, pack_ctx_free) == 0;
+}
+
 int cdx_registry_pack(const void *src, size_t n, void **out, size_t *outlen)
 {
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    if (cctx == NULL)
-        return CDX_ENOMEM;
-    int rc = pack_with(cctx, src, n, out, outlen);
-    ZSTD_freeCCtx(cctx);
-    return rc;
+    pthread_once(&pack_once, pack_key_init);
+    ZSTD_CCtx *cctx = pack_key_ok ? pthread_getspecific(pack_key) : NULL;
+    if (cctx == NULL) {
+        cctx = ZSTD_createCCtx();
+        if (cctx == NULL)
+            return CDX_ENOMEM;
+        if (!pack_key_ok || pthread_setspecific(pack_key, cctx) != 0) {
+            int rc = pack_with(cctx, src, n, out, outlen);
+            ZSTD_freeCCtx(cctx);
+            return rc;
+        }
+    }
+    return pack_with(cctx, src, n, out, outlen);
 }
 
 int cdx_store_pack(cdx_registry_t *reg, const void *src, size_t n, void **out, size_t *outlen)
