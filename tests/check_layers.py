@@ -34,6 +34,7 @@ MAY_INCLUDE["domain"].add("store")
 # Library headers and the rooms that may include them.
 LIBRARIES = [
     (re.compile(r"^sqlite3\.h$"), {"store"}, "SQLite"),
+    (re.compile(r"^zstd\.h$"), {"store"}, "zstd"),
     (re.compile(r"^http_parser\.h$"), {"net"}, "http_parser"),
     (re.compile(r"^openssl/(ssl|tls1|x509_vfy)\.h$"), {"net"}, "the TLS internals"),
     (re.compile(r"^openssl/"), {"net", "store", "domain", "conf", "api", "cmd"}, "OpenSSL"),

@@ -8,6 +8,7 @@
 #include "cdx/parsers/extract.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ typedef struct import_state {
     cdx_cmd_known_t known;
     cdx_owner_lookup_t lookup;
     unsigned char key[32];
+    char **files; /* every file to import, in walk order */
+    size_t cap;
     size_t total, done, rejected, conflicts;
     size_t decoded; /* documents decoded from MIME messages */
     import_counts_t committed, pending;
@@ -119,10 +122,21 @@ static int walk(const char *path, int (*fn)(const char *file, void *arg), void *
     return rc;
 }
 
-static int count_file(const char *file, void *arg)
+/* Lists the files to import, in walk order. */
+static int list_file(const char *file, void *arg)
 {
-    (void)file;
-    ((import_state_t *)arg)->total++;
+    import_state_t *st = arg;
+    if (st->total == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 256;
+        char **grown = realloc(st->files, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        st->files = grown;
+        st->cap = cap;
+    }
+    if ((st->files[st->total] = strdup(file)) == NULL)
+        return -1;
+    st->total++;
     return 0;
 }
 
@@ -248,61 +262,109 @@ static int store_one(import_state_t *st, const cdx_ingest_t *in, const char *dat
     return 0;
 }
 
-static int import_file(const char *file, void *arg)
+/* One file on its way through the import: what the pipeline's side
+ * (prepare_item, on a worker thread when there are workers) found, for the
+ * registry's side (apply_item, on the importing thread, in file order). */
+typedef struct import_item {
+    const char *file;
+    char *data;
+    size_t len;
+    int read_rc; /* cdx_read_file's answer */
+    int urc;     /* MIME unwrapping's */
+    char how[48];
+    char sha[65];
+    int found;   /* already stored, as the preparing side saw it */
+    int unsure;  /* the preparing side could not look */
+    int prc;   /* the pipeline's answer (not run when found or urc) */
+    cdx_ingest_t in;
+} import_item_t;
+
+/* Reads, unwraps and hashes one file, then runs the pipeline on it unless
+ * check (a connection; NULL: none) already holds its bytes. */
+static void prepare_item(const import_state_t *st, cdx_registry_t *check,
+                         const cdx_owner_lookup_t *lookup, import_item_t *it)
 {
-    import_state_t *st = arg;
-    char *data = NULL;
-    size_t len = 0;
+    memset(&it->in, 0, sizeof it->in);
+    it->read_rc = cdx_read_file(it->file, (size_t)st->cfg->max_body_bytes, &it->data, &it->len);
+    if (it->read_rc != 0)
+        return;
+    it->urc = cdx_cmd_unwrap_mime(&it->data, &it->len, (size_t)st->cfg->max_body_bytes, it->how,
+                                  sizeof it->how, &it->in);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(it->data, it->len, md, &mdlen, EVP_sha256(), NULL);
+    cdx_hex(md, 32, it->sha);
+    /* Resuming: what is stored already is not even parsed again. */
+    it->found = 0;
+    it->unsure = check == NULL;
+    if (it->urc == 0 && check != NULL && cdx_registry_has_sha256(check, it->sha, &it->found) != 0) {
+        it->found = 0; /* the importing side looks again */
+        it->unsure = 1;
+    }
+    it->prc = it->urc != 0 ? it->urc
+              : it->found  ? 0
+                           : cdx_ingest_run_owned(st->pl, it->data, it->len, lookup, &it->in);
+}
+
+static void item_release(import_item_t *it)
+{
+    cdx_ingest_cleanup(&it->in);
+    free(it->data);
+    it->data = NULL;
+}
+
+static int begin_batch(import_state_t *st)
+{
+    if (st->in_batch)
+        return 0;
+    int rc = cdx_registry_begin(st->reg);
+    if (rc == 0)
+        st->in_batch = 1;
+    return rc;
+}
+
+/* The registry's side of one prepared file, inside the open batch.
+ * recheck: the preparing side looked on another connection, which does
+ * not see the open batch, so a file it did not find is looked up again
+ * here (two copies of one file in a batch are one stored, one skipped,
+ * as without workers). */
+static int apply_item(import_state_t *st, import_item_t *it, int recheck)
+{
     st->done++;
-    int rc = cdx_read_file(file, (size_t)st->cfg->max_body_bytes, &data, &len);
-    if (rc != 0) {
-        reject(st, rc == CDX_ERANGE ? "BODY_TOO_LARGE" : "IO_ERROR");
+    if (it->read_rc != 0) {
+        reject(st, it->read_rc == CDX_ERANGE ? "BODY_TOO_LARGE" : "IO_ERROR");
         draw_progress(st, 0);
         return 0;
     }
-    cdx_ingest_t in;
-    memset(&in, 0, sizeof in);
-    char how[48];
-    int urc = cdx_cmd_unwrap_mime(&data, &len, (size_t)st->cfg->max_body_bytes, how, sizeof how, &in);
-    if (how[0] != '\0')
+    if (it->how[0] != '\0')
         st->decoded++;
-    char sha[65];
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-    cdx_hex(md, 32, sha);
-    int found = 0;
-    if (!st->in_batch) {
-        rc = cdx_registry_begin(st->reg);
-        if (rc != 0)
-            goto fail;
-        st->in_batch = 1;
-    }
-    st->batch_files++;
-    /* Resuming: what is stored already is not even parsed again. */
-    rc = urc == 0 ? cdx_registry_has_sha256(st->reg, sha, &found) : 0;
+    int rc = begin_batch(st);
     if (rc != 0)
         goto fail;
-    int prc = urc != 0 ? urc
-              : found  ? 0
-                       : cdx_ingest_run_owned(st->pl, data, len, &st->lookup, &in);
-    if (found) {
+    st->batch_files++;
+    if ((recheck || it->unsure) && it->urc == 0 && !it->found) {
+        rc = cdx_registry_has_sha256(st->reg, it->sha, &it->found);
+        if (rc != 0)
+            goto fail;
+    }
+    if (it->found) {
         st->pending.skipped++;
-    } else if (prc != 0) {
-        reject(st, in.diag.status ? in.diag.code : "PIPELINE_ERROR");
+    } else if (it->prc != 0) {
+        cdx_ingest_t *in = &it->in;
+        reject(st, in->diag.status ? in->diag.code : "PIPELINE_ERROR");
         char detail[160];
-        snprintf(detail, sizeof detail, "code=%s sha256=%.16s size=%zu", in.diag.code,
-                 in.sha256, in.size);
+        snprintf(detail, sizeof detail, "code=%s sha256=%.16s size=%zu", in->diag.code,
+                 in->sha256, in->size);
         cdx_audit_event_t ev = {.event = CDX_AUDIT_DOCUMENT_REJECT,
                                 .actor_oid = "local:import", .purpose = "TREAT",
                                 .outcome = CDX_AUDIT_MINOR_FAILURE, .detail = detail};
         rc = cdx_registry_audit(st->reg, &ev);
     } else {
-        rc = store_one(st, &in, data);
+        rc = store_one(st, &it->in, it->data);
         if (rc != 0 && !registry_fatal(rc)) {
             /* This document only: say why, and go on with the others. */
-            fprintf(stderr, "%scdxgw import: %s: not stored: %s\n", st->tty ? "\n" : "", file,
-                    cdx_registry_errmsg(st->reg));
+            fprintf(stderr, "%scdxgw import: %s: not stored: %s\n", st->tty ? "\n" : "",
+                    it->file, cdx_registry_errmsg(st->reg));
             reject(st, "REGISTRY_REFUSED");
             rc = 0;
         }
@@ -311,17 +373,30 @@ static int import_file(const char *file, void *arg)
         goto fail;
     if (st->batch_files >= IMPORT_BATCH)
         rc = flush_batch(st);
-    cdx_ingest_cleanup(&in);
-    free(data);
     draw_progress(st, 0);
     return rc;
 fail:
-    fprintf(stderr, "\ncdxgw import: %s: registry error: %s\n", file,
+    fprintf(stderr, "\ncdxgw import: %s: registry error: %s\n", it->file,
             cdx_registry_errmsg(st->reg));
     if (st->in_batch)
         discard_batch(st);
-    cdx_ingest_cleanup(&in);
-    free(data);
+    return rc;
+}
+
+/* One file, prepared and applied on this thread (no workers). */
+static int import_file(import_state_t *st, const char *file)
+{
+    import_item_t it = {.file = file};
+    /* The check runs inside the batch, so it sees the batch's own rows. */
+    int rc = begin_batch(st);
+    if (rc != 0) {
+        fprintf(stderr, "\ncdxgw import: %s: registry error: %s\n", file,
+                cdx_registry_errmsg(st->reg));
+        return rc;
+    }
+    prepare_item(st, st->reg, &st->lookup, &it);
+    rc = apply_item(st, &it, 0);
+    item_release(&it);
     return rc;
 }
 
@@ -336,7 +411,9 @@ static void usage(void)
            "its document id must be in.  Documents already\n"
            "stored (same SHA-256) are skipped, so an interrupted import can simply be\n"
            "run again.  Files that are MIME messages (Direct messaging exports) are\n"
-           "decoded first.  Shows progress on a terminal and a summary at the end.\n"
+           "decoded first.  The pipeline runs on worker_threads threads (--worker_threads N;\n"
+           "1 runs everything on one), the registry stores in file order all the same.\n"
+           "Shows progress on a terminal and a summary at the end.\n"
            "Exit: 0 all stored, 1 some rejected or conflicting, 2 usage or I/O error.\n");
 }
 
@@ -390,17 +467,138 @@ static void print_summary(const import_state_t *st, int wrc, double secs)
     printf("\n");
 }
 
-/* Counts the files, imports them batch by batch and prints the summary.
+/* ---- Workers: the pipeline on worker_threads threads, one writer ------
+ * The workers prepare files in walk order, each on its own read
+ * connection for the resume check; this thread applies them in the same
+ * order, so batches, audit rows, progress and summary are those of an
+ * import without workers.  At most `window` files are prepared ahead. */
+
+typedef struct import_pool {
+    import_state_t *st;
+    import_item_t *slots; /* file i in slots[i % window] */
+    unsigned char *ready;
+    size_t window, next, applied;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_ready, cv_room;
+    char dbpath[CDX_PATH_MAX + 32];
+} import_pool_t;
+
+static void *pool_worker(void *arg)
+{
+    import_pool_t *p = arg;
+    const import_state_t *st = p->st;
+    char err[256];
+    cdx_registry_t *check = NULL;
+    if (cdx_registry_open_reader(p->dbpath, &check, err, sizeof err) != 0)
+        check = NULL; /* no early check: the writer's own check decides */
+    cdx_cmd_known_t known = st->known; /* its own "last found" roots */
+    cdx_owner_lookup_t lookup = {.find = cdx_cmd_known_find, .arg = &known};
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->next < st->total && p->next - p->applied >= p->window)
+            pthread_cond_wait(&p->cv_room, &p->mu);
+        if (p->stop || p->next >= st->total) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        import_item_t *it = &p->slots[i % p->window];
+        memset(it, 0, sizeof *it);
+        it->file = st->files[i];
+        prepare_item(st, check, &lookup, it);
+        pthread_mutex_lock(&p->mu);
+        p->ready[i % p->window] = 1;
+        pthread_cond_broadcast(&p->cv_ready);
+        pthread_mutex_unlock(&p->mu);
+    }
+    cdx_registry_close(check);
+    return NULL;
+}
+
+/* Applies every file as the workers prepare it.  Returns what the first
+ * failing apply_item returned, or 0. */
+static int pool_apply(import_pool_t *p)
+{
+    int rc = 0;
+    for (size_t i = 0; i < p->st->total && rc == 0; i++) {
+        size_t k = i % p->window;
+        pthread_mutex_lock(&p->mu);
+        while (!p->ready[k])
+            pthread_cond_wait(&p->cv_ready, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        rc = apply_item(p->st, &p->slots[k], 1);
+        item_release(&p->slots[k]);
+        pthread_mutex_lock(&p->mu);
+        p->ready[k] = 0;
+        p->applied++;
+        pthread_cond_broadcast(&p->cv_room);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return rc;
+}
+
+static int import_pool_run(import_state_t *st, size_t jobs)
+{
+    import_pool_t p = {.st = st, .window = 2 * jobs + 2};
+    snprintf(p.dbpath, sizeof p.dbpath, "%s/registry.db", st->cfg->data_dir);
+    p.slots = calloc(p.window, sizeof *p.slots);
+    p.ready = calloc(p.window, 1);
+    pthread_t *threads = calloc(jobs, sizeof *threads);
+    if (p.slots == NULL || p.ready == NULL || threads == NULL) {
+        free(p.slots);
+        free(p.ready);
+        free(threads);
+        fprintf(stderr, "cdxgw import: out of memory\n");
+        return CDX_ENOMEM;
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv_ready, NULL);
+    pthread_cond_init(&p.cv_room, NULL);
+    size_t started = 0;
+    while (started < jobs && pthread_create(&threads[started], NULL, pool_worker, &p) == 0)
+        started++;
+    int rc = 0;
+    if (started > 0)
+        rc = pool_apply(&p);
+    for (size_t i = 0; started == 0 && i < st->total && rc == 0; i++)
+        rc = import_file(st, st->files[i]); /* no thread to be had: this one */
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.cv_room);
+    pthread_mutex_unlock(&p.mu);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    /* What was prepared but not applied after a stop. */
+    for (size_t k = 0; k < p.window; k++)
+        item_release(&p.slots[k]);
+    pthread_cond_destroy(&p.cv_room);
+    pthread_cond_destroy(&p.cv_ready);
+    pthread_mutex_destroy(&p.mu);
+    free(threads);
+    free(p.ready);
+    free(p.slots);
+    return rc;
+}
+
+/* Lists the files, imports them batch by batch (with cfg->worker_threads
+ * threads running the pipeline when more than one) and prints the summary.
  * Returns the exit code (0, 1 or 2). */
 static int import_paths(import_state_t *st, char **paths, int npaths)
 {
     for (int i = 0; i < npaths; i++)
-        if (walk(paths[i], count_file, st) != 0)
+        if (walk(paths[i], list_file, st) != 0)
             return 2;
     st->t0 = cdx_cmd_now();
     int wrc = 0;
-    for (int i = 0; i < npaths && wrc == 0; i++)
-        wrc = walk(paths[i], import_file, st);
+    size_t jobs = (size_t)st->cfg->worker_threads;
+    if (jobs > st->total)
+        jobs = st->total;
+    if (jobs > 1)
+        wrc = import_pool_run(st, jobs);
+    for (size_t i = 0; jobs <= 1 && i < st->total && wrc == 0; i++)
+        wrc = import_file(st, st->files[i]);
     if (wrc == 0)
         wrc = flush_batch(st);
     draw_progress(st, 1);
@@ -442,6 +640,9 @@ out:
         cdx_pipeline_free(st->pl);
         cdx_registry_close(st->reg);
         free(st->known.items);
+        for (size_t i = 0; i < st->total; i++)
+            free(st->files[i]);
+        free(st->files);
         free(st);
     }
     cdx_config_cleanup(&cfg);

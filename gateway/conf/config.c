@@ -58,7 +58,7 @@ static const cdx_conf_key_t keys[] = {
     INT(write_timeout_ms, "30000", 100, 600000, "time a client may leave the response unread before the connection is closed"),
     INT(write_high_water_bytes, "1048576", 16384, 268435456, "pending response bytes above which reading from that client pauses"),
     INT(max_jobs, "32", 1, 65536, "requests being processed or waiting for their registry commit; more gets 503 with Retry-After"),
-    INT(worker_threads, "4", 1, 128, "worker threads for CPU jobs (libuv thread pool size)"),
+    INT(worker_threads, "4", 1, 128, "worker threads for CPU jobs (libuv thread pool size; the pipeline threads of `cdxgw import`)"),
     INT(shutdown_timeout_ms, "10000", 0, 600000, "on SIGTERM, time allowed for in-flight requests to finish"),
     INT(write_queue, "4096", 16, 1048576, "changes waiting for the registry writer; more gets 503 with Retry-After"),
     INT(crl_reload_ms, "300000", 1000, 86400000, "how often tls_crl is re-read"),

@@ -15,6 +15,83 @@ static const char *json_str(json_t *o, const char *k1, const char *k2)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The fields of fact f that no column holds, as a new object: f less
+ * those whose value the row's columns keep exactly (see facts.h for what
+ * cdx_fact_json puts back). */
+static json_t *extras_of(json_t *f)
+{
+    json_t *x = json_object();
+    if (x == NULL)
+        return NULL;
+    json_t *dn = json_object_get(f, "displayName"), *ot = json_object_get(f, "originalText");
+    /* displayName equal to originalText stays: the column could be either. */
+    int keep_dn = !json_is_string(dn) ||
+                  (json_is_string(ot) && strcmp(json_string_value(dn), json_string_value(ot)) == 0);
+    const char *key;
+    json_t *v;
+    json_object_foreach(f, key, v)
+    {
+        int column = (json_is_string(v) &&
+                      (strcmp(key, "codeSystem") == 0 || strcmp(key, "code") == 0 ||
+                       strcmp(key, "value") == 0 || strcmp(key, "unit") == 0 ||
+                       strcmp(key, "status") == 0 ||
+                       (strcmp(key, "displayName") == 0 && !keep_dn))) ||
+                     (json_is_real(v) && strcmp(key, "number") == 0);
+        if (column)
+            continue;
+        if (strcmp(key, "effectiveTime") == 0 && json_is_object(v)) {
+            json_t *et = json_copy(v);
+            int moved = 0;
+            if (json_is_string(json_object_get(et, "low")) && ++moved)
+                json_object_del(et, "low");
+            if (json_is_string(json_object_get(et, "high")) && ++moved)
+                json_object_del(et, "high");
+            if (et != NULL && (!moved || json_object_size(et) > 0))
+                json_object_set(x, key, et);
+            json_decref(et);
+            continue;
+        }
+        json_object_set(x, key, v);
+    }
+    return x;
+}
+
+char *cdx_fact_json(const cdx_fact_row_t *r)
+{
+    json_t *f = r->data != NULL && r->data[0] != '\0' ? json_loads(r->data, 0, NULL) : NULL;
+    if (!json_is_object(f)) {
+        json_decref(f);
+        f = json_object();
+        if (f == NULL)
+            return NULL;
+    }
+    const char *keys[] = {"codeSystem", "code", "value", "unit", "status"};
+    const char *vals[] = {r->code_system, r->code, r->value, r->unit, r->status};
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(keys); i++)
+        if (vals[i] != NULL && json_object_get(f, keys[i]) == NULL)
+            json_object_set_new(f, keys[i], json_string(vals[i]));
+    json_t *ot = json_object_get(f, "originalText");
+    if (r->display != NULL && json_object_get(f, "displayName") == NULL &&
+        !(json_is_string(ot) && strcmp(json_string_value(ot), r->display) == 0))
+        json_object_set_new(f, "displayName", json_string(r->display));
+    if (r->has_number && json_object_get(f, "number") == NULL)
+        json_object_set_new(f, "number", json_real(r->number));
+    if (r->time_low != NULL || r->time_high != NULL) {
+        json_t *et = json_object_get(f, "effectiveTime");
+        if (!json_is_object(et)) {
+            et = json_object();
+            json_object_set_new(f, "effectiveTime", et);
+        }
+        if (r->time_low != NULL && json_object_get(et, "low") == NULL)
+            json_object_set_new(et, "low", json_string(r->time_low));
+        if (r->time_high != NULL && json_object_get(et, "high") == NULL)
+            json_object_set_new(et, "high", json_string(r->time_high));
+    }
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    return text;
+}
+
 /* The facts' texts, one after the other, each ending in a NUL. */
 typedef struct texts {
     char *data;
@@ -59,7 +136,8 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
     }
     if (total == 0)
         return 0;
-    size_t *ends = malloc(total * sizeof *ends);
+    /* Two texts a fact: the whole fact, then its extras. */
+    size_t *ends = malloc(2 * total * sizeof *ends);
     texts_t t = {0};
     size_t k = 0;
     int rc = CDX_ENOMEM;
@@ -78,7 +156,15 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
             if (json_dump_callback(f, texts_put, &t, JSON_COMPACT) != 0 ||
                 texts_put("", 1, &t) != 0)
                 goto out;
-            ends[k++] = t.len;
+            ends[2 * k] = t.len;
+            json_t *x = extras_of(f);
+            int bad = x == NULL || json_dump_callback(x, texts_put, &t, JSON_COMPACT) != 0 ||
+                      texts_put("", 1, &t) != 0;
+            json_decref(x);
+            if (bad)
+                goto out;
+            ends[2 * k + 1] = t.len;
+            k++;
         }
     }
     cdx_fact_row_t *rows = calloc(1, k * sizeof *rows + t.len);
@@ -98,7 +184,8 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
             if (!json_is_object(f) || j >= k)
                 continue;
             cdx_fact_row_t *r = &rows[j];
-            r->data = text + (j > 0 ? ends[j - 1] : 0);
+            r->json = text + (j > 0 ? ends[2 * j - 1] : 0);
+            r->data = text + ends[2 * j];
             json_t *num = json_object_get(f, "number");
             json_t *et = json_object_get(f, "effectiveTime");
             r->kind = kind;
@@ -148,7 +235,7 @@ char *cdx_fact_rows_join(struct json_t *facts, const cdx_fact_row_t *rows, size_
         for (size_t i = 0; i < json_array_size(list); i++, k++) {
             if (k >= n || !json_is_object(json_array_get(list, i)))
                 return json_dumps(facts, JSON_COMPACT);
-            total += strlen(rows[k].data) + 1;
+            total += strlen(rows[k].json) + 1;
         }
     }
     if (k != n)
@@ -172,8 +259,8 @@ char *cdx_fact_rows_join(struct json_t *facts, const cdx_fact_row_t *rows, size_
         for (size_t i = 0; i < json_array_size(list); i++, k++) {
             if (i > 0)
                 *p++ = ',';
-            len = strlen(rows[k].data);
-            memcpy(p, rows[k].data, len);
+            len = strlen(rows[k].json);
+            memcpy(p, rows[k].json, len);
             p += len;
         }
         *p++ = ']';

@@ -528,6 +528,24 @@ static void check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out)
                  "numbering: only the patient's home institution records consent");
     cdx_diag_reject(&out->diag, 403, "CONSENT_FORBIDDEN",
                     "the consent document's patient is not in this institution's numbering");
+/* Packs both forms and the fact extras for the registry here, on the
+ * pipeline's thread, so that the single writer only binds them.  A
+ * failure leaves them NULL: the registry then packs them itself. */
+static void pack_forms(const char *data, size_t len, cdx_ingest_t *out)
+{
+    if (cdx_registry_pack(data, len, &out->original_packed, &out->original_packed_len) != 0)
+        return;
+    if (out->normalized != NULL &&
+        cdx_registry_pack(out->normalized, out->normalized_len, &out->normalized_packed,
+                          &out->normalized_packed_len) != 0) {
+        free(out->original_packed);
+        out->original_packed = NULL;
+        return;
+    }
+    if (out->nfact_rows > 0 &&
+        cdx_registry_pack_fact_extras(out->fact_rows, out->nfact_rows, &out->fact_extras_packed,
+                                      &out->fact_extras_packed_len) != 0)
+        out->fact_extras_packed = NULL;
 }
 
 static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const identity_t *who,
@@ -569,6 +587,8 @@ out:
     if (rc == 0 && cdx_diag_rejected(&out->diag))
         rc = CDX_EPARSE;
     out->issues_json = cdx_diag_issues_json(&out->diag);
+    if (rc == 0)
+        pack_forms(data, len, out);
     release_memory(len);
     return rc;
 }
@@ -603,6 +623,9 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
 {
     cdx_diag_cleanup(&in->diag);
     free(in->normalized);
+    free(in->original_packed);
+    free(in->normalized_packed);
+    free(in->fact_extras_packed);
     free(in->meta_json);
     free(in->facts_json);
     free(in->issues_json);
@@ -657,6 +680,14 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->normalized_sha256 = in->normalized_sha256;
     rec->normalized = in->normalized;
     rec->normalized_size = in->normalized_len;
+    if (in->original_packed != NULL && (in->normalized == NULL || in->normalized_packed != NULL)) {
+        rec->original_packed = in->original_packed;
+        rec->original_packed_size = in->original_packed_len;
+        rec->normalized_packed = in->normalized_packed;
+        rec->normalized_packed_size = in->normalized_packed_len;
+    }
+    rec->fact_extras_packed = in->fact_extras_packed;
+    rec->fact_extras_packed_size = in->fact_extras_packed_len;
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
     rec->facts_json = in->facts_json;

@@ -547,6 +547,7 @@ void cdx_registry_close(cdx_registry_t *reg)
     cdx_store_stmt_cache_clear(reg);
     if (reg->db != NULL)
         (void)sqlite3_close_v2(reg->db);
+    cdx_store_content_free(reg);
     free(reg);
 }
 

@@ -229,27 +229,53 @@ static int insert_document(cdx_registry_t *reg, doc_store_t *ds)
     return rc;
 }
 
+/* The stored form of one column: the frame the pipeline packed on its
+ * thread when it did, else one packed here into *owned. */
+static int packed_form(cdx_registry_t *reg, const void *bytes, size_t n, const void *given,
+                       size_t given_len, void **owned, const void **out, size_t *outlen)
+{
+    *owned = NULL;
+    if (given != NULL) {
+        *out = given;
+        *outlen = given_len;
+        return 0;
+    }
+    int rc = cdx_store_pack(reg, bytes, n, owned, outlen);
+    *out = *owned;
+    return rc;
+}
+
 static int insert_content(cdx_registry_t *reg, const doc_store_t *ds)
 {
     const cdx_doc_record_t *rec = ds->rec;
+    void *own_o = NULL, *own_n = NULL;
+    const void *orig = NULL, *norm = NULL;
+    size_t orig_len = 0, norm_len = 0;
+    int rc = packed_form(reg, rec->original, rec->size, rec->original_packed,
+                         rec->original_packed_size, &own_o, &orig, &orig_len);
+    if (rc == 0 && rec->normalized != NULL)
+        rc = packed_form(reg, rec->normalized, rec->normalized_size, rec->normalized_packed,
+                         rec->normalized_packed_size, &own_n, &norm, &norm_len);
     sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(reg, STMT_CONTENT_INSERT,
+    if (rc == 0)
+        rc = cdx_store_stmt_get(reg, STMT_CONTENT_INSERT,
                                 "INSERT INTO document_content (document_id, original, normalized)"
                                 " VALUES (?1, ?2, ?3)",
                                 &st);
     if (rc != 0)
-        return rc;
+        goto out;
     int src = sqlite3_bind_int64(st, 1, ds->doc_id);
     if (src == SQLITE_OK)
-        src = sqlite3_bind_blob64(st, 2, rec->original ? rec->original : "", rec->size,
-                                  SQLITE_STATIC);
+        src = sqlite3_bind_blob64(st, 2, orig, orig_len, SQLITE_STATIC);
     if (src == SQLITE_OK)
-        src = rec->normalized
-                  ? sqlite3_bind_blob64(st, 3, rec->normalized, rec->normalized_size, SQLITE_STATIC)
-                  : sqlite3_bind_null(st, 3);
+        src = norm != NULL ? sqlite3_bind_blob64(st, 3, norm, norm_len, SQLITE_STATIC)
+                           : sqlite3_bind_null(st, 3);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing document content")
                           : cdx_store_fail(reg, src, "binding document content");
     cdx_store_stmt_put(st);
+out:
+    free(own_o);
+    free(own_n);
     return rc;
 }
 
@@ -355,7 +381,8 @@ static int store_document_tx(cdx_registry_t *reg, void *arg)
         rc = cdx_store_patients_match(reg, &px);
     if (rc == 0)
         rc = cdx_store_facts_insert(reg, ds->doc_id, rec->facts_json, rec->fact_rows,
-                                    rec->nfact_rows);
+                                    rec->nfact_rows, rec->fact_extras_packed,
+                                    rec->fact_extras_packed_size);
     if (rc == 0)
         rc = supersede(reg, ds);
     if (rc == 0 && ds->audit != NULL)
@@ -432,20 +459,20 @@ static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
     return 0;
 }
 
-static int read_blob(sqlite3_stmt *st, int col, cdx_doc_row_t *row)
+/* Column col of st as row->content; expected: the length the original
+ * unpacks to, -1 for the normalized form (its frame says). */
+static int read_blob(cdx_registry_t *reg, sqlite3_stmt *st, int col, int64_t expected,
+                     cdx_doc_row_t *row)
 {
     const void *blob = sqlite3_column_blob(st, col);
     int n = sqlite3_column_bytes(st, col);
     if (blob == NULL && sqlite3_column_type(st, col) == SQLITE_NULL)
         return CDX_ENOTFOUND;
-    row->content = malloc((size_t)n + 1);
-    if (row->content == NULL)
-        return CDX_ENOMEM;
-    if (n > 0)
-        memcpy(row->content, blob, (size_t)n);
-    row->content[n] = '\0';
-    row->content_len = (size_t)n;
-    return 0;
+    char what[96];
+    snprintf(what, sizeof what, "%s form of document %s",
+             expected >= 0 ? "original" : "normalized", row->uid);
+    return cdx_store_unpack(reg, blob, (size_t)n, expected, what, &row->content,
+                            &row->content_len);
 }
 
 int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out)
@@ -454,7 +481,8 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
     memset(out, 0, sizeof *out);
     int rc =
         cdx_store_stmt_get(reg, STMT_DOC_GET,
-                           "SELECT " DOC_COLUMNS ", c.original, c.normalized FROM documents AS d"
+                           "SELECT " DOC_COLUMNS ", c.original, c.normalized, d.size"
+                           " FROM documents AS d"
                            " JOIN institutions AS i ON i.id = d.submitter_id"
                            " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
                            &st);
@@ -470,9 +498,9 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
     } else {
         rc = read_row(st, out);
         if (rc == 0 && what == CDX_DOC_ORIGINAL)
-            rc = read_blob(st, 15, out);
+            rc = read_blob(reg, st, 15, sqlite3_column_int64(st, 17), out);
         else if (rc == 0 && what == CDX_DOC_NORMALIZED)
-            rc = read_blob(st, 16, out);
+            rc = read_blob(reg, st, 16, -1, out);
         if (rc != 0)
             cdx_doc_row_cleanup(out);
     }
@@ -505,7 +533,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
 {
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_DOC_EACH,
-                                "SELECT " DOC_COLUMNS ", c.original FROM documents AS d"
+                                "SELECT " DOC_COLUMNS ", c.original, d.size FROM documents AS d"
                                 " JOIN institutions AS i ON i.id = d.submitter_id"
                                 " JOIN document_content AS c ON c.document_id = d.id"
                                 " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
@@ -525,7 +553,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
         cdx_doc_row_t row;
         rc = read_row(st, &row);
         if (rc == 0)
-            rc = read_blob(st, 15, &row);
+            rc = read_blob(reg, st, 15, sqlite3_column_int64(st, 16), &row);
         if (rc == 0)
             rc = fn(&row, arg);
         cdx_doc_row_cleanup(&row);
@@ -573,20 +601,28 @@ static int update_row(cdx_registry_t *reg, const doc_update_t *u)
 
 static int update_content(cdx_registry_t *reg, const doc_update_t *u)
 {
+    void *packed = NULL;
+    size_t packed_len = 0;
+    int rc = u->normalized != NULL
+                 ? cdx_store_pack(reg, u->normalized, u->normalized_size, &packed, &packed_len)
+                 : 0;
     sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(
-        reg, STMT_CONTENT_UPDATE_NORMALIZED,
-        "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1", &st);
-    if (rc != 0)
+    if (rc == 0)
+        rc = cdx_store_stmt_get(reg, STMT_CONTENT_UPDATE_NORMALIZED,
+                                "UPDATE document_content SET normalized = ?2 WHERE document_id = ?1",
+                                &st);
+    if (rc != 0) {
+        free(packed);
         return rc;
+    }
     int src = sqlite3_bind_int64(st, 1, u->id);
     if (src == SQLITE_OK)
-        src = u->normalized
-                  ? sqlite3_bind_blob64(st, 2, u->normalized, u->normalized_size, SQLITE_STATIC)
-                  : sqlite3_bind_null(st, 2);
+        src = packed != NULL ? sqlite3_bind_blob64(st, 2, packed, packed_len, SQLITE_STATIC)
+                             : sqlite3_bind_null(st, 2);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "updating document content")
                           : cdx_store_fail(reg, src, "binding document content");
     cdx_store_stmt_put(st);
+    free(packed);
     return rc;
 }
 
@@ -599,7 +635,7 @@ static int update_normalized_tx(cdx_registry_t *reg, void *arg)
     if (rc == 0)
         rc = cdx_store_facts_delete(reg, u->id);
     if (rc == 0)
-        rc = cdx_store_facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows);
+        rc = cdx_store_facts_insert(reg, u->id, u->facts_json, u->rows, u->nrows, NULL, 0);
     return rc;
 }
 

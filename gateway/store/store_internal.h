@@ -68,6 +68,9 @@ typedef enum stmt_id {
     /* facts.c */
     STMT_FACT_INSERT,
     STMT_FACT_DELETE,
+    STMT_FACT_EXTRAS_PUT,
+    STMT_FACT_EXTRAS_GET,
+    STMT_FACT_EXTRAS_DELETE,
     /* state.c */
     STMT_STATE_GET,
     STMT_STATE_SET,
@@ -165,6 +168,8 @@ struct cdx_registry {
     sqlite3_stmt *stmts[STMT_MAX];
     const char *stmt_sql[STMT_MAX]; /* the text each was prepared from, to catch a reused id */
     uint64_t prepared, reused, one_off;
+    struct ZSTD_CCtx_s *zc; /* content.c's contexts, made on first use */
+    struct ZSTD_DCtx_s *zd;
     char errmsg[512];
     /* The audit signing key (borrowed) and how many records between two
      * signed checkpoints (0: only when asked); see
@@ -255,11 +260,38 @@ int cdx_store_audit_checkpoint_at(cdx_registry_t *reg, int64_t seq, const char *
 /* ---- facts.c ---------------------------------------------------------- */
 
 /* Inserts the facts of document doc_id: rows when given, else those of
- * facts_json (the extractor's grouping). */
+ * facts_json (the extractor's grouping); extras_packed, when not NULL, is
+ * the rows' fact extras packed already (cdx_registry_pack_fact_extras). */
 int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *facts_json,
-                           const cdx_fact_row_t *rows, size_t nrows);
+                           const cdx_fact_row_t *rows, size_t nrows, const void *extras_packed,
+                           size_t extras_packed_size);
 /* Removes the facts of document doc_id. */
 int cdx_store_facts_delete(cdx_registry_t *reg, int64_t doc_id);
+/* The fact extras of document doc_id: a JSON array (one object per fact,
+ * in row id order) in *out, NULL when the document has none (its facts
+ * keep their data in their rows).  CDX_EDB when the stored frame is
+ * corrupted. */
+struct json_t;
+int cdx_store_fact_extras(cdx_registry_t *reg, int64_t doc_id, struct json_t **out);
+
+/* ---- content.c -------------------------------------------------------- */
+
+/* No stored form unpacks to more than this (far above max_body_bytes). */
+#define CDX_STORE_CONTENT_MAX (1ULL << 30)
+
+/* Packs n bytes into a heap frame *out (free()) with reg's context. */
+int cdx_store_pack(cdx_registry_t *reg, const void *src, size_t n, void **out, size_t *outlen);
+/* Whether a stored blob is a frame (else: bytes stored as received). */
+int cdx_store_is_packed(const void *blob, size_t blen);
+/* The bytes of a stored blob into a heap copy *out (NUL-terminated, length
+ * *outlen): a frame's content, which must be exactly expected bytes
+ * (expected < 0: the size the frame records, within bounds), or a blob
+ * stored as received as it is.  what names the blob in the message of a
+ * corrupted one (CDX_EDB). */
+int cdx_store_unpack(cdx_registry_t *reg, const void *blob, size_t blen, int64_t expected,
+                     const char *what, char **out, size_t *outlen);
+/* Frees reg's contexts (at close). */
+void cdx_store_content_free(cdx_registry_t *reg);
 
 /* ---- documents.c ------------------------------------------------------ */
 

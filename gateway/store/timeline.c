@@ -9,13 +9,16 @@
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char PERSON_FACTS_SQL[] =
     "SELECT f.id, d.uid, i.oid, i.name, f.kind, f.code_system, f.code, f.display, f.value,"
-    " f.value_num, f.unit, f.time_low, f.time_high, f.status, f.data"
+    " f.value_num, f.unit, f.time_low, f.time_high, f.status, f.data, f.document_id,"
+    " row_number() OVER (PARTITION BY f.document_id ORDER BY f.id) - 1"
     " FROM (SELECT DISTINCT l.document_id AS id FROM patients p"
     "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
     "       WHERE p.person_id = ?1) AS pd"
@@ -35,7 +38,43 @@ static char *col_dup(sqlite3_stmt *st, int col, int *err)
     return r;
 }
 
-static void read_row(sqlite3_stmt *st, cdx_tl_fact_t *f, int *err)
+/* The fact extras of the rows being read: those of one document at a time. */
+typedef struct extras_cursor {
+    int64_t doc; /* whose extras are loaded; 0 before the first */
+    json_t *arr; /* NULL: the document has none */
+} extras_cursor_t;
+
+/* Row st's data as stored: its own data, else its element of the
+ * document's fact_extras (heap text in *owned, *data pointing at it). */
+static int row_data(cdx_registry_t *reg, sqlite3_stmt *st, extras_cursor_t *xc, const char **data,
+                    char **owned)
+{
+    *owned = NULL;
+    *data = (const char *)sqlite3_column_text(st, 14);
+    if (*data != NULL && (*data)[0] != '\0')
+        return 0;
+    int64_t doc = sqlite3_column_int64(st, 15);
+    if (doc != xc->doc) {
+        json_decref(xc->arr);
+        xc->arr = NULL;
+        xc->doc = doc;
+        int rc = cdx_store_fact_extras(reg, doc, &xc->arr);
+        if (rc != 0) {
+            xc->doc = 0;
+            return rc;
+        }
+    }
+    json_t *x = json_array_get(xc->arr, (size_t)sqlite3_column_int64(st, 16));
+    if (x != NULL) {
+        *owned = json_dumps(x, JSON_COMPACT);
+        if (*owned == NULL)
+            return CDX_ENOMEM;
+        *data = *owned;
+    }
+    return 0;
+}
+
+static void read_row(sqlite3_stmt *st, cdx_tl_fact_t *f, const char *data, int *err)
 {
     memset(f, 0, sizeof *f);
     f->id = sqlite3_column_int64(st, 0);
@@ -54,7 +93,16 @@ static void read_row(sqlite3_stmt *st, cdx_tl_fact_t *f, int *err)
     f->time_low = col_dup(st, 11, err);
     f->time_high = col_dup(st, 12, err);
     f->status = col_dup(st, 13, err);
-    f->data = col_dup(st, 14, err);
+    /* The row keeps only what no column holds: the whole fact again. */
+    cdx_fact_row_t cols = {.kind = f->kind, .code_system = f->code_system, .code = f->code,
+                           .display = f->display, .value = f->value,
+                           .has_number = f->has_number, .number = f->number, .unit = f->unit,
+                           .time_low = f->time_low, .time_high = f->time_high,
+                           .status = f->status,
+                           .data = data};
+    f->data = cdx_fact_json(&cols);
+    if (f->data == NULL)
+        *err = CDX_ENOMEM;
 }
 
 int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fact_t **out,
@@ -69,6 +117,7 @@ int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fac
         return rc;
     cdx_tl_fact_t *rows = NULL;
     size_t count = 0, cap = 0;
+    extras_cursor_t xc = {0, NULL};
     int src = sqlite3_bind_int64(st, 1, person_id);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
@@ -81,12 +130,18 @@ int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fac
             rows = grown;
             cap = ncap;
         }
-        read_row(st, &rows[count++], &rc);
+        const char *data = NULL;
+        char *owned = NULL;
+        rc = row_data(reg, st, &xc, &data, &owned);
+        if (rc == 0)
+            read_row(st, &rows[count++], data, &rc);
+        free(owned);
         src = SQLITE_OK;
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = cdx_store_fail(reg, src, "reading a person's facts");
     cdx_store_stmt_put(st);
+    json_decref(xc.arr);
     if (rc != 0) {
         cdx_tl_facts_free(rows, count);
         return rc;

@@ -1121,6 +1121,21 @@ def registry_query(path_or_gw, sql, args=()):
         con.close()
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def stored_content(blob):
+    """The bytes a document_content column holds: a zstd frame unpacked
+    (with the zstd command line tool), or a blob stored as received."""
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    if not blob.startswith(ZSTD_MAGIC):
+        return blob
+    return subprocess.run(["zstd", "-d", "-q", "-c"], input=blob, stdout=subprocess.PIPE,
+                          check=True).stdout
+
+
 def table_count(path_or_gw, table):
     return registry_query(path_or_gw, "SELECT count(*) FROM %s" % table)[0][0]
 

@@ -298,7 +298,7 @@ class DurabilityCase(unittest.TestCase):
                     " (SELECT count(*) FROM document_patient_ids p WHERE p.document_id = d.id),"
                     " d.meta_json FROM documents d"
                     " LEFT JOIN document_content c ON c.document_id = d.id"):
-                rows[uid] = (sha, original, npids, meta)
+                rows[uid] = (sha, cdxtest.stored_content(original), npids, meta)
             audited = set(r[0] for r in con.execute(
                 "SELECT document_id FROM audit WHERE event = 'document.ingest'"))
         finally:

@@ -71,6 +71,11 @@ typedef struct cdx_ingest {
     char *normalized;       /* canonical form, UTF-8 */
     size_t normalized_len;
     char normalized_sha256[65];
+    /* The original and the normalized form as the registry stores them
+     * (cdx_registry_pack), made on the pipeline's thread once the document
+     * is accepted; NULL when not made (the registry then packs them). */
+    void *original_packed, *normalized_packed, *fact_extras_packed;
+    size_t original_packed_len, normalized_packed_len, fact_extras_packed_len;
     const char *mapping_version; /* static for the pipeline's life */
     char *meta_json;        /* the document entry */
     char *facts_json;       /* {"problems":[...], ...} */

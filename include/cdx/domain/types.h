@@ -91,7 +91,9 @@ typedef struct cdx_fact_row {
     const char *time_low;
     const char *time_high;
     const char *status;
-    const char *data; /* the whole fact as JSON */
+    const char *data; /* what the columns do not hold, as JSON (cdx/domain/facts.h) */
+    const char *json; /* the whole fact as compact JSON, when the extractor made the row; NULL
+                       * in rows read back from the registry (cdx_fact_json rebuilds it) */
 } cdx_fact_row_t;
 
 struct cdx_demog;
@@ -141,6 +143,14 @@ typedef struct cdx_doc_record {
     const char *normalized_sha256;
     const void *normalized;
     size_t normalized_size;
+    /* original and normalized in their stored form (cdx_registry_pack),
+     * made on the pipeline's thread; NULL: the store packs them itself */
+    const void *original_packed;
+    size_t original_packed_size;
+    const void *normalized_packed;
+    size_t normalized_packed_size;
+    const void *fact_extras_packed; /* fact_rows' extras, cdx_registry_pack_fact_extras */
+    size_t fact_extras_packed_size;
     const char *mapping_version;
     const char *meta_json;     /* the document entry */
     const char *facts_json;    /* {"problems":[...], ...}, read when fact_rows is NULL */

@@ -224,7 +224,20 @@ typedef struct cdx_doc_row {
 
 enum { CDX_DOC_META_ONLY = 0, CDX_DOC_ORIGINAL = 1, CDX_DOC_NORMALIZED = 2 };
 
-/* Reads a document by registry id.  Returns 0, CDX_ENOTFOUND, or an error. */
+/* The stored form of n bytes (one zstd frame with its size and a checksum
+ * of the content) in a heap buffer *out (free()) of *outlen bytes, for
+ * cdx_doc_record_t.original_packed / normalized_packed: made on the
+ * caller's thread, so that the writer only binds it.  Any thread, no
+ * registry needed.  Returns 0 or CDX_ENOMEM (*out NULL then). */
+int cdx_registry_pack(const void *src, size_t n, void **out, size_t *outlen);
+/* The same for the data of a document's fact rows, as the registry keeps
+ * them (one frame per document, cdx_doc_record_t.fact_extras_packed). */
+int cdx_registry_pack_fact_extras(const cdx_fact_row_t *rows, size_t nrows, void **out,
+                                  size_t *outlen);
+
+/* Reads a document by registry id.  Returns 0, CDX_ENOTFOUND, or an error
+ * (CDX_EDB with the reason in cdx_registry_errmsg when the stored content
+ * is corrupted). */
 int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cdx_doc_row_t *out);
 void cdx_doc_row_cleanup(cdx_doc_row_t *row);
 

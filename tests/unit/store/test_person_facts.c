@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "cdx/base/common.h"
@@ -139,7 +140,8 @@ static void test_plan_uses_indexes(void **state)
     static const char sql[] =
         "EXPLAIN QUERY PLAN "
         "SELECT f.id, d.uid, i.oid, i.name, f.kind, f.code_system, f.code, f.display, f.value,"
-        " f.value_num, f.unit, f.time_low, f.time_high, f.status, f.data"
+        " f.value_num, f.unit, f.time_low, f.time_high, f.status, f.data, f.document_id,"
+        " row_number() OVER (PARTITION BY f.document_id ORDER BY f.id) - 1"
         " FROM (SELECT DISTINCT l.document_id AS id FROM patients p"
         "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
         "       WHERE p.person_id = ?1) AS pd"
@@ -170,10 +172,76 @@ static void test_plan_uses_indexes(void **state)
     sqlite3_close(db);
 }
 
+static void raw(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The facts of p1 as one text: every row's whole fact, in order. */
+static void facts_text(int64_t person, char *out, size_t len, int expect_rc)
+{
+    char err[512];
+    cdx_registry_t *reg = NULL;
+    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
+    cdx_tl_fact_t *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(cdx_registry_person_facts(reg, person, &rows, &n), expect_rc);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) { /* key order aside */
+        json_t *f = json_loads(rows[i].data, 0, NULL);
+        assert_non_null(f);
+        char *sorted = json_dumps(f, JSON_COMPACT | JSON_SORT_KEYS);
+        strncat(out, sorted, len - strlen(out) - 2);
+        strcat(out, "\n");
+        free(sorted);
+        json_decref(f);
+    }
+    if (expect_rc != 0)
+        assert_non_null(strstr(cdx_registry_errmsg(reg), "corrupted"));
+    cdx_tl_facts_free(rows, n);
+    cdx_registry_close(reg);
+}
+
+/* A fact's fields other than its columns are kept once per document
+ * (fact_extras); the read puts the whole fact back.  Rows stored whole
+ * (before fact_extras) read the same; corrupted extras are refused. */
+static void test_extras_whole_again(void **state)
+{
+    (void)state;
+    int64_t p1 = 0;
+    char err[512];
+    cdx_registry_t *reg = NULL;
+    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
+    assert_int_equal(cdx_registry_person_of(reg, "2.25.7.1", "P-1", &p1), 0);
+    cdx_registry_close(reg);
+    static char now[4096], before[4096];
+    facts_text(p1, now, sizeof now, 0);
+    assert_non_null(strstr(now, "\"sectionTitle\":\"Problems\""));
+    assert_non_null(strstr(now, "\"displayName\":\"Diabetes\""));
+    assert_non_null(strstr(now, "\"effectiveTime\":{\"low\":\"20240104\"}"));
+    assert_non_null(strstr(now, "\"number\":5.4"));
+    /* As rows stored whole: data holds the fact, no fact_extras. */
+    raw("UPDATE facts SET data = '{\"codeSystem\":\"2.16.840.1.113883.6.90\",\"code\":\"E11\","
+        "\"displayName\":\"Diabetes\",\"effectiveTime\":{\"low\":\"2020\"},"
+        "\"section\":\"problems\",\"sectionTitle\":\"Problems\"}' WHERE id = 1;"
+        "UPDATE facts SET data = '{\"code\":\"2345-7\",\"number\":5.4,\"unit\":\"mmol/L\","
+        "\"value\":\"5.4 mmol/L\",\"effectiveTime\":{\"low\":\"20240104\"}}' WHERE id = 2;"
+        "DELETE FROM fact_extras WHERE document_id = 1");
+    facts_text(p1, before, sizeof before, 0);
+    assert_string_equal(before, now);
+    /* A damaged frame of another document's extras. */
+    raw("UPDATE fact_extras SET data = substr(data, 1, length(data) - 3) WHERE document_id = 2");
+    facts_text(p1, before, sizeof before, CDX_EDB);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_person_facts),
+        cmocka_unit_test(test_extras_whole_again),
         cmocka_unit_test(test_plan_uses_indexes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -262,7 +262,6 @@ static void test_keys_of_older_documents(void **state)
     run(&q, before, sizeof before, NULL);
     cdx_registry_close(reg);
     reg = NULL;
-    /* Back to schema 4: the later steps run again at the open. */
     /* Steps 5 and 11 unrecorded, their table gone: the open applies them
      * again (every step the database has not recorded), in order. */
     raw_exec("DROP TABLE document_keys;"
