@@ -142,8 +142,8 @@ static void job_free(cohort_job_t *job)
 static void refuse(cdx_request_t *rq, int status, const char *code, const char *detail)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
-    cdx_app_audit_reject(app, rq->route, rq->peer != NULL ? rq->peer->oid : NULL, status, code,
-                         NULL);
+    cdx_app_audit_reject(app, rq->route, rq->peer != NULL ? rq->peer->oid : NULL, rq->peer_addr,
+                         status, code, NULL);
     cdx_respond_problem(rq, status, code, detail, NULL);
 }
 

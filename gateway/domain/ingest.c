@@ -129,16 +129,15 @@ static int id_names(const cdx_extract_id_t *id, const char *oid)
 /* The canonical patient id is the first whose root is not national (a
  * national id is stored only as its hash, which says nothing to a
  * reader), else the first. */
-static int fill_patient_ids(cdx_ingest_t *out, const cdx_doc_meta_t *m,
-                            const cdx_national_t *nat)
+static int fill_patient_ids(cdx_ingest_t *out, const cdx_doc_meta_t *m, const cdx_national_t *nat)
 {
     const cdx_extract_id_t *canonical = NULL;
     for (size_t i = 0; i < m->npatient_ids; i++) {
         const cdx_extract_id_t *id = &m->patient_ids[i];
         if (id->root == NULL)
             continue;
-        if (canonical == NULL || (cdx_national_is_root(nat, canonical->root) &&
-                                  !cdx_national_is_root(nat, id->root)))
+        if (canonical == NULL ||
+            (cdx_national_is_root(nat, canonical->root) && !cdx_national_is_root(nat, id->root)))
             canonical = id;
     }
     if (canonical != NULL) {
@@ -216,8 +215,7 @@ static int root_belongs(const char *root, const cdx_submitter_t *owner)
 /* Refuses a document whose id or setId root is another institution's
  * numbering: storing it would squat that id, and the owner's real document
  * would then get 409 forever. */
-static void check_id_roots(const cdx_doc_meta_t *m, const cdx_submitter_t *owner,
-                           cdx_diag_t *d)
+static void check_id_roots(const cdx_doc_meta_t *m, const cdx_submitter_t *owner, cdx_diag_t *d)
 {
     const struct {
         const cdx_extract_id_t *id;
@@ -287,7 +285,8 @@ static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ing
                !cdx_validate_is_uuid(out->patient_root)) {
         cdx_diag_add(d, CDX_SEV_ERROR, "GW-PATIENT", "/ClinicalDocument/recordTarget",
                      "the patient id's @root is not an OID or UUID");
-        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD", "the patient id's root is not an OID or UUID");
+        cdx_diag_reject(d, 422, "CDA_REQUIRED_FIELD",
+                        "the patient id's root is not an OID or UUID");
     }
     if (m->creation_time.iso == NULL) {
         cdx_diag_add(d, CDX_SEV_ERROR, "GW-TIME", "/ClinicalDocument/effectiveTime",
@@ -310,7 +309,8 @@ static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ing
     if (sub == NULL || sub->oid == NULL)
         return;
     int custodian = id_names(&m->custodian_id, sub->oid);
-    int author = (sub->policy & CDX_POLICY_AUTHOR_OK) && id_names(&m->author_institution_id, sub->oid);
+    int author =
+        (sub->policy & CDX_POLICY_AUTHOR_OK) && id_names(&m->author_institution_id, sub->oid);
     if (!custodian && !author) {
         cdx_diag_add(d, CDX_SEV_ERROR, "GW-IDENTITY",
                      "/ClinicalDocument/custodian/assignedCustodian/"
@@ -442,11 +442,11 @@ static xmlNodePtr child(xmlNodePtr n, const char *name)
  * it (valid while doc is). */
 static const char *custodian_root(xmlDocPtr doc)
 {
-    xmlNodePtr n = child(child(child(child(xmlDocGetRootElement(doc) ? (xmlNodePtr)doc : NULL,
-                                            "ClinicalDocument"),
-                                      "custodian"),
-                                "assignedCustodian"),
-                          "representedCustodianOrganization");
+    xmlNodePtr n = child(
+        child(child(child(xmlDocGetRootElement(doc) ? (xmlNodePtr)doc : NULL, "ClinicalDocument"),
+                    "custodian"),
+              "assignedCustodian"),
+        "representedCustodianOrganization");
     for (xmlNodePtr c = n ? n->children : NULL; c != NULL; c = c->next) {
         if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "id")) {
             for (xmlAttrPtr a = c->properties; a != NULL; a = a->next)
@@ -500,34 +500,6 @@ static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ing
     return rc;
 }
 
-/* A consent document: the record it becomes, or its rejection. */
-static void read_consent(const cdx_pipeline_t *pl, xmlDocPtr doc, cdx_ingest_t *out)
-{
-    char why[256];
-    int kind = cdx_consent_from_cda(doc, &pl->consent_policies, &out->consent, why, sizeof why);
-    if (kind >= 0) {
-        out->consent_kind = kind;
-        return;
-    }
-    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/documentationOf",
-                 "%s", why);
-    cdx_diag_reject(&out->diag, 422, "CONSENT_INVALID", "the consent document cannot be read "
-                                                        "as a consent; see the issues");
-}
-
-/* Only the patient's home institution submits a consent document: the
- * patient id's root is in the submitter's numbering. */
-static void check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out)
-{
-    if (out->consent_kind == CDX_CONSENT_DOC_NONE || sub == NULL || sub->oid == NULL)
-        return;
-    if (cdx_consent_home_of(sub->oid, sub->id_roots, sub->nid_roots, out->patient_root))
-        return;
-    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/recordTarget",
-                 "a consent document's patient id must be in the submitting institution's "
-                 "numbering: only the patient's home institution records consent");
-    cdx_diag_reject(&out->diag, 403, "CONSENT_FORBIDDEN",
-                    "the consent document's patient is not in this institution's numbering");
 /* Packs both forms and the fact extras for the registry here, on the
  * pipeline's thread, so that the single writer only binds them.  A
  * failure leaves them NULL: the registry then packs them itself. */
@@ -568,7 +540,7 @@ static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const ide
         rc = CDX_EPARSE;
         goto out;
     }
-    read_consent(pl, doc, out);
+    cdx_ingest_read_consent(&pl->consent_policies, doc, out);
     if (cdx_diag_rejected(&out->diag)) {
         rc = CDX_EPARSE;
         goto out;
@@ -579,7 +551,7 @@ static int run(const cdx_pipeline_t *pl, const char *data, size_t len, const ide
     const char *mapping_oid = sub != NULL && sub->oid != NULL ? sub->oid : custodian_root(doc);
     rc = transform(pl, doc, mapping_oid, who, out);
     if (rc == 0)
-        check_consent_home(sub, out);
+        cdx_ingest_check_consent_home(sub, out);
 out:
     xmlFreeDoc(doc);
     if (rc == 0 && out->diag.nerrors > 0 && !cdx_diag_rejected(&out->diag))
@@ -631,11 +603,11 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->issues_json);
     cdx_fact_rows_free(in->fact_rows, in->nfact_rows);
     json_decref((json_t *)in->facts_root);
-    char **fields[] = {&in->unique_id,     &in->set_id,        &in->replaces,
-                       &in->custodian_oid, &in->author_oid,    &in->type_code,
-                       &in->type_system,   &in->title,         &in->creation_time,
-                       &in->service_start, &in->service_stop,  &in->confidentiality,
-                       &in->language,      &in->patient_root,  &in->patient_ext,
+    char **fields[] = {&in->unique_id,      &in->set_id,       &in->replaces,
+                       &in->custodian_oid,  &in->author_oid,   &in->type_code,
+                       &in->type_system,    &in->title,        &in->creation_time,
+                       &in->service_start,  &in->service_stop, &in->confidentiality,
+                       &in->language,       &in->patient_root, &in->patient_ext,
                        &in->custodian_name, &in->owner_oid};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(fields); i++)
         free(*fields[i]);
@@ -742,8 +714,8 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
      * directly; the relay is the actor and is recorded with it. */
     const char *owner = c->relay != NULL ? c->in->owner_oid : c->submitter;
     cdx_ingest_record(c->in, owner, c->body, c->patient_key, &rec);
-    int n = snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu",
-                     c->in->sha256, c->in->size, c->in->diag.nissues);
+    int n = snprintf(c->detail, sizeof c->detail, "sha256=%.16s size=%zu issues=%zu", c->in->sha256,
+                     c->in->size, c->in->diag.nissues);
     if (c->relay != NULL && n > 0 && (size_t)n < sizeof c->detail)
         snprintf(c->detail + n, sizeof c->detail - (size_t)n, " relayed_for=%s", owner);
     if (c->relay != NULL) {

@@ -13,4 +13,14 @@
 int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds_t *t,
                              cdx_ingest_t *out);
 
+/* A consent document (cdx/domain/consent.h): sets out->consent_kind and
+ * out->consent, or rejects the document (422 CONSENT_INVALID) when it is
+ * one that cannot be read as a consent. */
+void cdx_ingest_read_consent(const cdx_consent_policies_t *policies, void *xml_doc,
+                             cdx_ingest_t *out);
+
+/* Rejects a consent document (403 CONSENT_FORBIDDEN) whose patient id is
+ * not in the submitting institution's numbering. */
+void cdx_ingest_check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out);
+
 #endif

@@ -1,8 +1,10 @@
 /* ingest_patient: the demographics of a document's patient, as the
- * patient index matches them (see gateway/domain/ingest_internal.h).
+ * patient index matches them, and a consent document's record (see
+ * gateway/domain/ingest_internal.h).
  * Runs on the worker thread, so that the single writer only compares. */
 #include "ingest_internal.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/consent.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -55,4 +57,36 @@ int cdx_ingest_patient_match(const cdx_doc_meta_t *m, const cdx_match_thresholds
     out->match.summary_json = out->demog_summary;
     out->match.thresholds = t;
     return 0;
+}
+
+/* A consent document: the record it becomes, or its rejection. */
+void cdx_ingest_read_consent(const cdx_consent_policies_t *policies, void *xml_doc,
+                             cdx_ingest_t *out)
+{
+    char why[256];
+    int kind = cdx_consent_from_cda(xml_doc, policies, &out->consent, why, sizeof why);
+    if (kind >= 0) {
+        out->consent_kind = kind;
+        return;
+    }
+    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/documentationOf", "%s",
+                 why);
+    cdx_diag_reject(&out->diag, 422, "CONSENT_INVALID",
+                    "the consent document cannot be read "
+                    "as a consent; see the issues");
+}
+
+/* Only the patient's home institution submits a consent document: the
+ * patient id's root is in the submitter's numbering. */
+void cdx_ingest_check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out)
+{
+    if (out->consent_kind == CDX_CONSENT_DOC_NONE || sub == NULL || sub->oid == NULL)
+        return;
+    if (cdx_consent_home_of(sub->oid, sub->id_roots, sub->nid_roots, out->patient_root))
+        return;
+    cdx_diag_add(&out->diag, CDX_SEV_ERROR, "GW-CONSENT", "/ClinicalDocument/recordTarget",
+                 "a consent document's patient id must be in the submitting institution's "
+                 "numbering: only the patient's home institution records consent");
+    cdx_diag_reject(&out->diag, 403, "CONSENT_FORBIDDEN",
+                    "the consent document's patient is not in this institution's numbering");
 }

@@ -309,7 +309,7 @@ static void test_rows_join(void **state)
     assert_int_equal(cdx_fact_rows_from_json(b, &fr, &n), 0);
     assert_int_equal(n, 2);
     char *first = json_dumps(json_array_get(json_object_get(b, "problems"), 0), JSON_COMPACT);
-    assert_string_equal(fr[0].data, first);
+    assert_string_equal(fr[0].json, first);
     char *joined = cdx_fact_rows_join(b, fr, n);
     assert_non_null(joined);
     assert_string_equal(joined, want);
