@@ -122,3 +122,47 @@ int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n
     cdx_store_stmt_put(st);
     return rc;
 }
+
+/* A person's research decision is the newest consent of
+ * any of the person's identities that says one (PUT /v1/consents with
+ * "research", or a consent document); "deny" takes the person out of
+ * research, no decision leaves the person in (an opt-out). */
+int cdx_store_research_opted_out(cdx_registry_t *reg, int64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(
+        reg, STMT_COHORT_OPTED_OUT,
+        "SELECT p.person_id FROM consents AS c JOIN patients AS p ON p.id = c.patient_id"
+        " WHERE c.research IS NOT NULL GROUP BY p.person_id"
+        " HAVING max(c.id) IN (SELECT c2.id FROM consents AS c2 WHERE c2.research = 'deny')"
+        " ORDER BY p.person_id",
+        &st);
+    if (rc != 0)
+        return rc;
+    size_t cap = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            int64_t *grown = realloc(*out, ncap * sizeof *grown);
+            if (grown == NULL) {
+                rc = CDX_ENOMEM;
+                break;
+            }
+            *out = grown;
+            cap = ncap;
+        }
+        (*out)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = cdx_store_fail(reg, src, "reading research opt-outs");
+    cdx_store_stmt_put(st);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}

@@ -656,13 +656,25 @@ static int eval_node(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand, 
 }
 
 /* The one place persons who opted out of research leave a cohort: every
- * evaluation passes through here last.  Research consent is not recorded
- * yet, so no person is removed; when it is, this reads the opted-out
- * persons and removes them from s. */
+ * evaluation passes through here last, inside its read snapshot. */
 static int research_exclude_opted_out(cdx_registry_t *reg, pset_t *s)
 {
-    (void)reg;
-    (void)s;
+    int64_t *out = NULL;
+    size_t n = 0;
+    int rc = cdx_store_research_opted_out(reg, &out, &n);
+    if (rc != 0 || n == 0)
+        return rc;
+    pset_t optout = {.v = out, .n = n};
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (pset_has(&optout, s->v[i], NULL))
+            continue;
+        if (s->first != NULL)
+            s->first[k] = s->first[i];
+        s->v[k++] = s->v[i];
+    }
+    s->n = k;
+    free(out);
     return 0;
 }
 

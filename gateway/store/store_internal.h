@@ -157,6 +157,7 @@ typedef enum stmt_id {
     STMT_COHORT_PERSONS,
     STMT_COHORT_GET,
     STMT_COHORT_INSTITUTIONS_OF,
+    STMT_COHORT_OPTED_OUT,
     STMT_MAX
 } stmt_id_t;
 
@@ -367,6 +368,10 @@ int cdx_store_patients_match(cdx_registry_t *reg, cdx_store_pindex_t *px);
 int cdx_store_query_functions(cdx_registry_t *reg, const char *path, char *err, size_t errlen);
 /* Fills the sort and filter keys and the class code of document doc_id
  * from rec, inside the open transaction. */
+/* cohort_people.c: the persons (ascending) whose newest research decision
+ * is "deny" (cdx_store_research_opted_out's comment says how it is read);
+ * *out is heap (free()), NULL when none.  Returns 0 or an error. */
+int cdx_store_research_opted_out(cdx_registry_t *reg, int64_t **out, size_t *n);
 /* cohorts.c: the birth date (YYYYMMDD as an integer, 0 unknown) and sex
  * ('M', 'F', 0 unknown) of each of persons[0..n) (ascending), from the
  * first of its identities that has them; the date YYYYMMDD of day z. */

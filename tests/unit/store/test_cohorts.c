@@ -16,6 +16,7 @@
 
 #include "cdx/base/common.h"
 #include "cdx/domain/cohort.h"
+#include "cdx/domain/consent.h"
 #include "cdx/parsers/cohort.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
@@ -338,13 +339,44 @@ static void test_rules(void **state)
     assert_int_equal(cdx_cohort_age(20250101, 20240601), -1);
 }
 
+/* A person whose newest research decision is "deny" leaves every cohort;
+ * a later "permit" brings the person back; a consent that says nothing
+ * of research changes nothing. */
+static void consent(const char *ext, int research, int permit)
+{
+    cdx_consent_t c;
+    memset(&c, 0, sizeof c);
+    c.permit = permit;
+    c.research = research;
+    cdx_audit_event_t ev = {.event = "consent.record", .actor_oid = "2.25.7", .outcome = 0};
+    int64_t id = 0;
+    assert_int_equal(
+        cdx_registry_put_consent(reg, "2.25.7.1", ext, &c, "api", NULL, "2.25.7", &ev, &id), 0);
+}
+
+static void test_research_opt_out(void **state)
+{
+    (void)state;
+    expect(E11_PREFIX, (int[]){1, 2, 5, 0}, 0);
+    consent("P-2", 0, 1);
+    expect(E11_PREFIX, (int[]){1, 5, 0}, 0);
+    consent("P-2", -1, 0); /* says nothing of research */
+    expect(E11_PREFIX, (int[]){1, 5, 0}, 0);
+    consent("P-5", 0, 1);
+    expect(E11_PREFIX, (int[]){1, 0}, 0);
+    consent("P-2", 1, 1);
+    expect(E11_PREFIX, (int[]){1, 2, 0}, 0);
+    consent("P-5", 1, 1);
+    expect(E11_PREFIX, (int[]){1, 2, 5, 0}, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codes),     cmocka_unit_test(test_values),
         cmocka_unit_test(test_times),     cmocka_unit_test(test_combinations),
         cmocka_unit_test(test_breakdown), cmocka_unit_test(test_differencing),
-        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_rules),     cmocka_unit_test(test_research_opt_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
