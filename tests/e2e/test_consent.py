@@ -322,6 +322,25 @@ class TestE_BreakGlass(unittest.TestCase):
         self.assertEqual(rows, [(RIVERSIDE,)])
         time.sleep(max(0.0, BOX_SECONDS + 1.1 - (time.monotonic() - opened)))
         problem_check(self, get("/v1/documents/" + DOCS["h_lab"]), 403, "CONSENT_REQUIRED")
+        # The patient's access log (for the home institution) shows the
+        # emergency read with its reason and decision; the operators' list
+        # of break-glass accesses has it too.
+        log = get("/v1/patients/%s/access-log" % pid(H_ID), "hanbit")
+        self.assertEqual(log.status, 200, log)
+        glass = [a for a in log.json()["accesses"]
+                 if a.get("decision") == "breakglass" and a.get("document_id") == DOCS["h_lab"]]
+        self.assertTrue(glass, log.json())
+        self.assertEqual(glass[0]["institution"], RIVERSIDE)
+        self.assertEqual(glass[0]["reason"], "unconscious on arrival")
+        self.assertEqual(glass[0]["user"], "dr.er")
+        with Conn.open(GW, cert=PKI.admin) as c:
+            c.send(b"GET /v1/audit?event=breakglass HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            r = c.read_response(timeout=60.0)
+        self.assertEqual(r.status, 200, r)
+        recs = r.json()["records"]
+        self.assertTrue(any(x.get("reason") == "unconscious on arrival" for x in recs), recs)
+        self.assertTrue(all(x.get("purpose") == "ETREAT" or x.get("decision") == "breakglass"
+                            for x in recs), recs)
 
     def test_deny_holds(self):
         consent_ok({"decision": "deny", "scope": {"institutions": [DASOM]}})
