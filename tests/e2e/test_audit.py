@@ -80,7 +80,8 @@ def setUpModule():
     # Dasom reads Hanbit's patient: a document, then the list.
     with Conn.open(GW, cert=CERTS["dasom"]) as c:
         c.send(("GET /v1/documents/%s/metadata HTTP/1.1\r\nHost: localhost\r\n"
-                "X-CDX-Purpose: ETREAT\r\nX-CDX-User: dr-lee\r\n\r\n" % DOC).encode())
+                "X-CDX-Purpose: ETREAT\r\nX-CDX-User: dr-lee\r\nX-CDX-Reason: chest pain\r\n\r\n"
+                % DOC).encode())
         assert c.read_response(timeout=60.0).status == 200
     assert get("/v1/documents?patient=" + pid(PATIENT), "dasom").status == 200
 
@@ -146,7 +147,13 @@ class TestQuery(unittest.TestCase):
         self.assertTrue(recs and all(x["event"] == "document.read" for x in recs))
         r = get("/v1/audit?event=breakglass")
         recs = r.json()["records"]
-        self.assertTrue(recs and all(x["purpose"] == "ETREAT" for x in recs), recs)
+        # The emergency read, and the plain query inside its time box.
+        self.assertTrue(recs and all(x["purpose"] == "ETREAT" or x["decision"] == "breakglass"
+                                     for x in recs), recs)
+        self.assertIn(("document.read", "ETREAT", "chest pain"),
+                      [(x["event"], x["purpose"], x["reason"]) for x in recs])
+        self.assertIn(("document.query", "breakglass"),
+                      [(x["event"], x["decision"]) for x in recs])
         r = get("/v1/audit?patient=" + pid(PATIENT))
         recs = r.json()["records"]
         events = {x["event"] for x in recs}

@@ -144,7 +144,14 @@ class ForwardTest(unittest.TestCase):
                                        " event = 'document.ingest' AND document_id = ?", (uid,))
         self.assertEqual(audit[0][0], RELAY)
         self.assertIn("relayed_for=" + A, audit[0][1])
-        # Queryable there by the addressee.
+        # Queryable there by the addressee once the patient's home
+        # institution has recorded the patient's consent there too: the
+        # receiving gateway decides its own disclosures.
+        r = cdxtest.curl(RECEIVER, "/v1/documents/" + uid, cert="good2")
+        self.assertEqual(r.status, 403, r)
+        c = cdxtest.put_consent(RECEIVER, PKI.good, (A + ".1", "FWD-P-1"),
+                                {"decision": "permit", "scope": {"institutions": [B]}})
+        self.assertEqual(c.status, 201, c)
         r = cdxtest.curl(RECEIVER, "/v1/documents/" + uid, cert="good2")
         self.assertEqual(r.status, 200, r)
         # The sender audited the delivery.
