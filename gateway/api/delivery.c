@@ -10,6 +10,7 @@
 #include "cdx/api/delivery.h"
 #include "cdx/base/common.h"
 #include "cdx/base/log.h"
+#include "cdx/domain/access.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/delivery.h"
 #include "cdx/net/http_client.h"
@@ -24,9 +25,9 @@
 #include <time.h>
 #include <uv.h>
 
-#define MAX_DESTS      1024
-#define MAX_DUE        512 /* rows read for one destination in one look */
-#define RECEIPT_MAX    (64u * 1024u)
+#define MAX_DESTS   1024
+#define MAX_DUE     512 /* rows read for one destination in one look */
+#define RECEIPT_MAX (64u * 1024u)
 
 typedef struct dest {
     char oid[128];
@@ -181,20 +182,23 @@ static void finish_done(cdx_write_req_t *req, int status)
         if (a->verdict == CDX_DELIVERY_DELIVERED) {
             d->delivered++;
             d->latency_sum += (double)a->out.latency_ms / 1000.0;
-            CDX_INFO("delivery.delivered", "delivery=%lld doc=%s destination=%s status=%d "
+            CDX_INFO("delivery.delivered",
+                     "delivery=%lld doc=%s destination=%s status=%d "
                      "attempts=%d latency_ms=%lld",
                      (long long)a->row.id, a->row.document_uid, d->oid, a->out.receipt_status,
                      a->row.attempts + 1, (long long)a->out.latency_ms);
         } else if (a->verdict == CDX_DELIVERY_DEAD) {
             /* The one alert of a delivery given up (log, metric, audit). */
             d->dead++;
-            CDX_ERROR("delivery.dead", "delivery=%lld doc=%s destination=%s attempts=%d "
+            CDX_ERROR("delivery.dead",
+                      "delivery=%lld doc=%s destination=%s attempts=%d "
                       "reason=%s",
                       (long long)a->row.id, a->row.document_uid, d->oid, a->row.attempts + 1,
                       cdx_log_q(a->error));
         } else {
             d->retried++;
-            CDX_INFO("delivery.retry", "delivery=%lld destination=%s attempts=%d delay_ms=%lld "
+            CDX_INFO("delivery.retry",
+                     "delivery=%lld destination=%s attempts=%d delay_ms=%lld "
                      "error=%s",
                      (long long)a->row.id, d->oid, a->row.attempts + 1, (long long)a->delay_ms,
                      cdx_log_q(a->error));
@@ -224,8 +228,9 @@ static void conclude(attempt_t *a, cdx_delivery_verdict_t v, int64_t retry_after
         a->out.next_ms = next;
     }
     a->verdict = v;
-    a->out.state = v == CDX_DELIVERY_DELIVERED ? "delivered" : v == CDX_DELIVERY_DEAD ? "dead"
-                                                                                       : "pending";
+    a->out.state = v == CDX_DELIVERY_DELIVERED ? "delivered"
+                   : v == CDX_DELIVERY_DEAD    ? "dead"
+                                               : "pending";
     if (v == CDX_DELIVERY_DELIVERED) {
         a->out.receipt_status = a->receipt_status;
         a->out.receipt_sha256 = a->receipt_sha256;
@@ -317,14 +322,47 @@ static void receiver_patient(cdx_delivery_worker_t *w, const cdx_institution_t *
     }
     for (size_t i = 0; i < rows[0].nids && out[0] == '\0'; i++) {
         const cdx_identity_t *id = &rows[0].ids[i];
-        int theirs = cdx_oid_is_at_or_under(id->root, to->oid) ||
-                     strcmp(id->institution, to->oid) == 0;
+        int theirs =
+            cdx_oid_is_at_or_under(id->root, to->oid) || strcmp(id->institution, to->oid) == 0;
         for (size_t r = 0; r < to->nid_roots && !theirs; r++)
             theirs = cdx_oid_is_at_or_under(id->root, to->id_roots[r]);
         if (theirs && !id->national && id->ext[0] != '\0')
             snprintf(out, n, "%s|%s", id->root, id->ext);
     }
     cdx_person_rows_free(rows, nrows);
+}
+
+/* The consent rule at send time (cdx_access_delivery): 0 when the
+ * document may leave for institution to, else why not in why. */
+static int consent_refuses(cdx_delivery_worker_t *w, const cdx_institution_t *to,
+                           const cdx_doc_row_t *doc, char *why, size_t n)
+{
+    int64_t person = 0;
+    cdx_consent_t consents[16];
+    size_t nconsents = 0;
+    int care = 0, glass = 0;
+    char now_key[16];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now_key, sizeof now_key, "%Y%m%d%H%M%S", &tm);
+    if (doc->patient_root != NULL &&
+        cdx_registry_person_of(w->reader, doc->patient_root,
+                               doc->patient_ext ? doc->patient_ext : "", &person) == 0 &&
+        cdx_registry_access_person(w->reader, person, to->oid, now_key, consents,
+                                   CDX_ARRAY_SIZE(consents), &nconsents, &care, &glass) != 0)
+        nconsents = 0;
+    cdx_access_person_t p = {consents, nconsents, care, glass};
+    cdx_access_decision_t d =
+        cdx_access_delivery(&p, to->oid, doc->type_code, doc->confidentiality, now_key);
+    if (d.allow)
+        return 0;
+    if (d.reason == CDX_ACCESS_CONFIDENTIALITY)
+        snprintf(why, n, "confidentiality V: the document never leaves its institution");
+    else
+        snprintf(why, n, "the patient's consent denies this destination (consent:%lld)",
+                 (long long)d.consent_id);
+    return 1;
 }
 
 /* Starts the request of attempt a to institution to with the document's
@@ -358,8 +396,7 @@ static void send_document(attempt_t *a, const cdx_institution_t *to, const cdx_d
     };
     char err[256] = "";
     a->started = uv_now(w->loop);
-    int rc = cdx_http_client_start(w->loop, w->tls, &req, on_response, a, &a->req, err,
-                                   sizeof err);
+    int rc = cdx_http_client_start(w->loop, w->tls, &req, on_response, a, &a->req, err, sizeof err);
     if (rc == CDX_EINVAL)
         fail_now(a, CDX_DELIVERY_DEAD, "the endpoint cannot be used: ", err);
     else if (rc != 0)
@@ -384,8 +421,8 @@ static void launch(cdx_delivery_worker_t *w, size_t dest, const cdx_delivery_t *
     w->dests[dest].attempts++;
     const cdx_institution_t *to = institution(w, row->destination);
     if (to == NULL) {
-        fail_now(a, CDX_DELIVERY_DEAD, "destination is not a registered institution: ",
-                 row->destination);
+        fail_now(a, CDX_DELIVERY_DEAD,
+                 "destination is not a registered institution: ", row->destination);
         return;
     }
     if (to->endpoint[0] == '\0') {
@@ -406,6 +443,12 @@ static void launch(cdx_delivery_worker_t *w, size_t dest, const cdx_delivery_t *
     if (doc.patient_root != NULL)
         cdx_app_patient_key(w->app->patient_key, doc.patient_root,
                             doc.patient_ext ? doc.patient_ext : "", a->patient_key);
+    char why[160];
+    if (consent_refuses(w, to, &doc, why, sizeof why)) {
+        cdx_doc_row_cleanup(&doc);
+        fail_now(a, CDX_DELIVERY_DEAD, "not sent: ", why);
+        return;
+    }
     a->wstart = (cdx_write_req_t){.apply = apply_started, .done = started_done, .arg = a};
     a->refs++;
     if (cdx_writer_submit(w->app->writer, &a->wstart) != 0)
@@ -466,8 +509,7 @@ void cdx_delivery_kick(cdx_delivery_worker_t *w)
 
 /* ---- life --------------------------------------------------------------- */
 
-static int open_parts(cdx_delivery_worker_t *w, const cdx_config_t *cfg, char *err,
-                      size_t errlen)
+static int open_parts(cdx_delivery_worker_t *w, const cdx_config_t *cfg, char *err, size_t errlen)
 {
     char path[CDX_PATH_MAX + 32], why[512] = "";
     snprintf(path, sizeof path, "%s/registry.db", cfg->data_dir);
@@ -559,8 +601,8 @@ void cdx_delivery_free(cdx_delivery_worker_t *w)
 static void count_state(void *arg, const char *destination, const char *state, int64_t count)
 {
     cdx_buf_t *out = arg;
-    cdx_buf_printf(out, "cdxgw_deliveries{destination=\"%s\",state=\"%s\"} %lld\n",
-                   destination, state, (long long)count);
+    cdx_buf_printf(out, "cdxgw_deliveries{destination=\"%s\",state=\"%s\"} %lld\n", destination,
+                   state, (long long)count);
 }
 
 int cdx_delivery_metrics(cdx_delivery_worker_t *w, cdx_buf_t *out)
@@ -582,11 +624,12 @@ int cdx_delivery_metrics(cdx_delivery_worker_t *w, cdx_buf_t *out)
                             "# TYPE cdxgw_delivery_attempts_total counter\n");
     for (size_t i = 0; i < w->ndests; i++) {
         const dest_t *d = &w->dests[i];
-        rc |= cdx_buf_printf(out,
-                             "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"delivered\"} %llu\n"
-                             "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"retry\"} %llu\n"
-                             "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"dead\"} %llu\n",
-                             d->oid, d->delivered, d->oid, d->retried, d->oid, d->dead);
+        rc |= cdx_buf_printf(
+            out,
+            "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"delivered\"} %llu\n"
+            "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"retry\"} %llu\n"
+            "cdxgw_delivery_attempts_total{destination=\"%s\",result=\"dead\"} %llu\n",
+            d->oid, d->delivered, d->oid, d->retried, d->oid, d->dead);
     }
     rc |= cdx_buf_puts(out, "# HELP cdxgw_delivery_dead_total Deliveries given up since start "
                             "(one alert each).\n# TYPE cdxgw_delivery_dead_total counter\n");

@@ -95,6 +95,17 @@ static cdx_access_decision_t decide_target(const cdx_access_request_t *rq)
     return state < 0 ? deny(CDX_ACCESS_CONSENT_DENIED, id) : deny(CDX_ACCESS_CONSENT_REQUIRED, 0);
 }
 
+cdx_access_decision_t cdx_access_delivery(const cdx_access_person_t *p, const char *to,
+                                          const char *type, const char *conf, const char *now_key)
+{
+    if (conf != NULL && (conf[0] == 'V' || conf[0] == 'v'))
+        return deny(CDX_ACCESS_CONFIDENTIALITY, 0);
+    int64_t id = 0;
+    if (consent_state(p, to, type, now_key, &id) < 0)
+        return deny(CDX_ACCESS_CONSENT_DENIED, id);
+    return allow(CDX_ACCESS_BASIS_CONSENT, id);
+}
+
 cdx_access_decision_t cdx_access_decide(const cdx_access_request_t *rq)
 {
     if (rq->institution == NULL)

@@ -321,6 +321,36 @@ class ForwardTest(unittest.TestCase):
                if q["headers"].get("x-cdx-document-id") == "%s.2^FWD-5" % A][-1]
         self.assertNotIn("x-cdx-patient", req["headers"])
 
+    def test_k_withdrawn_consent_stops_a_pending_delivery(self):
+        rcv = RECV[C]
+        rcv.set_mode("429")  # asks to wait (Retry-After: 1 s): the delivery stays pending
+        try:
+            r = cdxtest.post_document(SENDER, referral("FWD-11", [C], patient_ext="FWD-P-11"),
+                                      cert="good")
+            self.assertEqual(r.status, 201, r)
+            wait_for(lambda: (delivery_of("FWD-11", C) or [0] * 4)[3] >= 1, timeout=15,
+                     what="a first attempt")
+            self.assertEqual(delivery_of("FWD-11", C)[2], "pending")
+            # The patient's home institution records a withdrawal for C.
+            c = cdxtest.put_consent(SENDER, PKI.good, (A + ".1", "FWD-P-11"),
+                                    {"decision": "deny", "scope": {"institutions": [C]}})
+            self.assertEqual(c.status, 201, c)
+            seen = sum(1 for q in rcv.requests
+                       if q["headers"].get("x-cdx-document-id") == "%s.2^FWD-11" % A)
+            rcv.set_mode("ok")
+            row = wait_state("FWD-11", C, "dead", timeout=20)
+            self.assertIn("consent", row[4])
+            # Not sent again once withdrawn (one attempt may have been in flight).
+            after = sum(1 for q in rcv.requests
+                        if q["headers"].get("x-cdx-document-id") == "%s.2^FWD-11" % A)
+            self.assertLessEqual(after, seen + 1)
+            n = cdxtest.registry_query(SENDER, "SELECT count(*) FROM audit WHERE event ="
+                                       " 'delivery.dead' AND detail LIKE ?",
+                                       ("delivery=%d %%" % row[0],))
+            self.assertEqual(n[0][0], 1)
+        finally:
+            rcv.set_mode("ok")
+
     def test_z_kill_during_a_burst_then_every_delivery_completes(self):
         global SENDER
         n = 20

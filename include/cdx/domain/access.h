@@ -107,6 +107,17 @@ typedef struct cdx_access_decision {
  * confidentiality V, consent, break-glass, confidentiality R. */
 cdx_access_decision_t cdx_access_decide(const cdx_access_request_t *rq);
 
+/* Whether a document of type (confidentiality conf) may be delivered now
+ * to institution `to` (a referral its author addressed): refused when the
+ * person's current decision denies `to` for that type (the patient
+ * withdrew; CDX_ACCESS_CONSENT_DENIED with the record's id), or when the
+ * document is `V` (CDX_ACCESS_CONFIDENTIALITY); allowed otherwise, a
+ * referral being the care it asks for.  The delivery worker decides so at
+ * every attempt, so a withdrawal stops a delivery still pending. */
+cdx_access_decision_t cdx_access_delivery(const cdx_access_person_t *p, const char *to,
+                                          const char *type, const char *conf,
+                                          const char *now_key);
+
 /* 1 when the request declares the emergency purpose. */
 int cdx_access_emergency(const cdx_access_request_t *rq);
 

@@ -349,6 +349,35 @@ static void test_reason_header(void **state)
     assert_int_equal(cdx_access_decide(&rq).reason, CDX_ACCESS_REASON_INVALID);
 }
 
+/* A delivery at send time: refused by a decision that denies the
+ * destination, or for V; allowed with no decision, a permit, or a
+ * withdrawal that covers another institution. */
+static void test_delivery(void **state)
+{
+    (void)state;
+    cdx_consent_t c[1];
+    memset(c, 0, sizeof c);
+    c[0].id = 9;
+    c[0].permit = 0;
+    c[0].research = -1;
+    c[0].ninstitutions = 1;
+    strcpy(c[0].institutions[0], "2.25.3");
+    cdx_access_person_t none = {NULL, 0, 0, 0}, denied = {c, 1, 0, 0};
+    const char *now = "20261203120000";
+    assert_true(cdx_access_delivery(&none, "2.25.3", "18842-5", "N", now).allow);
+    assert_true(cdx_access_delivery(&none, "2.25.3", "18842-5", "R", now).allow);
+    cdx_access_decision_t d = cdx_access_delivery(&none, "2.25.3", "18842-5", "V", now);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, CDX_ACCESS_CONFIDENTIALITY);
+    d = cdx_access_delivery(&denied, "2.25.3", "18842-5", "N", now);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, CDX_ACCESS_CONSENT_DENIED);
+    assert_int_equal(d.consent_id, 9);
+    assert_true(cdx_access_delivery(&denied, "2.25.4", "18842-5", "N", now).allow);
+    c[0].permit = 1; /* a later permit */
+    assert_true(cdx_access_delivery(&denied, "2.25.3", "18842-5", "N", now).allow);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_decision_table),
         cmocka_unit_test(test_decision_examples),
         cmocka_unit_test(test_reason_header),
+        cmocka_unit_test(test_delivery),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
