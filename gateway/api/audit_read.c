@@ -192,29 +192,6 @@ static const cdx_param_spec_t access_specs[] = {
 static const char ACCESS_EVENTS[] =
     "[\"" CDX_AUDIT_DOCUMENT_READ "\",\"" CDX_AUDIT_DOCUMENT_QUERY "\"]";
 
-/* Percent-decodes s into out (size outlen).  Returns 0, or CDX_EINVAL for
- * a broken escape, an encoded NUL or a result that does not fit. */
-static int unescape(const char *s, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = cdx_hex_digit((unsigned char)s[i + 1]);
-            int lo = hi >= 0 ? cdx_hex_digit((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return CDX_EINVAL;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= outlen)
-            return CDX_EINVAL;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 void cdx_audit_h_access_log(cdx_request_t *rq)
 {
     cdx_app_t *app = cdx_server_app(rq->server);
@@ -225,10 +202,8 @@ void cdx_audit_h_access_log(cdx_request_t *rq)
     }
     cdx_audit_page_ctx_t *c = &r->ctx;
     cdx_param_error_t e;
-    char raw[1200], id[400];
     const char *query = rq->http->query != NULL ? rq->http->query : "";
-    if (cdx_route_param(&rq->params, "patient", raw, sizeof raw) != 0 ||
-        unescape(raw, id, sizeof id) != 0 || cdx_patient_ref_parse(id, &c->who) != 0) {
+    if (cdx_params_path_patient(&rq->params, "patient", &c->who) != 0) {
         e = (cdx_param_error_t){.status = 400, .code = "PATIENT_ID_INVALID"};
         cdx_strlcpy(e.param, "id", sizeof e.param);
         cdx_strlcpy(e.detail,

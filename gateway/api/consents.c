@@ -20,45 +20,10 @@
 
 /* ---- the identity of the path -------------------------------------------- */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s into out; CDX_EINVAL for a broken escape, an encoded
- * NUL or a result that does not fit. */
-static int percent_decode(const char *s, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = hexval(s[i + 1]), lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return CDX_EINVAL;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= outlen)
-            return CDX_EINVAL;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* The path's identity as the registry stores it (a national id keyed). */
 static int path_identity(cdx_request_t *rq, cdx_patient_ref_t *who)
 {
-    char raw[1024], id[512];
-    if (cdx_route_param(&rq->params, "patient", raw, sizeof raw) != 0 ||
-        percent_decode(raw, id, sizeof id) != 0 || cdx_patient_ref_parse(id, who) != 0)
+    if (cdx_params_path_patient(&rq->params, "patient", who) != 0)
         return CDX_EINVAL;
     const cdx_app_t *app = cdx_server_app(rq->server);
     char ext[CDX_NATIONAL_EXT_SIZE];

@@ -39,9 +39,10 @@ static void quote_name(const char *s, size_t n, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/* Percent-decodes s[0..n) into out (NUL-terminated); '+' is a space.
- * Returns the length, or -1 for a broken escape, a NUL, or no room. */
-static long decode(const char *s, size_t n, char *out, size_t outlen)
+/* Percent-decodes s[0..n) into out (NUL-terminated); '+' is a space in a
+ * query string (plus), itself in a path.  Returns the length, or -1 for a
+ * broken escape, a NUL, or no room. */
+static long decode_as(const char *s, size_t n, char *out, size_t outlen, int plus)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -54,7 +55,7 @@ static long decode(const char *s, size_t n, char *out, size_t outlen)
                 return -1;
             c = hi * 16 + lo;
             i += 2;
-        } else if (c == '+') {
+        } else if (c == '+' && plus) {
             c = ' ';
         }
         if (c == 0 || o + 1 >= outlen)
@@ -63,6 +64,21 @@ static long decode(const char *s, size_t n, char *out, size_t outlen)
     }
     out[o] = '\0';
     return (long)o;
+}
+
+static long decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    return decode_as(s, n, out, outlen, 1);
+}
+
+int cdx_params_path_patient(const cdx_route_params_t *params, const char *name,
+                            cdx_patient_ref_t *out)
+{
+    char raw[1200], id[400];
+    if (cdx_route_param(params, name, raw, sizeof raw) != 0 ||
+        decode_as(raw, strlen(raw), id, sizeof id, 0) < 0 || cdx_patient_ref_parse(id, out) != 0)
+        return CDX_EINVAL;
+    return 0;
 }
 
 static const cdx_param_spec_t *find_spec(const cdx_param_spec_t *specs, size_t nspecs,

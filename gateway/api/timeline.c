@@ -153,39 +153,6 @@ static const cdx_disclose_endpoint_t timeline_read = {
     .free_ctx = tl_ctx_free,
 };
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s into out (size outlen).  Returns 0, or CDX_EINVAL for
- * a broken escape, an encoded NUL or a result that does not fit. */
-static int percent_decode(const char *s, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = hexval(s[i + 1]), lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return CDX_EINVAL;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= outlen)
-            return CDX_EINVAL;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 static int param_error(cdx_param_error_t *e, const char *code, const char *param,
                        const char *detail)
 {
@@ -249,9 +216,7 @@ static int read_request(cdx_request_t *rq, tl_ctx_t *c, cdx_param_error_t *e)
     free(p);
     if (rc != 0)
         return rc;
-    char raw[1024], id[512];
-    if (cdx_route_param(&rq->params, "patient", raw, sizeof raw) != 0 ||
-        percent_decode(raw, id, sizeof id) != 0 || cdx_patient_ref_parse(id, &c->who) != 0)
+    if (cdx_params_path_patient(&rq->params, "patient", &c->who) != 0)
         return param_error(e, "PATIENT_ID_INVALID", "patient",
                            "the path's patient must be ROOT|EXT ('|' may be sent as %7C): an "
                            "assigning authority OID or UUID and an extension");

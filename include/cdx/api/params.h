@@ -17,6 +17,8 @@
 #ifndef CDX_API_PARAMS_H
 #define CDX_API_PARAMS_H
 
+#include "cdx/net/router.h"
+
 #include <stddef.h>
 
 enum {
@@ -74,6 +76,13 @@ typedef struct cdx_patient_ref {
 
 /* Parses "ROOT|EXT".  Returns 0 or CDX_EINVAL. */
 int cdx_patient_ref_parse(const char *s, cdx_patient_ref_t *out);
+
+/* The path parameter name (e.g. "patient" of /v1/patients/{patient}/...)
+ * as a patient identity: percent-decoded ('|' may come as %7C; '+' stays
+ * itself; an encoded NUL or a broken escape is refused), then "ROOT|EXT".
+ * Returns 0 or CDX_EINVAL. */
+int cdx_params_path_patient(const cdx_route_params_t *params, const char *name,
+                            cdx_patient_ref_t *out);
 
 /* name as a patient identity; *present says whether it was given.
  * Returns 0, or CDX_EINVAL with *err filled (PATIENT_ID_INVALID). */
