@@ -21,7 +21,8 @@ typedef struct ctx {
     int oom;
 } ctx_t;
 
-static int bad(ctx_t *c, const char *path, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int bad(ctx_t *c, const char *path,
+                                                     const char *fmt, ...)
 {
     cdx_strlcpy(c->err->path, path, sizeof c->err->path);
     va_list ap;
@@ -33,7 +34,8 @@ static int bad(ctx_t *c, const char *path, const char *fmt, ...)
 
 /* A path into out; one too long for it is cut (paths are bounded by the
  * depth limit, so only a huge member name is). */
-static void pathf(char *out, size_t n, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void pathf(char *out, size_t n, const char *fmt,
+                                                       ...)
 {
     va_list ap;
     va_start(ap, fmt);

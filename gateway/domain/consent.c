@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static int bad_member(char *member, size_t memberlen, const char *name, char *why, size_t whylen,
-                const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static int bad_member(char *member, size_t memberlen,
+                                                           const char *name, char *why,
+                                                           size_t whylen, const char *fmt, ...)
 {
     cdx_strlcpy(member, name, memberlen);
     va_list ap;

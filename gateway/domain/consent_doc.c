@@ -44,7 +44,8 @@ static const char *attr(const xmlNode *n, const char *name)
     return NULL;
 }
 
-static int bad(char *why, size_t whylen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int bad(char *why, size_t whylen, const char *fmt,
+                                                    ...)
 {
     va_list ap;
     va_start(ap, fmt);

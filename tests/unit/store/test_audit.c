@@ -95,8 +95,8 @@ static void test_v2_covers_atna_fields(void **state)
         "UPDATE audit_atna SET reason = 'Unconscious patient' WHERE seq = 3",
         "UPDATE audit_atna SET consent = NULL WHERE seq = 3",
         /* The version: down to 1 (fewer fields covered), up to 3, or the row removed. */
-        "UPDATE audit_atna SET hash_version = 1, peer = NULL, decision = NULL, reason = NULL,"
-        " consent = NULL WHERE seq = 3",
+        ("UPDATE audit_atna SET hash_version = 1, peer = NULL, decision = NULL, reason = NULL,"
+         " consent = NULL WHERE seq = 3"),
         "UPDATE audit_atna SET hash_version = 3 WHERE seq = 3",
         "DELETE FROM audit_atna WHERE seq = 3",
         "UPDATE audit_atna SET hash_version = x'02' WHERE seq = 3",
