@@ -217,8 +217,13 @@ class ForwardTest(unittest.TestCase):
     def test_f_receiver_down_then_back_is_delivered(self):
         rcv = RECV[F]  # not listening yet
         post("FWD-6", [F])
-        wait_for(lambda: (delivery_of("FWD-6", F) or [0] * 4)[3] >= 2, timeout=15,
-                 what="two refused attempts")
+        # Two attempts refused and their retries scheduled (the attempt
+        # counter moves when an attempt starts, so it alone would let the
+        # receiver come up during the second).
+        did = wait_for(lambda: delivery_of("FWD-6", F), timeout=15, what="the delivery")[0]
+        wait_for(lambda: len(re.findall(r"event=delivery\.retry delivery=%d " % did,
+                                        SENDER.log())) >= 2,
+                 timeout=15, what="two refused attempts")
         rcv.start()
         row = wait_state("FWD-6", F, "delivered", timeout=15)
         self.assertGreaterEqual(row[3], 3)
