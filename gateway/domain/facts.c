@@ -199,6 +199,7 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
             r->time_low = json_is_object(et) ? json_str(et, "low", NULL) : NULL;
             r->time_high = json_is_object(et) ? json_str(et, "high", NULL) : NULL;
             r->status = json_str(f, "status", NULL);
+            r->negated = json_is_true(json_object_get(f, "negated"));
             j++;
         }
     }

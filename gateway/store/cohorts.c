@@ -1,15 +1,16 @@
 /* cohorts: evaluation of a cohort definition over the facts (see
  * include/cdx/store/registry.h, cdx_registry_cohort_eval).
  *
- * Each fact criterion is one indexed read per (code system, code): the
- * facts_by_code range of its kind, system and code (or code prefix), each
- * fact's document (current, confidentiality neither R nor V) and that
- * document's person.  Everything else is set arithmetic on ascending
- * person ids in memory.  Inside an "all", each member is evaluated only
- * for the persons the members before it left (the candidates), and a
- * "not" removes from those candidates, so the universe of every person
- * with an eligible document is read only for a "not" or a demographic
- * criterion that stands alone. */
+ * Each fact criterion reads the cohort index (cohort_facts, schema 0013),
+ * keyed by kind, code system, code, person: one range per (code system,
+ * code or code prefix), or for few candidates one seek per candidate and
+ * code, with no join (the index holds only positive facts of eligible
+ * documents, each with its person).  Everything else is set arithmetic on
+ * ascending person ids in memory.  Inside an "all", each member is
+ * evaluated only for the persons the members before it left (the
+ * candidates), and a "not" removes from those candidates, so the universe
+ * of every person with an eligible document is read only for a "not" or a
+ * demographic criterion that stands alone. */
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
@@ -28,36 +29,18 @@
     " patients_person_of ON p.root = l.root AND p.extension = l.extension"                         \
     " WHERE l.document_id = d.id LIMIT 1)"
 
+/* A fact criterion reads the cohort index (schema 0013): only coded,
+ * positive facts of eligible documents, each with its person, so no join. */
 static const char SQL_FACTS_EXACT[] =
-    "SELECT " DOC_PERSON ", coalesce(f.time_low, f.time_high, d.service_start,"
-    " d.creation_time), f.value_num, f.unit, f.code"
-    " FROM facts f JOIN documents d ON d.id = f.document_id"
-    " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code = ?3"
-    " AND " ELIGIBLE;
+    "SELECT person_id, day, value_num, unit, code FROM cohort_facts"
+    " WHERE kind = ?1 AND code_system = ?2 AND code = ?3";
 static const char SQL_FACTS_RANGE[] =
-    "SELECT " DOC_PERSON ", coalesce(f.time_low, f.time_high, d.service_start,"
-    " d.creation_time), f.value_num, f.unit, f.code"
-    " FROM facts f JOIN documents d ON d.id = f.document_id"
-    " WHERE f.kind = ?1 AND f.code_system = ?2 AND f.code >= ?3"
-    " AND f.code < ?4 AND " ELIGIBLE;
-/* One person's facts of one exact code: the code's index entries of the
- * person's eligible documents, without reading a fact's row. */
+    "SELECT person_id, day, value_num, unit, code FROM cohort_facts"
+    " WHERE kind = ?1 AND code_system = ?2 AND code >= ?3 AND code < ?4";
+/* One person's facts of one exact code: one seek of the index. */
 static const char SQL_FACTS_PERSON_CODE[] =
-    "SELECT coalesce(f.time_low, f.time_high, d.service_start, d.creation_time), f.value_num,"
-    " f.unit, f.code, f.code_system"
-    " FROM documents d JOIN facts f INDEXED BY facts_by_code_cohort"
-    " ON f.kind = ?2 AND f.code_system = ?3 AND f.code = ?4 AND f.document_id = d.id"
-    " WHERE d.id IN (SELECT l.document_id FROM patients p"
-    "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
-    "       WHERE p.person_id = ?1) AND " ELIGIBLE;
-static const char SQL_FACTS_PERSON[] =
-    "SELECT coalesce(f.time_low, f.time_high, d.service_start, d.creation_time), f.value_num,"
-    " f.unit, f.code, f.code_system"
-    " FROM (SELECT DISTINCT l.document_id AS id FROM patients p"
-    "       JOIN document_patient_ids l ON l.root = p.root AND l.extension = p.extension"
-    "       WHERE p.person_id = ?1) AS pd"
-    " JOIN documents d ON d.id = pd.id JOIN facts f ON f.document_id = d.id"
-    " WHERE +f.kind = ?2 AND " ELIGIBLE;
+    "SELECT day, value_num, unit, code FROM cohort_facts"
+    " WHERE kind = ?2 AND code_system = ?3 AND code = ?4 AND person_id = ?1";
 /* Up to this many candidates, a fact criterion reads their facts person
  * by person instead of every fact of its codes. */
 #define PER_PERSON_MAX 20000
@@ -275,19 +258,6 @@ static int leaf_rows(eval_t *e, leaf_t *l, sqlite3_stmt *st)
     return src == SQLITE_DONE ? 0 : cdx_store_fail(e->reg, src, "reading the facts of a cohort");
 }
 
-/* Whether a fact of system and code is one the criterion names. */
-static int code_matches(const cdx_cohort_fact_t *f, const char *system, const char *code)
-{
-    int in = 0;
-    for (size_t s = 0; !in && system != NULL && s < f->nsystems; s++)
-        in = strcmp(f->systems[s], system) == 0;
-    for (size_t c = 0; in && code != NULL && c < f->ncodes; c++)
-        if (f->prefix ? strncmp(code, f->codes[c], strlen(f->codes[c])) == 0
-                      : strcmp(code, f->codes[c]) == 0)
-            return 1;
-    return 0;
-}
-
 /* The facts of an exact-code criterion of each candidate: one index
  * range per (person, system, code). */
 static int leaf_read_person_codes(eval_t *e, leaf_t *l)
@@ -315,32 +285,6 @@ static int leaf_read_person_codes(eval_t *e, leaf_t *l)
                 cdx_store_stmt_put(st);
             }
         }
-    }
-    return rc;
-}
-
-/* The facts of the criterion's kind of each candidate, read person by
- * person: for few candidates, cheaper than every fact of a common code. */
-static int leaf_read_persons(eval_t *e, leaf_t *l)
-{
-    if (!l->f->prefix && l->f->nsystems * l->f->ncodes <= 8)
-        return leaf_read_person_codes(e, l);
-    sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(e->reg, STMT_COHORT_FACTS_PERSON, SQL_FACTS_PERSON, &st);
-    for (size_t i = 0; rc == 0 && i < l->cand->n; i++) {
-        int64_t person = l->cand->v[i];
-        int src = sqlite3_bind_int64(st, 1, person);
-        if (src == SQLITE_OK)
-            src = cdx_store_bind_text(st, 2, l->f->fact_kind);
-        while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-            src = SQLITE_OK;
-            if (code_matches(l->f, (const char *)sqlite3_column_text(st, 4),
-                             (const char *)sqlite3_column_text(st, 3)))
-                rc = leaf_hit(e, l, person, st, 0);
-        }
-        if (rc == 0 && src != SQLITE_DONE)
-            rc = cdx_store_fail(e->reg, src, "reading the facts of a cohort");
-        cdx_store_stmt_put(st);
     }
     return rc;
 }
@@ -416,10 +360,13 @@ static int eval_fact(eval_t *e, const cdx_cohort_fact_t *f, const pset_t *cand, 
         rc = eval_fact(e, &f->anchor->fact, cand, &anchor);
         l.anchor = &anchor;
     }
-    if (rc == 0 && cand != NULL && cand->n <= PER_PERSON_MAX)
-        rc = leaf_read_persons(e, &l);
-    for (size_t s = 0; rc == 0 && (cand == NULL || cand->n > PER_PERSON_MAX) && s < f->nsystems;
-         s++)
+    /* Few candidates: a seek per (candidate, code); else each code's range
+     * once, kept for the candidates (a prefix is always a range). */
+    int per_person = cand != NULL && !f->prefix &&
+                     cand->n * f->nsystems * f->ncodes <= PER_PERSON_MAX;
+    if (rc == 0 && per_person)
+        rc = leaf_read_person_codes(e, &l);
+    for (size_t s = 0; rc == 0 && !per_person && s < f->nsystems; s++)
         for (size_t c = 0; rc == 0 && c < f->ncodes; c++)
             rc = leaf_read(e, &l, f->systems[s], f->codes[c]);
     if (rc == 0)

@@ -156,6 +156,24 @@ int cdx_store_fact_extras(cdx_registry_t *reg, int64_t doc_id, json_t **out)
     return rc;
 }
 
+/* A negated fact stays a fact of its document but no cohort's (0013). */
+static int put_negation(cdx_registry_t *reg, int64_t doc_id, int64_t fact_id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_FACT_NEGATION_INSERT,
+                                "INSERT INTO fact_negations (fact_id, document_id) VALUES (?1, ?2)",
+                                &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, fact_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 2, doc_id);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a fact's negation")
+                          : cdx_store_fail(reg, src, "binding a fact's negation");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
 static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t *rows,
                        size_t nrows)
 {
@@ -171,6 +189,8 @@ static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t
         rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a fact")
                               : cdx_store_fail(reg, src, "binding a fact");
         cdx_store_stmt_put(st);
+        if (rc == 0 && rows[i].negated)
+            rc = put_negation(reg, doc_id, sqlite3_last_insert_rowid(reg->db));
     }
     return rc;
 }

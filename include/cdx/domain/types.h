@@ -91,6 +91,7 @@ typedef struct cdx_fact_row {
     const char *time_low;
     const char *time_high;
     const char *status;
+    int negated;      /* recorded with negationInd="true": states an absence */
     const char *data; /* what the columns do not hold, as JSON (cdx/domain/facts.h) */
     const char *json; /* the whole fact as compact JSON, when the extractor made the row; NULL
                        * in rows read back from the registry (cdx_fact_json rebuilds it) */

@@ -1,0 +1,231 @@
+/* Unit tests of the cohort index (schema 0013, cohort_facts) and of the
+ * set arithmetic over it (gateway/store/cohorts.c): a negated fact matches
+ * no criterion, a superseded document's facts leave the index, a link and
+ * an unlink move a document's facts between persons, and after every
+ * change the index holds exactly what its defining view says. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "cdx/base/common.h"
+#include "cdx/parsers/cohort.h"
+#include "cdx/store/registry.h"
+#include "cdx_test.h"
+
+static char dbpath[1200];
+static cdx_registry_t *reg;
+
+#define ICD10 "2.16.840.1.113883.6.3"
+#define ATC "2.16.840.1.113883.6.73"
+#define PROBLEM(code, neg)                                                                         \
+    "{\"codeSystem\":\"" ICD10 "\",\"code\":\"" code "\",\"negated\":" neg                         \
+    ",\"effectiveTime\":{\"low\":\"20240101\"}}"
+#define MED(code) "{\"codeSystem\":\"" ATC "\",\"code\":\"" code "\",\"negated\":false}"
+#define E11 "{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11\", \"match\": \"prefix\"}}"
+#define I10 "{\"condition\": {\"system\": \"ICD-10\", \"code\": \"I10\"}}"
+#define A10 "{\"medication\": {\"system\": \"ATC\", \"code\": \"A10BA02\"}}"
+
+static void store(const char *id, const char *ext, const char *replaces, const char *facts)
+{
+    const char *pids[2] = {"2.25.7.1", ext};
+    cdx_doc_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.unique_id = id;
+    rec.version = replaces != NULL ? 2 : 1;
+    rec.replaces = replaces;
+    rec.submitter_oid = "2.25.7";
+    rec.custodian_oid = "2.25.7";
+    rec.patient_root = pids[0];
+    rec.patient_ext = pids[1];
+    rec.patient_ids = pids;
+    rec.npatient_ids = 1;
+    rec.confidentiality = "N";
+    rec.creation_time = "20240101";
+    rec.sha256 = id;
+    rec.original = id;
+    rec.size = strlen(id);
+    rec.meta_json = "{}";
+    rec.facts_json = facts;
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
+    cdx_store_outcome_t outcome;
+    char uid[33];
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+}
+
+static int64_t raw_count(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The index is exactly its defining view (rows with a person). */
+static void index_exact(void)
+{
+    assert_int_equal(raw_count("SELECT count(*) FROM (SELECT * FROM cohort_facts EXCEPT"
+                               " SELECT * FROM cohort_facts_source WHERE person_id IS NOT NULL)"),
+                     0);
+    assert_int_equal(raw_count("SELECT count(*) FROM (SELECT * FROM cohort_facts_source"
+                               " WHERE person_id IS NOT NULL EXCEPT SELECT * FROM cohort_facts)"),
+                     0);
+}
+
+static int64_t person_of(const char *ext)
+{
+    int64_t p = 0;
+    assert_int_equal(cdx_registry_person_of(reg, "2.25.7.1", ext, &p), 0);
+    return p;
+}
+
+/* Runs json; checks the persons are exactly those of exts (NULL-terminated). */
+static void expect(const char *json, const char *const *exts)
+{
+    cdx_cohort_def_t *def = NULL;
+    cdx_cohort_error_t err;
+    if (cdx_cohort_parse(json, strlen(json), &def, &err) != 0)
+        fail_msg("%s: %s %s", json, err.path, err.detail);
+    cdx_cohort_eval_t ev;
+    assert_int_equal(cdx_registry_cohort_eval(reg, def, 20000, &ev), 0);
+    size_t nwant = 0;
+    while (exts[nwant] != NULL)
+        nwant++;
+    if (ev.n != nwant)
+        fail_msg("%s: %zu persons, want %zu", json, ev.n, nwant);
+    for (size_t i = 1; i < ev.n; i++)
+        assert_true(ev.persons[i - 1] < ev.persons[i]);
+    for (size_t i = 0; i < nwant; i++) {
+        int64_t p = person_of(exts[i]);
+        int found = 0;
+        for (size_t k = 0; k < ev.n; k++)
+            found |= ev.persons[k] == p;
+        if (!found)
+            fail_msg("%s: %s missing", json, exts[i]);
+    }
+    cdx_cohort_eval_free(&ev);
+    cdx_cohort_def_free(def);
+}
+
+#define WANT(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NONE ((const char *const[]){NULL})
+
+static int setup(void **state)
+{
+    (void)state;
+    char dir[1024], err[512];
+    if (cdx_test_scratch_dir(dir, sizeof dir, "cohort_index") != 0)
+        return -1;
+    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
+    if (cdx_registry_open(dbpath, &reg, err, sizeof err) != 0)
+        return -1;
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    strcpy(inst.oid, "2.25.7");
+    strcpy(inst.name, "Test Clinic");
+    inst.roles = CDX_ROLE_SUBMIT;
+    return cdx_registry_put_institution(reg, &inst, "test");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cdx_registry_close(reg);
+    return 0;
+}
+
+/* "No known diabetes" is a fact of the document but matches no criterion. */
+static void test_negated(void **state)
+{
+    (void)state;
+    store("2.25.7.3^1", "N-1", NULL, "{\"problems\":[" PROBLEM("E11.9", "true") "]}");
+    store("2.25.7.3^2", "N-2", NULL,
+          "{\"problems\":[" PROBLEM("E11.9", "false") "," PROBLEM("I10", "true") "]}");
+    index_exact();
+    assert_int_equal(raw_count("SELECT count(*) FROM fact_negations"), 2);
+    assert_int_equal(raw_count("SELECT count(*) FROM facts WHERE code = 'E11.9'"), 2);
+    expect(E11, WANT("N-2"));
+    expect(I10, NONE);
+    expect("{\"all\": [{\"institution\": \"2.25.7\"}, {\"not\": " E11 "}]}", WANT("N-1"));
+}
+
+/* A replacement supersedes its parent: the parent's facts leave. */
+static void test_superseded(void **state)
+{
+    (void)state;
+    store("2.25.7.4^1", "S-1", NULL, "{\"problems\":[" PROBLEM("E11.9", "false") "]}");
+    expect("{\"all\": [" E11 ", {\"institution\": \"2.25.7\"}]}", WANT("N-2", "S-1"));
+    store("2.25.7.4^2", "S-1", "2.25.7.4^1", "{\"problems\":[" PROBLEM("I10", "false") "]}");
+    index_exact();
+    expect(E11, WANT("N-2"));
+    expect(I10, WANT("S-1"));
+}
+
+/* A link makes two identities one person, an unlink two again: the
+ * facts of each document follow. */
+static void test_link_moves_facts(void **state)
+{
+    (void)state;
+    static const cdx_audit_event_t link_ev = {.event = "patient.link", .actor_oid = "2.25.9"};
+    static const cdx_audit_event_t unlink_ev = {.event = "patient.unlink", .actor_oid = "2.25.9"};
+    store("2.25.7.5^1", "L-1", NULL, "{\"problems\":[" PROBLEM("E11.2", "false") "]}");
+    store("2.25.7.5^2", "L-2", NULL, "{\"medications\":[" MED("A10BA02") "]}");
+    const char *both = "{\"all\": [" E11 ", " A10 "]}";
+    expect(both, NONE);
+    cdx_link_outcome_t out = 0;
+    char missing = 0;
+    cdx_link_row_t row;
+    memset(&row, 0, sizeof row);
+    assert_int_equal(cdx_registry_link_admin(reg, "2.25.7.1", "L-1", "2.25.7.1", "L-2", "checked",
+                                             "2.25.9", &link_ev, &out, &missing, &row),
+                     0);
+    assert_int_equal(out, CDX_LINK_DONE);
+    index_exact();
+    assert_int_equal(person_of("L-1"), person_of("L-2"));
+    expect(both, WANT("L-1"));
+    expect("{\"any\": [" A10 ", " I10 "]}", WANT("L-1", "S-1"));
+    int64_t id = row.id;
+    cdx_link_row_cleanup(&row);
+    memset(&row, 0, sizeof row);
+    assert_int_equal(cdx_registry_unlink(reg, id, "2.25.9", &unlink_ev, &out, &row), 0);
+    assert_int_equal(out, CDX_LINK_DONE);
+    cdx_link_row_cleanup(&row);
+    index_exact();
+    expect(both, NONE);
+    expect(A10, WANT("L-2"));
+}
+
+/* all / any / not over sorted person sets, in either order of members. */
+static void test_set_algebra(void **state)
+{
+    (void)state;
+    expect("{\"any\": [" E11 ", " I10 ", " A10 "]}", WANT("N-2", "S-1", "L-1", "L-2"));
+    expect("{\"all\": [{\"any\": [" E11 ", " I10 "]}, {\"not\": " I10 "}]}", WANT("N-2", "L-1"));
+    expect("{\"all\": [{\"not\": " I10 "}, {\"any\": [" I10 ", " E11 "]}]}", WANT("N-2", "L-1"));
+    expect("{\"all\": [" E11 ", " I10 "]}", NONE);
+    expect("{\"not\": {\"any\": [" E11 ", " I10 ", " A10 "]}}", WANT("N-1"));
+    expect("{\"all\": [{\"not\": " E11 "}, {\"not\": " I10 "}, {\"not\": " A10 "}]}",
+           WANT("N-1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_negated),
+        cmocka_unit_test(test_superseded),
+        cmocka_unit_test(test_link_moves_facts),
+        cmocka_unit_test(test_set_algebra),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
