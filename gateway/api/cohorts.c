@@ -47,12 +47,18 @@ static const struct dim_name {
 int cdx_cohort_dims_parse(const char *list, unsigned *dims)
 {
     *dims = 0;
+    unsigned shift = CDX_COHORT_ORDER_SHIFT;
     const char *p = list;
     while (p != NULL && *p != '\0') {
         size_t len = strcspn(p, ",");
         int found = 0;
         for (size_t i = 0; i < CDX_ARRAY_SIZE(dim_names) && !found; i++)
             if (strlen(dim_names[i].name) == len && strncmp(dim_names[i].name, p, len) == 0) {
+                /* The order asked, each dimension at its first mention. */
+                if (!(*dims & dim_names[i].dim)) {
+                    *dims |= (unsigned)(i + 1) << shift;
+                    shift += 2;
+                }
                 *dims |= dim_names[i].dim;
                 found = 1;
             }
@@ -65,13 +71,149 @@ int cdx_cohort_dims_parse(const char *list, unsigned *dims)
     return 0;
 }
 
+static const char *dim_name(unsigned dim)
+{
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(dim_names); i++)
+        if (dim_names[i].dim == dim)
+            return dim_names[i].name;
+    return "?";
+}
+
+/* A cross cell's key without its part j (the line it lies on along j). */
+static void key_without(const char *key, size_t j, char *out, size_t outlen)
+{
+    size_t o = 0, part = 0;
+    for (const char *k = key; *k != '\0'; part++) {
+        size_t len = strcspn(k, "|");
+        if (part != j && o + len + 2 < outlen) {
+            memcpy(out + o, k, len);
+            o += len;
+            out[o++] = '|';
+        }
+        k += len + (k[len] == '|');
+    }
+    out[o] = '\0';
+}
+
+/* Whether cells i and k lie on one line: the same marginal dimension, or
+ * cross cells alike in every part but part j. */
+static int same_line(const cdx_cohort_cell_t *a, const cdx_cohort_cell_t *b, size_t j)
+{
+    if (a->dim != b->dim)
+        return 0;
+    if (a->dim != CDX_COHORT_BY_CROSS)
+        return 1;
+    char x[sizeof a->key], y[sizeof b->key];
+    key_without(a->key, j, x, sizeof x);
+    key_without(b->key, j, y, sizeof y);
+    return strcmp(x, y) == 0;
+}
+
+/* Complementary suppression: the cells of a line add up to a count the
+ * answer discloses (the size, or in a two-way table a marginal cell), so
+ * one suppressed cell alone on its line could be had by subtraction.
+ * Each such line has its smallest disclosed cell suppressed as well,
+ * until no line has exactly one (ties: the first in cell order). */
+static void protect(const cdx_cohort_cell_t *cells, size_t n, size_t nparts, int64_t min_cell,
+                    char *sup)
+{
+    for (size_t i = 0; i < n; i++)
+        sup[i] = (char)cdx_cohort_suppressed(cells[i].count, min_cell);
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t lines = cells[i].dim == CDX_COHORT_BY_CROSS ? nparts : 1;
+            for (size_t j = 0; sup[i] && j < lines; j++) {
+                size_t hidden = 0, pick = n;
+                for (size_t k = 0; k < n; k++) {
+                    if (!same_line(&cells[i], &cells[k], j))
+                        continue;
+                    if (sup[k])
+                        hidden++;
+                    else if (cells[k].count > 0 && (pick == n || cells[k].count < cells[pick].count))
+                        pick = k;
+                }
+                if (hidden == 1 && pick < n) {
+                    sup[pick] = 1;
+                    changed = 1;
+                }
+            }
+        }
+    }
+}
+
+static json_t *cell_json(const cdx_cohort_cell_t *c, int hidden)
+{
+    if (hidden)
+        return json_string("suppressed");
+    return json_integer((json_int_t)c->count);
+}
+
+static int cmp_cell(const void *a, const void *b)
+{
+    const cdx_cohort_cell_t *x = *(const cdx_cohort_cell_t *const *)a;
+    const cdx_cohort_cell_t *y = *(const cdx_cohort_cell_t *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* "crosstab": {"dimensions": [...], "cells": [{"key": [...], "count": N}]},
+ * cells in the order of their keys. */
+static json_t *crosstab_json(const cdx_cohort_cell_t *cells, size_t ncells, const char *sup,
+                             const unsigned *order, size_t norder)
+{
+    json_t *x = json_object(), *dimsj = json_array(), *list = json_array();
+    const cdx_cohort_cell_t **v = calloc(ncells ? ncells : 1, sizeof *v);
+    if (x == NULL || dimsj == NULL || list == NULL || v == NULL) {
+        json_decref(x);
+        json_decref(dimsj);
+        json_decref(list);
+        free(v);
+        return NULL;
+    }
+    for (size_t j = 0; j < norder; j++)
+        json_array_append_new(dimsj, json_string(dim_name(order[j])));
+    size_t m = 0;
+    for (size_t i = 0; i < ncells; i++)
+        if (cells[i].dim == CDX_COHORT_BY_CROSS)
+            v[m++] = &cells[i];
+    qsort(v, m, sizeof *v, cmp_cell);
+    for (size_t i = 0; i < m; i++) {
+        json_t *cell = json_object(), *key = json_array();
+        char part[sizeof v[i]->key];
+        const char *k = v[i]->key;
+        for (size_t j = 0; j < norder && key != NULL; j++) {
+            size_t len = strcspn(k, "|");
+            memcpy(part, k, len);
+            part[len] = '\0';
+            json_array_append_new(key, json_string(part));
+            k += len + (k[len] == '|');
+        }
+        json_object_set_new(cell, "key", key ? key : json_null());
+        json_object_set_new(cell, "count", cell_json(v[i], sup[v[i] - cells]));
+        json_array_append_new(list, cell);
+    }
+    free(v);
+    json_object_set_new(x, "dimensions", dimsj);
+    json_object_set_new(x, "cells", list);
+    return x;
+}
+
+/* Long: the fields, then each dimension's cells and the cross-tabulation,
+ * all after complementary suppression. */
 char *cdx_cohort_answer(const char *id, const char *sha256, const cdx_cohort_eval_t *ev,
                         const cdx_cohort_cell_t *cells, size_t ncells, unsigned dims,
                         int64_t min_cell)
 {
     json_t *o = json_object();
-    if (o == NULL)
+    char *sup = calloc(ncells ? ncells : 1, 1);
+    if (o == NULL || sup == NULL) {
+        json_decref(o);
+        free(sup);
         return NULL;
+    }
+    unsigned order[3];
+    size_t norder = cdx_cohort_dims_order(dims, order);
+    protect(cells, ncells, norder, min_cell, sup);
     if (id != NULL)
         json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "definition_sha256", json_string(sha256));
@@ -86,11 +228,16 @@ char *cdx_cohort_answer(const char *id, const char *sha256, const cdx_cohort_eva
             json_t *cellsj = json_object();
             for (size_t i = 0; cellsj != NULL && i < ncells; i++)
                 if (cells[i].dim == dim_names[d].dim)
-                    json_object_set_new(cellsj, cells[i].key, count_json(cells[i].count, min_cell));
+                    json_object_set_new(cellsj, cells[i].key, cell_json(&cells[i], sup[i]));
             json_object_set_new(b, dim_names[d].name, cellsj ? cellsj : json_null());
         }
         json_object_set_new(o, "breakdown", b ? b : json_null());
     }
+    if (norder >= 2) {
+        json_t *x = crosstab_json(cells, ncells, sup, order, norder);
+        json_object_set_new(o, "crosstab", x ? x : json_null());
+    }
+    free(sup);
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;

@@ -45,24 +45,79 @@ static int count(cells_t *c, unsigned dim, const char *key)
     return 0;
 }
 
-static int by_institution(cdx_registry_t *reg, const int64_t *persons, size_t n, cells_t *c)
+size_t cdx_cohort_dims_order(unsigned dims, unsigned order[3])
+{
+    static const unsigned bit[4] = {0, CDX_COHORT_BY_SEX, CDX_COHORT_BY_AGE_BAND,
+                                    CDX_COHORT_BY_INSTITUTION};
+    size_t n = 0;
+    for (unsigned o = dims >> CDX_COHORT_ORDER_SHIFT; n < 3 && (o & 3u) != 0; o >>= 2)
+        order[n++] = bit[o & 3u];
+    return n;
+}
+
+/* The institutions holding an eligible document of person (distinct). */
+typedef struct insts {
+    char (*oid)[136];
+    size_t n, cap;
+} insts_t;
+
+static int institutions_of(cdx_registry_t *reg, int64_t person, insts_t *in)
 {
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_COHORT_INSTITUTIONS_OF, SQL_INSTITUTIONS_OF, &st);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int src = sqlite3_bind_int64(st, 1, persons[i]);
-        while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-            const unsigned char *oid = sqlite3_column_text(st, 0);
-            rc = count(c, CDX_COHORT_BY_INSTITUTION, oid != NULL ? (const char *)oid : "unknown");
-            src = SQLITE_OK;
+    if (rc != 0)
+        return rc;
+    in->n = 0;
+    int src = sqlite3_bind_int64(st, 1, person);
+    while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        src = SQLITE_OK;
+        if (in->n == in->cap) {
+            size_t ncap = in->cap ? in->cap * 2 : 4;
+            void *g = realloc(in->oid, ncap * sizeof *in->oid);
+            if (g == NULL) {
+                rc = CDX_ENOMEM;
+                break;
+            }
+            in->oid = g;
+            in->cap = ncap;
         }
-        if (rc == 0 && src != SQLITE_DONE)
-            rc = cdx_store_fail(reg, src, "reading the institutions of a cohort");
-        cdx_store_stmt_put(st);
+        const unsigned char *oid = sqlite3_column_text(st, 0);
+        cdx_strlcpy(in->oid[in->n++], oid != NULL ? (const char *)oid : "unknown",
+                    sizeof in->oid[0]);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = cdx_store_fail(reg, src, "reading the institutions of a cohort");
+    cdx_store_stmt_put(st);
+    return rc;
+}
+
+/* The cross cells of one person: the values of order[0..norder) joined,
+ * once per institution when institution is among them. */
+static int count_cross(cells_t *c, const unsigned *order, size_t norder, const char *sex,
+                       const char *band, const insts_t *in)
+{
+    int rc = 0;
+    size_t ninst = in->n ? in->n : 1;
+    for (size_t k = 0; rc == 0 && k < ninst; k++) {
+        char key[sizeof c->v[0].key];
+        size_t len = 0;
+        for (size_t j = 0; j < norder; j++) {
+            const char *v = order[j] == CDX_COHORT_BY_SEX        ? sex
+                            : order[j] == CDX_COHORT_BY_AGE_BAND ? band
+                            : in->n                              ? in->oid[k]
+                                                                 : "unknown";
+            int w = snprintf(key + len, sizeof key - len, "%s%s", j ? "|" : "", v);
+            if (w < 0 || (size_t)w >= sizeof key - len)
+                return CDX_EINVAL;
+            len += (size_t)w;
+        }
+        rc = count(c, CDX_COHORT_BY_CROSS, key);
     }
     return rc;
 }
 
+/* Long: one pass over the persons, each counted in every dimension asked
+ * and in the cross-tabulation. */
 int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, size_t n,
                                   unsigned dims, int32_t today, cdx_cohort_cell_t **cells,
                                   size_t *ncells)
@@ -71,8 +126,13 @@ int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, s
     *cells = NULL;
     *ncells = 0;
     cells_t c = {0};
+    insts_t in = {0};
     int32_t *birth = NULL;
     char *sex = NULL;
+    unsigned order[3];
+    size_t norder = cdx_cohort_dims_order(dims, order);
+    if (norder < 2)
+        norder = 0;
     int rc = 0;
     if (dims & (CDX_COHORT_BY_SEX | CDX_COHORT_BY_AGE_BAND)) {
         birth = calloc(n ? n : 1, sizeof *birth);
@@ -84,14 +144,20 @@ int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, s
     cdx_store_civil_ymd(today, &at);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char s[2] = {sex != NULL ? sex[i] : 0, 0};
+        const char *band = cdx_cohort_age_band(birth != NULL ? cdx_cohort_age(birth[i], at) : -1);
         if (dims & CDX_COHORT_BY_SEX)
             rc = count(&c, CDX_COHORT_BY_SEX, s[0] ? s : "unknown");
         if (rc == 0 && (dims & CDX_COHORT_BY_AGE_BAND))
-            rc = count(&c, CDX_COHORT_BY_AGE_BAND,
-                       cdx_cohort_age_band(cdx_cohort_age(birth[i], at)));
+            rc = count(&c, CDX_COHORT_BY_AGE_BAND, band);
+        in.n = 0;
+        if (rc == 0 && (dims & CDX_COHORT_BY_INSTITUTION))
+            rc = institutions_of(reg, persons[i], &in);
+        for (size_t k = 0; rc == 0 && k < in.n; k++)
+            rc = count(&c, CDX_COHORT_BY_INSTITUTION, in.oid[k]);
+        if (rc == 0 && norder > 0)
+            rc = count_cross(&c, order, norder, s[0] ? s : "unknown", band, &in);
     }
-    if (rc == 0 && (dims & CDX_COHORT_BY_INSTITUTION))
-        rc = by_institution(reg, persons, n, &c);
+    free(in.oid);
     free(birth);
     free(sex);
     if (rc != 0) {

@@ -44,6 +44,11 @@ static const char SQL_FACTS_PERSON_CODE[] =
 /* Up to this many candidates, a fact criterion reads their facts person
  * by person instead of every fact of its codes. */
 #define PER_PERSON_MAX 20000
+/* Up to this many (candidate, code) pairs a fact criterion seeks each
+ * candidate's facts; beyond, it reads each code's range once and keeps
+ * the candidates' rows (a seek costs as much as reading some tens of
+ * entries of a range: docs/PERFORMANCE.md, cohort queries). */
+#define FACT_SEEK_MAX 2000
 static const char SQL_UNIVERSE[] =
     "SELECT DISTINCT " DOC_PERSON " FROM documents d WHERE " ELIGIBLE;
 static const char SQL_INSTITUTION_PERSON[] =
@@ -363,7 +368,7 @@ static int eval_fact(eval_t *e, const cdx_cohort_fact_t *f, const pset_t *cand, 
     /* Few candidates: a seek per (candidate, code); else each code's range
      * once, kept for the candidates (a prefix is always a range). */
     int per_person = cand != NULL && !f->prefix &&
-                     cand->n * f->nsystems * f->ncodes <= PER_PERSON_MAX;
+                     cand->n * f->nsystems * f->ncodes <= FACT_SEEK_MAX;
     if (rc == 0 && per_person)
         rc = leaf_read_person_codes(e, &l);
     for (size_t s = 0; rc == 0 && !per_person && s < f->nsystems; s++)

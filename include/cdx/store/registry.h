@@ -573,18 +573,31 @@ int cdx_registry_cohort_eval(cdx_registry_t *reg, const cdx_cohort_def_t *def, i
                              cdx_cohort_eval_t *out);
 void cdx_cohort_eval_free(cdx_cohort_eval_t *e);
 
-/* Dimensions of a breakdown (bits). */
+/* Dimensions of a breakdown (bits).  Above CDX_COHORT_ORDER_SHIFT, dims
+ * may also say the order the dimensions were asked in, two bits each (1
+ * sex, 2 age_band, 3 institution; the first lowest): with two or more so
+ * ordered, the breakdown adds the cross-tabulation (cdx_cohort_dims_parse
+ * sets both). */
 enum { CDX_COHORT_BY_SEX = 1, CDX_COHORT_BY_AGE_BAND = 2, CDX_COHORT_BY_INSTITUTION = 4 };
+/* A cell of the cross-tabulation: key is each dimension's value in the
+ * order asked, joined by '|'. */
+#define CDX_COHORT_BY_CROSS 8u
+#define CDX_COHORT_ORDER_SHIFT 8
+
+/* The dimension bits in the order asked (up to 3); returns how many. */
+size_t cdx_cohort_dims_order(unsigned dims, unsigned order[3]);
 
 /* One cell of a breakdown: persons of the cohort with this value. */
 typedef struct cdx_cohort_cell {
-    unsigned dim;   /* one CDX_COHORT_BY_* bit */
-    char key[136];  /* "F", "40-49", an institution OID, "unknown" */
+    unsigned dim;   /* one CDX_COHORT_BY_* bit, or CDX_COHORT_BY_CROSS */
+    char key[256];  /* "F", "40-49", an institution OID, "unknown"; "F|40-49" */
     int64_t count;
 } cdx_cohort_cell_t;
 
 /* The counts of persons[0..n) (ascending) per value of each dimension in
- * dims, the age at today.  *cells is malloc'd (free). */
+ * dims, the age at today, and per combination of values when dims orders
+ * two or more (a person counts once per institution holding an eligible
+ * document of theirs).  *cells is malloc'd (free). */
 int cdx_registry_cohort_breakdown(cdx_registry_t *reg, const int64_t *persons, size_t n,
                                   unsigned dims, int32_t today, cdx_cohort_cell_t **cells,
                                   size_t *ncells);
