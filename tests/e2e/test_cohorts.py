@@ -197,6 +197,34 @@ class Cohorts(unittest.TestCase):
         self.assertEqual(cells[OIDS["riverside"]], "suppressed")
         self.assertEqual(cells[OIDS["hanbit"]], 8)
 
+    def test_3_crosstab(self):
+        # The same persons as test 3's (no difference): Hanbit F 8, Dasom M 7,
+        # Riverside M 3.
+        a = self.count({"any": [E11, GERD]}, who="research-2",
+                       query="?breakdown=institution,sex")
+        x = a["crosstab"]
+        self.assertEqual(x["dimensions"], ["institution", "sex"])
+        cells = {tuple(c["key"]): c["count"] for c in x["cells"]}
+        self.assertEqual(cells, {(OIDS["hanbit"], "F"): 8,
+                                 (OIDS["dasom"], "M"): "suppressed",
+                                 (OIDS["riverside"], "M"): "suppressed"})
+        # Riverside's 3 alone would be 18 - 8 - 7: Dasom's 7 goes with it.
+        self.assertEqual(a["breakdown"]["institution"],
+                         {OIDS["hanbit"]: 8, OIDS["dasom"]: "suppressed",
+                          OIDS["riverside"]: "suppressed"})
+        self.assertEqual(a["breakdown"]["sex"], {"F": 8, "M": 10})
+        self.assertNotIn(":3", json.dumps(a, separators=(",", ":")))
+        res = cdxtest.curl(GW, "/v1/cohorts/" + a["id"], cert=CERTS["research-2"])
+        self.assertEqual(res.status, 200, res.body)
+        self.assertEqual(json.loads(res.body)["crosstab"], x)
+        a = self.count(E11, who="research-3", query="?breakdown=sex,age_band")
+        self.assertEqual(a["crosstab"]["dimensions"], ["sex", "age_band"])
+        self.assertEqual(sum(c["count"] for c in a["crosstab"]["cells"]), 15)
+        self.assertNotIn("crosstab", self.count(E11, who="research-3", query="?breakdown=sex"))
+        res = post_cohort(E11, who="research-3", query="?breakdown=sex,shoe_size")
+        self.assertEqual(res.status, 400, res.body)
+        self.assertIn("breakdown", json.loads(res.body)["detail"])
+
     def test_4_differencing(self):
         who = "research-3"
         first = self.count(E11, who=who)  # the same as test 2's, no difference
