@@ -206,6 +206,24 @@ static void test_link_moves_facts(void **state)
     expect(A10, WANT("L-2"));
 }
 
+/* A reindex replaces a document's facts: the index follows, and a
+ * negation the new extraction records takes the fact out. */
+static void test_reindex(void **state)
+{
+    (void)state;
+    store("2.25.7.6^1", "R-1", NULL, "{\"problems\":[" PROBLEM("E11.5", "false") "]}");
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11.5\"}}", WANT("R-1"));
+    int64_t id = raw_count("SELECT id FROM documents WHERE unique_id = '2.25.7.6^1'");
+    assert_int_equal(cdx_registry_update_normalized(reg, id, "0", "<x/>", 4, "test", "{}",
+                                                    "{\"problems\":[" PROBLEM("E11.5", "true") ","
+                                                    PROBLEM("E11.6", "false") "]}",
+                                                    NULL, 0),
+                     0);
+    index_exact();
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11.5\"}}", NONE);
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11.6\"}}", WANT("R-1"));
+}
+
 /* all / any / not over sorted person sets, in either order of members. */
 static void test_set_algebra(void **state)
 {
@@ -226,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_superseded),
         cmocka_unit_test(test_link_moves_facts),
         cmocka_unit_test(test_set_algebra),
+        cmocka_unit_test(test_reindex),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
