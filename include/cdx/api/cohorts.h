@@ -23,15 +23,19 @@
 #include "cdx/store/registry.h"
 
 /* The answer of a cohort (JSON text, malloc'd): its id, the definition's
- * hash, the size, skipped values and the breakdown cells, each count below
- * min_cell (and not 0) written as "suppressed".  Used by the server and by
+ * hash, the size, skipped values, the breakdown cells and, with two or
+ * more dimensions ordered in dims, the cross-tabulation; each count below
+ * min_cell (and not 0) written as "suppressed", and a cell that would be
+ * the only suppressed one on its line suppressed with the line's smallest
+ * other cell (complementary suppression).  Used by the server and by
  * `cdxgw cohort run`.  NULL when out of memory. */
 char *cdx_cohort_answer(const char *id, const char *sha256, const cdx_cohort_eval_t *ev,
                         const cdx_cohort_cell_t *cells, size_t ncells, unsigned dims,
                         int64_t min_cell);
 
 /* The breakdown dimensions of a comma-separated list of sex, age_band and
- * institution into *dims; CDX_EINVAL on another name. */
+ * institution into *dims, with the order they were named in
+ * (cdx_cohort_dims_order); CDX_EINVAL on another name. */
 int cdx_cohort_dims_parse(const char *list, unsigned *dims);
 
 /* Today as days since 1970-01-01 (UTC). */
