@@ -307,6 +307,8 @@ static const char *index_event(const char *route)
     if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0 ||
         strncmp(route, "consents.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
+    if (strcmp(route, "cohorts.export") == 0)
+        return CDX_AUDIT_COHORT_EXPORT;
     if (strncmp(route, "cohorts.", 8) == 0)
         return CDX_AUDIT_COHORT_QUERY;
     return NULL;

@@ -58,6 +58,8 @@ static int audit(cdx_registry_t *reg, const char *sha, const cdx_cohort_eval_t *
 /* Long: argument handling, then read, evaluate, audit and print in order. */
 int cdx_cmd_cohort(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return cdx_cmd_cohort_export(argc, argv);
     if (argc < 3 || strcmp(argv[1], "run") != 0)
         return usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2);
     const char *file = argv[2];
