@@ -51,6 +51,7 @@ DOC_PERSON = {}     # document id -> registry person id
 FACTS = {}          # document id -> set of (kind, system, code)
 RESTRICTED = set()  # document ids marked R
 SECRETS = set()     # strings that must never appear in an export
+BIRTHS = set()      # birth dates as ISO dates: never in a person's own fields
 COHORT = {}         # research name -> cohort id of EVERYONE
 PERSONS = {}        # research name -> registry person ids of that cohort
 OPTED_OUT = None    # the person who opted out after the cohorts were counted
@@ -74,7 +75,7 @@ def collect_secrets(xml):
     SECRETS.update(re.findall(r'extension="([^"]+)"', rt))
     for b in re.findall(r'<birthTime value="(\d{8})', rt):
         SECRETS.add(b)
-        SECRETS.add("%s-%s-%s" % (b[:4], b[4:6], b[6:8]))
+        BIRTHS.add("%s-%s-%s" % (b[:4], b[4:6], b[6:8]))
     m = re.search(r'<ClinicalDocument[^>]*>.*?<id root="([^"]+)" extension="([^"]+)"', xml, re.S)
     SECRETS.add(m.group(2))
     SECRETS.add(m.group(1))
@@ -95,6 +96,8 @@ def setUpModule():
     GW = Gateway(pki, name="cohort-export", institutions=insts,
                  settings={"research_min_cell": str(MIN_CELL),
                            "research_projects_file": "projects.conf",
+                           # The smallest queue: an export is sent in many pulls.
+                           "write_high_water_bytes": "16384",
                            "match_link_threshold": "1000", "match_review_threshold": "999"})
     WORK = GW.dir
     docs = os.path.join(WORK, "docs")
@@ -125,6 +128,11 @@ def setUpModule():
             if not line.startswith("#"):
                 doc_id, kind, system, code = line.rstrip("\n").split("\t")[:4]
                 FACTS.setdefault(doc_id, set()).add((kind, system, code))
+    # Fixed project keys, so that date shifts are the same in every run.
+    os.makedirs(os.path.join(WORK, "keys"), mode=0o700)
+    for f, seed in (("one.key", b"one"), ("two.key", b"two")):
+        with open(os.path.join(WORK, "keys", f), "wb") as kf:
+            kf.write(hashlib.sha256(b"cohort export test key " + seed).digest())
     with open(os.path.join(WORK, "projects.conf"), "w") as f:
         f.write("# research projects of the e2e federation\n"
                 "[research_project]\ninstitution = %s\nkey_file = keys/one.key\n\n"
@@ -223,6 +231,18 @@ class CohortExport(unittest.TestCase):
             self.assertEqual(found, [], "%s leaks %s" % (which, found[:5]))
             self.assertNotIn("<", text)
 
+    def test_1b_birth_year_only(self):
+        for name in ("research-1", "research-2"):
+            for r in ndjson(name):
+                del r["facts"]
+                text = json.dumps(r)
+                self.assertFalse([b for b in BIRTHS if b in text or b[:7] in text], text)
+            person = omop(name)["person.csv"]
+            self.assertFalse([b for b in BIRTHS if b in person])
+            for row in csv.DictReader(io.StringIO(person)):
+                self.assertEqual(row["month_of_birth"] + row["day_of_birth"] +
+                                 row["birth_datetime"], "")
+
     def test_2_pseudonyms(self):
         for name in ("research-1", "research-2"):
             want = set(pseudonym(KEYS[name], p) for p in PERSONS[name] if p != OPTED_OUT)
@@ -282,6 +302,25 @@ class CohortExport(unittest.TestCase):
         m = list(csv.DictReader(io.StringIO(tables["measurement.csv"])))
         self.assertTrue(any(r["value_as_number"] and r["unit_source_value"] for r in m))
         self.assertTrue(all(r["measurement_concept_id"] == "0" for r in m))
+
+    def test_4b_client_leaves_mid_stream(self):
+        """A client that reads the head and goes: the gateway frees the
+        export and serves the next request."""
+        self.assertGreater(len(EXPORTS[("research-1", "omop")][1]), 4 * 16384)
+        s = cdxtest.tls_connect(GW, cert=CERTS["research-1"])
+        s.sendall(("GET /v1/cohorts/%s/export?format=omop HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                   % COHORT["research-1"]).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk)
+            head += chunk
+        self.assertIn(b"200 OK", head.split(b"\r\n")[0])
+        s.close()
+        status, _, body = export("research-1", COHORT["research-1"], "csv")
+        self.assertEqual(status, 200)
+        self.assertEqual(body, EXPORTS[("research-1", "csv")][1])
+        self.assertTrue(GW.alive())
 
     def test_5_refusals(self):
         status, _, body = export("research-2", COHORT["research-1"], "ndjson")
