@@ -27,11 +27,22 @@ static int usage(int rc)
     return rc;
 }
 
+/* On a terminal, one line rewritten as persons are done; otherwise a line
+ * at each tenth of the way (and at the end), not one per step. */
+typedef struct progress_state {
+    int tty;
+    size_t shown; /* tenths shown */
+} progress_state_t;
+
 static void progress(void *arg, size_t done, size_t total)
 {
-    int tty = *(int *)arg;
-    fprintf(stderr, "%scohort export: %zu / %zu persons%s", tty ? "\r" : "", done, total,
-            tty && done < total ? "" : "\n");
+    progress_state_t *p = arg;
+    size_t tenths = total > 0 ? done * 10 / total : 10;
+    if (!p->tty && tenths <= p->shown && done < total)
+        return;
+    p->shown = tenths;
+    fprintf(stderr, "%scohort export: %zu / %zu persons%s", p->tty ? "\r" : "", done, total,
+            p->tty && done < total ? "" : "\n");
     fflush(stderr);
 }
 
@@ -97,9 +108,9 @@ int cdx_cmd_cohort_export(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    int tty = isatty(2);
+    progress_state_t ps = {.tty = isatty(2), .shown = 0};
     cdx_cohort_export_t x;
-    rc = cdx_cohort_export_run(reg, &cfg, uid, NULL, format, out, progress, &tty, &x, msg,
+    rc = cdx_cohort_export_run(reg, &cfg, uid, NULL, format, out, progress, &ps, &x, msg,
                                sizeof msg);
     if (rc == 0 || rc == CDX_EDENIED) {
         int arc = audit(reg, &x);
