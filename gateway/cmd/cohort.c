@@ -19,7 +19,8 @@
 static int usage(int rc)
 {
     printf("usage: cdxgw cohort run FILE [--breakdown sex,age_band,institution]\n"
-           "                          [--config FILE] [--KEY VALUE]...\n\n"
+           "                          [--config FILE] [--KEY VALUE]...\n"
+           "       cdxgw cohort export ID --format ndjson|csv|omop --out FILE (see its --help)\n\n"
            "Counts the persons of the registry matching the cohort definition in FILE\n"
            "(JSON, as POST /v1/cohorts takes it) and prints the answer the API would\n"
            "give: counts below research_min_cell are reported as suppressed.  The count\n"

@@ -63,7 +63,7 @@ static int audit(cdx_registry_t *reg, const cdx_cohort_export_t *x)
 int cdx_cmd_cohort_export(int argc, char **argv)
 {
     if (argc < 3 || argv[2][0] == '-')
-        return usage(2);
+        return usage(argc >= 3 && strcmp(argv[2], "--help") == 0 ? 0 : 2);
     const char *uid = argv[2], *out_path = NULL, *fmt = "ndjson";
     char **cargv = calloc((size_t)argc + 1, sizeof *cargv);
     int cargc = 0;
