@@ -374,5 +374,16 @@ class CohortExport(unittest.TestCase):
         self.assertIn("COHORT_TOO_SMALL", err)
 
 
+    def test_8_broken_projects_file_refused_at_start(self):
+        gw = Gateway(GW.pki, name="cohort-export-bad",
+                     settings={"research_projects_file": "projects.conf"})
+        with open(os.path.join(gw.dir, "projects.conf"), "w") as f:
+            f.write("[research_project]\ninstitution = 2.25.1\nkey_file = a.key\nmode = fuzzy\n")
+        with self.assertRaises(cdxtest.GatewayError) as e:
+            gw.start()
+            gw.stop()
+        self.assertIn("mode is shift or safe_harbor", str(e.exception))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
