@@ -3,6 +3,7 @@
 #include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/routes.h"
+#include "cdx/conf/research.h"
 #include "cdx/domain/purpose.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
@@ -197,6 +198,13 @@ int cdx_app_init(cdx_app_t *app, const cdx_config_t *cfg, char *err, size_t errl
     rc = consent_policies(cfg, &policies, err, errlen);
     if (rc != 0)
         return rc;
+    /* A research projects file that does not read is refused at start,
+     * not at the first export (its key files are read by each export). */
+    cdx_research_project_t none;
+    if (cfg->research_projects_file[0] != '\0' &&
+        cdx_research_project_find(cfg->research_projects_file, "", &none, err, errlen) ==
+            CDX_ECONFIG)
+        return CDX_ECONFIG;
     cdx_pipeline_options_t opt = {
         .consent_policies = &policies,
         .mappings_dir = cfg->mappings_dir,
@@ -307,6 +315,8 @@ static const char *index_event(const char *route)
     if (strncmp(route, "links.", 6) == 0 || strncmp(route, "patients.", 9) == 0 ||
         strncmp(route, "consents.", 9) == 0)
         return CDX_AUDIT_PATIENT_QUERY;
+    if (strcmp(route, "cohorts.export") == 0)
+        return CDX_AUDIT_COHORT_EXPORT;
     if (strncmp(route, "cohorts.", 8) == 0)
         return CDX_AUDIT_COHORT_QUERY;
     return NULL;

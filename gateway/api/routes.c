@@ -10,6 +10,7 @@
 #include "cdx/api/patients.h"
 #include "cdx/api/deliveries.h"
 #include "cdx/api/cohorts.h"
+#include "cdx/api/cohort_export.h"
 #include "cdx/api/audit.h"
 #include "cdx/base/common.h"
 
@@ -32,6 +33,7 @@ static const struct module {
     {cdx_consent_routes, &cdx_consent_nroutes},
     {cdx_delivery_routes, &cdx_delivery_nroutes},
     {cdx_cohort_routes, &cdx_cohort_nroutes},
+    {cdx_cohort_export_routes, &cdx_cohort_export_nroutes},
     {cdx_audit_routes, &cdx_audit_nroutes},
 };
 

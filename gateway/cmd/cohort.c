@@ -19,7 +19,8 @@
 static int usage(int rc)
 {
     printf("usage: cdxgw cohort run FILE [--breakdown sex,age_band,institution]\n"
-           "                          [--config FILE] [--KEY VALUE]...\n\n"
+           "                          [--config FILE] [--KEY VALUE]...\n"
+           "       cdxgw cohort export ID --format ndjson|csv|omop --out FILE (see its --help)\n\n"
            "Counts the persons of the registry matching the cohort definition in FILE\n"
            "(JSON, as POST /v1/cohorts takes it) and prints the answer the API would\n"
            "give: counts below research_min_cell are reported as suppressed.  The count\n"
@@ -58,6 +59,8 @@ static int audit(cdx_registry_t *reg, const char *sha, const cdx_cohort_eval_t *
 /* Long: argument handling, then read, evaluate, audit and print in order. */
 int cdx_cmd_cohort(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return cdx_cmd_cohort_export(argc, argv);
     if (argc < 3 || strcmp(argv[1], "run") != 0)
         return usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2);
     const char *file = argv[2];

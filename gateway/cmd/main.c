@@ -20,7 +20,7 @@ static const struct command {
     {"reindex", cdx_cmd_reindex, "re-normalize stored documents after a mapping change"},
     {"audit", cdx_cmd_audit, "audit verify|checkpoint|export: check, sign or export the audit trail"},
     {"deliveries", cdx_cmd_deliveries, "deliveries list|retry: the outbox of deliveries"},
-    {"cohort", cdx_cmd_cohort, "cohort run: count a research cohort definition offline"},
+    {"cohort", cdx_cmd_cohort, "cohort run: count a research cohort definition offline; cohort export: de-identified records of a stored cohort"},
 };
 
 static void usage(FILE *out)

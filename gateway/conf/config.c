@@ -69,6 +69,7 @@ static const cdx_conf_key_t keys[] = {
     INT(max_handshakes_per_ip, "32", 1, 100000, "connections in their TLS handshake from one client address (an IPv6 /64 counts as one); more are closed at accept"),
     INT(max_connections_per_institution, "256", 1, 100000, "open connections of one authenticated institution; more get 503 TOO_MANY_CONNECTIONS at their first request"),
     INT(research_min_cell, "11", 5, 1000000, "smallest count of persons a cohort answer discloses: a count from 1 to one less is reported as suppressed (the size and each breakdown cell), and a research institution's cohort whose persons differ from an earlier one of its own by 1 to one less is refused (409 `COHORT_DIFFERENCING`); never below 5"),
+    STR(research_projects_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH, "file of [research_project] sections (`institution`, `key_file`, `mode` = `shift` or `safe_harbor`) naming the key that pseudonymizes each research institution's cohort exports (`GET /v1/cohorts/{id}/export`) and how their dates leave; an institution without one cannot export"),
     BOOL(metrics_loopback, "false", "true lets loopback clients read /metrics without the admin role (a local scraper)"),
     /* Consent and break-glass (domain/access.h). */
     STR(breakglass_minutes, T_SCORE, "60", 0, "minutes (fractions allowed, more than 0) an emergency access (`X-CDX-Purpose: ETREAT` with `X-CDX-Reason`) keeps open for the institution's further requests about the same person"),

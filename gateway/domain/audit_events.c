@@ -97,6 +97,14 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "conversion), refused (4: an invalid definition or query string with its code, the "
           "differencing guard `COHORT_DIFFERENCING`, an unknown cohort id), or refused for the "
           "institution's role (8); never a person, a name or an id"),
+    EVENT(CDX_AUDIT_COHORT_EXPORT, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
+          "a research cohort's persons were exported de-identified (`GET /v1/cohorts/{id}/export`, "
+          "`cdxgw cohort export`; 0, detail the definition's `sha256`, the `format`, the date "
+          "`mode`, the `persons` and `facts` written, the facts `dropped` (local codes) and the "
+          "persons left out for a research deny (`opted_out`)), refused (4: an unknown format, "
+          "an unknown or another institution's cohort, `COHORT_TOO_SMALL`, "
+          "`EXPORT_NOT_CONFIGURED`), or refused for the institution's role (8); never a person, "
+          "a pseudonym, the project's key or an id"),
     EVENT(CDX_AUDIT_AUDIT_READ, OK | MINOR | SERIOUS, "110101", "Audit Log Used", NULL, NULL,
           "the audit trail was read: by an administrator (`GET /v1/audit`), or a patient's "
           "access log by the home institution of the patient's id "

@@ -63,6 +63,7 @@ void cdx_net_conn_close(conn_t *c, const char *reason)
         return;
     c->closing = 1;
     c->srv->nlive--;
+    cdx_net_stream_abort(c);
     cdx_net_conn_leave_handshake(c);
     cdx_net_slot_release(c->srv, c->inst_slot);
     c->inst_slot = NULL;
@@ -106,6 +107,8 @@ static void on_write(uv_write_t *req, int status)
     if (!c->closing) {
         if (c->write_queued == 0 && c->state == C_CLOSING)
             cdx_net_conn_finish(c);
+        else if (c->streaming)
+            cdx_net_stream_pump(c);
         else if (c->state == C_READ)
             cdx_net_conn_pump(c);
         if (!c->closing)

@@ -160,6 +160,14 @@ struct conn {
     unsigned nrequests;
     cdx_request_t rq;
     int responded;
+    /* A streamed response (stream.c): its producer while it runs. */
+    int streaming;
+    cdx_stream_pull_fn stream_pull;
+    void (*stream_release)(void *arg);
+    void *stream_arg;
+    char *stream_buf;
+    uint64_t stream_bytes;
+    int stream_status, stream_route;
     char *plain;
     size_t plain_len, plain_off;
     char readbuf[READ_BUF_SIZE];
@@ -217,6 +225,13 @@ void cdx_net_refuse_over_institution_cap(conn_t *c);
 /* An application/problem+json response for route (an index, or -1). */
 void cdx_net_respond_problem_raw(conn_t *c, int status, const char *code, const char *detail,
                                  const char *issues, const char *extra, int route);
+
+/* stream.c: streamed responses. */
+
+/* Pulls and sends chunks while the socket's queue is below its high water. */
+void cdx_net_stream_pump(conn_t *c);
+/* The connection closes mid-stream: the producer is released. */
+void cdx_net_stream_abort(conn_t *c);
 
 /* metrics.c */
 

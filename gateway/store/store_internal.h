@@ -159,6 +159,10 @@ typedef enum stmt_id {
     STMT_COHORT_GET,
     STMT_COHORT_INSTITUTIONS_OF,
     STMT_COHORT_OPTED_OUT,
+    /* cohort_export.c */
+    STMT_EXPORT_COHORT,
+    STMT_EXPORT_PERSONS,
+    STMT_EXPORT_FACTS,
     STMT_MAX
 } stmt_id_t;
 

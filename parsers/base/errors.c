@@ -47,6 +47,8 @@ static const cdx_error_t table[] = {
     {422, "COHORT_INVALID", "Invalid cohort definition"},
     {409, "COHORT_DIFFERENCING", "Cohort too close to an earlier one"},
     {404, "COHORT_NOT_FOUND", "Cohort not found"},
+    {403, "COHORT_TOO_SMALL", "Cohort too small to export"},
+    {403, "EXPORT_NOT_CONFIGURED", "No research project for this institution"},
     /* The audit trail (gateway/api/audit.c, audit_read.c). */
     {403, "ACCESS_LOG_NOT_HOME", "Not the home institution of the id"},
     /* Query strings of the read endpoints (gateway/api/params.c). */

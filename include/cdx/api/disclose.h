@@ -139,7 +139,7 @@ struct cdx_disclosure {
     cdx_access_decision_t decision;
     char patient_key[33];   /* set by the endpoint's read when found */
     int read_rc;
-    char detail[160];       /* the audit detail, built with the record */
+    char detail[256];       /* the audit detail, built with the record */
     /* The effects and what the server's effects need. */
     const cdx_disclose_io_t *io;
     cdx_app_t *app;

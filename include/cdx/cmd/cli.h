@@ -17,6 +17,8 @@ int cdx_cmd_demo(int argc, char **argv);
 int cdx_cmd_audit(int argc, char **argv);
 int cdx_cmd_deliveries(int argc, char **argv);
 int cdx_cmd_cohort(int argc, char **argv);
+/* `cdxgw cohort export ID --format F --out FILE` (cmd/cohort_export.c). */
+int cdx_cmd_cohort_export(int argc, char **argv);
 /* `cdxgw audit export` (argv[0] is "export"). */
 int cdx_cmd_audit_export(int argc, char **argv);
 /* Takes "NAME VALUE" out of argv (shifting the rest down, *argc less 2),

@@ -41,6 +41,7 @@ typedef struct cdx_config {
     char log_level[16];
     int64_t max_body_bytes;
     int64_t research_min_cell; /* cohort suppression and differencing threshold */
+    char research_projects_file[CDX_PATH_MAX]; /* research projects: export keys and modes */
     int64_t max_request_line_bytes;
     int64_t max_header_bytes;
     int64_t max_headers;

@@ -43,6 +43,7 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_DELIVERY_DEAD      "delivery.dead"
 #define CDX_AUDIT_DELIVERY_RETRY     "delivery.retry"
 #define CDX_AUDIT_COHORT_QUERY       "cohort.query"
+#define CDX_AUDIT_COHORT_EXPORT      "cohort.export"
 #define CDX_AUDIT_AUDIT_READ         "audit.read"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme

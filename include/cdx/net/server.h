@@ -124,6 +124,20 @@ void cdx_respond(cdx_request_t *rq, int status, const char *content_type, const 
 void cdx_respond_problem(cdx_request_t *rq, int status, const char *code, const char *detail,
                          const char *issues_json);
 
+/* A streamed response: the head goes out at once (Transfer-Encoding:
+ * chunked, no Content-Length), then the body is pulled from pull(arg, buf,
+ * cap, &len) on the loop thread whenever the socket's queue is below
+ * write_high_water_bytes: 0 with len 1..cap bytes written into buf, 0
+ * with len 0 at the end of the body, or a negative error (the connection
+ * is closed without the last chunk, so the client sees the body cut
+ * short).  release(arg) is called exactly once, when the body ended or the
+ * connection closed, whichever comes first.  A slow reader is cut off at
+ * write_timeout_ms as for any response. */
+typedef int (*cdx_stream_pull_fn)(void *arg, char *buf, size_t cap, size_t *len);
+void cdx_respond_stream(cdx_request_t *rq, int status, const char *content_type,
+                        const char *extra_headers, cdx_stream_pull_fn pull,
+                        void (*release)(void *arg), void *arg);
+
 /* Runs work(data) on a worker thread, then done(rq, data) on the loop
  * thread, where the handler responds.  If the client went away meanwhile,
  * done is still called with rq == NULL so data can be freed.  Returns 0,

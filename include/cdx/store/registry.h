@@ -626,6 +626,48 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int6
 int cdx_registry_cohort_get(cdx_registry_t *reg, const char *uid, const char *institution_oid,
                             char **answer);
 
+/* ---- Research exports (cohort_export.c) ------------------------------- */
+
+/* A stored cohort as an export reads it. */
+typedef struct cdx_export_cohort {
+    char owner[128];   /* the research institution that asked for it */
+    char sha256[65];   /* its definition's SHA-256 */
+    int64_t size;      /* persons when it was counted */
+    int64_t *persons;  /* ascending person ids, without those who opted out since */
+    size_t n;
+    int64_t opted_out; /* persons of the cohort left out for a research "deny" */
+} cdx_export_cohort_t;
+
+/* Reads cohort uid of institution_oid (NULL: of any institution, for the
+ * offline command) with its persons, less those whose research decision
+ * is deny now.  Returns 0 and *out (cdx_export_cohort_free), CDX_ENOTFOUND
+ * (another institution's cohort is not found), or an error. */
+int cdx_registry_export_cohort(cdx_registry_t *reg, const char *uid, const char *institution_oid,
+                               cdx_export_cohort_t *out);
+void cdx_export_cohort_free(cdx_export_cohort_t *c);
+
+/* The birth dates (YYYYMMDD as a number, 0 unknown) and sex ('M', 'F', 0)
+ * of persons[0..n) (ascending), as the age and sex criteria read them. */
+int cdx_registry_export_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n,
+                              int32_t *birth, char *sex);
+
+/* One fact of a person as an export reads it: columns of the facts table
+ * and its document's dates, never the fact's text or the document. */
+typedef struct cdx_export_fact_row {
+    const char *kind, *system, *code, *unit; /* borrowed until fn returns */
+    const char *date; /* effective time (low, else high), else the document's service start or creation */
+    const char *end;  /* effective time high when the fact has a low, else NULL */
+    int has_value;
+    double value;
+} cdx_export_fact_row_t;
+
+/* Calls fn for each distinct fact of person's current documents whose
+ * confidentiality is neither R nor V, over all the person's identities,
+ * by date.  fn returning non-zero stops with that value.  Returns 0, fn's
+ * value, or an error. */
+int cdx_registry_export_facts(cdx_registry_t *reg, int64_t person,
+                              int (*fn)(void *arg, const cdx_export_fact_row_t *f), void *arg);
+
 /* Fills *out; NULL reg gives zeros.  Same thread as reg's other calls. */
 void cdx_registry_stats(const cdx_registry_t *reg, cdx_registry_stats_t *out);
 

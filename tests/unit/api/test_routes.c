@@ -9,6 +9,7 @@
 
 #include "cdx_test.h"
 #include "cdx/api/cohorts.h"
+#include "cdx/api/cohort_export.h"
 #include "cdx/api/audit.h"
 #include "cdx/api/documents.h"
 #include "cdx/api/health.h"
@@ -39,7 +40,7 @@ static void test_joined_table(void **state)
     assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes +
                             cdx_timeline_nroutes + cdx_query_nroutes + cdx_link_nroutes +
                             cdx_patient_nroutes + cdx_consent_nroutes + cdx_delivery_nroutes +
-                            cdx_cohort_nroutes + cdx_audit_nroutes);
+                            cdx_cohort_nroutes + cdx_cohort_export_nroutes + cdx_audit_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {
@@ -85,6 +86,11 @@ static void test_joined_table(void **state)
         if (cohort)
             assert_int_equal(t[i].role, CDX_ROLE_RESEARCH);
     }
+    /* The export of a cohort's persons is a disclosure, audited. */
+    r = find(t, n, "cohorts.export");
+    assert_non_null(r);
+    assert_string_equal(r->method, "GET");
+    assert_true(r->flags & CDX_ROUTE_DISCLOSES);
     /* A second start builds the same table. */
     cdx_routes_init();
     size_t n2 = 0;
