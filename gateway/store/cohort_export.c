@@ -18,7 +18,8 @@ static const char SQL_COHORT[] =
 static const char SQL_PERSONS[] =
     "SELECT person_id FROM cohort_persons WHERE cohort_id = ?1 ORDER BY person_id";
 /* The same fact in several documents (a problem list repeated in each
- * summary) leaves once. */
+ * summary) leaves once.  A negated fact ("no known allergy", "not given")
+ * does not leave: a reader of the export would take it as present. */
 static const char SQL_FACTS[] =
     "SELECT DISTINCT f.kind, f.code_system, f.code,"
     " coalesce(f.time_low, f.time_high, d.service_start, d.creation_time) AS day,"
@@ -28,6 +29,7 @@ static const char SQL_FACTS[] =
     "       WHERE p.person_id = ?1) AS pd"
     " JOIN documents d ON d.id = pd.id JOIN facts f ON f.document_id = d.id"
     " WHERE d.status = 'current' AND coalesce(d.confidentiality, 'N') NOT IN ('R', 'V')"
+    "   AND NOT EXISTS (SELECT 1 FROM fact_negations n WHERE n.fact_id = f.id)"
     " ORDER BY day, f.kind, f.code_system, f.code";
 
 void cdx_export_cohort_free(cdx_export_cohort_t *c)

@@ -5,7 +5,8 @@ it is (type 2 diabetes, SNOMED CT 44054006), 6 with the diabetes problem
 observation marked negationInd="true" (a statement that the person does
 not have it).  A cohort of the diagnosis counts the first 6 only, its
 "not" the other 6; the negated documents' other facts (their results)
-still count."""
+still count.  The de-identified export of the 12 carries the diagnosis for
+the first 6 only."""
 
 import json
 import os
@@ -57,7 +58,11 @@ def setUpModule():
              Institution(RESEARCH, "research-n", CERTS["research-n"], "research")]
     GW = Gateway(pki, name="cohort-negation", institutions=insts,
                  settings={"research_min_cell": str(MIN_CELL), "match_link_threshold": "1000",
-                           "match_review_threshold": "999"}).start()
+                           "match_review_threshold": "999",
+                           "research_projects_file": "projects.conf"})
+    with open(os.path.join(GW.dir, "projects.conf"), "w") as f:
+        f.write("[research_project]\ninstitution = %s\nkey_file = project.key\n" % RESEARCH)
+    GW.start()
     for i in range(12):
         res = cdxtest.post_document(GW, document("N%d" % i, negated=i >= 6), CERTS["riverside"])
         if res.status != 201:
@@ -70,12 +75,25 @@ def tearDownModule():
 
 
 class Negation(unittest.TestCase):
-    def count(self, definition):
+    def post(self, definition):
         res = cdxtest.curl(GW, "/v1/cohorts", cert=CERTS["research-n"], method="POST",
                            data=json.dumps(definition),
                            extra=["-H", "Content-Type: application/json"])
         self.assertEqual(res.status, 201, res.body)
-        return json.loads(res.body)["size"]
+        return json.loads(res.body)
+
+    def count(self, definition):
+        return self.post(definition)["size"]
+
+    def test_negated_diagnosis_not_exported(self):
+        cohort = self.post(HBA1C)["id"]
+        status, _, body = cdxtest.curl_get_bytes(
+            GW, "/v1/cohorts/%s/export?format=ndjson" % cohort, CERTS["research-n"], timeout=60)
+        self.assertEqual(status, 200, body)
+        people = [json.loads(line) for line in body.decode().splitlines()]
+        self.assertEqual(len(people), 12)
+        with_dm = [p for p in people if any(f["code"] == "44054006" for f in p["facts"])]
+        self.assertEqual(len(with_dm), 6)
 
     def test_negated_diagnosis_not_counted(self):
         # Each fact is stored, negated or not.
