@@ -1,5 +1,6 @@
 /* links: the administrators' link endpoints (see include/cdx/api/links.h). */
 #include "cdx/api/links.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/cursor.h"
 #include "cdx/api/disclose.h"
@@ -62,62 +63,14 @@ static void respond_json(cdx_request_t *rq, int status, json_t *json)
 
 /* ---- refusals before the registry ---------------------------------------- */
 
-typedef struct refusal_audit {
-    cdx_write_req_t req;
-    const char *event;
-    char actor[128];
-    char user[128];
-    char peer[64];
-    char detail[128];
-} refusal_audit_t;
-
-static int apply_refusal(cdx_registry_t *reg, void *arg)
-{
-    refusal_audit_t *ra = arg;
-    cdx_audit_event_t ev = {
-        .event = ra->event,
-        .actor_oid = ra->actor[0] ? ra->actor : NULL,
-        .actor_user = ra->user[0] ? ra->user : NULL,
-        .outcome = CDX_AUDIT_MINOR_FAILURE,
-        .detail = ra->detail,
-        .peer = ra->peer[0] ? ra->peer : NULL,
-    };
-    return cdx_registry_audit(reg, &ev);
-}
-
-static void refusal_done(cdx_write_req_t *req, int status)
-{
-    refusal_audit_t *ra = req->arg;
-    if (status != 0)
-        CDX_WARN("audit.write_failed", "event=%s error=%s", ra->event,
-                 cdx_log_q(cdx_strerror(status)));
-    free(ra);
-}
-
 /* Audits a request refused before the registry was asked (event, outcome
  * 4, detail route, status, code and the field at fault), then answers. */
 static void refuse(cdx_request_t *rq, int status, const char *code, const char *event,
                    const char *field, const char *detail)
 {
-    cdx_app_t *app = cdx_server_app(rq->server);
-    refusal_audit_t *ra = app->writer != NULL ? calloc(1, sizeof *ra) : NULL;
-    if (ra != NULL) {
-        const char *user = cdx_http_header(rq->http, "x-cdx-user");
-        ra->event = event;
-        cdx_strlcpy(ra->actor, rq->peer != NULL ? rq->peer->oid : "", sizeof ra->actor);
-        cdx_strlcpy(ra->peer, rq->peer_addr, sizeof ra->peer);
-        cdx_strlcpy(ra->user, user != NULL ? user : "", sizeof ra->user);
-        snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s%s%s", rq->route->name,
-                 status, code, field != NULL ? " field=" : "", field != NULL ? field : "");
-        ra->req.apply = apply_refusal;
-        ra->req.done = refusal_done;
-        ra->req.arg = ra;
-        if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-            CDX_WARN("audit.write_failed", "event=%s error=queue_full", event);
-            free(ra);
-        }
-    }
-    cdx_respond_problem(rq, status, code, detail, NULL);
+    cdx_refusal_t r = {.status = status, .code = code, .event = event, .fault_name = "field",
+                       .fault = field, .with_peer = 1};
+    cdx_api_refuse(rq, &r, detail);
 }
 
 /* ---- changes through the writer ------------------------------------------ */
