@@ -139,6 +139,27 @@ int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
     return 0;
 }
 
+int cdx_disclose_read_document(cdx_disclosure_t *d, cdx_registry_t *reg, int what,
+                               cdx_doc_row_t *row)
+{
+    int rc = cdx_registry_get_document(reg, d->target_id, what, row);
+    if (rc == 0 || rc == CDX_ENOTFOUND)
+        rc = cdx_disclose_check_row(d, reg, rc, row);
+    if (rc == 0 || (rc == CDX_EDENIED && row->patient_root != NULL))
+        cdx_app_patient_key(d->app->patient_key, row->patient_root, row->patient_ext,
+                            d->patient_key);
+    return rc;
+}
+
+void cdx_disclose_respond_no_document(const cdx_disclosure_t *d, cdx_request_t *rq)
+{
+    cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
+                        d->target_unknown ? "document ids are 32 lower-case hex digits, as "
+                                            "returned by POST /v1/documents"
+                                          : "no document with this id",
+                        NULL);
+}
+
 int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33])
 {
     char id[64];

@@ -178,6 +178,18 @@ cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_
 int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
                            const cdx_doc_row_t *row);
 
+/* Worker thread, for the endpoints of one document: reads the document
+ * d->target_id (what: CDX_DOC_META_ONLY, _ORIGINAL or _NORMALIZED) into
+ * row (the caller cleans it up) and decides on it with
+ * cdx_disclose_check_row; sets d->patient_key when it is disclosed or
+ * refused for its person.  Returns what cdx_disclose_check_row returns. */
+int cdx_disclose_read_document(cdx_disclosure_t *d, cdx_registry_t *reg, int what,
+                               cdx_doc_row_t *row);
+
+/* Loop thread: the answer of a document endpoint to an id no document
+ * has, or to one that cannot be an id (404 DOCUMENT_NOT_FOUND). */
+void cdx_disclose_respond_no_document(const cdx_disclosure_t *d, cdx_request_t *rq);
+
 /* Copies the route's {id} parameter into out when it is a well-formed
  * registry id (32 lower-case hex digits) and returns 1; else leaves out
  * "" and returns 0.  Only such an id is recorded: the path is the
