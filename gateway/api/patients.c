@@ -34,6 +34,7 @@ typedef struct query_ctx {
     char sex[2];
     cdx_person_row_t *persons;
     size_t n;
+    size_t withheld; /* persons left out by the access decision */
 } query_ctx_t;
 
 static void query_ctx_free(void *arg)
@@ -45,6 +46,66 @@ static void query_ctx_free(void *arg)
     free(c);
 }
 
+/* Whether the caller may see any document of person: the access
+ * decision on each of them, as the timeline decides (a person of whom
+ * nothing may be seen is left out, as if the index lacked it). */
+static int person_visible(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t person, int *visible)
+{
+    *visible = 0;
+    int rc = cdx_disclose_load_person(d, reg, person);
+    cdx_doc_access_t *docs = NULL;
+    size_t ndocs = 0;
+    if (rc == 0)
+        rc = cdx_registry_person_documents(reg, person, &docs, &ndocs);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < ndocs; i++) {
+        const cdx_doc_access_t *a = &docs[i];
+        cdx_access_target_t t = {
+            .submitter_oid = a->submitter_oid,
+            .author_oid = a->author_oid,
+            .custodian_oid = a->custodian_oid,
+            .type_code = a->type_code,
+            .confidentiality = a->confidentiality,
+        };
+        if (cdx_disclose_decide(d, &t).allow)
+            *visible = 1;
+    }
+    free(docs);
+    return 0;
+}
+
+static void person_row_cleanup(cdx_person_row_t *p)
+{
+    for (size_t j = 0; j < p->nsummaries; j++)
+        free(p->summaries[j]);
+    free(p->summaries);
+    free(p->ids);
+    memset(p, 0, sizeof *p);
+}
+
+/* Leaves out the persons the caller may see nothing of, counting them. */
+static int keep_visible(cdx_disclosure_t *d, cdx_registry_t *reg, query_ctx_t *c)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        int visible = 0;
+        int rc = person_visible(d, reg, c->persons[i].id, &visible);
+        if (rc != 0)
+            return rc;
+        if (!visible) {
+            c->withheld++;
+            person_row_cleanup(&c->persons[i]);
+            continue;
+        }
+        if (kept != i)
+            c->persons[kept] = c->persons[i];
+        kept++;
+    }
+    c->n = kept;
+    return 0;
+}
+
 static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     query_ctx_t *c = d->ctx;
@@ -54,6 +115,8 @@ static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
                  : cdx_registry_persons_by_demographics(reg, c->block_key, c->demog.family,
                                                         c->demog.given, c->demog.birth, c->sex,
                                                         PERSONS_MAX, &c->persons, &c->n);
+    if (rc == 0)
+        rc = keep_visible(d, reg, c);
     if (rc != 0)
         return rc;
     if (c->n == 0)
@@ -74,9 +137,11 @@ static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 static void query_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen)
 {
     const query_ctx_t *c = d->ctx;
-    snprintf(out, outlen, "route=patients.query by=%s persons=%zu",
-             c->by_identifier ? "identifier" : "demographics",
-             d->stage == CDX_DISCLOSE_FOUND ? c->n : (size_t)0);
+    int n = snprintf(out, outlen, "route=patients.query by=%s persons=%zu",
+                     c->by_identifier ? "identifier" : "demographics",
+                     d->stage == CDX_DISCLOSE_FOUND ? c->n : (size_t)0);
+    if (c->withheld > 0 && n > 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, " withheld=%zu", c->withheld);
 }
 
 static json_t *person_json(const cdx_person_row_t *p)

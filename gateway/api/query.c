@@ -65,18 +65,25 @@ static void find_ctx_free(void *arg)
 
 /* ---- the disclosure's steps --------------------------------------------- */
 
-/* Leaves out of the page what the access decision withholds, counting it
- * by class; the cursor still moves past it. */
-static void withhold(cdx_disclosure_t *d, find_ctx_t *c)
+/* A page reads at most this many rows per entry asked for (limit) while it
+ * fills with entries the access decision lets through; past that it stops
+ * with a cursor, so that a person of many withheld documents costs a
+ * bounded read. */
+#define FILL_ROWS_PER_ENTRY 4
+
+/* Leaves out of page what the access decision withholds, counting it by
+ * class; the cursor still moves past it (c->last_key, c->last_id: the
+ * page's last row read, withheld or not). */
+static void withhold(cdx_disclosure_t *d, find_ctx_t *c, cdx_doc_page_t *page)
 {
     size_t kept = 0;
-    if (c->page.n > 0) {
-        const cdx_doc_hit_t *last = &c->page.hits[c->page.n - 1];
+    if (page->n > 0) {
+        const cdx_doc_hit_t *last = &page->hits[page->n - 1];
         cdx_strlcpy(c->last_key, last->creation_key, sizeof c->last_key);
         c->last_id = last->row.id;
     }
-    for (size_t i = 0; i < c->page.n; i++) {
-        cdx_doc_hit_t *h = &c->page.hits[i];
+    for (size_t i = 0; i < page->n; i++) {
+        cdx_doc_hit_t *h = &page->hits[i];
         cdx_access_target_t t = {
             .submitter_oid = h->row.submitter_oid,
             .author_oid = h->row.author_oid,
@@ -87,7 +94,7 @@ static void withhold(cdx_disclosure_t *d, find_ctx_t *c)
         cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
         if (dec.allow) {
             if (kept != i)
-                c->page.hits[kept] = *h;
+                page->hits[kept] = *h;
             kept++;
             continue;
         }
@@ -99,9 +106,40 @@ static void withhold(cdx_disclosure_t *d, find_ctx_t *c)
         cdx_doc_row_cleanup(&h->row);
         free(h->institution);
     }
-    for (size_t i = kept; i < c->page.n; i++)
-        memset(&c->page.hits[i], 0, sizeof c->page.hits[i]);
-    c->page.n = kept;
+    for (size_t i = kept; i < page->n; i++)
+        memset(&page->hits[i], 0, sizeof page->hits[i]);
+    page->n = kept;
+}
+
+/* Reads on after the page's last row while the page holds fewer entries
+ * than asked, more rows remain and the row budget lasts; each row read
+ * is shown or counted as withheld, and the cursor follows the last. */
+static int fill_page(cdx_disclosure_t *d, cdx_registry_t *reg, find_ctx_t *c, size_t read)
+{
+    size_t budget = c->q.limit * FILL_ROWS_PER_ENTRY;
+    while (c->page.n < c->q.limit && c->page.more && read < budget) {
+        cdx_doc_query_t q = c->q;
+        char after[CDX_CURSOR_SORT_MAX + 1];
+        cdx_strlcpy(after, c->last_key, sizeof after);
+        q.after_key = after;
+        q.after_id = c->last_id;
+        q.limit = c->q.limit - c->page.n;
+        if (q.limit > budget - read)
+            q.limit = budget - read;
+        cdx_doc_page_t next;
+        int rc = cdx_registry_find_documents(reg, &q, &next);
+        if (rc != 0)
+            return rc;
+        read += next.n;
+        withhold(d, c, &next);
+        /* The page's array holds limit + 1 hits: there is room. */
+        memcpy(c->page.hits + c->page.n, next.hits, next.n * sizeof *next.hits);
+        c->page.n += next.n;
+        c->page.more = next.more;
+        next.n = 0;
+        cdx_doc_page_cleanup(&next);
+    }
+    return 0;
 }
 
 static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
@@ -118,7 +156,11 @@ static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
         rc = cdx_disclose_load_person(d, reg, person);
     if (rc != 0)
         return rc == CDX_ENOTFOUND ? CDX_ENOTFOUND : rc;
-    withhold(d, c);
+    size_t read = c->page.n;
+    withhold(d, c, &c->page);
+    rc = fill_page(d, reg, c, read);
+    if (rc != 0)
+        return rc;
     cdx_app_patient_key(d->app->patient_key, c->root, c->ext, d->patient_key);
     return 0;
 }
