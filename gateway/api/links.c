@@ -437,13 +437,7 @@ static void h_links_list(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &links_list, c);
-    if (d == NULL) {
-        free(c);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &links_list, c);
 }
 
 const cdx_route_t cdx_link_routes[] = {

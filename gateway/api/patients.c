@@ -59,18 +59,9 @@ static int person_visible(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t pers
         rc = cdx_registry_person_documents(reg, person, &docs, &ndocs);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < ndocs; i++) {
-        const cdx_doc_access_t *a = &docs[i];
-        cdx_access_target_t t = {
-            .submitter_oid = a->submitter_oid,
-            .author_oid = a->author_oid,
-            .custodian_oid = a->custodian_oid,
-            .type_code = a->type_code,
-            .confidentiality = a->confidentiality,
-        };
-        if (cdx_disclose_decide(d, &t).allow)
+    for (size_t i = 0; i < ndocs; i++)
+        if (cdx_disclose_decide_doc(d, &docs[i]).allow)
             *visible = 1;
-    }
     free(docs);
     return 0;
 }
@@ -269,13 +260,7 @@ static void h_patients_query(cdx_request_t *rq)
         cdx_respond_overloaded(rq);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &patient_query, c);
-    if (d == NULL) {
-        free(c);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &patient_query, c);
 }
 
 const cdx_route_t cdx_patient_routes[] = {

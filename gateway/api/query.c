@@ -49,7 +49,7 @@ typedef struct find_ctx {
     /* The page's last row read, withheld or not: where the next page starts. */
     char last_key[CDX_CURSOR_SORT_MAX + 1];
     int64_t last_id;
-    size_t withheld_consent, withheld_confidentiality;
+    cdx_withheld_t withheld;
 } find_ctx_t;
 
 /* arg is the find_req_t of the request (its first member is the context). */
@@ -98,11 +98,7 @@ static void withhold(cdx_disclosure_t *d, find_ctx_t *c, cdx_doc_page_t *page)
             kept++;
             continue;
         }
-        const char *cls = cdx_access_withheld_class(dec.reason);
-        if (cls != NULL && strcmp(cls, "confidentiality") == 0)
-            c->withheld_confidentiality++;
-        else
-            c->withheld_consent++;
+        cdx_withheld_count(&c->withheld, &dec);
         cdx_doc_row_cleanup(&h->row);
         free(h->institution);
     }
@@ -172,7 +168,7 @@ static void find_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
         snprintf(out, outlen, "count=0 patient=unknown filters=%s", c->filters);
     else
         snprintf(out, outlen, "count=%zu more=%d withheld=%zu/%zu filters=%s", c->page.n,
-                 c->page.more, c->withheld_consent, c->withheld_confidentiality, c->filters);
+                 c->page.more, c->withheld.consent, c->withheld.confidentiality, c->filters);
 }
 
 /* The cursor after the page's last hit, or "" when none remain. */
@@ -207,15 +203,7 @@ static json_t *page_json(const find_ctx_t *c)
     }
     json_object_set_new(body, "count", json_integer((json_int_t)json_array_size(docs)));
     json_object_set_new(body, "documents", docs);
-    if (c->withheld_consent + c->withheld_confidentiality > 0) {
-        json_t *w = json_object();
-        if (c->withheld_consent > 0)
-            json_object_set_new(w, "consent", json_integer((json_int_t)c->withheld_consent));
-        if (c->withheld_confidentiality > 0)
-            json_object_set_new(w, "confidentiality",
-                                json_integer((json_int_t)c->withheld_confidentiality));
-        json_object_set_new(body, "withheld", w);
-    }
+    cdx_withheld_json(&c->withheld, body);
     char next[CDX_CURSOR_TEXT_MAX];
     if (next_cursor(c, next) == 0 && next[0] != '\0')
         json_object_set_new(body, "next", json_string(next));
@@ -409,13 +397,7 @@ static void h_documents_find(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &document_query, r);
-    if (d == NULL) {
-        find_ctx_free(r);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &document_query, r);
 }
 
 const cdx_route_t cdx_query_routes[] = {

@@ -44,6 +44,8 @@
 #define CDX_DISCLOSE_H
 
 #include "cdx/api/app.h"
+#include <jansson.h>
+
 #include "cdx/domain/access.h"
 #include "cdx/net/server.h"
 #include "cdx/store/writer.h"
@@ -170,6 +172,23 @@ int cdx_disclose_load_person(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t p
  * (owner < consent < break-glass) and records the consent relied on. */
 cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_target_t *t);
 
+/* Worker thread: the decision on one document of the loaded person as
+ * cdx_registry_person_documents lists it (cdx_disclose_decide). */
+cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc_access_t *a);
+
+/* What a query or a timeline left out, by class (cdx_access_withheld_class). */
+typedef struct cdx_withheld {
+    size_t consent;
+    size_t confidentiality;
+} cdx_withheld_t;
+
+/* Counts the refused decision dec into w under its class. */
+void cdx_withheld_count(cdx_withheld_t *w, const cdx_access_decision_t *dec);
+
+/* Sets "withheld": {"consent": N, "confidentiality": N} on answer, each
+ * count only when not 0, nothing when nothing was withheld. */
+void cdx_withheld_json(const cdx_withheld_t *w, json_t *answer);
+
 /* Worker thread, for the endpoints of one document: after reading row
  * (rc the read's result), loads its person and decides.  Returns 0 when
  * it may be disclosed, CDX_EDENIED with d->decision set when refused or
@@ -200,6 +219,10 @@ int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33]);
  * Returns NULL when out of memory (the caller answers 503). */
 cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint,
                                    void *ctx);
+
+/* Loop thread: cdx_disclose_new and cdx_disclose_run, or, when out of
+ * memory, endpoint->free_ctx(ctx) and 503 OVERLOADED. */
+void cdx_disclose_start(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint, void *ctx);
 
 /* Runs the sequence from step 3; d belongs to the sequence from now on
  * and is freed by io->finish when it is over. */
