@@ -87,11 +87,12 @@ void cdx_api_refuse(cdx_request_t *rq, const cdx_refusal_t *r, const char *detai
                      r->code);
     if (r->fault != NULL && n > 0 && (size_t)n < sizeof text)
         snprintf(text + n, sizeof text - (size_t)n, " %s=%s", r->fault_name, r->fault);
+    int forbidden = r->status == 403;
     cdx_audit_event_t ev = {
         .event = r->event,
         .actor_oid = rq->peer != NULL ? rq->peer->oid : NULL,
         .actor_user = cdx_http_header(rq->http, "x-cdx-user"),
-        .outcome = r->status == 403 ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE,
+        .outcome = forbidden ? CDX_AUDIT_SERIOUS_FAILURE : CDX_AUDIT_MINOR_FAILURE,
         .patient_key = r->patient_key,
         .detail = text,
         .peer = r->with_peer ? rq->peer_addr : NULL,
