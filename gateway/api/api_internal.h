@@ -5,7 +5,7 @@
  * Responsible for: queueing one audit record through the registry writer
  * without waiting for it (the refusals and rejections that are answered
  * at once), and the refusal of a request before the registry was asked:
- * the audit record, then the problem answer.
+ * the audit record, then the problem answer; a JSON answer.
  * Not responsible for: the disclosure sequence (disclose.h), whose
  * records are durable before the answer.
  *
@@ -16,6 +16,8 @@
 
 #include "cdx/api/app.h"
 #include "cdx/net/server.h"
+
+#include <jansson.h>
 
 /* Queues ev through app's writer (none: nothing is written).  Copies
  * every string but ev->event, which must be a constant of the catalogue;
@@ -41,5 +43,9 @@ typedef struct cdx_refusal {
  * when there is a fault, cut at 127 bytes), then answers r->status with
  * r->code and detail. */
 void cdx_api_refuse(cdx_request_t *rq, const cdx_refusal_t *r, const char *detail);
+
+/* Answers status with body (taken; compact JSON), or 503 OVERLOADED when
+ * body is NULL or cannot be written out. */
+void cdx_api_respond_json(cdx_request_t *rq, int status, json_t *body);
 
 #endif

@@ -108,17 +108,6 @@ static json_t *consent_json(const cdx_consent_t *c)
     return o;
 }
 
-static void respond_json(cdx_request_t *rq, int status, json_t *body)
-{
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
-    free(text);
-}
-
 static void put_written(cdx_write_req_t *req, int status)
 {
     put_job_t *job = req->arg;
@@ -139,7 +128,7 @@ static void put_written(cdx_write_req_t *req, int status)
                  (long long)job->consent_id, job->patient_key,
                  job->consent.permit ? "permit" : "deny");
         job->consent.id = job->consent_id;
-        respond_json(rq, 201, consent_json(&job->consent));
+        cdx_api_respond_json(rq, 201, consent_json(&job->consent));
     }
     free(job);
 }
@@ -273,7 +262,7 @@ static void get_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     }
     json_object_set_new(body, "current", current);
     json_object_set_new(body, "history", history);
-    respond_json(rq, 200, body);
+    cdx_api_respond_json(rq, 200, body);
 }
 
 static const cdx_disclose_endpoint_t consent_read = {

@@ -4,6 +4,7 @@
 #include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/documents.h"
+#include "api_internal.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/purpose.h"
@@ -469,14 +470,7 @@ static void read_respond(cdx_disclosure_t *d, cdx_request_t *rq)
         return;
     }
     if (c->metadata) {
-        json_t *meta = cdx_document_metadata_json(&c->row);
-        char *text = json_dumps(meta, JSON_COMPACT);
-        json_decref(meta);
-        if (text == NULL)
-            cdx_respond_overloaded(rq);
-        else
-            cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-        free(text);
+        cdx_api_respond_json(rq, 200, cdx_document_metadata_json(&c->row));
         return;
     }
     char extra[128];

@@ -49,18 +49,6 @@ static json_t *link_json(const cdx_link_row_t *row)
     return o;
 }
 
-/* Answers json (taken) with status, or 503 when it could not be built. */
-static void respond_json(cdx_request_t *rq, int status, json_t *json)
-{
-    char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
-    free(text);
-}
-
 /* ---- refusals before the registry ---------------------------------------- */
 
 /* Audits a request refused before the registry was asked (event, outcome
@@ -136,7 +124,7 @@ static void link_written(cdx_write_req_t *req, int status)
     case CDX_LINK_UNCHANGED:
         CDX_INFO(job->unlink ? "links.unlinked" : "links.linked", "req=%s link=%lld outcome=%d",
                  rq->id, (long long)job->row.id, (int)job->result);
-        respond_json(rq, job->unlink || job->result == CDX_LINK_UNCHANGED ? 200 : 201,
+        cdx_api_respond_json(rq, job->unlink || job->result == CDX_LINK_UNCHANGED ? 200 : 201,
                      link_json(&job->row));
         break;
     case CDX_LINK_NOT_FOUND:
@@ -359,7 +347,7 @@ static void list_respond(cdx_disclosure_t *d, cdx_request_t *rq)
         if (rc == 0)
             json_object_set_new(o, "next_cursor", json_string(cursor));
     }
-    respond_json(rq, 200, o);
+    cdx_api_respond_json(rq, 200, o);
 }
 
 static const cdx_disclose_endpoint_t links_list = {

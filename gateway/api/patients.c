@@ -1,5 +1,6 @@
 /* patients: GET /v1/patients (see include/cdx/api/patients.h). */
 #include "cdx/api/patients.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/params.h"
@@ -156,14 +157,7 @@ static void query_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     json_t *persons = json_array();
     for (size_t i = 0; persons != NULL && d->stage == CDX_DISCLOSE_FOUND && i < c->n; i++)
         json_array_append_new(persons, person_json(&c->persons[i]));
-    json_t *o = json_pack("{s:o}", "persons", persons ? persons : json_array());
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, json_pack("{s:o}", "persons", persons ? persons : json_array()));
 }
 
 static const cdx_disclose_endpoint_t patient_query = {

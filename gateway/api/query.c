@@ -1,5 +1,6 @@
 /* query: GET /v1/documents?patient=ROOT|EXT (see include/cdx/api/query.h). */
 #include "cdx/api/query.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/cursor.h"
 #include "cdx/api/disclose.h"
@@ -212,14 +213,7 @@ static json_t *page_json(const find_ctx_t *c)
 
 static void find_respond(cdx_disclosure_t *d, cdx_request_t *rq)
 {
-    json_t *body = page_json(d->ctx);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, page_json(d->ctx));
 }
 
 static const cdx_disclose_endpoint_t document_query = {

@@ -1,5 +1,5 @@
-/* refuse: audit records queued without waiting, and refusals answered
- * with one (see api_internal.h). */
+/* refuse: audit records queued without waiting, refusals answered with
+ * one, and JSON answers (see api_internal.h). */
 #include "api_internal.h"
 
 #include "cdx/base/common.h"
@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct queued_audit {
     cdx_write_req_t req;
@@ -99,4 +100,15 @@ void cdx_api_refuse(cdx_request_t *rq, const cdx_refusal_t *r, const char *detai
     };
     cdx_api_audit_queue(cdx_server_app(rq->server), &ev);
     cdx_respond_problem(rq, r->status, r->code, detail, NULL);
+}
+
+void cdx_api_respond_json(cdx_request_t *rq, int status, json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        cdx_respond_overloaded(rq);
+    else
+        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
+    free(text);
 }
