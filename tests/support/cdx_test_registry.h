@@ -45,4 +45,14 @@ static inline int cdx_test_registry_open(const char *path, cdx_registry_t **out)
     return 0;
 }
 
+/* Both: a registry at a new scratch path (into path).  0 or -1. */
+static inline int cdx_test_registry_new(const char *prefix, char *path, size_t n,
+                                        cdx_registry_t **out)
+{
+    *out = NULL;
+    if (cdx_test_registry_path(prefix, path, n) != 0)
+        return -1;
+    return cdx_test_registry_open(path, out);
+}
+
 #endif

@@ -26,9 +26,7 @@ static cdx_registry_t *reg;
 static int setup(void **state)
 {
     (void)state;
-    if (cdx_test_registry_path("consents", dbpath, sizeof dbpath) != 0)
-        return -1;
-    return cdx_test_registry_open(dbpath, &reg);
+    return cdx_test_registry_new("consents", dbpath, sizeof dbpath, &reg);
 }
 
 static int teardown(void **state)

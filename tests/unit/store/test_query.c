@@ -23,9 +23,7 @@ static int seq;
 static int setup(void **state)
 {
     (void)state;
-    if (cdx_test_registry_path("query", dbpath, sizeof dbpath) != 0)
-        return -1;
-    return cdx_test_registry_open(dbpath, &reg);
+    return cdx_test_registry_new("query", dbpath, sizeof dbpath, &reg);
 }
 
 static int teardown(void **state)
