@@ -116,7 +116,6 @@ typedef enum stmt_id {
     STMT_PERSONS_IDENTITIES,
     STMT_PERSONS_BY_DEMOG,
     /* consents.c */
-    STMT_CONSENT_PATIENT,
     STMT_CONSENT_INSERT,
     STMT_CONSENT_LIST,
     STMT_CONSENT_CARE,
