@@ -113,6 +113,12 @@ static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
         return rc;
     if (c->n == 0)
         return CDX_ENOTFOUND;
+    /* The person the record names is the one a break-glass time box
+     * opened by this lookup is for. */
+    if (d->person_id != c->persons[0].id)
+        rc = cdx_disclose_load_person(d, reg, c->persons[0].id);
+    if (rc != 0)
+        return rc;
     /* The record names the first person by the keyed hash of an identity
      * that is not national (the one asked for, when asked by one). */
     const cdx_identity_t *key_of = NULL;
