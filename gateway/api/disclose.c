@@ -116,6 +116,18 @@ cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc
     return cdx_disclose_decide(d, &t);
 }
 
+cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc_row_t *row)
+{
+    cdx_access_target_t t = {
+        .submitter_oid = row->submitter_oid,
+        .author_oid = row->author_oid,
+        .custodian_oid = row->custodian_oid,
+        .type_code = row->type_code,
+        .confidentiality = row->confidentiality,
+    };
+    return cdx_disclose_decide(d, &t);
+}
+
 void cdx_withheld_count(cdx_withheld_t *w, const cdx_access_decision_t *dec)
 {
     const char *cls = cdx_access_withheld_class(dec->reason);
@@ -157,14 +169,7 @@ int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
         rc = 0; /* a document outside the patient index: no consent is known */
     if (rc != 0)
         return rc;
-    cdx_access_target_t t = {
-        .submitter_oid = row->submitter_oid,
-        .author_oid = row->author_oid,
-        .custodian_oid = row->custodian_oid,
-        .type_code = row->type_code,
-        .confidentiality = row->confidentiality,
-    };
-    cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+    cdx_access_decision_t dec = cdx_disclose_decide_row(d, row);
     if (!dec.allow) {
         d->decision = dec;
         return CDX_EDENIED;

@@ -85,14 +85,7 @@ static void withhold(cdx_disclosure_t *d, find_ctx_t *c, cdx_doc_page_t *page)
     }
     for (size_t i = 0; i < page->n; i++) {
         cdx_doc_hit_t *h = &page->hits[i];
-        cdx_access_target_t t = {
-            .submitter_oid = h->row.submitter_oid,
-            .author_oid = h->row.author_oid,
-            .custodian_oid = h->row.custodian_oid,
-            .type_code = h->row.type_code,
-            .confidentiality = h->row.confidentiality,
-        };
-        cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+        cdx_access_decision_t dec = cdx_disclose_decide_row(d, &h->row);
         if (dec.allow) {
             if (kept != i)
                 page->hits[kept] = *h;

@@ -176,6 +176,9 @@ cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_
  * cdx_registry_person_documents lists it (cdx_disclose_decide). */
 cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc_access_t *a);
 
+/* Worker thread: the same for a document row the registry read. */
+cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc_row_t *row);
+
 /* What a query or a timeline left out, by class (cdx_access_withheld_class). */
 typedef struct cdx_withheld {
     size_t consent;
