@@ -90,8 +90,11 @@ static int keep_visible(cdx_disclosure_t *d, cdx_registry_t *reg, query_ctx_t *c
             person_row_cleanup(&c->persons[i]);
             continue;
         }
-        if (kept != i)
+        if (kept != i) {
+            /* Moved, not copied: a read failing later frees each row once. */
             c->persons[kept] = c->persons[i];
+            memset(&c->persons[i], 0, sizeof c->persons[i]);
+        }
         kept++;
     }
     c->n = kept;
