@@ -61,6 +61,9 @@ FORWARDS = {
     # A query string refused by gateway/api/params.c (its literals).
     "cdx_respond_problem: e->code",
     "cdx_app_audit_reject: e->code",
+    # A refusal before the registry (gateway/api/refuse.c), its code from
+    # the literals of the api files' refuse calls.
+    "cdx_respond_problem: r->code",
 }
 
 PAIR = re.compile(r'(?<![\w.])(\d{3})\s*,\s*"([A-Z][A-Z0-9_]*)"')

@@ -1,5 +1,6 @@
 /* app: shared state of the handlers (see include/cdx/api/app.h). */
 #include "cdx/api/app.h"
+#include "api_internal.h"
 #include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/routes.h"
@@ -322,38 +323,6 @@ static const char *index_event(const char *route)
     return NULL;
 }
 
-typedef struct reject_audit {
-    cdx_write_req_t req;
-    const char *event;
-    int outcome;
-    char actor[128];
-    char peer[64];
-    char purpose[16]; /* "" when none is recorded */
-    char detail[96];
-} reject_audit_t;
-
-static int apply_reject(cdx_registry_t *reg, void *arg)
-{
-    reject_audit_t *ra = arg;
-    cdx_audit_event_t ev = {
-        .event = ra->event,
-        .actor_oid = ra->actor[0] ? ra->actor : NULL,
-        .purpose = ra->purpose[0] ? ra->purpose : NULL,
-        .outcome = ra->outcome,
-        .detail = ra->detail,
-        .peer = ra->peer[0] ? ra->peer : NULL,
-    };
-    return cdx_registry_audit(reg, &ev);
-}
-
-static void reject_done(cdx_write_req_t *req, int status)
-{
-    if (status != 0)
-        CDX_WARN("audit.write_failed", "event=%s error=%s", ((reject_audit_t *)req->arg)->event,
-                 cdx_log_q(cdx_strerror(status)));
-    free(req->arg);
-}
-
 void cdx_app_on_reject(void *app, const cdx_route_t *route, const char *peer_oid,
                        const char *peer_addr, int status, const char *code)
 {
@@ -365,61 +334,23 @@ void cdx_app_audit_reject(cdx_app_t *app, const cdx_route_t *route, const char *
                           const char *peer_addr, int status, const char *code,
                           const char *purpose)
 {
-    if (app->writer == NULL)
-        return;
-    reject_audit_t *ra = calloc(1, sizeof *ra);
-    if (ra == NULL)
-        return;
     /* A refusal on a route of the patient index is recorded as that
      * route's event; a missing role there is a denied access. */
-    ra->event = index_event(route->name);
-    ra->outcome = CDX_AUDIT_MINOR_FAILURE;
-    if (ra->event == NULL) {
-        ra->event = CDX_AUDIT_DOCUMENT_REJECT;
+    cdx_audit_event_t ev = {.event = index_event(route->name),
+                            .outcome = CDX_AUDIT_MINOR_FAILURE,
+                            .actor_oid = peer_oid,
+                            .peer = peer_addr,
+                            .purpose = purpose};
+    if (ev.event == NULL) {
+        ev.event = CDX_AUDIT_DOCUMENT_REJECT;
     } else if (status == 403) {
-        ra->event = CDX_AUDIT_ACCESS_DENIED;
-        ra->outcome = CDX_AUDIT_SERIOUS_FAILURE;
+        ev.event = CDX_AUDIT_ACCESS_DENIED;
+        ev.outcome = CDX_AUDIT_SERIOUS_FAILURE;
     }
-    cdx_strlcpy(ra->actor, peer_oid ? peer_oid : "", sizeof ra->actor);
-    cdx_strlcpy(ra->peer, peer_addr ? peer_addr : "", sizeof ra->peer);
-    cdx_strlcpy(ra->purpose, purpose ? purpose : "", sizeof ra->purpose);
-    snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s", route->name, status,
-             code);
-    ra->req.apply = apply_reject;
-    ra->req.done = reject_done;
-    ra->req.arg = ra;
-    if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-        CDX_WARN("audit.write_failed", "event=%s error=queue_full", ra->event);
-        free(ra);
-    }
-}
-
-typedef struct deny_audit {
-    cdx_write_req_t req;
-    char actor[128];
-    char peer[64];
     char detail[96];
-} deny_audit_t;
-
-static int apply_deny(cdx_registry_t *reg, void *arg)
-{
-    deny_audit_t *da = arg;
-    cdx_audit_event_t ev = {
-        .event = CDX_AUDIT_ACCESS_DENIED,
-        .actor_oid = da->actor[0] ? da->actor : NULL,
-        .outcome = CDX_AUDIT_SERIOUS_FAILURE,
-        .detail = da->detail,
-        .peer = da->peer[0] ? da->peer : NULL,
-    };
-    return cdx_registry_audit(reg, &ev);
-}
-
-static void deny_done(cdx_write_req_t *req, int status)
-{
-    if (status != 0)
-        CDX_WARN("audit.write_failed", "event=access.denied error=%s",
-                 cdx_log_q(cdx_strerror(status)));
-    free(req->arg);
+    snprintf(detail, sizeof detail, "route=%s status=%d code=%s", route->name, status, code);
+    ev.detail = detail;
+    cdx_api_audit_queue(app, &ev);
 }
 
 void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
@@ -436,20 +367,14 @@ void cdx_app_on_deny(void *arg, const cdx_request_t *rq)
         cdx_disclose_on_deny(app, rq, event != NULL ? event : CDX_AUDIT_DOCUMENT_READ);
         return;
     }
-    deny_audit_t *da = calloc(1, sizeof *da);
-    if (da == NULL)
-        return;
-    cdx_strlcpy(da->actor, rq->peer ? rq->peer->oid : "", sizeof da->actor);
-    cdx_strlcpy(da->peer, rq->peer_addr, sizeof da->peer);
-    snprintf(da->detail, sizeof da->detail, "route=%s status=403 code=FORBIDDEN",
-             rq->route->name);
-    da->req.apply = apply_deny;
-    da->req.done = deny_done;
-    da->req.arg = da;
-    if (cdx_writer_submit(app->writer, &da->req) != 0) {
-        CDX_WARN("audit.write_failed", "event=access.denied error=queue_full");
-        free(da);
-    }
+    char detail[96];
+    snprintf(detail, sizeof detail, "route=%s status=403 code=FORBIDDEN", rq->route->name);
+    cdx_audit_event_t ev = {.event = CDX_AUDIT_ACCESS_DENIED,
+                            .actor_oid = rq->peer ? rq->peer->oid : NULL,
+                            .outcome = CDX_AUDIT_SERIOUS_FAILURE,
+                            .detail = detail,
+                            .peer = rq->peer_addr};
+    cdx_api_audit_queue(app, &ev);
 }
 
 /* status: CDX_EBUSY when the write queue refused the change (OVERLOADED),

@@ -96,13 +96,7 @@ static void h_audit_query(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &cdx_audit_page_endpoint, r);
-    if (d == NULL) {
-        cdx_audit_page_free(r);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &cdx_audit_page_endpoint, r);
 }
 
 const cdx_route_t cdx_audit_routes[] = {

@@ -1,6 +1,7 @@
 /* audit_read (api): a page of the audit trail, and a patient's access log
  * (see include/cdx/api/audit_read.h). */
 #include "cdx/api/audit_read.h"
+#include "api_internal.h"
 #include "cdx/api/cursor.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
@@ -163,13 +164,7 @@ static void page_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     cdx_cursor_t pos = {.id = c->last_seq};
     if (c->more && n > 0 && cdx_cursor_encode(c->cursor_key, c->scope, &pos, next) == 0)
         json_object_set_new(body, "next", json_string(next));
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, body);
 }
 
 const cdx_disclose_endpoint_t cdx_audit_page_endpoint = {
@@ -246,11 +241,5 @@ void cdx_audit_h_access_log(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &cdx_audit_page_endpoint, r);
-    if (d == NULL) {
-        cdx_audit_page_free(r);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &cdx_audit_page_endpoint, r);
 }

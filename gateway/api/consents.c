@@ -1,5 +1,6 @@
 /* consents: PUT and GET /v1/consents/{patient} (see include/cdx/api/consents.h). */
 #include "cdx/api/consents.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/params.h"
@@ -37,70 +38,15 @@ static int path_identity(cdx_request_t *rq, cdx_patient_ref_t *who)
 
 /* ---- refusals before the registry ---------------------------------------- */
 
-typedef struct refusal_audit {
-    cdx_write_req_t req;
-    const char *event;
-    int outcome;
-    char actor[128];
-    char user[128];
-    char patient_key[33];
-    char detail[128];
-} refusal_audit_t;
-
-static int apply_refusal(cdx_registry_t *reg, void *arg)
-{
-    refusal_audit_t *ra = arg;
-    cdx_audit_event_t ev = {
-        .event = ra->event,
-        .actor_oid = ra->actor[0] ? ra->actor : NULL,
-        .actor_user = ra->user[0] ? ra->user : NULL,
-        .outcome = ra->outcome,
-        .patient_key = ra->patient_key[0] ? ra->patient_key : NULL,
-        .detail = ra->detail,
-    };
-    return cdx_registry_audit(reg, &ev);
-}
-
-static void refusal_done(cdx_write_req_t *req, int status)
-{
-    refusal_audit_t *ra = req->arg;
-    if (status != 0)
-        CDX_WARN("audit.write_failed", "event=%s error=%s", ra->event,
-                 cdx_log_q(cdx_strerror(status)));
-    free(ra);
-}
-
 /* Audits a request refused before the registry was asked (outcome 8 for
  * a 403, else 4; detail route, status, code and the member at fault),
  * then answers. */
 static void refuse(cdx_request_t *rq, int status, const char *code, const char *event,
                    const char *member, const char *patient_key, const char *detail)
 {
-    cdx_app_t *app = cdx_server_app(rq->server);
-    refusal_audit_t *ra = app->writer != NULL ? calloc(1, sizeof *ra) : NULL;
-    if (ra != NULL) {
-        const char *user = cdx_http_header(rq->http, "x-cdx-user");
-        ra->event = event;
-        int forbidden = status == 403;
-        ra->outcome = CDX_AUDIT_MINOR_FAILURE;
-        if (forbidden)
-            ra->outcome = CDX_AUDIT_SERIOUS_FAILURE;
-        cdx_strlcpy(ra->actor, rq->peer != NULL ? rq->peer->oid : "", sizeof ra->actor);
-        cdx_strlcpy(ra->user, user != NULL ? user : "", sizeof ra->user);
-        cdx_strlcpy(ra->patient_key, patient_key != NULL ? patient_key : "",
-                    sizeof ra->patient_key);
-        snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s%s%s",
-                 rq->route->name, status, code, member != NULL ? " member=" : "",
-                 member != NULL ? member : "");
-        ra->req.apply = apply_refusal;
-        ra->req.done = refusal_done;
-        ra->req.arg = ra;
-        if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-            CDX_WARN("audit.write_failed", "event=%s error=queue_full", event);
-            free(ra);
-        }
-    }
-    cdx_respond_problem(rq, status, code, detail, NULL);
+    cdx_refusal_t r = {.status = status, .code = code, .event = event, .fault_name = "member",
+                       .fault = member, .patient_key = patient_key};
+    cdx_api_refuse(rq, &r, detail);
 }
 
 static const char *const PATIENT_DETAIL =
@@ -162,17 +108,6 @@ static json_t *consent_json(const cdx_consent_t *c)
     return o;
 }
 
-static void respond_json(cdx_request_t *rq, int status, json_t *body)
-{
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
-    free(text);
-}
-
 static void put_written(cdx_write_req_t *req, int status)
 {
     put_job_t *job = req->arg;
@@ -193,7 +128,7 @@ static void put_written(cdx_write_req_t *req, int status)
                  (long long)job->consent_id, job->patient_key,
                  job->consent.permit ? "permit" : "deny");
         job->consent.id = job->consent_id;
-        respond_json(rq, 201, consent_json(&job->consent));
+        cdx_api_respond_json(rq, 201, consent_json(&job->consent));
     }
     free(job);
 }
@@ -327,7 +262,7 @@ static void get_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     }
     json_object_set_new(body, "current", current);
     json_object_set_new(body, "history", history);
-    respond_json(rq, 200, body);
+    cdx_api_respond_json(rq, 200, body);
 }
 
 static const cdx_disclose_endpoint_t consent_read = {

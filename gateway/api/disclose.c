@@ -104,6 +104,51 @@ cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_
     return dec;
 }
 
+cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc_access_t *a)
+{
+    cdx_access_target_t t = {
+        .submitter_oid = a->submitter_oid,
+        .author_oid = a->author_oid,
+        .custodian_oid = a->custodian_oid,
+        .type_code = a->type_code,
+        .confidentiality = a->confidentiality,
+    };
+    return cdx_disclose_decide(d, &t);
+}
+
+cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc_row_t *row)
+{
+    cdx_access_target_t t = {
+        .submitter_oid = row->submitter_oid,
+        .author_oid = row->author_oid,
+        .custodian_oid = row->custodian_oid,
+        .type_code = row->type_code,
+        .confidentiality = row->confidentiality,
+    };
+    return cdx_disclose_decide(d, &t);
+}
+
+void cdx_withheld_count(cdx_withheld_t *w, const cdx_access_decision_t *dec)
+{
+    const char *cls = cdx_access_withheld_class(dec->reason);
+    if (cls != NULL && strcmp(cls, "confidentiality") == 0)
+        w->confidentiality++;
+    else
+        w->consent++;
+}
+
+void cdx_withheld_json(const cdx_withheld_t *w, json_t *answer)
+{
+    if (w->consent + w->confidentiality == 0)
+        return;
+    json_t *o = json_object();
+    if (w->consent > 0)
+        json_object_set_new(o, "consent", json_integer((json_int_t)w->consent));
+    if (w->confidentiality > 0)
+        json_object_set_new(o, "confidentiality", json_integer((json_int_t)w->confidentiality));
+    json_object_set_new(answer, "withheld", o);
+}
+
 int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
                            const cdx_doc_row_t *row)
 {
@@ -124,19 +169,33 @@ int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
         rc = 0; /* a document outside the patient index: no consent is known */
     if (rc != 0)
         return rc;
-    cdx_access_target_t t = {
-        .submitter_oid = row->submitter_oid,
-        .author_oid = row->author_oid,
-        .custodian_oid = row->custodian_oid,
-        .type_code = row->type_code,
-        .confidentiality = row->confidentiality,
-    };
-    cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+    cdx_access_decision_t dec = cdx_disclose_decide_row(d, row);
     if (!dec.allow) {
         d->decision = dec;
         return CDX_EDENIED;
     }
     return 0;
+}
+
+int cdx_disclose_read_document(cdx_disclosure_t *d, cdx_registry_t *reg, int what,
+                               cdx_doc_row_t *row)
+{
+    int rc = cdx_registry_get_document(reg, d->target_id, what, row);
+    if (rc == 0 || rc == CDX_ENOTFOUND)
+        rc = cdx_disclose_check_row(d, reg, rc, row);
+    if (rc == 0 || (rc == CDX_EDENIED && row->patient_root != NULL))
+        cdx_app_patient_key(d->app->patient_key, row->patient_root, row->patient_ext,
+                            d->patient_key);
+    return rc;
+}
+
+void cdx_disclose_respond_no_document(const cdx_disclosure_t *d, cdx_request_t *rq)
+{
+    cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
+                        d->target_unknown ? "document ids are 32 lower-case hex digits, as "
+                                            "returned by POST /v1/documents"
+                                          : "no document with this id",
+                        NULL);
 }
 
 int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33])
@@ -471,4 +530,15 @@ void cdx_disclose_on_deny(cdx_app_t *app, const cdx_request_t *rq, const char *e
         CDX_WARN("audit.write_failed", "event=%s error=queue_full", event);
         free(d);
     }
+}
+
+void cdx_disclose_start(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint, void *ctx)
+{
+    cdx_disclosure_t *d = cdx_disclose_new(rq, endpoint, ctx);
+    if (d == NULL) {
+        endpoint->free_ctx(ctx);
+        cdx_respond_overloaded(rq);
+        return;
+    }
+    cdx_disclose_run(d);
 }

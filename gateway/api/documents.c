@@ -4,6 +4,7 @@
 #include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/documents.h"
+#include "api_internal.h"
 #include "cdx/base/common.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/purpose.h"
@@ -426,13 +427,7 @@ static void read_ctx_free(void *arg)
 static int read_document(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     read_ctx_t *c = d->ctx;
-    int rc = cdx_registry_get_document(reg, d->target_id, c->what, &c->row);
-    if (rc == 0 || rc == CDX_ENOTFOUND)
-        rc = cdx_disclose_check_row(d, reg, rc, &c->row);
-    if (rc == 0 || (rc == CDX_EDENIED && c->row.patient_root != NULL))
-        cdx_app_patient_key(d->app->patient_key, c->row.patient_root, c->row.patient_ext,
-                            d->patient_key);
-    return rc;
+    return cdx_disclose_read_document(d, reg, c->what, &c->row);
 }
 
 static void read_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen)
@@ -471,22 +466,11 @@ static void read_respond(cdx_disclosure_t *d, cdx_request_t *rq)
 {
     read_ctx_t *c = d->ctx;
     if (d->stage == CDX_DISCLOSE_NOT_FOUND) {
-        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
-                            d->target_unknown ? "document ids are 32 lower-case hex digits, as "
-                                                "returned by POST /v1/documents"
-                                              : "no document with this id",
-                            NULL);
+        cdx_disclose_respond_no_document(d, rq);
         return;
     }
     if (c->metadata) {
-        json_t *meta = cdx_document_metadata_json(&c->row);
-        char *text = json_dumps(meta, JSON_COMPACT);
-        json_decref(meta);
-        if (text == NULL)
-            cdx_respond_overloaded(rq);
-        else
-            cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-        free(text);
+        cdx_api_respond_json(rq, 200, cdx_document_metadata_json(&c->row));
         return;
     }
     char extra[128];

@@ -1,5 +1,6 @@
 /* links: the administrators' link endpoints (see include/cdx/api/links.h). */
 #include "cdx/api/links.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/cursor.h"
 #include "cdx/api/disclose.h"
@@ -48,76 +49,16 @@ static json_t *link_json(const cdx_link_row_t *row)
     return o;
 }
 
-/* Answers json (taken) with status, or 503 when it could not be built. */
-static void respond_json(cdx_request_t *rq, int status, json_t *json)
-{
-    char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
-    free(text);
-}
-
 /* ---- refusals before the registry ---------------------------------------- */
-
-typedef struct refusal_audit {
-    cdx_write_req_t req;
-    const char *event;
-    char actor[128];
-    char user[128];
-    char peer[64];
-    char detail[128];
-} refusal_audit_t;
-
-static int apply_refusal(cdx_registry_t *reg, void *arg)
-{
-    refusal_audit_t *ra = arg;
-    cdx_audit_event_t ev = {
-        .event = ra->event,
-        .actor_oid = ra->actor[0] ? ra->actor : NULL,
-        .actor_user = ra->user[0] ? ra->user : NULL,
-        .outcome = CDX_AUDIT_MINOR_FAILURE,
-        .detail = ra->detail,
-        .peer = ra->peer[0] ? ra->peer : NULL,
-    };
-    return cdx_registry_audit(reg, &ev);
-}
-
-static void refusal_done(cdx_write_req_t *req, int status)
-{
-    refusal_audit_t *ra = req->arg;
-    if (status != 0)
-        CDX_WARN("audit.write_failed", "event=%s error=%s", ra->event,
-                 cdx_log_q(cdx_strerror(status)));
-    free(ra);
-}
 
 /* Audits a request refused before the registry was asked (event, outcome
  * 4, detail route, status, code and the field at fault), then answers. */
 static void refuse(cdx_request_t *rq, int status, const char *code, const char *event,
                    const char *field, const char *detail)
 {
-    cdx_app_t *app = cdx_server_app(rq->server);
-    refusal_audit_t *ra = app->writer != NULL ? calloc(1, sizeof *ra) : NULL;
-    if (ra != NULL) {
-        const char *user = cdx_http_header(rq->http, "x-cdx-user");
-        ra->event = event;
-        cdx_strlcpy(ra->actor, rq->peer != NULL ? rq->peer->oid : "", sizeof ra->actor);
-        cdx_strlcpy(ra->peer, rq->peer_addr, sizeof ra->peer);
-        cdx_strlcpy(ra->user, user != NULL ? user : "", sizeof ra->user);
-        snprintf(ra->detail, sizeof ra->detail, "route=%s status=%d code=%s%s%s", rq->route->name,
-                 status, code, field != NULL ? " field=" : "", field != NULL ? field : "");
-        ra->req.apply = apply_refusal;
-        ra->req.done = refusal_done;
-        ra->req.arg = ra;
-        if (cdx_writer_submit(app->writer, &ra->req) != 0) {
-            CDX_WARN("audit.write_failed", "event=%s error=queue_full", event);
-            free(ra);
-        }
-    }
-    cdx_respond_problem(rq, status, code, detail, NULL);
+    cdx_refusal_t r = {.status = status, .code = code, .event = event, .fault_name = "field",
+                       .fault = field, .with_peer = 1};
+    cdx_api_refuse(rq, &r, detail);
 }
 
 /* ---- changes through the writer ------------------------------------------ */
@@ -183,7 +124,7 @@ static void link_written(cdx_write_req_t *req, int status)
     case CDX_LINK_UNCHANGED:
         CDX_INFO(job->unlink ? "links.unlinked" : "links.linked", "req=%s link=%lld outcome=%d",
                  rq->id, (long long)job->row.id, (int)job->result);
-        respond_json(rq, job->unlink || job->result == CDX_LINK_UNCHANGED ? 200 : 201,
+        cdx_api_respond_json(rq, job->unlink || job->result == CDX_LINK_UNCHANGED ? 200 : 201,
                      link_json(&job->row));
         break;
     case CDX_LINK_NOT_FOUND:
@@ -406,7 +347,7 @@ static void list_respond(cdx_disclosure_t *d, cdx_request_t *rq)
         if (rc == 0)
             json_object_set_new(o, "next_cursor", json_string(cursor));
     }
-    respond_json(rq, 200, o);
+    cdx_api_respond_json(rq, 200, o);
 }
 
 static const cdx_disclose_endpoint_t links_list = {
@@ -484,13 +425,7 @@ static void h_links_list(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &links_list, c);
-    if (d == NULL) {
-        free(c);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &links_list, c);
 }
 
 const cdx_route_t cdx_link_routes[] = {

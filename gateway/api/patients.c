@@ -1,5 +1,6 @@
 /* patients: GET /v1/patients (see include/cdx/api/patients.h). */
 #include "cdx/api/patients.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/params.h"
@@ -34,6 +35,7 @@ typedef struct query_ctx {
     char sex[2];
     cdx_person_row_t *persons;
     size_t n;
+    size_t withheld; /* persons left out by the access decision */
 } query_ctx_t;
 
 static void query_ctx_free(void *arg)
@@ -45,6 +47,60 @@ static void query_ctx_free(void *arg)
     free(c);
 }
 
+/* Whether the caller may see any document of person: the access
+ * decision on each of them, as the timeline decides (a person of whom
+ * nothing may be seen is left out, as if the index lacked it). */
+static int person_visible(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t person, int *visible)
+{
+    *visible = 0;
+    int rc = cdx_disclose_load_person(d, reg, person);
+    cdx_doc_access_t *docs = NULL;
+    size_t ndocs = 0;
+    if (rc == 0)
+        rc = cdx_registry_person_documents(reg, person, &docs, &ndocs);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < ndocs; i++)
+        if (cdx_disclose_decide_doc(d, &docs[i]).allow)
+            *visible = 1;
+    free(docs);
+    return 0;
+}
+
+static void person_row_cleanup(cdx_person_row_t *p)
+{
+    for (size_t j = 0; j < p->nsummaries; j++)
+        free(p->summaries[j]);
+    free(p->summaries);
+    free(p->ids);
+    memset(p, 0, sizeof *p);
+}
+
+/* Leaves out the persons the caller may see nothing of, counting them. */
+static int keep_visible(cdx_disclosure_t *d, cdx_registry_t *reg, query_ctx_t *c)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        int visible = 0;
+        int rc = person_visible(d, reg, c->persons[i].id, &visible);
+        if (rc != 0)
+            return rc;
+        if (!visible) {
+            c->withheld++;
+            person_row_cleanup(&c->persons[i]);
+            continue;
+        }
+        if (kept != i) {
+            /* Moved, not copied: a read failing later frees each row once. */
+            c->persons[kept] = c->persons[i];
+            memset(&c->persons[i], 0, sizeof c->persons[i]);
+        }
+        kept++;
+    }
+    c->n = kept;
+    return 0;
+}
+
 static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 {
     query_ctx_t *c = d->ctx;
@@ -54,10 +110,18 @@ static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
                  : cdx_registry_persons_by_demographics(reg, c->block_key, c->demog.family,
                                                         c->demog.given, c->demog.birth, c->sex,
                                                         PERSONS_MAX, &c->persons, &c->n);
+    if (rc == 0)
+        rc = keep_visible(d, reg, c);
     if (rc != 0)
         return rc;
     if (c->n == 0)
         return CDX_ENOTFOUND;
+    /* The person the record names is the one a break-glass time box
+     * opened by this lookup is for. */
+    if (d->person_id != c->persons[0].id)
+        rc = cdx_disclose_load_person(d, reg, c->persons[0].id);
+    if (rc != 0)
+        return rc;
     /* The record names the first person by the keyed hash of an identity
      * that is not national (the one asked for, when asked by one). */
     const cdx_identity_t *key_of = NULL;
@@ -74,9 +138,11 @@ static int query_read(cdx_disclosure_t *d, cdx_registry_t *reg)
 static void query_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen)
 {
     const query_ctx_t *c = d->ctx;
-    snprintf(out, outlen, "route=patients.query by=%s persons=%zu",
-             c->by_identifier ? "identifier" : "demographics",
-             d->stage == CDX_DISCLOSE_FOUND ? c->n : (size_t)0);
+    int n = snprintf(out, outlen, "route=patients.query by=%s persons=%zu",
+                     c->by_identifier ? "identifier" : "demographics",
+                     d->stage == CDX_DISCLOSE_FOUND ? c->n : (size_t)0);
+    if (c->withheld > 0 && n > 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, " withheld=%zu", c->withheld);
 }
 
 static json_t *person_json(const cdx_person_row_t *p)
@@ -100,14 +166,7 @@ static void query_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     json_t *persons = json_array();
     for (size_t i = 0; persons != NULL && d->stage == CDX_DISCLOSE_FOUND && i < c->n; i++)
         json_array_append_new(persons, person_json(&c->persons[i]));
-    json_t *o = json_pack("{s:o}", "persons", persons ? persons : json_array());
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, json_pack("{s:o}", "persons", persons ? persons : json_array()));
 }
 
 static const cdx_disclose_endpoint_t patient_query = {
@@ -204,13 +263,7 @@ static void h_patients_query(cdx_request_t *rq)
         cdx_respond_overloaded(rq);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &patient_query, c);
-    if (d == NULL) {
-        free(c);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &patient_query, c);
 }
 
 const cdx_route_t cdx_patient_routes[] = {

@@ -1,5 +1,6 @@
 /* query: GET /v1/documents?patient=ROOT|EXT (see include/cdx/api/query.h). */
 #include "cdx/api/query.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/cursor.h"
 #include "cdx/api/disclose.h"
@@ -49,7 +50,7 @@ typedef struct find_ctx {
     /* The page's last row read, withheld or not: where the next page starts. */
     char last_key[CDX_CURSOR_SORT_MAX + 1];
     int64_t last_id;
-    size_t withheld_consent, withheld_confidentiality;
+    cdx_withheld_t withheld;
 } find_ctx_t;
 
 /* arg is the find_req_t of the request (its first member is the context). */
@@ -65,43 +66,70 @@ static void find_ctx_free(void *arg)
 
 /* ---- the disclosure's steps --------------------------------------------- */
 
-/* Leaves out of the page what the access decision withholds, counting it
- * by class; the cursor still moves past it. */
-static void withhold(cdx_disclosure_t *d, find_ctx_t *c)
+/* A page reads at most this many rows per entry asked for (limit) while it
+ * fills with entries the access decision lets through; past that it stops
+ * with a cursor, so that a person of many withheld documents costs a
+ * bounded read. */
+#define FILL_ROWS_PER_ENTRY 4
+
+/* Leaves out of page what the access decision withholds, counting it by
+ * class; the cursor still moves past it (c->last_key, c->last_id: the
+ * page's last row read, withheld or not). */
+static void withhold(cdx_disclosure_t *d, find_ctx_t *c, cdx_doc_page_t *page)
 {
     size_t kept = 0;
-    if (c->page.n > 0) {
-        const cdx_doc_hit_t *last = &c->page.hits[c->page.n - 1];
+    if (page->n > 0) {
+        const cdx_doc_hit_t *last = &page->hits[page->n - 1];
         cdx_strlcpy(c->last_key, last->creation_key, sizeof c->last_key);
         c->last_id = last->row.id;
     }
-    for (size_t i = 0; i < c->page.n; i++) {
-        cdx_doc_hit_t *h = &c->page.hits[i];
-        cdx_access_target_t t = {
-            .submitter_oid = h->row.submitter_oid,
-            .author_oid = h->row.author_oid,
-            .custodian_oid = h->row.custodian_oid,
-            .type_code = h->row.type_code,
-            .confidentiality = h->row.confidentiality,
-        };
-        cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
+    for (size_t i = 0; i < page->n; i++) {
+        cdx_doc_hit_t *h = &page->hits[i];
+        cdx_access_decision_t dec = cdx_disclose_decide_row(d, &h->row);
         if (dec.allow) {
             if (kept != i)
-                c->page.hits[kept] = *h;
+                page->hits[kept] = *h;
             kept++;
             continue;
         }
-        const char *cls = cdx_access_withheld_class(dec.reason);
-        if (cls != NULL && strcmp(cls, "confidentiality") == 0)
-            c->withheld_confidentiality++;
-        else
-            c->withheld_consent++;
+        cdx_withheld_count(&c->withheld, &dec);
         cdx_doc_row_cleanup(&h->row);
         free(h->institution);
     }
-    for (size_t i = kept; i < c->page.n; i++)
-        memset(&c->page.hits[i], 0, sizeof c->page.hits[i]);
-    c->page.n = kept;
+    for (size_t i = kept; i < page->n; i++)
+        memset(&page->hits[i], 0, sizeof page->hits[i]);
+    page->n = kept;
+}
+
+/* Reads on after the page's last row while the page holds fewer entries
+ * than asked, more rows remain and the row budget lasts; each row read
+ * is shown or counted as withheld, and the cursor follows the last. */
+static int fill_page(cdx_disclosure_t *d, cdx_registry_t *reg, find_ctx_t *c, size_t read)
+{
+    size_t budget = c->q.limit * FILL_ROWS_PER_ENTRY;
+    while (c->page.n < c->q.limit && c->page.more && read < budget) {
+        cdx_doc_query_t q = c->q;
+        char after[CDX_CURSOR_SORT_MAX + 1];
+        cdx_strlcpy(after, c->last_key, sizeof after);
+        q.after_key = after;
+        q.after_id = c->last_id;
+        q.limit = c->q.limit - c->page.n;
+        if (q.limit > budget - read)
+            q.limit = budget - read;
+        cdx_doc_page_t next;
+        int rc = cdx_registry_find_documents(reg, &q, &next);
+        if (rc != 0)
+            return rc;
+        read += next.n;
+        withhold(d, c, &next);
+        /* The page's array holds limit + 1 hits: there is room. */
+        memcpy(c->page.hits + c->page.n, next.hits, next.n * sizeof *next.hits);
+        c->page.n += next.n;
+        c->page.more = next.more;
+        next.n = 0;
+        cdx_doc_page_cleanup(&next);
+    }
+    return 0;
 }
 
 static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
@@ -118,7 +146,11 @@ static int find_read(cdx_disclosure_t *d, cdx_registry_t *reg)
         rc = cdx_disclose_load_person(d, reg, person);
     if (rc != 0)
         return rc == CDX_ENOTFOUND ? CDX_ENOTFOUND : rc;
-    withhold(d, c);
+    size_t read = c->page.n;
+    withhold(d, c, &c->page);
+    rc = fill_page(d, reg, c, read);
+    if (rc != 0)
+        return rc;
     cdx_app_patient_key(d->app->patient_key, c->root, c->ext, d->patient_key);
     return 0;
 }
@@ -130,7 +162,7 @@ static void find_audit_detail(const cdx_disclosure_t *d, char *out, size_t outle
         snprintf(out, outlen, "count=0 patient=unknown filters=%s", c->filters);
     else
         snprintf(out, outlen, "count=%zu more=%d withheld=%zu/%zu filters=%s", c->page.n,
-                 c->page.more, c->withheld_consent, c->withheld_confidentiality, c->filters);
+                 c->page.more, c->withheld.consent, c->withheld.confidentiality, c->filters);
 }
 
 /* The cursor after the page's last hit, or "" when none remain. */
@@ -165,15 +197,7 @@ static json_t *page_json(const find_ctx_t *c)
     }
     json_object_set_new(body, "count", json_integer((json_int_t)json_array_size(docs)));
     json_object_set_new(body, "documents", docs);
-    if (c->withheld_consent + c->withheld_confidentiality > 0) {
-        json_t *w = json_object();
-        if (c->withheld_consent > 0)
-            json_object_set_new(w, "consent", json_integer((json_int_t)c->withheld_consent));
-        if (c->withheld_confidentiality > 0)
-            json_object_set_new(w, "confidentiality",
-                                json_integer((json_int_t)c->withheld_confidentiality));
-        json_object_set_new(body, "withheld", w);
-    }
+    cdx_withheld_json(&c->withheld, body);
     char next[CDX_CURSOR_TEXT_MAX];
     if (next_cursor(c, next) == 0 && next[0] != '\0')
         json_object_set_new(body, "next", json_string(next));
@@ -182,14 +206,7 @@ static json_t *page_json(const find_ctx_t *c)
 
 static void find_respond(cdx_disclosure_t *d, cdx_request_t *rq)
 {
-    json_t *body = page_json(d->ctx);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, page_json(d->ctx));
 }
 
 static const cdx_disclose_endpoint_t document_query = {
@@ -367,13 +384,7 @@ static void h_documents_find(cdx_request_t *rq)
         cdx_params_refuse(app, rq, &e);
         return;
     }
-    cdx_disclosure_t *d = cdx_disclose_new(rq, &document_query, r);
-    if (d == NULL) {
-        find_ctx_free(r);
-        cdx_respond_overloaded(rq);
-        return;
-    }
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &document_query, r);
 }
 
 const cdx_route_t cdx_query_routes[] = {

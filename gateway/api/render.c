@@ -66,14 +66,9 @@ static int read_and_render(cdx_disclosure_t *d, cdx_registry_t *reg)
     render_ctx_t *c = d->ctx;
     cdx_doc_row_t row;
     memset(&row, 0, sizeof row);
-    int rc = cdx_registry_get_document(reg, d->target_id, CDX_DOC_ORIGINAL, &row);
-    if (rc == 0 || rc == CDX_ENOTFOUND)
-        rc = cdx_disclose_check_row(d, reg, rc, &row);
-    if (rc == CDX_EDENIED && row.patient_root != NULL)
-        cdx_app_patient_key(d->app->patient_key, row.patient_root, row.patient_ext, d->patient_key);
+    int rc = cdx_disclose_read_document(d, reg, CDX_DOC_ORIGINAL, &row);
     if (rc != 0)
         goto out;
-    cdx_app_patient_key(d->app->patient_key, row.patient_root, row.patient_ext, d->patient_key);
     cdx_strlcpy(c->status, row.status ? row.status : "current", sizeof c->status);
     const cdx_config_t *cfg = d->app->cfg;
     cdx_xml_limits_t lim = {(size_t)cfg->xml_max_nodes, (size_t)cfg->xml_max_nodes_per_kb};
@@ -142,11 +137,7 @@ static void respond(cdx_disclosure_t *d, cdx_request_t *rq)
 {
     render_ctx_t *c = d->ctx;
     if (d->stage == CDX_DISCLOSE_NOT_FOUND) {
-        cdx_respond_problem(rq, 404, "DOCUMENT_NOT_FOUND",
-                            d->target_unknown ? "document ids are 32 lower-case hex digits, as "
-                                                "returned by POST /v1/documents"
-                                              : "no document with this id",
-                            NULL);
+        cdx_disclose_respond_no_document(d, rq);
         return;
     }
     if (c->rc == CDX_ENOTFOUND) {

@@ -26,7 +26,7 @@ typedef struct tl_ctx {
     cdx_tl_query_t q;
     int summary;
     char *body; /* the answer, built on the worker */
-    size_t withheld_consent, withheld_confidentiality; /* documents left out */
+    cdx_withheld_t withheld; /* documents left out */
 } tl_ctx_t;
 
 static void tl_ctx_free(void *arg)
@@ -47,26 +47,14 @@ static size_t visible_facts(cdx_disclosure_t *d, tl_ctx_t *c, const cdx_doc_acce
 {
     size_t nshown = 0;
     for (size_t i = 0; i < ndocs; i++) {
-        const cdx_doc_access_t *a = &docs[i];
-        cdx_access_target_t t = {
-            .submitter_oid = a->submitter_oid,
-            .author_oid = a->author_oid,
-            .custodian_oid = a->custodian_oid,
-            .type_code = a->type_code,
-            .confidentiality = a->confidentiality,
-        };
-        cdx_access_decision_t dec = cdx_disclose_decide(d, &t);
-        if (dec.allow) {
-            for (size_t f = 0; f < n; f++)
-                if (strcmp(rows[f].doc_uid, a->uid) == 0)
-                    shown[nshown++] = rows[f];
+        cdx_access_decision_t dec = cdx_disclose_decide_doc(d, &docs[i]);
+        if (!dec.allow) {
+            cdx_withheld_count(&c->withheld, &dec);
             continue;
         }
-        const char *cls = cdx_access_withheld_class(dec.reason);
-        if (cls != NULL && strcmp(cls, "confidentiality") == 0)
-            c->withheld_confidentiality++;
-        else
-            c->withheld_consent++;
+        for (size_t f = 0; f < n; f++)
+            if (strcmp(rows[f].doc_uid, docs[i].uid) == 0)
+                shown[nshown++] = rows[f];
     }
     return nshown;
 }
@@ -106,15 +94,7 @@ static int read_timeline(cdx_disclosure_t *d, cdx_registry_t *reg)
     if (o == NULL)
         return CDX_ENOMEM;
     json_object_set_new(o, "view", json_string(c->summary ? "summary" : "timeline"));
-    if (c->withheld_consent + c->withheld_confidentiality > 0) {
-        json_t *w = json_object();
-        if (c->withheld_consent > 0)
-            json_object_set_new(w, "consent", json_integer((json_int_t)c->withheld_consent));
-        if (c->withheld_confidentiality > 0)
-            json_object_set_new(w, "confidentiality",
-                                json_integer((json_int_t)c->withheld_confidentiality));
-        json_object_set_new(o, "withheld", w);
-    }
+    cdx_withheld_json(&c->withheld, o);
     c->body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (c->body == NULL)
@@ -131,7 +111,7 @@ static void timeline_audit_detail(const cdx_disclosure_t *d, char *out, size_t o
         snprintf(out, outlen, "form=%s status=404 code=PATIENT_NOT_FOUND", view);
     else
         snprintf(out, outlen, "form=%s kinds=%#x withheld=%zu/%zu", view, c->q.kinds,
-                 c->withheld_consent, c->withheld_confidentiality);
+                 c->withheld.consent, c->withheld.confidentiality);
 }
 
 static void timeline_respond(cdx_disclosure_t *d, cdx_request_t *rq)
@@ -241,8 +221,7 @@ static void h_patients_timeline(cdx_request_t *rq)
     }
     if (rc == 0)
         rc = cdx_app_stored_identity(app, &c->who);
-    cdx_disclosure_t *d = rc == 0 ? cdx_disclose_new(rq, &timeline_read, c) : NULL;
-    if (d == NULL) {
+    if (rc != 0) {
         free(c);
         cdx_respond_overloaded(rq);
         return;
@@ -251,7 +230,7 @@ static void h_patients_timeline(cdx_request_t *rq)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(c->q.now, sizeof c->q.now, "%Y%m%d%H%M%S", &tm);
-    cdx_disclose_run(d);
+    cdx_disclose_start(rq, &timeline_read, c);
 }
 
 const cdx_route_t cdx_timeline_routes[] = {

@@ -69,7 +69,8 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
     EVENT(CDX_AUDIT_PATIENT_QUERY, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
           "the patient index was read: persons by identifier or demographics "
           "(`GET /v1/patients`), or the links (`GET /v1/links`); 0 with the keyed patient hash "
-          "of the first person, 4 when nothing matched or the query string was refused, 8 when "
+          "of the first person, 4 when nothing matched (or only persons the institution may "
+          "see no document of, counted as `withheld`) or the query string was refused, 8 when "
           "refused for the institution's role; the detail gives the route and counts, never "
           "names or ids"),
     EVENT(CDX_AUDIT_CONSENT_RECORD, OK | MINOR | SERIOUS, "110110", "Patient Record", NULL, NULL,

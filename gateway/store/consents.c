@@ -19,26 +19,6 @@ typedef struct put_args {
     int64_t *consent_id;
 } put_args_t;
 
-static int patient_id_of(cdx_registry_t *reg, const char *root, const char *ext, int64_t *id)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(reg, STMT_CONSENT_PATIENT,
-                                "SELECT id FROM patients WHERE root = ?1 AND extension = ?2", &st);
-    if (rc != 0)
-        return rc;
-    int src = cdx_store_bind_text(st, 1, root);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, ext != NULL ? ext : "");
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    else
-        rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "finding a patient");
-    cdx_store_stmt_put(st);
-    return rc;
-}
-
 static int insert_consent(cdx_registry_t *reg, const put_args_t *a, int64_t patient_id)
 {
     char inst[CDX_CONSENT_SCOPE_TEXT], types[CDX_CONSENT_SCOPE_TEXT], ts[32];
@@ -85,7 +65,8 @@ static int put_tx(cdx_registry_t *reg, void *arg)
 {
     put_args_t *a = arg;
     int64_t patient_id = 0;
-    int rc = patient_id_of(reg, a->root, a->ext, &patient_id);
+    int64_t person_id = 0;
+    int rc = cdx_store_patient_find(reg, a->root, a->ext, &patient_id, &person_id, NULL);
     if (rc == 0)
         rc = insert_consent(reg, a, patient_id);
     if (rc != 0)

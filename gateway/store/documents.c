@@ -403,7 +403,7 @@ int cdx_registry_store_document(cdx_registry_t *reg, const cdx_doc_record_t *rec
 
 /* ---- Reading ---------------------------------------------------------- */
 
-static char *column_dup(sqlite3_stmt *st, int col)
+char *cdx_store_column_dup(sqlite3_stmt *st, int col)
 {
     const unsigned char *v = sqlite3_column_text(st, col);
     return v ? strdup((const char *)v) : NULL;
@@ -428,30 +428,25 @@ void cdx_doc_row_cleanup(cdx_doc_row_t *row)
     memset(row, 0, sizeof *row);
 }
 
-#define DOC_COLUMNS                                                                                \
-    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"        \
-    " d.meta_json, i.oid, d.patient_root, d.patient_ext, d.author_oid, d.custodian_oid,"             \
-    " d.type_code, d.confidentiality"
-
-static int read_row(sqlite3_stmt *st, cdx_doc_row_t *row)
+int cdx_store_doc_row_read(sqlite3_stmt *st, cdx_doc_row_t *row)
 {
     memset(row, 0, sizeof *row);
     row->id = sqlite3_column_int64(st, 0);
     const char *uid = (const char *)sqlite3_column_text(st, 1);
     cdx_strlcpy(row->uid, uid ? uid : "", sizeof row->uid);
-    row->unique_id = column_dup(st, 2);
-    row->status = column_dup(st, 3);
-    row->sha256 = column_dup(st, 4);
-    row->normalized_sha256 = column_dup(st, 5);
-    row->mapping_version = column_dup(st, 6);
-    row->meta_json = column_dup(st, 7);
-    row->submitter_oid = column_dup(st, 8);
-    row->patient_root = column_dup(st, 9);
-    row->patient_ext = column_dup(st, 10);
-    row->author_oid = column_dup(st, 11);
-    row->custodian_oid = column_dup(st, 12);
-    row->type_code = column_dup(st, 13);
-    row->confidentiality = column_dup(st, 14);
+    row->unique_id = cdx_store_column_dup(st, 2);
+    row->status = cdx_store_column_dup(st, 3);
+    row->sha256 = cdx_store_column_dup(st, 4);
+    row->normalized_sha256 = cdx_store_column_dup(st, 5);
+    row->mapping_version = cdx_store_column_dup(st, 6);
+    row->meta_json = cdx_store_column_dup(st, 7);
+    row->submitter_oid = cdx_store_column_dup(st, 8);
+    row->patient_root = cdx_store_column_dup(st, 9);
+    row->patient_ext = cdx_store_column_dup(st, 10);
+    row->author_oid = cdx_store_column_dup(st, 11);
+    row->custodian_oid = cdx_store_column_dup(st, 12);
+    row->type_code = cdx_store_column_dup(st, 13);
+    row->confidentiality = cdx_store_column_dup(st, 14);
     if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL) {
         cdx_doc_row_cleanup(row);
         return CDX_ENOMEM;
@@ -481,7 +476,7 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
     memset(out, 0, sizeof *out);
     int rc =
         cdx_store_stmt_get(reg, STMT_DOC_GET,
-                           "SELECT " DOC_COLUMNS ", c.original, c.normalized, d.size"
+                           "SELECT " CDX_STORE_DOC_COLUMNS ", c.original, c.normalized, d.size"
                            " FROM documents AS d"
                            " JOIN institutions AS i ON i.id = d.submitter_id"
                            " JOIN document_content AS c ON c.document_id = d.id WHERE d.uid = ?1",
@@ -496,7 +491,7 @@ int cdx_registry_get_document(cdx_registry_t *reg, const char *uid, int what, cd
     } else if (src != SQLITE_ROW) {
         rc = cdx_store_fail(reg, src, "reading a document");
     } else {
-        rc = read_row(st, out);
+        rc = cdx_store_doc_row_read(st, out);
         if (rc == 0 && what == CDX_DOC_ORIGINAL)
             rc = read_blob(reg, st, 15, sqlite3_column_int64(st, 17), out);
         else if (rc == 0 && what == CDX_DOC_NORMALIZED)
@@ -533,7 +528,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
 {
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_DOC_EACH,
-                                "SELECT " DOC_COLUMNS ", c.original, d.size FROM documents AS d"
+                                "SELECT " CDX_STORE_DOC_COLUMNS ", c.original, d.size FROM documents AS d"
                                 " JOIN institutions AS i ON i.id = d.submitter_id"
                                 " JOIN document_content AS c ON c.document_id = d.id"
                                 " WHERE d.id > ?1 ORDER BY d.id LIMIT ?2",
@@ -551,7 +546,7 @@ int cdx_registry_each_document(cdx_registry_t *reg, int64_t after_id, size_t lim
             break;
         }
         cdx_doc_row_t row;
-        rc = read_row(st, &row);
+        rc = cdx_store_doc_row_read(st, &row);
         if (rc == 0)
             rc = read_blob(reg, st, 15, sqlite3_column_int64(st, 16), &row);
         if (rc == 0)

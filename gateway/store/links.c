@@ -156,30 +156,22 @@ int cdx_registry_links_list(cdx_registry_t *reg, const char *status, int64_t bef
     return 0;
 }
 
-/* The patient row and person of an identity; *pid 0 when unknown. */
+/* The patient row and person of an identity an administrator may name
+ * (never a national id); *pid 0 when unknown. */
 static int identity_find(cdx_registry_t *reg, const char *root, const char *ext, int64_t *pid,
                          int64_t *person)
 {
-    sqlite3_stmt *st = NULL;
+    int64_t id = 0, of = 0;
+    int national = 0;
     *pid = 0;
     *person = 0;
-    int rc = cdx_store_stmt_get(reg, STMT_LINKS_IDENTITY,
-                                "SELECT id, person_id FROM patients WHERE root = ?1 AND"
-                                " extension = ?2 AND national = 0",
-                                &st);
-    if (rc != 0)
-        return rc;
-    int src = cdx_store_bind_text(st, 1, root);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, ext);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-        *pid = sqlite3_column_int64(st, 0);
-        *person = sqlite3_column_int64(st, 1);
+    int rc = cdx_store_patient_find(reg, root, ext, &id, &of, &national);
+    if (rc == CDX_ENOTFOUND || (rc == 0 && national))
+        return 0;
+    if (rc == 0) {
+        *pid = id;
+        *person = of;
     }
-    rc = src == SQLITE_ROW || src == SQLITE_DONE ? 0 : cdx_store_fail(reg, src, "finding a patient");
-    cdx_store_stmt_put(st);
     return rc;
 }
 

@@ -20,11 +20,11 @@
 #include <string.h>
 
 int cdx_store_patient_find(cdx_registry_t *reg, const char *root, const char *ext,
-                           int64_t *patient_id, int64_t *person_id)
+                           int64_t *patient_id, int64_t *person_id, int *national)
 {
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_PATIENT_FIND,
-                                "SELECT id, person_id FROM patients WHERE root = ?1 AND"
+                                "SELECT id, person_id, national FROM patients WHERE root = ?1 AND"
                                 " extension = ?2",
                                 &st);
     if (rc != 0)
@@ -37,6 +37,8 @@ int cdx_store_patient_find(cdx_registry_t *reg, const char *root, const char *ex
     if (src == SQLITE_ROW) {
         *patient_id = sqlite3_column_int64(st, 0);
         *person_id = sqlite3_column_int64(st, 1);
+        if (national != NULL)
+            *national = sqlite3_column_int(st, 2) != 0;
         rc = 0;
     } else {
         rc = src == SQLITE_DONE ? CDX_ENOTFOUND : cdx_store_fail(reg, src, "finding a patient");
@@ -53,7 +55,7 @@ int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *
 {
     sqlite3_stmt *st = NULL;
     *created = 0;
-    int rc = cdx_store_patient_find(reg, root, ext, patient_id, person_id);
+    int rc = cdx_store_patient_find(reg, root, ext, patient_id, person_id, NULL);
     if (rc != CDX_ENOTFOUND)
         return rc;
     char ts[32];
@@ -341,5 +343,5 @@ int cdx_registry_person_of(cdx_registry_t *reg, const char *root, const char *ex
 {
     reg->errmsg[0] = '\0';
     int64_t patient_id = 0;
-    return cdx_store_patient_find(reg, root, ext, &patient_id, person_id);
+    return cdx_store_patient_find(reg, root, ext, &patient_id, person_id, NULL);
 }

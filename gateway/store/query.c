@@ -108,10 +108,8 @@ int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_r
  * ?11 the keyset position, ?12 the limit, ?13.. the types. */
 #define TYPE_PARAM0 13
 #define SQL_FIND                                                                                   \
-    "SELECT d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256,"                    \
-    " d.mapping_version, d.meta_json, i.oid, d.patient_root, d.patient_ext, k.creation_key,"       \
-    " coalesce(d.custodian_oid, d.author_oid, i.oid), d.author_oid, d.custodian_oid, d.type_code," \
-    " d.confidentiality, k.class_code"                                                             \
+    "SELECT " CDX_STORE_DOC_COLUMNS ", k.creation_key,"                                            \
+    " coalesce(d.custodian_oid, d.author_oid, i.oid), k.class_code"                                \
     " FROM documents AS d JOIN document_keys AS k ON k.document_id = d.id"                         \
     " JOIN institutions AS i ON i.id = d.submitter_id"                                             \
     " WHERE d.id IN (SELECT dp.document_id FROM patients AS p"                                     \
@@ -163,12 +161,6 @@ static int bind_query(sqlite3_stmt *st, const cdx_doc_query_t *q)
     return src;
 }
 
-static char *column_dup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    return v ? strdup((const char *)v) : NULL;
-}
-
 static void hit_cleanup(cdx_doc_hit_t *h)
 {
     cdx_doc_row_cleanup(&h->row);
@@ -176,33 +168,20 @@ static void hit_cleanup(cdx_doc_hit_t *h)
     h->institution = NULL;
 }
 
+/* The document row, then the hit's own columns after it. */
 static int read_hit(sqlite3_stmt *st, cdx_doc_hit_t *h)
 {
-    cdx_doc_row_t *row = &h->row;
     memset(h, 0, sizeof *h);
-    row->id = sqlite3_column_int64(st, 0);
-    const char *uid = (const char *)sqlite3_column_text(st, 1);
-    cdx_strlcpy(row->uid, uid ? uid : "", sizeof row->uid);
-    row->unique_id = column_dup(st, 2);
-    row->status = column_dup(st, 3);
-    row->sha256 = column_dup(st, 4);
-    row->normalized_sha256 = column_dup(st, 5);
-    row->mapping_version = column_dup(st, 6);
-    row->meta_json = column_dup(st, 7);
-    row->submitter_oid = column_dup(st, 8);
-    row->patient_root = column_dup(st, 9);
-    row->patient_ext = column_dup(st, 10);
-    const char *key = (const char *)sqlite3_column_text(st, 11);
+    int rc = cdx_store_doc_row_read(st, &h->row);
+    if (rc != 0)
+        return rc;
+    const int col = CDX_STORE_DOC_NCOLUMNS;
+    const char *key = (const char *)sqlite3_column_text(st, col);
     cdx_strlcpy(h->creation_key, key ? key : "", sizeof h->creation_key);
-    h->institution = column_dup(st, 12);
-    row->author_oid = column_dup(st, 13);
-    row->custodian_oid = column_dup(st, 14);
-    row->type_code = column_dup(st, 15);
-    row->confidentiality = column_dup(st, 16);
-    const char *cls = (const char *)sqlite3_column_text(st, 17);
+    h->institution = cdx_store_column_dup(st, col + 1);
+    const char *cls = (const char *)sqlite3_column_text(st, col + 2);
     cdx_strlcpy(h->class_code, cls ? cls : "", sizeof h->class_code);
-    if (row->unique_id == NULL || row->sha256 == NULL || row->meta_json == NULL ||
-        h->institution == NULL) {
+    if (h->institution == NULL) {
         hit_cleanup(h);
         return CDX_ENOMEM;
     }

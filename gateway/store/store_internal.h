@@ -108,7 +108,6 @@ typedef enum stmt_id {
     STMT_LINKS_GET,
     STMT_LINKS_LIST_STATUS,
     STMT_LINKS_LIST_ALL,
-    STMT_LINKS_IDENTITY,
     STMT_LINKS_DECIDE,
     STMT_LINKS_REACHES,
     STMT_LINKS_PERSON_NEW,
@@ -118,7 +117,6 @@ typedef enum stmt_id {
     STMT_PERSONS_IDENTITIES,
     STMT_PERSONS_BY_DEMOG,
     /* consents.c */
-    STMT_CONSENT_PATIENT,
     STMT_CONSENT_INSERT,
     STMT_CONSENT_LIST,
     STMT_CONSENT_CARE,
@@ -307,10 +305,11 @@ int cdx_store_doc_patient_ids_insert(cdx_registry_t *reg, int64_t doc_id,
 
 /* ---- patients.c ------------------------------------------------------- */
 
-/* The patient row and person of an identity (ext NULL is "").  Returns 0,
+/* The patient row and person of an identity (ext NULL is "") and, when
+ * national is not NULL, whether it is a national id.  Returns 0,
  * CDX_ENOTFOUND when the index lacks it, or an error. */
 int cdx_store_patient_find(cdx_registry_t *reg, const char *root, const char *ext,
-                           int64_t *patient_id, int64_t *person_id);
+                           int64_t *patient_id, int64_t *person_id, int *national);
 /* The patient row of identity (root, ext), created with a new person when
  * absent (*created says so). */
 int cdx_store_patient_ensure(cdx_registry_t *reg, const char *root, const char *ext,
@@ -383,6 +382,19 @@ int cdx_store_research_opted_out(cdx_registry_t *reg, int64_t **out, size_t *n);
 int cdx_store_cohort_attrs(cdx_registry_t *reg, const int64_t *persons, size_t n, int32_t *birth,
                            char *sex);
 void cdx_store_civil_ymd(int32_t z, int32_t *ymd);
+
+/* documents.c: the columns of a document row (documents AS d joined with
+ * its submitter, institutions AS i), first in a SELECT, and the row read
+ * from them (the content is not among them).  cdx_store_doc_row_read
+ * returns 0 or CDX_ENOMEM (row cleaned up).  cdx_store_column_dup: a copy
+ * of a text column, NULL for NULL (or out of memory). */
+#define CDX_STORE_DOC_COLUMNS                                                                      \
+    "d.id, d.uid, d.unique_id, d.status, d.sha256, d.normalized_sha256, d.mapping_version,"        \
+    " d.meta_json, i.oid, d.patient_root, d.patient_ext, d.author_oid, d.custodian_oid,"           \
+    " d.type_code, d.confidentiality"
+#define CDX_STORE_DOC_NCOLUMNS 15
+int cdx_store_doc_row_read(sqlite3_stmt *st, cdx_doc_row_t *row);
+char *cdx_store_column_dup(sqlite3_stmt *st, int col);
 
 int cdx_store_document_keys(cdx_registry_t *reg, int64_t doc_id, const cdx_doc_record_t *rec);
 

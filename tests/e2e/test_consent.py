@@ -8,6 +8,9 @@ very restricted one (V).  Riverside (submit, query) asks by the Dasom id:
 - without consent it sees none of Hanbit's documents, the query counts
   them as withheld, and a read of an existing and of a made-up id get the
   same 403 CONSENT_REQUIRED; Hanbit (the owner) sees all of its own;
+- a patient lookup by an institution that may see none of the person's
+  documents answers as for an unknown identity; a query's page fills up
+  past withheld documents, reading at most four rows per entry asked;
 - only the home institution records consent (403 CONSENT_FORBIDDEN,
   audited); a malformed body is 422 CONSENT_INVALID naming the member;
 - a permit opens N (not R without a care relationship, never V); a scope
@@ -118,6 +121,12 @@ def find(inst="riverside", ident=D_ID, headers=""):
     return r.json()
 
 
+def find_page(query, inst="riverside", ident=D_ID):
+    r = get("/v1/documents?patient=%s&%s" % (pid(ident), query), inst)
+    assert r.status == 200, (r, r.body[:400])
+    return r.json()
+
+
 def names(answer):
     back = {v: k for k, v in DOCS.items()}
     return sorted(back.get(d["id"], d["id"]) for d in answer["documents"])
@@ -191,6 +200,58 @@ class TestA_NoConsent(unittest.TestCase):
         self.assertEqual([(r[1], r[2], r[3], r[4]) for r in rows],
                          [("document.read", 8, RIVERSIDE, DOCS["h_lab"])])
         self.assertIn("code=CONSENT_REQUIRED", rows[0][5])
+
+
+    def test_patient_lookup_answers_as_for_nobody(self):
+        """Riverside may see none of the person's documents: the lookup
+        answers as for an identity no document carries; only the audit
+        record says a person was left out.  Its owners find it."""
+        seq0 = cdxtest.audit_max_seq(GW)
+        r = get("/v1/patients?identifier=" + pid(D_ID))
+        nobody = get("/v1/patients?identifier=" + pid((D_ID[0], "NOBODY-" + TAG)))
+        self.assertEqual((r.status, nobody.status), (200, 200), (r, nobody))
+        self.assertEqual(r.json(), {"persons": []})
+        self.assertEqual(r.json(), nobody.json())
+        def lookups():
+            got = [x for x in cdxtest.audit_since(GW, seq0) if x[1] == "patient.query"]
+            return got if len(got) >= 2 else None
+        rows = wait_for(lookups, what="both lookups' audit records")
+        self.assertEqual(sorted((x[2], x[3], x[5]) for x in rows),
+                         [(4, RIVERSIDE, "route=patients.query by=identifier persons=0"),
+                          (4, RIVERSIDE,
+                           "route=patients.query by=identifier persons=0 withheld=1")])
+        for owner in ("hanbit", "dasom"):
+            r = get("/v1/patients?identifier=" + pid(D_ID), owner)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(len(r.json()["persons"]), 1, (owner, r.json()))
+
+    def test_page_fills_past_withheld(self):
+        """Hanbit pages through its patient one entry at a time: the Dasom
+        document, newest and withheld without consent, leaves no page
+        empty while Hanbit's own documents remain."""
+        seen, withheld, cursor = [], 0, ""
+        for _ in range(10):
+            r = get("/v1/documents?patient=%s&limit=1%s" % (pid(H_ID), cursor), "hanbit")
+            self.assertEqual(r.status, 200, r)
+            a = r.json()
+            withheld += a.get("withheld", {}).get("consent", 0)
+            seen += names(a)
+            if "next" not in a:
+                break
+            self.assertEqual(a["count"], 1, a)
+            cursor = "&cursor=" + urllib.parse.quote(a["next"], safe="")
+        self.assertEqual(sorted(seen), ["h_dis", "h_lab", "h_r", "h_v"])
+        self.assertEqual(withheld, 1)
+
+    def test_page_read_is_bounded(self):
+        """Riverside sees none of the person's five documents: a page of
+        one entry reads at most four rows, then hands out a cursor."""
+        a = find_page("limit=1")
+        self.assertEqual((a["count"], sum(a["withheld"].values())), (0, 4), a)
+        self.assertIn("next", a)
+        b = find_page("limit=1&cursor=" + urllib.parse.quote(a["next"], safe=""))
+        self.assertEqual((b["count"], sum(b["withheld"].values())), (0, 1), b)
+        self.assertNotIn("next", b)
 
 
 class TestB_Recording(unittest.TestCase):

@@ -72,6 +72,9 @@ def push(inst, ext, doc_ext=None):
                                doc_ext=doc_ext or "LINKS-%d-%d" % (os.getpid(), _n[0]))
     r = cdxtest.post_document(GW, body, CERTS[inst])
     assert r.status in (200, 201), r
+    # The patient's consent, so that the query-only institution may find
+    # the person (a lookup is under the access decision).
+    cdxtest.permit_all(GW, CERTS[inst], ("%s.1" % oid, ext))
     return body
 
 

@@ -44,6 +44,8 @@
 #define CDX_DISCLOSE_H
 
 #include "cdx/api/app.h"
+#include <jansson.h>
+
 #include "cdx/domain/access.h"
 #include "cdx/net/server.h"
 #include "cdx/store/writer.h"
@@ -170,6 +172,26 @@ int cdx_disclose_load_person(cdx_disclosure_t *d, cdx_registry_t *reg, int64_t p
  * (owner < consent < break-glass) and records the consent relied on. */
 cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_target_t *t);
 
+/* Worker thread: the decision on one document of the loaded person as
+ * cdx_registry_person_documents lists it (cdx_disclose_decide). */
+cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc_access_t *a);
+
+/* Worker thread: the same for a document row the registry read. */
+cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc_row_t *row);
+
+/* What a query or a timeline left out, by class (cdx_access_withheld_class). */
+typedef struct cdx_withheld {
+    size_t consent;
+    size_t confidentiality;
+} cdx_withheld_t;
+
+/* Counts the refused decision dec into w under its class. */
+void cdx_withheld_count(cdx_withheld_t *w, const cdx_access_decision_t *dec);
+
+/* Sets "withheld": {"consent": N, "confidentiality": N} on answer, each
+ * count only when not 0, nothing when nothing was withheld. */
+void cdx_withheld_json(const cdx_withheld_t *w, json_t *answer);
+
 /* Worker thread, for the endpoints of one document: after reading row
  * (rc the read's result), loads its person and decides.  Returns 0 when
  * it may be disclosed, CDX_EDENIED with d->decision set when refused or
@@ -177,6 +199,18 @@ cdx_access_decision_t cdx_disclose_decide(cdx_disclosure_t *d, const cdx_access_
  * rc when the read failed otherwise. */
 int cdx_disclose_check_row(cdx_disclosure_t *d, cdx_registry_t *reg, int rc,
                            const cdx_doc_row_t *row);
+
+/* Worker thread, for the endpoints of one document: reads the document
+ * d->target_id (what: CDX_DOC_META_ONLY, _ORIGINAL or _NORMALIZED) into
+ * row (the caller cleans it up) and decides on it with
+ * cdx_disclose_check_row; sets d->patient_key when it is disclosed or
+ * refused for its person.  Returns what cdx_disclose_check_row returns. */
+int cdx_disclose_read_document(cdx_disclosure_t *d, cdx_registry_t *reg, int what,
+                               cdx_doc_row_t *row);
+
+/* Loop thread: the answer of a document endpoint to an id no document
+ * has, or to one that cannot be an id (404 DOCUMENT_NOT_FOUND). */
+void cdx_disclose_respond_no_document(const cdx_disclosure_t *d, cdx_request_t *rq);
 
 /* Copies the route's {id} parameter into out when it is a well-formed
  * registry id (32 lower-case hex digits) and returns 1; else leaves out
@@ -188,6 +222,10 @@ int cdx_disclose_target_id(const cdx_route_params_t *params, char out[33]);
  * Returns NULL when out of memory (the caller answers 503). */
 cdx_disclosure_t *cdx_disclose_new(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint,
                                    void *ctx);
+
+/* Loop thread: cdx_disclose_new and cdx_disclose_run, or, when out of
+ * memory, endpoint->free_ctx(ctx) and 503 OVERLOADED. */
+void cdx_disclose_start(cdx_request_t *rq, const cdx_disclose_endpoint_t *endpoint, void *ctx);
 
 /* Runs the sequence from step 3; d belongs to the sequence from now on
  * and is freed by io->finish when it is over. */

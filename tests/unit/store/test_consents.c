@@ -12,8 +12,9 @@
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
-#define INST "2.25.7"
+#define INST CDX_TEST_SUBMITTER
 #define OTHER "2.25.8"
 #define L1 "2.25.7.1"
 #define L2 "2.25.8.1"
@@ -25,19 +26,7 @@ static cdx_registry_t *reg;
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024], err[512];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "consents") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    remove(dbpath);
-    if (cdx_registry_open(dbpath, &reg, err, sizeof err) != 0)
-        return -1;
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, INST);
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    return cdx_registry_put_institution(reg, &inst, "test");
+    return cdx_test_registry_new("consents", dbpath, sizeof dbpath, &reg);
 }
 
 static int teardown(void **state)

@@ -15,30 +15,20 @@
 #include "cdx/store/registry.h"
 #include "cdx/store/writer.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 static char dbpath[1200];
 
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "docs") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    return 0;
+    return cdx_test_registry_path("docs", dbpath, sizeof dbpath);
 }
 
 static cdx_registry_t *open_reg(void)
 {
-    char err[512];
     cdx_registry_t *reg = NULL;
-    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, "2.25.7");
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+    assert_int_equal(cdx_test_registry_open(dbpath, &reg), 0);
     return reg;
 }
 

@@ -17,8 +17,9 @@
 #include "cdx/domain/match.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
-#define INST "2.25.7"
+#define INST CDX_TEST_SUBMITTER
 #define L1 "2.25.7.1" /* local id roots of two institutions */
 #define L2 "2.25.8.1"
 #define NAT "2.25.99"
@@ -29,25 +30,13 @@ static char dbpath[1200];
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "patients") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    remove(dbpath);
-    return 0;
+    return cdx_test_registry_path("patients", dbpath, sizeof dbpath);
 }
 
 static cdx_registry_t *open_reg(void)
 {
-    char err[512];
     cdx_registry_t *reg = NULL;
-    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, INST);
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+    assert_int_equal(cdx_test_registry_open(dbpath, &reg), 0);
     return reg;
 }
 

@@ -15,17 +15,14 @@
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 static char dbpath[1200];
 
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "person_facts") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    return 0;
+    return cdx_test_registry_path("person_facts", dbpath, sizeof dbpath);
 }
 
 static void store(cdx_registry_t *reg, const char *id, const char *replaces,
@@ -64,15 +61,8 @@ static size_t count_doc(const cdx_tl_fact_t *rows, size_t n, const char *uid)
 static void test_person_facts(void **state)
 {
     (void)state;
-    char err[512];
     cdx_registry_t *reg = NULL;
-    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, "2.25.7");
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+    assert_int_equal(cdx_test_registry_open(dbpath, &reg), 0);
 
     static const char *const both[] = {"2.25.7.1", "P-1", "2.25.9", "X"};
     static const char *const second[] = {"2.25.9", "X"};

@@ -14,6 +14,7 @@
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 static char dbpath[1200];
 static cdx_registry_t *reg;
@@ -22,18 +23,7 @@ static int seq;
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024], err[512];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "query") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    if (cdx_registry_open(dbpath, &reg, err, sizeof err) != 0)
-        return -1;
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, "2.25.7");
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    return cdx_registry_put_institution(reg, &inst, "test");
+    return cdx_test_registry_new("query", dbpath, sizeof dbpath, &reg);
 }
 
 static int teardown(void **state)

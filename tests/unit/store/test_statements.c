@@ -12,6 +12,7 @@
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,16 +34,10 @@ static int group_teardown(void **state)
 
 static cdx_registry_t *open_reg(void)
 {
-    char path[1200], err[512];
+    char path[1200];
     cdx_registry_t *reg = NULL;
     snprintf(path, sizeof path, "%s/db%d/registry.db", tmpdir, ++db_counter);
-    assert_int_equal(cdx_registry_open(path, &reg, err, sizeof err), 0);
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, "2.25.7");
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    assert_int_equal(cdx_registry_put_institution(reg, &inst, "test"), 0);
+    assert_int_equal(cdx_test_registry_open(path, &reg), 0);
     return reg;
 }
 

@@ -1,0 +1,58 @@
+/* A scratch registry for the store's unit tests: registry.db in a fresh
+ * scratch folder, opened with the one submitting institution the tests'
+ * documents name (CDX_TEST_SUBMITTER, "Test Clinic"). */
+#ifndef CDX_TEST_REGISTRY_H
+#define CDX_TEST_REGISTRY_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cdx/store/registry.h"
+#include "cdx_test.h"
+
+#define CDX_TEST_SUBMITTER "2.25.7"
+
+/* Fills path with "<a new scratch folder named prefix-...>/registry.db".
+ * Returns 0 or -1. */
+static inline int cdx_test_registry_path(const char *prefix, char *path, size_t n)
+{
+    char dir[1024];
+    if (cdx_test_scratch_dir(dir, sizeof dir, prefix) != 0)
+        return -1;
+    int w = snprintf(path, n, "%s/registry.db", dir);
+    return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+/* Opens (creating) the registry at path and registers the submitting
+ * institution.  Returns 0 with *out set, or -1 (*out NULL). */
+static inline int cdx_test_registry_open(const char *path, cdx_registry_t **out)
+{
+    char err[512];
+    *out = NULL;
+    cdx_registry_t *reg = NULL;
+    if (cdx_registry_open(path, &reg, err, sizeof err) != 0)
+        return -1;
+    cdx_institution_t inst;
+    memset(&inst, 0, sizeof inst);
+    strcpy(inst.oid, CDX_TEST_SUBMITTER);
+    strcpy(inst.name, "Test Clinic");
+    inst.roles = CDX_ROLE_SUBMIT;
+    if (cdx_registry_put_institution(reg, &inst, "test") != 0) {
+        cdx_registry_close(reg);
+        return -1;
+    }
+    *out = reg;
+    return 0;
+}
+
+/* Both: a registry at a new scratch path (into path).  0 or -1. */
+static inline int cdx_test_registry_new(const char *prefix, char *path, size_t n,
+                                        cdx_registry_t **out)
+{
+    *out = NULL;
+    if (cdx_test_registry_path(prefix, path, n) != 0)
+        return -1;
+    return cdx_test_registry_open(path, out);
+}
+
+#endif
