@@ -177,6 +177,9 @@ typedef struct cdx_ingest_change {
     size_t nreferred;
     size_t nunknown;
     char unknown[CDX_INGEST_MAX_RECIPIENTS][128];
+    /* Subscriptions (apply_store, a new document only): the deliveries
+     * created for subscribers of its person (cdx/domain/subscription.h). */
+    size_t nsubscribed;
 } cdx_ingest_change_t;
 
 /* Stores an accepted document (cdx_registry_store_document) with its
