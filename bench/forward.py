@@ -30,7 +30,9 @@ the subscriber (so a matching subscription makes a delivery, which the
 delivery worker then sends to a receiver during the push).  The N
 subscriptions are for persons 0..N-1 (those under PERSONS have documents
 in the push), every other one to the pushed documents' type and the rest
-to another type.
+to another type; a third variant holds the N subscriptions with none to
+the pushed type (the cost of looking them up and deciding, without the
+deliveries that the worker then sends during the push).
 
 Everything listens on 127.0.0.1 and stops on exit."""
 import argparse
@@ -169,21 +171,22 @@ def load(gw, pki, docs_dir, count, label, json_out):
         return json.loads(f.read().strip().splitlines()[-1])
 
 
-def ingest_scenario(pki, subs, docs, persons, kb, rnd):
-    """One timed push of docs documents with subs subscriptions held."""
+def ingest_scenario(pki, subs, docs, persons, kb, rnd, matching=True):
+    """One timed push of docs documents with subs subscriptions held (matching
+    False: none of them matches a pushed document's type)."""
     import cdxtest
     from cdxreceiver import Receiver, issue_server_cert
     import urllib.parse
     if not hasattr(pki, "bench_sub"):
         pki.bench_sub = pki.ca.issue("bench-subscriber")
         pki.bench_sender = getattr(pki, "bench_sender", None) or pki.ca.issue("bench-sender")
-    cert = issue_server_cert(pki.ca, "bench-sub-%d-%d" % (subs, rnd),
+    cert = issue_server_cert(pki.ca, "bench-sub-%d-%d-%d" % (subs, int(matching), rnd),
                              "DNS:localhost,IP:127.0.0.1,URI:urn:oid:" + SUB)
     rcv = Receiver(cert.crt, cert.key, pki.ca.crt).start()
     insts = [cdxtest.Institution(A, "Hospital A", pki.good, roles="submit"),
              cdxtest.Institution(SUB, "Subscriber", pki.bench_sub, roles="query",
                                  endpoint="https://127.0.0.1:%d/v1/documents" % rcv.port)]
-    name = "bench-ingest-%d-%d" % (subs, rnd)
+    name = "bench-ingest-%d-%d-%d" % (subs, int(matching), rnd)
     gw = cdxtest.Gateway(pki, name=name, institutions=insts, settings={
         "log_level": "info", "delivery_poll_ms": 50,
         "delivery_cert": pki.bench_sender.crt, "delivery_key": pki.bench_sender.key,
@@ -209,12 +212,12 @@ def ingest_scenario(pki, subs, docs, persons, kb, rnd):
         t0 = time.monotonic()
         with cdxtest.Conn.open(gw, cert=pki.bench_sub) as c:
             for k in range(subs):
-                types = ["34133-9"] if k % 2 == 0 else ["11488-4"]
+                types = ["34133-9"] if matching and k % 2 == 0 else ["11488-4"]
                 r = call(c, "POST", "/v1/subscriptions",
                          {"patient": "%s.1|BP-%d" % (A, k), "types": types})
                 assert r.status == 201, r
         subs_s = time.monotonic() - t0
-        label = "ingest-subs-%d" % subs
+        label = "ingest-subs-%d%s" % (subs, "" if matching or not subs else "-none-matching")
         res = load(gw, pki, push_dir, docs, label, os.path.join(gw.dir, "push.json"))
         made = cdxtest.registry_query(gw, "SELECT count(*) FROM deliveries"
                                       " WHERE reason = 'subscription'")[0][0]
@@ -231,8 +234,8 @@ def ingest_main(a):
     pki = cdxtest.shared_pki()
     runs = []
     for rnd in range(a.rounds):
-        for subs in (0, a.subscriptions):
-            r = ingest_scenario(pki, subs, a.docs, a.persons, a.kb, rnd)
+        for subs, matching in ((0, True), (a.subscriptions, False), (a.subscriptions, True)):
+            r = ingest_scenario(pki, subs, a.docs, a.persons, a.kb, rnd, matching)
             line = {k: r.get(k) for k in ("label", "round", "subscriptions", "docs", "seconds",
                                           "docs_per_s", "created", "latency_ms", "status",
                                           "subscription_deliveries", "subscriptions_create_s")}

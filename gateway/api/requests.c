@@ -86,7 +86,9 @@ static int read_time(json_t *v, const char *name, char key[16], cdx_param_error_
              "'%s' must be an HL7 timestamp (2026, 20261104) or an ISO 8601 date or date-time "
              "(2026-11-04, 2026-11-04T15:30:00+09:00)",
              name);
-    return invalid(e, 400, json_is_string(v) ? "DATE_INVALID" : "REQUEST_BODY_INVALID", name, detail);
+    if (!json_is_string(v))
+        return invalid(e, 400, "REQUEST_BODY_INVALID", name, detail);
+    return invalid(e, 400, "DATE_INVALID", name, detail);
 }
 
 int cdx_request_body_parse(const char *body, size_t len, int with_range, cdx_request_body_t *out,
@@ -448,7 +450,9 @@ static json_t *get_json(const get_ctx_t *c)
         delivered += strcmp(x->state, "delivered") == 0;
         dead += strcmp(x->state, "dead") == 0;
     }
-    json_t *body = json_pack("{s:s, s:{s:s, s:s}, s:o, s:s*, s:s*, s:s, s:I, s:{s:I, s:I, s:I}, s:o}",
+    static const char *const shape =
+        "{s:s, s:{s:s, s:s}, s:o, s:s*, s:s*, s:s, s:I, s:{s:I, s:I, s:I}, s:o}";
+    json_t *body = json_pack(shape,
                              "id", r->uid, "patient", "root", r->patient_root, "extension",
                              r->patient_ext, "types", types_json(r->types), "from",
                              r->from_key[0] ? r->from_key : NULL, "to",
