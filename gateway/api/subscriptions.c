@@ -99,7 +99,9 @@ static void sub_written(cdx_write_req_t *req, int status)
         cdx_respond_problem(rq, 409, "SUBSCRIPTION_LIMIT", detail, NULL);
     } else if (job->deleting) {
         CDX_INFO("subscription.deleted", "req=%s subscription=%s", rq->id, job->sub.uid);
-        cdx_respond(rq, 204, NULL, NULL, 0, NULL);
+        char body[96];
+        int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"status\":\"ended\"}", job->sub.uid);
+        cdx_respond(rq, 200, "application/json", body, (size_t)n, NULL);
     } else {
         CDX_INFO("subscription.created", "req=%s subscription=%s patient=%s", rq->id,
                  job->sub.uid, job->sub.patient_key);

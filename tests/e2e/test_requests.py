@@ -190,7 +190,7 @@ class RequestTest(unittest.TestCase):
         r = post_json("/v1/requests", "good", {"patient": patient("RQ-P3")})
         self.assertEqual(r.status, 403, r)
         self.assertEqual(cdxtest.curl(GW, "/v1/subscriptions/" + sid, cert="req_c",
-                                      method="DELETE").status, 204)
+                                      method="DELETE").status, 200)
         n = cdxtest.registry_query(GW, "SELECT count(*) FROM audit WHERE event ="
                                    " 'subscription.delete' AND outcome = 0 AND detail = ?",
                                    ("subscription=" + sid,))
@@ -221,12 +221,13 @@ class RequestTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         gsid = json.loads(r.body)["id"]
         r = cdxtest.curl(GW, "/v1/subscriptions/" + sid, cert="req_c", method="DELETE")
-        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(json.loads(r.body), {"id": sid, "status": "ended"})
         after = store("RQ-D3", "RQ-P4", SUMMARY)
         self.assertIsNone(delivery(after, C))
         self.assertIsNone(delivery(after, G))
         self.assertEqual(cdxtest.curl(GW, "/v1/subscriptions/" + gsid, cert="req_g",
-                                      method="DELETE").status, 204)
+                                      method="DELETE").status, 200)
         n = cdxtest.registry_query(GW, "SELECT count(*) FROM audit WHERE event ="
                                    " 'subscription.create' AND outcome = 0")
         self.assertGreaterEqual(n[0][0], 2)
@@ -274,7 +275,7 @@ class RequestTest(unittest.TestCase):
         problem(self, r, 409, "SUBSCRIPTION_LIMIT")
         # Ending one makes room again.
         self.assertEqual(cdxtest.curl(GW, "/v1/subscriptions/" + made[0], cert="req_g",
-                                      method="DELETE").status, 204)
+                                      method="DELETE").status, 200)
         r = post_json("/v1/subscriptions", "req_g", {"patient": patient("RQ-CAP-X")})
         self.assertEqual(r.status, 201, r)
         for sid in made[1:] + [json.loads(r.body)["id"]]:

@@ -5,7 +5,7 @@
  *   GET    /v1/requests/{id}       (query) one of the caller's requests
  *   POST   /v1/subscriptions       (query) a subscription: 201
  *   GET    /v1/subscriptions       (query) the caller's subscriptions
- *   DELETE /v1/subscriptions/{id}  (query) ends one of them: 204
+ *   DELETE /v1/subscriptions/{id}  (query) ends one of them: 200
  *
  * Responsible for: reading the bodies (cdx_request_body_parse, pure), the
  * checks before any read (a delivery endpoint registered), a record
