@@ -709,7 +709,7 @@ int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
 
 /* The deliveries the subscriptions of a new document's person cause, in
  * its transaction. */
-static int ingest_subscriptions(cdx_registry_t *reg, cdx_ingest_change_t *c)
+int cdx_ingest_subscriptions(cdx_registry_t *reg, cdx_ingest_change_t *c)
 {
     const cdx_ingest_t *in = c->in;
     struct timespec ts;
@@ -764,7 +764,7 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
     else if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->refer)
         rc = cdx_ingest_refer(reg, c);
     if (rc == 0 && c->outcome == CDX_STORE_CREATED)
-        rc = ingest_subscriptions(reg, c);
+        rc = cdx_ingest_subscriptions(reg, c);
     if (rc != 0 || c->outcome != CDX_STORE_CREATED || c->in->consent_kind == CDX_CONSENT_DOC_NONE)
         return rc;
     /* A consent document becomes the patient's consent record, in the same
