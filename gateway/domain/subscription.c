@@ -57,6 +57,24 @@ static void now_key(int64_t now_ms, char out[16])
     strftime(out, 16, "%Y%m%d%H%M%S", &tm);
 }
 
+cdx_access_decision_t cdx_requested_decide(const char *oid, unsigned roles, const char *purpose,
+                                           const cdx_access_target_t *t,
+                                           const cdx_access_person_t *p, const char *now_key)
+{
+    cdx_institution_t who;
+    memset(&who, 0, sizeof who);
+    cdx_strlcpy(who.oid, oid, sizeof who.oid);
+    who.roles = roles;
+    cdx_access_request_t rq = {
+        .institution = &who,
+        .role_needed = CDX_ROLE_QUERY,
+        .purpose = cdx_purpose_find(purpose != NULL && purpose[0] ? purpose : CDX_PURPOSE_DEFAULT),
+        .target = t,
+        .person = p,
+        .now_key = now_key};
+    return cdx_access_decide(&rq);
+}
+
 /* Whether subscriber s may see doc of person now (the query's decision). */
 static int may_see(cdx_registry_t *reg, const cdx_subscription_t *s, int64_t person,
                    const cdx_subscribed_doc_t *doc, const char *key, int *allow)
@@ -68,10 +86,6 @@ static int may_see(cdx_registry_t *reg, const cdx_subscription_t *s, int64_t per
                                         CDX_ARRAY_SIZE(consents), &nconsents, &care, &glass);
     if (rc != 0)
         return rc;
-    cdx_institution_t who;
-    memset(&who, 0, sizeof who);
-    cdx_strlcpy(who.oid, s->institution_oid, sizeof who.oid);
-    who.roles = CDX_ROLE_QUERY;
     cdx_access_target_t t = {.submitter_oid = doc->submitter_oid,
                              .author_oid = doc->author_oid,
                              .custodian_oid = doc->custodian_oid,
@@ -79,14 +93,8 @@ static int may_see(cdx_registry_t *reg, const cdx_subscription_t *s, int64_t per
                              .confidentiality = doc->confidentiality};
     /* A subscription stands on consent, never on a break-glass time box. */
     cdx_access_person_t p = {consents, nconsents, care, 0};
-    cdx_access_request_t rq = {.institution = &who,
-                               .role_needed = CDX_ROLE_QUERY,
-                               .purpose = cdx_purpose_find(s->purpose[0] ? s->purpose
-                                                                         : CDX_PURPOSE_DEFAULT),
-                               .target = &t,
-                               .person = &p,
-                               .now_key = key};
-    *allow = cdx_access_decide(&rq).allow;
+    *allow = cdx_requested_decide(s->institution_oid, CDX_ROLE_QUERY, s->purpose, &t, &p, key)
+                 .allow;
     return 0;
 }
 

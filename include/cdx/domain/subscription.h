@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdx/domain/access.h"
 #include "cdx/store/registry.h"
 
 /* 1 when code is a LOINC code: 1 to 7 digits, '-', the check digit (mod
@@ -30,6 +31,15 @@ int cdx_loinc_valid(const char *code);
 /* 1 when type is one of the comma-separated codes of types ("" or NULL
  * types: any type; a NULL type matches only then). */
 int cdx_types_match(const char *types, const char *type);
+
+/* The decision on sending a document to the institution that asked for it
+ * (a record request or a subscription), as GET /v1/documents decides for
+ * it: cdx_access_decide with the query role, purpose (NULL: TREAT), the
+ * person p and the document t.  The delivery worker decides so again
+ * before each attempt of such a delivery. */
+cdx_access_decision_t cdx_requested_decide(const char *oid, unsigned roles, const char *purpose,
+                                           const cdx_access_target_t *t,
+                                           const cdx_access_person_t *p, const char *now_key);
 
 /* A document just stored, as the subscriptions see it (borrowed). */
 typedef struct cdx_subscribed_doc {

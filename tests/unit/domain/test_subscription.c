@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
 
 #include "cdx/domain/subscription.h"
 #include "cdx_test.h"
@@ -37,11 +38,45 @@ static void test_types_match(void **state)
     assert_false(cdx_types_match("11488-4", ""));
 }
 
+/* What an institution asked for is decided as its query would be. */
+static void test_requested_decide(void **state)
+{
+    (void)state;
+    cdx_consent_t permit;
+    memset(&permit, 0, sizeof permit);
+    permit.id = 7;
+    permit.permit = 1;
+    permit.research = -1;
+    permit.ninstitutions = 1;
+    strcpy(permit.institutions[0], "2.25.8");
+    cdx_access_person_t with = {&permit, 1, 0, 0};
+    cdx_access_person_t none = {NULL, 0, 0, 1};
+    cdx_access_target_t t = {.submitter_oid = "2.25.7", .custodian_oid = "2.25.7",
+                             .type_code = "34133-9", .confidentiality = "N"};
+    const char *now = "20260101000000";
+    cdx_access_decision_t d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    assert_true(d.allow);
+    d = cdx_requested_decide("2.25.9", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, CDX_ACCESS_CONSENT_REQUIRED);
+    /* An open break-glass time box counts only for the purpose that asks. */
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "TREAT", &t, &none, now);
+    assert_true(d.allow);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_SUBMIT, NULL, &t, &with, now);
+    assert_int_equal(d.reason, CDX_ACCESS_ROLE_MISSING);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "NOSUCH", &t, &with, now);
+    assert_int_equal(d.reason, CDX_ACCESS_PURPOSE_UNKNOWN);
+    t.confidentiality = "V";
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    assert_int_equal(d.reason, CDX_ACCESS_CONFIDENTIALITY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loinc),
         cmocka_unit_test(test_types_match),
+        cmocka_unit_test(test_requested_decide),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
