@@ -281,6 +281,32 @@ class RequestTest(unittest.TestCase):
         for sid in made[1:] + [json.loads(r.body)["id"]]:
             cdxtest.curl(GW, "/v1/subscriptions/" + sid, cert="req_g", method="DELETE")
 
+    def test_g_a_narrower_consent_stops_a_pending_request_delivery(self):
+        uid = store("RQ-G1", "RQ-P7")
+        r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P7"),
+                                {"decision": "permit", "scope": {"institutions": [C]}})
+        self.assertEqual(r.status, 201, r)
+        rcv = RECV[C]
+        rcv.set_mode("429")  # asks to wait: the delivery stays pending
+        try:
+            r = post_json("/v1/requests", "req_c", {"patient": patient("RQ-P7")})
+            self.assertEqual(json.loads(r.body)["documents"], [uid])
+            wait_for(lambda: cdxtest.registry_query(
+                GW, "SELECT attempts FROM deliveries WHERE document_uid = ? AND destination = ?",
+                (uid, C))[0][0] >= 1, timeout=15, what="a first attempt")
+            # The patient's newer permit names G only: nothing denies C, but
+            # nothing allows it any more either.
+            r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P7"),
+                                    {"decision": "permit", "scope": {"institutions": [G]}})
+            self.assertEqual(r.status, 201, r)
+            rcv.set_mode("ok")
+            wait_for(lambda: delivery(uid, C)[0] == "dead", timeout=20, what="the delivery dead")
+            err = cdxtest.registry_query(GW, "SELECT last_error FROM deliveries WHERE"
+                                         " document_uid = ? AND destination = ?", (uid, C))
+            self.assertIn("consent", err[0][0])
+        finally:
+            rcv.set_mode("ok")
+
 
 if __name__ == "__main__":
     cdxtest.main()
