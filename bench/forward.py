@@ -3,6 +3,7 @@
 loopback, and what a hanging receiver costs a healthy one.
 
     bench/forward.py [--bin build/default/cdxgw] [--docs 300] [--kb 100] [--json OUT]
+    bench/forward.py --subscriptions 1000 [--docs 400] [--persons 200] [--rounds 2]
 
 For each scenario: a fresh registry gets DOCS referrals of about KB KB
 each (loaded with `cdxgw import`, which writes each delivery in the
@@ -19,6 +20,19 @@ tell which side was the bottleneck.
   healthy  DOCS/10 deliveries to one receiver (baseline of the next)
   hanging  the same DOCS/10 to that receiver while DOCS/10 more go to a
            receiver that reads each request and never answers
+
+With --subscriptions N, the ingest instead: cdxgw-load pushes DOCS
+documents of about KB KB over HTTPS (8 keep-alive connections, closed
+loop) to a gateway whose subscriber holds N subscriptions, against the
+same gateway with none, alternated ROUNDS times.  Before each timed push,
+one document of each of PERSONS persons is stored and the persons permit
+the subscriber (so a matching subscription makes a delivery, which the
+delivery worker then sends to a receiver during the push).  The N
+subscriptions are for persons 0..N-1 (those under PERSONS have documents
+in the push), every other one to the pushed documents' type and the rest
+to another type; a third variant holds the N subscriptions with none to
+the pushed type (the cost of looking them up and deciding, without the
+deliveries that the worker then sends during the push).
 
 Everything listens on 127.0.0.1 and stops on exit."""
 import argparse
@@ -122,17 +136,133 @@ def scenario(name, plan, kb, hang=()):
             "receivers_cpu_s": round(rcv_cpu, 2)}
 
 
+SUB = "2.25.3100"
+
+
+def big_document(i, patient_ext, kb):
+    """A document of hospital A of about kb KB for patient_ext, addressed to nobody."""
+    import cdxtest
+    para = "<paragraph>%s</paragraph>" % ("Findings were discussed with the patient. " * 20)
+    n = max(1, kb * 1024 // len(para))
+    body = ("<component><structuredBody><component><section>"
+            "<code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/><title>Notes</title>"
+            "<text>" + para * n + "</text></section></component></structuredBody></component>"
+            ).encode()
+    return cdxtest.minimal_cda(custodian_oid=A, doc_ext="ING-%d" % i, patient_ext=patient_ext,
+                               body=body)
+
+
+def call(conn, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    conn.send(("%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (method, path, len(data))).encode() + data)
+    return conn.read_response(timeout=60)
+
+
+def load(gw, pki, docs_dir, count, label, json_out):
+    import cdxtest
+    tool = os.path.join(os.path.dirname(cdxtest.BIN), "cdxgw-load")
+    cmd = [tool, "--target", "127.0.0.1:%d" % gw.port, "--cacert", pki.ca.crt,
+           "--cert", pki.good.crt, "--key", pki.good.key, "--docs", docs_dir,
+           "--connections", "8", "--count", str(count), "--pid", str(gw.proc.pid),
+           "--label", label, "--quiet", "--json", json_out]
+    cdxtest.run(cmd, timeout=900)
+    with open(json_out) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
+
+
+def ingest_scenario(pki, subs, docs, persons, kb, rnd, matching=True):
+    """One timed push of docs documents with subs subscriptions held (matching
+    False: none of them matches a pushed document's type)."""
+    import cdxtest
+    from cdxreceiver import Receiver, issue_server_cert
+    import urllib.parse
+    if not hasattr(pki, "bench_sub"):
+        pki.bench_sub = pki.ca.issue("bench-subscriber")
+        pki.bench_sender = getattr(pki, "bench_sender", None) or pki.ca.issue("bench-sender")
+    cert = issue_server_cert(pki.ca, "bench-sub-%d-%d-%d" % (subs, int(matching), rnd),
+                             "DNS:localhost,IP:127.0.0.1,URI:urn:oid:" + SUB)
+    rcv = Receiver(cert.crt, cert.key, pki.ca.crt).start()
+    insts = [cdxtest.Institution(A, "Hospital A", pki.good, roles="submit"),
+             cdxtest.Institution(SUB, "Subscriber", pki.bench_sub, roles="query",
+                                 endpoint="https://127.0.0.1:%d/v1/documents" % rcv.port)]
+    name = "bench-ingest-%d-%d-%d" % (subs, int(matching), rnd)
+    gw = cdxtest.Gateway(pki, name=name, institutions=insts, settings={
+        "log_level": "info", "delivery_poll_ms": 50,
+        "delivery_cert": pki.bench_sender.crt, "delivery_key": pki.bench_sender.key,
+        "subscriptions_max_per_institution": max(1000, subs),
+        "match_link_threshold": "1000", "match_review_threshold": "999"})
+    seed_dir, push_dir = os.path.join(gw.dir, "seed"), os.path.join(gw.dir, "push")
+    os.makedirs(seed_dir)
+    os.makedirs(push_dir)
+    for p in range(persons):
+        with open(os.path.join(seed_dir, "s%05d.xml" % p), "wb") as f:
+            f.write(big_document(p, "BP-%d" % p, 4))
+    for i in range(min(docs, persons * 2)):
+        with open(os.path.join(push_dir, "d%05d.xml" % i), "wb") as f:
+            f.write(big_document(i, "BP-%d" % (i % persons), kb))
+    try:
+        gw.start()
+        load(gw, pki, seed_dir, persons, "seed", os.path.join(gw.dir, "seed.json"))
+        with cdxtest.Conn.open(gw, cert=pki.good) as c:
+            for p in range(persons):
+                path = "/v1/consents/" + urllib.parse.quote("%s.1|BP-%d" % (A, p), safe="")
+                r = call(c, "PUT", path, {"decision": "permit", "scope": {"institutions": [SUB]}})
+                assert r.status == 201, r
+        t0 = time.monotonic()
+        with cdxtest.Conn.open(gw, cert=pki.bench_sub) as c:
+            for k in range(subs):
+                types = ["34133-9"] if matching and k % 2 == 0 else ["11488-4"]
+                r = call(c, "POST", "/v1/subscriptions",
+                         {"patient": "%s.1|BP-%d" % (A, k), "types": types})
+                assert r.status == 201, r
+        subs_s = time.monotonic() - t0
+        label = "ingest-subs-%d%s" % (subs, "" if matching or not subs else "-none-matching")
+        res = load(gw, pki, push_dir, docs, label, os.path.join(gw.dir, "push.json"))
+        made = cdxtest.registry_query(gw, "SELECT count(*) FROM deliveries"
+                                      " WHERE reason = 'subscription'")[0][0]
+    finally:
+        gw.stop()
+        rcv.stop()
+    res.update({"subscriptions": subs, "subscriptions_create_s": round(subs_s, 2),
+                "subscription_deliveries": made, "round": rnd})
+    return res
+
+
+def ingest_main(a):
+    import cdxtest
+    pki = cdxtest.shared_pki()
+    runs = []
+    for rnd in range(a.rounds):
+        for subs, matching in ((0, True), (a.subscriptions, False), (a.subscriptions, True)):
+            r = ingest_scenario(pki, subs, a.docs, a.persons, a.kb, rnd, matching)
+            line = {k: r.get(k) for k in ("label", "round", "subscriptions", "docs", "seconds",
+                                          "docs_per_s", "created", "latency_ms", "status",
+                                          "subscription_deliveries", "subscriptions_create_s")}
+            print(json.dumps(line))
+            runs.append(line)
+            if a.json:
+                with open(a.json, "a") as f:
+                    f.write(json.dumps(line) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "default", "cdxgw"))
     ap.add_argument("--docs", type=int, default=300)
     ap.add_argument("--kb", type=int, default=100)
     ap.add_argument("--json", default="")
+    ap.add_argument("--subscriptions", type=int, default=0)
+    ap.add_argument("--persons", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
     os.environ["CDXGW_BIN"] = os.path.abspath(a.bin)
     os.environ.setdefault("CDX_TEST_TMP", os.path.join(ROOT, "build", "bench-forward"))
     import cdxtest
     cdxtest.BIN = os.environ["CDXGW_BIN"]
+    if a.subscriptions > 0:
+        ingest_main(a)
+        return
     ten = ["2.25.30%02d" % k for k in range(10)]
     per = max(1, a.docs // 10)
     runs = [

@@ -320,6 +320,16 @@ static const char *index_event(const char *route)
         return CDX_AUDIT_COHORT_EXPORT;
     if (strncmp(route, "cohorts.", 8) == 0)
         return CDX_AUDIT_COHORT_QUERY;
+    if (strcmp(route, "requests.create") == 0)
+        return CDX_AUDIT_REQUEST_CREATE;
+    if (strcmp(route, "requests.get") == 0)
+        return CDX_AUDIT_REQUEST_READ;
+    if (strcmp(route, "subscriptions.create") == 0)
+        return CDX_AUDIT_SUBSCRIPTION_CREATE;
+    if (strcmp(route, "subscriptions.delete") == 0)
+        return CDX_AUDIT_SUBSCRIPTION_DELETE;
+    if (strcmp(route, "subscriptions.list") == 0)
+        return CDX_AUDIT_SUBSCRIPTION_READ;
     return NULL;
 }
 

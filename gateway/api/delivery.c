@@ -13,6 +13,7 @@
 #include "cdx/domain/access.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/domain/delivery.h"
+#include "cdx/domain/subscription.h"
 #include "cdx/net/http_client.h"
 #include "cdx/parsers/ids.h"
 #include "cdx/store/outbox.h"
@@ -332,10 +333,14 @@ static void receiver_patient(cdx_delivery_worker_t *w, const cdx_institution_t *
     cdx_person_rows_free(rows, nrows);
 }
 
-/* The consent rule at send time (cdx_access_delivery): 0 when the
- * document may leave for institution to, else why not in why. */
+/* The consent rule at send time: 0 when the document may leave for
+ * institution to, else why not in why.  A referral is decided by
+ * cdx_access_delivery (a withdrawal, V); what an institution asked for (a
+ * record request, a subscription) as its query would be decided now
+ * (cdx_requested_decide: its role, a current permit, confidentiality; a
+ * request's open break-glass time box still counts). */
 static int consent_refuses(cdx_delivery_worker_t *w, const cdx_institution_t *to,
-                           const cdx_doc_row_t *doc, char *why, size_t n)
+                           const cdx_doc_row_t *doc, const char *reason, char *why, size_t n)
 {
     int64_t person = 0;
     cdx_consent_t consents[16];
@@ -352,16 +357,30 @@ static int consent_refuses(cdx_delivery_worker_t *w, const cdx_institution_t *to
         cdx_registry_access_person(w->reader, person, to->oid, now_key, consents,
                                    CDX_ARRAY_SIZE(consents), &nconsents, &care, &glass) != 0)
         nconsents = 0;
-    cdx_access_person_t p = {consents, nconsents, care, glass};
+    int asked = strcmp(reason, "request") == 0 || strcmp(reason, "subscription") == 0;
+    cdx_access_person_t p = {consents, nconsents, care,
+                             strcmp(reason, "request") == 0 ? glass : 0};
+    cdx_access_target_t target = {.submitter_oid = doc->submitter_oid,
+                                  .author_oid = doc->author_oid,
+                                  .custodian_oid = doc->custodian_oid,
+                                  .type_code = doc->type_code,
+                                  .confidentiality = doc->confidentiality};
     cdx_access_decision_t d =
-        cdx_access_delivery(&p, to->oid, doc->type_code, doc->confidentiality, now_key);
+        asked ? cdx_requested_decide(to->oid, to->roles, NULL, &target, &p, now_key)
+              : cdx_access_delivery(&p, to->oid, doc->type_code, doc->confidentiality, now_key);
     if (d.allow)
         return 0;
     if (d.reason == CDX_ACCESS_CONFIDENTIALITY)
-        snprintf(why, n, "confidentiality V: the document never leaves its institution");
-    else
+        snprintf(why, n, "confidentiality %s: the document may not leave for this destination",
+                 doc->confidentiality != NULL ? doc->confidentiality : "");
+    else if (d.reason == CDX_ACCESS_CONSENT_DENIED)
         snprintf(why, n, "the patient's consent denies this destination (consent:%lld)",
                  (long long)d.consent_id);
+    else if (d.reason == CDX_ACCESS_CONSENT_REQUIRED)
+        snprintf(why, n, "no current consent of the patient allows this destination");
+    else
+        snprintf(why, n, "the destination may no longer ask (%s)",
+                 cdx_access_reason_name(d.reason));
     return 1;
 }
 
@@ -444,7 +463,7 @@ static void launch(cdx_delivery_worker_t *w, size_t dest, const cdx_delivery_t *
         cdx_app_patient_key(w->app->patient_key, doc.patient_root,
                             doc.patient_ext ? doc.patient_ext : "", a->patient_key);
     char why[160];
-    if (consent_refuses(w, to, &doc, why, sizeof why)) {
+    if (consent_refuses(w, to, &doc, a->row.reason, why, sizeof why)) {
         cdx_doc_row_cleanup(&doc);
         fail_now(a, CDX_DELIVERY_DEAD, "not sent: ", why);
         return;

@@ -404,10 +404,13 @@ static int apply_audit(cdx_registry_t *reg, void *arg)
     cdx_disclosure_t *d = arg;
     cdx_audit_event_t ev;
     cdx_disclose_audit_event(d, &ev);
-    if (!opens_time_box(d))
-        return cdx_registry_audit(reg, &ev);
     /* The time box and the record of the access that opened it, together. */
-    int rc = cdx_registry_breakglass_open(reg, d->actor_oid, d->person_id, d->until_key);
+    int rc = opens_time_box(d)
+                 ? cdx_registry_breakglass_open(reg, d->actor_oid, d->person_id, d->until_key)
+                 : 0;
+    if (rc == 0 && d->endpoint != NULL && d->endpoint->apply != NULL &&
+        d->stage != CDX_DISCLOSE_REFUSED)
+        return d->endpoint->apply(d, reg, &ev);
     return rc != 0 ? rc : cdx_registry_audit(reg, &ev);
 }
 

@@ -259,7 +259,7 @@ static void ingest_written(cdx_write_req_t *req, int status)
         json_object_set_new(body, "decoded", json_string(job->decoded_as));
     if (body != NULL && job->change.refer)
         add_referrals(body, &job->change);
-    if (job->change.nreferred > 0)
+    if (job->change.nreferred > 0 || job->change.nsubscribed > 0)
         cdx_delivery_kick(job->app->delivery);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

@@ -12,6 +12,7 @@
 #include "cdx/api/cohorts.h"
 #include "cdx/api/cohort_export.h"
 #include "cdx/api/audit.h"
+#include "cdx/api/requests.h"
 #include "cdx/base/common.h"
 
 #include <string.h>
@@ -35,6 +36,8 @@ static const struct module {
     {cdx_cohort_routes, &cdx_cohort_nroutes},
     {cdx_cohort_export_routes, &cdx_cohort_export_nroutes},
     {cdx_audit_routes, &cdx_audit_nroutes},
+    {cdx_request_routes, &cdx_request_nroutes},
+    {cdx_subscription_routes, &cdx_subscription_nroutes},
 };
 
 static cdx_route_t table[MAX_ROUTES];

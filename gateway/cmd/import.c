@@ -241,6 +241,12 @@ static int store_one(import_state_t *st, const cdx_ingest_t *in, const char *dat
         memcpy(change.uid, uid, sizeof change.uid);
         rc = cdx_ingest_refer(st->reg, &change);
     }
+    if (rc == 0 && outcome == CDX_STORE_CREATED) {
+        /* Its subscribers' deliveries, in the same savepoint. */
+        cdx_ingest_change_t change = {.in = in, .body = data, .submitter = owner};
+        memcpy(change.uid, uid, sizeof change.uid);
+        rc = cdx_ingest_subscriptions(st->reg, &change);
+    }
     if (rc == 0)
         rc = cdx_registry_release(st->reg);
     if (rc != 0) {

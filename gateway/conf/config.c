@@ -90,6 +90,7 @@ static const cdx_conf_key_t keys[] = {
     INT(delivery_connect_timeout_ms, "10000", 100, 600000, "time allowed to connect to a receiver (TCP and TLS handshake)"),
     INT(delivery_timeout_ms, "60000", 100, 3600000, "time allowed for the whole exchange with a receiver, and for any pause in it"),
     INT(delivery_poll_ms, "500", 10, 60000, "how often the outbox is looked at for deliveries that are due"),
+    INT(subscriptions_max_per_institution, "1000", 0, 1000000, "most subscriptions (`POST /v1/subscriptions`) one institution may hold at once; one more is refused (409 `SUBSCRIPTION_LIMIT`)"),
     /* Accountability: the audit trail's signed checkpoints. */
     STR(audit_signing_key_file, T_PATH, "", CDX_KEY_OPTIONAL_PATH | CDX_KEY_SECRET, "Ed25519 private key (PEM) signing the audit trail's checkpoints (default data_dir/audit-ed25519.key, created mode 0600 on first start); its public key is served at `GET /v1/audit/key` for `cdxgw audit verify --key`"),
     INT(audit_checkpoint_records, "1000", 0, 1000000000, "audit records between two signed checkpoints (0: only at a clean shutdown and on `cdxgw audit checkpoint`)"),

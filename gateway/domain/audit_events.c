@@ -112,6 +112,28 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "(`GET /v1/patients/{id}/access-log`); 0 with the count returned and the filters used "
           "by name, 4 when the query string was refused, 8 when refused for the institution's "
           "role (an institution that is not the id's home gets `access.denied`)"),
+    EVENT(CDX_AUDIT_REQUEST_CREATE, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
+          "a record request was stored with a delivery of each document found that the institution "
+          "may see (`POST /v1/requests`; 0 with the keyed patient hash, detail the request id, the "
+          "documents found and withheld by class and the filters by name), the same for an identity"
+          " the index lacks (4, no documents), refused (4: a malformed body, `ENDPOINT_REQUIRED`, "
+          "with its code), or refused for the institution's role (8); never an id in clear"),
+    EVENT(CDX_AUDIT_REQUEST_READ, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "a record request and the state of its deliveries were read by the institution that made "
+          "it (`GET /v1/requests/{id}`; 0 with the keyed patient hash, 4 for an id this institution"
+          " has no request under, 8 when refused for the institution's role)"),
+    EVENT(CDX_AUDIT_SUBSCRIPTION_CREATE, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
+          "a subscription was stored (`POST /v1/subscriptions`; 0 with the keyed patient hash, "
+          "detail the subscription id and the number of types), refused (4: a malformed body, "
+          "`ENDPOINT_REQUIRED`, `SUBSCRIPTION_LIMIT`, with its code), or refused for the "
+          "institution's role (8); never an id in clear"),
+    EVENT(CDX_AUDIT_SUBSCRIPTION_DELETE, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
+          "a subscription was ended by the institution that made it (`DELETE "
+          "/v1/subscriptions/{id}`; 0, detail the subscription id), refused for an id this "
+          "institution has no subscription under (4), or refused for the institution's role (8)"),
+    EVENT(CDX_AUDIT_SUBSCRIPTION_READ, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
+          "an institution listed its own subscriptions (`GET /v1/subscriptions`; 0, detail the "
+          "count), or was refused for its role (8)"),
 };
 const size_t cdx_naudit_events = CDX_ARRAY_SIZE(cdx_audit_events);
 

@@ -5,6 +5,7 @@
 #include "cdx/base/common.h"
 #include "cdx/domain/facts.h"
 #include "cdx/domain/referral.h"
+#include "cdx/domain/subscription.h"
 #include "cdx/store/outbox.h"
 #include "cdx/parsers/extract.h"
 #include "cdx/parsers/ids.h"
@@ -706,6 +707,27 @@ int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
     return 0;
 }
 
+/* The deliveries the subscriptions of a new document's person cause, in
+ * its transaction. */
+int cdx_ingest_subscriptions(cdx_registry_t *reg, cdx_ingest_change_t *c)
+{
+    const cdx_ingest_t *in = c->in;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cdx_subscribed_doc_t doc = {
+        .uid = c->uid,
+        .root = in->patient_root,
+        .ext = in->patient_ext,
+        .submitter_oid = c->relay != NULL ? in->owner_oid : c->submitter,
+        .author_oid = in->author_oid,
+        .custodian_oid = in->custodian_oid,
+        .type_code = in->type_code,
+        .confidentiality = in->confidentiality,
+    };
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return cdx_subscriptions_deliver(reg, &doc, now_ms, &c->nsubscribed);
+}
+
 int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
 {
     cdx_ingest_change_t *c = arg;
@@ -741,6 +763,8 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *arg)
         rc = cdx_outbox_set_relay(reg, c->uid, c->relay);
     else if (rc == 0 && c->outcome == CDX_STORE_CREATED && c->refer)
         rc = cdx_ingest_refer(reg, c);
+    if (rc == 0 && c->outcome == CDX_STORE_CREATED)
+        rc = cdx_ingest_subscriptions(reg, c);
     if (rc != 0 || c->outcome != CDX_STORE_CREATED || c->in->consent_kind == CDX_CONSENT_DOC_NONE)
         return rc;
     /* A consent document becomes the patient's consent record, in the same

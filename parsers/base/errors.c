@@ -49,6 +49,15 @@ static const cdx_error_t table[] = {
     {404, "COHORT_NOT_FOUND", "Cohort not found"},
     {403, "COHORT_TOO_SMALL", "Cohort too small to export"},
     {403, "EXPORT_NOT_CONFIGURED", "No research project for this institution"},
+    /* Record requests and subscriptions (gateway/api/requests.c, subscriptions.c). */
+    {400, "REQUEST_BODY_INVALID", "Malformed request or subscription"},
+    {400, "PATIENT_REQUIRED", "Patient missing"},
+    {400, "DOCUMENT_TYPE_INVALID", "Not a LOINC document type"},
+    {400, "DATE_RANGE_INVALID", "Time range ends before it starts"},
+    {409, "ENDPOINT_REQUIRED", "No delivery endpoint registered"},
+    {404, "REQUEST_NOT_FOUND", "Record request not found"},
+    {404, "SUBSCRIPTION_NOT_FOUND", "Subscription not found"},
+    {409, "SUBSCRIPTION_LIMIT", "Too many subscriptions"},
     /* The audit trail (gateway/api/audit.c, audit_read.c). */
     {403, "ACCESS_LOG_NOT_HOME", "Not the home institution of the id"},
     /* Query strings of the read endpoints (gateway/api/params.c). */

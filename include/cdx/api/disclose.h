@@ -79,6 +79,12 @@ typedef struct cdx_disclose_endpoint {
     void (*respond)(cdx_disclosure_t *d, cdx_request_t *rq);
     /* Frees the endpoint's state d->ctx (NULL allowed). */
     void (*free_ctx)(void *ctx);
+    /* Writer thread, optional: an endpoint whose disclosure is itself a
+     * change (a record request and its deliveries) makes it here and
+     * appends *ev, the audit record of the outcome, in the same
+     * transaction; called for FOUND and NOT_FOUND only.  NULL: the record
+     * alone is appended. */
+    int (*apply)(cdx_disclosure_t *d, cdx_registry_t *reg, const cdx_audit_event_t *ev);
 } cdx_disclose_endpoint_t;
 
 /* The effects of the sequence.  cdx_disclose_new uses the server's; a test

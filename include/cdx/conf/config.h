@@ -80,6 +80,7 @@ typedef struct cdx_config {
     int64_t delivery_connect_timeout_ms;
     int64_t delivery_timeout_ms;
     int64_t delivery_poll_ms;
+    int64_t subscriptions_max_per_institution;
     char audit_signing_key_file[CDX_PATH_MAX];
     int64_t audit_checkpoint_records;
 

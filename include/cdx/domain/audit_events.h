@@ -45,6 +45,11 @@ typedef enum cdx_audit_outcome {
 #define CDX_AUDIT_COHORT_QUERY       "cohort.query"
 #define CDX_AUDIT_COHORT_EXPORT      "cohort.export"
 #define CDX_AUDIT_AUDIT_READ         "audit.read"
+#define CDX_AUDIT_REQUEST_CREATE     "request.create"
+#define CDX_AUDIT_REQUEST_READ       "request.read"
+#define CDX_AUDIT_SUBSCRIPTION_CREATE "subscription.create"
+#define CDX_AUDIT_SUBSCRIPTION_DELETE "subscription.delete"
+#define CDX_AUDIT_SUBSCRIPTION_READ  "subscription.read"
 
 /* One row of the catalogue.  DICOM codes are from PS3.16 (coding scheme
  * DCM): the EventID and, where one fits, the EventTypeCode. */

@@ -177,6 +177,9 @@ typedef struct cdx_ingest_change {
     size_t nreferred;
     size_t nunknown;
     char unknown[CDX_INGEST_MAX_RECIPIENTS][128];
+    /* Subscriptions (apply_store, a new document only): the deliveries
+     * created for subscribers of its person (cdx/domain/subscription.h). */
+    size_t nsubscribed;
 } cdx_ingest_change_t;
 
 /* Stores an accepted document (cdx_registry_store_document) with its
@@ -190,6 +193,12 @@ int cdx_ingest_apply_store(cdx_registry_t *reg, void *change);
  * storing it), for callers that store by other means (`cdxgw import`):
  * c->in, c->submitter and c->uid are read; nreferred and unknown filled. */
 int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c);
+
+/* The deliveries the subscriptions of a new document's person cause
+ * (cdx/domain/subscription.h; what cdx_ingest_apply_store does for every
+ * new document), in the caller's transaction.  c->in, c->submitter,
+ * c->relay and c->uid are read; nsubscribed filled. */
+int cdx_ingest_subscriptions(cdx_registry_t *reg, cdx_ingest_change_t *c);
 
 /* Appends the audit record of a rejection: security.alert (outcome 8) for
  * attack-like input (cdx_ingest_code_is_alert), else document.reject (4). */

@@ -667,6 +667,89 @@ typedef struct cdx_export_fact_row {
  * value, or an error. */
 int cdx_registry_export_facts(cdx_registry_t *reg, int64_t person,
                               int (*fn)(void *arg, const cdx_export_fact_row_t *f), void *arg);
+/* ---- Record requests and subscriptions (requests.c) -------------------
+ * What an institution asked to have delivered to its endpoint: once (a
+ * record request, the documents found then) or from now on (a
+ * subscription, each new document of the person).  Each belongs to the
+ * institution that made it: another institution's is not found.  Changes
+ * run inside the caller's transaction (the writer's savepoint) or one of
+ * their own, with the audit record given. */
+
+/* The most documents one record request delivers. */
+#define CDX_REQUEST_MAX_DOCUMENTS 1000
+/* types as stored: the codes comma-separated. */
+#define CDX_REQUEST_TYPES_MAX (CDX_QUERY_MAX_TYPES * 33)
+
+typedef struct cdx_record_request {
+    char uid[33]; /* 32 hex digits, public */
+    char institution_oid[128];
+    char patient_root[128]; /* the identity as stored (a national id keyed) */
+    char patient_ext[300];
+    char patient_key[33];
+    char types[CDX_REQUEST_TYPES_MAX]; /* "" for any */
+    char from_key[16];                 /* creation time bounds, UTC keys; "" for none */
+    char to_key[16];
+    char purpose[16];
+    char created_at[32];
+} cdx_record_request_t;
+
+/* One document of a request with the state of its delivery to the
+ * requester (state "" when the outbox has no row for it). */
+typedef struct cdx_request_doc {
+    char document_uid[33];
+    char state[16];
+    char reason[16]; /* why the delivery exists: request, or an earlier referral or subscription */
+    int attempts;
+    char updated_at[32];
+    char last_error[256];
+} cdx_request_doc_t;
+
+/* Stores request r with its documents docs[0..ndocs) and a pending
+ * delivery of each to r->institution_oid due at now_ms (a delivery of the
+ * same document to it already in the outbox is kept), and appends *audit,
+ * together.  *created (may be NULL) receives how many deliveries are new.
+ * Returns 0 or an error. */
+int cdx_registry_request_put(cdx_registry_t *reg, const cdx_record_request_t *r,
+                             const char (*docs)[33], size_t ndocs, int64_t now_ms,
+                             const cdx_audit_event_t *audit, size_t *created);
+
+/* Request uid of institution_oid with its documents (*docs heap, free()).
+ * Returns 0, CDX_ENOTFOUND (no such request of that institution), or an
+ * error. */
+int cdx_registry_request_get(cdx_registry_t *reg, const char *uid, const char *institution_oid,
+                             cdx_record_request_t *out, cdx_request_doc_t **docs, size_t *n);
+
+typedef struct cdx_subscription {
+    char uid[33];
+    char institution_oid[128];
+    char patient_root[128];
+    char patient_ext[300];
+    char patient_key[33];
+    char types[CDX_REQUEST_TYPES_MAX];
+    char purpose[16];
+    char created_at[32];
+} cdx_subscription_t;
+
+/* Stores s and appends *audit, unless its institution has max
+ * subscriptions already: CDX_ERANGE, nothing written.  Returns 0,
+ * CDX_ERANGE or an error. */
+int cdx_registry_subscription_put(cdx_registry_t *reg, const cdx_subscription_t *s, int64_t max,
+                                  const cdx_audit_event_t *audit);
+
+/* Ends subscription uid of institution_oid, appending *audit with it.
+ * Returns 0, CDX_ENOTFOUND (none of that institution: nothing written), or
+ * an error. */
+int cdx_registry_subscription_delete(cdx_registry_t *reg, const char *uid,
+                                     const char *institution_oid, const cdx_audit_event_t *audit);
+
+/* The subscriptions of institution_oid, oldest first (*out heap, free()). */
+int cdx_registry_subscriptions_list(cdx_registry_t *reg, const char *institution_oid,
+                                    cdx_subscription_t **out, size_t *n);
+
+/* The subscriptions whose identity belongs to person_id (any of its linked
+ * identities), oldest first (*out heap, free(); NULL when none). */
+int cdx_registry_subscriptions_of_person(cdx_registry_t *reg, int64_t person_id,
+                                         cdx_subscription_t **out, size_t *n);
 
 /* Fills *out; NULL reg gives zeros.  Same thread as reg's other calls. */
 void cdx_registry_stats(const cdx_registry_t *reg, cdx_registry_stats_t *out);

@@ -19,6 +19,7 @@
 #include "cdx/api/links.h"
 #include "cdx/api/patients.h"
 #include "cdx/api/deliveries.h"
+#include "cdx/api/requests.h"
 #include "cdx/api/routes.h"
 #include "cdx/api/timeline.h"
 #include "cdx/base/common.h"
@@ -40,7 +41,8 @@ static void test_joined_table(void **state)
     assert_int_equal(n, cdx_health_nroutes + cdx_document_nroutes + cdx_render_nroutes +
                             cdx_timeline_nroutes + cdx_query_nroutes + cdx_link_nroutes +
                             cdx_patient_nroutes + cdx_consent_nroutes + cdx_delivery_nroutes +
-                            cdx_cohort_nroutes + cdx_cohort_export_nroutes + cdx_audit_nroutes);
+                            cdx_cohort_nroutes + cdx_cohort_export_nroutes + cdx_audit_nroutes +
+                            cdx_request_nroutes + cdx_subscription_nroutes);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].handler);
         for (size_t j = i + 1; j < n; j++) {

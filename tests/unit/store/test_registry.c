@@ -201,7 +201,7 @@ static void test_reopen_keeps_schema(void **state)
     cdx_registry_t *reg = open_ok(path);
     assert_int_equal(cdx_registry_schema_version(reg), 13);
     cdx_registry_close(reg);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 12);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 13);
     raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
              sizeof after);
     assert_string_equal(before, after);
@@ -303,7 +303,7 @@ static void test_old_database_unchanged(void **state)
     assert_true(strlen(after) > strlen(golden));
     after[strlen(golden)] = '\0';
     assert_string_equal(after, golden);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 12);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 13);
     char applied[128];
     raw_text(path, "SELECT group_concat(applied_at) FROM schema_migrations WHERE version <= 3",
              applied,
