@@ -1194,6 +1194,7 @@ int main(int argc, char **argv)
     if (glibc_defaults == NULL || strcmp(glibc_defaults, "1") != 0) {
         mallopt(M_MXFAST, 0);
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
     }
     opt.min_time = 1.0;
     opt.group = 32;

@@ -53,6 +53,15 @@ typedef struct cached {
     xmlNodePtr node;
 } cached_t;
 
+/* A section's code as cdx:has-code found it (see fn_has_code). */
+#define SECTION_SLOTS 256 /* a power of two; past 3/4 full, sections are not kept */
+
+typedef struct section_code {
+    const xmlNode *section;
+    char *code;  /* @code of its only v3 code child; NULL: none, or no @code */
+    int several; /* more than one code child: asked of each */
+} section_code_t;
+
 /* What the extension functions of one transformation see. */
 typedef struct call {
     const cdx_mappings_t *all;
@@ -61,6 +70,8 @@ typedef struct call {
     xmlDocPtr entries; /* holds the cached elements; freed after the transformation */
     size_t ncached;
     cached_t cache[CACHE_SLOTS];
+    size_t nsections;
+    section_code_t sections[SECTION_SLOTS];
 } call_t;
 
 /* Canonical names of the code systems targets may name, for codeSystemName. */
@@ -633,6 +644,92 @@ static void fn_unmapped(xmlXPathParserContextPtr ctxt, int nargs)
     xmlFree(v[1]);
 }
 
+static int is_v3_code(const xmlNode *n)
+{
+    return n->type == XML_ELEMENT_NODE && n->ns != NULL &&
+           xmlStrEqual(n->ns->href, BAD_CAST "urn:hl7-org:v3") &&
+           xmlStrEqual(n->name, BAD_CAST "code");
+}
+
+/* Whether a code child of section has @code equal to code (the XPath
+ * h:code/@code = 'code'), walking all of its children. */
+static int any_code_is(const xmlNode *section, const char *code)
+{
+    for (xmlNodePtr c = section->children; c != NULL; c = c->next) {
+        if (!is_v3_code(c))
+            continue;
+        xmlChar *v = xmlGetNoNsProp(c, BAD_CAST "code");
+        int same = v != NULL && strcmp((const char *)v, code) == 0;
+        xmlFree(v);
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
+/* The section's entry in the call's table, filled on first sight (NULL
+ * when the table is full or out of memory: the caller walks). */
+static const section_code_t *section_of(call_t *c, const xmlNode *section)
+{
+    size_t h = (((uintptr_t)section >> 4) * 2654435761u) & (SECTION_SLOTS - 1);
+    for (size_t i = 0; i < SECTION_SLOTS; i++, h = (h + 1) & (SECTION_SLOTS - 1)) {
+        section_code_t *slot = &c->sections[h];
+        if (slot->section == section)
+            return slot;
+        if (slot->section != NULL)
+            continue;
+        if (c->nsections >= SECTION_SLOTS * 3 / 4)
+            return NULL;
+        section_code_t e = {.section = section};
+        const xmlNode *first = NULL;
+        for (xmlNodePtr k = section->children; k != NULL && !e.several; k = k->next) {
+            if (is_v3_code(k) && first != NULL)
+                e.several = 1;
+            else if (is_v3_code(k))
+                first = k;
+        }
+        if (first != NULL && !e.several) {
+            xmlChar *v = xmlGetNoNsProp(first, BAD_CAST "code");
+            if (v != NULL) {
+                e.code = strdup((const char *)v);
+                xmlFree(v);
+                if (e.code == NULL)
+                    return NULL;
+            }
+        }
+        *slot = e;
+        c->nsections++;
+        return slot;
+    }
+    return NULL;
+}
+
+/* cdx:has-code(code): whether the context element has a v3 code child
+ * whose @code is code, as h:code/@code = 'code' says.  The entry
+ * templates ask it of a section for every entry in it; the XPath
+ * collected every code child, walking all of the section's entries each
+ * time (quadratic in a section's length: 13 % of normalizing a 1 MB
+ * document, 2 % at 100 KB); a section's code is looked at once per
+ * transformation here. */
+static void fn_has_code(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[1];
+    if (pop_strings(ctxt, nargs, 1, v) != 0)
+        return;
+    call_t *c = call_of(ctxt);
+    const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
+    int yes = 0;
+    if (node != NULL && node->type == XML_ELEMENT_NODE) {
+        const section_code_t *e = c != NULL ? section_of(c, node) : NULL;
+        if (e == NULL || e->several)
+            yes = any_code_is(node, (const char *)v[0]);
+        else
+            yes = e->code != NULL && strcmp(e->code, (const char *)v[0]) == 0;
+    }
+    valuePush(ctxt, xmlXPathNewBoolean(yes));
+    xmlFree(v[0]);
+}
+
 static void setup(xsltTransformContextPtr ctxt, void *arg)
 {
     ctxt->_private = arg;
@@ -643,6 +740,7 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     xsltRegisterExtFunction(ctxt, BAD_CAST "unit", ns, fn_unit);
     xsltRegisterExtFunction(ctxt, BAD_CAST "mapped-system", ns, fn_mapped_system);
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "has-code", ns, fn_has_code);
 }
 
 /* The units map's spelling of a unit for the finishing walk. */
@@ -689,6 +787,8 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
         }
     }
     xmlFreeDoc(call->entries);
+    for (size_t i = 0; i < SECTION_SLOTS; i++)
+        free(call->sections[i].code);
     free(call);
     if (rc == 0 && mapping_version != NULL)
         *mapping_version = mp->version;

@@ -15,47 +15,6 @@ static const char *json_str(json_t *o, const char *k1, const char *k2)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* The fields of fact f that no column holds, as a new object: f less
- * those whose value the row's columns keep exactly (see facts.h for what
- * cdx_fact_json puts back). */
-static json_t *extras_of(json_t *f)
-{
-    json_t *x = json_object();
-    if (x == NULL)
-        return NULL;
-    json_t *dn = json_object_get(f, "displayName"), *ot = json_object_get(f, "originalText");
-    /* displayName equal to originalText stays: the column could be either. */
-    int keep_dn = !json_is_string(dn) ||
-                  (json_is_string(ot) && strcmp(json_string_value(dn), json_string_value(ot)) == 0);
-    const char *key;
-    json_t *v;
-    json_object_foreach(f, key, v)
-    {
-        int column = (json_is_string(v) &&
-                      (strcmp(key, "codeSystem") == 0 || strcmp(key, "code") == 0 ||
-                       strcmp(key, "value") == 0 || strcmp(key, "unit") == 0 ||
-                       strcmp(key, "status") == 0 ||
-                       (strcmp(key, "displayName") == 0 && !keep_dn))) ||
-                     (json_is_real(v) && strcmp(key, "number") == 0);
-        if (column)
-            continue;
-        if (strcmp(key, "effectiveTime") == 0 && json_is_object(v)) {
-            json_t *et = json_copy(v);
-            int moved = 0;
-            if (json_is_string(json_object_get(et, "low")) && ++moved)
-                json_object_del(et, "low");
-            if (json_is_string(json_object_get(et, "high")) && ++moved)
-                json_object_del(et, "high");
-            if (et != NULL && (!moved || json_object_size(et) > 0))
-                json_object_set(x, key, et);
-            json_decref(et);
-            continue;
-        }
-        json_object_set(x, key, v);
-    }
-    return x;
-}
-
 char *cdx_fact_json(const cdx_fact_row_t *r)
 {
     json_t *f = r->data != NULL && r->data[0] != '\0' ? json_loads(r->data, 0, NULL) : NULL;
@@ -99,9 +58,8 @@ typedef struct texts {
     size_t cap;
 } texts_t;
 
-static int texts_put(const char *buffer, size_t size, void *arg)
+static int texts_put(texts_t *t, const char *buffer, size_t size)
 {
-    texts_t *t = arg;
     if (size > SIZE_MAX / 2 - t->len)
         return -1;
     if (t->len + size + 1 > t->cap) {
@@ -117,6 +75,193 @@ static int texts_put(const char *buffer, size_t size, void *arg)
     memcpy(t->data + t->len, buffer, size);
     t->len += size;
     return 0;
+}
+
+/* A string as jansson writes it with JSON_COMPACT: '"', '\\' and the
+ * control characters escaped (\b \f \n \r \t, else \u00XX), everything
+ * else as it is (jansson's strings are valid UTF-8, and neither '/' nor
+ * non-ASCII characters are escaped without flags asking for it). */
+static int put_string(texts_t *t, const char *s, size_t n)
+{
+    if (texts_put(t, "\"", 1) != 0)
+        return -1;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        if (texts_put(t, s + run, i - run) != 0)
+            return -1;
+        char esc[8];
+        const char *e = esc;
+        switch (ch) {
+        case '"': e = "\\\""; break;
+        case '\\': e = "\\\\"; break;
+        case '\b': e = "\\b"; break;
+        case '\f': e = "\\f"; break;
+        case '\n': e = "\\n"; break;
+        case '\r': e = "\\r"; break;
+        case '\t': e = "\\t"; break;
+        default: snprintf(esc, sizeof esc, "\\u%04X", ch); break;
+        }
+        if (texts_put(t, e, strlen(e)) != 0)
+            return -1;
+        run = i + 1;
+    }
+    if (texts_put(t, s + run, n - run) != 0)
+        return -1;
+    return texts_put(t, "\"", 1);
+}
+
+/* A real as jansson writes it: "%.17g", ".0" added when that gives
+ * neither a dot nor an exponent, the exponent without '+' or leading
+ * zeros. */
+static int put_real(texts_t *t, double value)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf - 3, "%.17g", value);
+    if (n < 0 || (size_t)n >= sizeof buf - 3)
+        return -1;
+    size_t len = (size_t)n;
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+        memcpy(buf + len, ".0", 3);
+        len += 2;
+    }
+    char *start = strchr(buf, 'e');
+    if (start != NULL) {
+        start++;
+        char *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - buf) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    return texts_put(t, buf, len);
+}
+
+static int put_value(texts_t *t, json_t *v, int depth);
+
+/* An object member "key":value, with a comma before all but the first. */
+static int put_member(texts_t *t, const char *key, json_t *v, int *first, int depth)
+{
+    if (!*first && texts_put(t, ",", 1) != 0)
+        return -1;
+    *first = 0;
+    if (put_string(t, key, strlen(key)) != 0 || texts_put(t, ":", 1) != 0)
+        return -1;
+    return put_value(t, v, depth);
+}
+
+/* What json_dump_callback(v, ..., JSON_COMPACT) writes, without its
+ * allocations (a loop check table per call, an entry per object). */
+static int put_value(texts_t *t, json_t *v, int depth)
+{
+    if (depth > 64)
+        return -1; /* the extractor's facts nest a few levels; no cycles */
+    char buf[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        int first = 1;
+        const char *key;
+        json_t *m;
+        if (texts_put(t, "{", 1) != 0)
+            return -1;
+        json_object_foreach(v, key, m)
+        {
+            if (put_member(t, key, m, &first, depth + 1) != 0)
+                return -1;
+        }
+        return texts_put(t, "}", 1);
+    }
+    case JSON_ARRAY:
+        if (texts_put(t, "[", 1) != 0)
+            return -1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if ((i > 0 && texts_put(t, ",", 1) != 0) ||
+                put_value(t, json_array_get(v, i), depth + 1) != 0)
+                return -1;
+        return texts_put(t, "]", 1);
+    case JSON_STRING:
+        return put_string(t, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return texts_put(t, buf, strlen(buf));
+    case JSON_REAL:
+        return put_real(t, json_real_value(v));
+    case JSON_TRUE:
+        return texts_put(t, "true", 4);
+    case JSON_FALSE:
+        return texts_put(t, "false", 5);
+    case JSON_NULL:
+        return texts_put(t, "null", 4);
+    }
+    return -1;
+}
+
+/* Whether member key of fact f goes to a column: codeSystem, code, value,
+ * unit and status when strings, displayName when a string other than
+ * originalText (keep_dn when it is equal to it, or no string), number
+ * when a real; the rest of a fact is its extras (see facts.h). */
+static int is_column(const char *key, json_t *v, int keep_dn)
+{
+    return (json_is_string(v) &&
+            (strcmp(key, "codeSystem") == 0 || strcmp(key, "code") == 0 ||
+             strcmp(key, "value") == 0 || strcmp(key, "unit") == 0 ||
+             strcmp(key, "status") == 0 || (strcmp(key, "displayName") == 0 && !keep_dn))) ||
+           (json_is_real(v) && strcmp(key, "number") == 0);
+}
+
+/* The text of a fact's extras, written from f without building them as
+ * an object: f's members in f's order less those of the columns, and an
+ * effectiveTime whose string low and high go to the columns written
+ * without them (left out when nothing else is in it). */
+static int put_extras(texts_t *t, json_t *f)
+{
+    json_t *dn = json_object_get(f, "displayName"), *ot = json_object_get(f, "originalText");
+    int keep_dn = !json_is_string(dn) ||
+                  (json_is_string(ot) && strcmp(json_string_value(dn), json_string_value(ot)) == 0);
+    int first = 1;
+    const char *key;
+    json_t *v;
+    if (texts_put(t, "{", 1) != 0)
+        return -1;
+    json_object_foreach(f, key, v)
+    {
+        if (is_column(key, v, keep_dn))
+            continue;
+        if (strcmp(key, "effectiveTime") == 0 && json_is_object(v)) {
+            int low = json_is_string(json_object_get(v, "low"));
+            int high = json_is_string(json_object_get(v, "high"));
+            size_t left = json_object_size(v) - (size_t)low - (size_t)high;
+            if ((low || high) && left == 0)
+                continue;
+            if (!first && texts_put(t, ",", 1) != 0)
+                return -1;
+            first = 0;
+            if (put_string(t, key, strlen(key)) != 0 || texts_put(t, ":{", 2) != 0)
+                return -1;
+            int inner = 1;
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2)
+            {
+                if ((low && strcmp(k2, "low") == 0) || (high && strcmp(k2, "high") == 0))
+                    continue;
+                if (put_member(t, k2, v2, &inner, 1) != 0)
+                    return -1;
+            }
+            if (texts_put(t, "}", 1) != 0)
+                return -1;
+            continue;
+        }
+        if (put_member(t, key, v, &first, 1) != 0)
+            return -1;
+    }
+    return texts_put(t, "}", 1);
 }
 
 /* Long: one pass counting, one serializing every fact into one buffer, one
@@ -153,15 +298,10 @@ int cdx_fact_rows_from_json(json_t *facts, cdx_fact_row_t **out, size_t *n)
         {
             if (!json_is_object(f) || k >= total)
                 continue;
-            if (json_dump_callback(f, texts_put, &t, JSON_COMPACT) != 0 ||
-                texts_put("", 1, &t) != 0)
+            if (put_value(&t, f, 0) != 0 || texts_put(&t, "", 1) != 0)
                 goto out;
             ends[2 * k] = t.len;
-            json_t *x = extras_of(f);
-            int bad = x == NULL || json_dump_callback(x, texts_put, &t, JSON_COMPACT) != 0 ||
-                      texts_put("", 1, &t) != 0;
-            json_decref(x);
-            if (bad)
+            if (put_extras(&t, f) != 0 || texts_put(&t, "", 1) != 0)
                 goto out;
             ends[2 * k + 1] = t.len;
             k++;

@@ -17,7 +17,6 @@
 
 #include <jansson.h>
 #include <libxml/tree.h>
-#include <malloc.h>
 #include <openssl/evp.h>
 #include <string.h>
 #include <time.h>
@@ -458,33 +457,6 @@ static const char *custodian_root(xmlDocPtr doc)
     return NULL;
 }
 
-/* After a large document, the memory its trees took goes back to the
- * system.  Free pages between blocks still in use stay resident in the
- * worker's arena (ten 1 MB documents left 126 to 164 MB behind);
- * malloc_trim(0) hands every free page of every arena back.  It costs a
- * walk over the free lists (1 to 80 ms measured), so small documents,
- * whose trees fit in what the arenas keep anyway, skip it.  So does a
- * large document that leaves less than CDX_INGEST_TRIM_FREE_BYTES free in
- * the arenas: trimming then handed back pages the next document faulted
- * in again, which made a 1 MB document cost 1.7 times as much per byte
- * as a 100 KB one (docs/PERFORMANCE.md).  main.c sets the allocator up
- * for this. */
-static void release_memory(size_t len)
-{
-    if (len < CDX_INGEST_TRIM_BYTES)
-        return;
-    uint64_t t0 = now_us();
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < CDX_INGEST_TRIM_FREE_BYTES) {
-        CDX_DEBUG("memory.trim", "size=%zu free=%zu skipped=1 us=%llu", len, mi.fordblks,
-                  (unsigned long long)(now_us() - t0));
-        return;
-    }
-    int released = malloc_trim(0);
-    CDX_DEBUG("memory.trim", "size=%zu free=%zu released=%d us=%llu", len, mi.fordblks, released,
-              (unsigned long long)(now_us() - t0));
-}
-
 /* What both entry points do first: reset out, hash the original bytes and
  * parse them.  Returns cdx_xml_parse's result. */
 static int start(const cdx_pipeline_t *pl, const char *data, size_t len, cdx_ingest_t *out,
@@ -562,7 +534,7 @@ out:
     out->issues_json = cdx_diag_issues_json(&out->diag);
     if (rc == 0)
         pack_forms(data, len, out);
-    release_memory(len);
+    cdx_ingest_release_memory(len);
     return rc;
 }
 

@@ -23,4 +23,9 @@ void cdx_ingest_read_consent(const cdx_consent_policies_t *policies, void *xml_d
  * not in the submitting institution's numbering. */
 void cdx_ingest_check_consent_home(const cdx_submitter_t *sub, cdx_ingest_t *out);
 
+/* After a document of len bytes: malloc_trim when the document was large
+ * (CDX_INGEST_TRIM_BYTES) and the resident free memory has grown enough
+ * since the last trim (ingest_memory.c).  Any thread. */
+void cdx_ingest_release_memory(size_t len);
+
 #endif

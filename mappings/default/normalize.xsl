@@ -45,7 +45,7 @@
   <!-- The bare vital-sign entries of each vital signs section, by the
        section's generated id (see the vital signs templates). -->
   <xsl:key name="bare-vital-signs"
-           match="h:section[h:code/@code = '8716-3']/h:entry[h:observation[not(h:templateId)]]"
+           match="h:section[cdx:has-code('8716-3')]/h:entry[h:observation[not(h:templateId)]]"
            use="generate-id(..)"/>
 
   <xsl:variable name="patient-root" select="concat($institution-oid, '.1')"/>
@@ -368,7 +368,7 @@
   <!-- Problems: a bare observation whose code is the diagnosis becomes a
        Problem Concern Act around a Problem Observation whose value is the
        diagnosis. -->
-  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:observation"
+  <xsl:template match="h:section[cdx:has-code('11450-4')]/h:entry/h:observation"
                 name="problem-from-observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -431,7 +431,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:act">
+  <xsl:template match="h:section[cdx:has-code('11450-4')]/h:entry/h:act">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -444,7 +444,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '11450-4']/h:entry/h:act
+  <xsl:template match="h:section[cdx:has-code('11450-4')]/h:entry/h:act
                        /h:entryRelationship/h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -460,7 +460,7 @@
 
   <!-- Allergies: a bare Allergy Intolerance Observation gets its Allergy
        Concern Act. -->
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:observation">
+  <xsl:template match="h:section[cdx:has-code('48765-2')]/h:entry/h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -483,7 +483,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act">
+  <xsl:template match="h:section[cdx:has-code('48765-2')]/h:entry/h:act">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -496,7 +496,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '48765-2']/h:entry/h:act
+  <xsl:template match="h:section[cdx:has-code('48765-2')]/h:entry/h:act
                        /h:entryRelationship/h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -511,7 +511,7 @@
   </xsl:template>
 
   <!-- Medications and immunizations. -->
-  <xsl:template match="h:section[h:code/@code = '10160-0']/h:entry
+  <xsl:template match="h:section[cdx:has-code('10160-0')]/h:entry
                        /h:substanceAdministration">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -525,7 +525,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '10160-0']/h:entry/h:substanceAdministration
+  <xsl:template match="h:section[cdx:has-code('10160-0')]/h:entry/h:substanceAdministration
                        /h:consumable/h:manufacturedProduct">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -539,7 +539,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '11369-6']/h:entry
+  <xsl:template match="h:section[cdx:has-code('11369-6')]/h:entry
                        /h:substanceAdministration">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -553,7 +553,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '11369-6']/h:entry/h:substanceAdministration
+  <xsl:template match="h:section[cdx:has-code('11369-6')]/h:entry/h:substanceAdministration
                        /h:consumable/h:manufacturedProduct">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -568,7 +568,7 @@
   </xsl:template>
 
   <!-- Results: organizers and their observations. -->
-  <xsl:template match="h:section[h:code/@code = '30954-2']/h:entry/h:organizer">
+  <xsl:template match="h:section[cdx:has-code('30954-2')]/h:entry/h:organizer">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -581,7 +581,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '30954-2']/h:entry/h:organizer/h:component
+  <xsl:template match="h:section[cdx:has-code('30954-2')]/h:entry/h:organizer/h:component
                        /h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -598,7 +598,7 @@
   <!-- Vital signs: organizers and their observations; bare observations
        (one per entry) are gathered into a single Vital Signs Organizer
        written in place of the first of them. -->
-  <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry/h:organizer">
+  <xsl:template match="h:section[cdx:has-code('8716-3')]/h:entry/h:organizer">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -611,7 +611,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry/h:organizer/h:component
+  <xsl:template match="h:section[cdx:has-code('8716-3')]/h:entry/h:organizer/h:component
                        /h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
@@ -625,7 +625,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '8716-3']/h:entry[h:observation[not(h:templateId)]]">
+  <xsl:template match="h:section[cdx:has-code('8716-3')]/h:entry[h:observation[not(h:templateId)]]">
     <!-- The first of them, found through the key rather than by looking
          back over the preceding entries (which grows with the square of
          the section's length). -->
@@ -657,7 +657,7 @@
   </xsl:template>
 
   <!-- Procedures and encounters. -->
-  <xsl:template match="h:section[h:code/@code = '47519-4']/h:entry/h:procedure">
+  <xsl:template match="h:section[cdx:has-code('47519-4')]/h:entry/h:procedure">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>
@@ -670,7 +670,7 @@
     </xsl:choose>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '46240-8']/h:entry/h:encounter">
+  <xsl:template match="h:section[cdx:has-code('46240-8')]/h:entry/h:encounter">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>

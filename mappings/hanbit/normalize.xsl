@@ -15,7 +15,8 @@
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns="urn:hl7-org:v3"
     xmlns:h="urn:hl7-org:v3"
-    exclude-result-prefixes="h">
+    xmlns:cdx="urn:cdxgw:ext"
+    exclude-result-prefixes="h cdx">
 
   <xsl:import href="../default/normalize.xsl"/>
 
@@ -36,7 +37,7 @@
     </code>
   </xsl:template>
 
-  <xsl:template match="h:section[h:code/@code = '29548-5']/h:entry/h:observation">
+  <xsl:template match="h:section[cdx:has-code('29548-5')]/h:entry/h:observation">
     <xsl:choose>
       <!-- C-CDA entries carry templateIds and are copied as they are. -->
       <xsl:when test="h:templateId"><xsl:call-template name="identity"/></xsl:when>

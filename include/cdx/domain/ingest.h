@@ -114,14 +114,17 @@ typedef struct cdx_ingest {
 
 /* Documents of at least this many bytes have their memory handed back to
  * the system (malloc_trim) once the pipeline is done with them, when the
- * allocator then holds at least CDX_INGEST_TRIM_FREE_BYTES free. */
+ * allocator then holds at least CDX_INGEST_TRIM_FREE_BYTES free and the
+ * resident memory beyond its blocks in use has grown by as much since the
+ * last trim. */
 #define CDX_INGEST_TRIM_BYTES      (256u * 1024u)
 #define CDX_INGEST_TRIM_FREE_BYTES ((size_t)48 * 1024 * 1024)
 
 /* Runs the pipeline.  Always fills out (cdx_ingest_cleanup frees it);
  * afterwards, for a document of CDX_INGEST_TRIM_BYTES or more, hands the
  * allocator's free memory back to the system (malloc_trim) when it holds
- * CDX_INGEST_TRIM_FREE_BYTES or more.  Returns 0
+ * CDX_INGEST_TRIM_FREE_BYTES or more and its resident free memory has
+ * grown by as much since the last trim.  Returns 0
  * when the document is acceptable, CDX_EPARSE when out->diag holds the
  * rejection, or another negative error (internal failure). */
 int cdx_ingest_run(const cdx_pipeline_t *pl, const char *data, size_t len,

@@ -387,6 +387,51 @@ static void test_unmapped(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* The entry templates ask a section's code through cdx:has-code, which
+ * keeps each section's code once per transformation: it must answer as
+ * h:code/@code = '11450-4' did, for the first code, for a later one
+ * (two code children: schema-invalid, still normalized) and for none. */
+static void test_section_code(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+        "<component><structuredBody><component><section>%s"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<code code=\"I10\" codeSystem=\"1.2.410.100110.40.2.3.2\"/></observation></entry>"
+        "</section></component></structuredBody></component></ClinicalDocument>";
+    const struct {
+        const char *codes;
+        int problem;
+    } cases[] = {
+        {"<code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/>", 1},
+        {"<code code=\"10160-0\"/><title>t</title><code code=\"11450-4\"/>", 1},
+        {"<code code=\"10160-0\"/><code code=\"48765-3\"/>", 0},
+        {"<code codeSystem=\"2.16.840.1.113883.6.1\"/>", 0},
+        {"<title>none</title>", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[2048];
+        snprintf(text, sizeof text, doc, cases[i].codes);
+        xmlDocPtr in = parse_text(text);
+        cdx_diag_t d;
+        cdx_diag_init(&d);
+        xmlDocPtr out = NULL;
+        assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
+        char *c = canonical(out);
+        /* A Problem Concern Act is built around a bare observation of a
+         * problems section only. */
+        int problem = strstr(c, "2.16.840.1.113883.10.20.22.4.3") != NULL;
+        if (problem != cases[i].problem)
+            fail_msg("section %s: problem act %d, want %d: %s", cases[i].codes, problem,
+                     cases[i].problem, c);
+        free(c);
+        xmlFreeDoc(out);
+        xmlFreeDoc(in);
+        cdx_diag_cleanup(&d);
+    }
+}
+
 static char tmp_root[1024];
 
 static void make_tmp(void)
@@ -721,6 +766,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_goldens),
         cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_unmapped),
+        cmocka_unit_test(test_section_code),
         cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_no_processing_instructions),
         cmocka_unit_test(test_load_errors),
