@@ -373,7 +373,11 @@ def main():
 
     # The build folders are left as the last mutant built them: the next
     # run's first build recompiles the restored files (they are newer).
-    outcomes = parallel(trees, mutants, try_mutant)
+    # The mutants only an end-to-end test can kill take longest: they start
+    # first, so that the workers finish together.
+    queue_order = sorted(mutants, key=lambda m: ordered_tests(m["tests"])[0].startswith("e2e:"),
+                         reverse=True)
+    outcomes = parallel(trees, queue_order, try_mutant)
     survived, broken = outcomes.count("survived"), outcomes.count("broken")
     log("mutations: %d mutants, %d killed, %d survived, %d did not compile; %.0f s"
         % (len(mutants), len(mutants) - survived - broken, survived, broken,
