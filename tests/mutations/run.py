@@ -341,7 +341,9 @@ def main():
 
     # Every test must pass without a mutant, or a "kill" means nothing.
     t1 = time.monotonic()
-    # Each spec runs as the mutants run it, alone in its process.
+    # Each spec runs as the mutants run it, alone in its process; the
+    # end-to-end tests (the longest) start first.
+    all_tests = sorted(all_tests, key=lambda t: -KIND_ORDER.get(t.split(":", 1)[0], 3))
     for spec, (passed, out) in zip(all_tests, parallel(trees, all_tests, run_test)):
         if not passed:
             log(out)
