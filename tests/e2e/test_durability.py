@@ -529,7 +529,7 @@ class TestIoFailure(DurabilityCase):
 class TestStorageErrors(DurabilityCase):
 
     def test_disk_full_507_then_recovery(self):
-        """The data folder on a 1 MiB tmpfs: pushes until the disk is full
+        """The data folder on a 2 MiB tmpfs: pushes until the disk is full
         give 507 STORAGE_FULL (nothing acknowledged, earlier documents
         intact); once the file system grows, the same document is stored."""
         if os.geteuid() != 0 or shutil.which("mount") is None:
@@ -537,7 +537,7 @@ class TestStorageErrors(DurabilityCase):
         gw = Gateway(PKI, name="durability-full", institutions=institutions())
         data = os.path.join(gw.dir, "data")
         os.makedirs(data)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", data],
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", data],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if p.returncode != 0:
             self.skipTest("this sandbox does not allow mounting a tmpfs: %s" % p.stdout.strip())
@@ -565,7 +565,7 @@ class TestStorageErrors(DurabilityCase):
         finally:
             for c in conns.values():
                 c.close()
-        self.assertIsNotNone(full, "1 MiB never filled up")
+        self.assertIsNotNone(full, "2 MiB never filled up")
         self.assertGreaterEqual(len(stored), 5, "the disk was full before anything was stored")
         self.assertTrue(gw.alive(), "the gateway died on a full disk:\n%s" % gw.log()[-3000:])
         present = cdxtest.registry_query(gw, "SELECT count(*) FROM documents WHERE uid = ?",
