@@ -1,6 +1,7 @@
 /* requests: POST /v1/requests, GET /v1/requests/{id} and the bodies of
  * requests and subscriptions (see include/cdx/api/requests.h). */
 #include "cdx/api/requests.h"
+#include "api_internal.h"
 #include "cdx/api/app.h"
 #include "cdx/api/delivery.h"
 #include "cdx/api/disclose.h"
@@ -472,13 +473,7 @@ static void get_respond(cdx_disclosure_t *d, cdx_request_t *rq)
         return;
     }
     json_t *body = get_json(c);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, body);
 }
 
 static const cdx_disclose_endpoint_t request_get = {

@@ -1,6 +1,7 @@
 /* subscriptions: POST, GET /v1/subscriptions, DELETE /v1/subscriptions/{id}
  * (see include/cdx/api/requests.h). */
 #include "cdx/api/app.h"
+#include "api_internal.h"
 #include "cdx/api/disclose.h"
 #include "cdx/api/routes.h"
 #include "cdx/api/requests.h"
@@ -249,13 +250,7 @@ static void list_respond(cdx_disclosure_t *d, cdx_request_t *rq)
     json_t *body = arr != NULL ? json_pack("{s:I, s:o}", "count", (json_int_t)c->n,
                                            "subscriptions", arr)
                                : NULL;
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL)
-        cdx_respond_overloaded(rq);
-    else
-        cdx_respond(rq, 200, "application/json", text, strlen(text), NULL);
-    free(text);
+    cdx_api_respond_json(rq, 200, body);
 }
 
 static const cdx_disclose_endpoint_t subscription_list = {
