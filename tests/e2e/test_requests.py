@@ -178,6 +178,14 @@ class RequestTest(unittest.TestCase):
             doc = problem(self, r, 404, "REQUEST_NOT_FOUND")
             doc.pop("request_id")
         self.assertEqual(json.loads(mine.body)["detail"], json.loads(madeup.body)["detail"])
+        # Both reads are access attempts: each leaves the same failed request.read record,
+        # naming no patient.
+        for uid in (rid, "0" * 32):
+            rows = cdxtest.registry_query(GW, "SELECT outcome, patient_key, detail FROM audit"
+                                          " WHERE event = 'request.read' AND actor_oid = ?"
+                                          " AND document_id = ?", (G, uid))
+            self.assertEqual(rows, [(4, None, "route=requests.get status=404"
+                                              " code=REQUEST_NOT_FOUND")], uid)
         r = cdxtest.curl(GW, "/v1/subscriptions/" + sid, cert="req_g", method="DELETE")
         problem(self, r, 404, "SUBSCRIPTION_NOT_FOUND")
         r = cdxtest.curl(GW, "/v1/subscriptions/nonsense", cert="req_g", method="DELETE")
