@@ -48,4 +48,8 @@ void cdx_api_refuse(cdx_request_t *rq, const cdx_refusal_t *r, const char *detai
  * body is NULL or cannot be written out. */
 void cdx_api_respond_json(cdx_request_t *rq, int status, json_t *body);
 
+/* As cdx_api_respond_json, with a Location header naming the path of what
+ * was created (location, e.g. "/v1/requests/<id>"; not kept). */
+void cdx_api_respond_json_at(cdx_request_t *rq, int status, json_t *body, const char *location);
+
 #endif

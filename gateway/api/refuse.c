@@ -102,13 +102,31 @@ void cdx_api_refuse(cdx_request_t *rq, const cdx_refusal_t *r, const char *detai
     cdx_respond_problem(rq, r->status, r->code, detail, NULL);
 }
 
-void cdx_api_respond_json(cdx_request_t *rq, int status, json_t *body)
+static void respond_json(cdx_request_t *rq, int status, json_t *body, const char *headers)
 {
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL)
         cdx_respond_overloaded(rq);
     else
-        cdx_respond(rq, status, "application/json", text, strlen(text), NULL);
+        cdx_respond(rq, status, "application/json", text, strlen(text), headers);
     free(text);
+}
+
+void cdx_api_respond_json(cdx_request_t *rq, int status, json_t *body)
+{
+    respond_json(rq, status, body, NULL);
+}
+
+void cdx_api_respond_json_at(cdx_request_t *rq, int status, json_t *body, const char *location)
+{
+    char header[256];
+    int n = snprintf(header, sizeof header, "Location: %s\r\n", location);
+    if (n < 0 || (size_t)n >= sizeof header) {
+        /* Our paths are short ids: one too long is answered without the
+         * header rather than with a broken one. */
+        respond_json(rq, status, body, NULL);
+        return;
+    }
+    respond_json(rq, status, body, header);
 }

@@ -276,20 +276,13 @@ static void create_respond(cdx_disclosure_t *d, cdx_request_t *rq)
                                 : NULL;
     if (body != NULL && c->truncated && d->stage == CDX_DISCLOSE_FOUND)
         json_object_set_new(body, "truncated", json_true());
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        cdx_respond_overloaded(rq);
-        return;
-    }
     if (c->created > 0)
         cdx_delivery_kick(d->app->delivery);
-    char location[80];
-    snprintf(location, sizeof location, "Location: /v1/requests/%s\r\n", c->req.uid);
+    char location[64];
+    snprintf(location, sizeof location, "/v1/requests/%s", c->req.uid);
     CDX_INFO("request.created", "req=%s request=%s patient=%s documents=%zu", rq->id, c->req.uid,
              c->req.patient_key, n);
-    cdx_respond(rq, 202, "application/json", text, strlen(text), location);
-    free(text);
+    cdx_api_respond_json_at(rq, 202, body, location);
 }
 
 static const cdx_disclose_endpoint_t request_create = {

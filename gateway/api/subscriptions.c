@@ -106,16 +106,9 @@ static void sub_written(cdx_write_req_t *req, int status)
     } else {
         CDX_INFO("subscription.created", "req=%s subscription=%s patient=%s", rq->id,
                  job->sub.uid, job->sub.patient_key);
-        json_t *body = sub_json(&job->sub);
-        char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        char location[96];
-        snprintf(location, sizeof location, "Location: /v1/subscriptions/%s\r\n", job->sub.uid);
-        if (text == NULL)
-            cdx_respond_overloaded(rq);
-        else
-            cdx_respond(rq, 201, "application/json", text, strlen(text), location);
-        free(text);
+        char location[64];
+        snprintf(location, sizeof location, "/v1/subscriptions/%s", job->sub.uid);
+        cdx_api_respond_json_at(rq, 201, sub_json(&job->sub), location);
     }
     free(job);
 }

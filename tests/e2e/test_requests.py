@@ -216,6 +216,7 @@ class RequestTest(unittest.TestCase):
                       {"patient": patient("RQ-P4"), "types": [SUMMARY]})
         self.assertEqual(r.status, 201, r)
         sid = json.loads(r.body)["id"]
+        self.assertIn("location: /v1/subscriptions/" + sid, r.headers.lower())
         match = store("RQ-D1", "RQ-P4", SUMMARY)
         other_type = store("RQ-D2", "RQ-P4", CONSULT)
         wait_for(lambda: (delivery(match, C) or [0])[0] == "delivered", timeout=15,
