@@ -55,4 +55,16 @@ static inline int cdx_test_registry_new(const char *prefix, char *path, size_t n
     return cdx_test_registry_open(path, out);
 }
 
+/* Closes *reg (NULL: nothing) and removes the scratch folder holding path,
+ * as cdx_test_registry_new made them.  *reg is NULL after.  0 or -1. */
+static inline int cdx_test_registry_drop(cdx_registry_t **reg, const char *path)
+{
+    cdx_registry_close(*reg);
+    *reg = NULL;
+    const char *slash = strrchr(path, '/');
+    char dir[1024];
+    int w = slash != NULL ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path) : -1;
+    return w > 0 && (size_t)w < sizeof dir ? cdx_test_remove_dir(dir) : -1;
+}
+
 #endif

@@ -2,7 +2,8 @@
  * set arithmetic over it (gateway/store/cohorts.c): a negated fact matches
  * no criterion, a superseded document's facts leave the index, a link and
  * an unlink move a document's facts between persons, and after every
- * change the index holds exactly what its defining view says. */
+ * change the index holds exactly what its defining view says.  Each case
+ * has a registry of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,7 @@
 #include "cdx/base/common.h"
 #include "cdx/parsers/cohort.h"
 #include "cdx/store/registry.h"
-#include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 static char dbpath[1200];
 static cdx_registry_t *reg;
@@ -124,25 +125,13 @@ static void expect(const char *json, const char *const *exts)
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024], err[512];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "cohort_index") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    if (cdx_registry_open(dbpath, &reg, err, sizeof err) != 0)
-        return -1;
-    cdx_institution_t inst;
-    memset(&inst, 0, sizeof inst);
-    strcpy(inst.oid, "2.25.7");
-    strcpy(inst.name, "Test Clinic");
-    inst.roles = CDX_ROLE_SUBMIT;
-    return cdx_registry_put_institution(reg, &inst, "test");
+    return cdx_test_registry_new("cohort_index", dbpath, sizeof dbpath, &reg);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    cdx_registry_close(reg);
-    return 0;
+    return cdx_test_registry_drop(&reg, dbpath);
 }
 
 /* "No known diabetes" is a fact of the document but matches no criterion. */
@@ -160,15 +149,17 @@ static void test_negated(void **state)
     expect("{\"all\": [{\"institution\": \"2.25.7\"}, {\"not\": " E11 "}]}", WANT("N-1"));
 }
 
-/* A replacement supersedes its parent: the parent's facts leave. */
+/* A replacement supersedes its parent: the parent's facts leave, another
+ * person's stay. */
 static void test_superseded(void **state)
 {
     (void)state;
+    store("2.25.7.4^0", "S-0", NULL, "{\"problems\":[" PROBLEM("E11.9", "false") "]}");
     store("2.25.7.4^1", "S-1", NULL, "{\"problems\":[" PROBLEM("E11.9", "false") "]}");
-    expect("{\"all\": [" E11 ", {\"institution\": \"2.25.7\"}]}", WANT("N-2", "S-1"));
+    expect("{\"all\": [" E11 ", {\"institution\": \"2.25.7\"}]}", WANT("S-0", "S-1"));
     store("2.25.7.4^2", "S-1", "2.25.7.4^1", "{\"problems\":[" PROBLEM("I10", "false") "]}");
     index_exact();
-    expect(E11, WANT("N-2"));
+    expect(E11, WANT("S-0"));
     expect(I10, WANT("S-1"));
 }
 
@@ -181,6 +172,7 @@ static void test_link_moves_facts(void **state)
     static const cdx_audit_event_t unlink_ev = {.event = "patient.unlink", .actor_oid = "2.25.9"};
     store("2.25.7.5^1", "L-1", NULL, "{\"problems\":[" PROBLEM("E11.2", "false") "]}");
     store("2.25.7.5^2", "L-2", NULL, "{\"medications\":[" MED("A10BA02") "]}");
+    store("2.25.7.5^3", "L-3", NULL, "{\"problems\":[" PROBLEM("I10", "false") "]}");
     const char *both = "{\"all\": [" E11 ", " A10 "]}";
     expect(both, NONE);
     cdx_link_outcome_t out = 0;
@@ -194,7 +186,7 @@ static void test_link_moves_facts(void **state)
     index_exact();
     assert_int_equal(person_of("L-1"), person_of("L-2"));
     expect(both, WANT("L-1"));
-    expect("{\"any\": [" A10 ", " I10 "]}", WANT("L-1", "S-1"));
+    expect("{\"any\": [" A10 ", " I10 "]}", WANT("L-1", "L-3"));
     int64_t id = row.id;
     cdx_link_row_cleanup(&row);
     memset(&row, 0, sizeof row);
@@ -224,10 +216,19 @@ static void test_reindex(void **state)
     expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11.6\"}}", WANT("R-1"));
 }
 
-/* all / any / not over sorted person sets, in either order of members. */
+/* all / any / not over sorted person sets, in either order of members:
+ * N-1 knows no diabetes, N-2 has diabetes and no hypertension, S-1
+ * hypertension, L-1 diabetes, L-2 metformin. */
 static void test_set_algebra(void **state)
 {
     (void)state;
+    store("2.25.7.7^1", "N-1", NULL, "{\"problems\":[" PROBLEM("E11.9", "true") "]}");
+    store("2.25.7.7^2", "N-2", NULL,
+          "{\"problems\":[" PROBLEM("E11.9", "false") "," PROBLEM("I10", "true") "]}");
+    store("2.25.7.7^3", "S-1", NULL, "{\"problems\":[" PROBLEM("I10", "false") "]}");
+    store("2.25.7.7^4", "L-1", NULL, "{\"problems\":[" PROBLEM("E11.2", "false") "]}");
+    store("2.25.7.7^5", "L-2", NULL, "{\"medications\":[" MED("A10BA02") "]}");
+    index_exact();
     expect("{\"any\": [" E11 ", " I10 ", " A10 "]}", WANT("N-2", "S-1", "L-1", "L-2"));
     expect("{\"all\": [{\"any\": [" E11 ", " I10 "]}, {\"not\": " I10 "}]}", WANT("N-2", "L-1"));
     expect("{\"all\": [{\"not\": " I10 "}, {\"any\": [" I10 ", " E11 "]}]}", WANT("N-2", "L-1"));
@@ -240,11 +241,11 @@ static void test_set_algebra(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_negated),
-        cmocka_unit_test(test_superseded),
-        cmocka_unit_test(test_link_moves_facts),
-        cmocka_unit_test(test_set_algebra),
-        cmocka_unit_test(test_reindex),
+        cmocka_unit_test_setup_teardown(test_negated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_superseded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_moves_facts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_algebra, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,30 +14,32 @@
 
 #include "cdx/base/common.h"
 #include "cdx/store/registry.h"
-#include "cdx_test.h"
+#include "cdx_test_registry.h"
 /* The store's internal steps the patient index's other writers call. */
 #include "../../../gateway/store/store_internal.h"
 
 static char dbpath[1200];
 static int ndocs;
 
+/* Each case has a registry of its own, in a scratch folder removed after it. */
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "links") != 0)
-        return -1;
-    snprintf(dbpath, sizeof dbpath, "%s/registry.db", dir);
-    remove(dbpath);
-    return 0;
+    return cdx_test_registry_path("links", dbpath, sizeof dbpath);
 }
 
+static int teardown(void **state)
+{
+    (void)state;
+    cdx_registry_t *none = NULL;
+    return cdx_test_registry_drop(&none, dbpath);
+}
+
+/* Opens (the first time: creates) the case's registry. */
 static cdx_registry_t *open_reg(void)
 {
-    char err[512];
     cdx_registry_t *reg = NULL;
-    assert_int_equal(cdx_registry_open(dbpath, &reg, err, sizeof err), 0);
-    assert_int_equal(cdx_registry_ensure_institution(reg, "2.25.7", "Test Clinic"), 0);
+    assert_int_equal(cdx_test_registry_open(dbpath, &reg), 0);
     return reg;
 }
 
@@ -354,12 +356,13 @@ static void test_persons_read_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_link_merges_and_refuses),
-        cmocka_unit_test(test_chain_unlink_separates_the_far_end),
-        cmocka_unit_test(test_unlink_keeps_a_person_joined_another_way),
-        cmocka_unit_test(test_review_decisions_hold_for_persons),
-        cmocka_unit_test(test_list_pages_newest_first),
-        cmocka_unit_test(test_persons_read_back),
+        cmocka_unit_test_setup_teardown(test_link_merges_and_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_unlink_separates_the_far_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlink_keeps_a_person_joined_another_way, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_review_decisions_hold_for_persons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_pages_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persons_read_back, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,13 +18,14 @@
 #include "cdx/domain/subscription.h"
 #include "cdx/store/outbox.h"
 #include "cdx/store/registry.h"
-#include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 #define HOSP "2.25.7"   /* submits the documents */
 #define CLIN "2.25.8"   /* asks */
 #define OTHER "2.25.9"  /* another institution */
 #define ROOT "2.25.7.1" /* the hospital's patient ids */
 
+static char dbpath[1200];
 static cdx_registry_t *reg;
 
 static int put_inst(const char *oid)
@@ -38,14 +39,12 @@ static int put_inst(const char *oid)
     return cdx_registry_put_institution(reg, &inst, "test");
 }
 
+/* Each case has a registry of its own: the caps and lists count what one
+ * case made. */
 static int setup(void **state)
 {
     (void)state;
-    char dir[1024], path[1200], err[512];
-    if (cdx_test_scratch_dir(dir, sizeof dir, "requests") != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/registry.db", dir);
-    if (cdx_registry_open(path, &reg, err, sizeof err) != 0)
+    if (cdx_test_registry_new("requests", dbpath, sizeof dbpath, &reg) != 0)
         return -1;
     return put_inst(HOSP) || put_inst(CLIN) || put_inst(OTHER);
 }
@@ -53,8 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    cdx_registry_close(reg);
-    return 0;
+    return cdx_test_registry_drop(&reg, dbpath);
 }
 
 static int64_t count_audit(void)
@@ -276,9 +274,9 @@ static void test_subscription_deliveries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_is_its_institutions),
-        cmocka_unit_test(test_subscriptions_cap_and_ownership),
-        cmocka_unit_test(test_subscription_deliveries),
+        cmocka_unit_test_setup_teardown(test_request_is_its_institutions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscriptions_cap_and_ownership, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscription_deliveries, setup, teardown),
     };
-    return cdx_test_exit(cmocka_run_group_tests(tests, setup, teardown));
+    return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
