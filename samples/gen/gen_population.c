@@ -5,6 +5,7 @@
  * benchmark can rebuild any person without the others. */
 #include "gen.h"
 
+#include <iconv.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -255,9 +256,28 @@ static void typo_latin(rng_t *r, char *s)
     }
 }
 
+/* 1 when EUC-KR has a code for Hangul syllable idx: KS X 1001 holds 2,350
+ * of the 11,172 (혁 is one, its neighbour 혝 is not). */
+static int in_euckr(unsigned idx)
+{
+    char in[4] = "", out[8];
+    put_syllable(in, sizeof in, idx);
+    iconv_t cd = iconv_open("EUC-KR", "UTF-8");
+    if (cd == (iconv_t)-1)
+        return 0;
+    char *ip = in, *op = out;
+    size_t il = strlen(in), ol = sizeof out;
+    size_t rc = iconv(cd, &ip, &il, &op, &ol);
+    iconv_close(cd);
+    return rc != (size_t)-1;
+}
+
 /* A slip in a Hangul name: one vowel of one syllable becomes its
- * neighbour in the jamo order (민 → 먼). */
-static void typo_hangul(rng_t *r, char *s, size_t n)
+ * neighbour in the jamo order (민 → 먼).  In a record its documents write
+ * as EUC-KR (euckr), the slip is one that system could store: the next
+ * neighbour after, else before, then further out, that EUC-KR has; the
+ * name stays as it is when none has. */
+static void typo_hangul(rng_t *r, char *s, size_t n, int euckr)
 {
     size_t len = strlen(s);
     if (len < 6 || len % 3 != 0)
@@ -266,9 +286,18 @@ static void typo_hangul(rng_t *r, char *s, size_t n)
     int idx = syllable((const unsigned char *)s + 3 * k);
     if (idx < 0)
         return;
-    unsigned ini = (unsigned)idx / (21 * 28), med = ((unsigned)idx / 28) % 21,
-             fin = (unsigned)idx % 28;
-    med = (med + 1) % 21;
+    unsigned ini = (unsigned)idx / (21 * 28), med0 = ((unsigned)idx / 28) % 21,
+             fin = (unsigned)idx % 28, med = med0;
+    for (unsigned d = 1; d < 21; d++) {
+        unsigned step = (d + 1) / 2; /* +1, -1, +2, -2, ... */
+        unsigned cand = d % 2 == 1 ? (med0 + step) % 21 : (med0 + 21 - step) % 21;
+        if (!euckr || in_euckr((ini * 21 + cand) * 28 + fin)) {
+            med = cand;
+            break;
+        }
+    }
+    if (med == med0)
+        return;
     char out[64] = "";
     for (size_t j = 0; j < len / 3; j++) {
         if (j == k)
@@ -493,7 +522,7 @@ static void make_record(uint64_t seed, unsigned long person, unsigned k, int ins
     if (pick(&r, 100) < 4) { /* a typo, in the given name mostly */
         char *w = pick(&r, 10) < 7 ? p->given : p->family;
         if ((unsigned char)w[0] >= 0x80)
-            typo_hangul(&r, p->given, sizeof p->given);
+            typo_hangul(&r, p->given, sizeof p->given, inst == INST_DASOM);
         else
             typo_latin(&r, w);
         v |= POP_TYPO;

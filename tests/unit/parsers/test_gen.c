@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <ftw.h>
+#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,58 @@ static void test_population_variations(void **state)
            namesakes);
 }
 
+/* 1 when s converts to EUC-KR. */
+static int euckr_ok(iconv_t cd, const char *s)
+{
+    char out[256];
+    char *ip = (char *)s, *op = out;
+    size_t il = strlen(s), ol = sizeof out;
+    iconv(cd, NULL, NULL, NULL, NULL);
+    return iconv(cd, &ip, &il, &op, &ol) != (size_t)-1;
+}
+
+/* Dasom writes its referrals in EUC-KR, which has codes for 2,350 of the
+ * 11,172 Hangul syllables: every name and address of a Dasom record, typos
+ * included, is one it can write, for several seeds (seed 11 once made a
+ * typo 혝 that stopped cdxgw-gen --planted-truth at its 475th record). */
+static void test_dasom_records_encode(void **state)
+{
+    (void)state;
+    static const uint64_t seeds[] = {3, 5, 11, 42, 2026};
+    iconv_t cd = iconv_open("EUC-KR", "UTF-8");
+    assert_true(cd != (iconv_t)-1);
+    size_t dasom = 0, typos = 0;
+    for (size_t si = 0; si < CDX_ARRAY_SIZE(seeds); si++) {
+        for (unsigned long i = 0; i < 3000; i++) {
+            pop_record_t rec[POP_MAX_RECORDS];
+            size_t n = pop_person_records(seeds[si], i, rec);
+            for (size_t k = 0; k < n; k++) {
+                const patient_t *p = &rec[k].p;
+                if (p->inst != INST_DASOM)
+                    continue;
+                const char *fields[] = {p->family, p->given, p->street, p->city, p->state};
+                for (size_t f = 0; f < CDX_ARRAY_SIZE(fields); f++)
+                    if (!euckr_ok(cd, fields[f]))
+                        fail_msg("seed %llu person %lu: \"%s\" has no EUC-KR code",
+                                 (unsigned long long)seeds[si], i, fields[f]);
+                dasom++;
+                typos += (rec[k].variations & POP_TYPO) != 0;
+            }
+        }
+    }
+    iconv_close(cd);
+    assert_true(typos > 50);
+    /* The generator writes them all: the run seed 11 stopped once. */
+    char out[1200], truth[1300];
+    snprintf(out, sizeof out, "%s/euckr", tmp_root);
+    snprintf(truth, sizeof truth, "%s/euckr.csv", tmp_root);
+    char *argv[] = {"cdxgw-gen", "--seed", "11", "--patients",      "500", "--docs-per-patient",
+                    "1",         "--out",  out,  "--planted-truth", truth, NULL};
+    assert_int_equal(cdx_gen_main(11, argv), 0);
+    printf("population: %zu Dasom records over %zu seeds (%zu with a typo) all EUC-KR\n", dasom,
+           CDX_ARRAY_SIZE(seeds), typos);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -326,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_large_documents_within_node_budget),
         cmocka_unit_test(test_planted_truth),
         cmocka_unit_test(test_population_variations),
+        cmocka_unit_test(test_dasom_records_encode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
