@@ -209,6 +209,28 @@ static void test_large_documents_within_node_budget(void **state)
            budget_max_share * 100, budget_max_nodes);
 }
 
+/* Runs cdxgw-gen --planted-truth into <tmp_root>/<sub> and its .csv
+ * (out, truth), one document a record. */
+static int run_truth(const char *sub, const char *seed, const char *persons, char out[1200],
+                     char truth[1300])
+{
+    snprintf(out, 1200, "%s/%s", tmp_root, sub);
+    snprintf(truth, 1300, "%s/%s.csv", tmp_root, sub);
+    char *argv[] = {"cdxgw-gen",
+                    "--seed",
+                    (char *)seed,
+                    "--patients",
+                    (char *)persons,
+                    "--docs-per-patient",
+                    "1",
+                    "--out",
+                    out,
+                    "--planted-truth",
+                    truth,
+                    NULL};
+    return cdx_gen_main(11, argv);
+}
+
 /* --planted-truth: every document parses and normalizes, the truth file
  * lists each of them once with its person, and persons appear at several
  * institutions under different ids. */
@@ -216,11 +238,7 @@ static void test_planted_truth(void **state)
 {
     (void)state;
     char out[1200], truth[1300];
-    snprintf(out, sizeof out, "%s/truth", tmp_root);
-    snprintf(truth, sizeof truth, "%s/truth.csv", tmp_root);
-    char *argv[] = {"cdxgw-gen", "--seed", "5", "--patients",      "60",  "--docs-per-patient",
-                    "1",         "--out",  out, "--planted-truth", truth, NULL};
-    assert_int_equal(cdx_gen_main(11, argv), 0);
+    assert_int_equal(run_truth("truth", "5", "60", out, truth), 0);
     parsed = 0;
     assert_int_equal(nftw(out, check_entry, 16, FTW_PHYS), 0);
     char *csv = NULL;
@@ -337,11 +355,7 @@ static void test_dasom_records_encode(void **state)
     assert_true(typos > 50);
     /* The generator writes them all: the run seed 11 stopped once. */
     char out[1200], truth[1300];
-    snprintf(out, sizeof out, "%s/euckr", tmp_root);
-    snprintf(truth, sizeof truth, "%s/euckr.csv", tmp_root);
-    char *argv[] = {"cdxgw-gen", "--seed", "11", "--patients",      "500", "--docs-per-patient",
-                    "1",         "--out",  out,  "--planted-truth", truth, NULL};
-    assert_int_equal(cdx_gen_main(11, argv), 0);
+    assert_int_equal(run_truth("euckr", "11", "500", out, truth), 0);
     printf("population: %zu Dasom records over %zu seeds (%zu with a typo) all EUC-KR\n", dasom,
            CDX_ARRAY_SIZE(seeds), typos);
 }
