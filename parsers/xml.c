@@ -536,7 +536,8 @@ int cdx_xml_parse_limited(const char *data, size_t len, const cdx_xml_limits_t *
     /* NONET and no DTD/entity options at all: entities stay unexpanded,
      * nothing is loaded, and XML_PARSE_HUGE keeps libxml2's size and
      * depth limits in force. */
-    int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
+    int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
+                  XML_PARSE_COMPACT;
     xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, "document.xml", NULL, options);
     ctxt->sax->serror = NULL;
     int wellformed = ctxt->wellFormed;
