@@ -327,12 +327,16 @@ static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ing
     out->owner_oid = strdup(sub->oid);
 }
 
+/* The document entry's text and the fact rows.  The rows are written
+ * straight from the extraction, here on a worker thread, into one block:
+ * the single writer only binds them, and freeing them (on the loop, with
+ * the job) is one free().  Nothing here needs the facts' text: a caller
+ * that shows it joins the rows (cdx_fact_rows_join). */
 static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
 {
     json_t *meta = cdx_extract_meta_json(&ex->meta);
-    json_t *facts = cdx_extract_facts_json(ex);
     int rc = CDX_ENOMEM;
-    if (meta == NULL || facts == NULL)
+    if (meta == NULL)
         goto out;
     json_object_set_new(meta, "sha256", json_string(out->sha256));
     json_object_set_new(meta, "size", json_integer((json_int_t)out->size));
@@ -340,21 +344,10 @@ static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
     if (out->mapping_version != NULL)
         json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
     out->meta_json = json_dumps(meta, JSON_COMPACT);
-    /* The registry's rows are prepared here, on a worker thread, so the
-     * single writer only binds them; the facts' text is their rows' text
-     * put together, so each fact is serialized once. */
     if (out->meta_json != NULL)
-        rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
-    if (rc == 0 &&
-        (out->facts_json = cdx_fact_rows_join(facts, out->fact_rows, out->nfact_rows)) == NULL)
-        rc = CDX_ENOMEM;
-    if (rc == 0) {
-        out->facts_root = facts;
-        facts = NULL;
-    }
+        rc = cdx_fact_rows_from_extract(ex, &out->fact_rows, &out->nfact_rows);
 out:
     json_decref(meta);
-    json_decref(facts);
     return rc;
 }
 
@@ -572,10 +565,8 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->normalized_packed);
     free(in->fact_extras_packed);
     free(in->meta_json);
-    free(in->facts_json);
     free(in->issues_json);
     cdx_fact_rows_free(in->fact_rows, in->nfact_rows);
-    json_decref((json_t *)in->facts_root);
     char **fields[] = {&in->unique_id,      &in->set_id,       &in->replaces,
                        &in->custodian_oid,  &in->author_oid,   &in->type_code,
                        &in->type_system,    &in->title,        &in->creation_time,
@@ -635,7 +626,6 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->fact_extras_packed_size = in->fact_extras_packed_len;
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
-    rec->facts_json = in->facts_json;
     rec->fact_rows = in->fact_rows;
     rec->nfact_rows = in->nfact_rows;
     rec->warnings_json = in->issues_json;
