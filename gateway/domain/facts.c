@@ -566,6 +566,11 @@ int cdx_fact_rows_from_extract(const cdx_extract_t *x, cdx_fact_row_t **out, siz
                 free(t.data);
                 return CDX_ENOMEM;
             }
+    /* The slack handed back, since the block lives until the writer has
+     * stored the rows; before the rows point into it, as it may move. */
+    char *fitted = realloc(t.data, t.len);
+    if (fitted != NULL)
+        t.data = fitted;
     cdx_fact_row_t *rows = (cdx_fact_row_t *)(void *)t.data;
     const char *p = t.data + head;
     size_t j = 0;
