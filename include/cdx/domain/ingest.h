@@ -83,10 +83,12 @@ typedef struct cdx_ingest {
      * (cdx/domain/facts.h); cdx_fact_rows_join gives their text. */
     cdx_fact_row_t *fact_rows;
     size_t nfact_rows;
-    /* Header fields the registry indexes (pointers into owned storage). */
+    /* Header fields the registry indexes, and the patient ids' texts: in
+     * one block, strings (one free() for them all). */
     char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
         *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,
         *patient_root, *patient_ext, *custodian_name;
+    char *strings;
     char *owner_oid; /* the institution the document is filed under, once identity passed */
     int version;
     char **patient_ids; /* root, extension pairs; national ones in their stored (hashed) form */
