@@ -380,10 +380,9 @@ static int st_normalize(bdoc_t *d, void *arg)
     return rc;
 }
 
-/* Extraction with the JSON the registry stores, from a parsed document, as
- * the pipeline does it: the lean extraction, the metadata's text, the
- * fact rows (each fact serialized once) and the facts' text joined from
- * them. */
+/* Extraction with what the registry stores, from a parsed document, as
+ * the pipeline does it: the lean extraction, the metadata's text and the
+ * fact rows written straight from the extraction. */
 static int extract_json(xmlDocPtr doc)
 {
     cdx_diag_t diag;
@@ -392,20 +391,14 @@ static int extract_json(xmlDocPtr doc)
     int rc = cdx_extract_lean(doc, &ex, &diag);
     if (rc == 0) {
         json_t *m = cdx_extract_meta_json(&ex.meta);
-        json_t *f = cdx_extract_facts_json(&ex);
         char *a = m ? json_dumps(m, JSON_COMPACT) : NULL;
         cdx_fact_row_t *rows = NULL;
         size_t nrows = 0;
-        char *b = NULL;
-        if (f != NULL && cdx_fact_rows_from_json(f, &rows, &nrows) == 0)
-            b = cdx_fact_rows_join(f, rows, nrows);
-        if (a == NULL || b == NULL)
+        if (a == NULL || cdx_fact_rows_from_extract(&ex, &rows, &nrows) != 0)
             rc = -1;
         free(a);
-        free(b);
         cdx_fact_rows_free(rows, nrows);
         json_decref(m);
-        json_decref(f);
         cdx_extract_cleanup(&ex);
     }
     cdx_diag_cleanup(&diag);

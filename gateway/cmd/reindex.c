@@ -94,7 +94,7 @@ static int reindex_batch(reindex_run_t *run, reindex_batch_t *batch)
         if (prc == 0)
             rc = cdx_registry_update_normalized(
                 run->reg, it->id, in.normalized_sha256, in.normalized, in.normalized_len,
-                in.mapping_version, in.meta_json, in.facts_json, in.fact_rows, in.nfact_rows);
+                in.mapping_version, in.meta_json, NULL, in.fact_rows, in.nfact_rows);
         if (prc == 0 && rc == 0)
             rc = reindex_patients(run, it, &in);
         if (prc != 0)

@@ -4,6 +4,7 @@
 #include "cdx/cmd/cli.h"
 #include "cdx/conf/institution.h"
 #include "cdx/base/common.h"
+#include "cdx/domain/facts.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -67,7 +68,12 @@ static json_t *validate_json(const char *path, int rc, const cdx_ingest_t *in)
     json_object_set_new(o, "issues", issues ? issues : json_array());
     json_t *meta = in->meta_json ? json_loads(in->meta_json, 0, &jerr) : NULL;
     json_object_set_new(o, "metadata", meta ? meta : json_null());
-    json_t *facts = in->facts_json ? json_loads(in->facts_json, 0, &jerr) : NULL;
+    /* The facts' text is put together from the rows here, where it is
+     * shown: the pipeline makes only the rows. */
+    char *facts_text = in->fact_rows != NULL ? cdx_fact_rows_join(in->fact_rows, in->nfact_rows)
+                                             : NULL;
+    json_t *facts = facts_text ? json_loads(facts_text, 0, &jerr) : NULL;
+    free(facts_text);
     static const char *const kinds[] = {"problems",      "medications", "allergies",
                                         "results",       "vital_signs", "procedures",
                                         "immunizations", "encounters"};

@@ -3,6 +3,7 @@
 #include "cdx/base/common.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,20 +59,32 @@ typedef struct texts {
     size_t cap;
 } texts_t;
 
-static int texts_put(texts_t *t, const char *buffer, size_t size)
+/* Grows t to hold size more bytes and a NUL. */
+static int texts_grow(texts_t *t, size_t size)
 {
-    if (size > SIZE_MAX / 2 - t->len)
+    if (size > SIZE_MAX / 4 - t->len)
         return -1;
-    if (t->len + size + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 64 * 1024;
-        while (cap < t->len + size + 1)
-            cap *= 2;
-        char *grown = realloc(t->data, cap);
-        if (grown == NULL)
-            return -1;
-        t->data = grown;
-        t->cap = cap;
-    }
+    size_t cap = t->cap ? t->cap : 64 * 1024;
+    while (cap < t->len + size + 1)
+        cap *= 2;
+    char *grown = realloc(t->data, cap);
+    if (grown == NULL)
+        return -1;
+    t->data = grown;
+    t->cap = cap;
+    return 0;
+}
+
+/* Room for size more bytes and a NUL. */
+static inline int texts_reserve(texts_t *t, size_t size)
+{
+    return t->cap - t->len > size ? 0 : texts_grow(t, size);
+}
+
+static inline int texts_put(texts_t *t, const char *buffer, size_t size)
+{
+    if (texts_reserve(t, size) != 0)
+        return -1;
     memcpy(t->data + t->len, buffer, size);
     t->len += size;
     return 0;
@@ -80,37 +93,46 @@ static int texts_put(texts_t *t, const char *buffer, size_t size)
 /* A string as jansson writes it with JSON_COMPACT: '"', '\\' and the
  * control characters escaped (\b \f \n \r \t, else \u00XX), everything
  * else as it is (jansson's strings are valid UTF-8, and neither '/' nor
- * non-ASCII characters are escaped without flags asking for it). */
+ * non-ASCII characters are escaped without flags asking for it).  Room
+ * for the worst case (every byte as \u00XX) is made first, so the runs
+ * between escapes are copied without a check each. */
 static int put_string(texts_t *t, const char *s, size_t n)
 {
-    if (texts_put(t, "\"", 1) != 0)
+    if (n > SIZE_MAX / 8 || texts_reserve(t, 6 * n + 2) != 0)
         return -1;
+    char *p = t->data + t->len;
     size_t run = 0;
+    *p++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue;
-        if (texts_put(t, s + run, i - run) != 0)
-            return -1;
-        char esc[8];
-        const char *e = esc;
-        switch (ch) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\b': e = "\\b"; break;
-        case '\f': e = "\\f"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
-        default: snprintf(esc, sizeof esc, "\\u%04X", ch); break;
-        }
-        if (texts_put(t, e, strlen(e)) != 0)
-            return -1;
+        memcpy(p, s + run, i - run);
+        p += i - run;
         run = i + 1;
+        *p++ = '\\';
+        switch (ch) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = "0123456789ABCDEF"[ch >> 4];
+            *p++ = "0123456789ABCDEF"[ch & 15];
+            break;
+        }
     }
-    if (texts_put(t, s + run, n - run) != 0)
-        return -1;
-    return texts_put(t, "\"", 1);
+    memcpy(p, s + run, n - run);
+    p += n - run;
+    *p++ = '"';
+    t->len = (size_t)(p - t->data);
+    return 0;
 }
 
 /* A real as jansson writes it: "%.17g", ".0" added when that gives
@@ -352,62 +374,258 @@ out:
     return rc;
 }
 
-/* Whether a member name is written by JSON as it is (no escapes). */
-static int plain_key(const char *k)
+/* The start of a member, "key": (a comma before all but the first); key
+ * is plain (no escapes). */
+static inline int put_key(texts_t *t, const char *key, int *first)
 {
-    for (; *k != '\0'; k++)
-        if (*k == '"' || *k == '\\' || (unsigned char)*k < 0x20)
-            return 0;
-    return 1;
+    size_t n = strlen(key);
+    if (texts_reserve(t, n + 4) != 0)
+        return -1;
+    char *p = t->data + t->len;
+    if (!*first)
+        *p++ = ',';
+    *p++ = '"';
+    memcpy(p, key, n);
+    p += n;
+    *p++ = '"';
+    *p++ = ':';
+    t->len = (size_t)(p - t->data);
+    *first = 0;
+    return 0;
 }
 
-char *cdx_fact_rows_join(struct json_t *facts, const cdx_fact_row_t *rows, size_t n)
+/* A member "key":"s", left out when s is NULL. */
+static int put_text_member(texts_t *t, const char *key, const char *s, int *first)
 {
-    /* The rows are facts' members in order, one per array element, each
-     * an object (cdx_fact_rows_from_json); anything else is dumped whole. */
-    size_t total = 2, k = 0;
-    const char *kind;
-    json_t *list;
-    json_object_foreach(facts, kind, list)
-    {
-        if (!json_is_array(list) || !plain_key(kind))
-            return json_dumps(facts, JSON_COMPACT);
-        total += strlen(kind) + 6; /* "kind":[], */
-        for (size_t i = 0; i < json_array_size(list); i++, k++) {
-            if (k >= n || !json_is_object(json_array_get(list, i)))
-                return json_dumps(facts, JSON_COMPACT);
-            total += strlen(rows[k].json) + 1;
-        }
+    if (s == NULL)
+        return 0;
+    return put_key(t, key, first) != 0 ? -1 : put_string(t, s, strlen(s));
+}
+
+/* Whether the fact's JSON has a number: jansson refuses a NaN or an
+ * infinity (json_real gives NULL), and the fact then had none. */
+static int fact_has_number(const cdx_fact_t *f)
+{
+    return f->has_number && isfinite(f->number);
+}
+
+/* Whether displayName is a column: it is there and is not originalText. */
+static int display_is_column(const cdx_fact_t *f)
+{
+    return f->display_name != NULL &&
+           !(f->original_text != NULL && strcmp(f->display_name, f->original_text) == 0);
+}
+
+/* A fact as cdx_extract_facts_json writes it, member for member in its
+ * order (whole), or only the members no column holds (its data, what
+ * put_extras keeps of that object). */
+static int put_fact(texts_t *t, const cdx_fact_t *f, int whole)
+{
+    const struct {
+        const char *key, *s;
+        int column;
+    } head[] = {
+        {"section", cdx_fact_kind_name(f->section), 0},
+        {"sectionCode", f->section_code, 0},
+        {"sectionTitle", f->section_title, 0},
+        {"location", f->location, 0},
+        {"codeSystem", f->code_system, 1},
+        {"code", f->code, 1},
+        {"displayName", f->display_name, display_is_column(f)},
+        {"originalText", f->original_text, 0},
+        {"nullFlavor", f->null_flavor, 0},
+        {"valueType", f->value_type, 0},
+        {"value", f->value, 1},
+    };
+    int first = 1;
+    if (texts_put(t, "{", 1) != 0)
+        return -1;
+    for (size_t i = 0; i < CDX_ARRAY_SIZE(head); i++)
+        if ((whole || !head[i].column) && put_text_member(t, head[i].key, head[i].s, &first) != 0)
+            return -1;
+    if (whole && fact_has_number(f) &&
+        (put_key(t, "number", &first) != 0 || put_real(t, f->number) != 0))
+        return -1;
+    if ((whole && put_text_member(t, "unit", f->unit, &first) != 0) ||
+        put_text_member(t, "unitOriginal", f->unit_original, &first) != 0)
+        return -1;
+    if (f->ref_low != NULL || f->ref_high != NULL || f->ref_text != NULL) {
+        int inner = 1;
+        if (put_key(t, "referenceRange", &first) != 0 || texts_put(t, "{", 1) != 0 ||
+            put_text_member(t, "low", f->ref_low, &inner) != 0 ||
+            put_text_member(t, "high", f->ref_high, &inner) != 0 ||
+            put_text_member(t, "text", f->ref_text, &inner) != 0 || texts_put(t, "}", 1) != 0)
+            return -1;
     }
-    if (k != n)
-        return json_dumps(facts, JSON_COMPACT);
+    if (put_text_member(t, "interpretation", f->interpretation, &first) != 0)
+        return -1;
+    if (whole && (f->time_low != NULL || f->time_high != NULL)) {
+        int inner = 1;
+        if (put_key(t, "effectiveTime", &first) != 0 || texts_put(t, "{", 1) != 0 ||
+            put_text_member(t, "low", f->time_low, &inner) != 0 ||
+            put_text_member(t, "high", f->time_high, &inner) != 0 || texts_put(t, "}", 1) != 0)
+            return -1;
+    }
+    if ((whole && put_text_member(t, "status", f->status, &first) != 0) ||
+        put_key(t, "negated", &first) != 0 ||
+        texts_put(t, f->negated ? "true" : "false", f->negated ? 4 : 5) != 0 ||
+        put_key(t, "extras", &first) != 0)
+        return -1;
+    /* The extras as the extractor built them; the full extraction's text
+     * of them is the same object written the same way. */
+    if (f->extras_obj != NULL) {
+        if (put_value(t, (json_t *)f->extras_obj, 1) != 0)
+            return -1;
+    } else if (f->extras != NULL) {
+        if (texts_put(t, f->extras, strlen(f->extras)) != 0)
+            return -1;
+    } else if (texts_put(t, "{}", 2) != 0) {
+        return -1;
+    }
+    return texts_put(t, "}", 1);
+}
+
+/* The columns of a fact's row, in the order their texts follow the
+ * fact's two texts in the rows' block. */
+#define ROW_COLUMNS 8
+
+static void column_texts(const cdx_fact_t *f, const char *src[ROW_COLUMNS])
+{
+    src[0] = f->code_system;
+    src[1] = f->code;
+    src[2] = f->display_name != NULL ? f->display_name : f->original_text;
+    src[3] = f->value;
+    src[4] = f->unit;
+    src[5] = f->time_low;
+    src[6] = f->time_high;
+    src[7] = f->status;
+}
+
+/* Points r's texts into the block at *p, where put_row wrote them. */
+static void point_row(cdx_fact_row_t *r, const cdx_fact_t *f, const char **p)
+{
+    const char *src[ROW_COLUMNS];
+    const char **dst[ROW_COLUMNS] = {&r->code_system, &r->code,      &r->display,   &r->value,
+                                     &r->unit,        &r->time_low,  &r->time_high, &r->status};
+    column_texts(f, src);
+    r->json = *p;
+    *p += strlen(*p) + 1;
+    r->data = *p;
+    *p += strlen(*p) + 1;
+    for (size_t i = 0; i < ROW_COLUMNS; i++) {
+        if (src[i] == NULL)
+            continue;
+        *dst[i] = *p;
+        *p += strlen(src[i]) + 1;
+    }
+    r->kind = cdx_fact_kind_name(f->kind);
+    r->has_number = fact_has_number(f);
+    r->number = r->has_number ? f->number : 0;
+    r->negated = f->negated != 0;
+}
+
+/* A fact's texts, each ending in a NUL: its JSON, its data, and the
+ * columns it has. */
+static int put_row(texts_t *t, const cdx_fact_t *f)
+{
+    const char *src[ROW_COLUMNS];
+    column_texts(f, src);
+    if (put_fact(t, f, 1) != 0 || texts_put(t, "", 1) != 0 || put_fact(t, f, 0) != 0 ||
+        texts_put(t, "", 1) != 0)
+        return -1;
+    for (size_t i = 0; i < ROW_COLUMNS; i++)
+        if (src[i] != NULL && texts_put(t, src[i], strlen(src[i]) + 1) != 0)
+            return -1;
+    return 0;
+}
+
+/* Texts of a fact a block is first sized for (a generated 100 KB
+ * document's facts take about 1.9 KB each, json 1.0, data 0.8); it
+ * doubles when short. */
+#define ROW_TEXT_GUESS 2560
+
+int cdx_fact_rows_from_extract(const cdx_extract_t *x, cdx_fact_row_t **out, size_t *n)
+{
+    size_t k = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < x->nfacts; i++)
+        k += (unsigned)x->facts[i].kind < CDX_FACT_KINDS;
+    if (k == 0)
+        return 0;
+    /* The rows first, then their texts, in one block that grows until the
+     * texts are written; the rows point into it only then. */
+    size_t head = k * sizeof(cdx_fact_row_t);
+    texts_t t = {.len = head, .cap = head + k * ROW_TEXT_GUESS};
+    if (k > (SIZE_MAX / 2) / (sizeof(cdx_fact_row_t) + ROW_TEXT_GUESS) ||
+        (t.data = malloc(t.cap)) == NULL)
+        return CDX_ENOMEM;
+    for (int kind = 0; kind < CDX_FACT_KINDS; kind++)
+        for (size_t i = 0; i < x->nfacts; i++)
+            if ((int)x->facts[i].kind == kind && put_row(&t, &x->facts[i]) != 0) {
+                free(t.data);
+                return CDX_ENOMEM;
+            }
+    /* The slack handed back, since the block lives until the writer has
+     * stored the rows; before the rows point into it, as it may move. */
+    char *fitted = realloc(t.data, t.len);
+    if (fitted != NULL)
+        t.data = fitted;
+    cdx_fact_row_t *rows = (cdx_fact_row_t *)(void *)t.data;
+    const char *p = t.data + head;
+    size_t j = 0;
+    memset(rows, 0, head);
+    for (int kind = 0; kind < CDX_FACT_KINDS; kind++)
+        for (size_t i = 0; i < x->nfacts; i++)
+            if ((int)x->facts[i].kind == kind)
+                point_row(&rows[j++], &x->facts[i], &p);
+    *out = rows;
+    *n = k;
+    return 0;
+}
+
+char *cdx_fact_rows_join(const cdx_fact_row_t *rows, size_t n)
+{
+    size_t total = 2;
+    for (int k = 0; k < CDX_FACT_KINDS; k++)
+        total += strlen(cdx_fact_kind_name((cdx_fact_kind_t)k)) + 6; /* "kind":[], */
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].json == NULL)
+            return NULL;
+        total += strlen(rows[i].json) + 1;
+    }
     char *text = malloc(total);
     if (text == NULL)
         return NULL;
     char *p = text;
+    size_t i = 0;
     *p++ = '{';
-    k = 0;
-    json_object_foreach(facts, kind, list)
-    {
-        if (p != text + 1)
-            *p++ = ',';
+    for (int k = 0; k < CDX_FACT_KINDS; k++) {
+        const char *kind = cdx_fact_kind_name((cdx_fact_kind_t)k);
         size_t len = strlen(kind);
+        if (k > 0)
+            *p++ = ',';
         *p++ = '"';
         memcpy(p, kind, len);
         p += len;
         memcpy(p, "\":[", 3);
         p += 3;
-        for (size_t i = 0; i < json_array_size(list); i++, k++) {
-            if (i > 0)
+        for (size_t first = i; i < n && strcmp(rows[i].kind, kind) == 0; i++) {
+            if (i > first)
                 *p++ = ',';
-            len = strlen(rows[k].json);
-            memcpy(p, rows[k].json, len);
+            len = strlen(rows[i].json);
+            memcpy(p, rows[i].json, len);
             p += len;
         }
         *p++ = ']';
     }
     *p++ = '}';
     *p = '\0';
+    if (i != n) {
+        /* Rows out of the kinds' order, or of no kind: not the extractor's. */
+        free(text);
+        return NULL;
+    }
     return text;
 }
 

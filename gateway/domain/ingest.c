@@ -93,23 +93,34 @@ const char *cdx_pipeline_mapping_version(const cdx_pipeline_t *pl, const char *s
     return cdx_mappings_version_for(pl->mappings, submitter_oid);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? strdup(s) : NULL;
-}
+/* The header fields' texts go into one block (out->strings), so that
+ * the loop frees them with one free(): a pass that counts, then one that
+ * copies (at is NULL while counting). */
+typedef struct texts {
+    char *at;
+    size_t need;
+} texts_t;
 
-/* "root^extension" or the root alone, the way the registry keys ids. */
-static char *id_text(const cdx_extract_id_t *id)
+/* A copy of a, or of "a^b" when b is not empty (an id the way the
+ * registry keys it); NULL when a is NULL or while counting. */
+static char *keep(texts_t *t, const char *a, const char *b)
 {
-    if (id->root == NULL)
+    if (a == NULL)
         return NULL;
-    if (id->extension == NULL || id->extension[0] == '\0')
-        return strdup(id->root);
-    size_t n = strlen(id->root) + strlen(id->extension) + 2;
-    char *s = malloc(n);
-    if (s != NULL)
-        snprintf(s, n, "%s^%s", id->root, id->extension);
-    return s;
+    size_t na = strlen(a), nb = b != NULL ? strlen(b) : 0;
+    t->need += na + (nb > 0 ? nb + 1 : 0) + 1;
+    if (t->at == NULL)
+        return NULL;
+    char *r = t->at;
+    memcpy(t->at, a, na);
+    t->at += na;
+    if (nb > 0) {
+        *t->at++ = '^';
+        memcpy(t->at, b, nb);
+        t->at += nb;
+    }
+    *t->at++ = '\0';
+    return r;
 }
 
 /* Whether an organization id names oid: the OID itself in @root, or an
@@ -129,7 +140,7 @@ static int id_names(const cdx_extract_id_t *id, const char *oid)
 /* The canonical patient id is the first whose root is not national (a
  * national id is stored only as its hash, which says nothing to a
  * reader), else the first. */
-static int fill_patient_ids(cdx_ingest_t *out, const cdx_doc_meta_t *m, const cdx_national_t *nat)
+static const cdx_extract_id_t *canonical_id(const cdx_doc_meta_t *m, const cdx_national_t *nat)
 {
     const cdx_extract_id_t *canonical = NULL;
     for (size_t i = 0; i < m->npatient_ids; i++) {
@@ -140,48 +151,57 @@ static int fill_patient_ids(cdx_ingest_t *out, const cdx_doc_meta_t *m, const cd
             (cdx_national_is_root(nat, canonical->root) && !cdx_national_is_root(nat, id->root)))
             canonical = id;
     }
+    return canonical;
+}
+
+static void fill_texts(cdx_ingest_t *out, const cdx_doc_meta_t *m,
+                       const cdx_extract_id_t *canonical, texts_t *t)
+{
+    out->unique_id = keep(t, m->id.root, m->id.extension);
+    out->set_id = keep(t, m->set_id.root, m->set_id.extension);
+    out->replaces = keep(t, m->replaces_id, NULL);
+    out->custodian_oid = keep(t, m->custodian_id.root, NULL);
+    out->custodian_name = keep(t, m->custodian_name, NULL);
+    out->author_oid = keep(t, m->author_institution_id.root, NULL);
+    out->type_code = keep(t, m->type.code, NULL);
+    out->type_system = keep(t, m->type.system, NULL);
+    out->title = keep(t, m->title, NULL);
+    out->creation_time = keep(t, m->creation_time.iso, NULL);
+    out->service_start = keep(t, m->service_start.iso, NULL);
+    out->service_stop = keep(t, m->service_stop.iso, NULL);
+    out->confidentiality = keep(t, m->confidentiality.code, NULL);
+    out->language = keep(t, m->language_code, NULL);
     if (canonical != NULL) {
-        out->patient_root = strdup(canonical->root);
-        out->patient_ext = strdup(canonical->extension ? canonical->extension : "");
-        if (out->patient_root == NULL || out->patient_ext == NULL)
-            return CDX_ENOMEM;
+        out->patient_root = keep(t, canonical->root, NULL);
+        out->patient_ext = keep(t, canonical->extension ? canonical->extension : "", NULL);
     }
-    if (m->npatient_ids == 0)
-        return 0;
-    out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
-    out->patient_national = calloc(m->npatient_ids, 1);
-    if (out->patient_ids == NULL || out->patient_national == NULL)
-        return CDX_ENOMEM;
-    out->npatient_ids = m->npatient_ids;
-    for (size_t i = 0; i < m->npatient_ids; i++) {
-        out->patient_ids[2 * i] = dup_or_null(m->patient_ids[i].root);
-        out->patient_ids[2 * i + 1] = dup_or_null(m->patient_ids[i].extension);
-        out->patient_national[i] = (unsigned char)cdx_national_is_root(nat, m->patient_ids[i].root);
+    for (size_t i = 0; i < out->npatient_ids; i++) {
+        out->patient_ids[2 * i] = keep(t, m->patient_ids[i].root, NULL);
+        out->patient_ids[2 * i + 1] = keep(t, m->patient_ids[i].extension, NULL);
     }
-    return 0;
 }
 
 static int fill_fields(cdx_ingest_t *out, const cdx_extract_t *ex, const cdx_national_t *nat)
 {
     const cdx_doc_meta_t *m = &ex->meta;
-    out->unique_id = id_text(&m->id);
-    out->set_id = id_text(&m->set_id);
-    out->replaces = dup_or_null(m->replaces_id);
-    out->custodian_oid = dup_or_null(m->custodian_id.root);
-    out->custodian_name = dup_or_null(m->custodian_name);
-    out->author_oid = dup_or_null(m->author_institution_id.root);
-    out->type_code = dup_or_null(m->type.code);
-    out->type_system = dup_or_null(m->type.system);
-    out->title = dup_or_null(m->title);
-    out->creation_time = dup_or_null(m->creation_time.iso);
-    out->service_start = dup_or_null(m->service_start.iso);
-    out->service_stop = dup_or_null(m->service_stop.iso);
-    out->confidentiality = dup_or_null(m->confidentiality.code);
-    out->language = dup_or_null(m->language_code);
     out->version = m->version_number > 0 ? m->version_number : 1;
-    int rc = fill_patient_ids(out, m, nat);
-    if (rc != 0)
-        return rc;
+    if (m->npatient_ids > 0) {
+        out->patient_ids = calloc(2 * m->npatient_ids, sizeof *out->patient_ids);
+        out->patient_national = calloc(m->npatient_ids, 1);
+        if (out->patient_ids == NULL || out->patient_national == NULL)
+            return CDX_ENOMEM;
+        out->npatient_ids = m->npatient_ids;
+        for (size_t i = 0; i < m->npatient_ids; i++)
+            out->patient_national[i] =
+                (unsigned char)cdx_national_is_root(nat, m->patient_ids[i].root);
+    }
+    const cdx_extract_id_t *canonical = canonical_id(m, nat);
+    texts_t t = {0};
+    fill_texts(out, m, canonical, &t);
+    if ((out->strings = malloc(t.need + 1)) == NULL)
+        return CDX_ENOMEM;
+    t.at = out->strings;
+    fill_texts(out, m, canonical, &t);
     out->nfacts = ex->nfacts;
     for (size_t i = 0; i < ex->nfacts; i++)
         if ((unsigned)ex->facts[i].kind < CDX_ARRAY_SIZE(out->facts_by_kind))
@@ -327,12 +347,16 @@ static void check_policy(const cdx_extract_t *ex, const identity_t *who, cdx_ing
     out->owner_oid = strdup(sub->oid);
 }
 
+/* The document entry's text and the fact rows.  The rows are written
+ * straight from the extraction, here on a worker thread, into one block:
+ * the single writer only binds them, and freeing them (on the loop, with
+ * the job) is one free().  Nothing here needs the facts' text: a caller
+ * that shows it joins the rows (cdx_fact_rows_join). */
 static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
 {
     json_t *meta = cdx_extract_meta_json(&ex->meta);
-    json_t *facts = cdx_extract_facts_json(ex);
     int rc = CDX_ENOMEM;
-    if (meta == NULL || facts == NULL)
+    if (meta == NULL)
         goto out;
     json_object_set_new(meta, "sha256", json_string(out->sha256));
     json_object_set_new(meta, "size", json_integer((json_int_t)out->size));
@@ -340,21 +364,10 @@ static int make_json(cdx_ingest_t *out, const cdx_extract_t *ex)
     if (out->mapping_version != NULL)
         json_object_set_new(meta, "mapping_version", json_string(out->mapping_version));
     out->meta_json = json_dumps(meta, JSON_COMPACT);
-    /* The registry's rows are prepared here, on a worker thread, so the
-     * single writer only binds them; the facts' text is their rows' text
-     * put together, so each fact is serialized once. */
     if (out->meta_json != NULL)
-        rc = cdx_fact_rows_from_json(facts, &out->fact_rows, &out->nfact_rows);
-    if (rc == 0 &&
-        (out->facts_json = cdx_fact_rows_join(facts, out->fact_rows, out->nfact_rows)) == NULL)
-        rc = CDX_ENOMEM;
-    if (rc == 0) {
-        out->facts_root = facts;
-        facts = NULL;
-    }
+        rc = cdx_fact_rows_from_extract(ex, &out->fact_rows, &out->nfact_rows);
 out:
     json_decref(meta);
-    json_decref(facts);
     return rc;
 }
 
@@ -572,20 +585,10 @@ void cdx_ingest_cleanup(cdx_ingest_t *in)
     free(in->normalized_packed);
     free(in->fact_extras_packed);
     free(in->meta_json);
-    free(in->facts_json);
     free(in->issues_json);
     cdx_fact_rows_free(in->fact_rows, in->nfact_rows);
-    json_decref((json_t *)in->facts_root);
-    char **fields[] = {&in->unique_id,      &in->set_id,       &in->replaces,
-                       &in->custodian_oid,  &in->author_oid,   &in->type_code,
-                       &in->type_system,    &in->title,        &in->creation_time,
-                       &in->service_start,  &in->service_stop, &in->confidentiality,
-                       &in->language,       &in->patient_root, &in->patient_ext,
-                       &in->custodian_name, &in->owner_oid};
-    for (size_t i = 0; i < CDX_ARRAY_SIZE(fields); i++)
-        free(*fields[i]);
-    for (size_t i = 0; i < 2 * in->npatient_ids; i++)
-        free(in->patient_ids[i]);
+    free(in->strings); /* the header fields and patient ids */
+    free(in->owner_oid);
     free(in->patient_ids);
     free(in->patient_national);
     free(in->demog_summary);
@@ -635,7 +638,6 @@ void cdx_ingest_record(const cdx_ingest_t *in, const char *submitter_oid, const 
     rec->fact_extras_packed_size = in->fact_extras_packed_len;
     rec->mapping_version = in->mapping_version;
     rec->meta_json = in->meta_json;
-    rec->facts_json = in->facts_json;
     rec->fact_rows = in->fact_rows;
     rec->nfact_rows = in->nfact_rows;
     rec->warnings_json = in->issues_json;

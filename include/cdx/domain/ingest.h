@@ -78,15 +78,17 @@ typedef struct cdx_ingest {
     size_t original_packed_len, normalized_packed_len, fact_extras_packed_len;
     const char *mapping_version; /* static for the pipeline's life */
     char *meta_json;        /* the document entry */
-    char *facts_json;       /* {"problems":[...], ...} */
     char *issues_json;      /* every issue, as an array */
-    cdx_fact_row_t *fact_rows; /* the facts, ready for the registry to bind */
+    /* The facts, ready for the registry to bind, in one block
+     * (cdx/domain/facts.h); cdx_fact_rows_join gives their text. */
+    cdx_fact_row_t *fact_rows;
     size_t nfact_rows;
-    void *facts_root;       /* the JSON the rows point into (private) */
-    /* Header fields the registry indexes (pointers into owned storage). */
+    /* Header fields the registry indexes, and the patient ids' texts: in
+     * one block, strings (one free() for them all). */
     char *unique_id, *set_id, *replaces, *custodian_oid, *author_oid, *type_code, *type_system,
         *title, *creation_time, *service_start, *service_stop, *confidentiality, *language,
         *patient_root, *patient_ext, *custodian_name;
+    char *strings;
     char *owner_oid; /* the institution the document is filed under, once identity passed */
     int version;
     char **patient_ids; /* root, extension pairs; national ones in their stored (hashed) form */

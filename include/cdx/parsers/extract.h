@@ -177,7 +177,8 @@ typedef struct cdx_fact {
     char *extras; /* kind-specific details as a JSON object text, never NULL on success
                      (NULL from cdx_extract_lean, which leaves the text out) */
     void *extras_obj; /* the same as a json_t (owned; NULL for "{}"), so that
-                         cdx_extract_facts_json need not parse the text back */
+                         whoever writes the fact as JSON (cdx_extract_facts_json,
+                         the registry's fact rows) need not parse the text back */
 } cdx_fact_t;
 
 typedef struct cdx_extract {
@@ -215,7 +216,8 @@ int cdx_extract(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d);
 
 /* cdx_extract without each fact's extras as text (extras stays NULL;
  * extras_obj holds them, NULL when there are none): for callers that
- * write the facts as JSON once, through cdx_extract_facts_json. */
+ * write the facts as JSON once (the ingest pipeline writes its fact rows
+ * straight from the extraction, cdx/domain/facts.h). */
 int cdx_extract_lean(xmlDocPtr doc, cdx_extract_t *out, cdx_diag_t *d);
 
 /* Frees everything out holds and zeroes it; safe on a zeroed struct. */
@@ -227,7 +229,9 @@ json_t *cdx_extract_meta_json(const cdx_doc_meta_t *m);
 
 /* {"problems":[...], "medications":[...], ... } with all eight keys always
  * present, each fact an object (absent fields left out, extras embedded as
- * an object), or NULL on allocation failure. */
+ * an object), or NULL on allocation failure.  The reference form of the
+ * facts: the registry's fact rows, written without it, are its text byte
+ * for byte (tests/unit/domain/test_facts.c holds them to it). */
 json_t *cdx_extract_facts_json(const cdx_extract_t *x);
 
 /* HL7 TS (YYYY[MM[DD[HH[MM[SS[.F+]]]]]][+|-HHMM]) to ISO 8601:
