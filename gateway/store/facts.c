@@ -40,10 +40,10 @@ static const char SQL_FACTS_64[] = FACTS_INSERT FACT_ROWS_64;
 /* The largest statement for at most n (>= 1) rows: its id, text and rows. */
 static size_t facts_stmt(size_t n, stmt_id_t *id, const char **sql)
 {
-    if (n >= 64) {
+    if (n >= FACTS_PER_STMT) {
         *id = STMT_FACT_INSERT_64;
         *sql = SQL_FACTS_64;
-        return 64;
+        return FACTS_PER_STMT;
     }
     if (n >= 16) {
         *id = STMT_FACT_INSERT_16;
