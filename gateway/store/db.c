@@ -331,10 +331,39 @@ void cdx_registry_rollback_savepoint(cdx_registry_t *reg)
     }
 }
 
+/* SQLite's WAL hook: after each commit on the connection, the frames now
+ * in the WAL. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((cdx_registry_t *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 int cdx_registry_manual_checkpoints(cdx_registry_t *reg)
 {
-    return cdx_store_exec(reg, "PRAGMA wal_autocheckpoint = 0",
-                          "turning automatic checkpoints off");
+    /* The pragma removes SQLite's own hook; ours replaces it and only counts. */
+    int rc = cdx_store_exec(reg, "PRAGMA wal_autocheckpoint = 0",
+                            "turning automatic checkpoints off");
+    if (rc == 0)
+        (void)sqlite3_wal_hook(reg->db, on_wal_commit, reg);
+    return rc;
+}
+
+int64_t cdx_registry_wal_frames(const cdx_registry_t *reg)
+{
+    return reg->wal_frames;
+}
+
+int cdx_registry_open_sibling(cdx_registry_t *reg, cdx_registry_t **out, char *err, size_t errlen)
+{
+    const char *path = sqlite3_db_filename(reg->db, "main");
+    if (path == NULL || path[0] == '\0') {
+        cdx_errf(err, errlen, "registry: a temporary database has no other connection");
+        return CDX_EINVAL;
+    }
+    return cdx_registry_open_reader(path, out, err, errlen);
 }
 
 int cdx_registry_checkpoint(cdx_registry_t *reg)

@@ -17,32 +17,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bind_fact(sqlite3_stmt *st, int64_t doc_id, const cdx_fact_row_t *f)
+/* The facts of a document go in by statements of up to FACTS_PER_STMT
+ * rows (a statement's start, end and journal cost as much as the row it
+ * inserts): one statement per size in the cache, the rows taken by the
+ * largest that fits.  A row is its id, its document and its columns; its
+ * data is '' (the fields no column holds go to the document's
+ * fact_extras). */
+#define FACT_ROW "(?,?,?,?,?,?,?,?,?,?,?,?,'')"
+#define FACT_PARAMS 12
+#define FACT_ROWS_4 FACT_ROW "," FACT_ROW "," FACT_ROW "," FACT_ROW
+#define FACT_ROWS_16 FACT_ROWS_4 "," FACT_ROWS_4 "," FACT_ROWS_4 "," FACT_ROWS_4
+#define FACT_ROWS_64 FACT_ROWS_16 "," FACT_ROWS_16 "," FACT_ROWS_16 "," FACT_ROWS_16
+#define FACTS_INSERT                                                                               \
+    "INSERT INTO facts (id, document_id, kind, code_system, code, display, value, value_num,"     \
+    " unit, time_low, time_high, status, data) VALUES "
+#define FACTS_PER_STMT 64
+static const char SQL_FACTS_1[] = FACTS_INSERT FACT_ROW;
+static const char SQL_FACTS_4[] = FACTS_INSERT FACT_ROWS_4;
+static const char SQL_FACTS_16[] = FACTS_INSERT FACT_ROWS_16;
+static const char SQL_FACTS_64[] = FACTS_INSERT FACT_ROWS_64;
+
+/* The largest statement for at most n (>= 1) rows: its id, text and rows. */
+static size_t facts_stmt(size_t n, stmt_id_t *id, const char **sql)
 {
-    int src = sqlite3_bind_int64(st, 1, doc_id);
+    if (n >= FACTS_PER_STMT) {
+        *id = STMT_FACT_INSERT_64;
+        *sql = SQL_FACTS_64;
+        return FACTS_PER_STMT;
+    }
+    if (n >= 16) {
+        *id = STMT_FACT_INSERT_16;
+        *sql = SQL_FACTS_16;
+        return 16;
+    }
+    if (n >= 4) {
+        *id = STMT_FACT_INSERT_4;
+        *sql = SQL_FACTS_4;
+        return 4;
+    }
+    *id = STMT_FACT_INSERT;
+    *sql = SQL_FACTS_1;
+    return 1;
+}
+
+/* Binds fact f, row id fact_id, to the parameters after at. */
+static int bind_fact(sqlite3_stmt *st, int at, int64_t fact_id, int64_t doc_id,
+                     const cdx_fact_row_t *f)
+{
+    int src = sqlite3_bind_int64(st, at + 1, fact_id);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 2, f->kind);
+        src = sqlite3_bind_int64(st, at + 2, doc_id);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 3, f->code_system);
+        src = cdx_store_bind_text(st, at + 3, f->kind);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 4, f->code);
+        src = cdx_store_bind_text(st, at + 4, f->code_system);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 5, f->display);
+        src = cdx_store_bind_text(st, at + 5, f->code);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 6, f->value);
+        src = cdx_store_bind_text(st, at + 6, f->display);
     if (src == SQLITE_OK)
-        src = f->has_number ? sqlite3_bind_double(st, 7, f->number) : sqlite3_bind_null(st, 7);
+        src = cdx_store_bind_text(st, at + 7, f->value);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 8, f->unit);
+        src = f->has_number ? sqlite3_bind_double(st, at + 8, f->number)
+                            : sqlite3_bind_null(st, at + 8);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 9, f->time_low);
+        src = cdx_store_bind_text(st, at + 9, f->unit);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 10, f->time_high);
+        src = cdx_store_bind_text(st, at + 10, f->time_low);
     if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, 11, f->status);
-    /* The fields no column holds go to the document's fact_extras. */
+        src = cdx_store_bind_text(st, at + 11, f->time_high);
     if (src == SQLITE_OK)
-        src = sqlite3_bind_text(st, 12, "", 0, SQLITE_STATIC);
+        src = cdx_store_bind_text(st, at + 12, f->status);
     return src;
 }
 
@@ -174,24 +219,55 @@ static int put_negation(cdx_registry_t *reg, int64_t doc_id, int64_t fact_id)
     return rc;
 }
 
+/* The rows get the ids after the largest one stored, in their order (the
+ * order of the fact extras), so that a negated row's id is known. */
 static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t *rows,
                        size_t nrows)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(
-        reg, STMT_FACT_INSERT,
-        "INSERT INTO facts (document_id, kind, code_system, code, display, value,"
-        " value_num, unit, time_low, time_high, status, data)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        &st);
-    for (size_t i = 0; rc == 0 && i < nrows; i++) {
-        int src = bind_fact(st, doc_id, &rows[i]);
-        rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a fact")
-                              : cdx_store_fail(reg, src, "binding a fact");
+    int64_t last = 0;
+    int rc = cdx_store_query_int64_cached(reg, STMT_FACT_LAST_ID,
+                                          "SELECT coalesce(max(id), 0) FROM facts", &last);
+    for (size_t i = 0; rc == 0 && i < nrows;) {
+        stmt_id_t id;
+        const char *sql;
+        size_t n = facts_stmt(nrows - i, &id, &sql);
+        sqlite3_stmt *st = NULL;
+        rc = cdx_store_stmt_get(reg, id, sql, &st);
+        int src = SQLITE_OK;
+        for (size_t k = 0; rc == 0 && src == SQLITE_OK && k < n; k++)
+            src = bind_fact(st, (int)k * FACT_PARAMS, last + 1 + (int64_t)(i + k), doc_id,
+                            &rows[i + k]);
+        if (rc == 0)
+            rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing facts")
+                                  : cdx_store_fail(reg, src, "binding a fact");
         cdx_store_stmt_put(st);
-        if (rc == 0 && rows[i].negated)
-            rc = put_negation(reg, doc_id, sqlite3_last_insert_rowid(reg->db));
+        i += n;
     }
+    for (size_t i = 0; rc == 0 && i < nrows; i++)
+        if (rows[i].negated)
+            rc = put_negation(reg, doc_id, last + 1 + (int64_t)i);
+    return rc;
+}
+
+/* The document's rows of the cohort index: the facts just inserted (with
+ * their negations) as cohort_facts_source gives them, in one statement.
+ * This is the only place a new fact enters cohort_facts (schema 0014
+ * dropped the per-fact trigger of 0013): every writer of facts comes
+ * through cdx_store_facts_insert, so the index equals its view after
+ * every write transaction. */
+static int index_facts(cdx_registry_t *reg, int64_t doc_id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = cdx_store_stmt_get(reg, STMT_FACT_COHORT_INDEX,
+                                "INSERT OR IGNORE INTO cohort_facts"
+                                " SELECT * FROM cohort_facts_source WHERE document_id = ?1",
+                                &st);
+    if (rc != 0)
+        return rc;
+    int src = sqlite3_bind_int64(st, 1, doc_id);
+    rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "indexing facts for cohorts")
+                          : cdx_store_fail(reg, src, "indexing facts for cohorts");
+    cdx_store_stmt_put(st);
     return rc;
 }
 
@@ -220,6 +296,8 @@ int cdx_store_facts_insert(cdx_registry_t *reg, int64_t doc_id, const char *fact
     }
     if (rows != NULL && nrows > 0)
         rc = insert_rows(reg, doc_id, rows, nrows);
+    if (rc == 0 && rows != NULL && nrows > 0)
+        rc = index_facts(reg, doc_id);
     if (rc == 0 && rows != NULL && nrows > 0)
         rc = put_extras(reg, doc_id, rows, nrows, parsed == NULL ? extras_packed : NULL,
                         extras_packed_size);

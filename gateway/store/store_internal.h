@@ -67,7 +67,12 @@ typedef enum stmt_id {
     STMT_CONTENT_UPDATE_NORMALIZED,
     /* facts.c */
     STMT_FACT_INSERT,
+    STMT_FACT_INSERT_4,
+    STMT_FACT_INSERT_16,
+    STMT_FACT_INSERT_64,
+    STMT_FACT_LAST_ID,
     STMT_FACT_NEGATION_INSERT,
+    STMT_FACT_COHORT_INDEX,
     STMT_FACT_DELETE,
     STMT_FACT_EXTRAS_PUT,
     STMT_FACT_EXTRAS_GET,
@@ -179,6 +184,7 @@ struct cdx_registry {
     int skip_check;
     int schema_version;
     int last_sqlite_rc; /* SQLite's code behind the last failure, for more specific messages */
+    int64_t wal_frames; /* the WAL's frames after the last commit (cdx_registry_wal_frames) */
     sqlite3_stmt *stmts[STMT_MAX];
     const char *stmt_sql[STMT_MAX]; /* the text each was prepared from, to catch a reused id */
     uint64_t prepared, reused, one_off;

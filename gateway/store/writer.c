@@ -11,8 +11,15 @@
 
 #define MAX_BATCH 256
 /* A checkpoint runs when the queue is empty, and at the latest after this
- * many batches under constant load, so the WAL cannot grow without bound. */
+ * many batches under constant load.  It runs on the checkpointer thread,
+ * with a connection of its own, while the writer goes on with the next
+ * batch.  A passive checkpoint that the writer's commits overtake leaves
+ * the WAL in use, and SQLite starts the WAL again from its beginning only
+ * when a write finds all of it copied: so once the WAL holds this many
+ * frames (16 MiB of 4 KiB pages), the writer checkpoints itself between
+ * two batches, as it did alone, and the WAL cannot grow without bound. */
 #define CHECKPOINT_EVERY 200
+#define WAL_FRAMES_MAX 4096
 
 struct cdx_writer {
     uv_async_t async;
@@ -27,6 +34,14 @@ struct cdx_writer {
     size_t capacity;
     int stopping;
     unsigned long long batches, changes;
+    /* The checkpointer thread and its connection (NULL: the writer
+     * checkpoints itself); wanted and stop are under mu. */
+    cdx_registry_t *ckpt_reg;
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_cv;
+    int ckpt_wanted, ckpt_stop;
+    int ckpt_joined; /* by the writer thread, as it ends */
+    unsigned long long ckpt_own, ckpt_theirs;
 };
 
 static void append(cdx_write_req_t **head, cdx_write_req_t **tail, cdx_write_req_t *list,
@@ -90,6 +105,51 @@ static void commit_batch(cdx_writer_t *w, cdx_write_req_t *batch)
     pthread_mutex_unlock(&w->mu);
 }
 
+static void checkpoint(cdx_registry_t *reg)
+{
+    if (cdx_registry_checkpoint(reg) != 0)
+        CDX_WARN("registry.checkpoint_failed", "detail=%s", cdx_log_q(cdx_registry_errmsg(reg)));
+}
+
+static void *checkpointer_main(void *arg)
+{
+    cdx_writer_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->ckpt_wanted && !w->ckpt_stop)
+            pthread_cond_wait(&w->ckpt_cv, &w->mu);
+        if (w->ckpt_stop)
+            break;
+        w->ckpt_wanted = 0;
+        pthread_mutex_unlock(&w->mu);
+        checkpoint(w->ckpt_reg);
+        pthread_mutex_lock(&w->mu);
+        w->ckpt_theirs++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* After a batch, with mu held: asks the checkpointer for a checkpoint when
+ * one is due, or runs one here when the WAL is past its bound (or there is
+ * no checkpointer). */
+static void after_batch(cdx_writer_t *w, unsigned *since_checkpoint)
+{
+    int due = w->queue_head == NULL || *since_checkpoint >= CHECKPOINT_EVERY;
+    int own = w->ckpt_reg == NULL ? due : cdx_registry_wal_frames(w->reg) >= WAL_FRAMES_MAX;
+    if (own) {
+        pthread_mutex_unlock(&w->mu);
+        checkpoint(w->reg);
+        pthread_mutex_lock(&w->mu);
+        w->ckpt_own++;
+    } else if (due) {
+        w->ckpt_wanted = 1;
+        pthread_cond_signal(&w->ckpt_cv);
+    }
+    if (own || due)
+        *since_checkpoint = 0;
+}
+
 static void *writer_main(void *arg)
 {
     cdx_writer_t *w = arg;
@@ -124,21 +184,21 @@ static void *writer_main(void *arg)
         append(&w->done_head, &w->done_tail, batch, last);
         uv_async_send(&w->async);
         since_checkpoint++;
-        if (manual && (w->queue_head == NULL || since_checkpoint >= CHECKPOINT_EVERY)) {
-            pthread_mutex_unlock(&w->mu);
-            if (cdx_registry_checkpoint(w->reg) != 0)
-                CDX_WARN("registry.checkpoint_failed", "detail=%s",
-                         cdx_log_q(cdx_registry_errmsg(w->reg)));
-            since_checkpoint = 0;
-            pthread_mutex_lock(&w->mu);
-        }
+        if (manual)
+            after_batch(w, &since_checkpoint);
     }
-    if (manual) {
-        pthread_mutex_unlock(&w->mu);
-        cdx_registry_checkpoint(w->reg);
-        pthread_mutex_lock(&w->mu);
-    }
+    /* The checkpointer stops first, so that the last checkpoint (which
+     * a running one would turn into a no-op) copies everything. */
+    int joined = w->ckpt_reg != NULL;
+    w->ckpt_stop = 1;
+    pthread_cond_signal(&w->ckpt_cv);
     pthread_mutex_unlock(&w->mu);
+    if (joined) {
+        pthread_join(w->ckpt_thread, NULL);
+        w->ckpt_joined = 1;
+    }
+    if (manual)
+        cdx_registry_checkpoint(w->reg);
     return NULL;
 }
 
@@ -161,6 +221,37 @@ static void on_async(uv_async_t *h)
     }
 }
 
+/* The checkpointer's connection and thread; without them (a database
+ * without a file, no thread) the writer checkpoints itself. */
+static void start_checkpointer(cdx_writer_t *w)
+{
+    char err[256];
+    if (cdx_registry_open_sibling(w->reg, &w->ckpt_reg, err, sizeof err) != 0) {
+        CDX_WARN("registry.checkpointer_off", "detail=%s", cdx_log_q(err));
+        w->ckpt_reg = NULL;
+        return;
+    }
+    if (pthread_create(&w->ckpt_thread, NULL, checkpointer_main, w) != 0) {
+        cdx_registry_close(w->ckpt_reg);
+        w->ckpt_reg = NULL;
+    }
+}
+
+/* Before the writer thread runs, or after it ended. */
+static void stop_checkpointer(cdx_writer_t *w)
+{
+    if (w->ckpt_reg == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->ckpt_stop = 1;
+    pthread_cond_signal(&w->ckpt_cv);
+    pthread_mutex_unlock(&w->mu);
+    if (!w->ckpt_joined)
+        pthread_join(w->ckpt_thread, NULL);
+    cdx_registry_close(w->ckpt_reg);
+    w->ckpt_reg = NULL;
+}
+
 int cdx_writer_start(void *uv_loop, cdx_registry_t *reg, size_t capacity, cdx_writer_t **out)
 {
     cdx_writer_t *w = calloc(1, sizeof *w);
@@ -170,13 +261,16 @@ int cdx_writer_start(void *uv_loop, cdx_registry_t *reg, size_t capacity, cdx_wr
     w->capacity = capacity;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->ckpt_cv, NULL);
     int rc = uv_async_init(uv_loop, &w->async, on_async);
     if (rc != 0) {
         free(w);
         return rc;
     }
     w->async.data = w;
+    start_checkpointer(w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        stop_checkpointer(w);
         uv_close((uv_handle_t *)&w->async, (uv_close_cb)free);
         return CDX_ENOMEM;
     }
@@ -214,6 +308,7 @@ static void on_closed(uv_handle_t *h)
     cdx_writer_t *w = h->data;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->ckpt_cv);
     free(w);
 }
 
@@ -224,6 +319,7 @@ cdx_registry_t *cdx_writer_stop(cdx_writer_t *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    stop_checkpointer(w);
     /* Report what the last batches did before the handle goes. */
     on_async(&w->async);
     cdx_registry_t *reg = w->reg;
@@ -237,5 +333,14 @@ void cdx_writer_stats(const cdx_writer_t *w, unsigned long long *batches,
     pthread_mutex_lock((pthread_mutex_t *)&w->mu);
     *batches = w->batches;
     *changes = w->changes;
+    pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+}
+
+void cdx_writer_checkpoints(const cdx_writer_t *w, unsigned long long *own,
+                            unsigned long long *theirs)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&w->mu);
+    *own = w->ckpt_own;
+    *theirs = w->ckpt_theirs;
     pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
 }

@@ -160,11 +160,22 @@ int cdx_registry_savepoint(cdx_registry_t *reg);
 int cdx_registry_release(cdx_registry_t *reg);
 void cdx_registry_rollback_savepoint(cdx_registry_t *reg);
 /* Moves committed WAL content into the database file (a passive
- * checkpoint: it never waits for readers).  The writer calls it when idle
- * after turning automatic checkpoints off with cdx_registry_manual_checkpoints,
- * so that no client's commit pays for it. */
+ * checkpoint: it never waits for readers or the writer).  The writer turns
+ * automatic checkpoints off with cdx_registry_manual_checkpoints, so that
+ * no client's commit pays for one, and has them run between batches on a
+ * connection of their own (cdx_registry_open_sibling), or on its own when
+ * the WAL has grown past a bound.  Any connection to the database may
+ * checkpoint it, with the same durability: the WAL is synced before its
+ * pages are copied, the database file before the WAL is reused. */
 int cdx_registry_manual_checkpoints(cdx_registry_t *reg);
 int cdx_registry_checkpoint(cdx_registry_t *reg);
+/* The frames in the WAL after reg's last commit (counted on reg once
+ * cdx_registry_manual_checkpoints was called on it; 0 before). */
+int64_t cdx_registry_wal_frames(const cdx_registry_t *reg);
+/* Opens another connection to reg's database file, as
+ * cdx_registry_open_reader does, for another thread.  Returns 0 or a
+ * negative error (err says why). */
+int cdx_registry_open_sibling(cdx_registry_t *reg, cdx_registry_t **out, char *err, size_t errlen);
 
 /* Registers oid (roles none) unless it exists; name is only a label.
  * oid must be a non-empty string (CDX_EINVAL otherwise). */

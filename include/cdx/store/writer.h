@@ -5,7 +5,10 @@
  * batches, one transaction per batch (so concurrent ingests share one
  * fsync), each change inside its own savepoint so one failure does not
  * undo the others, and reporting each change's result back on the loop
- * thread only after the batch's COMMIT is durable.  A commit that fails
+ * thread only after the batch's COMMIT is durable; and the WAL's
+ * checkpoints, run between batches by a checkpointer thread on a
+ * connection of its own while the writer goes on (by the writer itself
+ * when the WAL is past its bound).  A commit that fails
  * with an I/O error other than "disk full" stops the process: nothing is
  * acknowledged that might not be on disk.
  * Not responsible for: what a change does (its apply function) or reads
@@ -62,5 +65,9 @@ cdx_registry_t *cdx_writer_stop(cdx_writer_t *w);
 /* Batches committed and changes applied, for metrics. */
 void cdx_writer_stats(const cdx_writer_t *w, unsigned long long *batches,
                       unsigned long long *changes);
+/* Checkpoints run by the checkpointer thread (theirs) and by the writer
+ * thread itself (own: the WAL past its bound, or no checkpointer). */
+void cdx_writer_checkpoints(const cdx_writer_t *w, unsigned long long *own,
+                            unsigned long long *theirs);
 
 #endif

@@ -216,6 +216,156 @@ static void test_reindex(void **state)
     expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"E11.6\"}}", WANT("R-1"));
 }
 
+/* ---- The rows path: many facts per document ------------------------------ */
+
+/* More facts than the largest insert statement holds, so that every
+ * statement size runs: coded ones, uncoded ones and negated ones. */
+#define MANY 150
+static char many_codes[MANY][16];
+static cdx_fact_row_t many_rows[MANY];
+
+/* The rows of one document; fact k is negated when k % neg_every == 0
+ * (neg_every 0: none), uncoded when k % 7 == 3, of code PREFIX.k. */
+static void make_rows(const char *prefix, int neg_every)
+{
+    memset(many_rows, 0, sizeof many_rows);
+    for (int k = 0; k < MANY; k++) {
+        snprintf(many_codes[k], sizeof many_codes[k], "%s.%d", prefix, k);
+        cdx_fact_row_t *f = &many_rows[k];
+        f->kind = k % 2 ? "results" : "problems";
+        f->code_system = k % 7 == 3 ? NULL : ICD10;
+        f->code = k % 7 == 3 ? NULL : many_codes[k];
+        f->display = "a fact";
+        f->has_number = k % 2;
+        f->number = k;
+        f->unit = k % 2 ? "mg/dL" : NULL;
+        f->time_low = k % 3 ? "20240301" : NULL;
+        f->negated = neg_every > 0 && k % neg_every == 0;
+        f->data = "{}";
+    }
+}
+
+static void store_rows(const char *id, const char *ext, const char *replaces, const char *conf)
+{
+    const char *root = "2.25.7.1";
+    cdx_doc_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.unique_id = id;
+    rec.version = replaces != NULL ? 2 : 1;
+    rec.replaces = replaces;
+    rec.submitter_oid = "2.25.7";
+    rec.custodian_oid = "2.25.7";
+    rec.patient_root = root;
+    rec.patient_ext = ext;
+    const char *ids[2] = {root, ext};
+    rec.patient_ids = ids;
+    rec.npatient_ids = 1;
+    rec.confidentiality = conf;
+    rec.creation_time = "20240101";
+    rec.sha256 = id;
+    rec.original = id;
+    rec.size = strlen(id);
+    rec.meta_json = "{}";
+    rec.fact_rows = many_rows;
+    rec.nfact_rows = MANY;
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
+    cdx_store_outcome_t outcome;
+    char uid[33];
+    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(outcome, CDX_STORE_CREATED);
+}
+
+static int64_t doc_id_of(const char *unique_id)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT id FROM documents WHERE unique_id = '%s'", unique_id);
+    return raw_count(sql);
+}
+
+/* The document's facts are the rows in their order (ids ascending), its
+ * negations exactly the negated rows, and its index rows the coded,
+ * not negated ones (want_indexed: whether the document is indexed). */
+static void rows_stored(const char *unique_id, int want_indexed)
+{
+    int64_t id = doc_id_of(unique_id);
+    char sql[400];
+    int64_t coded = 0, negated = 0;
+    for (int k = 0; k < MANY; k++) {
+        negated += many_rows[k].negated;
+        coded += many_rows[k].code != NULL && !many_rows[k].negated;
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM facts WHERE document_id = %lld", (long long)id);
+    assert_int_equal(raw_count(sql), MANY);
+    /* Row k of the document is its k-th fact by id (what fact_extras needs). */
+    for (int k = 0; k < MANY; k += 37) {
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(code, '') = '%s' AND value_num IS %s FROM facts"
+                 " WHERE document_id = %lld ORDER BY id LIMIT 1 OFFSET %d",
+                 many_rows[k].code ? many_rows[k].code : "", many_rows[k].has_number ? "NOT NULL"
+                                                                                     : "NULL",
+                 (long long)id, k);
+        assert_int_equal(raw_count(sql), 1);
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM fact_negations n JOIN facts f ON f.id = n.fact_id"
+             " WHERE f.document_id = %lld AND n.document_id = %lld",
+             (long long)id, (long long)id);
+    assert_int_equal(raw_count(sql), negated);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM cohort_facts WHERE document_id = %lld",
+             (long long)id);
+    assert_int_equal(raw_count(sql), want_indexed ? coded : 0);
+    index_exact();
+}
+
+/* After each kind of write of many facts (an ingest, a restricted
+ * document, a replacement, a replacement arriving before its parent, a
+ * reindex, a reindex recording negations) the index is exactly its view. */
+static void test_index_after_every_write(void **state)
+{
+    (void)state;
+    make_rows("W01", 0);
+    store_rows("2.25.7.8^1", "W-1", NULL, "N");
+    rows_stored("2.25.7.8^1", 1);
+    make_rows("W02", 5);
+    store_rows("2.25.7.8^2", "W-2", NULL, "N");
+    rows_stored("2.25.7.8^2", 1);
+    make_rows("W03", 0);
+    store_rows("2.25.7.8^3", "W-3", NULL, "R");
+    rows_stored("2.25.7.8^3", 0);
+    /* A replacement: the parent leaves the index, the replacement enters. */
+    make_rows("W04", 4);
+    store_rows("2.25.7.8^4", "W-1", "2.25.7.8^1", "N");
+    rows_stored("2.25.7.8^4", 1);
+    assert_int_equal(raw_count("SELECT count(*) FROM cohort_facts c JOIN documents d"
+                               " ON d.id = c.document_id WHERE d.unique_id = '2.25.7.8^1'"),
+                     0);
+    /* A replacement before its parent: the parent is superseded at once. */
+    make_rows("W05", 0);
+    store_rows("2.25.7.8^6", "W-5", "2.25.7.8^5", "N");
+    rows_stored("2.25.7.8^6", 1);
+    make_rows("W06", 0);
+    store_rows("2.25.7.8^5", "W-5", NULL, "N");
+    rows_stored("2.25.7.8^5", 0);
+    /* A reindex replaces the facts; then one that negates some of them. */
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W02.2\"}}", WANT("W-2"));
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W02.10\"}}", NONE);
+    int64_t id = doc_id_of("2.25.7.8^2");
+    make_rows("W07", 0);
+    assert_int_equal(cdx_registry_update_normalized(reg, id, "0", "<x/>", 4, "test", "{}", NULL,
+                                                    many_rows, MANY),
+                     0);
+    rows_stored("2.25.7.8^2", 1);
+    make_rows("W07", 3);
+    assert_int_equal(cdx_registry_update_normalized(reg, id, "0", "<x/>", 4, "test", "{}", NULL,
+                                                    many_rows, MANY),
+                     0);
+    rows_stored("2.25.7.8^2", 1);
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W07.4\"}}", WANT("W-2"));
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W07.12\"}}", NONE);
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W07.6\"}}", NONE);
+    expect("{\"condition\": {\"system\": \"ICD-10\", \"code\": \"W02.2\"}}", NONE);
+}
+
 /* all / any / not over sorted person sets, in either order of members:
  * N-1 knows no diabetes, N-2 has diabetes and no hypertension, S-1
  * hypertension, L-1 diabetes, L-2 metformin. */
@@ -246,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_link_moves_facts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_algebra, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_after_every_write, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

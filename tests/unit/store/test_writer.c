@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 static char tmpdir[1024];
@@ -440,12 +442,80 @@ static void test_reads_while_writing(void **state)
     fixture_stop(&f);
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* 18 MiB: one change that puts more than the WAL's bound (4096 frames of
+ * 4 KiB) into the WAL. */
+#define BIG (18u << 20)
+static char *big_value;
+
+static int apply_big(cdx_registry_t *reg, void *arg)
+{
+    change_t *c = arg;
+    char key[32];
+    snprintf(key, sizeof key, "test.big.%d", c->n);
+    return cdx_registry_state_set(reg, key, big_value);
+}
+
+static int64_t wal_size(const fixture_t *f)
+{
+    char wal[1300];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    return stat(wal, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+/* The writer asks the checkpointer thread (its own connection) for the
+ * checkpoints, and goes on; once the WAL is past its bound it checkpoints
+ * itself, so that the WAL starts again from its beginning and its file
+ * stays bounded (three such changes in a row leave less than three in it). */
+static void test_checkpoints_off_the_writer(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_start(&f, 64);
+    change_t c[8];
+    for (int i = 0; i < 8; i++) {
+        change_init(&c[i], i);
+        assert_int_equal(cdx_writer_submit(f.w, &c[i].req), 0);
+        run_until_done(&f, &c[i], 1);
+    }
+    unsigned long long own = 0, theirs = 0;
+    for (int i = 0; i < 5000 && theirs == 0; i++) {
+        cdx_writer_checkpoints(f.w, &own, &theirs);
+        if (theirs == 0)
+            usleep(1000);
+    }
+    assert_true(theirs >= 1);
+    assert_int_equal(own, 0);
+    big_value = malloc(BIG + 1);
+    assert_non_null(big_value);
+    memset(big_value, 'x', BIG);
+    big_value[BIG] = '\0';
+    change_t b[3];
+    for (int i = 0; i < 3; i++) {
+        change_init(&b[i], 100 + i);
+        b[i].req.apply = apply_big;
+        assert_int_equal(cdx_writer_submit(f.w, &b[i].req), 0);
+        run_until_done(&f, &b[i], 1);
+        assert_int_equal(b[i].status, 0);
+    }
+    cdx_writer_checkpoints(f.w, &own, &theirs);
+    assert_true(own >= 1);
+    assert_true(wal_size(&f) > 0);
+    assert_true(wal_size(&f) < 3 * (int64_t)BIG);
+    free(big_value);
+    big_value = NULL;
+    fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_commit),        cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_failed_change_alone), cmocka_unit_test(test_stop_finishes_queue),
         cmocka_unit_test(test_reads_while_writing), cmocka_unit_test(test_apply_combines_calls),
+        cmocka_unit_test(test_checkpoints_off_the_writer),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

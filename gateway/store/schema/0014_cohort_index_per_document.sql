@@ -1,0 +1,11 @@
+-- name: cohort index: a document's new facts indexed by one statement
+-- Shipped: never edit; add the next step as a new file. Lines join without their ends.
+-- The facts of a document are inserted together, by one function of the
+-- store (cdx_store_facts_insert, gateway/store/facts.c), the only writer
+-- of facts rows.  It adds the document's rows to cohort_facts from
+-- cohort_facts_source with one statement after the facts and their
+-- negations, in the same transaction, instead of this trigger running
+-- once per fact (a sub-program and a statement journal each).  Every
+-- other trigger of 0013 stays: an update or a deletion of a fact, a
+-- negation, a document's status, its patient ids and the persons.
+DROP TRIGGER cohort_facts_fact_in;
