@@ -1,7 +1,8 @@
 /* normalize_canon: what every mapping's output gets after its stylesheet
  * (see normalize_internal.h): one walk over the canonical tree that
- * removes processing instructions, gives zone-less times the mapping's
- * zone and rewrites unit spellings to UCUM.
+ * removes processing instructions, applies the code maps to coded
+ * elements (normalize_coded.c), gives zone-less times the mapping's zone
+ * and rewrites unit spellings to UCUM.
  *
  * Times and units were templates of the default stylesheet.  In XSLT they
  * made every timestamp and every measured value pass through template
@@ -209,6 +210,13 @@ int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn)
             xmlFreeNode(n);
             n = next;
             continue;
+        }
+        if (n->type == XML_ELEMENT_NODE && cn->coded != NULL) {
+            /* Codes first: a coded element is rebuilt before its times and
+             * units are looked at, as when the stylesheet mapped it. */
+            int rc = cdx_coded_visit(cn->coded, n);
+            if (rc != 0)
+                return rc;
         }
         if (is_v3(n) && n->properties != NULL) {
             int rc = zone_time(n, cn->zone);
