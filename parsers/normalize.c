@@ -710,7 +710,7 @@ static int finish(xsltTransformContextPtr ctxt, xmlDocPtr res, void *arg)
     canon_t cn = {.zone = call->mapping->timezone, .unit = unit_of, .arg = call,
                   .coded = &call->coded};
     int rc = cdx_normalize_canon(res, &cn);
-    cdx_coded_finish(&call->coded);
+    cdx_coded_finish(&call->coded, rc == 0);
     return rc;
 }
 
@@ -744,12 +744,18 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
     call->mapping = mp;
     call->d = d;
     call->coded = (coded_t){.find = code_of, .mapped = is_mapped, .system_name = system_name,
-                            .arg = call, .d = d, .version = mp->version};
-    rc = cdx_coded_tag_source(&call->coded, in);
-    if (rc == 0)
-        rc = cdx_xslt_apply_finish(mp->style, in, params, setup, finish, call, "MAP-XSLT", d, out);
+                            .arg = call, .d = d, .version = mp->version, .in = in};
+    rc = cdx_xslt_apply_finish(mp->style, in, params, setup, finish, call, "MAP-XSLT", d, out);
+    if (rc == CODED_RETRY) {
+        /* Two unmapped codes alike on one line: again, with the source
+         * tagged, so that each warning names its own element. */
+        rc = cdx_coded_tag_source(&call->coded);
+        if (rc == 0)
+            rc = cdx_xslt_apply_finish(mp->style, in, params, setup, finish, call, "MAP-XSLT", d,
+                                       out);
+    }
     cdx_coded_untag(&call->coded);
-    cdx_coded_finish(&call->coded);
+    cdx_coded_finish(&call->coded, 1);
     xmlFreeDoc(call->entries);
     cdx_normalize_sections_cleanup(&call->sections);
     free(call);

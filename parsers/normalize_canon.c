@@ -183,6 +183,17 @@ static int rewrite_unit(xmlNodePtr el, const canon_t *cn)
     return rc;
 }
 
+/* Whether el has a @value or a @unit (without a namespace): the
+ * attributes the two rules below look at, so the others need no test. */
+static int has_value_or_unit(const xmlNode *el)
+{
+    for (const xmlAttr *a = el->properties; a != NULL; a = a->next)
+        if (a->ns == NULL && (strcmp((const char *)a->name, "value") == 0 ||
+                              strcmp((const char *)a->name, "unit") == 0))
+            return 1;
+    return 0;
+}
+
 /* The node after n in document order, not descending below stop. */
 static xmlNodePtr preorder_next(xmlNodePtr n, xmlNodePtr stop)
 {
@@ -218,7 +229,7 @@ int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn)
             if (rc != 0)
                 return rc;
         }
-        if (is_v3(n) && n->properties != NULL) {
+        if (is_v3(n) && has_value_or_unit(n)) {
             int rc = zone_time(n, cn->zone);
             if (rc == 0)
                 rc = rewrite_unit(n, cn);

@@ -53,10 +53,25 @@ static int is_v3_named(const xmlNode *n, const char *name)
     return is_v3(n) && strcmp((const char *)n->name, name) == 0;
 }
 
+/* One of coded_names, by its first letter first: the walk asks it of
+ * every element. */
 static int is_coded_name(const xmlNode *n)
 {
+    const char *name = (const char *)n->name;
+    switch (name[0]) {
+    case 'a':
+    case 'c':
+    case 'i':
+    case 'm':
+    case 'r':
+    case 't':
+    case 'v':
+        break;
+    default:
+        return 0;
+    }
     for (size_t i = 0; i < CDX_ARRAY_SIZE(coded_names); i++)
-        if (strcmp((const char *)n->name, coded_names[i]) == 0)
+        if (coded_names[i][0] == name[0] && strcmp(name, coded_names[i]) == 0)
             return 1;
     return 0;
 }
@@ -83,28 +98,66 @@ static char *attr_value(const xmlAttr *a)
     return s;
 }
 
-/* What the walk does with a v3 element: 0 nothing, 1 map it (*e), 2 keep
- * it as sent with a warning.  code and system (heap) are its own. */
-static int classify(const coded_t *c, const xmlNode *el, const code_entry_t **e, char **code,
+/* An attribute's value as stored (one text child, or none), or NULL
+ * when it is made of several nodes (then attr_value() reads it). */
+static const char *attr_text(const xmlAttr *a)
+{
+    if (a->children == NULL)
+        return "";
+    if (a->children->type != XML_TEXT_NODE || a->children->next != NULL)
+        return NULL;
+    return a->children->content ? (const char *)a->children->content : "";
+}
+
+/* Whether some code map translates system, remembered for the last few
+ * systems asked (a document uses a handful). */
+static int mapped_system(coded_t *c, const char *system)
+{
+    for (size_t i = 0; i < c->nseen; i++)
+        if (strcmp(c->seen[i].system, system) == 0)
+            return c->seen[i].mapped;
+    int mapped = c->mapped(c->arg, system);
+    if (c->nseen < CODED_SEEN && (c->seen[c->nseen].system = strdup(system)) != NULL)
+        c->seen[c->nseen++].mapped = mapped;
+    return mapped;
+}
+
+/* What the walk does with an element: 0 nothing, 1 map it (*e), 2 keep it
+ * as sent with a warning, -1 out of memory.  *code and *system (heap) are
+ * its own when it is 1 or 2. */
+static int classify(coded_t *c, const xmlNode *el, const code_entry_t **e, char **code,
                     char **system)
 {
     *code = *system = NULL;
-    if (!is_v3(el) || !is_coded_name(el))
+    if (!is_coded_name(el) || !is_v3(el))
         return 0;
-    xmlAttrPtr ac = attr_node(el, "code", NULL), as = attr_node(el, "codeSystem", NULL);
+    xmlAttrPtr ac = NULL, as = NULL;
+    for (xmlAttrPtr a = el->properties; a != NULL; a = a->next) {
+        if (a->ns != NULL)
+            continue;
+        if (ac == NULL && strcmp((const char *)a->name, "code") == 0)
+            ac = a;
+        else if (as == NULL && strcmp((const char *)a->name, "codeSystem") == 0)
+            as = a;
+    }
     if (ac == NULL || as == NULL)
         return 0;
-    *system = attr_value(as);
-    if (*system == NULL || (*system)[0] == '\0' || !c->mapped(c->arg, *system)) {
-        free(*system);
-        *system = NULL;
+    const char *sys = attr_text(as);
+    if (sys != NULL && (sys[0] == '\0' || !mapped_system(c, sys)))
         return 0;
-    }
+    *system = sys != NULL ? strdup(sys) : attr_value(as);
     *code = attr_value(ac);
-    if (*code == NULL) {
+    if (*system == NULL || *code == NULL) {
         free(*system);
-        *system = NULL;
+        free(*code);
+        *code = *system = NULL;
         return -1;
+    }
+    if (sys == NULL && ((*system)[0] == '\0' || !mapped_system(c, *system))) {
+        free(*system);
+        free(*code);
+        *code = *system = NULL;
+        return 0;
     }
     *e = (*code)[0] != '\0' ? c->find(c->arg, *system, *code) : NULL;
     return *e != NULL ? 1 : 2;
@@ -130,19 +183,15 @@ static void add_warning(const coded_t *c, const char *where, const char *code, c
                  system, c->version);
 }
 
-int cdx_coded_note(coded_t *c, xmlNodePtr out, char *where, const char *code, const char *system)
+/* A new note (index + 1), or 0 when out of memory; where is taken. */
+static size_t new_note(coded_t *c, char *where, const char *code, const char *system)
 {
-    if (out == NULL || out->type != XML_ELEMENT_NODE) {
-        add_warning(c, where, code, system);
-        free(where);
-        return 0;
-    }
     if (c->nnotes == c->capnotes) {
         size_t cap = c->capnotes ? c->capnotes * 2 : 16;
         coded_note_t *grown = realloc(c->notes, cap * sizeof *grown);
         if (grown == NULL) {
             free(where);
-            return CDX_ENOMEM;
+            return 0;
         }
         c->notes = grown;
         c->capnotes = cap;
@@ -153,34 +202,60 @@ int cdx_coded_note(coded_t *c, xmlNodePtr out, char *where, const char *code, co
         free(nt->code);
         free(nt->system);
         free(where);
-        return CDX_ENOMEM;
+        return 0;
     }
+    return ++c->nnotes;
+}
+
+/* Queues note k (index + 1) for the diag, in the canonical form's order. */
+static int queue(coded_t *c, size_t k)
+{
+    if (c->norder == c->caporder) {
+        size_t cap = c->caporder ? c->caporder * 2 : 16;
+        size_t *grown = realloc(c->order, cap * sizeof *grown);
+        if (grown == NULL)
+            return CDX_ENOMEM;
+        c->order = grown;
+        c->caporder = cap;
+    }
+    c->order[c->norder++] = k;
+    c->notes[k - 1].state = 1;
+    return 0;
+}
+
+int cdx_coded_note(coded_t *c, xmlNodePtr out, char *where, const char *code, const char *system)
+{
+    size_t k = new_note(c, where, code, system);
+    if (k == 0)
+        return CDX_ENOMEM;
+    if (out == NULL || out->type != XML_ELEMENT_NODE)
+        return queue(c, k);
     /* Appended to the element's chain, so that its notes keep their order. */
     size_t head = out->psvi != NULL ? mark_head(out) : 0;
-    c->nnotes++;
     if (head == 0) {
-        out->psvi = (void *)(uintptr_t)((c->nnotes << 1) | 1);
+        out->psvi = (void *)(uintptr_t)((k << 1) | 1);
     } else {
-        size_t k = head;
-        while (c->notes[k - 1].next != 0)
-            k = c->notes[k - 1].next;
-        c->notes[k - 1].next = c->nnotes;
+        while (c->notes[head - 1].next != 0)
+            head = c->notes[head - 1].next;
+        c->notes[head - 1].next = k;
     }
     return 0;
 }
 
-/* Adds (or, dropped, forgets) the notes held for n, and unmarks it. */
-static void settle(coded_t *c, xmlNodePtr n, int dropped)
+/* Queues (or, dropped, forgets) the notes held for n, and unmarks it. */
+static int settle(coded_t *c, xmlNodePtr n, int dropped)
 {
-    for (size_t k = mark_head(n); k != 0; k = c->notes[k - 1].next) {
-        coded_note_t *nt = &c->notes[k - 1];
-        if (nt->state != 0)
+    int rc = 0;
+    for (size_t k = mark_head(n); k != 0 && rc == 0; k = c->notes[k - 1].next) {
+        if (c->notes[k - 1].state != 0)
             continue;
-        nt->state = dropped ? 2 : 1;
-        if (!dropped)
-            add_warning(c, nt->where, nt->code, nt->system);
+        if (dropped)
+            c->notes[k - 1].state = 2;
+        else
+            rc = queue(c, k);
     }
     n->psvi = NULL;
+    return rc;
 }
 
 /* Frees a child the mapped form leaves out; the notes held for elements
@@ -190,7 +265,7 @@ static void drop(coded_t *c, xmlNodePtr n)
     if (c->nnotes > 0 && n->type == XML_ELEMENT_NODE) {
         for (xmlNodePtr k = n; k != NULL;) {
             if (k->type == XML_ELEMENT_NODE && k->psvi != NULL)
-                settle(c, k, 1);
+                (void)settle(c, k, 1);
             if (k->type == XML_ELEMENT_NODE && k->children != NULL) {
                 k = k->children;
                 continue;
@@ -203,25 +278,36 @@ static void drop(coded_t *c, xmlNodePtr n)
     xmlFreeNode(n);
 }
 
-void cdx_coded_finish(coded_t *c)
+void cdx_coded_finish(coded_t *c, int emit)
 {
+    for (size_t i = 0; emit && i < c->norder; i++) {
+        const coded_note_t *nt = &c->notes[c->order[i] - 1];
+        add_warning(c, nt->where, nt->code, nt->system);
+    }
     for (size_t i = 0; i < c->nnotes; i++) {
-        if (c->notes[i].state == 0)
+        if (emit && c->notes[i].state == 0)
             add_warning(c, c->notes[i].where, c->notes[i].code, c->notes[i].system);
         free(c->notes[i].where);
         free(c->notes[i].code);
         free(c->notes[i].system);
     }
     free(c->notes);
+    free(c->order);
     c->notes = NULL;
-    c->nnotes = c->capnotes = 0;
+    c->order = NULL;
+    c->nnotes = c->capnotes = c->norder = c->caporder = 0;
+    for (size_t i = 0; i < c->nseen; i++)
+        free(c->seen[i].system);
+    c->nseen = 0;
 }
 
 /* ---- the source's unmapped elements ---------------------------------- */
 
-int cdx_coded_tag_source(coded_t *c, xmlDocPtr in)
+/* Lists the unmapped coded elements of the source in c->tags; with
+ * write, gives each its index + 1 as line number (see coded_tag_t). */
+static int list_source(coded_t *c, int write)
 {
-    xmlNodePtr n = in != NULL ? xmlDocGetRootElement(in) : NULL;
+    xmlNodePtr n = c->in != NULL ? xmlDocGetRootElement(c->in) : NULL;
     while (n != NULL) {
         if (n->type == XML_ELEMENT_NODE && n->properties != NULL && c->ntags < 65535) {
             const code_entry_t *e = NULL;
@@ -241,7 +327,8 @@ int cdx_coded_tag_source(coded_t *c, xmlDocPtr in)
                     c->captags = cap;
                 }
                 c->tags[c->ntags++] = (coded_tag_t){.node = n, .line = n->line};
-                n->line = (unsigned short)c->ntags;
+                if (write)
+                    n->line = (unsigned short)c->ntags;
             }
         }
         if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
@@ -255,31 +342,64 @@ int cdx_coded_tag_source(coded_t *c, xmlDocPtr in)
     return 0;
 }
 
+int cdx_coded_tag_source(coded_t *c)
+{
+    cdx_coded_untag(c);
+    c->tagged = 1;
+    return list_source(c, 1);
+}
+
 void cdx_coded_untag(coded_t *c)
 {
-    for (size_t i = 0; i < c->ntags; i++)
+    for (size_t i = 0; c->tagged && i < c->ntags; i++)
         c->tags[i].node->line = c->tags[i].line;
     free(c->tags);
     c->tags = NULL;
     c->ntags = c->captags = 0;
+    c->tagged = c->listed = 0;
 }
 
-/* The source element el is a copy of, by its tag, when the tag and its
- * name, code and system agree; NULL otherwise. */
-static xmlNodePtr source_of(const coded_t *c, const xmlNode *el, const char *code,
-                            const char *system)
+/* Whether src (a listed source element) has name, code and system. */
+static int same_code(const xmlNode *src, const xmlNode *el, const char *code, const char *system)
 {
-    if (el->line == 0 || el->line > c->ntags)
-        return NULL;
-    xmlNodePtr src = c->tags[el->line - 1].node;
     if (strcmp((const char *)src->name, (const char *)el->name) != 0)
-        return NULL;
+        return 0;
     char *sc = attr_value(attr_node(src, "code", NULL));
     char *ss = attr_value(attr_node(src, "codeSystem", NULL));
     int same = sc != NULL && ss != NULL && strcmp(sc, code) == 0 && strcmp(ss, system) == 0;
     free(sc);
     free(ss);
-    return same ? src : NULL;
+    return same;
+}
+
+/* The source element el (an unmapped coded element of the output) is a
+ * copy of, in *src (NULL: none known).  Tagged, by its tag; otherwise by
+ * its line number (xsl:copy keeps it) among the listed ones with its name
+ * and code: when two share them, CODED_RETRY asks for a run with tags. */
+static int source_of(coded_t *c, const xmlNode *el, const char *code, const char *system,
+                     xmlNodePtr *src)
+{
+    *src = NULL;
+    if (c->tagged) {
+        if (el->line != 0 && el->line <= c->ntags &&
+            same_code(c->tags[el->line - 1].node, el, code, system))
+            *src = c->tags[el->line - 1].node;
+        return 0;
+    }
+    if (!c->listed) {
+        int rc = list_source(c, 0);
+        if (rc != 0)
+            return rc;
+        c->listed = 1;
+    }
+    for (size_t i = 0; el->line != 0 && i < c->ntags; i++) {
+        if (c->tags[i].line != el->line || !same_code(c->tags[i].node, el, code, system))
+            continue;
+        if (*src != NULL)
+            return CODED_RETRY;
+        *src = c->tags[i].node;
+    }
+    return 0;
 }
 
 /* ---- rewriting an element --------------------------------------------- */
@@ -585,10 +705,8 @@ static int keep_element(coded_t *c, xmlNodePtr el)
 
 int cdx_coded_visit(coded_t *c, xmlNodePtr el)
 {
-    if (el->psvi != NULL) {
-        settle(c, el, 0);
-        return 0;
-    }
+    if (el->psvi != NULL)
+        return settle(c, el, 0);
     if (el->properties == NULL)
         return 0;
     const code_entry_t *e = NULL;
@@ -598,11 +716,15 @@ int cdx_coded_visit(coded_t *c, xmlNodePtr el)
     if (kind == 1) {
         rc = map_element(c, el, e);
     } else if (kind == 2) {
-        xmlNodePtr src = source_of(c, el, code, system);
-        char *where = cdx_xml_node_path(src != NULL ? src : el);
-        add_warning(c, where, code, system);
-        free(where);
-        rc = keep_element(c, el);
+        xmlNodePtr src = NULL;
+        rc = source_of(c, el, code, system, &src);
+        size_t k = 0;
+        if (rc == 0) {
+            k = new_note(c, cdx_xml_node_path(src != NULL ? src : el), code, system);
+            rc = k != 0 ? queue(c, k) : CDX_ENOMEM;
+        }
+        if (rc == 0)
+            rc = keep_element(c, el);
     }
     free(code);
     free(system);

@@ -77,13 +77,21 @@ typedef struct coded_note {
     int state;    /* 0: pending, 1: added to the diag, 2: its element was dropped */
 } coded_note_t;
 
-/* A source element whose code no map holds, found before the stylesheet
- * runs; its line number carries its index + 1 into the copies that
- * xsl:copy makes of it, and is given back afterwards. */
+/* A source element whose code no map holds, with its line number.  When
+ * the output alone cannot tell which source element an unmapped copy
+ * came from (two with the same code on one line), the transformation
+ * runs again with each one's index + 1 as its line number, which
+ * xsl:copy carries into the copies; the lines are given back afterwards. */
 typedef struct coded_tag {
     xmlNodePtr node;
     unsigned short line;
 } coded_tag_t;
+
+/* What cdx_coded_visit returns when the run must be made again with the
+ * source tagged (cdx_coded_tag_source). */
+#define CODED_RETRY 1
+
+#define CODED_SEEN 8
 
 /* The coded elements' pass (normalize_coded.c): the code maps applied to
  * the mapping's output by the finishing walk, as the default stylesheet's
@@ -96,10 +104,19 @@ typedef struct coded {
     cdx_diag_t *d;
     const char *version;          /* the mapping's, for the warnings */
     xsltTransformContextPtr xslt; /* for libxslt's namespace fix-ups */
+    xmlDocPtr in;                 /* the source */
     coded_note_t *notes;
     size_t nnotes, capnotes;
-    coded_tag_t *tags;
+    size_t *order; /* notes (index + 1) in the order they go to the diag */
+    size_t norder, caporder;
+    coded_tag_t *tags; /* the source's unmapped coded elements, once listed */
     size_t ntags, captags;
+    int listed, tagged;
+    struct {
+        char *system;
+        int mapped;
+    } seen[CODED_SEEN]; /* the code systems asked about, and the answer */
+    size_t nseen;
 } coded_t;
 
 /* Marks out (an element of the output) as written by the coded template:
@@ -111,19 +128,21 @@ void cdx_coded_mark(xmlNodePtr out);
 int cdx_coded_note(coded_t *c, xmlNodePtr out, char *where, const char *code,
                    const char *system);
 
-/* Tags the unmapped coded elements of the source (see coded_tag_t), and
- * gives their line numbers back. */
-int cdx_coded_tag_source(coded_t *c, xmlDocPtr in);
+/* Tags the unmapped coded elements of c->in (see coded_tag_t);
+ * cdx_coded_untag gives their line numbers back and forgets them. */
+int cdx_coded_tag_source(coded_t *c);
 void cdx_coded_untag(coded_t *c);
 
 /* The walk's step for one element of the output: the held warnings of an
  * element the coded template wrote, or the code maps applied to a coded
- * element.  Returns 0 or CDX_ENOMEM. */
+ * element.  Returns 0, CODED_RETRY or CDX_ENOMEM. */
 int cdx_coded_visit(coded_t *c, xmlNodePtr el);
 
-/* After the walk: adds the warnings held for elements it did not reach
- * (written into a variable, say) and were not dropped; frees the notes. */
-void cdx_coded_finish(coded_t *c);
+/* After the walk: with emit, adds the warnings to the diag in the order
+ * of the canonical form, then those held for elements the walk did not
+ * reach (written into a variable, say) and that were not dropped; frees
+ * the notes either way. */
+void cdx_coded_finish(coded_t *c, int emit);
 
 /* What the walk after the stylesheet needs: the mapping's zone (+HHMM)
  * and the units map's UCUM spelling of a unit (NULL when it has none). */

@@ -216,6 +216,12 @@ int cdx_xslt_apply_finish(xsltStylesheetPtr style, xmlDocPtr doc, const char **p
     xsltFreeTransformContext(ctxt);
     /* xsl:message output lands in msg too; without a failure it is a note. */
     int had_msg = st.msg.len > 0;
+    if (frc > 0) {
+        /* finish asked for another run: this one leaves no trace. */
+        cdx_buf_cleanup(&st.msg);
+        xmlFreeDoc(res);
+        return frc;
+    }
     if (had_msg) {
         size_t n = st.msg.len;
         while (n > 0 && st.msg.data[n - 1] == '\n')

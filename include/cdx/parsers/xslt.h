@@ -43,7 +43,9 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
 
 /* Called once a transformation succeeded, with its context still there
  * (for libxslt's helpers, e.g. namespace fix-ups) and the result; a
- * non-zero return fails the application with that code. */
+ * negative return fails the application with that code, a positive one
+ * discards the result without adding an issue and is returned as is (the
+ * caller runs again). */
 typedef int (*cdx_xslt_finish_fn)(xsltTransformContextPtr ctxt, xmlDocPtr result, void *arg);
 
 /* cdx_xslt_apply, then finish (may be NULL) on the result; setup and
