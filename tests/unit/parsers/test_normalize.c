@@ -860,6 +860,36 @@ static void test_coded_walk(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* Two unmapped codes alike on one line: the walk cannot tell their copies
+ * apart by line number, and the run is made again with the source tagged
+ * (normalize_coded.c); each warning still names its own element, and the
+ * source's line numbers are as they were. */
+static void test_coded_alike(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><component><structuredBody><component>"
+        "<section><entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<value code=\"L-DUP\" codeSystem=\"" LAB "\"/><value code=\"L-DUP\" codeSystem=\"" LAB
+        "\"/></observation></entry></section></component></structuredBody></component>"
+        "</ClinicalDocument>";
+    xmlDocPtr in = parse_text(doc);
+    xmlNodePtr value = find_element(xmlDocGetRootElement(in), "value");
+    assert_non_null(value);
+    long line = xmlGetLineNo(value);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, HANBIT_OID, in, &d, &out, NULL), 0);
+    assert_int_equal(xmlGetLineNo(value), line);
+    assert_int_equal(d.nissues, 2);
+    assert_non_null(strstr(d.issues[0].location, "/observation/value[1]"));
+    assert_non_null(strstr(d.issues[1].location, "/observation/value[2]"));
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +903,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_finishing_walk),
         cmocka_unit_test(test_coded_walk),
+        cmocka_unit_test(test_coded_alike),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
