@@ -88,6 +88,7 @@ static struct {
     const char *json_out;
     const char *list_out;
     const char *only; /* comma-separated stage names, NULL for all */
+    const char *dump; /* --dump DIR: what cdx_ingest_run makes of each file, no timing */
     double min_time;
     int group;
     int commits;
@@ -122,8 +123,11 @@ static void add_file(docset_t *s, const char *path)
         return;
     }
     /* Only real CDA documents take part, so that every stage (and the
-     * baselines, through --list) sees the same set. */
-    xmlDocPtr doc = xmlReadMemory(data, (int)len, NULL, NULL,
+     * baselines, through --list) sees the same set; a dump takes every file. */
+    xmlDocPtr doc = NULL;
+    if (opt.dump != NULL)
+        goto keep;
+    doc = xmlReadMemory(data, (int)len, NULL, NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     int ok = root != NULL && xmlStrEqual(root->name, BAD_CAST "ClinicalDocument");
@@ -133,6 +137,7 @@ static void add_file(docset_t *s, const char *path)
         s->skipped++;
         return;
     }
+keep:
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 128;
         s->d = realloc(s->d, s->cap * sizeof *s->d);
@@ -632,6 +637,106 @@ out:
     return r;
 }
 
+/* ---- dump --------------------------------------------------------------- */
+
+static void dump_text(const char *dir, const char *base, const char *ext, const char *text,
+                      size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, base, ext);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "cdxgw-stages: cannot write %s\n", path);
+        return;
+    }
+    if (text != NULL)
+        fwrite(text, 1, len, f);
+    fclose(f);
+}
+
+/* The mapping alone (cdx_normalize, the custodian's mapping) on any file
+ * that parses, valid or not: base.normalize.xml and its issues. */
+static void dump_normalize(const cdx_mappings_t *m, bdoc_t *d, const char *dir, const char *base)
+{
+    cdx_diag_t diag;
+    cdx_diag_init(&diag);
+    if (m != NULL && cdx_xml_parse(d->data, d->len, &diag, &d->parsed) == 0) {
+        find_custodian(d);
+        xmlDocPtr out = NULL;
+        if (cdx_normalize(m, d->custodian[0] ? d->custodian : NULL, d->parsed, &diag, &out,
+                          NULL) == 0) {
+            xmlChar *mem = NULL;
+            int len = 0;
+            xmlDocDumpMemoryEnc(out, &mem, &len, "UTF-8");
+            dump_text(dir, base, "normalize.xml", (const char *)mem, (size_t)len);
+            xmlFree(mem);
+        }
+        xmlFreeDoc(out);
+    }
+    char *issues = cdx_diag_issues_json(&diag);
+    dump_text(dir, base, "normalize-issues.json", issues, issues ? strlen(issues) : 0);
+    free(issues);
+    xmlFreeDoc(d->parsed);
+    d->parsed = NULL;
+    cdx_diag_cleanup(&diag);
+}
+
+/* --dump DIR: for every file of every set, what cdx_ingest_run makes of
+ * it (no submitter: the custodian picks the mapping), written to
+ * DIR/SET/<path below the set, '/' as '__'>.{canonical.xml,issues.json,
+ * meta.json,facts.json,verdict}, so that two builds can be compared byte
+ * for byte. */
+static int dump_sets(const cdx_pipeline_t *pl, const cdx_mappings_t *c)
+{
+    for (size_t i = 0; i < opt.nsets; i++) {
+        docset_t *s = &opt.sets[i];
+        walk(s, s->dir);
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", opt.dump, s->name);
+        if (mkdir(opt.dump, 0755) != 0 && errno != EEXIST)
+            return 2;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return 2;
+        for (size_t j = 0; j < s->n; j++) {
+            bdoc_t *d = &s->d[j];
+            const char *rel = d->path + strlen(s->dir);
+            while (*rel == '/')
+                rel++;
+            char base[1024];
+            size_t k = 0;
+            for (const char *p = rel; *p != '\0' && k + 3 < sizeof base; p++) {
+                if (*p == '/') {
+                    base[k++] = '_';
+                    base[k++] = '_';
+                } else {
+                    base[k++] = *p;
+                }
+            }
+            base[k] = '\0';
+            if (k == 0)
+                snprintf(base, sizeof base, "file");
+            cdx_ingest_t in;
+            int rc = cdx_ingest_run(pl, d->data, d->len, NULL, &in);
+            char verdict[256];
+            int n = snprintf(verdict, sizeof verdict, "rc %d status %d code %s mapping %s\n", rc,
+                             in.diag.status, in.diag.code,
+                             in.mapping_version ? in.mapping_version : "-");
+            dump_text(dir, base, "verdict", verdict, (size_t)n);
+            dump_text(dir, base, "canonical.xml", in.normalized, in.normalized_len);
+            dump_text(dir, base, "issues.json", in.issues_json,
+                      in.issues_json ? strlen(in.issues_json) : 0);
+            dump_text(dir, base, "meta.json", in.meta_json,
+                      in.meta_json ? strlen(in.meta_json) : 0);
+            dump_text(dir, base, "facts.json", in.facts_json,
+                      in.facts_json ? strlen(in.facts_json) : 0);
+            cdx_ingest_cleanup(&in);
+            dump_normalize(pl == NULL ? NULL : c, d, dir, base);
+        }
+        printf("%s: %zu files dumped to %s\n", s->name, s->n, dir);
+    }
+    return 0;
+}
+
 /* ---- one set ------------------------------------------------------------ */
 
 static void bench_set(docset_t *s, ctx_t *c)
@@ -1052,6 +1157,8 @@ static void usage(FILE *f)
                "  --json FILE        append the JSON lines to FILE\n"
                "  --only S1,S2       run only these stages (e.g. normalize,commit_32)\n"
                "  --list FILE        write the paths of the documents of the first set to FILE\n"
+               "  --dump DIR         write what cdx_ingest_run makes of every file of the sets\n"
+               "                     (canonical form, issues, metadata, facts) under DIR; no timing\n"
                "usage: cdxgw-stages --synth SRC --size-kb N --count N --out DIR\n"
                "usage: cdxgw-stages --summary RESULTS.jsonl\n"
                "usage: cdxgw-stages --self-test\n");
@@ -1108,6 +1215,8 @@ static int parse_args(int argc, char **argv, const char **xsd, synth_args_t *sy)
             opt.json_out = v;
         } else if (OPT("--only")) {
             opt.only = v;
+        } else if (OPT("--dump")) {
+            opt.dump = v;
         } else if (OPT("--list")) {
             opt.list_out = v;
         } else if (OPT("--synth")) {
@@ -1143,6 +1252,13 @@ static int run_sets(void)
         return 2;
     }
     cdx_xml_seal();
+    if (opt.dump != NULL) {
+        int drc = dump_sets(c.pipeline, c.mappings);
+        cdx_pipeline_free(c.pipeline);
+        cdx_validator_free(c.validator);
+        cdx_mappings_free(c.mappings);
+        return drc;
+    }
     printf("cdxgw-stages: one thread, min %.1f s (%s clock) per stage; schema %s; mappings %s\n",
            opt.min_time, opt.cpu_clock ? "CPU" : "wall", opt.xsd ? opt.xsd : "none", opt.mappings);
 

@@ -53,15 +53,6 @@ typedef struct cached {
     xmlNodePtr node;
 } cached_t;
 
-/* A section's code as cdx:has-code found it (see fn_has_code). */
-#define SECTION_SLOTS 256 /* a power of two; past 3/4 full, sections are not kept */
-
-typedef struct section_code {
-    const xmlNode *section;
-    char *code;  /* @code of its only v3 code child; NULL: none, or no @code */
-    int several; /* more than one code child: asked of each */
-} section_code_t;
-
 /* What the extension functions of one transformation see. */
 typedef struct call {
     const cdx_mappings_t *all;
@@ -70,8 +61,8 @@ typedef struct call {
     xmlDocPtr entries; /* holds the cached elements; freed after the transformation */
     size_t ncached;
     cached_t cache[CACHE_SLOTS];
-    size_t nsections;
-    section_code_t sections[SECTION_SLOTS];
+    section_codes_t sections; /* cdx:has-code's table (normalize_sections.c) */
+    coded_t coded;            /* the coded elements' pass (normalize_coded.c) */
 } call_t;
 
 /* Canonical names of the code systems targets may name, for codeSystemName. */
@@ -623,85 +614,40 @@ static void fn_mapped_system(xmlXPathParserContextPtr ctxt, int nargs)
     xmlFree(v[0]);
 }
 
+/* cdx:unmapped(system, code): a MAP-UNMAPPED warning located at the
+ * context node (the coded element in the source), held for the element
+ * being written (normalize_coded.c) so that it comes in output order. */
 static void fn_unmapped(xmlXPathParserContextPtr ctxt, int nargs)
 {
     xmlChar *v[2];
     if (pop_strings(ctxt, nargs, 2, v) != 0)
         return;
-    const call_t *c = call_of(ctxt);
+    call_t *c = call_of(ctxt);
+    xsltTransformContextPtr tctxt = xsltXPathGetTransformContext(ctxt);
     if (c != NULL && c->d != NULL) {
-        /* The context node is the coded element in the source document;
-         * its path lets the integrator find the code. */
         xmlNodePtr node = ctxt->context ? ctxt->context->node : NULL;
         char *where = node ? cdx_xml_node_path(node) : NULL;
-        cdx_diag_add(c->d, CDX_SEV_WARNING, "MAP-UNMAPPED", where,
-                     "code '%s' of code system %s has no mapping in %s; it is kept as sent",
-                     (const char *)v[1], (const char *)v[0], c->mapping->version);
-        free(where);
+        if (cdx_coded_note(&c->coded, tctxt != NULL ? tctxt->insert : NULL, where,
+                           (const char *)v[1], (const char *)v[0]) != 0)
+            xmlXPathSetError(ctxt, XPATH_MEMORY_ERROR);
     }
     valuePush(ctxt, xmlXPathNewCString(""));
     xmlFree(v[0]);
     xmlFree(v[1]);
 }
 
-static int is_v3_code(const xmlNode *n)
+/* cdx:coded(): marks the element being written as a coded element the
+ * stylesheet wrote itself, which the finishing walk leaves alone. */
+static void fn_coded(xmlXPathParserContextPtr ctxt, int nargs)
 {
-    return n->type == XML_ELEMENT_NODE && n->ns != NULL &&
-           xmlStrEqual(n->ns->href, BAD_CAST "urn:hl7-org:v3") &&
-           xmlStrEqual(n->name, BAD_CAST "code");
-}
-
-/* Whether a code child of section has @code equal to code (the XPath
- * h:code/@code = 'code'), walking all of its children. */
-static int any_code_is(const xmlNode *section, const char *code)
-{
-    for (xmlNodePtr c = section->children; c != NULL; c = c->next) {
-        if (!is_v3_code(c))
-            continue;
-        xmlChar *v = xmlGetNoNsProp(c, BAD_CAST "code");
-        int same = v != NULL && strcmp((const char *)v, code) == 0;
-        xmlFree(v);
-        if (same)
-            return 1;
+    if (nargs != 0) {
+        xmlXPathSetArityError(ctxt);
+        return;
     }
-    return 0;
-}
-
-/* The section's entry in the call's table, filled on first sight (NULL
- * when the table is full or out of memory: the caller walks). */
-static const section_code_t *section_of(call_t *c, const xmlNode *section)
-{
-    size_t h = (((uintptr_t)section >> 4) * 2654435761u) & (SECTION_SLOTS - 1);
-    for (size_t i = 0; i < SECTION_SLOTS; i++, h = (h + 1) & (SECTION_SLOTS - 1)) {
-        section_code_t *slot = &c->sections[h];
-        if (slot->section == section)
-            return slot;
-        if (slot->section != NULL)
-            continue;
-        if (c->nsections >= SECTION_SLOTS * 3 / 4)
-            return NULL;
-        section_code_t e = {.section = section};
-        const xmlNode *first = NULL;
-        for (xmlNodePtr k = section->children; k != NULL && !e.several; k = k->next) {
-            if (is_v3_code(k) && first != NULL)
-                e.several = 1;
-            else if (is_v3_code(k))
-                first = k;
-        }
-        if (first != NULL && !e.several) {
-            xmlChar *v = xmlGetNoNsProp(first, BAD_CAST "code");
-            if (v != NULL) {
-                e.code = strdup((const char *)v);
-                xmlFree(v);
-                if (e.code == NULL)
-                    return NULL;
-            }
-        }
-        *slot = e;
-        c->nsections++;
-        return slot;
-    }
-    return NULL;
+    xsltTransformContextPtr tctxt = xsltXPathGetTransformContext(ctxt);
+    if (tctxt != NULL)
+        cdx_coded_mark(tctxt->insert);
+    valuePush(ctxt, xmlXPathNewCString(""));
 }
 
 /* cdx:has-code(code): whether the context element has a v3 code child
@@ -718,14 +664,8 @@ static void fn_has_code(xmlXPathParserContextPtr ctxt, int nargs)
         return;
     call_t *c = call_of(ctxt);
     const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
-    int yes = 0;
-    if (node != NULL && node->type == XML_ELEMENT_NODE) {
-        const section_code_t *e = c != NULL ? section_of(c, node) : NULL;
-        if (e == NULL || e->several)
-            yes = any_code_is(node, (const char *)v[0]);
-        else
-            yes = e->code != NULL && strcmp(e->code, (const char *)v[0]) == 0;
-    }
+    int yes = node != NULL && node->type == XML_ELEMENT_NODE &&
+              cdx_normalize_has_code(c != NULL ? &c->sections : NULL, node, (const char *)v[0]);
     valuePush(ctxt, xmlXPathNewBoolean(yes));
     xmlFree(v[0]);
 }
@@ -740,6 +680,7 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     xsltRegisterExtFunction(ctxt, BAD_CAST "unit", ns, fn_unit);
     xsltRegisterExtFunction(ctxt, BAD_CAST "mapped-system", ns, fn_mapped_system);
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "coded", ns, fn_coded);
     xsltRegisterExtFunction(ctxt, BAD_CAST "has-code", ns, fn_has_code);
 }
 
@@ -748,6 +689,29 @@ static const char *unit_of(void *arg, const char *spelling)
 {
     const code_entry_t *e = find_code(arg, "units", NULL, spelling);
     return e != NULL ? e->code : NULL;
+}
+
+/* The code maps for the coded elements' pass. */
+static const code_entry_t *code_of(void *arg, const char *system, const char *code)
+{
+    return find_code(arg, NULL, system, code);
+}
+
+static int is_mapped(void *arg, const char *system)
+{
+    return system_is_mapped(arg, system);
+}
+
+/* After the stylesheet, with its context still there: the walk. */
+static int finish(xsltTransformContextPtr ctxt, xmlDocPtr res, void *arg)
+{
+    call_t *call = arg;
+    call->coded.xslt = ctxt;
+    canon_t cn = {.zone = call->mapping->timezone, .unit = unit_of, .arg = call,
+                  .coded = &call->coded};
+    int rc = cdx_normalize_canon(res, &cn);
+    cdx_coded_finish(&call->coded, rc == 0);
+    return rc;
 }
 
 int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPtr in, cdx_diag_t *d,
@@ -776,19 +740,24 @@ int cdx_normalize(const cdx_mappings_t *m, const char *institution_oid, xmlDocPt
         rc = CDX_ENOMEM;
         goto out;
     }
-    *call = (call_t){.all = m, .mapping = mp, .d = d};
-    rc = cdx_xslt_apply(mp->style, in, params, setup, call, "MAP-XSLT", d, out);
-    if (rc == 0) {
-        canon_t cn = {.zone = mp->timezone, .unit = unit_of, .arg = call};
-        rc = cdx_normalize_canon(*out, &cn);
-        if (rc != 0) {
-            xmlFreeDoc(*out);
-            *out = NULL;
-        }
+    call->all = m;
+    call->mapping = mp;
+    call->d = d;
+    call->coded = (coded_t){.find = code_of, .mapped = is_mapped, .system_name = system_name,
+                            .arg = call, .d = d, .version = mp->version, .in = in};
+    rc = cdx_xslt_apply_finish(mp->style, in, params, setup, finish, call, "MAP-XSLT", d, out);
+    if (rc == CODED_RETRY) {
+        /* Two unmapped codes alike on one line: again, with the source
+         * tagged, so that each warning names its own element. */
+        rc = cdx_coded_tag_source(&call->coded);
+        if (rc == 0)
+            rc = cdx_xslt_apply_finish(mp->style, in, params, setup, finish, call, "MAP-XSLT", d,
+                                       out);
     }
+    cdx_coded_untag(&call->coded);
+    cdx_coded_finish(&call->coded, 1);
     xmlFreeDoc(call->entries);
-    for (size_t i = 0; i < SECTION_SLOTS; i++)
-        free(call->sections[i].code);
+    cdx_normalize_sections_cleanup(&call->sections);
     free(call);
     if (rc == 0 && mapping_version != NULL)
         *mapping_version = mp->version;

@@ -1,7 +1,8 @@
 /* normalize_canon: what every mapping's output gets after its stylesheet
  * (see normalize_internal.h): one walk over the canonical tree that
- * removes processing instructions, gives zone-less times the mapping's
- * zone and rewrites unit spellings to UCUM.
+ * removes processing instructions, applies the code maps to coded
+ * elements (normalize_coded.c), gives zone-less times the mapping's zone
+ * and rewrites unit spellings to UCUM.
  *
  * Times and units were templates of the default stylesheet.  In XSLT they
  * made every timestamp and every measured value pass through template
@@ -182,6 +183,17 @@ static int rewrite_unit(xmlNodePtr el, const canon_t *cn)
     return rc;
 }
 
+/* Whether el has a @value or a @unit (without a namespace): the
+ * attributes the two rules below look at, so the others need no test. */
+static int has_value_or_unit(const xmlNode *el)
+{
+    for (const xmlAttr *a = el->properties; a != NULL; a = a->next)
+        if (a->ns == NULL && (strcmp((const char *)a->name, "value") == 0 ||
+                              strcmp((const char *)a->name, "unit") == 0))
+            return 1;
+    return 0;
+}
+
 /* The node after n in document order, not descending below stop. */
 static xmlNodePtr preorder_next(xmlNodePtr n, xmlNodePtr stop)
 {
@@ -210,7 +222,14 @@ int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn)
             n = next;
             continue;
         }
-        if (is_v3(n) && n->properties != NULL) {
+        if (n->type == XML_ELEMENT_NODE && cn->coded != NULL) {
+            /* Codes first: a coded element is rebuilt before its times and
+             * units are looked at, as when the stylesheet mapped it. */
+            int rc = cdx_coded_visit(cn->coded, n);
+            if (rc != 0)
+                return rc;
+        }
+        if (is_v3(n) && has_value_or_unit(n)) {
             int rc = zone_time(n, cn->zone);
             if (rc == 0)
                 rc = rewrite_unit(n, cn);

@@ -6,7 +6,10 @@
 #define CDX_PARSERS_NORMALIZE_INTERNAL_H
 
 #include <libxml/tree.h>
+#include <libxslt/xsltInternals.h>
 #include <stddef.h>
+
+#include "cdx/parsers/diag.h"
 
 typedef struct code_entry {
     char *src;     /* source code, the sort key */
@@ -45,19 +48,116 @@ int cdx_normalize_load_codemaps(const char *dir, codemaps_t *cms, char *err, siz
 int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n);
 void cdx_normalize_free_names(char **names, size_t n);
 
+/* A section's code as cdx:has-code found it (normalize_sections.c). */
+#define SECTION_SLOTS 256 /* a power of two; past 3/4 full, sections are not kept */
+
+typedef struct section_code {
+    const xmlNode *section;
+    char *code;  /* @code of its only v3 code child; NULL: none, or no @code */
+    int several; /* more than one code child: asked of each */
+} section_code_t;
+
+/* The sections of one transformation, each read once. */
+typedef struct section_codes {
+    size_t n;
+    section_code_t v[SECTION_SLOTS];
+} section_codes_t;
+
+/* Whether section has a v3 code child whose @code is code, as the XPath
+ * h:code/@code = 'code' says (t may be NULL: the children are walked). */
+int cdx_normalize_has_code(section_codes_t *t, const xmlNode *section, const char *code);
+void cdx_normalize_sections_cleanup(section_codes_t *t);
+
+/* A MAP-UNMAPPED warning the coded template asked for (cdx:unmapped),
+ * held until the finishing walk reaches the element it was written for,
+ * so that every warning comes in the order of the canonical form. */
+typedef struct coded_note {
+    char *where, *code, *system;
+    size_t next;  /* index + 1 of the element's next note; 0: none */
+    int state;    /* 0: pending, 1: added to the diag, 2: its element was dropped */
+} coded_note_t;
+
+/* A source element whose code no map holds, with its line number.  When
+ * the output alone cannot tell which source element an unmapped copy
+ * came from (two with the same code on one line), the transformation
+ * runs again with each one's index + 1 as its line number, which
+ * xsl:copy carries into the copies; the lines are given back afterwards. */
+typedef struct coded_tag {
+    xmlNodePtr node;
+    unsigned short line;
+} coded_tag_t;
+
+/* What cdx_coded_visit returns when the run must be made again with the
+ * source tagged (cdx_coded_tag_source). */
+#define CODED_RETRY 1
+
+#define CODED_SEEN 8
+
+/* The coded elements' pass (normalize_coded.c): the code maps applied to
+ * the mapping's output by the finishing walk, as the default stylesheet's
+ * coded template did, with the source path of each MAP-UNMAPPED. */
+typedef struct coded {
+    const code_entry_t *(*find)(void *arg, const char *system, const char *code);
+    int (*mapped)(void *arg, const char *system);
+    const char *(*system_name)(const char *oid);
+    void *arg;
+    cdx_diag_t *d;
+    const char *version;          /* the mapping's, for the warnings */
+    xsltTransformContextPtr xslt; /* for libxslt's namespace fix-ups */
+    xmlDocPtr in;                 /* the source */
+    coded_note_t *notes;
+    size_t nnotes, capnotes;
+    size_t *order; /* notes (index + 1) in the order they go to the diag */
+    size_t norder, caporder;
+    coded_tag_t *tags; /* the source's unmapped coded elements, once listed */
+    size_t ntags, captags;
+    int listed, tagged;
+    struct {
+        char *system;
+        int mapped;
+    } seen[CODED_SEEN]; /* the code systems asked about, and the answer */
+    size_t nseen;
+} coded_t;
+
+/* Marks out (an element of the output) as written by the coded template:
+ * the walk leaves its code alone. */
+void cdx_coded_mark(xmlNodePtr out);
+
+/* Holds a MAP-UNMAPPED warning for out, located at where (taken), or adds
+ * it at once when out is not an element.  Returns 0 or CDX_ENOMEM. */
+int cdx_coded_note(coded_t *c, xmlNodePtr out, char *where, const char *code,
+                   const char *system);
+
+/* Tags the unmapped coded elements of c->in (see coded_tag_t);
+ * cdx_coded_untag gives their line numbers back and forgets them. */
+int cdx_coded_tag_source(coded_t *c);
+void cdx_coded_untag(coded_t *c);
+
+/* The walk's step for one element of the output: the held warnings of an
+ * element the coded template wrote, or the code maps applied to a coded
+ * element.  Returns 0, CODED_RETRY or CDX_ENOMEM. */
+int cdx_coded_visit(coded_t *c, xmlNodePtr el);
+
+/* After the walk: with emit, adds the warnings to the diag in the order
+ * of the canonical form, then those held for elements the walk did not
+ * reach (written into a variable, say) and that were not dropped; frees
+ * the notes either way. */
+void cdx_coded_finish(coded_t *c, int emit);
+
 /* What the walk after the stylesheet needs: the mapping's zone (+HHMM)
  * and the units map's UCUM spelling of a unit (NULL when it has none). */
 typedef struct canon {
     const char *zone;
     const char *(*unit)(void *arg, const char *spelling);
     void *arg;
+    coded_t *coded; /* NULL: coded elements are left alone */
 } canon_t;
 
 /* The canonical form's finishing walk over a mapping's output (see
  * docs/MAPPINGS.md): removes processing instructions, gives times with a
- * time of day and no zone cn->zone, and writes units in UCUM, keeping a
- * changed value's spelling as a "unit as sent" translation.  Returns 0 or
- * CDX_ENOMEM. */
+ * time of day and no zone cn->zone, writes units in UCUM, keeping a
+ * changed value's spelling as a "unit as sent" translation, and applies
+ * the code maps to coded elements (cn->coded).  Returns 0 or CDX_ENOMEM. */
 int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn);
 
 #endif

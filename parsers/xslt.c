@@ -185,6 +185,13 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
                    cdx_xslt_setup_fn setup, void *arg, const char *rule_id, cdx_diag_t *d,
                    xmlDocPtr *out)
 {
+    return cdx_xslt_apply_finish(style, doc, params, setup, NULL, arg, rule_id, d, out);
+}
+
+int cdx_xslt_apply_finish(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
+                          cdx_xslt_setup_fn setup, cdx_xslt_finish_fn finish, void *arg,
+                          const char *rule_id, cdx_diag_t *d, xmlDocPtr *out)
+{
     cdx_xslt_global_init();
     *out = NULL;
     apply_state_t st = {.d = d, .rule = rule_id};
@@ -202,12 +209,19 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
     if (setup != NULL)
         setup(ctxt, arg);
     xmlDocPtr res = xsltApplyStylesheetUser(style, doc, params, NULL, NULL, ctxt);
-    cdx_xml_quiet_errors();
     int failed = res == NULL || ctxt->state == XSLT_STATE_ERROR ||
                  ctxt->state == XSLT_STATE_STOPPED;
+    int frc = !failed && finish != NULL ? finish(ctxt, res, arg) : 0;
+    cdx_xml_quiet_errors();
     xsltFreeTransformContext(ctxt);
     /* xsl:message output lands in msg too; without a failure it is a note. */
     int had_msg = st.msg.len > 0;
+    if (frc > 0) {
+        /* finish asked for another run: this one leaves no trace. */
+        cdx_buf_cleanup(&st.msg);
+        xmlFreeDoc(res);
+        return frc;
+    }
     if (had_msg) {
         size_t n = st.msg.len;
         while (n > 0 && st.msg.data[n - 1] == '\n')
@@ -221,6 +235,10 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
         if (!had_msg)
             cdx_diag_add(d, CDX_SEV_ERROR, rule_id, NULL, "the transformation failed");
         return CDX_EPARSE;
+    }
+    if (frc != 0) {
+        xmlFreeDoc(res);
+        return frc;
     }
     *out = res;
     return 0;

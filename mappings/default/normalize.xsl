@@ -20,9 +20,12 @@
     @unit spellings go to UCUM with the spelling as sent kept as a PQ
     translation of the value: not here, but in the gateway's finishing walk
     over every mapping's output, see docs/MAPPINGS.md);
-  - codes of a code system some code map translates (KCD-8, EDI, KD,
+  - (codes of a code system some code map translates (KCD-8, EDI, KD,
     hospital-local codes) are replaced by their target, the source code kept
-    as a translation; unknown ones are reported as MAP-UNMAPPED.
+    as a translation, and unknown ones reported as MAP-UNMAPPED: also in the
+    finishing walk, for every coded element this stylesheet copies; the
+    named template "coded" does the same for a code a template moves or
+    renames, and dialects call it, see docs/MAPPINGS.md).
 
   Hot templates match on direct paths only (no // scans); the code maps are
   hash-free sorted tables in C reached through the cdx: extension functions.
@@ -190,56 +193,21 @@
   <!-- Units: the finishing walk writes them in UCUM (units code map) and
        keeps a changed spelling as a "unit as sent" translation. -->
 
-  <!-- A coded element of a code system some code map translates.  The
-       elements that carry clinical codes are listed by name, so the test
-       runs only on them; a translation is left alone, it already is the
-       secondary code. -->
-  <xsl:template match="h:code[@code and @codeSystem and cdx:mapped-system(@codeSystem)]
-                       | h:value[@code and @codeSystem and cdx:mapped-system(@codeSystem)]
-                       | h:routeCode[@code and @codeSystem and cdx:mapped-system(@codeSystem)]
-                       | h:methodCode[@code and @codeSystem and cdx:mapped-system(@codeSystem)]
-                       | h:targetSiteCode[@code and @codeSystem and cdx:mapped-system(@codeSystem)]
-                       | h:approachSiteCode[@code and @codeSystem
-                                            and cdx:mapped-system(@codeSystem)]
-                       | h:interpretationCode[@code and @codeSystem
-                                              and cdx:mapped-system(@codeSystem)]">
-    <xsl:variable name="m" select="cdx:code(@codeSystem, @code)"/>
-    <xsl:choose>
-      <!-- Mapped: the element is copied with its other attributes, the
-           target's attributes come from the code map as they are (cdx:code
-           returns them as CDA attributes), and the source code becomes the
-           first translation.  The same result as "coded" below, without
-           rebuilding the element attribute by attribute. -->
-      <xsl:when test="$m">
-        <xsl:copy>
-          <xsl:if test="string(@xsi:type) != ''">
-            <xsl:attribute name="xsi:type"><xsl:value-of select="@xsi:type"/></xsl:attribute>
-          </xsl:if>
-          <xsl:apply-templates select="@*[not(name() = 'code' or name() = 'codeSystem'
-              or name() = 'codeSystemName' or name() = 'codeSystemVersion'
-              or name() = 'displayName')][not(local-name() = 'type'
-              and namespace-uri() = 'http://www.w3.org/2001/XMLSchema-instance')]"/>
-          <xsl:copy-of select="$m/@*"/>
-          <xsl:apply-templates select="h:originalText|h:qualifier"/>
-          <translation code="{@code}" codeSystem="{@codeSystem}">
-            <xsl:copy-of select="@codeSystemName"/>
-            <xsl:copy-of select="@codeSystemVersion|@displayName"/>
-          </translation>
-          <xsl:apply-templates select="h:translation"/>
-        </xsl:copy>
-      </xsl:when>
-      <xsl:otherwise>
-        <xsl:call-template name="coded"/>
-      </xsl:otherwise>
-    </xsl:choose>
-  </xsl:template>
+  <!-- Coded elements (code, value, routeCode, methodCode, targetSiteCode,
+       approachSiteCode, interpretationCode) of a code system some code map
+       translates are mapped by the finishing walk, on every mapping's
+       output, exactly as "coded" below writes them (see docs/MAPPINGS.md):
+       a template matching them all cost a predicate per element.  "coded"
+       stays for restructurings that move or rename a code, and for
+       dialects that name their code systems. -->
 
   <!-- Writes the context coded element as element $name: mapped to its
        target with the source code kept as a translation, or as sent with a
        MAP-UNMAPPED warning when the source system is one that should map.
        $system is the source code system's OID (a dialect that names its
-       systems instead of giving OIDs passes the OID here).  Used by the
-       template above and by restructurings that move a code. -->
+       systems instead of giving OIDs passes the OID here).  Used by
+       restructurings that move a code and by dialects; the finishing walk
+       does the same for every other coded element. -->
   <xsl:template name="coded">
     <xsl:param name="name" select="local-name()"/>
     <xsl:param name="ns" select="namespace-uri()"/>
@@ -249,6 +217,8 @@
     <xsl:variable name="plain" select="@*[not(local-name() = 'type'
         and namespace-uri() = 'http://www.w3.org/2001/XMLSchema-instance')]"/>
     <xsl:element name="{$name}" namespace="{$ns}">
+      <!-- Written here: the finishing walk leaves it alone. -->
+      <xsl:value-of select="cdx:coded()"/>
       <xsl:if test="$xsi-type != ''">
         <xsl:attribute name="xsi:type"><xsl:value-of select="$xsi-type"/></xsl:attribute>
       </xsl:if>

@@ -22,12 +22,17 @@
  *   cdx:mapped-system(system)  true when some code map translates system,
  *                              i.e. codes of system are expected to map
  *   cdx:unmapped(system, code) adds a MAP-UNMAPPED warning located at the
- *                              context node; returns the empty string
+ *                              context node (in the output's order); returns
+ *                              the empty string
+ *   cdx:coded()                marks the element being written as a coded
+ *                              element the walk leaves alone; returns ''
  *
  * After the stylesheet, every mapping's output goes through one walk in C
- * (parsers/normalize_canon.c): processing instructions are removed, times
- * with a time of day and no zone get the mapping's zone, and units are
- * written in UCUM (docs/MAPPINGS.md).
+ * (parsers/normalize_canon.c, normalize_coded.c): processing instructions
+ * are removed, coded elements of a code system some code map translates
+ * are mapped (or kept with a MAP-UNMAPPED warning), times with a time of
+ * day and no zone get the mapping's zone, and units are written in UCUM
+ * (docs/MAPPINGS.md).
  *
  * Not responsible for: parsing bytes (xml), validation, storage.
  *
@@ -71,7 +76,9 @@ size_t cdx_mappings_count(const cdx_mappings_t *m);
 /* Normalizes in with the mapping of institution_oid (default when NULL or
  * unknown).  On success *out owns the canonical document, from which every
  * processing instruction has been removed whatever the mapping copied (in
- * is not changed), and, when
+ * is not changed; while the call runs, the line numbers of some of its
+ * elements may be, so one document is normalized by one thread at a
+ * time), and, when
  * mapping_version is not NULL, *mapping_version names the mapping used
  * (valid as long as m).  Warnings (MAP-UNMAPPED, xsl:message notes) go to
  * d.  On failure returns CDX_EPARSE with error issues (rule MAP-XSLT) in d,

@@ -41,6 +41,19 @@ int cdx_xslt_apply(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
                    cdx_xslt_setup_fn setup, void *arg, const char *rule_id, cdx_diag_t *d,
                    xmlDocPtr *out);
 
+/* Called once a transformation succeeded, with its context still there
+ * (for libxslt's helpers, e.g. namespace fix-ups) and the result; a
+ * negative return fails the application with that code, a positive one
+ * discards the result without adding an issue and is returned as is (the
+ * caller runs again). */
+typedef int (*cdx_xslt_finish_fn)(xsltTransformContextPtr ctxt, xmlDocPtr result, void *arg);
+
+/* cdx_xslt_apply, then finish (may be NULL) on the result; setup and
+ * finish get the same arg. */
+int cdx_xslt_apply_finish(xsltStylesheetPtr style, xmlDocPtr doc, const char **params,
+                          cdx_xslt_setup_fn setup, cdx_xslt_finish_fn finish, void *arg,
+                          const char *rule_id, cdx_diag_t *d, xmlDocPtr *out);
+
 /* Serializes a result document the way the stylesheet's xsl:output says.
  * *out is heap (free()). */
 int cdx_xslt_serialize(xsltStylesheetPtr style, xmlDocPtr result, char **out, size_t *len);

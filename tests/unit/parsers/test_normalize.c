@@ -1,5 +1,6 @@
 /* Unit tests of the normalization layer (parsers/normalize.c, normalize_codemap.c, mappings/):
- * golden files for every sample, fallback, unmapped codes, stylesheet
+ * golden files for every sample, fallback, unmapped codes, the coded
+ * elements' pass (normalize_coded.c), stylesheet
  * sandboxing, load errors, and a run over the shared corpus.
  *
  * CDX_UPDATE_GOLDEN=1 rewrites samples/<institution>/golden/ from the
@@ -760,6 +761,135 @@ static void test_finishing_walk(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* Coded elements are mapped by the finishing walk (normalize_coded.c) as
+ * the default stylesheet's coded template wrote them: attribute and child
+ * order of a mapped and of an unmapped code, one MAP-UNMAPPED per code in
+ * the order of the canonical form (the vital signs gathered into one
+ * organizer come before the entry that stood between them) located at the
+ * source element, none twice for a code the stylesheet wrote itself, and
+ * the source's line numbers as they were. */
+#define LAB "2.25.83570720227913622468059417429842681918.3.1"
+static xmlNodePtr find_element(xmlNodePtr n, const char *name)
+{
+    for (; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (xmlStrEqual(n->name, BAD_CAST name))
+            return n;
+        xmlNodePtr below = find_element(n->children, name);
+        if (below != NULL)
+            return below;
+    }
+    return NULL;
+}
+
+#define EDI "1.2.410.100110.40.2.3.3"
+static void test_coded_walk(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><component><structuredBody>"
+        "<component><section><code code=\"11450-4\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<code code=\"Z99.99\" codeSystem=\"1.2.410.100110.40.2.3.2\"/></observation></entry>"
+        "</section></component>"
+        "<component><section><code code=\"8716-3\" codeSystem=\"2.16.840.1.113883.6.1\"/>\n"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"8480-6\"/>"
+        "<value xsi:type=\"PQ\" value=\"120\" unit=\"mmHg\"/></observation></entry>\n"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<templateId root=\"2.16.840.1.113883.10.20.22.4.27\"/><code code=\"8867-4\"/>"
+        "<value xsi:type=\"CD\" code=\"E-NONE1\" codeSystem=\"" EDI "\"/></observation></entry>\n"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\"><code code=\"8462-4\"/>"
+        "<interpretationCode code=\"E-NONE2\" codeSystem=\"" EDI "\"/></observation></entry>"
+        "</section></component>"
+        "<component><section><code code=\"30954-2\" codeSystem=\"2.16.840.1.113883.6.1\"/>\n"
+        "<entry><observation classCode=\"OBS\" moodCode=\"EVN\">\n"
+        "<code codeSystem=\"" LAB "\" xsi:type=\"CD\" displayName=\"TG\" code=\"L-TG01\" "
+        "codeSystemVersion=\"7\" extra=\"x\"> <!-- c --><translation code=\"t\" codeSystem=\"1.2\"/>"
+        "<originalText>TG</originalText> </code>\n"
+        "<methodCode codeSystem=\"" LAB "\" displayName=\"d\" xsi:type=\"CD\" code=\"L-NONE\"/>"
+        "</observation></entry></section></component>"
+        "</structuredBody></component></ClinicalDocument>";
+    xmlDocPtr in = parse_text(doc);
+    xmlNodePtr method = find_element(xmlDocGetRootElement(in), "methodCode");
+    assert_non_null(method);
+    long method_line = xmlGetLineNo(method);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, HANBIT_OID, in, &d, &out, NULL), 0);
+    assert_int_equal(xmlGetLineNo(method), method_line);
+    const char *want[][2] = {
+        {"Z99.99", "/section/entry/observation/code"},
+        {"E-NONE2", "/section/entry[3]/observation/interpretationCode"},
+        {"E-NONE1", "/section/entry[2]/observation/value"},
+        {"L-NONE", "/section/entry/observation/methodCode"},
+    };
+    size_t k = 0;
+    for (size_t i = 0; i < d.nissues; i++) {
+        if (strcmp(d.issues[i].rule, "MAP-UNMAPPED") != 0)
+            continue;
+        assert_true(k < sizeof want / sizeof *want);
+        assert_non_null(strstr(d.issues[i].message, want[k][0]));
+        assert_non_null(d.issues[i].location);
+        if (strstr(d.issues[i].location, want[k][1]) == NULL)
+            fail_msg("%s at %s, want %s", want[k][0], d.issues[i].location, want[k][1]);
+        k++;
+    }
+    assert_int_equal(k, sizeof want / sizeof *want);
+    xmlChar *mem = NULL;
+    int len = 0;
+    xmlDocDumpMemory(out, &mem, &len);
+    const char *text = (const char *)mem;
+    const char *expect[] = {
+        "<code xsi:type=\"CD\" extra=\"x\" code=\"2571-8\" codeSystem=\"2.16.840.1.113883.6.1\" "
+        "codeSystemName=\"LOINC\" displayName=\"Triglyceride [Mass/volume] in Serum or Plasma\">"
+        "<originalText>TG</originalText><translation code=\"L-TG01\" codeSystem=\"" LAB "\" "
+        "displayName=\"TG\" codeSystemVersion=\"7\"/><translation code=\"t\" codeSystem=\"1.2\"/>"
+        "</code>",
+        "<methodCode xsi:type=\"CD\" displayName=\"d\" code=\"L-NONE\" codeSystem=\"" LAB "\"/>",
+        "<value xsi:type=\"CD\" code=\"Z99.99\" codeSystem=\"1.2.410.100110.40.2.3.2\"/>",
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof *expect; i++)
+        if (strstr(text, expect[i]) == NULL)
+            fail_msg("missing %s in %s", expect[i], text);
+    xmlFree(mem);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
+/* Two unmapped codes alike on one line: the walk cannot tell their copies
+ * apart by line number, and the run is made again with the source tagged
+ * (normalize_coded.c); each warning still names its own element, and the
+ * source's line numbers are as they were. */
+static void test_coded_alike(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><component><structuredBody><component>"
+        "<section><entry><observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<value code=\"L-DUP\" codeSystem=\"" LAB "\"/><value code=\"L-DUP\" codeSystem=\"" LAB
+        "\"/></observation></entry></section></component></structuredBody></component>"
+        "</ClinicalDocument>";
+    xmlDocPtr in = parse_text(doc);
+    xmlNodePtr value = find_element(xmlDocGetRootElement(in), "value");
+    assert_non_null(value);
+    long line = xmlGetLineNo(value);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, HANBIT_OID, in, &d, &out, NULL), 0);
+    assert_int_equal(xmlGetLineNo(value), line);
+    assert_int_equal(d.nissues, 2);
+    assert_non_null(strstr(d.issues[0].location, "/observation/value[1]"));
+    assert_non_null(strstr(d.issues[1].location, "/observation/value[2]"));
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -772,6 +902,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_finishing_walk),
+        cmocka_unit_test(test_coded_walk),
+        cmocka_unit_test(test_coded_alike),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
