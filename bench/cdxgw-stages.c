@@ -727,8 +727,10 @@ static int dump_sets(const cdx_pipeline_t *pl, const cdx_mappings_t *c)
                       in.issues_json ? strlen(in.issues_json) : 0);
             dump_text(dir, base, "meta.json", in.meta_json,
                       in.meta_json ? strlen(in.meta_json) : 0);
-            dump_text(dir, base, "facts.json", in.facts_json,
-                      in.facts_json ? strlen(in.facts_json) : 0);
+            char *facts =
+                in.meta_json != NULL ? cdx_fact_rows_join(in.fact_rows, in.nfact_rows) : NULL;
+            dump_text(dir, base, "facts.json", facts, facts ? strlen(facts) : 0);
+            free(facts);
             cdx_ingest_cleanup(&in);
             dump_normalize(pl == NULL ? NULL : c, d, dir, base);
         }
