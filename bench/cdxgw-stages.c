@@ -643,7 +643,11 @@ static void dump_text(const char *dir, const char *base, const char *ext, const 
                       size_t len)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, base, ext);
+    int n = snprintf(path, sizeof path, "%s/%s.%s", dir, base, ext);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        fprintf(stderr, "cdxgw-stages: path too long under %s\n", dir);
+        return;
+    }
     FILE *f = fopen(path, "wb");
     if (f == NULL) {
         fprintf(stderr, "cdxgw-stages: cannot write %s\n", path);
