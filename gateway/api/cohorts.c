@@ -288,6 +288,7 @@ typedef struct cohort_job {
     char *answer;
     /* The writer's. */
     cdx_cohort_refusal_t why;
+    int refused; /* the registry refused the cohort (why says which guard) */
     char detail[1024];
 } cohort_job_t;
 
@@ -362,6 +363,7 @@ static int apply_cohort(cdx_registry_t *reg, void *arg)
     int rc = cdx_registry_cohort_put(reg, &put, &job->why);
     if (rc != 0 && rc != CDX_ECONFLICT)
         return rc;
+    job->refused = rc == CDX_ECONFLICT;
     cdx_audit_event_t ev = {.event = CDX_AUDIT_COHORT_QUERY,
                             .actor_oid = job->actor,
                             .actor_user = job->user[0] ? job->user : NULL,
@@ -396,13 +398,13 @@ static void cohort_written(cdx_write_req_t *req, int status)
     }
     if (status != 0) {
         cdx_app_respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
-    } else if (cdx_cohort_too_close(job->why.difference, job->min_cell)) {
+    } else if (job->refused && cdx_cohort_too_close(job->why.difference, job->min_cell)) {
         cdx_respond_problem(rq, 409, "COHORT_DIFFERENCING",
                             "this cohort's persons differ from an earlier cohort of this "
                             "institution by fewer than research_min_cell persons; counting both "
                             "would single those persons out. Nothing was counted",
                             NULL);
-    } else if (job->why.earlier_uid[0] != '\0') {
+    } else if (job->refused) {
         char detail[512];
         snprintf(detail, sizeof detail,
                  "this cohort's persons are those of cohort %s of this institution, answered "
