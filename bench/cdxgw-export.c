@@ -69,14 +69,14 @@ static int keep_everyone(cdx_registry_t *reg, int64_t *n)
     int rc = cdx_cohort_parse(def_text, strlen(def_text), &def, &err);
     if (rc == 0)
         rc = cdx_registry_cohort_eval(reg, def, (int32_t)(time(NULL) / 86400), &ev);
-    int64_t diff = 0;
+    cdx_cohort_refusal_t why;
     cdx_cohort_put_t put = {.uid = UID, .institution_oid = OWNER,
                             .definition_sha256 = "bench", .persons = ev.persons, .n = ev.n,
                             .answer = "{}", .threshold = 11};
     if (rc == 0)
         rc = cdx_registry_begin(reg);
     if (rc == 0) {
-        rc = cdx_registry_cohort_put(reg, &put, &diff);
+        rc = cdx_registry_cohort_put(reg, &put, &why);
         rc = rc == 0 ? cdx_registry_commit(reg) : (cdx_registry_rollback(reg), rc);
     }
     *n = (int64_t)ev.n;

@@ -3,7 +3,9 @@
  * POST: the definition and the breakdown are read on the loop (both are
  * small and bounded); a worker evaluates with a registry reader and
  * writes the answer; the writer, in one change, applies the differencing
- * guard against the institution's earlier cohorts, keeps the person set
+ * guard and the breakdown guard against the institution's earlier cohorts
+ * (one person set, one breakdown: cdx_cohort_breakdown_fixed says why),
+ * keeps the person set
  * and appends the audit record (or the refusal's); the answer is sent once
  * that change is durable.  GET goes through the disclosure sequence. */
 #include "cdx/api/cohorts.h"
@@ -77,6 +79,21 @@ static const char *dim_name(unsigned dim)
         if (dim_names[i].dim == dim)
             return dim_names[i].name;
     return "?";
+}
+
+void cdx_cohort_dims_text(unsigned dims, char *out, size_t outlen)
+{
+    unsigned order[3];
+    size_t n = cdx_cohort_dims_order(dims, order), len = 0;
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    for (size_t j = 0; j < n; j++) {
+        int w = snprintf(out + len, outlen - len, "%s%s", j ? "," : "", dim_name(order[j]));
+        if (w < 0 || (size_t)w >= outlen - len)
+            return;
+        len += (size_t)w;
+    }
 }
 
 /* A cross cell's key without its part j (the line it lies on along j). */
@@ -258,6 +275,7 @@ typedef struct cohort_job {
     const char *purpose;
     cdx_cohort_def_t *def;
     unsigned dims;
+    char breakdown[64]; /* dims as text, kept with the cohort */
     int64_t min_cell;
     int32_t today;
     char sha256[65];
@@ -269,7 +287,8 @@ typedef struct cohort_job {
     size_t ncells;
     char *answer;
     /* The writer's. */
-    int64_t difference;
+    cdx_cohort_refusal_t why;
+    int refused; /* the registry refused the cohort (why says which guard) */
     char detail[1024];
 } cohort_job_t;
 
@@ -339,17 +358,25 @@ static int apply_cohort(cdx_registry_t *reg, void *arg)
                             .persons = job->ev.persons,
                             .n = job->ev.n,
                             .answer = job->answer,
-                            .threshold = job->min_cell};
-    int rc = cdx_registry_cohort_put(reg, &put, &job->difference);
+                            .threshold = job->min_cell,
+                            .breakdown = job->breakdown};
+    int rc = cdx_registry_cohort_put(reg, &put, &job->why);
     if (rc != 0 && rc != CDX_ECONFLICT)
         return rc;
+    job->refused = rc == CDX_ECONFLICT;
     cdx_audit_event_t ev = {.event = CDX_AUDIT_COHORT_QUERY,
                             .actor_oid = job->actor,
                             .actor_user = job->user[0] ? job->user : NULL,
                             .purpose = job->purpose,
                             .decision = cdx_access_reason_name(CDX_ACCESS_ALLOWED)};
-    if (rc == CDX_ECONFLICT) {
+    if (rc == CDX_ECONFLICT && job->why.difference == 0) {
         /* Nothing was stored; the refusal is recorded without counts. */
+        snprintf(job->detail, sizeof job->detail,
+                 "route=cohorts.post sha256=%s status=409 code=COHORT_BREAKDOWN_FIXED"
+                 " breakdown=%s earlier=%s earlier_breakdown=%s",
+                 job->sha256, job->breakdown, job->why.earlier_uid, job->why.earlier_breakdown);
+        ev.outcome = CDX_AUDIT_MINOR_FAILURE;
+    } else if (rc == CDX_ECONFLICT) {
         snprintf(job->detail, sizeof job->detail,
                  "route=cohorts.post sha256=%s status=409 code=COHORT_DIFFERENCING", job->sha256);
         ev.outcome = CDX_AUDIT_MINOR_FAILURE;
@@ -371,12 +398,23 @@ static void cohort_written(cdx_write_req_t *req, int status)
     }
     if (status != 0) {
         cdx_app_respond_storage_error(rq, status == CDX_EBUSY ? CDX_EDB : status);
-    } else if (cdx_cohort_too_close(job->difference, job->min_cell)) {
+    } else if (job->refused && cdx_cohort_too_close(job->why.difference, job->min_cell)) {
         cdx_respond_problem(rq, 409, "COHORT_DIFFERENCING",
                             "this cohort's persons differ from an earlier cohort of this "
                             "institution by fewer than research_min_cell persons; counting both "
                             "would single those persons out. Nothing was counted",
                             NULL);
+    } else if (job->refused) {
+        char detail[512];
+        snprintf(detail, sizeof detail,
+                 "this cohort's persons are those of cohort %s of this institution, answered "
+                 "with breakdown=%s; the same persons are answered only with that breakdown "
+                 "(or the size alone), since two breakdowns of one set give suppressed cells "
+                 "away by subtraction. Read GET /v1/cohorts/%s or ask again with "
+                 "breakdown=%s. Nothing was counted",
+                 job->why.earlier_uid, job->why.earlier_breakdown, job->why.earlier_uid,
+                 job->why.earlier_breakdown);
+        cdx_respond_problem(rq, 409, "COHORT_BREAKDOWN_FIXED", detail, NULL);
     } else {
         CDX_INFO("cohort.counted", "req=%s cohort=%s", rq->id, job->uid);
         cdx_respond(rq, 201, "application/json", job->answer, strlen(job->answer), NULL);
@@ -461,6 +499,7 @@ static int post_read(cdx_request_t *rq, cohort_job_t *job)
                "breakdown is a comma-separated list of sex, age_band and institution");
         return CDX_EINVAL;
     }
+    cdx_cohort_dims_text(job->dims, job->breakdown, sizeof job->breakdown);
     const char *ct = cdx_http_header(rq->http, "content-type");
     size_t n = ct != NULL ? strcspn(ct, "; \t") : 0;
     if (ct == NULL || n != 16 || strncasecmp(ct, "application/json", n) != 0) {

@@ -1,6 +1,8 @@
 /* cohort: the disclosure rules of research cohorts (see include/cdx/domain/cohort.h). */
 #include "cdx/domain/cohort.h"
 
+#include <string.h>
+
 int cdx_cohort_suppressed(int64_t count, int64_t min_cell)
 {
     return count >= 1 && count < min_cell;
@@ -9,6 +11,13 @@ int cdx_cohort_suppressed(int64_t count, int64_t min_cell)
 int cdx_cohort_too_close(int64_t difference, int64_t threshold)
 {
     return difference >= 1 && difference < threshold;
+}
+
+int cdx_cohort_breakdown_fixed(const char *earlier, const char *asked)
+{
+    if (earlier == NULL || asked == NULL || earlier[0] == '\0' || asked[0] == '\0')
+        return 0;
+    return strcmp(earlier, asked) != 0;
 }
 
 int64_t cdx_cohort_symdiff(const int64_t *a, size_t na, const int64_t *b, size_t nb, int64_t stop)

@@ -207,22 +207,32 @@ static int cohort_persons(cdx_registry_t *reg, int64_t id, int64_t **out, size_t
     return 0;
 }
 
-/* The smallest refused difference between c and an earlier cohort of its
- * institution, or 0 when none is too close.  Only cohorts whose size is
- * within the threshold of c's can be: a symmetric difference is at least
- * the difference of the sizes. */
-static int closest_difference(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *closest)
+/* An earlier cohort of the institution that could be too close. */
+typedef struct near {
+    int64_t id;
+    char uid[33];
+    char breakdown[64];
+} near_t;
+
+/* The guards against an earlier cohort of c's institution: the smallest
+ * refused difference (0 when none is too close), and the first cohort of
+ * the same person set (difference 0, whatever its definition) answered
+ * with a breakdown that c may not have (the breakdown guard,
+ * cdx_cohort_breakdown_fixed: one set, one breakdown, so that no two
+ * views of one table can be subtracted).  Only cohorts whose size is
+ * within the threshold of c's can be either: a symmetric difference is
+ * at least the difference of the sizes. */
+static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_cohort_refusal_t *why)
 {
     sqlite3_stmt *st = NULL;
-    *closest = 0;
     int rc = cdx_store_stmt_get(reg, STMT_COHORT_NEAR,
-                                "SELECT id FROM cohorts WHERE institution_oid = ?1"
+                                "SELECT id, uid, breakdown FROM cohorts WHERE institution_oid = ?1"
                                 " AND size > ?2 - ?3 AND size < ?2 + ?3 ORDER BY id",
                                 &st);
     if (rc != 0)
         return rc;
-    int64_t *ids = NULL;
-    size_t nids = 0, cap = 0;
+    near_t *near = NULL;
+    size_t nnear = 0, cap = 0;
     int src = cdx_store_bind_text(st, 1, c->institution_oid);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 2, (int64_t)c->n);
@@ -230,33 +240,43 @@ static int closest_difference(cdx_registry_t *reg, const cdx_cohort_put_t *c, in
         src = sqlite3_bind_int64(st, 3, c->threshold);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (nids == cap) {
+        if (nnear == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            int64_t *g = realloc(ids, ncap * sizeof *g);
+            near_t *g = realloc(near, ncap * sizeof *g);
             if (g == NULL) {
                 rc = CDX_ENOMEM;
                 break;
             }
-            ids = g;
+            near = g;
             cap = ncap;
         }
-        ids[nids++] = sqlite3_column_int64(st, 0);
+        near_t *e = &near[nnear++];
+        const unsigned char *uid = sqlite3_column_text(st, 1);
+        const unsigned char *bd = sqlite3_column_text(st, 2);
+        e->id = sqlite3_column_int64(st, 0);
+        cdx_strlcpy(e->uid, uid != NULL ? (const char *)uid : "", sizeof e->uid);
+        cdx_strlcpy(e->breakdown, bd != NULL ? (const char *)bd : "", sizeof e->breakdown);
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = cdx_store_fail(reg, src, "reading earlier cohorts");
     cdx_store_stmt_put(st);
-    for (size_t i = 0; rc == 0 && i < nids; i++) {
+    for (size_t i = 0; rc == 0 && i < nnear; i++) {
         int64_t *other = NULL;
         size_t n = 0;
-        rc = cohort_persons(reg, ids[i], &other, &n);
+        rc = cohort_persons(reg, near[i].id, &other, &n);
         if (rc != 0)
             break;
         int64_t d = cdx_cohort_symdiff(c->persons, c->n, other, n, c->threshold);
         free(other);
-        if (cdx_cohort_too_close(d, c->threshold) && (*closest == 0 || d < *closest))
-            *closest = d;
+        if (cdx_cohort_too_close(d, c->threshold) && (why->difference == 0 || d < why->difference))
+            why->difference = d;
+        if (d == 0 && why->earlier_uid[0] == '\0' &&
+            cdx_cohort_breakdown_fixed(near[i].breakdown, c->breakdown)) {
+            cdx_strlcpy(why->earlier_uid, near[i].uid, sizeof why->earlier_uid);
+            cdx_strlcpy(why->earlier_breakdown, near[i].breakdown, sizeof why->earlier_breakdown);
+        }
     }
-    free(ids);
+    free(near);
     return rc;
 }
 
@@ -277,21 +297,24 @@ static int insert_persons(cdx_registry_t *reg, int64_t id, const int64_t *person
     return rc;
 }
 
-int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *difference)
+int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
+                            cdx_cohort_refusal_t *why)
 {
     reg->errmsg[0] = '\0';
-    *difference = 0;
-    int rc = closest_difference(reg, c, difference);
+    memset(why, 0, sizeof *why);
+    int rc = earlier_guards(reg, c, why);
     if (rc != 0)
         return rc;
-    if (*difference != 0)
+    if (why->difference != 0)
+        return CDX_ECONFLICT;
+    if (why->earlier_uid[0] != '\0')
         return CDX_ECONFLICT;
     char ts[32];
     cdx_store_now(ts);
     sqlite3_stmt *st = NULL;
     rc = cdx_store_stmt_get(reg, STMT_COHORT_INSERT,
                             "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size,"
-                            " answer, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            " answer, created_at, breakdown) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                             &st);
     if (rc != 0)
         return rc;
@@ -306,6 +329,8 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int6
         src = cdx_store_bind_text(st, 5, c->answer);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 6, ts);
+    if (src == SQLITE_OK)
+        src = cdx_store_bind_text(st, 7, c->breakdown != NULL ? c->breakdown : "");
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a cohort")
                           : cdx_store_fail(reg, src, "storing a cohort");
     cdx_store_stmt_put(st);

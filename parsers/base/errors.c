@@ -46,6 +46,7 @@ static const cdx_error_t table[] = {
     /* Research cohorts (gateway/api/cohorts.c). */
     {422, "COHORT_INVALID", "Invalid cohort definition"},
     {409, "COHORT_DIFFERENCING", "Cohort too close to an earlier one"},
+    {409, "COHORT_BREAKDOWN_FIXED", "Cohort answered earlier with another breakdown"},
     {404, "COHORT_NOT_FOUND", "Cohort not found"},
     {403, "COHORT_TOO_SMALL", "Cohort too small to export"},
     {403, "EXPORT_NOT_CONFIGURED", "No research project for this institution"},

@@ -19,7 +19,8 @@ carries the facts of its sample:
 
 Every count below is the size of a union of these groups, with
 research_min_cell = 5.  Also: suppression of the size and of breakdown
-cells, the differencing guard, the owner check of GET, role separation,
+cells, the differencing guard, the breakdown guard (one person set, one
+breakdown per institution), the owner check of GET, role separation,
 COHORT_INVALID paths, and the audit records (counts, never identities)."""
 
 import hashlib
@@ -34,7 +35,8 @@ import cdxtest  # noqa: E402
 from cdxtest import Gateway, Institution  # noqa: E402
 
 OIDS = cdxtest.DEMO_OIDS
-RESEARCH = {"research-1": "2.25.1201", "research-2": "2.25.1202", "research-3": "2.25.1203"}
+RESEARCH = {"research-1": "2.25.1201", "research-2": "2.25.1202", "research-3": "2.25.1203",
+            "research-4": "2.25.1204", "research-5": "2.25.1205"}
 MIN_CELL = 5
 
 PKI = None
@@ -198,9 +200,10 @@ class Cohorts(unittest.TestCase):
         self.assertEqual(cells[OIDS["hanbit"]], 8)
 
     def test_3_crosstab(self):
-        # The same persons as test 3's (no difference): Hanbit F 8, Dasom M 7,
-        # Riverside M 3.
-        a = self.count({"any": [E11, GERD]}, who="research-2",
+        # The persons of test_3_suppression's cohort: Hanbit F 8, Dasom M 7,
+        # Riverside M 3, asked by another institution (research-2 keeps
+        # them to the breakdown it asked first).
+        a = self.count({"any": [E11, GERD]}, who="research-4",
                        query="?breakdown=institution,sex")
         x = a["crosstab"]
         self.assertEqual(x["dimensions"], ["institution", "sex"])
@@ -214,13 +217,17 @@ class Cohorts(unittest.TestCase):
                           OIDS["riverside"]: "suppressed"})
         self.assertEqual(a["breakdown"]["sex"], {"F": 8, "M": 10})
         self.assertNotIn(":3", json.dumps(a, separators=(",", ":")))
-        res = cdxtest.curl(GW, "/v1/cohorts/" + a["id"], cert=CERTS["research-2"])
+        res = cdxtest.curl(GW, "/v1/cohorts/" + a["id"], cert=CERTS["research-4"])
         self.assertEqual(res.status, 200, res.body)
         self.assertEqual(json.loads(res.body)["crosstab"], x)
-        a = self.count(E11, who="research-3", query="?breakdown=sex,age_band")
+        # H8 + D7 + R6: test_2 asked research-3's H8 + D7 with another breakdown.
+        a = self.count({"any": [E11, hba1c(">=", 6.5, "%")]}, who="research-3",
+                       query="?breakdown=sex,age_band")
         self.assertEqual(a["crosstab"]["dimensions"], ["sex", "age_band"])
-        self.assertEqual(sum(c["count"] for c in a["crosstab"]["cells"]), 15)
-        self.assertNotIn("crosstab", self.count(E11, who="research-3", query="?breakdown=sex"))
+        self.assertEqual(sum(c["count"] for c in a["crosstab"]["cells"]), 21)
+        a = self.count({"sex": "F"}, who="research-3", query="?breakdown=sex")
+        self.assertEqual(a["breakdown"], {"sex": {"F": 8}})
+        self.assertNotIn("crosstab", a)
         res = post_cohort(E11, who="research-3", query="?breakdown=sex,shoe_size")
         self.assertEqual(res.status, 400, res.body)
         self.assertIn("breakdown", json.loads(res.body)["detail"])
@@ -238,6 +245,39 @@ class Cohorts(unittest.TestCase):
         res = post_cohort({"any": [E11, GERD, A10]}, who="research-1")
         self.assertEqual(res.status, 409, res.body)
         self.count({"any": [E11, hba1c(">=", 6.5, "%")]}, who=who)  # six more: allowed
+
+    def test_4_breakdown_fixed(self):
+        # One person set, one breakdown: a second breakdown of H8 + D7
+        # could be subtracted from the first.
+        who = "research-5"
+        first = self.count(E11, who=who, query="?breakdown=sex")
+        self.assertEqual(first["breakdown"]["sex"], {"F": 8, "M": 7})
+        res = post_cohort(E11, who=who, query="?breakdown=sex,age_band")
+        self.assertEqual(res.status, 409, res.body)
+        problem = json.loads(res.body)
+        self.assertEqual(problem["code"], "COHORT_BREAKDOWN_FIXED")
+        self.assertIn("cohort %s " % first["id"], problem["detail"])
+        self.assertIn("breakdown=sex;", problem["detail"])
+        # The same breakdown again is answered as before (under a new id),
+        # and the size alone always.
+        again = self.count(E11, who=who, query="?breakdown=sex")
+        self.assertNotEqual(again["id"], first["id"])
+        self.assertEqual(dict(again, id=None), dict(first, id=None))
+        self.assertEqual(self.count(E11, who=who)["size"], 15)
+        # Another definition reaching the same persons is held to it too.
+        res = post_cohort(A10, who=who, query="?breakdown=age_band")
+        self.assertEqual(res.status, 409, res.body)
+        self.assertEqual(json.loads(res.body)["code"], "COHORT_BREAKDOWN_FIXED")
+        self.assertEqual(self.count(E11_KCD, who=who, query="?breakdown=sex")["breakdown"],
+                         first["breakdown"])
+        # Each refusal is audited (durable before the answer), without counts.
+        rows = cdxtest.registry_query(
+            GW, "SELECT outcome, detail FROM audit WHERE event = 'cohort.query'"
+                " AND actor_oid = ? AND detail LIKE '%COHORT_BREAKDOWN_FIXED%' ORDER BY seq",
+            (RESEARCH[who],))
+        self.assertEqual([r[0] for r in rows], [4, 4], rows)
+        self.assertIn("breakdown=sex,age_band earlier=%s " % first["id"], rows[0][1])
+        self.assertNotIn("size=", rows[0][1])
 
     def test_5_get_owner_only(self):
         a = self.count(E11)

@@ -6,7 +6,8 @@
  * breakdown asked for, evaluating it on a worker with a registry reader,
  * the answer with small counts suppressed (domain/cohort.h), keeping the
  * cohort's person set and refusing one too close to an earlier cohort of
- * the same institution, in the same writer change as its audit record
+ * the same institution, or one of the same persons asked with another
+ * breakdown, in the same writer change as its audit record
  * (cohort.query), and answering only once that record is durable.
  * Not responsible for: what a criterion means (the registry's
  * evaluation), who holds the research role (the route table).
@@ -37,6 +38,11 @@ char *cdx_cohort_answer(const char *id, const char *sha256, const cdx_cohort_eva
  * institution into *dims, with the order they were named in
  * (cdx_cohort_dims_order); CDX_EINVAL on another name. */
 int cdx_cohort_dims_parse(const char *list, unsigned *dims);
+
+/* The dimensions of dims in the order asked, joined by ',' ("sex,age_band";
+ * "" for none): the breakdown a cohort is kept with (the breakdown guard,
+ * domain/cohort.h).  Always terminates out. */
+void cdx_cohort_dims_text(unsigned dims, char *out, size_t outlen);
 
 /* Today as days since 1970-01-01 (UTC). */
 int32_t cdx_cohort_today(void);

@@ -5,7 +5,8 @@
  * research_min_cell - 1 is not disclosed), the differencing guard (two
  * cohorts of one institution whose person sets differ by at least 1 and
  * fewer than the threshold persons would single those persons out), the
- * symmetric difference of two person sets, and age bands.  Pure, any
+ * breakdown guard (a person set keeps the breakdown it was first answered
+ * with), the symmetric difference of two person sets, and age bands.  Pure, any
  * thread.
  * Not responsible for: parsing definitions (parsers/cohort.h), evaluating
  * them or keeping person sets (the registry).
@@ -27,6 +28,18 @@ int cdx_cohort_suppressed(int64_t count, int64_t min_cell);
  * cohorts of one institution is refused under threshold: at least 1 and
  * fewer than threshold (the same set again is no difference). */
 int cdx_cohort_too_close(int64_t difference, int64_t threshold);
+
+/* 1 when a person set that an institution has already had answered with
+ * breakdown `earlier` must not be answered with breakdown `asked`: both
+ * name dimensions (a comma-separated list in the order asked, "" for the
+ * size alone) and they differ.  Two answers of one set with different
+ * breakdowns, or with one breakdown in two orders (complementary
+ * suppression may then hide other cells), give two views of one table
+ * whose suppressed cells can be had by subtraction, as a sex marginal
+ * less a sex by age band line.  The size alone is part of every answer,
+ * so a set answered with the size alone is free to get any breakdown
+ * once, and a size-only request is always answered.  NULL is "". */
+int cdx_cohort_breakdown_fixed(const char *earlier, const char *asked);
 
 /* The symmetric difference of two ascending sets, counted up to stop (the
  * count returned is min(true count, stop)). */

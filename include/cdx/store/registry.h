@@ -622,14 +622,26 @@ typedef struct cdx_cohort_put {
     size_t n;
     const char *answer; /* the JSON answered */
     int64_t threshold;  /* research_min_cell */
+    const char *breakdown; /* dimensions in the order asked, ',' joined; "" or NULL: size only */
 } cdx_cohort_put_t;
 
-/* Writer: refuses (CDX_ECONFLICT, *difference set to the smallest
- * symmetric difference found) a cohort whose person set differs from an
- * earlier cohort of the same institution by at least 1 and fewer than
- * threshold persons; else stores it.  Returns 0, CDX_ECONFLICT or an
- * error. */
-int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c, int64_t *difference);
+/* Why a cohort was refused (cdx_registry_cohort_put). */
+typedef struct cdx_cohort_refusal {
+    int64_t difference;     /* the smallest refused symmetric difference, or 0 */
+    char earlier_uid[33];   /* "" or the earlier cohort whose breakdown is fixed */
+    char earlier_breakdown[64];
+} cdx_cohort_refusal_t;
+
+/* Writer: refuses (CDX_ECONFLICT) a cohort whose person set differs from
+ * an earlier cohort of the same institution by at least 1 and fewer than
+ * threshold persons (why->difference set to the smallest such
+ * difference), or, failing that, whose person set equals that of an
+ * earlier cohort of the institution answered with another breakdown
+ * (cdx_cohort_breakdown_fixed; why->earlier_uid and earlier_breakdown
+ * name the first such cohort); else stores it.  Returns 0, CDX_ECONFLICT
+ * or an error; *why is always written. */
+int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
+                            cdx_cohort_refusal_t *why);
 
 /* The stored answer of cohort uid when institution_oid asked for it; NULL
  * answer and CDX_ENOTFOUND otherwise (another institution's cohort is not

@@ -27,9 +27,15 @@ static void test_dims_order(void **state)
     assert_int_equal(cdx_cohort_dims_order(dims, order), 3);
     assert_int_equal(order[0], CDX_COHORT_BY_AGE_BAND);
     assert_int_equal(order[2], CDX_COHORT_BY_INSTITUTION);
+    /* The breakdown kept with a cohort: the order asked, repeats once. */
+    char text[64];
+    cdx_cohort_dims_text(dims, text, sizeof text);
+    assert_string_equal(text, "age_band,sex,institution");
     assert_int_equal(cdx_cohort_dims_parse("sex,postcode", &dims), CDX_EINVAL);
     assert_int_equal(cdx_cohort_dims_parse("", &dims), 0);
     assert_int_equal(dims, 0);
+    cdx_cohort_dims_text(dims, text, sizeof text);
+    assert_string_equal(text, "");
 }
 
 static json_t *answer(const cdx_cohort_cell_t *cells, size_t n, const char *dims, size_t size)

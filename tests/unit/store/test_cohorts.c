@@ -3,7 +3,7 @@
  * (gateway/domain/cohort.c): every criterion kind over a small registry
  * whose answers are known, restricted documents left out, unit
  * conversion and skipped values, windows and counts, the breakdown, the
- * differencing guard and the owner check. */
+ * differencing guard, the breakdown guard and the owner check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -263,7 +263,8 @@ static void test_breakdown(void **state)
     free(cells);
 }
 
-static int put(const char *uid, const char *inst, int64_t from, int64_t to, int64_t *diff)
+static int put_with(const char *uid, const char *inst, int64_t from, int64_t to,
+                    const char *breakdown, cdx_cohort_refusal_t *why)
 {
     int64_t v[64];
     size_t n = 0;
@@ -275,13 +276,22 @@ static int put(const char *uid, const char *inst, int64_t from, int64_t to, int6
                           .persons = v,
                           .n = n,
                           .answer = "{\"size\":1}",
-                          .threshold = 11};
+                          .threshold = 11,
+                          .breakdown = breakdown};
     assert_int_equal(cdx_registry_begin(reg), 0);
-    int rc = cdx_registry_cohort_put(reg, &c, diff);
+    int rc = cdx_registry_cohort_put(reg, &c, why);
     if (rc == 0)
         assert_int_equal(cdx_registry_commit(reg), 0);
     else
         cdx_registry_rollback(reg);
+    return rc;
+}
+
+static int put(const char *uid, const char *inst, int64_t from, int64_t to, int64_t *diff)
+{
+    cdx_cohort_refusal_t why;
+    int rc = put_with(uid, inst, from, to, NULL, &why);
+    *diff = why.difference;
     return rc;
 }
 
@@ -313,6 +323,41 @@ static void test_differencing(void **state)
     assert_int_equal(cdx_registry_cohort_get(reg, "a1", "2.25.99", &answer), CDX_ENOTFOUND);
 }
 
+/* One person set, one breakdown: the breakdown guard compares person
+ * sets (the definition plays no part), the size alone fixes nothing and
+ * is always answered, and the order of the dimensions counts. */
+static void test_breakdown_fixed(void **state)
+{
+    (void)state;
+    cdx_cohort_refusal_t why;
+    const char *inst = "2.25.97";
+    assert_int_equal(put_with("f0", inst, 1, 20, "", &why), 0);
+    assert_int_equal(put_with("f1", inst, 1, 20, "sex", &why), 0);
+    assert_int_equal(put_with("f2", inst, 1, 20, "sex,age_band", &why), CDX_ECONFLICT);
+    assert_int_equal(why.difference, 0);
+    assert_string_equal(why.earlier_uid, "f1");
+    assert_string_equal(why.earlier_breakdown, "sex");
+    assert_int_equal(put_with("f3", inst, 1, 20, "age_band", &why), CDX_ECONFLICT);
+    assert_string_equal(why.earlier_uid, "f1");
+    /* The same breakdown again, and the size alone, are answered. */
+    assert_int_equal(put_with("f4", inst, 1, 20, "sex", &why), 0);
+    assert_string_equal(why.earlier_uid, "");
+    assert_int_equal(put_with("f5", inst, 1, 20, NULL, &why), 0);
+    /* Another set (twenty more persons) gets its own first breakdown. */
+    assert_int_equal(put_with("g0", inst, 1, 40, "sex,age_band", &why), 0);
+    assert_int_equal(put_with("g1", inst, 1, 40, "age_band,sex", &why), CDX_ECONFLICT);
+    assert_string_equal(why.earlier_uid, "g0");
+    assert_string_equal(why.earlier_breakdown, "sex,age_band");
+    /* Too close to an earlier set is the differencing guard's refusal. */
+    assert_int_equal(put_with("g2", inst, 1, 21, "age_band", &why), CDX_ECONFLICT);
+    assert_int_equal(why.difference, 1);
+    /* Another institution's cohorts do not count. */
+    assert_int_equal(put_with("h0", "2.25.96", 1, 20, "age_band", &why), 0);
+    char *answer = NULL;
+    assert_int_equal(cdx_registry_cohort_get(reg, "f2", inst, &answer), CDX_ENOTFOUND);
+    assert_null(answer);
+}
+
 static void test_rules(void **state)
 {
     (void)state;
@@ -324,6 +369,14 @@ static void test_rules(void **state)
     assert_true(cdx_cohort_too_close(1, 11));
     assert_true(cdx_cohort_too_close(10, 11));
     assert_false(cdx_cohort_too_close(11, 11));
+    assert_false(cdx_cohort_breakdown_fixed("", "sex"));
+    assert_false(cdx_cohort_breakdown_fixed(NULL, "sex"));
+    assert_false(cdx_cohort_breakdown_fixed("sex", ""));
+    assert_false(cdx_cohort_breakdown_fixed("sex", NULL));
+    assert_false(cdx_cohort_breakdown_fixed("sex,age_band", "sex,age_band"));
+    assert_true(cdx_cohort_breakdown_fixed("sex", "sex,age_band"));
+    assert_true(cdx_cohort_breakdown_fixed("sex,age_band", "age_band,sex"));
+    assert_true(cdx_cohort_breakdown_fixed("institution", "sex"));
     int64_t a[] = {1, 2, 3, 5}, b[] = {2, 3, 4};
     assert_int_equal(cdx_cohort_symdiff(a, 4, b, 3, 100), 3);
     assert_int_equal(cdx_cohort_symdiff(a, 4, b, 3, 2), 2);
@@ -376,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_codes),     cmocka_unit_test(test_values),
         cmocka_unit_test(test_times),     cmocka_unit_test(test_combinations),
         cmocka_unit_test(test_breakdown), cmocka_unit_test(test_differencing),
+        cmocka_unit_test(test_breakdown_fixed),
         cmocka_unit_test(test_rules),     cmocka_unit_test(test_research_opt_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
