@@ -942,6 +942,55 @@ static void test_restructure_shapes(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* <cdx:copy-attributes/> after an xsl:attribute replaces its namesake, as
+ * xsl:copy-of select="@*" does; after a child it adds nothing. */
+static void test_copy_attributes(void **state)
+{
+    (void)state;
+    make_tmp();
+    put("m/default/mapping.conf", CONF);
+    put("m/default/normalize.xsl",
+        "<xsl:stylesheet version=\"1.0\" xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\"\n"
+        "    xmlns:cdx=\"urn:cdxgw:ext\" extension-element-prefixes=\"cdx\">\n"
+        "  <xsl:template match=\"*\"><xsl:copy><xsl:attribute name=\"code\">x</xsl:attribute>"
+        "<xsl:attribute name=\"extra\">e</xsl:attribute><cdx:copy-attributes/>"
+        "<xsl:apply-templates/></xsl:copy></xsl:template>\n"
+        "  <xsl:template match=\"*[local-name() = 'late']\"><xsl:copy><i/>"
+        "<cdx:copy-attributes/></xsl:copy></xsl:template>\n"
+        "</xsl:stylesheet>\n");
+    char dir[2048], err[1024] = "";
+    snprintf(dir, sizeof dir, "%s/m", tmp_root);
+    cdx_mappings_t *m = NULL;
+    assert_int_equal(cdx_mappings_load(dir, &m, err, sizeof err), 0);
+    xmlDocPtr in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+                              "<code code=\"c\" codeSystem=\"s\"/><late/></ClinicalDocument>");
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
+    xmlChar *text = NULL;
+    int n = 0;
+    xmlDocDumpMemory(out, &text, &n);
+    const char *t = (const char *)text;
+    if (strstr(t, "<code code=\"c\" extra=\"e\" codeSystem=\"s\"/>") == NULL ||
+        strstr(t, "<late><i xmlns=\"\"/></late>") == NULL)
+        fail_msg("copy-attributes: %s", t);
+    xmlFree(text);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+    in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><late code=\"l\"/>"
+                    "</ClinicalDocument>");
+    cdx_diag_init(&d);
+    out = NULL;
+    assert_int_not_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+    cdx_mappings_free(m);
+    rm_tmp();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -957,6 +1006,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_coded_walk),
         cmocka_unit_test(test_coded_alike),
         cmocka_unit_test(test_restructure_shapes),
+        cmocka_unit_test(test_copy_attributes),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
