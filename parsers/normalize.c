@@ -682,6 +682,7 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
     xsltRegisterExtFunction(ctxt, BAD_CAST "coded", ns, fn_coded);
     xsltRegisterExtFunction(ctxt, BAD_CAST "has-code", ns, fn_has_code);
+    xsltRegisterExtElement(ctxt, BAD_CAST "copy-attributes", ns, cdx_normalize_copy_attributes);
 }
 
 /* The units map's spelling of a unit for the finishing walk. */

@@ -48,6 +48,11 @@ int cdx_normalize_load_codemaps(const char *dir, codemaps_t *cms, char *err, siz
 int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n);
 void cdx_normalize_free_names(char **names, size_t n);
 
+/* <cdx:copy-attributes/>: copies the context element's attributes to the
+ * element being written, as xsl:copy-of select="@*" (normalize_copy.c). */
+void cdx_normalize_copy_attributes(xsltTransformContextPtr ctxt, xmlNodePtr node, xmlNodePtr inst,
+                                   xsltElemPreCompPtr comp);
+
 /* A section's code as cdx:has-code found it (normalize_sections.c). */
 #define SECTION_SLOTS 256 /* a power of two; past 3/4 full, sections are not kept */
 

@@ -890,6 +890,107 @@ static void test_coded_alike(void **state)
     cdx_diag_cleanup(&d);
 }
 
+/* with-templates puts the templateIds after the last of realmCode, typeId
+ * and templateId, comments staying where they were, or first when there is
+ * none of them; the identity template's attribute copy (cdx:copy-attributes)
+ * keeps values, character references and namespaced attributes as
+ * xsl:copy-of select="@*" wrote them. */
+static void test_restructure_shapes(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:sdtc=\"urn:hl7-org:sdtc\">"
+        "<component><structuredBody><component><section>"
+        "<code code=\"30954-2\" codeSystem=\"2.16.840.1.113883.6.1\"/><entry>"
+        "<organizer classCode=\"BATTERY\" moodCode=\"EVN\"><realmCode code=\"KR\"/><!--a-->"
+        "<typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/><!--b-->"
+        "<id root=\"1.2.3\" extension=\"o1\"/><component>"
+        "<observation classCode=\"OBS\" moodCode=\"EVN\"><!--c--><id root=\"1.2.3\"/>"
+        "<code code=\"2345-7\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"A &amp; B&#10;C\"/>"
+        "<value xsi:type=\"PQ\" value=\"5\" unit=\"mg\" sdtc:x=\"y\"/></observation>"
+        "</component></organizer></entry></section></component></structuredBody></component>"
+        "</ClinicalDocument>";
+    static const char *const want[] = {
+        "<organizer classCode=\"BATTERY\" moodCode=\"EVN\"><realmCode code=\"KR\"/><!--a-->"
+        "<typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>"
+        "<templateId root=\"2.16.840.1.113883.10.20.22.4.1\"/>"
+        "<templateId root=\"2.16.840.1.113883.10.20.22.4.1\" extension=\"2015-08-01\"/>"
+        "<!--b--><id root=\"1.2.3\" extension=\"o1\"/>",
+        "<observation classCode=\"OBS\" moodCode=\"EVN\">"
+        "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\"/>"
+        "<templateId root=\"2.16.840.1.113883.10.20.22.4.2\" extension=\"2015-08-01\"/>"
+        "<!--c--><id root=\"1.2.3\"/>",
+        "displayName=\"A &amp; B&#10;C\"",
+        "<value xsi:type=\"PQ\" value=\"5\" unit=\"mg\" sdtc:x=\"y\"/>",
+    };
+    xmlDocPtr in = parse_text(doc);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
+    xmlChar *text = NULL;
+    int n = 0;
+    xmlDocDumpMemory(out, &text, &n);
+    assert_non_null(text);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (strstr((const char *)text, want[i]) == NULL)
+            fail_msg("want %s in %s", want[i], (const char *)text);
+    xmlFree(text);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
+/* <cdx:copy-attributes/> after an xsl:attribute replaces its namesake, as
+ * xsl:copy-of select="@*" does; after a child it adds nothing. */
+static void test_copy_attributes(void **state)
+{
+    (void)state;
+    make_tmp();
+    put("m/default/mapping.conf", CONF);
+    put("m/default/normalize.xsl",
+        "<xsl:stylesheet version=\"1.0\" xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\"\n"
+        "    xmlns:cdx=\"urn:cdxgw:ext\" extension-element-prefixes=\"cdx\">\n"
+        "  <xsl:template match=\"*\"><xsl:copy><xsl:attribute name=\"code\">x</xsl:attribute>"
+        "<xsl:attribute name=\"extra\">e</xsl:attribute><cdx:copy-attributes/>"
+        "<xsl:apply-templates/></xsl:copy></xsl:template>\n"
+        "  <xsl:template match=\"*[local-name() = 'late']\"><xsl:copy><i/>"
+        "<cdx:copy-attributes/></xsl:copy></xsl:template>\n"
+        "</xsl:stylesheet>\n");
+    char dir[2048], err[1024] = "";
+    snprintf(dir, sizeof dir, "%s/m", tmp_root);
+    cdx_mappings_t *m = NULL;
+    assert_int_equal(cdx_mappings_load(dir, &m, err, sizeof err), 0);
+    xmlDocPtr in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+                              "<code code=\"c\" codeSystem=\"s\"/><late/></ClinicalDocument>");
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
+    xmlChar *text = NULL;
+    int n = 0;
+    xmlDocDumpMemory(out, &text, &n);
+    const char *t = (const char *)text;
+    if (strstr(t, "<code code=\"c\" extra=\"e\" codeSystem=\"s\"/>") == NULL ||
+        strstr(t, "<late><i xmlns=\"\"/></late>") == NULL)
+        fail_msg("copy-attributes: %s", t);
+    xmlFree(text);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+    in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><late code=\"l\"/>"
+                    "</ClinicalDocument>");
+    cdx_diag_init(&d);
+    out = NULL;
+    assert_int_not_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+    cdx_mappings_free(m);
+    rm_tmp();
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -904,6 +1005,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_finishing_walk),
         cmocka_unit_test(test_coded_walk),
         cmocka_unit_test(test_coded_alike),
+        cmocka_unit_test(test_restructure_shapes),
+        cmocka_unit_test(test_copy_attributes),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
