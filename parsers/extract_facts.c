@@ -66,12 +66,35 @@ void cdx_extract_fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
     memset(f, 0, sizeof *f);
 }
 
-/* Pushes "/name[i]" onto the location and returns the length to restore. */
+/* Pushes "/name[i]" onto the location and returns the length to restore.
+ * The step is put together here and appended whole (as a printf into the
+ * buffer would be), without a printf per statement. */
 size_t cdx_extract_loc_push(ctx_t *c, const xmlNode *n, size_t index)
 {
     size_t mark = c->loc.len;
-    int rc = index > 0 ? cdx_buf_printf(&c->loc, "/%s[%zu]", (const char *)n->name, index)
-                       : cdx_buf_printf(&c->loc, "/%s", (const char *)n->name);
+    const char *name = (const char *)n->name;
+    size_t len = strlen(name);
+    char step[128];
+    int rc;
+    if (len + 24 <= sizeof step) {
+        char digits[24];
+        size_t nd = 0, at = 0;
+        step[at++] = '/';
+        memcpy(step + at, name, len);
+        at += len;
+        if (index > 0) {
+            for (size_t v = index; v > 0; v /= 10)
+                digits[nd++] = (char)('0' + v % 10);
+            step[at++] = '[';
+            while (nd > 0)
+                step[at++] = digits[--nd];
+            step[at++] = ']';
+        }
+        rc = cdx_buf_append(&c->loc, step, at);
+    } else {
+        rc = index > 0 ? cdx_buf_printf(&c->loc, "/%s[%zu]", name, index)
+                       : cdx_buf_printf(&c->loc, "/%s", name);
+    }
     if (rc == CDX_ENOMEM)
         c->err = rc;
     return mark;

@@ -74,15 +74,22 @@ typedef struct textacc {
 
 /* ---- Tree helpers ----------------------------------------------------------------------- */
 
+/* Whether libxml2 text a equals b (xmlStrEqual's answer), its first
+ * byte compared in line: the child scans ask this of every sibling. */
+static inline bool xml_text_is(const xmlChar *a, const char *b)
+{
+    return a != NULL && a[0] == (xmlChar)b[0] && strcmp((const char *)a, b) == 0;
+}
+
 static inline bool is_el_ns(const xmlNode *n, const char *name, const char *ns)
 {
-    if (n == NULL || n->type != XML_ELEMENT_NODE || !xmlStrEqual(n->name, X(name)))
+    if (n == NULL || n->type != XML_ELEMENT_NODE || !xml_text_is(n->name, name))
         return false;
     /* Documents without the v3 default namespace are malformed CDA but
      * common enough in vendor exports that we read them too. */
     if (n->ns == NULL)
         return strcmp(ns, NS_V3) == 0;
-    return xmlStrEqual(n->ns->href, X(ns));
+    return xml_text_is(n->ns->href, ns);
 }
 
 static inline bool is_el(const xmlNode *n, const char *name)
@@ -139,9 +146,9 @@ static inline const char *attr_ns(const xmlNode *n, const char *name, const char
     if (n == NULL || n->type != XML_ELEMENT_NODE)
         return NULL;
     for (const xmlAttr *a = n->properties; a != NULL; a = a->next) {
-        if (!xmlStrEqual(a->name, X(name)))
+        if (!xml_text_is(a->name, name))
             continue;
-        if (ns == NULL ? a->ns != NULL : (a->ns == NULL || !xmlStrEqual(a->ns->href, X(ns))))
+        if (ns == NULL ? a->ns != NULL : (a->ns == NULL || !xml_text_is(a->ns->href, ns)))
             continue;
         const xmlNode *t = a->children;
         if (t == NULL || t->type != XML_TEXT_NODE || t->content == NULL || t->content[0] == 0)

@@ -2,18 +2,25 @@
  * coded elements as JSON, for every reader (see extract_internal.h). */
 #include "extract_internal.h"
 
+/* Formatted once into a buffer on the stack, which holds the usual short
+ * value ("5.4 mmol/L"); formatted again into the heap only when longer. */
 char *cdx_extract_printf_dup(ctx_t *c, const char *fmt, ...)
 {
     char *s = NULL;
+    char small[128];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0)
         goto out;
     s = malloc((size_t)n + 1);
     if (s == NULL) {
         c->err = CDX_ENOMEM;
+        goto out;
+    }
+    if ((size_t)n < sizeof small) {
+        memcpy(s, small, (size_t)n + 1);
         goto out;
     }
     va_start(ap, fmt);

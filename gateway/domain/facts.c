@@ -488,6 +488,9 @@ static int put_fact(texts_t *t, const cdx_fact_t *f, int whole)
 /* The columns of a fact's row, in the order their texts follow the
  * fact's two texts in the rows' block. */
 #define ROW_COLUMNS 8
+_Static_assert(ROW_COLUMNS == sizeof((cdx_fact_row_t *)0)->text_len /
+                                  sizeof((cdx_fact_row_t *)0)->text_len[0],
+               "a row carries the length of each column's text");
 
 static void column_texts(const cdx_fact_t *f, const char *src[ROW_COLUMNS])
 {
@@ -515,8 +518,10 @@ static void point_row(cdx_fact_row_t *r, const cdx_fact_t *f, const char **p)
     for (size_t i = 0; i < ROW_COLUMNS; i++) {
         if (src[i] == NULL)
             continue;
+        size_t len = strlen(src[i]);
         *dst[i] = *p;
-        *p += strlen(src[i]) + 1;
+        *p += len + 1;
+        r->text_len[i] = len <= UINT32_MAX ? (uint32_t)len : 0;
     }
     r->kind = cdx_fact_kind_name(f->kind);
     r->has_number = fact_has_number(f);

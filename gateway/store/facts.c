@@ -13,6 +13,8 @@
 #include "cdx/domain/facts.h"
 
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,34 +62,33 @@ static size_t facts_stmt(size_t n, stmt_id_t *id, const char **sql)
     return 1;
 }
 
+/* Binds text s of len bytes (0: not known, SQLite measures it). */
+static int bind_text_len(sqlite3_stmt *st, int idx, const char *s, uint32_t len)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, len > 0 && len <= INT_MAX ? (int)len : -1,
+                             SQLITE_STATIC);
+}
+
 /* Binds fact f, row id fact_id, to the parameters after at. */
 static int bind_fact(sqlite3_stmt *st, int at, int64_t fact_id, int64_t doc_id,
                      const cdx_fact_row_t *f)
 {
+    const char *texts[8] = {f->code_system, f->code,     f->display,   f->value,
+                            f->unit,        f->time_low, f->time_high, f->status};
     int src = sqlite3_bind_int64(st, at + 1, fact_id);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, at + 2, doc_id);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, at + 3, f->kind);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 4, f->code_system);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 5, f->code);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 6, f->display);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 7, f->value);
+    for (int i = 0; src == SQLITE_OK && i < 4; i++)
+        src = bind_text_len(st, at + 4 + i, texts[i], f->text_len[i]);
     if (src == SQLITE_OK)
         src = f->has_number ? sqlite3_bind_double(st, at + 8, f->number)
                             : sqlite3_bind_null(st, at + 8);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 9, f->unit);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 10, f->time_low);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 11, f->time_high);
-    if (src == SQLITE_OK)
-        src = cdx_store_bind_text(st, at + 12, f->status);
+    for (int i = 4; src == SQLITE_OK && i < 8; i++)
+        src = bind_text_len(st, at + 5 + i, texts[i], f->text_len[i]);
     return src;
 }
 
@@ -254,14 +255,25 @@ static int insert_rows(cdx_registry_t *reg, int64_t doc_id, const cdx_fact_row_t
  * This is the only place a new fact enters cohort_facts (schema 0014
  * dropped the per-fact trigger of 0013): every writer of facts comes
  * through cdx_store_facts_insert, so the index equals its view after
- * every write transaction. */
+ * every write transaction.  The view's person is a subquery on the
+ * document that it runs once per fact; here it is run once, first, by
+ * the same text with the document given, and every other column comes
+ * from the view (which leaves its person out unread).  A document
+ * without a person gives no row, as the view's rows without one fail
+ * NOT NULL and are ignored. */
 static int index_facts(cdx_registry_t *reg, int64_t doc_id)
 {
     sqlite3_stmt *st = NULL;
-    int rc = cdx_store_stmt_get(reg, STMT_FACT_COHORT_INDEX,
-                                "INSERT OR IGNORE INTO cohort_facts"
-                                " SELECT * FROM cohort_facts_source WHERE document_id = ?1",
-                                &st);
+    int rc = cdx_store_stmt_get(
+        reg, STMT_FACT_COHORT_INDEX,
+        "INSERT OR IGNORE INTO cohort_facts"
+        " SELECT s.kind, s.code_system, s.code, who.person_id, s.fact_id, s.document_id,"
+        " s.day, s.value_num, s.unit"
+        " FROM (SELECT p.person_id AS person_id FROM document_patient_ids l JOIN patients p"
+        " ON p.root = l.root AND p.extension = l.extension"
+        " WHERE l.document_id = ?1 ORDER BY p.person_id LIMIT 1) AS who"
+        " CROSS JOIN cohort_facts_source s WHERE s.document_id = ?1",
+        &st);
     if (rc != 0)
         return rc;
     int src = sqlite3_bind_int64(st, 1, doc_id);

@@ -95,6 +95,11 @@ typedef struct cdx_fact_row {
     const char *data; /* what the columns do not hold, as JSON (cdx/domain/facts.h) */
     const char *json; /* the whole fact as compact JSON, when the extractor made the row; NULL
                        * in rows read back from the registry (cdx_fact_json rebuilds it) */
+    /* The byte lengths of code_system, code, display, value, unit,
+     * time_low, time_high and status, in that order, when the row's maker
+     * knew them (cdx_fact_rows_from_extract), so that the store binds them
+     * without measuring; 0 when not known: the text's own length counts. */
+    uint32_t text_len[8];
 } cdx_fact_row_t;
 
 struct cdx_demog;

@@ -192,6 +192,11 @@ static size_t assert_rows_match(const cdx_extract_t *x)
         assert_int_equal(g->has_number, w->has_number);
         assert_memory_equal(&g->number, &w->number, sizeof g->number);
         assert_int_equal(g->negated, w->negated);
+        const char *texts[8] = {g->code_system, g->code,     g->display,   g->value,
+                                g->unit,        g->time_low, g->time_high, g->status};
+        for (size_t c = 0; c < 8; c++)
+            if (texts[c] != NULL && texts[c][0] != '\0')
+                assert_int_equal(g->text_len[c], strlen(texts[c]));
     }
     char *joined = cdx_fact_rows_join(got, ngot);
     char *dump = json_dumps(facts, JSON_COMPACT);

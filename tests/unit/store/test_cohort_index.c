@@ -32,9 +32,12 @@ static cdx_registry_t *reg;
 #define I10 "{\"condition\": {\"system\": \"ICD-10\", \"code\": \"I10\"}}"
 #define A10 "{\"medication\": {\"system\": \"ATC\", \"code\": \"A10BA02\"}}"
 
-static void store(const char *id, const char *ext, const char *replaces, const char *facts)
+/* Stores document id with the patient ids exts[0..n-1] (n <= 2, root
+ * 2.25.7.1; the first is the document's patient). */
+static void store_ids(const char *id, const char *const *exts, size_t n, const char *replaces,
+                      const char *facts)
 {
-    const char *pids[2] = {"2.25.7.1", ext};
+    const char *pids[4] = {"2.25.7.1", exts[0], "2.25.7.1", n > 1 ? exts[1] : NULL};
     cdx_doc_record_t rec;
     memset(&rec, 0, sizeof rec);
     rec.unique_id = id;
@@ -45,7 +48,7 @@ static void store(const char *id, const char *ext, const char *replaces, const c
     rec.patient_root = pids[0];
     rec.patient_ext = pids[1];
     rec.patient_ids = pids;
-    rec.npatient_ids = 1;
+    rec.npatient_ids = n;
     rec.confidentiality = "N";
     rec.creation_time = "20240101";
     rec.sha256 = id;
@@ -58,6 +61,11 @@ static void store(const char *id, const char *ext, const char *replaces, const c
     char uid[33];
     assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
     assert_int_equal(outcome, CDX_STORE_CREATED);
+}
+
+static void store(const char *id, const char *ext, const char *replaces, const char *facts)
+{
+    store_ids(id, &ext, 1, replaces, facts);
 }
 
 static int64_t raw_count(const char *sql)
@@ -161,6 +169,29 @@ static void test_superseded(void **state)
     index_exact();
     expect(E11, WANT("S-0"));
     expect(I10, WANT("S-1"));
+}
+
+/* A document naming two patient ids that were two persons: its facts
+ * are indexed once, under one person, as the view says, and the
+ * facts stored before it stay where the view has them. */
+static void test_two_persons_one_document(void **state)
+{
+    (void)state;
+    store("2.25.7.6^0", "T-1", NULL, "{\"problems\":[" PROBLEM("I10", "false") "]}");
+    store("2.25.7.6^1", "T-2", NULL, "{\"problems\":[" PROBLEM("I10", "false") "]}");
+    int64_t p1 = person_of("T-1"), p2 = person_of("T-2");
+    assert_true(p1 != p2);
+    const char *exts[2] = {p1 > p2 ? "T-1" : "T-2", p1 > p2 ? "T-2" : "T-1"};
+    store_ids("2.25.7.6^2", exts, 2, NULL, "{\"problems\":[" PROBLEM("E11.9", "false") "]}");
+    index_exact();
+    int64_t p = person_of("T-1");
+    assert_true(p == p1 || p == p2);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM cohort_facts WHERE code = 'E11.9' AND person_id = %lld",
+             (long long)p);
+    assert_int_equal(raw_count(sql), 1);
+    assert_int_equal(raw_count("SELECT count(*) FROM cohort_facts WHERE code = 'E11.9'"), 1);
 }
 
 /* A link makes two identities one person, an unlink two again: the
@@ -394,6 +425,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_negated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_superseded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_moves_facts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_persons_one_document, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_algebra, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_after_every_write, setup, teardown),
