@@ -18,7 +18,7 @@
 #define NS_V3  "urn:hl7-org:v3"
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
 
-static int is_v3(const xmlNode *n)
+int cdx_normalize_is_v3(const xmlNode *n)
 {
     return n->type == XML_ELEMENT_NODE && n->ns != NULL &&
            strcmp((const char *)n->ns->href, NS_V3) == 0;
@@ -32,8 +32,7 @@ static int name_in(const xmlNode *n, const char *const *names, size_t count)
     return 0;
 }
 
-/* The attribute node name (no namespace, or ns when given). */
-static xmlAttrPtr attr_node(const xmlNode *n, const char *name, const char *ns)
+xmlAttrPtr cdx_normalize_attr(const xmlNode *n, const char *name, const char *ns)
 {
     for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
         if (strcmp((const char *)a->name, name) != 0)
@@ -45,8 +44,7 @@ static xmlAttrPtr attr_node(const xmlNode *n, const char *name, const char *ns)
     return NULL;
 }
 
-/* An attribute's value as stored (one text child), or NULL. */
-static const char *attr_text(const xmlAttr *a)
+const char *cdx_normalize_attr_text(const xmlAttr *a)
 {
     if (a == NULL)
         return NULL;
@@ -75,11 +73,11 @@ static int wants_zone(const xmlNode *el, const char *ts)
 {
     if (strchr(ts, '+') != NULL || strchr(ts, '-') != NULL)
         return 0;
-    if (attr_node(el, "unit", NULL) != NULL)
+    if (cdx_normalize_attr(el, "unit", NULL) != NULL)
         return 0;
     const xmlNode *parent = el->parent;
     if (parent != NULL && parent->type == XML_ELEMENT_NODE) {
-        const char *pt = attr_text(attr_node(parent, "type", NS_XSI));
+        const char *pt = cdx_normalize_attr_text(cdx_normalize_attr(parent, "type", NS_XSI));
         if (pt != NULL && strstr(pt, "PQ") != NULL)
             return 0;
     }
@@ -96,13 +94,13 @@ static int zone_time(xmlNodePtr el, const char *zone)
 {
     int is_ts = name_in(el, ts_names, sizeof ts_names / sizeof *ts_names);
     if (!is_ts && strcmp((const char *)el->name, "value") == 0) {
-        const char *t = attr_text(attr_node(el, "type", NS_XSI));
+        const char *t = cdx_normalize_attr_text(cdx_normalize_attr(el, "type", NS_XSI));
         is_ts = t != NULL && strcmp(t, "TS") == 0;
     }
     if (!is_ts)
         return 0;
-    xmlAttrPtr a = attr_node(el, "value", NULL);
-    const char *ts = attr_text(a);
+    xmlAttrPtr a = cdx_normalize_attr(el, "value", NULL);
+    const char *ts = cdx_normalize_attr_text(a);
     if (ts == NULL || !wants_zone(el, ts))
         return 0;
     size_t n = strlen(ts), z = strlen(zone);
@@ -133,9 +131,9 @@ static xmlNsPtr v3_default(xmlNodePtr el, xmlNodePtr child)
 static int keep_spelling(xmlNodePtr el, const char *spelling)
 {
     for (xmlNodePtr c = el->children; c != NULL; c = c->next) {
-        if (!is_v3(c) || strcmp((const char *)c->name, "translation") != 0)
+        if (!cdx_normalize_is_v3(c) || strcmp((const char *)c->name, "translation") != 0)
             continue;
-        const char *csn = attr_text(attr_node(c, "codeSystemName", NULL));
+        const char *csn = cdx_normalize_attr_text(cdx_normalize_attr(c, "codeSystemName", NULL));
         if (csn != NULL && strcmp(csn, "unit as sent") == 0)
             return 0;
     }
@@ -143,10 +141,10 @@ static int keep_spelling(xmlNodePtr el, const char *spelling)
     if (t == NULL)
         return CDX_ENOMEM;
     xmlNsPtr ns = v3_default(el, t);
-    const char *value = attr_text(attr_node(el, "value", NULL));
+    const char *value = cdx_normalize_attr_text(cdx_normalize_attr(el, "value", NULL));
     if (ns == NULL || xmlNewProp(t, BAD_CAST "code", BAD_CAST spelling) == NULL ||
         xmlNewProp(t, BAD_CAST "codeSystemName", BAD_CAST "unit as sent") == NULL ||
-        (attr_node(el, "value", NULL) != NULL &&
+        (cdx_normalize_attr(el, "value", NULL) != NULL &&
          xmlNewProp(t, BAD_CAST "value", BAD_CAST(value ? value : "")) == NULL)) {
         xmlFreeNode(t);
         return CDX_ENOMEM;
@@ -163,8 +161,8 @@ static int rewrite_unit(xmlNodePtr el, const canon_t *cn)
 {
     if (!name_in(el, unit_names, sizeof unit_names / sizeof *unit_names))
         return 0;
-    xmlAttrPtr a = attr_node(el, "unit", NULL);
-    const char *spelling = attr_text(a);
+    xmlAttrPtr a = cdx_normalize_attr(el, "unit", NULL);
+    const char *spelling = cdx_normalize_attr_text(a);
     if (spelling == NULL || spelling[0] == '\0')
         return 0;
     const char *ucum = cn->unit(cn->arg, spelling);
@@ -229,7 +227,7 @@ int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn)
             if (rc != 0)
                 return rc;
         }
-        if (is_v3(n) && has_value_or_unit(n)) {
+        if (cdx_normalize_is_v3(n) && has_value_or_unit(n)) {
             int rc = zone_time(n, cn->zone);
             if (rc == 0)
                 rc = rewrite_unit(n, cn);

@@ -42,15 +42,9 @@ static const char *const coded_names[] = {"code",           "value",           "
                                           "methodCode",     "targetSiteCode",  "approachSiteCode",
                                           "interpretationCode"};
 
-static int is_v3(const xmlNode *n)
-{
-    return n->type == XML_ELEMENT_NODE && n->ns != NULL &&
-           strcmp((const char *)n->ns->href, NS_V3) == 0;
-}
-
 static int is_v3_named(const xmlNode *n, const char *name)
 {
-    return is_v3(n) && strcmp((const char *)n->name, name) == 0;
+    return cdx_normalize_is_v3(n) && strcmp((const char *)n->name, name) == 0;
 }
 
 /* One of coded_names, by its first letter first: the walk asks it of
@@ -76,19 +70,6 @@ static int is_coded_name(const xmlNode *n)
     return 0;
 }
 
-/* The attribute name without a namespace (ns NULL), or in ns. */
-static xmlAttrPtr attr_node(const xmlNode *n, const char *name, const char *ns)
-{
-    for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
-        if (strcmp((const char *)a->name, name) != 0)
-            continue;
-        if (ns == NULL ? a->ns == NULL
-                       : (a->ns != NULL && strcmp((const char *)a->ns->href, ns) == 0))
-            return a;
-    }
-    return NULL;
-}
-
 /* An attribute's string value (heap), "" for none. */
 static char *attr_value(const xmlAttr *a)
 {
@@ -96,17 +77,6 @@ static char *attr_value(const xmlAttr *a)
     char *s = strdup(v != NULL ? (const char *)v : "");
     xmlFree(v);
     return s;
-}
-
-/* An attribute's value as stored (one text child, or none), or NULL
- * when it is made of several nodes (then attr_value() reads it). */
-static const char *attr_text(const xmlAttr *a)
-{
-    if (a->children == NULL)
-        return "";
-    if (a->children->type != XML_TEXT_NODE || a->children->next != NULL)
-        return NULL;
-    return a->children->content ? (const char *)a->children->content : "";
 }
 
 /* Whether some code map translates system, remembered for the last few
@@ -129,7 +99,7 @@ static int classify(coded_t *c, const xmlNode *el, const code_entry_t **e, char 
                     char **system)
 {
     *code = *system = NULL;
-    if (!is_coded_name(el) || !is_v3(el))
+    if (!is_coded_name(el) || !cdx_normalize_is_v3(el))
         return 0;
     xmlAttrPtr ac = NULL, as = NULL;
     for (xmlAttrPtr a = el->properties; a != NULL; a = a->next) {
@@ -142,7 +112,7 @@ static int classify(coded_t *c, const xmlNode *el, const code_entry_t **e, char 
     }
     if (ac == NULL || as == NULL)
         return 0;
-    const char *sys = attr_text(as);
+    const char *sys = cdx_normalize_attr_text(as);
     if (sys != NULL && (sys[0] == '\0' || !mapped_system(c, sys)))
         return 0;
     *system = sys != NULL ? strdup(sys) : attr_value(as);
@@ -364,8 +334,8 @@ static int same_code(const xmlNode *src, const xmlNode *el, const char *code, co
 {
     if (strcmp((const char *)src->name, (const char *)el->name) != 0)
         return 0;
-    char *sc = attr_value(attr_node(src, "code", NULL));
-    char *ss = attr_value(attr_node(src, "codeSystem", NULL));
+    char *sc = attr_value(cdx_normalize_attr(src, "code", NULL));
+    char *ss = attr_value(cdx_normalize_attr(src, "codeSystem", NULL));
     int same = sc != NULL && ss != NULL && strcmp(sc, code) == 0 && strcmp(ss, system) == 0;
     free(sc);
     free(ss);

@@ -165,4 +165,12 @@ typedef struct canon {
  * the code maps to coded elements (cn->coded).  Returns 0 or CDX_ENOMEM. */
 int cdx_normalize_canon(xmlDocPtr doc, const canon_t *cn);
 
+/* Shared by the finishing walk's parts: an element of the CDA (urn:hl7-org:v3)
+ * namespace; the attribute name without a namespace (ns NULL) or in ns;
+ * an attribute's value as stored (one text child, "" for none) or NULL
+ * when a is NULL or its value is made of several nodes. */
+int cdx_normalize_is_v3(const xmlNode *n);
+xmlAttrPtr cdx_normalize_attr(const xmlNode *n, const char *name, const char *ns);
+const char *cdx_normalize_attr_text(const xmlAttr *a);
+
 #endif
