@@ -229,10 +229,22 @@ def burst(gw, tag, kill_after=None, limit=MAX_DOCS_PER_ROUND):
         t.start()
     for t in threads:
         t.join(300)
+    if state["killed"]:
+        # SIGKILL is delivered at once, but the kernel takes a moment to tear
+        # down a large process (an AddressSanitizer build maps terabytes of
+        # shadow memory): wait for it rather than race its exit.
+        try:
+            gw.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
     if gw.proc.poll() is None:
         gw.kill()
+        statuses = {}
+        for d in docs:
+            statuses[d.status] = statuses.get(d.status, 0) + 1
         raise AssertionError("the gateway was still running after %d documents (crash point "
-                             "not reached?); stderr:\n%s" % (limit, gw.log()[-3000:]))
+                             "not reached?); %d acknowledged, statuses %r; stderr:\n%s"
+                             % (limit, state["acked"], statuses, gw.log()[-3000:]))
     gw.kill()  # reaps it, closes the log files
     return docs
 
