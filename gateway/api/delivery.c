@@ -75,6 +75,10 @@ struct attempt {
     char receipt_sha256[65];
     char receipt_summary[256];
     char detail[640];
+    /* The send-time access decision, for the outcome's audit record. */
+    const char *purpose;  /* the purpose it was decided with; NULL for a referral */
+    const char *decision; /* cdx_access_decision_name, static */
+    char consent_ref[32]; /* "consent:ID" relied on or refusing, "" for none */
     attempt_t *prev, *next;
 };
 
@@ -167,6 +171,9 @@ static int apply_finish(cdx_registry_t *reg, void *arg)
         .patient_key = a->patient_key[0] ? a->patient_key : NULL,
         .document_id = a->row.document_uid,
         .detail = a->detail,
+        .purpose = a->purpose,
+        .decision = a->decision,
+        .consent = a->consent_ref[0] ? a->consent_ref : NULL,
     };
     return cdx_outbox_finish(reg, &a->out, sent || dead ? &ev : NULL, &a->changed);
 }
@@ -333,15 +340,22 @@ static void receiver_patient(cdx_delivery_worker_t *w, const cdx_institution_t *
     cdx_person_rows_free(rows, nrows);
 }
 
-/* The consent rule at send time: 0 when the document may leave for
- * institution to, else why not in why.  A referral is decided by
- * cdx_access_delivery (a withdrawal, V); what an institution asked for (a
- * record request, a subscription) as its query would be decided now
- * (cdx_requested_decide: its role, a current permit, confidentiality; a
- * request's open break-glass time box still counts). */
-static int consent_refuses(cdx_delivery_worker_t *w, const cdx_institution_t *to,
-                           const cdx_doc_row_t *doc, const char *reason, char *why, size_t n)
+/* The access check at send time: 0 when the document may leave for
+ * institution to, else why not in why; the decision and the purpose it was
+ * made with are kept on a for the outcome's audit record.  A referral is
+ * decided by cdx_access_delivery (a withdrawal, V); what an institution
+ * asked for (a record request, a subscription) as its query would be
+ * decided now (cdx_requested_decide: its role, a current permit,
+ * confidentiality), with the purpose the delivery was asked for (a
+ * request's X-CDX-Purpose, stored with the row; none: TREAT).  A request
+ * made as an emergency (ETREAT) stands on that request's declared reason
+ * and is decided as break-glass; any request's open break-glass time box
+ * still counts. */
+static int access_refuses(attempt_t *a, const cdx_institution_t *to, const cdx_doc_row_t *doc,
+                          char *why, size_t n)
 {
+    cdx_delivery_worker_t *w = a->w;
+    const char *reason = a->row.reason;
     int64_t person = 0;
     cdx_consent_t consents[16];
     size_t nconsents = 0;
@@ -357,17 +371,26 @@ static int consent_refuses(cdx_delivery_worker_t *w, const cdx_institution_t *to
         cdx_registry_access_person(w->reader, person, to->oid, now_key, consents,
                                    CDX_ARRAY_SIZE(consents), &nconsents, &care, &glass) != 0)
         nconsents = 0;
-    int asked = strcmp(reason, "request") == 0 || strcmp(reason, "subscription") == 0;
-    cdx_access_person_t p = {consents, nconsents, care,
-                             strcmp(reason, "request") == 0 ? glass : 0};
+    int request = strcmp(reason, "request") == 0;
+    int asked = request || strcmp(reason, "subscription") == 0;
+    cdx_access_person_t p = {consents, nconsents, care, request ? glass : 0};
     cdx_access_target_t target = {.submitter_oid = doc->submitter_oid,
                                   .author_oid = doc->author_oid,
                                   .custodian_oid = doc->custodian_oid,
                                   .type_code = doc->type_code,
                                   .confidentiality = doc->confidentiality};
+    /* A request's emergency stands on the request that declared it. */
+    char declared[80];
+    snprintf(declared, sizeof declared, "record request %s", a->row.reason_id);
+    const char *purpose = request && a->row.purpose[0] ? a->row.purpose : CDX_PURPOSE_DEFAULT;
     cdx_access_decision_t d =
-        asked ? cdx_requested_decide(to->oid, to->roles, NULL, &target, &p, now_key)
+        asked ? cdx_requested_decide(to->oid, to->roles, purpose, request ? declared : NULL,
+                                     &target, &p, now_key)
               : cdx_access_delivery(&p, to->oid, doc->type_code, doc->confidentiality, now_key);
+    a->purpose = asked ? purpose : NULL;
+    a->decision = cdx_access_decision_name(&d);
+    if (d.consent_id > 0)
+        snprintf(a->consent_ref, sizeof a->consent_ref, "consent:%lld", (long long)d.consent_id);
     if (d.allow)
         return 0;
     if (d.reason == CDX_ACCESS_CONFIDENTIALITY)
@@ -463,7 +486,7 @@ static void launch(cdx_delivery_worker_t *w, size_t dest, const cdx_delivery_t *
         cdx_app_patient_key(w->app->patient_key, doc.patient_root,
                             doc.patient_ext ? doc.patient_ext : "", a->patient_key);
     char why[160];
-    if (consent_refuses(w, to, &doc, a->row.reason, why, sizeof why)) {
+    if (access_refuses(a, to, &doc, why, sizeof why)) {
         cdx_doc_row_cleanup(&doc);
         fail_now(a, CDX_DELIVERY_DEAD, "not sent: ", why);
         return;

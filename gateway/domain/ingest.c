@@ -670,7 +670,7 @@ int cdx_ingest_refer(cdx_registry_t *reg, cdx_ingest_change_t *c)
         int known = 0, created = 0;
         int rc = cdx_outbox_destination_known(reg, to, &known);
         if (rc == 0 && known)
-            rc = cdx_outbox_add(reg, c->uid, to, "referral", c->uid, now_ms, &created);
+            rc = cdx_outbox_add(reg, c->uid, to, "referral", c->uid, NULL, now_ms, &created);
         if (rc != 0)
             return rc;
         if (known)

@@ -58,7 +58,7 @@ static void now_key(int64_t now_ms, char out[16])
 }
 
 cdx_access_decision_t cdx_requested_decide(const char *oid, unsigned roles, const char *purpose,
-                                           const cdx_access_target_t *t,
+                                           const char *reason, const cdx_access_target_t *t,
                                            const cdx_access_person_t *p, const char *now_key)
 {
     cdx_institution_t who;
@@ -69,6 +69,7 @@ cdx_access_decision_t cdx_requested_decide(const char *oid, unsigned roles, cons
         .institution = &who,
         .role_needed = CDX_ROLE_QUERY,
         .purpose = cdx_purpose_find(purpose != NULL && purpose[0] ? purpose : CDX_PURPOSE_DEFAULT),
+        .reason = reason,
         .target = t,
         .person = p,
         .now_key = now_key};
@@ -93,8 +94,9 @@ static int may_see(cdx_registry_t *reg, const cdx_subscription_t *s, int64_t per
                              .confidentiality = doc->confidentiality};
     /* A subscription stands on consent, never on a break-glass time box. */
     cdx_access_person_t p = {consents, nconsents, care, 0};
-    *allow = cdx_requested_decide(s->institution_oid, CDX_ROLE_QUERY, s->purpose, &t, &p, key)
-                 .allow;
+    cdx_access_decision_t d =
+        cdx_requested_decide(s->institution_oid, CDX_ROLE_QUERY, s->purpose, NULL, &t, &p, key);
+    *allow = d.allow;
     return 0;
 }
 
@@ -122,8 +124,8 @@ int cdx_subscriptions_deliver(cdx_registry_t *reg, const cdx_subscribed_doc_t *d
         int allow = 0, created = 0;
         rc = may_see(reg, s, person, doc, key, &allow);
         if (rc == 0 && allow)
-            rc = cdx_outbox_add(reg, doc->uid, s->institution_oid, "subscription", s->uid, now_ms,
-                                &created);
+            rc = cdx_outbox_add(reg, doc->uid, s->institution_oid, "subscription", s->uid, NULL,
+                                now_ms, &created);
         *made += created != 0;
     }
     free(subs);

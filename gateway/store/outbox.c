@@ -10,7 +10,7 @@
     "id, document_uid, destination, state, reason, reason_id, attempts, in_flight,"                \
     " next_attempt_ms, created_ms, created_at, updated_at, coalesce(last_error, ''),"              \
     " coalesce(receipt_status, 0), coalesce(receipt_sha256, ''), coalesce(receipt_summary, ''),"   \
-    " coalesce(latency_ms, -1)"
+    " coalesce(latency_ms, -1), coalesce(purpose, '')"
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t n)
 {
@@ -38,6 +38,7 @@ static void read_row(sqlite3_stmt *st, cdx_delivery_t *d)
     copy_col(st, 14, d->receipt_sha256, sizeof d->receipt_sha256);
     copy_col(st, 15, d->receipt_summary, sizeof d->receipt_summary);
     d->latency_ms = sqlite3_column_int64(st, 16);
+    copy_col(st, 17, d->purpose, sizeof d->purpose);
 }
 
 /* Steps st to the end, reading up to max rows into out. */
@@ -54,7 +55,8 @@ static int read_rows(cdx_registry_t *reg, sqlite3_stmt *st, cdx_delivery_t *out,
 }
 
 int cdx_outbox_add(cdx_registry_t *reg, const char *doc_uid, const char *destination,
-                   const char *reason, const char *reason_id, int64_t now_ms, int *created)
+                   const char *reason, const char *reason_id, const char *purpose, int64_t now_ms,
+                   int *created)
 {
     sqlite3_stmt *st = NULL;
     char ts[32];
@@ -63,7 +65,7 @@ int cdx_outbox_add(cdx_registry_t *reg, const char *doc_uid, const char *destina
     int rc = cdx_store_stmt_get(
         reg, STMT_OUTBOX_ADD,
         "INSERT INTO deliveries (document_uid, destination, reason, reason_id, next_attempt_ms,"
-        " created_ms, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)"
+        " created_ms, created_at, updated_at, purpose) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6, ?7)"
         " ON CONFLICT (document_uid, destination) DO NOTHING",
         &st);
     if (rc != 0)
@@ -79,6 +81,8 @@ int cdx_outbox_add(cdx_registry_t *reg, const char *doc_uid, const char *destina
         src = sqlite3_bind_int64(st, 5, now_ms);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 6, ts);
+    if (src == SQLITE_OK) /* "" is none: NULL, as rows from before the column */
+        src = cdx_store_bind_text(st, 7, purpose != NULL && purpose[0] ? purpose : NULL);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "adding a delivery")
                           : cdx_store_fail(reg, src, "adding a delivery");
     if (rc == 0)

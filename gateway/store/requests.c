@@ -54,7 +54,7 @@ static int add_document(cdx_registry_t *reg, int64_t request_id, const put_args_
     int made = 0;
     if (rc == 0)
         rc = cdx_outbox_add(reg, a->docs[i], a->r->institution_oid, "request", a->r->uid,
-                            a->now_ms, &made);
+                            a->r->purpose, a->now_ms, &made);
     *created += made != 0;
     return rc;
 }

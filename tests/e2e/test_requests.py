@@ -8,6 +8,7 @@ own patients."""
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,6 +22,7 @@ G = "2.25.2003"   # another clinic that asks (no consent of the patients)
 N = "2.25.2004"   # a clinic without an endpoint
 SUMMARY, CONSULT = "34133-9", "11488-4"
 SUB_MAX = 4
+BOX_MINUTES = 0.02  # an emergency's time box: about a second
 
 PKI = None
 GW = None
@@ -43,6 +45,13 @@ def post_json(path, cert, body, method="POST"):
     data = body if isinstance(body, str) else json.dumps(body)
     return cdxtest.curl(GW, path, cert=cert, method=method, data=data,
                         extra=["-H", "Content-Type: application/json"])
+
+
+def post_json_as(path, cert, body, purpose, reason):
+    """post_json with a purpose of use and its reason."""
+    return cdxtest.curl(GW, path, cert=cert, method="POST", data=json.dumps(body),
+                        extra=["-H", "Content-Type: application/json",
+                               "-H", "X-CDX-Purpose: " + purpose, "-H", "X-CDX-Reason: " + reason])
 
 
 def patient(ext):
@@ -85,7 +94,7 @@ def setUpModule():
     GW = Gateway(PKI, name="requests", settings={
         "delivery_cert": PKI.req_client.crt, "delivery_key": PKI.req_client.key,
         "delivery_poll_ms": 50, "delivery_backoff_min_ms": 200, "delivery_backoff_max_ms": 800,
-        "subscriptions_max_per_institution": SUB_MAX,
+        "subscriptions_max_per_institution": SUB_MAX, "breakglass_minutes": BOX_MINUTES,
         "match_link_threshold": "1000", "match_review_threshold": "999"},
         institutions=[Institution(A, "Hospital A", PKI.good, roles="submit"),
                       Institution(C, "Clinic C", PKI.req_c, roles="query", endpoint=ep(C)),
@@ -315,6 +324,49 @@ class RequestTest(unittest.TestCase):
             self.assertIn("consent", err[0][0])
         finally:
             rcv.set_mode("ok")
+
+    def test_h_an_emergency_request_is_sent_as_it_was_asked(self):
+        """The send-time check decides with the request's purpose: an ETREAT
+        request's delivery still pending after its break-glass time box has
+        closed leaves as break-glass (no consent), audited so."""
+        uid = store("RQ-H1", "RQ-P8")
+        rcv = RECV[C]
+        rcv.set_mode("429")  # asks to wait: the delivery stays pending
+        try:
+            r = post_json_as("/v1/requests", "req_c", {"patient": patient("RQ-P8")},
+                             "ETREAT", "unconscious patient in the emergency room")
+            self.assertEqual(r.status, 202, r)
+            rid = json.loads(r.body)["id"]
+            self.assertEqual(json.loads(r.body)["documents"], [uid])
+            wait_for(lambda: cdxtest.registry_query(
+                GW, "SELECT attempts FROM deliveries WHERE document_uid = ? AND destination = ?",
+                (uid, C))[0][0] >= 1, timeout=15, what="a first attempt")
+            self.assertEqual(cdxtest.registry_query(
+                GW, "SELECT purpose FROM deliveries WHERE reason_id = ?", (rid,)), [("ETREAT",)])
+            # The time box the request opened closes (whole seconds).
+            time.sleep(BOX_MINUTES * 60 + 2)
+            rcv.set_mode("ok")
+            wait_for(lambda: delivery(uid, C)[0] != "pending", timeout=20,
+                     what="the delivery's outcome")
+            self.assertEqual(delivery(uid, C), ("delivered", "request", rid))
+        finally:
+            rcv.set_mode("ok")
+        rows = cdxtest.registry_query(
+            GW, "SELECT a.purpose, t.decision FROM audit a JOIN audit_atna t ON t.seq = a.seq"
+            " WHERE a.event = 'delivery.sent' AND a.document_id = ?", (uid,))
+        self.assertEqual(rows, [("ETREAT", "breakglass")])
+        # A plain request's delivery is decided as TREAT, and says so.
+        plain = store("RQ-H2", "RQ-P8b")
+        r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P8b"),
+                                {"decision": "permit", "scope": {"institutions": [C]}})
+        self.assertEqual(r.status, 201, r)
+        r = post_json("/v1/requests", "req_c", {"patient": patient("RQ-P8b")})
+        self.assertEqual(json.loads(r.body)["documents"], [plain])
+        wait_for(lambda: delivery(plain, C)[0] == "delivered", timeout=15, what="the delivery")
+        rows = cdxtest.registry_query(
+            GW, "SELECT a.purpose, t.decision FROM audit a JOIN audit_atna t ON t.seq = a.seq"
+            " WHERE a.event = 'delivery.sent' AND a.document_id = ?", (plain,))
+        self.assertEqual(rows, [("TREAT", "consent")])
 
 
 if __name__ == "__main__":

@@ -34,11 +34,17 @@ int cdx_types_match(const char *types, const char *type);
 
 /* The decision on sending a document to the institution that asked for it
  * (a record request or a subscription), as GET /v1/documents decides for
- * it: cdx_access_decide with the query role, purpose (NULL: TREAT), the
- * person p and the document t.  The delivery worker decides so again
- * before each attempt of such a delivery. */
+ * it: cdx_access_decide with the query role, purpose (NULL or "": TREAT),
+ * the person p and the document t.  The delivery worker decides so again
+ * before each attempt of such a delivery, with the purpose the delivery
+ * was asked for.  reason is what an emergency purpose (ETREAT) stands on:
+ * X-CDX-Reason when a request is made; at send time, the record request
+ * that declared it (whose audit record keeps the reason), so that its
+ * deliveries are decided as break-glass, as the request was (never over a
+ * deny, never for V).  NULL: none, and ETREAT is refused
+ * (CDX_ACCESS_REASON_REQUIRED). */
 cdx_access_decision_t cdx_requested_decide(const char *oid, unsigned roles, const char *purpose,
-                                           const cdx_access_target_t *t,
+                                           const char *reason, const cdx_access_target_t *t,
                                            const cdx_access_person_t *p, const char *now_key);
 
 /* A document just stored, as the subscriptions see it (borrowed). */

@@ -43,13 +43,20 @@ typedef struct cdx_delivery {
     char receipt_sha256[65];
     char receipt_summary[256];
     int64_t latency_ms; /* -1 when not delivered */
+    /* The purpose of use the delivery was asked for (a record request's
+     * X-CDX-Purpose); "" when none was stored (referrals, subscriptions,
+     * rows from before schema step 16). */
+    char purpose[16];
 } cdx_delivery_t;
 
 /* Adds a pending delivery of document doc_uid to destination, due at
- * now_ms.  A row for the same document and destination already there is
- * kept as it is (*created 0).  Returns 0 or a negative error. */
+ * now_ms, asked for with purpose (a purpose of use code; NULL or "": none
+ * stored).  A row for the same document and destination already there is
+ * kept as it is, its purpose too (*created 0).  Returns 0 or a negative
+ * error. */
 int cdx_outbox_add(cdx_registry_t *reg, const char *doc_uid, const char *destination,
-                   const char *reason, const char *reason_id, int64_t now_ms, int *created);
+                   const char *reason, const char *reason_id, const char *purpose, int64_t now_ms,
+                   int *created);
 
 /* The destinations with a pending delivery due at now_ms (or in flight),
  * at most max, into out (128 bytes each).  Returns 0 or an error. */

@@ -54,20 +54,58 @@ static void test_requested_decide(void **state)
     cdx_access_target_t t = {.submitter_oid = "2.25.7", .custodian_oid = "2.25.7",
                              .type_code = "34133-9", .confidentiality = "N"};
     const char *now = "20260101000000";
-    cdx_access_decision_t d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    cdx_access_decision_t d =
+        cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, NULL, &t, &with, now);
     assert_true(d.allow);
-    d = cdx_requested_decide("2.25.9", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    d = cdx_requested_decide("2.25.9", CDX_ROLE_QUERY, NULL, NULL, &t, &with, now);
     assert_false(d.allow);
     assert_int_equal(d.reason, CDX_ACCESS_CONSENT_REQUIRED);
     /* An open break-glass time box counts only for the purpose that asks. */
-    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "TREAT", &t, &none, now);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "TREAT", NULL, &t, &none, now);
     assert_true(d.allow);
-    d = cdx_requested_decide("2.25.8", CDX_ROLE_SUBMIT, NULL, &t, &with, now);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_SUBMIT, NULL, NULL, &t, &with, now);
     assert_int_equal(d.reason, CDX_ACCESS_ROLE_MISSING);
-    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "NOSUCH", &t, &with, now);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "NOSUCH", NULL, &t, &with, now);
     assert_int_equal(d.reason, CDX_ACCESS_PURPOSE_UNKNOWN);
     t.confidentiality = "V";
-    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, &t, &with, now);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, NULL, NULL, &t, &with, now);
+    assert_int_equal(d.reason, CDX_ACCESS_CONFIDENTIALITY);
+}
+
+/* A delivery is decided with the purpose it was asked for: a record
+ * request made as an emergency (ETREAT) stands on the request that
+ * declared it, as break-glass, once its time box has closed; the same
+ * delivery decided as TREAT would not leave.  Never over a deny or V. */
+static void test_requested_decide_with_the_purpose_asked(void **state)
+{
+    (void)state;
+    cdx_consent_t deny;
+    memset(&deny, 0, sizeof deny);
+    deny.id = 9;
+    deny.research = -1;
+    cdx_access_person_t nobody = {NULL, 0, 0, 0};
+    cdx_access_person_t denied = {&deny, 1, 0, 0};
+    cdx_access_target_t t = {.submitter_oid = "2.25.7", .custodian_oid = "2.25.7",
+                             .type_code = "34133-9", .confidentiality = "N"};
+    const char *now = "20260101000000";
+    const char *why = "record request 0123456789abcdef0123456789abcdef";
+    cdx_access_decision_t d =
+        cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "ETREAT", why, &t, &nobody, now);
+    assert_true(d.allow);
+    assert_int_equal(d.basis, CDX_ACCESS_BASIS_BREAKGLASS);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "TREAT", why, &t, &nobody, now);
+    assert_false(d.allow);
+    assert_int_equal(d.reason, CDX_ACCESS_CONSENT_REQUIRED);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "CAREMGT", why, &t, &nobody, now);
+    assert_int_equal(d.reason, CDX_ACCESS_CONSENT_REQUIRED);
+    /* No emergency without what it stands on. */
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "ETREAT", NULL, &t, &nobody, now);
+    assert_int_equal(d.reason, CDX_ACCESS_REASON_REQUIRED);
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "ETREAT", why, &t, &denied, now);
+    assert_int_equal(d.reason, CDX_ACCESS_CONSENT_DENIED);
+    assert_int_equal(d.consent_id, 9);
+    t.confidentiality = "V";
+    d = cdx_requested_decide("2.25.8", CDX_ROLE_QUERY, "ETREAT", why, &t, &nobody, now);
     assert_int_equal(d.reason, CDX_ACCESS_CONFIDENTIALITY);
 }
 
@@ -76,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loinc),
         cmocka_unit_test(test_types_match),
+        cmocka_unit_test(test_requested_decide_with_the_purpose_asked),
         cmocka_unit_test(test_requested_decide),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -55,15 +55,17 @@ static void test_add_is_once_per_document_and_destination(void **state)
 {
     (void)state;
     int created = 0;
-    assert_int_equal(cdx_outbox_add(reg, "doc1", "2.25.8", "referral", "doc1", 1000, &created), 0);
+    assert_int_equal(
+        cdx_outbox_add(reg, "doc1", "2.25.8", "referral", "doc1", NULL, 1000, &created), 0);
     assert_int_equal(created, 1);
-    assert_int_equal(cdx_outbox_add(reg, "doc1", "2.25.8", "subscription", "s1", 1000, &created),
-                     0);
+    assert_int_equal(
+        cdx_outbox_add(reg, "doc1", "2.25.8", "subscription", "s1", NULL, 1000, &created), 0);
     assert_int_equal(created, 0);
-    assert_int_equal(cdx_outbox_add(reg, "doc1", "2.25.7", "referral", "doc1", 1000, &created), 0);
+    assert_int_equal(
+        cdx_outbox_add(reg, "doc1", "2.25.7", "referral", "doc1", NULL, 1000, &created), 0);
     assert_int_equal(created, 1);
     /* An unknown reason is refused by the table. */
-    assert_true(cdx_outbox_add(reg, "doc9", "2.25.8", "gossip", "", 1000, &created) != 0);
+    assert_true(cdx_outbox_add(reg, "doc9", "2.25.8", "gossip", "", NULL, 1000, &created) != 0);
 }
 
 static void test_known_destinations(void **state)
@@ -82,9 +84,10 @@ static void test_due_order_and_outcomes(void **state)
 {
     (void)state;
     int created = 0;
-    assert_int_equal(cdx_outbox_add(reg, "d-a", "2.25.50", "referral", "", 100, &created), 0);
-    assert_int_equal(cdx_outbox_add(reg, "d-b", "2.25.50", "referral", "", 100, &created), 0);
-    assert_int_equal(cdx_outbox_add(reg, "d-c", "2.25.50", "referral", "", 5000, &created), 0);
+    assert_int_equal(cdx_outbox_add(reg, "d-a", "2.25.50", "referral", "", NULL, 100, &created), 0);
+    assert_int_equal(cdx_outbox_add(reg, "d-b", "2.25.50", "referral", "", NULL, 100, &created), 0);
+    assert_int_equal(
+        cdx_outbox_add(reg, "d-c", "2.25.50", "referral", "", NULL, 5000, &created), 0);
     cdx_delivery_t rows[8];
     size_t n = 0;
     assert_int_equal(cdx_outbox_due(reg, "2.25.50", 1000, rows, 8, &n), 0);
@@ -140,7 +143,7 @@ static void test_retry_list_counts(void **state)
 {
     (void)state;
     int created = 0, changed = 0;
-    assert_int_equal(cdx_outbox_add(reg, "r-1", "2.25.60", "referral", "", 100, &created), 0);
+    assert_int_equal(cdx_outbox_add(reg, "r-1", "2.25.60", "referral", "", NULL, 100, &created), 0);
     cdx_delivery_t rows[8];
     size_t n = 0;
     assert_int_equal(cdx_outbox_due(reg, "2.25.60", 1000, rows, 8, &n), 0);

@@ -122,7 +122,7 @@ static void test_open_creates_db(void **state)
     char path[1200], dir[1200], buf[64];
     fresh_db(path, sizeof path);
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 15);
+    assert_int_equal(cdx_registry_schema_version(reg), 16);
 
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -199,9 +199,9 @@ static void test_reopen_keeps_schema(void **state)
     assert_int_equal(before[23], 'Z');
 
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 15);
+    assert_int_equal(cdx_registry_schema_version(reg), 16);
     cdx_registry_close(reg);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 15);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 16);
     raw_text(path, "SELECT applied_at FROM schema_migrations WHERE version = 1", after,
              sizeof after);
     assert_string_equal(before, after);
@@ -296,14 +296,14 @@ static void test_old_database_unchanged(void **state)
     char *before = schema_dump(path);
     assert_string_equal(before, golden);
     cdx_registry_t *reg = open_ok(path);
-    assert_int_equal(cdx_registry_schema_version(reg), 15);
+    assert_int_equal(cdx_registry_schema_version(reg), 16);
     cdx_registry_close(reg);
     char *after = schema_dump(path);
     /* The later steps add their tables; nothing v3 recorded changes. */
     assert_true(strlen(after) > strlen(golden));
     after[strlen(golden)] = '\0';
     assert_string_equal(after, golden);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 15);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM schema_migrations"), 16);
     char applied[128];
     raw_text(path, "SELECT group_concat(applied_at) FROM schema_migrations WHERE version <= 3",
              applied,

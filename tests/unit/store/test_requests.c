@@ -120,10 +120,12 @@ static void test_request_is_its_institutions(void **state)
     strcpy(r.patient_ext, "R1");
     strcpy(r.patient_key, "k");
     strcpy(r.types, "34133-9");
+    strcpy(r.purpose, "ETREAT");
     char docs[2][33] = {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"};
     int created = 0;
     /* One of them is in the outbox already (a referral): kept as it is. */
-    assert_int_equal(cdx_outbox_add(reg, docs[1], CLIN, "referral", docs[1], 5, &created), 0);
+    assert_int_equal(
+        cdx_outbox_add(reg, docs[1], CLIN, "referral", docs[1], NULL, 5, &created), 0);
     int64_t before = count_audit();
     cdx_audit_event_t ev = {.event = CDX_AUDIT_REQUEST_CREATE, .actor_oid = CLIN};
     size_t made = 9;
@@ -143,6 +145,17 @@ static void test_request_is_its_institutions(void **state)
     assert_string_equal(d[0].reason, "request");
     assert_string_equal(d[1].reason, "referral");
     free(d);
+    /* The request's deliveries carry its purpose, which the send-time
+     * check decides with; the referral kept has none. */
+    cdx_delivery_t rows[4];
+    size_t nrows = 0;
+    assert_int_equal(cdx_outbox_list(reg, NULL, CLIN, 0, rows, 4, &nrows), 0);
+    assert_int_equal(nrows, 2);
+    for (size_t i = 0; i < nrows; i++) {
+        int asked = strcmp(rows[i].reason, "request") == 0;
+        assert_string_equal(rows[i].document_uid, docs[asked ? 0 : 1]);
+        assert_string_equal(rows[i].purpose, asked ? "ETREAT" : "");
+    }
     /* Another institution's request is not found, as an unknown id. */
     assert_int_equal(cdx_registry_request_get(reg, r.uid, OTHER, &got, &d, &n), CDX_ENOTFOUND);
     assert_null(d);
