@@ -128,6 +128,41 @@ cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc
     return cdx_disclose_decide(d, &t);
 }
 
+/* Loads the person of row's identity unless it is the one loaded; a
+ * document outside the patient index has no person: no consent is known. */
+static int load_person_of(cdx_disclosure_t *d, cdx_registry_t *reg, const cdx_doc_row_t *row)
+{
+    int64_t person = 0;
+    int rc = CDX_ENOTFOUND;
+    if (row->patient_root != NULL)
+        rc = cdx_registry_person_of(reg, row->patient_root,
+                                    row->patient_ext != NULL ? row->patient_ext : "", &person);
+    if (rc == CDX_ENOTFOUND) {
+        d->person_loaded = 0;
+        return 0;
+    }
+    if (rc != 0 || (d->person_loaded && d->person_id == person))
+        return rc;
+    return cdx_disclose_load_person(d, reg, person);
+}
+
+int cdx_disclose_decide_uid(cdx_disclosure_t *d, cdx_registry_t *reg, const char *uid,
+                            cdx_access_decision_t *dec)
+{
+    cdx_doc_row_t row;
+    memset(&row, 0, sizeof row);
+    *dec = (cdx_access_decision_t){.allow = 0, .reason = CDX_ACCESS_CONSENT_REQUIRED};
+    int rc = cdx_registry_get_document(reg, uid, CDX_DOC_META_ONLY, &row);
+    if (rc == 0)
+        rc = load_person_of(d, reg, &row);
+    if (rc == 0)
+        *dec = cdx_disclose_decide_row(d, &row);
+    else if (rc == CDX_ENOTFOUND)
+        rc = 0; /* gone: refused as a document without consent */
+    cdx_doc_row_cleanup(&row);
+    return rc;
+}
+
 void cdx_withheld_count(cdx_withheld_t *w, const cdx_access_decision_t *dec)
 {
     const char *cls = cdx_access_withheld_class(dec->reason);

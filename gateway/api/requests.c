@@ -384,14 +384,45 @@ typedef struct get_ctx {
     cdx_record_request_t req;
     cdx_request_doc_t *docs;
     size_t n;
+    /* Per document, decided on this read: NULL when it may still be
+     * disclosed, else the problem code it is withheld with. */
+    const char **withheld;
+    cdx_withheld_t counts;
 } get_ctx_t;
 
 static void get_ctx_free(void *arg)
 {
     get_ctx_t *c = arg;
-    if (c != NULL)
+    if (c != NULL) {
         free(c->docs);
+        free(c->withheld);
+    }
     free(c);
+}
+
+/* Whether each document the request lists may still be disclosed to its
+ * institution, decided now as a read of the document would be: what was
+ * allowed when the request was made may not be any more (the patient
+ * withdrew, a permit expired).  A document withheld shows nothing of
+ * itself; its delivery, if still pending, is refused at send time. */
+static int decide_each(cdx_disclosure_t *d, cdx_registry_t *reg, get_ctx_t *c)
+{
+    c->withheld = calloc(c->n > 0 ? c->n : 1, sizeof *c->withheld);
+    if (c->withheld == NULL)
+        return CDX_ENOMEM;
+    for (size_t i = 0; i < c->n; i++) {
+        cdx_access_decision_t dec;
+        int rc = cdx_disclose_decide_uid(d, reg, c->docs[i].document_uid, &dec);
+        if (rc != 0)
+            return rc;
+        if (dec.allow)
+            continue;
+        const char *cls = cdx_access_withheld_class(dec.reason);
+        c->withheld[i] = cls != NULL && strcmp(cls, "confidentiality") == 0 ? "CONFIDENTIALITY"
+                                                                             : "CONSENT_REQUIRED";
+        cdx_withheld_count(&c->counts, &dec);
+    }
+    return 0;
 }
 
 static int get_read(cdx_disclosure_t *d, cdx_registry_t *reg)
@@ -399,6 +430,8 @@ static int get_read(cdx_disclosure_t *d, cdx_registry_t *reg)
     get_ctx_t *c = d->ctx;
     /* Another institution's request is not found: its owner is part of the key. */
     int rc = cdx_registry_request_get(reg, d->target_id, d->actor_oid, &c->req, &c->docs, &c->n);
+    if (rc == 0)
+        rc = decide_each(d, reg, c);
     if (rc == 0)
         cdx_strlcpy(d->patient_key, c->req.patient_key, sizeof d->patient_key);
     return rc;
@@ -408,7 +441,8 @@ static void get_audit_detail(const cdx_disclosure_t *d, char *out, size_t outlen
 {
     const get_ctx_t *c = d->ctx;
     if (d->stage == CDX_DISCLOSE_FOUND)
-        snprintf(out, outlen, "route=requests.get status=200 documents=%zu", c->n);
+        snprintf(out, outlen, "route=requests.get status=200 documents=%zu withheld=%zu/%zu", c->n,
+                 c->counts.consent, c->counts.confidentiality);
     else
         snprintf(out, outlen, "route=requests.get status=404 code=REQUEST_NOT_FOUND");
 }
@@ -431,6 +465,8 @@ static json_t *get_json(const get_ctx_t *c)
     size_t pending = 0, delivered = 0, dead = 0;
     for (size_t i = 0; i < c->n && docs != NULL; i++) {
         const cdx_request_doc_t *x = &c->docs[i];
+        if (c->withheld[i] != NULL)
+            continue;
         json_t *o = json_pack("{s:s, s:s, s:i}", "id", x->document_uid, "state",
                               x->state[0] ? x->state : "unknown", "attempts", x->attempts);
         if (o != NULL && x->reason[0] != '\0' && strcmp(x->reason, "request") != 0)
@@ -444,6 +480,12 @@ static json_t *get_json(const get_ctx_t *c)
         delivered += strcmp(x->state, "delivered") == 0;
         dead += strcmp(x->state, "dead") == 0;
     }
+    /* Withheld ones last, naming nothing of the document, not even its
+     * place among the others. */
+    for (size_t i = 0; i < c->n && docs != NULL; i++)
+        if (c->withheld[i] != NULL)
+            json_array_append_new(docs, json_pack("{s:s, s:s}", "state", "withheld", "code",
+                                                  c->withheld[i]));
     static const char *const shape =
         "{s:s, s:{s:s, s:s}, s:o, s:s*, s:s*, s:s, s:I, s:{s:I, s:I, s:I}, s:o}";
     json_t *body = json_pack(shape,
@@ -454,6 +496,8 @@ static json_t *get_json(const get_ctx_t *c)
                              (json_int_t)c->n, "deliveries", "pending", (json_int_t)pending,
                              "delivered", (json_int_t)delivered, "dead", (json_int_t)dead,
                              "documents", docs);
+    if (body != NULL)
+        cdx_withheld_json(&c->counts, body);
     return body;
 }
 

@@ -309,6 +309,7 @@ class RequestTest(unittest.TestCase):
         try:
             r = post_json("/v1/requests", "req_c", {"patient": patient("RQ-P7")})
             self.assertEqual(json.loads(r.body)["documents"], [uid])
+            rid = json.loads(r.body)["id"]
             wait_for(lambda: cdxtest.registry_query(
                 GW, "SELECT attempts FROM deliveries WHERE document_uid = ? AND destination = ?",
                 (uid, C))[0][0] >= 1, timeout=15, what="a first attempt")
@@ -324,6 +325,14 @@ class RequestTest(unittest.TestCase):
             self.assertIn("consent", err[0][0])
         finally:
             rcv.set_mode("ok")
+        # Read again, the request no longer shows the document it may not see.
+        r = cdxtest.curl(GW, "/v1/requests/" + rid, cert="req_c")
+        self.assertEqual(r.status, 200, r)
+        got = json.loads(r.body)
+        self.assertEqual(got["documents"], [{"state": "withheld", "code": "CONSENT_REQUIRED"}])
+        self.assertEqual(got["withheld"], {"consent": 1})
+        self.assertEqual(got["deliveries"], {"pending": 0, "delivered": 0, "dead": 0})
+        self.assertNotIn(uid, r.body)
 
     def test_h_an_emergency_request_is_sent_as_it_was_asked(self):
         """The send-time check decides with the request's purpose: an ETREAT
@@ -367,6 +376,50 @@ class RequestTest(unittest.TestCase):
             GW, "SELECT a.purpose, t.decision FROM audit a JOIN audit_atna t ON t.seq = a.seq"
             " WHERE a.event = 'delivery.sent' AND a.document_id = ?", (plain,))
         self.assertEqual(rows, [("TREAT", "consent")])
+
+    def test_i_each_read_decides_again(self):
+        """A request read after the patient withdrew part of the consent shows
+        what may still be seen and withholds the rest, naming nothing of it;
+        the read is audited with what it withheld."""
+        summary = store("RQ-I1", "RQ-P10", SUMMARY)
+        consult = store("RQ-I2", "RQ-P10", CONSULT)
+        r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P10"),
+                                {"decision": "permit", "scope": {"institutions": [C]}})
+        self.assertEqual(r.status, 201, r)
+        r = post_json("/v1/requests", "req_c", {"patient": patient("RQ-P10")})
+        rid = json.loads(r.body)["id"]
+        self.assertEqual(sorted(json.loads(r.body)["documents"]), sorted([summary, consult]))
+        wait_for(lambda: all((delivery(u, C) or [0])[0] == "delivered" for u in (summary, consult)),
+                 timeout=15, what="both deliveries")
+        r = cdxtest.curl(GW, "/v1/requests/" + rid, cert="req_c")
+        self.assertEqual(len(json.loads(r.body)["documents"]), 2)
+        self.assertNotIn("withheld", json.loads(r.body))
+        # The patient withdraws the consult notes from C.
+        r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P10"),
+                                {"decision": "deny",
+                                 "scope": {"institutions": [C], "types": [CONSULT]}})
+        self.assertEqual(r.status, 201, r)
+        r = cdxtest.curl(GW, "/v1/requests/" + rid, cert="req_c")
+        self.assertEqual(r.status, 200, r)
+        got = json.loads(r.body)
+        self.assertEqual(got["count"], 2)
+        self.assertEqual(got["documents"][0]["id"], summary)
+        self.assertEqual(got["documents"][0]["state"], "delivered")
+        self.assertEqual(got["documents"][1], {"state": "withheld", "code": "CONSENT_REQUIRED"})
+        self.assertEqual(got["withheld"], {"consent": 1})
+        self.assertEqual(got["deliveries"], {"pending": 0, "delivered": 1, "dead": 0})
+        self.assertNotIn(consult, r.body)
+        rows = cdxtest.registry_query(GW, "SELECT outcome, patient_key IS NOT NULL, detail"
+                                      " FROM audit WHERE event = 'request.read' AND actor_oid = ?"
+                                      " AND document_id = ? ORDER BY seq", (C, rid))
+        self.assertEqual([row[:2] for row in rows], [(0, 1), (0, 1)])
+        self.assertEqual(rows[-1][2], "route=requests.get status=200 documents=2 withheld=1/0")
+        # Another institution still finds nothing under the id, and is audited.
+        problem(self, cdxtest.curl(GW, "/v1/requests/" + rid, cert="req_g"), 404,
+                "REQUEST_NOT_FOUND")
+        rows = cdxtest.registry_query(GW, "SELECT outcome FROM audit WHERE event = 'request.read'"
+                                      " AND actor_oid = ? AND document_id = ?", (G, rid))
+        self.assertEqual(rows, [(4,)])
 
 
 if __name__ == "__main__":

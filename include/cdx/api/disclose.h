@@ -185,6 +185,16 @@ cdx_access_decision_t cdx_disclose_decide_doc(cdx_disclosure_t *d, const cdx_doc
 /* Worker thread: the same for a document row the registry read. */
 cdx_access_decision_t cdx_disclose_decide_row(cdx_disclosure_t *d, const cdx_doc_row_t *row);
 
+/* Worker thread: the decision now on document uid, for an endpoint that
+ * lists documents it disclosed before (a record request's): reads the
+ * document's access fields and, unless it is the one loaded, its person
+ * (a link made or undone since counts), then cdx_disclose_decide.  A
+ * document the registry no longer has is refused as one without consent
+ * (CDX_ACCESS_CONSENT_REQUIRED).  Returns 0 with *dec set, or the read's
+ * error. */
+int cdx_disclose_decide_uid(cdx_disclosure_t *d, cdx_registry_t *reg, const char *uid,
+                            cdx_access_decision_t *dec);
+
 /* What a query or a timeline left out, by class (cdx_access_withheld_class). */
 typedef struct cdx_withheld {
     size_t consent;

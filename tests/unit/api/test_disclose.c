@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 #include "cdx/api/disclose.h"
 #include "cdx/domain/audit_events.h"
 #include "cdx/base/common.h"
@@ -395,6 +396,108 @@ static void test_target_id(void **state)
     assert_int_equal(cdx_disclose_target_id(&p, out), 0);
 }
 
+/* A document of 2.25.7 for patient (2.25.7.1, ext) in reg: its uid. */
+static void store_doc(cdx_registry_t *reg, const char *ext, const char *type, const char *conf,
+                      char uid[33])
+{
+    static int made;
+    const char *ids[] = {"2.25.7.1", ext};
+    char unique[64], sha[65];
+    made++;
+    snprintf(unique, sizeof unique, "2.25.7.2^D%d", made);
+    snprintf(sha, sizeof sha, "sha-%d", made);
+    cdx_doc_record_t r;
+    memset(&r, 0, sizeof r);
+    r.unique_id = unique;
+    r.version = 1;
+    r.submitter_oid = "2.25.7";
+    r.custodian_oid = "2.25.7";
+    r.type_code = type;
+    r.confidentiality = conf;
+    r.patient_root = ids[0];
+    r.patient_ext = ids[1];
+    r.patient_ids = ids;
+    r.npatient_ids = 1;
+    r.patient_key = "0123456789abcdef0123456789abcdef";
+    r.sha256 = sha;
+    r.original = "<x/>";
+    r.size = 4;
+    r.meta_json = "{}";
+    r.facts_json = "{}";
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .detail = "t"};
+    cdx_store_outcome_t outcome = 0;
+    assert_int_equal(cdx_registry_store_document(reg, &r, &ev, &outcome, uid), 0);
+}
+
+/* The patient of (2.25.7.1, ext) decides for the reader (2.25.1002):
+ * permit, or deny (of type only, when given). */
+static void decide_for_reader(cdx_registry_t *reg, const char *ext, int permit, const char *type)
+{
+    cdx_consent_t c;
+    memset(&c, 0, sizeof c);
+    c.permit = permit;
+    c.research = -1;
+    c.ninstitutions = 1;
+    cdx_strlcpy(c.institutions[0], "2.25.1002", sizeof c.institutions[0]);
+    if (type != NULL) {
+        c.ntypes = 1;
+        cdx_strlcpy(c.types[0], type, sizeof c.types[0]);
+    }
+    cdx_audit_event_t ev = {.event = CDX_AUDIT_CONSENT_RECORD, .actor_oid = "2.25.7"};
+    int64_t id = 0;
+    assert_int_equal(
+        cdx_registry_put_consent(reg, "2.25.7.1", ext, &c, "api", NULL, "2.25.7", &ev, &id), 0);
+}
+
+/* A record request's read decides on each document it lists as it is now
+ * (cdx_disclose_decide_uid): a consent withdrawn since refuses it, for
+ * its type only; V is never disclosed; a document gone is refused as one
+ * without consent; each document's own person is read. */
+static void test_decide_each_document_now(void **state)
+{
+    (void)state;
+    char path[1200];
+    cdx_registry_t *reg = NULL;
+    if (cdx_test_registry_new("disclose", path, sizeof path, &reg) != 0)
+        skip();
+    char summary[33], consult[33], secret[33], other[33];
+    store_doc(reg, "P1", "34133-9", "N", summary);
+    store_doc(reg, "P1", "11488-4", "N", consult);
+    store_doc(reg, "P1", "34133-9", "V", secret);
+    store_doc(reg, "P2", "34133-9", "N", other);
+    decide_for_reader(reg, "P1", 1, NULL);
+    cdx_institution_t inst = reader(CDX_ROLE_QUERY);
+    cdx_disclosure_t d;
+    memset(&d, 0, sizeof d);
+    cdx_disclose_prepare(&d, &inst, CDX_ROLE_QUERY, "requests.get", NULL, NULL);
+    cdx_disclose_clock(&d, 1780000000, 60);
+    cdx_access_decision_t dec;
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, summary, &dec), 0);
+    assert_true(dec.allow);
+    assert_int_equal(dec.basis, CDX_ACCESS_BASIS_CONSENT);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, consult, &dec), 0);
+    assert_true(dec.allow);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, secret, &dec), 0);
+    assert_int_equal(dec.reason, CDX_ACCESS_CONFIDENTIALITY);
+    /* Another person's document: their (absent) consent, not P1's. */
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, other, &dec), 0);
+    assert_int_equal(dec.reason, CDX_ACCESS_CONSENT_REQUIRED);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, "ffffffffffffffffffffffffffffffff", &dec),
+                     0);
+    assert_int_equal(dec.reason, CDX_ACCESS_CONSENT_REQUIRED);
+    /* The patient withdraws the consult notes: decided so on the next read. */
+    decide_for_reader(reg, "P1", 0, "11488-4");
+    memset(&d, 0, sizeof d);
+    cdx_disclose_prepare(&d, &inst, CDX_ROLE_QUERY, "requests.get", NULL, NULL);
+    cdx_disclose_clock(&d, 1780000000, 60);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, consult, &dec), 0);
+    assert_false(dec.allow);
+    assert_int_equal(dec.reason, CDX_ACCESS_CONSENT_DENIED);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, summary, &dec), 0);
+    assert_true(dec.allow);
+    assert_int_equal(cdx_test_registry_drop(&reg, path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_read_failures),
         cmocka_unit_test(test_audit_fields_of_the_decision),
         cmocka_unit_test(test_target_id),
+        cmocka_unit_test(test_decide_each_document_now),
     };
     return cdx_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
