@@ -82,12 +82,17 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
     EVENT(CDX_AUDIT_DELIVERY_SENT, OK, "110106", "Export", NULL, NULL,
           "a document was delivered to another institution and its receipt stored (actor the "
           "destination institution; detail the delivery id, the reason, the receipt's status, "
-          "the attempts and the latency)"),
+          "the attempts and the latency; for a record request or a subscription, the purpose "
+          "of use it was sent for, the send-time decision `consent` or `breakglass` and the "
+          "consent relied on)"),
     EVENT(CDX_AUDIT_DELIVERY_DEAD, SERIOUS, "110106", "Export", NULL, NULL,
           "a delivery was given up, once per delivery: a permanent refusal (a 4xx, a receiver "
           "certificate that does not verify or is not the destination's), no endpoint for the "
-          "destination, or the bound of `delivery_max_attempts` / `delivery_max_age_ms` reached "
-          "(detail the delivery id, the reason and the last error)"),
+          "destination, the access check before an attempt refused it (not sent: the patient's "
+          "consent or the document's confidentiality no longer allows the destination; the "
+          "decision named, with the purpose of use it was decided with for a record request or "
+          "a subscription), or the bound of `delivery_max_attempts` / `delivery_max_age_ms` "
+          "reached (detail the delivery id, the reason and the last error)"),
     EVENT(CDX_AUDIT_DELIVERY_RETRY, OK, "110106", "Export", NULL, NULL,
           "an operator made deliveries pending again (`cdxgw deliveries retry`; detail the "
           "delivery id or `dead`, and how many changed)"),
@@ -121,8 +126,9 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "with its code), or refused for the institution's role (8); never an id in clear"),
     EVENT(CDX_AUDIT_REQUEST_READ, OK | MINOR | SERIOUS, "110112", "Query", NULL, NULL,
           "a record request and the state of its deliveries were read by the institution that made "
-          "it (`GET /v1/requests/{id}`; 0 with the keyed patient hash, 4 for an id this institution"
-          " has no request under, 8 when refused for the institution's role)"),
+          "it (`GET /v1/requests/{id}`; 0 with the keyed patient hash, detail the documents listed "
+          "and those withheld on this read by class, consent/confidentiality; 4 for an id this "
+          "institution has no request under; 8 when refused for the institution's role)"),
     EVENT(CDX_AUDIT_SUBSCRIPTION_CREATE, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
           "a subscription was stored (`POST /v1/subscriptions`; 0 with the keyed patient hash, "
           "detail the subscription id and the number of types), refused (4: a malformed body, "
