@@ -75,8 +75,9 @@ struct attempt {
     char receipt_sha256[65];
     char receipt_summary[256];
     char detail[640];
-    /* The send-time access decision, for the outcome's audit record. */
-    const char *purpose;  /* the purpose it was decided with; NULL for a referral */
+    /* The send-time access decision on what an institution asked for, for
+     * the outcome's audit record; NULL and "" for a referral. */
+    const char *purpose;  /* the purpose it was decided with */
     const char *decision; /* cdx_access_decision_name, static */
     char consent_ref[32]; /* "consent:ID" relied on or refusing, "" for none */
     attempt_t *prev, *next;
@@ -341,8 +342,9 @@ static void receiver_patient(cdx_delivery_worker_t *w, const cdx_institution_t *
 }
 
 /* The access check at send time: 0 when the document may leave for
- * institution to, else why not in why; the decision and the purpose it was
- * made with are kept on a for the outcome's audit record.  A referral is
+ * institution to, else why not in why; for what was asked for, the
+ * decision and the purpose it was made with are kept on a for the
+ * outcome's audit record.  A referral is
  * decided by cdx_access_delivery (a withdrawal, V); what an institution
  * asked for (a record request, a subscription) as its query would be
  * decided now (cdx_requested_decide: its role, a current permit,
@@ -387,10 +389,15 @@ static int access_refuses(attempt_t *a, const cdx_institution_t *to, const cdx_d
         asked ? cdx_requested_decide(to->oid, to->roles, purpose, request ? declared : NULL,
                                      &target, &p, now_key)
               : cdx_access_delivery(&p, to->oid, doc->type_code, doc->confidentiality, now_key);
-    a->purpose = asked ? purpose : NULL;
-    a->decision = cdx_access_decision_name(&d);
-    if (d.consent_id > 0)
-        snprintf(a->consent_ref, sizeof a->consent_ref, "consent:%lld", (long long)d.consent_id);
+    if (asked) {
+        /* What was asked for records the query's decision; a referral,
+         * the care it asks for, records none (as before). */
+        a->purpose = purpose;
+        a->decision = cdx_access_decision_name(&d);
+        if (d.consent_id > 0)
+            snprintf(a->consent_ref, sizeof a->consent_ref, "consent:%lld",
+                     (long long)d.consent_id);
+    }
     if (d.allow)
         return 0;
     if (d.reason == CDX_ACCESS_CONFIDENTIALITY)

@@ -377,6 +377,35 @@ class RequestTest(unittest.TestCase):
             " WHERE a.event = 'delivery.sent' AND a.document_id = ?", (plain,))
         self.assertEqual(rows, [("TREAT", "consent")])
 
+    def test_j_an_emergency_never_outweighs_a_later_deny(self):
+        """An ETREAT request's pending delivery is stopped by the patient's
+        deny recorded since, and the dead record says on what purpose and
+        decision."""
+        uid = store("RQ-J1", "RQ-P11")
+        rcv = RECV[C]
+        rcv.set_mode("429")
+        try:
+            r = post_json_as("/v1/requests", "req_c", {"patient": patient("RQ-P11")},
+                             "ETREAT", "cardiac arrest on arrival")
+            self.assertEqual(json.loads(r.body)["documents"], [uid])
+            wait_for(lambda: cdxtest.registry_query(
+                GW, "SELECT attempts FROM deliveries WHERE document_uid = ? AND destination = ?",
+                (uid, C))[0][0] >= 1, timeout=15, what="a first attempt")
+            r = cdxtest.put_consent(GW, PKI.good, (A + ".1", "RQ-P11"), {"decision": "deny"})
+            self.assertEqual(r.status, 201, r)
+            rcv.set_mode("ok")
+            wait_for(lambda: delivery(uid, C)[0] == "dead", timeout=20, what="the delivery dead")
+        finally:
+            rcv.set_mode("ok")
+        self.assertIn("not sent", cdxtest.registry_query(
+            GW, "SELECT last_error FROM deliveries WHERE document_uid = ? AND destination = ?",
+            (uid, C))[0][0])
+        rows = cdxtest.registry_query(
+            GW, "SELECT a.purpose, t.decision, t.consent IS NOT NULL FROM audit a"
+            " JOIN audit_atna t ON t.seq = a.seq"
+            " WHERE a.event = 'delivery.dead' AND a.document_id = ?", (uid,))
+        self.assertEqual(rows, [("ETREAT", "consent_denied", 1)])
+
     def test_i_each_read_decides_again(self):
         """A request read after the patient withdrew part of the consent shows
         what may still be seen and withholds the rest, naming nothing of it;
