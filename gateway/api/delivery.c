@@ -342,17 +342,16 @@ static void receiver_patient(cdx_delivery_worker_t *w, const cdx_institution_t *
 }
 
 /* The access check at send time: 0 when the document may leave for
- * institution to, else why not in why; for what was asked for, the
- * decision and the purpose it was made with are kept on a for the
- * outcome's audit record.  A referral is
- * decided by cdx_access_delivery (a withdrawal, V); what an institution
- * asked for (a record request, a subscription) as its query would be
- * decided now (cdx_requested_decide: its role, a current permit,
- * confidentiality), with the purpose the delivery was asked for (a
- * request's X-CDX-Purpose, stored with the row; none: TREAT).  A request
- * made as an emergency (ETREAT) stands on that request's declared reason
- * and is decided as break-glass; any request's open break-glass time box
- * still counts. */
+ * institution to, else why not in why.  A referral is decided by
+ * cdx_access_delivery (a withdrawal, V); what an institution asked for (a
+ * record request, a subscription) as its query would be decided now
+ * (cdx_requested_decide: its role, a current permit, confidentiality),
+ * with the purpose the delivery was asked for (a request's X-CDX-Purpose,
+ * stored with the row; none: TREAT), and that decision and purpose are
+ * kept on a for the outcome's audit record.  A request made as an
+ * emergency (ETREAT) stands on the reason that request declared and is
+ * decided as break-glass (never over a deny, never for V); any request's
+ * open break-glass time box still counts. */
 static int access_refuses(attempt_t *a, const cdx_institution_t *to, const cdx_doc_row_t *doc,
                           char *why, size_t n)
 {

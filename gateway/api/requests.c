@@ -419,7 +419,7 @@ static int decide_each(cdx_disclosure_t *d, cdx_registry_t *reg, get_ctx_t *c)
             continue;
         const char *cls = cdx_access_withheld_class(dec.reason);
         c->withheld[i] = cls != NULL && strcmp(cls, "confidentiality") == 0 ? "CONFIDENTIALITY"
-                                                                             : "CONSENT_REQUIRED";
+                                                                            : "CONSENT_REQUIRED";
         cdx_withheld_count(&c->counts, &dec);
     }
     return 0;
@@ -484,8 +484,8 @@ static json_t *get_json(const get_ctx_t *c)
      * place among the others. */
     for (size_t i = 0; i < c->n && docs != NULL; i++)
         if (c->withheld[i] != NULL)
-            json_array_append_new(docs, json_pack("{s:s, s:s}", "state", "withheld", "code",
-                                                  c->withheld[i]));
+            json_array_append_new(
+                docs, json_pack("{s:s, s:s}", "state", "withheld", "code", c->withheld[i]));
     static const char *const shape =
         "{s:s, s:{s:s, s:s}, s:o, s:s*, s:s*, s:s, s:I, s:{s:I, s:I, s:I}, s:o}";
     json_t *body = json_pack(shape,

@@ -482,8 +482,7 @@ static void test_decide_each_document_now(void **state)
     /* Another person's document: their (absent) consent, not P1's. */
     assert_int_equal(cdx_disclose_decide_uid(&d, reg, other, &dec), 0);
     assert_int_equal(dec.reason, CDX_ACCESS_CONSENT_REQUIRED);
-    assert_int_equal(cdx_disclose_decide_uid(&d, reg, "ffffffffffffffffffffffffffffffff", &dec),
-                     0);
+    assert_int_equal(cdx_disclose_decide_uid(&d, reg, "ffffffffffffffffffffffffffffffff", &dec), 0);
     assert_int_equal(dec.reason, CDX_ACCESS_CONSENT_REQUIRED);
     /* The patient withdraws the consult notes: decided so on the next read. */
     decide_for_reader(reg, "P1", 0, "11488-4");

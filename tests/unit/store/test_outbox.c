@@ -86,8 +86,8 @@ static void test_due_order_and_outcomes(void **state)
     int created = 0;
     assert_int_equal(cdx_outbox_add(reg, "d-a", "2.25.50", "referral", "", NULL, 100, &created), 0);
     assert_int_equal(cdx_outbox_add(reg, "d-b", "2.25.50", "referral", "", NULL, 100, &created), 0);
-    assert_int_equal(
-        cdx_outbox_add(reg, "d-c", "2.25.50", "referral", "", NULL, 5000, &created), 0);
+    assert_int_equal(cdx_outbox_add(reg, "d-c", "2.25.50", "referral", "", NULL, 5000, &created),
+                     0);
     cdx_delivery_t rows[8];
     size_t n = 0;
     assert_int_equal(cdx_outbox_due(reg, "2.25.50", 1000, rows, 8, &n), 0);

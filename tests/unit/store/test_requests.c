@@ -124,8 +124,7 @@ static void test_request_is_its_institutions(void **state)
     char docs[2][33] = {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"};
     int created = 0;
     /* One of them is in the outbox already (a referral): kept as it is. */
-    assert_int_equal(
-        cdx_outbox_add(reg, docs[1], CLIN, "referral", docs[1], NULL, 5, &created), 0);
+    assert_int_equal(cdx_outbox_add(reg, docs[1], CLIN, "referral", docs[1], NULL, 5, &created), 0);
     int64_t before = count_audit();
     cdx_audit_event_t ev = {.event = CDX_AUDIT_REQUEST_CREATE, .actor_oid = CLIN};
     size_t made = 9;
