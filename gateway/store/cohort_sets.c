@@ -1,6 +1,6 @@
-/* cohort_sets: the cohorts answered, their person sets and the
- * differencing guard, and the breakdown of a cohort (see
- * include/cdx/store/registry.h). */
+/* cohort_sets: the cohorts answered, their person sets, the differencing
+ * and breakdown guards, the repeat of an earlier answer, and the
+ * breakdown of a cohort (see include/cdx/store/registry.h). */
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
@@ -219,11 +219,15 @@ typedef struct near {
  * the same person set (difference 0, whatever its definition) answered
  * with a breakdown that c may not have (the breakdown guard,
  * cdx_cohort_breakdown_fixed: one set, one breakdown, so that no two
- * views of one table can be subtracted).  Only cohorts whose size is
- * within the threshold of c's can be either: a symmetric difference is
- * at least the difference of the sizes. */
-static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_cohort_refusal_t *why)
+ * views of one table can be subtracted), and the first cohort of the same
+ * person set and breakdown, whose answer c repeats (*repeat; its id 0
+ * when none).  Only cohorts whose size is within the threshold of c's can be
+ * any of these: a symmetric difference is at least the difference of the
+ * sizes. */
+static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_cohort_refusal_t *why,
+                          near_t *repeat)
 {
+    memset(repeat, 0, sizeof *repeat);
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_COHORT_NEAR,
                                 "SELECT id, uid, breakdown FROM cohorts WHERE institution_oid = ?1"
@@ -275,6 +279,8 @@ static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_co
             cdx_strlcpy(why->earlier_uid, near[i].uid, sizeof why->earlier_uid);
             cdx_strlcpy(why->earlier_breakdown, near[i].breakdown, sizeof why->earlier_breakdown);
         }
+        if (d == 0 && repeat->id == 0 && cdx_cohort_repeats(near[i].breakdown, c->breakdown))
+            *repeat = near[i];
     }
     free(near);
     return rc;
@@ -302,20 +308,27 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
 {
     reg->errmsg[0] = '\0';
     memset(why, 0, sizeof *why);
-    int rc = earlier_guards(reg, c, why);
+    near_t repeat;
+    int rc = earlier_guards(reg, c, why, &repeat);
     if (rc != 0)
         return rc;
     if (why->difference != 0)
         return CDX_ECONFLICT;
     if (why->earlier_uid[0] != '\0')
         return CDX_ECONFLICT;
+    cdx_strlcpy(why->repeats, repeat.uid, sizeof why->repeats);
     char ts[32];
     cdx_store_now(ts);
     sqlite3_stmt *st = NULL;
-    rc = cdx_store_stmt_get(reg, STMT_COHORT_INSERT,
-                            "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size,"
-                            " answer, created_at, breakdown) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            &st);
+    /* A repeat keeps the earlier cohort's answer (?8, its row): only the
+     * fields naming this cohort change, and "repeats" names that one. */
+    rc = cdx_store_stmt_get(
+        reg, STMT_COHORT_INSERT,
+        "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size, answer, created_at,"
+        " breakdown) VALUES (?1, ?2, ?3, ?4, coalesce((SELECT json_set(e.answer, '$.id', ?1,"
+        " '$.definition_sha256', ?3, '$.repeats', e.uid) FROM cohorts e WHERE e.id = ?8), ?5),"
+        " ?6, ?7)",
+        &st);
     if (rc != 0)
         return rc;
     int src = cdx_store_bind_text(st, 1, c->uid);
@@ -331,6 +344,8 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
         src = cdx_store_bind_text(st, 6, ts);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 7, c->breakdown != NULL ? c->breakdown : "");
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 8, repeat.id);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a cohort")
                           : cdx_store_fail(reg, src, "storing a cohort");
     cdx_store_stmt_put(st);
