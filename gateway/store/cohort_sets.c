@@ -29,14 +29,8 @@ static int count(cells_t *c, unsigned dim, const char *key)
             c->v[i].count++;
             return 0;
         }
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 16;
-        cdx_cohort_cell_t *g = realloc(c->v, ncap * sizeof *g);
-        if (g == NULL)
-            return CDX_ENOMEM;
-        c->v = g;
-        c->cap = ncap;
-    }
+    if (cdx_grow(&c->v, &c->cap, c->n + 1, sizeof *c->v, 16) != 0)
+        return CDX_ENOMEM;
     cdx_cohort_cell_t *cell = &c->v[c->n++];
     memset(cell, 0, sizeof *cell);
     cell->dim = dim;
@@ -71,15 +65,9 @@ static int institutions_of(cdx_registry_t *reg, int64_t person, insts_t *in)
     int src = sqlite3_bind_int64(st, 1, person);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (in->n == in->cap) {
-            size_t ncap = in->cap ? in->cap * 2 : 4;
-            void *g = realloc(in->oid, ncap * sizeof *in->oid);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            in->oid = g;
-            in->cap = ncap;
+        if (cdx_grow(&in->oid, &in->cap, in->n + 1, sizeof *in->oid, 4) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         const unsigned char *oid = sqlite3_column_text(st, 0);
         cdx_strlcpy(in->oid[in->n++], oid != NULL ? (const char *)oid : "unknown",
@@ -183,15 +171,9 @@ static int cohort_persons(cdx_registry_t *reg, int64_t id, int64_t **out, size_t
     int src = sqlite3_bind_int64(st, 1, id);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (k == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            int64_t *g = realloc(v, ncap * sizeof *g);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            v = g;
-            cap = ncap;
+        if (cdx_grow(&v, &cap, k + 1, sizeof *v, 256) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         v[k++] = sqlite3_column_int64(st, 0);
     }
@@ -244,15 +226,9 @@ static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_co
         src = sqlite3_bind_int64(st, 3, c->threshold);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (nnear == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            near_t *g = realloc(near, ncap * sizeof *g);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            near = g;
-            cap = ncap;
+        if (cdx_grow(&near, &cap, nnear + 1, sizeof *near, 16) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         near_t *e = &near[nnear++];
         const unsigned char *uid = sqlite3_column_text(st, 1);
