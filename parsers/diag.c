@@ -32,14 +32,8 @@ int cdx_diag_add(cdx_diag_t *d, cdx_severity_t sev, const char *rule, const char
         d->dropped++;
         return 0;
     }
-    if (d->nissues == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        cdx_issue_t *grown = realloc(d->issues, cap * sizeof *grown);
-        if (grown == NULL)
-            return CDX_ENOMEM;
-        d->issues = grown;
-        d->cap = cap;
-    }
+    if (cdx_grow(&d->issues, &d->cap, d->nissues + 1, sizeof *d->issues, 8) != 0)
+        return CDX_ENOMEM;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);

@@ -48,16 +48,8 @@ void cdx_extract_fact_push(ctx_t *c, cdx_fact_t *f, json_t *ex)
         cdx_extract_fact_free(f);
         return;
     }
-    if (c->err == 0 && x->nfacts == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        cdx_fact_t *grown = realloc(x->facts, cap * sizeof *grown);
-        if (grown == NULL) {
-            c->err = CDX_ENOMEM;
-        } else {
-            x->facts = grown;
-            c->cap = cap;
-        }
-    }
+    if (c->err == 0 && cdx_grow(&x->facts, &c->cap, x->nfacts + 1, sizeof *x->facts, 32) != 0)
+        c->err = CDX_ENOMEM;
     if (c->err != 0) {
         cdx_extract_fact_free(f);
         return;

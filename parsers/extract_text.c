@@ -100,15 +100,10 @@ void cdx_extract_collect_anchors(ctx_t *c, const xmlNode *n, int depth)
             continue;
         const char *id = attr(ch, "ID");
         if (id != NULL) {
-            if (c->nanchors == c->anchors_cap) {
-                size_t cap = c->anchors_cap ? c->anchors_cap * 2 : 64;
-                anchor_t *grown = realloc(c->anchors, cap * sizeof *grown);
-                if (grown == NULL) {
-                    c->err = CDX_ENOMEM;
-                    return;
-                }
-                c->anchors = grown;
-                c->anchors_cap = cap;
+            size_t need = c->nanchors + 1;
+            if (cdx_grow(&c->anchors, &c->anchors_cap, need, sizeof *c->anchors, 64) != 0) {
+                c->err = CDX_ENOMEM;
+                return;
             }
             c->anchors[c->nanchors].id = id;
             c->anchors[c->nanchors].node = ch;

@@ -156,15 +156,9 @@ static void add_warning(const coded_t *c, const char *where, const char *code, c
 /* A new note (index + 1), or 0 when out of memory; where is taken. */
 static size_t new_note(coded_t *c, char *where, const char *code, const char *system)
 {
-    if (c->nnotes == c->capnotes) {
-        size_t cap = c->capnotes ? c->capnotes * 2 : 16;
-        coded_note_t *grown = realloc(c->notes, cap * sizeof *grown);
-        if (grown == NULL) {
-            free(where);
-            return 0;
-        }
-        c->notes = grown;
-        c->capnotes = cap;
+    if (cdx_grow(&c->notes, &c->capnotes, c->nnotes + 1, sizeof *c->notes, 16) != 0) {
+        free(where);
+        return 0;
     }
     coded_note_t *nt = &c->notes[c->nnotes];
     *nt = (coded_note_t){.where = where, .code = strdup(code), .system = strdup(system)};
@@ -180,14 +174,8 @@ static size_t new_note(coded_t *c, char *where, const char *code, const char *sy
 /* Queues note k (index + 1) for the diag, in the canonical form's order. */
 static int queue(coded_t *c, size_t k)
 {
-    if (c->norder == c->caporder) {
-        size_t cap = c->caporder ? c->caporder * 2 : 16;
-        size_t *grown = realloc(c->order, cap * sizeof *grown);
-        if (grown == NULL)
-            return CDX_ENOMEM;
-        c->order = grown;
-        c->caporder = cap;
-    }
+    if (cdx_grow(&c->order, &c->caporder, c->norder + 1, sizeof *c->order, 16) != 0)
+        return CDX_ENOMEM;
     c->order[c->norder++] = k;
     c->notes[k - 1].state = 1;
     return 0;
@@ -288,14 +276,8 @@ static int list_source(coded_t *c, int write)
             if (kind < 0)
                 return CDX_ENOMEM;
             if (kind == 2) {
-                if (c->ntags == c->captags) {
-                    size_t cap = c->captags ? c->captags * 2 : 16;
-                    coded_tag_t *grown = realloc(c->tags, cap * sizeof *grown);
-                    if (grown == NULL)
-                        return CDX_ENOMEM;
-                    c->tags = grown;
-                    c->captags = cap;
-                }
+                if (cdx_grow(&c->tags, &c->captags, c->ntags + 1, sizeof *c->tags, 16) != 0)
+                    return CDX_ENOMEM;
                 c->tags[c->ntags++] = (coded_tag_t){.node = n, .line = n->line};
                 if (write)
                     n->line = (unsigned short)c->ntags;

@@ -108,14 +108,8 @@ static int add_entry(const char *path, size_t lineno, char *line, codemap_t *cm,
         cdx_errf(err, errlen, "%s:%zu: target system '%s' is not an OID", path, lineno, f[1]);
         return CDX_ECONFIG;
     }
-    if (cm->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        code_entry_t *grown = realloc(cm->entries, ncap * sizeof *grown);
-        if (grown == NULL)
-            return CDX_ENOMEM;
-        cm->entries = grown;
-        *cap = ncap;
-    }
+    if (cdx_grow(&cm->entries, cap, cm->n + 1, sizeof *cm->entries, 64) != 0)
+        return CDX_ENOMEM;
     code_entry_t *e = &cm->entries[cm->n];
     e->src = strdup(f[0]);
     e->system = strdup(f[1]);
@@ -262,15 +256,9 @@ int cdx_normalize_list_dir(const char *dir, char ***names, size_t *n)
     while ((de = readdir(dp)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **grown = realloc(v, ncap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                goto out;
-            }
-            v = grown;
-            cap = ncap;
+        if (cdx_grow(&v, &cap, count + 1, sizeof *v, 16) != 0) {
+            rc = CDX_ENOMEM;
+            goto out;
         }
         v[count] = strdup(de->d_name);
         if (v[count] == NULL) {

@@ -5,8 +5,9 @@
  * writes the answer; the writer, in one change, applies the differencing
  * guard and the breakdown guard against the institution's earlier cohorts
  * (one person set, one breakdown: cdx_cohort_breakdown_fixed says why),
- * keeps the person set
- * and appends the audit record (or the refusal's); the answer is sent once
+ * keeps the person set and the answer (an earlier answer of the same set
+ * and breakdown when there is one: cdx_cohort_repeats says why) and
+ * appends the audit record (or the refusal's); the answer is sent once
  * that change is durable.  GET goes through the disclosure sequence. */
 #include "cdx/api/cohorts.h"
 #include "cdx/api/app.h"
@@ -381,7 +382,17 @@ static int apply_cohort(cdx_registry_t *reg, void *arg)
                  "route=cohorts.post sha256=%s status=409 code=COHORT_DIFFERENCING", job->sha256);
         ev.outcome = CDX_AUDIT_MINOR_FAILURE;
     } else {
-        audit_detail(job, "cohorts.post", "status=201");
+        char outcome[64] = "status=201";
+        if (job->why.repeats[0] != '\0') {
+            /* The answer kept is the earlier one's: send and audit that. */
+            free(job->answer);
+            job->answer = NULL;
+            rc = cdx_registry_cohort_get(reg, job->uid, job->actor, &job->answer);
+            if (rc != 0)
+                return rc;
+            snprintf(outcome, sizeof outcome, "status=201 repeats=%s", job->why.repeats);
+        }
+        audit_detail(job, "cohorts.post", outcome);
         ev.outcome = CDX_AUDIT_SUCCESS;
     }
     ev.detail = job->detail;
@@ -416,7 +427,8 @@ static void cohort_written(cdx_write_req_t *req, int status)
                  job->why.earlier_breakdown);
         cdx_respond_problem(rq, 409, "COHORT_BREAKDOWN_FIXED", detail, NULL);
     } else {
-        CDX_INFO("cohort.counted", "req=%s cohort=%s", rq->id, job->uid);
+        CDX_INFO("cohort.counted", "req=%s cohort=%s repeats=%s", rq->id, job->uid,
+                 job->why.repeats[0] ? job->why.repeats : "-");
         cdx_respond(rq, 201, "application/json", job->answer, strlen(job->answer), NULL);
     }
     job_free(job);

@@ -98,13 +98,8 @@ static int walk(const char *path, int (*fn)(const char *file, void *arg), void *
     while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **grown = realloc(names, cap * sizeof *names);
-            if (grown == NULL)
-                break;
-            names = grown;
-        }
+        if (cdx_grow(&names, &cap, n + 1, sizeof *names, 64) != 0)
+            break;
         names[n++] = strdup(e->d_name);
     }
     closedir(dir);
@@ -126,14 +121,8 @@ static int walk(const char *path, int (*fn)(const char *file, void *arg), void *
 static int list_file(const char *file, void *arg)
 {
     import_state_t *st = arg;
-    if (st->total == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 256;
-        char **grown = realloc(st->files, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        st->files = grown;
-        st->cap = cap;
-    }
+    if (cdx_grow(&st->files, &st->cap, st->total + 1, sizeof *st->files, 256) != 0)
+        return -1;
     if ((st->files[st->total] = strdup(file)) == NULL)
         return -1;
     st->total++;

@@ -310,7 +310,7 @@ typedef struct loader {
     const char *path;
     cdx_institution_t *items;
     item_lines_t *lines;
-    size_t n, cap;
+    size_t n, cap, caplines; /* items and lines hold cap and caplines (the same once grown) */
     /* Open-addressing set of finished items' OIDs (index + 1; 0 is empty), so duplicate
      * detection stays linear even for a very large file. */
     size_t *slots;
@@ -369,18 +369,9 @@ static int oid_set_add(loader_t *ld, size_t idx)
 
 static int loader_add(loader_t *ld, size_t header_line)
 {
-    if (ld->n == ld->cap) {
-        size_t cap = ld->cap ? ld->cap * 2 : 8;
-        cdx_institution_t *items = realloc(ld->items, cap * sizeof *items);
-        if (items == NULL)
-            return CDX_ENOMEM;
-        ld->items = items;
-        item_lines_t *lines = realloc(ld->lines, cap * sizeof *lines);
-        if (lines == NULL)
-            return CDX_ENOMEM;
-        ld->lines = lines;
-        ld->cap = cap;
-    }
+    if (cdx_grow(&ld->items, &ld->cap, ld->n + 1, sizeof *ld->items, 8) != 0 ||
+        cdx_grow(&ld->lines, &ld->caplines, ld->n + 1, sizeof *ld->lines, 8) != 0)
+        return CDX_ENOMEM;
     memset(&ld->items[ld->n], 0, sizeof ld->items[ld->n]);
     ld->lines[ld->n].header = header_line;
     ld->lines[ld->n].oid = header_line;

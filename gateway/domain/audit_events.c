@@ -100,10 +100,11 @@ const cdx_audit_event_def_t cdx_audit_events[] = {
           "a research cohort was counted (`POST /v1/cohorts`, `GET /v1/cohorts/{id}`; 0, detail "
           "the route, the definition's `sha256`, the `size` and breakdown cells as answered "
           "(`suppressed` below `research_min_cell`) and the values `skipped` for want of a unit "
-          "conversion), refused (4: an invalid definition or query string with its code, the "
-          "differencing guard `COHORT_DIFFERENCING`, the breakdown guard `COHORT_BREAKDOWN_FIXED` "
-          "with the earlier cohort's id, an unknown cohort id), or refused for the "
-          "institution's role (8); never a person, a name or an id"),
+          "conversion, and `repeats` with the earlier cohort's id when the answer is that "
+          "cohort's kept answer), refused (4: an invalid definition or query string with its "
+          "code, the differencing guard `COHORT_DIFFERENCING`, the breakdown guard "
+          "`COHORT_BREAKDOWN_FIXED` with the earlier cohort's id, an unknown cohort id), or "
+          "refused for the institution's role (8); never a person, a name or an id"),
     EVENT(CDX_AUDIT_COHORT_EXPORT, OK | MINOR | SERIOUS, "110106", "Export", NULL, NULL,
           "a research cohort's persons were exported de-identified (`GET /v1/cohorts/{id}/export`, "
           "`cdxgw cohort export`; 0, detail the definition's `sha256`, the `format`, the date "

@@ -20,6 +20,11 @@ int cdx_cohort_breakdown_fixed(const char *earlier, const char *asked)
     return strcmp(earlier, asked) != 0;
 }
 
+int cdx_cohort_repeats(const char *earlier, const char *asked)
+{
+    return strcmp(earlier != NULL ? earlier : "", asked != NULL ? asked : "") == 0;
+}
+
 int64_t cdx_cohort_symdiff(const int64_t *a, size_t na, const int64_t *b, size_t nb, int64_t stop)
 {
     size_t i = 0, j = 0;

@@ -51,15 +51,9 @@ static int read_persons(cdx_registry_t *reg, int64_t id, cdx_export_cohort_t *c)
     int src = sqlite3_bind_int64(st, 1, id);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (c->n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            int64_t *g = realloc(c->persons, ncap * sizeof *g);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            c->persons = g;
-            cap = ncap;
+        if (cdx_grow(&c->persons, &cap, c->n + 1, sizeof *c->persons, 256) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         c->persons[c->n++] = sqlite3_column_int64(st, 0);
     }

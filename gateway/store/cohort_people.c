@@ -144,15 +144,9 @@ int cdx_store_research_opted_out(cdx_registry_t *reg, int64_t **out, size_t *n)
     size_t cap = 0;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            int64_t *grown = realloc(*out, ncap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            *out = grown;
-            cap = ncap;
+        if (cdx_grow(out, &cap, *n + 1, sizeof **out, 64) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         (*out)[(*n)++] = sqlite3_column_int64(st, 0);
     }

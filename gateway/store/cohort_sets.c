@@ -1,6 +1,6 @@
-/* cohort_sets: the cohorts answered, their person sets and the
- * differencing guard, and the breakdown of a cohort (see
- * include/cdx/store/registry.h). */
+/* cohort_sets: the cohorts answered, their person sets, the differencing
+ * and breakdown guards, the repeat of an earlier answer, and the
+ * breakdown of a cohort (see include/cdx/store/registry.h). */
 #include "store_internal.h"
 
 #include "cdx/base/common.h"
@@ -29,14 +29,8 @@ static int count(cells_t *c, unsigned dim, const char *key)
             c->v[i].count++;
             return 0;
         }
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 16;
-        cdx_cohort_cell_t *g = realloc(c->v, ncap * sizeof *g);
-        if (g == NULL)
-            return CDX_ENOMEM;
-        c->v = g;
-        c->cap = ncap;
-    }
+    if (cdx_grow(&c->v, &c->cap, c->n + 1, sizeof *c->v, 16) != 0)
+        return CDX_ENOMEM;
     cdx_cohort_cell_t *cell = &c->v[c->n++];
     memset(cell, 0, sizeof *cell);
     cell->dim = dim;
@@ -71,15 +65,9 @@ static int institutions_of(cdx_registry_t *reg, int64_t person, insts_t *in)
     int src = sqlite3_bind_int64(st, 1, person);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (in->n == in->cap) {
-            size_t ncap = in->cap ? in->cap * 2 : 4;
-            void *g = realloc(in->oid, ncap * sizeof *in->oid);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            in->oid = g;
-            in->cap = ncap;
+        if (cdx_grow(&in->oid, &in->cap, in->n + 1, sizeof *in->oid, 4) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         const unsigned char *oid = sqlite3_column_text(st, 0);
         cdx_strlcpy(in->oid[in->n++], oid != NULL ? (const char *)oid : "unknown",
@@ -183,15 +171,9 @@ static int cohort_persons(cdx_registry_t *reg, int64_t id, int64_t **out, size_t
     int src = sqlite3_bind_int64(st, 1, id);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (k == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            int64_t *g = realloc(v, ncap * sizeof *g);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            v = g;
-            cap = ncap;
+        if (cdx_grow(&v, &cap, k + 1, sizeof *v, 256) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         v[k++] = sqlite3_column_int64(st, 0);
     }
@@ -219,11 +201,15 @@ typedef struct near {
  * the same person set (difference 0, whatever its definition) answered
  * with a breakdown that c may not have (the breakdown guard,
  * cdx_cohort_breakdown_fixed: one set, one breakdown, so that no two
- * views of one table can be subtracted).  Only cohorts whose size is
- * within the threshold of c's can be either: a symmetric difference is
- * at least the difference of the sizes. */
-static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_cohort_refusal_t *why)
+ * views of one table can be subtracted), and the first cohort of the same
+ * person set and breakdown, whose answer c repeats (*repeat; its id 0
+ * when none).  Only cohorts whose size is within the threshold of c's can be
+ * any of these: a symmetric difference is at least the difference of the
+ * sizes. */
+static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_cohort_refusal_t *why,
+                          near_t *repeat)
 {
+    memset(repeat, 0, sizeof *repeat);
     sqlite3_stmt *st = NULL;
     int rc = cdx_store_stmt_get(reg, STMT_COHORT_NEAR,
                                 "SELECT id, uid, breakdown FROM cohorts WHERE institution_oid = ?1"
@@ -240,15 +226,9 @@ static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_co
         src = sqlite3_bind_int64(st, 3, c->threshold);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
-        if (nnear == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            near_t *g = realloc(near, ncap * sizeof *g);
-            if (g == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            near = g;
-            cap = ncap;
+        if (cdx_grow(&near, &cap, nnear + 1, sizeof *near, 16) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         near_t *e = &near[nnear++];
         const unsigned char *uid = sqlite3_column_text(st, 1);
@@ -275,6 +255,8 @@ static int earlier_guards(cdx_registry_t *reg, const cdx_cohort_put_t *c, cdx_co
             cdx_strlcpy(why->earlier_uid, near[i].uid, sizeof why->earlier_uid);
             cdx_strlcpy(why->earlier_breakdown, near[i].breakdown, sizeof why->earlier_breakdown);
         }
+        if (d == 0 && repeat->id == 0 && cdx_cohort_repeats(near[i].breakdown, c->breakdown))
+            *repeat = near[i];
     }
     free(near);
     return rc;
@@ -302,20 +284,27 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
 {
     reg->errmsg[0] = '\0';
     memset(why, 0, sizeof *why);
-    int rc = earlier_guards(reg, c, why);
+    near_t repeat;
+    int rc = earlier_guards(reg, c, why, &repeat);
     if (rc != 0)
         return rc;
     if (why->difference != 0)
         return CDX_ECONFLICT;
     if (why->earlier_uid[0] != '\0')
         return CDX_ECONFLICT;
+    cdx_strlcpy(why->repeats, repeat.uid, sizeof why->repeats);
     char ts[32];
     cdx_store_now(ts);
     sqlite3_stmt *st = NULL;
-    rc = cdx_store_stmt_get(reg, STMT_COHORT_INSERT,
-                            "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size,"
-                            " answer, created_at, breakdown) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            &st);
+    /* A repeat keeps the earlier cohort's answer (?8, its row): only the
+     * fields naming this cohort change, and "repeats" names that one. */
+    rc = cdx_store_stmt_get(
+        reg, STMT_COHORT_INSERT,
+        "INSERT INTO cohorts (uid, institution_oid, definition_sha256, size, answer, created_at,"
+        " breakdown) VALUES (?1, ?2, ?3, ?4, coalesce((SELECT json_set(e.answer, '$.id', ?1,"
+        " '$.definition_sha256', ?3, '$.repeats', e.uid) FROM cohorts e WHERE e.id = ?8), ?5),"
+        " ?6, ?7)",
+        &st);
     if (rc != 0)
         return rc;
     int src = cdx_store_bind_text(st, 1, c->uid);
@@ -331,6 +320,8 @@ int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
         src = cdx_store_bind_text(st, 6, ts);
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 7, c->breakdown != NULL ? c->breakdown : "");
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 8, repeat.id);
     rc = src == SQLITE_OK ? cdx_store_step_done(reg, st, "storing a cohort")
                           : cdx_store_fail(reg, src, "storing a cohort");
     cdx_store_stmt_put(st);

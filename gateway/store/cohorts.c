@@ -130,21 +130,6 @@ static void pset_take(pset_t *s, int64_t *v, size_t n)
     s->first = NULL;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *q = realloc(*p, ncap * size);
-    if (q == NULL)
-        return CDX_ENOMEM;
-    *p = q;
-    *cap = ncap;
-    return 0;
-}
-
 /* Reads the person ids a one-column statement yields into s. */
 static int read_ids(eval_t *e, sqlite3_stmt *st, int src, pset_t *s, const char *what)
 {
@@ -155,7 +140,7 @@ static int read_ids(eval_t *e, sqlite3_stmt *st, int src, pset_t *s, const char 
         src = SQLITE_OK;
         if (sqlite3_column_type(st, 0) == SQLITE_NULL)
             continue;
-        if ((rc = grow((void **)&v, &cap, n + 1, sizeof *v)) != 0)
+        if ((rc = cdx_grow(&v, &cap, n + 1, sizeof *v, 256)) != 0)
             break;
         v[n++] = sqlite3_column_int64(st, 0);
     }
@@ -242,7 +227,7 @@ static int leaf_hit(eval_t *e, leaf_t *l, int64_t person, sqlite3_stmt *st, int 
         day = DAY_UNKNOWN;
     if (!in_window(l, person, day) || !value_matches(e, l->f, st, base + 1))
         return 0;
-    int rc = grow((void **)&l->hits, &l->cap, l->n + 1, sizeof *l->hits);
+    int rc = cdx_grow(&l->hits, &l->cap, l->n + 1, sizeof *l->hits, 256);
     if (rc == 0)
         l->hits[l->n++] = (hit_t){person, day};
     return rc;
@@ -554,7 +539,7 @@ static int eval_any(eval_t *e, const cdx_cohort_node_t *n, const pset_t *cand, p
         pset_t part = {0};
         rc = eval_node(e, n->kids[i], cand, &part);
         if (rc == 0 && part.n > 0 &&
-            (rc = grow((void **)&v, &cap, total + part.n, sizeof *v)) == 0) {
+            (rc = cdx_grow(&v, &cap, total + part.n, sizeof *v, 256)) == 0) {
             memcpy(v + total, part.v, part.n * sizeof *v);
             total += part.n;
         }

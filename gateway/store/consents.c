@@ -306,15 +306,9 @@ int cdx_registry_person_documents(cdx_registry_t *reg, int64_t person_id, cdx_do
     size_t cap = 0;
     int src = sqlite3_bind_int64(st, 1, person_id);
     while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cdx_doc_access_t *grown = realloc(*out, ncap * sizeof **out);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            *out = grown;
-            cap = ncap;
+        if (cdx_grow(out, &cap, *n + 1, sizeof **out, 16) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         cdx_doc_access_t *a = &(*out)[(*n)++];
         text_col(st, 0, a->uid, sizeof a->uid);

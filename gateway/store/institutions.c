@@ -335,15 +335,9 @@ int cdx_registry_list_institutions(cdx_registry_t *reg, cdx_institution_t **out,
         }
         int64_t id = sqlite3_column_int64(st, 0);
         if (count == 0 || id != last_id) {
-            if (count == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                cdx_institution_t *grown = realloc(items, ncap * sizeof *items);
-                if (grown == NULL) {
-                    rc = CDX_ENOMEM;
-                    goto out;
-                }
-                items = grown;
-                cap = ncap;
+            if (cdx_grow(&items, &cap, count + 1, sizeof *items, 16) != 0) {
+                rc = CDX_ENOMEM;
+                goto out;
             }
             cdx_institution_t *inst = &items[count++];
             memset(inst, 0, sizeof *inst);

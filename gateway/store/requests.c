@@ -123,15 +123,9 @@ static int request_docs(cdx_registry_t *reg, int64_t id, const char *oid, cdx_re
     if (src == SQLITE_OK)
         src = cdx_store_bind_text(st, 2, oid);
     while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            cdx_request_doc_t *more = realloc(*docs, ncap * sizeof *more);
-            if (more == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            *docs = more;
-            cap = ncap;
+        if (cdx_grow(docs, &cap, *n + 1, sizeof **docs, 16) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         cdx_request_doc_t *d = &(*docs)[(*n)++];
         memset(d, 0, sizeof *d);
@@ -291,15 +285,9 @@ static int read_subs(cdx_registry_t *reg, sqlite3_stmt *st, int src, cdx_subscri
     size_t cap = 0;
     int rc = 0;
     while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            cdx_subscription_t *more = realloc(*out, ncap * sizeof *more);
-            if (more == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            *out = more;
-            cap = ncap;
+        if (cdx_grow(out, &cap, *n + 1, sizeof **out, 8) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         cdx_subscription_t *s = &(*out)[(*n)++];
         memset(s, 0, sizeof *s);

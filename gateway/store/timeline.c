@@ -120,15 +120,9 @@ int cdx_registry_person_facts(cdx_registry_t *reg, int64_t person_id, cdx_tl_fac
     extras_cursor_t xc = {0, NULL};
     int src = sqlite3_bind_int64(st, 1, person_id);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            cdx_tl_fact_t *grown = realloc(rows, ncap * sizeof *grown);
-            if (grown == NULL) {
-                rc = CDX_ENOMEM;
-                break;
-            }
-            rows = grown;
-            cap = ncap;
+        if (cdx_grow(&rows, &cap, count + 1, sizeof *rows, 32) != 0) {
+            rc = CDX_ENOMEM;
+            break;
         }
         const char *data = NULL;
         char *owned = NULL;

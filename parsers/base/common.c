@@ -49,6 +49,28 @@ int cdx_strlcpy(char *dst, const char *src, size_t n)
     return 0;
 }
 
+int cdx_grow(void *items, size_t *cap, size_t need, size_t elem_size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : (first ? first : 1);
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    CDX_ASSERT(elem_size > 0);
+    if (ncap > SIZE_MAX / elem_size)
+        return CDX_ENOMEM;
+    /* The caller's pointer is read and written as bytes: items may point
+     * to a pointer of any object type. */
+    void *old;
+    memcpy(&old, items, sizeof old);
+    void *grown = realloc(old, ncap * elem_size);
+    if (grown == NULL)
+        return CDX_ENOMEM;
+    memcpy(items, &grown, sizeof grown);
+    *cap = ncap;
+    return 0;
+}
+
 void cdx_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)

@@ -20,8 +20,10 @@ carries the facts of its sample:
 Every count below is the size of a union of these groups, with
 research_min_cell = 5.  Also: suppression of the size and of breakdown
 cells, the differencing guard, the breakdown guard (one person set, one
-breakdown per institution), the owner check of GET, role separation,
-COHORT_INVALID paths, and the audit records (counts, never identities)."""
+breakdown per institution), the repeat (one person set asked again with
+its breakdown gets the answer kept, even after the data changed), the
+owner check of GET, role separation, COHORT_INVALID paths, and the audit
+records (counts, never identities)."""
 
 import hashlib
 import json
@@ -36,7 +38,8 @@ from cdxtest import Gateway, Institution  # noqa: E402
 
 OIDS = cdxtest.DEMO_OIDS
 RESEARCH = {"research-1": "2.25.1201", "research-2": "2.25.1202", "research-3": "2.25.1203",
-            "research-4": "2.25.1204", "research-5": "2.25.1205"}
+            "research-4": "2.25.1204", "research-5": "2.25.1205", "research-6": "2.25.1206",
+            "research-7": "2.25.1207"}
 MIN_CELL = 5
 
 PKI = None
@@ -80,7 +83,10 @@ def sample(key):
 _n = [0]
 
 
-def document(key, ext, family, given, sex, birth, confidentiality="N"):
+def document(key, ext, family, given, sex, birth, confidentiality="N", patient_of=None):
+    """A sample of key for a fictional person; patient_of names the
+    institution whose patient id root the person's id is under (default:
+    the sample's own)."""
     inst, data, enc = sample(key)
     text = data.decode(enc)
     rt = ('<recordTarget><patientRole><id root="%s.1" extension="%s"/>'
@@ -89,7 +95,7 @@ def document(key, ext, family, given, sex, birth, confidentiality="N"):
           "<patient><name><family>%s</family><given>%s</given></name>"
           '<administrativeGenderCode code="%s" codeSystem="2.16.840.1.113883.5.1"/>'
           '<birthTime value="%s"/></patient></patientRole></recordTarget>'
-          % (OIDS[inst], ext, _n[0] + 1, _n[0] + 1, family, given, sex, birth))
+          % (OIDS[patient_of or inst], ext, _n[0] + 1, _n[0] + 1, family, given, sex, birth))
     text = re.sub(r"<recordTarget>.*?</recordTarget>", lambda m: rt, text, count=1, flags=re.S)
     text = re.sub(r'(<confidentialityCode code=")[A-Z]+"', r'\g<1>%s"' % confidentiality, text,
                   count=1)
@@ -258,11 +264,12 @@ class Cohorts(unittest.TestCase):
         self.assertEqual(problem["code"], "COHORT_BREAKDOWN_FIXED")
         self.assertIn("cohort %s " % first["id"], problem["detail"])
         self.assertIn("breakdown=sex;", problem["detail"])
-        # The same breakdown again is answered as before (under a new id),
-        # and the size alone always.
+        # The same breakdown again is answered as before (under a new id,
+        # repeating the first), and the size alone always.
         again = self.count(E11, who=who, query="?breakdown=sex")
         self.assertNotEqual(again["id"], first["id"])
-        self.assertEqual(dict(again, id=None), dict(first, id=None))
+        self.assertEqual(again["repeats"], first["id"])
+        self.assertEqual(dict(again, id=None, repeats=None), dict(first, id=None, repeats=None))
         self.assertEqual(self.count(E11, who=who)["size"], 15)
         # Another definition reaching the same persons is held to it too.
         res = post_cohort(A10, who=who, query="?breakdown=age_band")
@@ -356,6 +363,54 @@ class Cohorts(unittest.TestCase):
             GW, "SELECT count(*) FROM audit WHERE actor_oid = ? AND outcome = 8",
             (OIDS["hanbit"],))[0][0]
         self.assertGreater(denied, 0)
+
+    def test_9_repeat_from_kept_answer(self):
+        # Last: it adds a document.  research-6 counts H8 + D7 by institution.
+        who, query = "research-6", "?breakdown=institution"
+        first = self.count(E11, who=who, query=query)
+        self.assertEqual(first["breakdown"]["institution"],
+                         {OIDS["hanbit"]: 8, OIDS["dasom"]: 7})
+        self.assertNotIn("repeats", first)
+        # Riverside then stores a document (no diabetes) of one H8 person,
+        # under Hanbit's patient id: the persons stay the same, but a count
+        # made now puts that person at Riverside too.
+        inst, body = document("N", "H8-0", "AlderH8", "PatH8", "F", "19500310",
+                              patient_of="hanbit")
+        self.assertEqual(inst, "riverside")
+        res = cdxtest.post_document(GW, body, CERTS[inst])
+        self.assertEqual(res.status, 201, res.body)
+        fresh = self.count(E11, who="research-7", query=query)
+        self.assertEqual(fresh["size"], first["size"])
+        self.assertEqual(fresh["breakdown"]["institution"],
+                         {OIDS["hanbit"]: 8, OIDS["dasom"]: "suppressed",
+                          OIDS["riverside"]: "suppressed"})
+        # research-6 asking again gets its first answer: comparing a
+        # recount with it would point at the person who moved.
+        again = self.count(E11, who=who, query=query)
+        self.assertEqual(again["breakdown"], first["breakdown"])
+        self.assertNotEqual(again["id"], first["id"])
+        self.assertEqual(again.get("repeats"), first["id"])
+        self.assertEqual(dict(again, id=None, repeats=None), dict(first, id=None, repeats=None))
+        # Another definition of the same persons repeats it too, under its own hash.
+        other = self.count(E11_KCD, who=who, query=query)
+        self.assertEqual(other["repeats"], first["id"])
+        self.assertEqual(other["breakdown"], first["breakdown"])
+        self.assertEqual(other["definition_sha256"],
+                         hashlib.sha256(json.dumps(E11_KCD).encode()).hexdigest())
+        res = cdxtest.curl(GW, "/v1/cohorts/" + again["id"], cert=CERTS[who])
+        self.assertEqual(res.status, 200, res.body)
+        self.assertEqual(json.loads(res.body), again)
+        # The audit record names the answer repeated, with the counts as sent.
+        rows = cdxtest.registry_query(
+            GW, "SELECT outcome, detail FROM audit WHERE event = 'cohort.query'"
+                " AND actor_oid = ? AND detail LIKE 'route=cohorts.post %' ORDER BY seq",
+            (RESEARCH[who],))
+        self.assertEqual([r[0] for r in rows], [0, 0, 0], rows)
+        self.assertNotIn("repeats=", rows[0][1])
+        for outcome, detail in rows[1:]:
+            self.assertIn("status=201 repeats=%s " % first["id"], detail)
+            self.assertIn('"%s":7' % OIDS["dasom"], detail)
+            self.assertNotIn(OIDS["riverside"], detail)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,17 @@ _Noreturn void cdx_assert_fail(const char *expr, const char *file, int line);
  * CDX_ERANGE if src did not fit (dst then holds a truncated copy). */
 int cdx_strlcpy(char *dst, const char *src, size_t n);
 
+/* Grows an array to hold at least need elements of elem_size bytes.
+ * items is the address of the array's pointer (T **, the pointer NULL
+ * while cap is 0) and cap its capacity in elements.  Nothing happens when
+ * need <= *cap; else the capacity becomes first (when *cap is 0) or *cap,
+ * doubled until it holds need (need itself once doubling would
+ * overflow), and the array is realloc'd to it.  Returns 0, or CDX_ENOMEM
+ * when realloc fails or the size in bytes would not fit a size_t; then
+ * *items and *cap are unchanged (the array is still the caller's to
+ * free).  elem_size 0 is a programmer error. */
+int cdx_grow(void *items, size_t *cap, size_t need, size_t elem_size, size_t first);
+
 /* Formats a reason into err (size errlen); NULL or 0 is a no-op. */
 /* A bounded, printable excerpt of s for an error message, written into buf:
  * control bytes become '?' so a binary or hostile value cannot garble the

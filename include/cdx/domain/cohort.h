@@ -6,8 +6,9 @@
  * cohorts of one institution whose person sets differ by at least 1 and
  * fewer than the threshold persons would single those persons out), the
  * breakdown guard (a person set keeps the breakdown it was first answered
- * with), the symmetric difference of two person sets, and age bands.  Pure, any
- * thread.
+ * with), the repeat rule (the same person set asked again with the same
+ * breakdown gets the earlier answer), the symmetric difference of two
+ * person sets, and age bands.  Pure, any thread.
  * Not responsible for: parsing definitions (parsers/cohort.h), evaluating
  * them or keeping person sets (the registry).
  */
@@ -40,6 +41,16 @@ int cdx_cohort_too_close(int64_t difference, int64_t threshold);
  * so a set answered with the size alone is free to get any breakdown
  * once, and a size-only request is always answered.  NULL is "". */
 int cdx_cohort_breakdown_fixed(const char *earlier, const char *asked);
+
+/* 1 when a person set that an institution has already had answered with
+ * breakdown `earlier` and now asks for with breakdown `asked` is answered
+ * with the earlier answer, counts and suppression as they were, instead
+ * of being counted again: the same dimensions in the same order, or the
+ * size alone both times.  Counted again, the same set could come out a
+ * little different (a birthday moves a person to another age band, a new
+ * document adds an institution) and the two answers compared would tell
+ * of those few persons.  NULL is "". */
+int cdx_cohort_repeats(const char *earlier, const char *asked);
 
 /* The symmetric difference of two ascending sets, counted up to stop (the
  * count returned is min(true count, stop)). */

@@ -625,11 +625,13 @@ typedef struct cdx_cohort_put {
     const char *breakdown; /* dimensions in the order asked, ',' joined; "" or NULL: size only */
 } cdx_cohort_put_t;
 
-/* Why a cohort was refused (cdx_registry_cohort_put). */
+/* Why a cohort was refused, or whose answer it repeats
+ * (cdx_registry_cohort_put). */
 typedef struct cdx_cohort_refusal {
     int64_t difference;     /* the smallest refused symmetric difference, or 0 */
     char earlier_uid[33];   /* "" or the earlier cohort whose breakdown is fixed */
     char earlier_breakdown[64];
+    char repeats[33]; /* stored: "" or the earlier cohort whose answer was kept as this one's */
 } cdx_cohort_refusal_t;
 
 /* Writer: refuses (CDX_ECONFLICT) a cohort whose person set differs from
@@ -638,8 +640,13 @@ typedef struct cdx_cohort_refusal {
  * difference), or, failing that, whose person set equals that of an
  * earlier cohort of the institution answered with another breakdown
  * (cdx_cohort_breakdown_fixed; why->earlier_uid and earlier_breakdown
- * name the first such cohort); else stores it.  Returns 0, CDX_ECONFLICT
- * or an error; *why is always written. */
+ * name the first such cohort); else stores it.  When the person set and
+ * the breakdown equal those of an earlier cohort of the institution
+ * (cdx_cohort_repeats), the answer stored is not c->answer but the first
+ * such cohort's, its counts and suppression unchanged, with "id" and
+ * "definition_sha256" this cohort's and "repeats" naming that cohort
+ * (why->repeats too); read it with cdx_registry_cohort_get.  Returns 0,
+ * CDX_ECONFLICT or an error; *why is always written. */
 int cdx_registry_cohort_put(cdx_registry_t *reg, const cdx_cohort_put_t *c,
                             cdx_cohort_refusal_t *why);
 

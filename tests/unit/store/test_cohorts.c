@@ -3,7 +3,8 @@
  * (gateway/domain/cohort.c): every criterion kind over a small registry
  * whose answers are known, restricted documents left out, unit
  * conversion and skipped values, windows and counts, the breakdown, the
- * differencing guard, the breakdown guard and the owner check. */
+ * differencing guard, the breakdown guard, the repeat of an earlier
+ * answer and the owner check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -263,8 +264,9 @@ static void test_breakdown(void **state)
     free(cells);
 }
 
-static int put_with(const char *uid, const char *inst, int64_t from, int64_t to,
-                    const char *breakdown, cdx_cohort_refusal_t *why)
+static int put_answer(const char *uid, const char *inst, int64_t from, int64_t to,
+                      const char *breakdown, const char *sha256, const char *answer,
+                      cdx_cohort_refusal_t *why)
 {
     int64_t v[64];
     size_t n = 0;
@@ -272,10 +274,10 @@ static int put_with(const char *uid, const char *inst, int64_t from, int64_t to,
         v[n++] = 1000 + p;
     cdx_cohort_put_t c = {.uid = uid,
                           .institution_oid = inst,
-                          .definition_sha256 = "00",
+                          .definition_sha256 = sha256,
                           .persons = v,
                           .n = n,
-                          .answer = "{\"size\":1}",
+                          .answer = answer,
                           .threshold = 11,
                           .breakdown = breakdown};
     assert_int_equal(cdx_registry_begin(reg), 0);
@@ -285,6 +287,12 @@ static int put_with(const char *uid, const char *inst, int64_t from, int64_t to,
     else
         cdx_registry_rollback(reg);
     return rc;
+}
+
+static int put_with(const char *uid, const char *inst, int64_t from, int64_t to,
+                    const char *breakdown, cdx_cohort_refusal_t *why)
+{
+    return put_answer(uid, inst, from, to, breakdown, "00", "{\"size\":1}", why);
 }
 
 static int put(const char *uid, const char *inst, int64_t from, int64_t to, int64_t *diff)
@@ -358,6 +366,63 @@ static void test_breakdown_fixed(void **state)
     assert_null(answer);
 }
 
+/* The same person set asked again with the same breakdown is answered
+ * with the first answer kept (whatever a count today would say): only its
+ * id and definition hash are the new cohort's, and "repeats" names the
+ * first.  Another breakdown (here the size alone after a breakdown),
+ * another set or another institution is counted afresh. */
+static void test_repeat(void **state)
+{
+    (void)state;
+    cdx_cohort_refusal_t why;
+    const char *inst = "2.25.95";
+    char *answer = NULL;
+    assert_int_equal(put_answer("r0", inst, 1, 20, "age_band", "aa",
+                                "{\"breakdown\":{\"age_band\":{\"60-69\":20}},"
+                                "\"definition_sha256\":\"aa\",\"id\":\"r0\",\"size\":20}",
+                                &why),
+                     0);
+    assert_string_equal(why.repeats, "");
+    /* A birthday later: counted again, the same persons would fall in two bands. */
+    const char *today = "{\"breakdown\":{\"age_band\":{\"60-69\":\"suppressed\","
+                        "\"70-79\":\"suppressed\"}},\"definition_sha256\":\"bb\","
+                        "\"id\":\"r1\",\"size\":20}";
+    assert_int_equal(put_answer("r1", inst, 1, 20, "age_band", "bb", today, &why), 0);
+    assert_string_equal(why.repeats, "r0");
+    assert_int_equal(cdx_registry_cohort_get(reg, "r1", inst, &answer), 0);
+    assert_string_equal(answer, "{\"breakdown\":{\"age_band\":{\"60-69\":20}},"
+                                "\"definition_sha256\":\"bb\",\"id\":\"r1\",\"size\":20,"
+                                "\"repeats\":\"r0\"}");
+    free(answer);
+    /* A third time names the first answer again, not the repeat. */
+    assert_int_equal(put_answer("r2", inst, 1, 20, "age_band", "cc", today, &why), 0);
+    assert_string_equal(why.repeats, "r0");
+    assert_int_equal(cdx_registry_cohort_get(reg, "r2", inst, &answer), 0);
+    assert_non_null(strstr(answer, "\"60-69\":20}"));
+    assert_non_null(strstr(answer, "\"id\":\"r2\""));
+    assert_non_null(strstr(answer, "\"repeats\":\"r0\""));
+    free(answer);
+    /* The size alone is another answer of the set: counted, and then kept. */
+    assert_int_equal(put_answer("r3", inst, 1, 20, "", "dd", "{\"size\":20}", &why), 0);
+    assert_string_equal(why.repeats, "");
+    assert_int_equal(put_answer("r4", inst, 1, 20, NULL, "ee", "{\"size\":21}", &why), 0);
+    assert_string_equal(why.repeats, "r3");
+    assert_int_equal(cdx_registry_cohort_get(reg, "r4", inst, &answer), 0);
+    assert_non_null(strstr(answer, "\"size\":20"));
+    free(answer);
+    /* Another set, and another institution's same set, are their own. */
+    assert_int_equal(put_answer("r5", inst, 1, 40, "age_band", "ff", today, &why), 0);
+    assert_string_equal(why.repeats, "");
+    assert_int_equal(put_answer("r6", "2.25.94", 1, 20, "age_band", "gg", today, &why), 0);
+    assert_string_equal(why.repeats, "");
+    assert_int_equal(cdx_registry_cohort_get(reg, "r6", "2.25.94", &answer), 0);
+    assert_string_equal(answer, today);
+    free(answer);
+    /* A refusal repeats nothing. */
+    assert_int_equal(put_answer("r7", inst, 1, 20, "sex", "hh", today, &why), CDX_ECONFLICT);
+    assert_string_equal(why.repeats, "");
+}
+
 static void test_rules(void **state)
 {
     (void)state;
@@ -377,6 +442,12 @@ static void test_rules(void **state)
     assert_true(cdx_cohort_breakdown_fixed("sex", "sex,age_band"));
     assert_true(cdx_cohort_breakdown_fixed("sex,age_band", "age_band,sex"));
     assert_true(cdx_cohort_breakdown_fixed("institution", "sex"));
+    assert_true(cdx_cohort_repeats("sex,age_band", "sex,age_band"));
+    assert_true(cdx_cohort_repeats("", NULL));
+    assert_true(cdx_cohort_repeats(NULL, ""));
+    assert_false(cdx_cohort_repeats("sex,age_band", "age_band,sex"));
+    assert_false(cdx_cohort_repeats("sex", ""));
+    assert_false(cdx_cohort_repeats(NULL, "sex"));
     int64_t a[] = {1, 2, 3, 5}, b[] = {2, 3, 4};
     assert_int_equal(cdx_cohort_symdiff(a, 4, b, 3, 100), 3);
     assert_int_equal(cdx_cohort_symdiff(a, 4, b, 3, 2), 2);
@@ -426,11 +497,11 @@ static void test_research_opt_out(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codes),     cmocka_unit_test(test_values),
-        cmocka_unit_test(test_times),     cmocka_unit_test(test_combinations),
-        cmocka_unit_test(test_breakdown), cmocka_unit_test(test_differencing),
-        cmocka_unit_test(test_breakdown_fixed),
-        cmocka_unit_test(test_rules),     cmocka_unit_test(test_research_opt_out),
+        cmocka_unit_test(test_codes),           cmocka_unit_test(test_values),
+        cmocka_unit_test(test_times),           cmocka_unit_test(test_combinations),
+        cmocka_unit_test(test_breakdown),       cmocka_unit_test(test_differencing),
+        cmocka_unit_test(test_breakdown_fixed), cmocka_unit_test(test_repeat),
+        cmocka_unit_test(test_rules),           cmocka_unit_test(test_research_opt_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
