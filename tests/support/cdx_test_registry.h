@@ -67,4 +67,41 @@ static inline int cdx_test_registry_drop(cdx_registry_t **reg, const char *path)
     return w > 0 && (size_t)w < sizeof dir ? cdx_test_remove_dir(dir) : -1;
 }
 
+/* A document record of the submitting institution (also its custodian)
+ * for the patient ids (root, extension pairs, npairs of them; the first
+ * pair is the document's patient): version 1, unique id and sha256 as
+ * given, the bytes "<a/>", metadata "{}".  The caller sets what its test
+ * is about on top. */
+static inline void cdx_test_doc_record(cdx_doc_record_t *rec, const char *unique,
+                                       const char *sha, const char *const *ids, size_t npairs)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->unique_id = unique;
+    rec->version = 1;
+    rec->submitter_oid = CDX_TEST_SUBMITTER;
+    rec->custodian_oid = CDX_TEST_SUBMITTER;
+    rec->patient_root = ids[0];
+    rec->patient_ext = ids[1];
+    rec->patient_ids = ids;
+    rec->npatient_ids = npairs;
+    rec->sha256 = sha;
+    rec->original = "<a/>";
+    rec->size = 4;
+    rec->meta_json = "{}";
+}
+
+/* Stores rec with its document.ingest audit row by the submitting
+ * institution; uid gets the document's uid.  Returns the store's result
+ * (0 or a CDX_E* code) and the outcome in *outcome (NULL: not wanted). */
+static inline int cdx_test_doc_store(cdx_registry_t *reg, const cdx_doc_record_t *rec,
+                                     char uid[33], cdx_store_outcome_t *outcome)
+{
+    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = CDX_TEST_SUBMITTER};
+    cdx_store_outcome_t o = 0;
+    int rc = cdx_registry_store_document(reg, rec, &ev, &o, uid);
+    if (outcome != NULL)
+        *outcome = o;
+    return rc;
+}
+
 #endif

@@ -407,26 +407,11 @@ static void store_doc(cdx_registry_t *reg, const char *ext, const char *type, co
     snprintf(unique, sizeof unique, "2.25.7.2^D%d", made);
     snprintf(sha, sizeof sha, "sha-%d", made);
     cdx_doc_record_t r;
-    memset(&r, 0, sizeof r);
-    r.unique_id = unique;
-    r.version = 1;
-    r.submitter_oid = "2.25.7";
-    r.custodian_oid = "2.25.7";
+    cdx_test_doc_record(&r, unique, sha, ids, 1);
     r.type_code = type;
     r.confidentiality = conf;
-    r.patient_root = ids[0];
-    r.patient_ext = ids[1];
-    r.patient_ids = ids;
-    r.npatient_ids = 1;
     r.patient_key = "0123456789abcdef0123456789abcdef";
-    r.sha256 = sha;
-    r.original = "<x/>";
-    r.size = 4;
-    r.meta_json = "{}";
-    r.facts_json = "{}";
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .detail = "t"};
-    cdx_store_outcome_t outcome = 0;
-    assert_int_equal(cdx_registry_store_document(reg, &r, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &r, uid, NULL), 0);
 }
 
 /* The patient of (2.25.7.1, ext) decides for the reader (2.25.1002):

@@ -39,27 +39,15 @@ static void store_ids(const char *id, const char *const *exts, size_t n, const c
 {
     const char *pids[4] = {"2.25.7.1", exts[0], "2.25.7.1", n > 1 ? exts[1] : NULL};
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = id;
+    cdx_test_doc_record(&rec, id, id, pids, n);
     rec.version = replaces != NULL ? 2 : 1;
     rec.replaces = replaces;
-    rec.submitter_oid = "2.25.7";
-    rec.custodian_oid = "2.25.7";
-    rec.patient_root = pids[0];
-    rec.patient_ext = pids[1];
-    rec.patient_ids = pids;
-    rec.npatient_ids = n;
     rec.confidentiality = "N";
     rec.creation_time = "20240101";
-    rec.sha256 = id;
-    rec.original = id;
-    rec.size = strlen(id);
-    rec.meta_json = "{}";
     rec.facts_json = facts;
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
     cdx_store_outcome_t outcome;
     char uid[33];
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, &outcome), 0);
     assert_int_equal(outcome, CDX_STORE_CREATED);
 }
 
@@ -278,31 +266,18 @@ static void make_rows(const char *prefix, int neg_every)
 
 static void store_rows(const char *id, const char *ext, const char *replaces, const char *conf)
 {
-    const char *root = "2.25.7.1";
+    const char *ids[2] = {"2.25.7.1", ext};
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = id;
+    cdx_test_doc_record(&rec, id, id, ids, 1);
     rec.version = replaces != NULL ? 2 : 1;
     rec.replaces = replaces;
-    rec.submitter_oid = "2.25.7";
-    rec.custodian_oid = "2.25.7";
-    rec.patient_root = root;
-    rec.patient_ext = ext;
-    const char *ids[2] = {root, ext};
-    rec.patient_ids = ids;
-    rec.npatient_ids = 1;
     rec.confidentiality = conf;
     rec.creation_time = "20240101";
-    rec.sha256 = id;
-    rec.original = id;
-    rec.size = strlen(id);
-    rec.meta_json = "{}";
     rec.fact_rows = many_rows;
     rec.nfact_rows = MANY;
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
     cdx_store_outcome_t outcome;
     char uid[33];
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, &outcome), 0);
     assert_int_equal(outcome, CDX_STORE_CREATED);
 }
 

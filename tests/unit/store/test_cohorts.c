@@ -21,6 +21,7 @@
 #include "cdx/parsers/cohort.h"
 #include "cdx/store/registry.h"
 #include "cdx_test.h"
+#include "cdx_test_registry.h"
 
 static char dbpath[1200];
 static cdx_registry_t *reg;
@@ -34,26 +35,12 @@ static void store(const char *id, const char *ext, const char *conf, const char 
 {
     const char *pids[2] = {"2.25.7.1", ext};
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = id;
-    rec.version = 1;
-    rec.submitter_oid = "2.25.7";
-    rec.custodian_oid = "2.25.7";
-    rec.patient_root = pids[0];
-    rec.patient_ext = pids[1];
-    rec.patient_ids = pids;
-    rec.npatient_ids = 1;
+    cdx_test_doc_record(&rec, id, id, pids, 1);
     rec.confidentiality = conf;
     rec.creation_time = "20240101";
-    rec.sha256 = id;
-    rec.original = id;
-    rec.size = strlen(id);
-    rec.meta_json = "{}";
     rec.facts_json = facts;
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
-    cdx_store_outcome_t outcome;
     char uid[33];
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, NULL), 0);
 }
 
 #define PROBLEM(sys, code, day)                                                                    \

@@ -66,28 +66,13 @@ static void store_patient(cdx_registry_t *reg, const char *root, const char *ext
     snprintf(id, sizeof id, "2.25.7.2^L%d", ndocs);
     snprintf(sha, sizeof sha, "sha-%d", ndocs);
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = id;
-    rec.version = 1;
-    rec.submitter_oid = "2.25.7";
-    rec.custodian_oid = "2.25.7";
-    rec.patient_root = root;
-    rec.patient_ext = ext;
-    rec.patient_ids = pids;
-    rec.npatient_ids = 1;
-    rec.sha256 = sha;
-    rec.original = "<a/>";
-    rec.size = 4;
+    cdx_test_doc_record(&rec, id, sha, pids, 1);
     rec.normalized = "<n/>";
     rec.normalized_size = 4;
     rec.normalized_sha256 = sha;
     rec.mapping_version = "default-1";
-    rec.meta_json = "{}";
-    rec.facts_json = "{}";
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7"};
-    cdx_store_outcome_t outcome;
     char uid[33];
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, NULL), 0);
 }
 
 static int64_t person(cdx_registry_t *reg, const char *ext)

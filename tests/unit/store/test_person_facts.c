@@ -29,24 +29,13 @@ static void store(cdx_registry_t *reg, const char *id, const char *replaces,
                   const char *const *pids, size_t npids, const char *facts, char uid[33])
 {
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = id;
+    /* The id as sha256: distinct per document is all that matters here. */
+    cdx_test_doc_record(&rec, id, id, pids, npids);
     rec.version = replaces ? 2 : 1;
     rec.replaces = replaces;
-    rec.submitter_oid = "2.25.7";
-    rec.custodian_oid = "2.25.7";
-    rec.patient_root = pids[0];
-    rec.patient_ext = pids[1];
-    rec.patient_ids = pids;
-    rec.npatient_ids = npids;
-    rec.sha256 = id; /* distinct per document is all that matters here */
-    rec.original = id;
-    rec.size = strlen(id);
-    rec.meta_json = "{}";
     rec.facts_json = facts;
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = "2.25.7", .outcome = 0};
     cdx_store_outcome_t outcome;
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, &outcome), 0);
     assert_int_equal(outcome, CDX_STORE_CREATED);
 }
 

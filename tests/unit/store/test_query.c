@@ -42,25 +42,14 @@ static void store(const char *const *ids, size_t n, const char *created, const c
     snprintf(unique, 64, "2.25.7.2^Q-%d", ++seq);
     snprintf(sha, sizeof sha, "sha-%d", seq);
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = unique;
-    rec.version = 1;
+    cdx_test_doc_record(&rec, unique, sha, ids, n);
     rec.replaces = replaces;
-    rec.submitter_oid = "2.25.7";
     rec.custodian_oid = custodian;
     rec.type_code = type;
     rec.type_system = "2.16.840.1.113883.6.1"; /* LOINC: the registry derives the class */
     rec.creation_time = created;
     rec.service_start = strcmp(type, "18842-5") == 0 ? "2025-06-10" : NULL;
     rec.service_stop = strcmp(type, "18842-5") == 0 ? "2025-06-12" : NULL;
-    rec.patient_root = ids[0];
-    rec.patient_ext = ids[1];
-    rec.patient_ids = ids;
-    rec.npatient_ids = n;
-    rec.sha256 = sha;
-    rec.original = "<a/>";
-    rec.size = 4;
-    rec.meta_json = "{}";
     cdx_store_outcome_t outcome;
     assert_int_equal(cdx_registry_store_document(reg, &rec, NULL, &outcome, uid), 0);
     assert_int_equal(outcome, CDX_STORE_CREATED);

@@ -70,26 +70,11 @@ static void store(const char *const *ids, size_t npairs, const char *ext, const 
     snprintf(unique, sizeof unique, "2.25.7.2^%s", ext);
     snprintf(sha, sizeof sha, "sha-%s", ext);
     cdx_doc_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.unique_id = unique;
-    rec.version = 1;
-    rec.submitter_oid = HOSP;
-    rec.custodian_oid = HOSP;
+    cdx_test_doc_record(&rec, unique, sha, ids, npairs);
     rec.type_code = type;
     rec.confidentiality = "N";
-    rec.patient_root = ids[0];
-    rec.patient_ext = ids[1];
-    rec.patient_ids = ids;
-    rec.npatient_ids = npairs;
     rec.patient_key = "0123456789abcdef0123456789abcdef";
-    rec.sha256 = sha;
-    rec.original = "<x/>";
-    rec.size = 4;
-    rec.meta_json = "{}";
-    rec.facts_json = "{}";
-    cdx_audit_event_t ev = {.event = "document.ingest", .actor_oid = HOSP, .detail = "t"};
-    cdx_store_outcome_t outcome = 0;
-    assert_int_equal(cdx_registry_store_document(reg, &rec, &ev, &outcome, uid), 0);
+    assert_int_equal(cdx_test_doc_store(reg, &rec, uid, NULL), 0);
 }
 
 /* A consent of the person of (ROOT, ext): permit (scope CLIN) or deny. */
