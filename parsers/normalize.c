@@ -62,6 +62,7 @@ typedef struct call {
     size_t ncached;
     cached_t cache[CACHE_SLOTS];
     section_codes_t sections; /* cdx:has-code's table (normalize_sections.c) */
+    first_bare_t bare;        /* cdx:first-bare's last parent (normalize_sections.c) */
     coded_t coded;            /* the coded elements' pass (normalize_coded.c) */
 } call_t;
 
@@ -670,6 +671,25 @@ static void fn_has_code(xmlXPathParserContextPtr ctxt, int nargs)
     xmlFree(v[0]);
 }
 
+/* cdx:first-bare(child): whether the context element is the first of
+ * its parent's children of its name that has a v3 child element `child`
+ * without a templateId.  The vital signs template asks it of every bare
+ * entry to write their organizer once; the xsl:key it replaces matched
+ * its pattern against every node of the document, calling cdx:has-code
+ * on every section, on its first use in each transformation. */
+static void fn_first_bare(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    xmlChar *v[1];
+    if (pop_strings(ctxt, nargs, 1, v) != 0)
+        return;
+    call_t *c = call_of(ctxt);
+    const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
+    int yes = node != NULL && node->type == XML_ELEMENT_NODE &&
+              cdx_normalize_first_bare(c != NULL ? &c->bare : NULL, node, (const char *)v[0]);
+    valuePush(ctxt, xmlXPathNewBoolean(yes));
+    xmlFree(v[0]);
+}
+
 static void setup(xsltTransformContextPtr ctxt, void *arg)
 {
     ctxt->_private = arg;
@@ -682,6 +702,7 @@ static void setup(xsltTransformContextPtr ctxt, void *arg)
     xsltRegisterExtFunction(ctxt, BAD_CAST "unmapped", ns, fn_unmapped);
     xsltRegisterExtFunction(ctxt, BAD_CAST "coded", ns, fn_coded);
     xsltRegisterExtFunction(ctxt, BAD_CAST "has-code", ns, fn_has_code);
+    xsltRegisterExtFunction(ctxt, BAD_CAST "first-bare", ns, fn_first_bare);
     xsltRegisterExtElement(ctxt, BAD_CAST "copy-attributes", ns, cdx_normalize_copy_attributes);
 }
 

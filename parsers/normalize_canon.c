@@ -66,6 +66,16 @@ static const char *const unit_names[] = {
     "birthTime",     "value",    "doseQuantity", "rateQuantity", "maxDoseQuantity",
     "period",        "quantity", "width",        "numerator",    "denominator"};
 
+/* Gives a, whose value is one text node (cdx_normalize_attr_text), the
+ * value v: that node's content replaced, where xmlSetProp would free it
+ * and make another holding the same. */
+static int set_text(xmlAttrPtr a, const char *v)
+{
+    xmlNodePtr t = a->children;
+    xmlNodeSetContent(t, BAD_CAST v);
+    return t->content != NULL ? 0 : CDX_ENOMEM;
+}
+
 /* The zone rule: a timestamp with a time of day (ten digits or more
  * before any fraction), no zone and no sign, on an element that is not a
  * physical quantity (no @unit, no PQ type on its parent), gets zone. */
@@ -109,9 +119,9 @@ static int zone_time(xmlNodePtr el, const char *zone)
         return CDX_ENOMEM;
     memcpy(v, ts, n);
     memcpy(v + n, zone, z + 1);
-    xmlAttrPtr set = xmlSetProp(el, BAD_CAST "value", BAD_CAST v);
+    int rc = set_text(a, v);
     free(v);
-    return set != NULL ? 0 : CDX_ENOMEM;
+    return rc;
 }
 
 /* The namespace a translation child of el is written in: the default
@@ -175,8 +185,8 @@ static int rewrite_unit(xmlNodePtr el, const canon_t *cn)
     int rc = 0;
     if (strcmp((const char *)el->name, "value") == 0)
         rc = keep_spelling(el, sent);
-    if (rc == 0 && xmlSetProp(el, BAD_CAST "unit", BAD_CAST ucum) == NULL)
-        rc = CDX_ENOMEM;
+    if (rc == 0)
+        rc = set_text(a, ucum);
     free(sent);
     return rc;
 }

@@ -420,10 +420,33 @@ static int new_attr(xmlNodePtr el, const char *name, const char *value)
     return xmlNewProp(el, BAD_CAST name, BAD_CAST value) != NULL ? 0 : CDX_ENOMEM;
 }
 
+/* Unlinks a from the list *head. */
+static void unlink_attr(xmlAttrPtr *head, xmlAttrPtr a)
+{
+    if (a->prev != NULL)
+        a->prev->next = a->next;
+    else
+        *head = a->next;
+    if (a->next != NULL)
+        a->next->prev = a->prev;
+    a->next = a->prev = NULL;
+}
+
+/* Moves the sent attribute a from the list *src to the translation t.
+ * The node itself, not a copy: every attribute of libxslt's output and
+ * of the walk holds its value as one text node (none when it is empty),
+ * written as a new attribute of the same name and value would be. */
+static void give_attr(xmlNodePtr t, xmlAttrPtr *src, xmlAttrPtr a)
+{
+    unlink_attr(src, a);
+    append_attr(t, a);
+}
+
 /* The source code as the first translation: code and codeSystem as sent,
  * then codeSystemName, then codeSystemVersion and displayName in the
- * order sent (src: the element's attributes before they changed). */
-static int source_translation(const coded_t *c, xmlNodePtr el, xmlAttrPtr src)
+ * order sent (*src: the element's attributes before they changed, the
+ * ones the translation takes over unlinked from it). */
+static int source_translation(const coded_t *c, xmlNodePtr el, xmlAttrPtr *src)
 {
     xmlNodePtr t = xmlNewDocNode(el->doc, NULL, BAD_CAST "translation", NULL);
     if (t == NULL)
@@ -432,24 +455,16 @@ static int source_translation(const coded_t *c, xmlNodePtr el, xmlAttrPtr src)
     t->ns = xsltGetSpecialNamespace(c->xslt, t, BAD_CAST NS_V3, NULL, t);
     const char *order[] = {"code", "codeSystem", "codeSystemName"};
     for (size_t i = 0; i < CDX_ARRAY_SIZE(order); i++) {
-        for (xmlAttrPtr a = src; a != NULL; a = a->next) {
-            if (!no_ns_named(a, order[i]))
-                continue;
-            char *v = attr_value(a);
-            int rc = v != NULL ? new_attr(t, order[i], v) : CDX_ENOMEM;
-            free(v);
-            if (rc != 0)
-                return rc;
+        for (xmlAttrPtr a = *src, next; a != NULL; a = next) {
+            next = a->next;
+            if (no_ns_named(a, order[i]))
+                give_attr(t, src, a);
         }
     }
-    for (xmlAttrPtr a = src; a != NULL; a = a->next) {
-        if (!no_ns_named(a, "codeSystemVersion") && !no_ns_named(a, "displayName"))
-            continue;
-        char *v = attr_value(a);
-        int rc = v != NULL ? new_attr(t, (const char *)a->name, v) : CDX_ENOMEM;
-        free(v);
-        if (rc != 0)
-            return rc;
+    for (xmlAttrPtr a = *src, next; a != NULL; a = next) {
+        next = a->next;
+        if (no_ns_named(a, "codeSystemVersion") || no_ns_named(a, "displayName"))
+            give_attr(t, src, a);
     }
     return t->ns != NULL ? 0 : CDX_ENOMEM;
 }
@@ -465,18 +480,6 @@ static void free_attrs(xmlAttrPtr list)
     }
 }
 
-/* Unlinks a from the list *head. */
-static void unlink_attr(xmlAttrPtr *head, xmlAttrPtr a)
-{
-    if (a->prev != NULL)
-        a->prev->next = a->next;
-    else
-        *head = a->next;
-    if (a->next != NULL)
-        a->next->prev = a->prev;
-    a->next = a->prev = NULL;
-}
-
 /* The attributes the mapped form writes from the code map (or not at all). */
 static int replaced(const xmlAttr *a)
 {
@@ -488,7 +491,7 @@ static int replaced(const xmlAttr *a)
 /* Children of a mapped element: originalText and qualifier, the source
  * code (from src, its attributes as sent), the translations; whatever
  * else it held is not written. */
-static int map_children(coded_t *c, xmlNodePtr el, xmlAttrPtr src)
+static int map_children(coded_t *c, xmlNodePtr el, xmlAttrPtr *src)
 {
     xmlNodePtr kids = el->children, later = NULL, later_last = NULL;
     el->children = el->last = NULL;
@@ -554,7 +557,7 @@ static int map_element(coded_t *c, xmlNodePtr el, const code_entry_t *e)
         rc = new_attr(el, "codeSystemName", sname);
     if (rc == 0 && e->display[0] != '\0')
         rc = new_attr(el, "displayName", e->display);
-    int crc = map_children(c, el, src);
+    int crc = map_children(c, el, &src);
     free_attrs(src);
     return rc != 0 ? rc : crc;
 }

@@ -73,6 +73,27 @@ typedef struct section_codes {
 int cdx_normalize_has_code(section_codes_t *t, const xmlNode *section, const char *code);
 void cdx_normalize_sections_cleanup(section_codes_t *t);
 
+/* The first bare element of a parent as cdx:first-bare found it
+ * (normalize_sections.c): the last parent asked about, kept for the
+ * calls on its other children. */
+#define FIRST_BARE_CHILD_MAX 32
+
+typedef struct first_bare {
+    const xmlNode *parent;            /* NULL: nothing kept */
+    const xmlChar *name;              /* the siblings' element name and namespace */
+    const xmlChar *href;
+    char child[FIRST_BARE_CHILD_MAX]; /* the child asked for */
+    const xmlNode *first;             /* NULL: none of them is bare */
+} first_bare_t;
+
+/* Whether el is the first child of its parent with el's name and
+ * namespace that has a child element child (CDA namespace) without a
+ * templateId (CDA namespace): the XPath
+ *   generate-id(../h:E[h:child[not(h:templateId)]][1]) = generate-id(.)
+ * for el an h:E.  Each parent's children are walked once while the calls
+ * stay with it (c may be NULL: walked on every call). */
+int cdx_normalize_first_bare(first_bare_t *c, const xmlNode *el, const char *child);
+
 /* A MAP-UNMAPPED warning the coded template asked for (cdx:unmapped),
  * held until the finishing walk reaches the element it was written for,
  * so that every warning comes in the order of the canonical form. */

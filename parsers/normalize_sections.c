@@ -1,5 +1,6 @@
-/* normalize_sections: a section's code for cdx:has-code (see
- * normalize_internal.h), read once per transformation. */
+/* normalize_sections: a section's code for cdx:has-code, read once per
+ * transformation, and a section's first bare entry for cdx:first-bare
+ * (see normalize_internal.h). */
 #include "normalize_internal.h"
 
 #include <libxml/xmlstring.h>
@@ -80,4 +81,48 @@ void cdx_normalize_sections_cleanup(section_codes_t *t)
     for (size_t i = 0; i < SECTION_SLOTS; i++)
         free(t->v[i].code);
     memset(t, 0, sizeof *t);
+}
+
+static int same_name(const xmlNode *a, const xmlChar *name, const xmlChar *href)
+{
+    if (a->type != XML_ELEMENT_NODE || !xmlStrEqual(a->name, name))
+        return 0;
+    return a->ns != NULL ? href != NULL && xmlStrEqual(a->ns->href, href) : href == NULL;
+}
+
+/* Whether el has a v3 child named child without a v3 templateId child. */
+static int is_bare(const xmlNode *el, const char *child)
+{
+    for (const xmlNode *c = el->children; c != NULL; c = c->next) {
+        if (!cdx_normalize_is_v3(c) || strcmp((const char *)c->name, child) != 0)
+            continue;
+        const xmlNode *t = c->children;
+        while (t != NULL &&
+               !(cdx_normalize_is_v3(t) && strcmp((const char *)t->name, "templateId") == 0))
+            t = t->next;
+        if (t == NULL)
+            return 1;
+    }
+    return 0;
+}
+
+int cdx_normalize_first_bare(first_bare_t *c, const xmlNode *el, const char *child)
+{
+    const xmlNode *parent = el->parent;
+    if (el->type != XML_ELEMENT_NODE || parent == NULL)
+        return 0;
+    const xmlChar *href = el->ns != NULL ? el->ns->href : NULL;
+    size_t len = strlen(child);
+    if (c != NULL && c->parent == parent && xmlStrEqual(c->name, el->name) &&
+        (c->href == href || (c->href != NULL && href != NULL && xmlStrEqual(c->href, href))) &&
+        strcmp(c->child, child) == 0)
+        return c->first == el;
+    const xmlNode *first = parent->children;
+    while (first != NULL && !(same_name(first, el->name, href) && is_bare(first, child)))
+        first = first->next;
+    if (c != NULL && len < sizeof c->child) {
+        *c = (first_bare_t){.parent = parent, .name = el->name, .href = href, .first = first};
+        memcpy(c->child, child, len + 1);
+    }
+    return first == el;
 }

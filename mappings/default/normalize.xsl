@@ -46,12 +46,6 @@
   <xsl:param name="timezone" select="'+0000'"/>
   <xsl:param name="language" select="''"/>
 
-  <!-- The bare vital-sign entries of each vital signs section, by the
-       section's generated id (see the vital signs templates). -->
-  <xsl:key name="bare-vital-signs"
-           match="h:section[cdx:has-code('8716-3')]/h:entry[h:observation[not(h:templateId)]]"
-           use="generate-id(..)"/>
-
   <xsl:variable name="patient-root" select="concat($institution-oid, '.1')"/>
   <xsl:variable name="LOINC" select="'2.16.840.1.113883.6.1'"/>
   <xsl:variable name="SNOMED" select="'2.16.840.1.113883.6.96'"/>
@@ -614,10 +608,11 @@
   </xsl:template>
 
   <xsl:template match="h:section[cdx:has-code('8716-3')]/h:entry[h:observation[not(h:templateId)]]">
-    <!-- The first of them, found through the key rather than by looking
-         back over the preceding entries (which grows with the square of
-         the section's length). -->
-    <xsl:if test="generate-id(key('bare-vital-signs', generate-id(..))[1]) = generate-id(.)">
+    <!-- The first of them, found by cdx:first-bare, which walks each
+         section's entries once: looking back over the preceding entries
+         grows with the square of the section's length, and an xsl:key
+         matches its pattern against every node of the document. -->
+    <xsl:if test="cdx:first-bare('observation')">
       <xsl:variable name="obs" select="../h:entry/h:observation[not(h:templateId)]"/>
       <entry typeCode="DRIV">
         <organizer classCode="CLUSTER" moodCode="EVN">

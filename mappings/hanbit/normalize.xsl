@@ -27,14 +27,21 @@
     </xsl:call-template>
   </xsl:template>
 
-  <xsl:template match="h:section/h:code[@code = '29548-5'
-                                        and @codeSystem = '2.16.840.1.113883.6.1']">
-    <code code="11450-4" codeSystem="2.16.840.1.113883.6.1" codeSystemName="LOINC"
-          displayName="Problem list - Reported">
-      <translation>
-        <xsl:copy-of select="@code|@codeSystem|@codeSystemName|@displayName"/>
-      </translation>
-    </code>
+  <!-- The section's code recoded.  The test is inside: as a predicate of
+       the pattern it ran on every code element of the document, before
+       the check of its parent (docs/MAPPINGS.md, "Performance"). -->
+  <xsl:template match="h:section/h:code">
+    <xsl:choose>
+      <xsl:when test="@code = '29548-5' and @codeSystem = '2.16.840.1.113883.6.1'">
+        <code code="11450-4" codeSystem="2.16.840.1.113883.6.1" codeSystemName="LOINC"
+              displayName="Problem list - Reported">
+          <translation>
+            <xsl:copy-of select="@code|@codeSystem|@codeSystemName|@displayName"/>
+          </translation>
+        </code>
+      </xsl:when>
+      <xsl:otherwise><xsl:apply-imports/></xsl:otherwise>
+    </xsl:choose>
   </xsl:template>
 
   <xsl:template match="h:section[cdx:has-code('29548-5')]/h:entry/h:observation">

@@ -942,6 +942,69 @@ static void test_restructure_shapes(void **state)
     cdx_diag_cleanup(&d);
 }
 
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, what); p != NULL; p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+/* Bare vital-sign observations are gathered into one organizer per
+ * section, written where the first entry holding one was (cdx:first-bare):
+ * an entry with a templated and a bare observation counts, entries with
+ * templates only are copied, and each section gets its own organizer. */
+static void test_vital_signs_gathered(void **state)
+{
+    (void)state;
+#define VS_SECTION "<component><section><code code=\"8716-3\" codeSystem=\"2.16.840.1.113883.6.1\"/>"
+#define VS_OBS(code, extra)                                                                        \
+    "<observation classCode=\"OBS\" moodCode=\"EVN\">" extra "<code code=\"" code "\" "           \
+    "codeSystem=\"2.16.840.1.113883.6.1\"/><value xsi:type=\"PQ\" value=\"1\" unit=\"kg\"/>"       \
+    "</observation>"
+#define VS_T "<templateId root=\"1.2.3.4\"/>"
+    static const char doc[] =
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\" "
+        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><component><structuredBody>"
+        VS_SECTION "<!--a--><entry><organizer classCode=\"CLUSTER\" moodCode=\"EVN\">" VS_T
+        "<component>" VS_OBS("8302-2", VS_T) "</component></organizer></entry>"
+        "<entry>" VS_OBS("8310-5", VS_T) "</entry>"
+        "<entry>" VS_OBS("8867-4", VS_T) VS_OBS("8480-6", "") "</entry><!--m-->"
+        "<entry>" VS_OBS("8462-4", "") "</entry></section></component>"
+        VS_SECTION "<!--b--><entry>" VS_OBS("29463-7", "") "</entry></section></component>"
+        "</structuredBody></component></ClinicalDocument>";
+#undef VS_SECTION
+#undef VS_OBS
+#undef VS_T
+    xmlDocPtr in = parse_text(doc);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
+    xmlChar *mem = NULL;
+    int n = 0;
+    xmlDocDumpMemory(out, &mem, &n);
+    assert_non_null(mem);
+    const char *t = (const char *)mem;
+    const char *a = strstr(t, "<!--a-->"), *m = strstr(t, "<!--m-->"), *b = strstr(t, "<!--b-->");
+    const char *first = strstr(t, "code=\"46680005\"");
+    const char *second = first != NULL ? strstr(first + 1, "code=\"46680005\"") : NULL;
+    if (a == NULL || m == NULL || b == NULL || first == NULL || second == NULL ||
+        count_of(t, "code=\"46680005\"") != 2 || !(a < first && first < m && b < second))
+        fail_msg("one organizer per section, at its first bare entry: %s", t);
+    /* The organizer of the first section holds the two bare observations
+     * in document order; the observations with templates are copied. */
+    const char *p8480 = strstr(first, "code=\"8480-6\""), *p8462 = strstr(first, "code=\"8462-4\"");
+    if (p8480 == NULL || p8462 == NULL || !(p8480 < p8462 && p8462 < m) ||
+        count_of(t, "root=\"2.16.840.1.113883.10.20.22.4.27\" extension") != 3 ||
+        count_of(t, "code=\"8302-2\"") != 1 || count_of(t, "code=\"8310-5\"") != 1)
+        fail_msg("organizer components: %s", t);
+    xmlFree(mem);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+}
+
 /* <cdx:copy-attributes/> after an xsl:attribute replaces its namesake, as
  * xsl:copy-of select="@*" does; after a child it adds nothing. */
 static void test_copy_attributes(void **state)
@@ -1007,6 +1070,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_coded_alike),
         cmocka_unit_test(test_restructure_shapes),
         cmocka_unit_test(test_copy_attributes),
+        cmocka_unit_test(test_vital_signs_gathered),
     };
     /* CDX_CORPUS_TESTS: the cases that need the shared corpus. */
     const struct CMUnitTest corpus_tests[] = {
