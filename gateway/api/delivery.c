@@ -79,6 +79,7 @@ struct attempt {
      * the outcome's audit record; NULL and "" for a referral. */
     const char *purpose;  /* the purpose it was decided with */
     const char *decision; /* cdx_access_decision_name, static */
+    int breakglass;       /* 1: allowed on break-glass (counted once sent) */
     char consent_ref[32]; /* "consent:ID" relied on or refusing, "" for none */
     attempt_t *prev, *next;
 };
@@ -190,6 +191,9 @@ static void finish_done(cdx_write_req_t *req, int status)
     } else if (a->changed && d != NULL) {
         if (a->verdict == CDX_DELIVERY_DELIVERED) {
             d->delivered++;
+            /* A disclosure on break-glass, as a read on one is counted. */
+            if (a->breakglass)
+                cdx_app_count_access(w->app, NULL, CDX_ACCESS_BASIS_BREAKGLASS);
             d->latency_sum += (double)a->out.latency_ms / 1000.0;
             CDX_INFO("delivery.delivered",
                      "delivery=%lld doc=%s destination=%s status=%d "
@@ -393,6 +397,7 @@ static int access_refuses(attempt_t *a, const cdx_institution_t *to, const cdx_d
          * the care it asks for, records none (as before). */
         a->purpose = purpose;
         a->decision = cdx_access_decision_name(&d);
+        a->breakglass = d.allow && d.basis == CDX_ACCESS_BASIS_BREAKGLASS;
         if (d.consent_id > 0)
             snprintf(a->consent_ref, sizeof a->consent_ref, "consent:%lld",
                      (long long)d.consent_id);

@@ -54,6 +54,12 @@ def post_json_as(path, cert, body, purpose, reason):
                                "-H", "X-CDX-Purpose: " + purpose, "-H", "X-CDX-Reason: " + reason])
 
 
+def glass_count():
+    """cdxgw_access_breakglass_total now."""
+    s = cdxtest.metric_samples(GW.metrics(), "cdxgw_access_breakglass_total")
+    return s[0][1] if s else 0.0
+
+
 def patient(ext):
     return "%s.1|%s" % (A, ext)
 
@@ -354,10 +360,14 @@ class RequestTest(unittest.TestCase):
                 GW, "SELECT purpose FROM deliveries WHERE reason_id = ?", (rid,)), [("ETREAT",)])
             # The time box the request opened closes (whole seconds).
             time.sleep(BOX_MINUTES * 60 + 2)
+            glass = glass_count()
             rcv.set_mode("ok")
             wait_for(lambda: delivery(uid, C)[0] != "pending", timeout=20,
                      what="the delivery's outcome")
             self.assertEqual(delivery(uid, C), ("delivered", "request", rid))
+            # Sent on break-glass: counted as a disclosure on break-glass.
+            wait_for(lambda: glass_count() == glass + 1, timeout=10,
+                     what="cdxgw_access_breakglass_total counting the delivery")
         finally:
             rcv.set_mode("ok")
         rows = cdxtest.registry_query(
