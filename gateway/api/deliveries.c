@@ -37,6 +37,8 @@ json_t *cdx_delivery_json(const cdx_delivery_t *d)
                           "updated_at", d->updated_at);
     if (o == NULL)
         return NULL;
+    if (d->purpose[0] != '\0')
+        json_object_set_new(o, "purpose", json_string(d->purpose));
     if (strcmp(d->state, "pending") == 0)
         json_object_set_new(o, "next_attempt_ms", json_integer((json_int_t)d->next_attempt_ms));
     if (d->last_error[0] != '\0')

@@ -358,6 +358,11 @@ class RequestTest(unittest.TestCase):
                 (uid, C))[0][0] >= 1, timeout=15, what="a first attempt")
             self.assertEqual(cdxtest.registry_query(
                 GW, "SELECT purpose FROM deliveries WHERE reason_id = ?", (rid,)), [("ETREAT",)])
+            # The outbox shows it (GET /v1/deliveries and `cdxgw deliveries list`).
+            r = cdxtest.curl(GW, "/v1/deliveries?destination=" + C, cert="admin")
+            self.assertEqual(r.status, 200, r)
+            rows = [d for d in json.loads(r.body)["items"] if d["reason_id"] == rid]
+            self.assertEqual([(d["document"], d.get("purpose")) for d in rows], [(uid, "ETREAT")])
             # The time box the request opened closes (whole seconds).
             time.sleep(BOX_MINUTES * 60 + 2)
             glass = glass_count()
