@@ -651,6 +651,35 @@ static void fn_coded(xmlXPathParserContextPtr ctxt, int nargs)
     valuePush(ctxt, xmlXPathNewCString(""));
 }
 
+/* An element test of the section functions below: whether the context
+ * element node passes it with the string argument arg (c: the call, NULL
+ * outside one, where the tests keep no table). */
+typedef int (*element_test_t)(call_t *c, const xmlNode *node, const char *arg);
+
+/* Pops the one string argument, asks test of the context element and
+ * pushes the answer (false for a context that is not an element). */
+static void element_test(xmlXPathParserContextPtr ctxt, int nargs, element_test_t test)
+{
+    xmlChar *v[1];
+    if (pop_strings(ctxt, nargs, 1, v) != 0)
+        return;
+    const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
+    int yes = node != NULL && node->type == XML_ELEMENT_NODE &&
+              test(call_of(ctxt), node, (const char *)v[0]);
+    valuePush(ctxt, xmlXPathNewBoolean(yes));
+    xmlFree(v[0]);
+}
+
+static int has_code(call_t *c, const xmlNode *node, const char *code)
+{
+    return cdx_normalize_has_code(c != NULL ? &c->sections : NULL, node, code);
+}
+
+static int first_bare(call_t *c, const xmlNode *node, const char *child)
+{
+    return cdx_normalize_first_bare(c != NULL ? &c->bare : NULL, node, child);
+}
+
 /* cdx:has-code(code): whether the context element has a v3 code child
  * whose @code is code, as h:code/@code = 'code' says.  The entry
  * templates ask it of a section for every entry in it; the XPath
@@ -660,15 +689,7 @@ static void fn_coded(xmlXPathParserContextPtr ctxt, int nargs)
  * transformation here. */
 static void fn_has_code(xmlXPathParserContextPtr ctxt, int nargs)
 {
-    xmlChar *v[1];
-    if (pop_strings(ctxt, nargs, 1, v) != 0)
-        return;
-    call_t *c = call_of(ctxt);
-    const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
-    int yes = node != NULL && node->type == XML_ELEMENT_NODE &&
-              cdx_normalize_has_code(c != NULL ? &c->sections : NULL, node, (const char *)v[0]);
-    valuePush(ctxt, xmlXPathNewBoolean(yes));
-    xmlFree(v[0]);
+    element_test(ctxt, nargs, has_code);
 }
 
 /* cdx:first-bare(child): whether the context element is the first of
@@ -679,15 +700,7 @@ static void fn_has_code(xmlXPathParserContextPtr ctxt, int nargs)
  * on every section, on its first use in each transformation. */
 static void fn_first_bare(xmlXPathParserContextPtr ctxt, int nargs)
 {
-    xmlChar *v[1];
-    if (pop_strings(ctxt, nargs, 1, v) != 0)
-        return;
-    call_t *c = call_of(ctxt);
-    const xmlNode *node = ctxt->context ? ctxt->context->node : NULL;
-    int yes = node != NULL && node->type == XML_ELEMENT_NODE &&
-              cdx_normalize_first_bare(c != NULL ? &c->bare : NULL, node, (const char *)v[0]);
-    valuePush(ctxt, xmlXPathNewBoolean(yes));
-    xmlFree(v[0]);
+    element_test(ctxt, nargs, first_bare);
 }
 
 static void setup(xsltTransformContextPtr ctxt, void *arg)

@@ -252,6 +252,28 @@ static xmlDocPtr parse_text(const char *text)
     return doc;
 }
 
+/* text normalized by m for institution (NULL: none), as the serialized
+ * result; a heap string.  The normalization must succeed. */
+static char *normalized_text(const cdx_mappings_t *m, const char *institution, const char *text)
+{
+    xmlDocPtr in = parse_text(text);
+    cdx_diag_t d;
+    cdx_diag_init(&d);
+    xmlDocPtr out = NULL;
+    assert_int_equal(cdx_normalize(m, institution, in, &d, &out, NULL), 0);
+    xmlChar *mem = NULL;
+    int n = 0;
+    xmlDocDumpMemory(out, &mem, &n);
+    assert_non_null(mem);
+    char *copy = strndup((const char *)mem, (size_t)n);
+    assert_non_null(copy);
+    xmlFree(mem);
+    xmlFreeDoc(out);
+    xmlFreeDoc(in);
+    cdx_diag_cleanup(&d);
+    return copy;
+}
+
 static const char KCD_DOC[] =
     "<ClinicalDocument xmlns=\"urn:hl7-org:v3\" "
     "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
@@ -924,22 +946,11 @@ static void test_restructure_shapes(void **state)
         "displayName=\"A &amp; B&#10;C\"",
         "<value xsi:type=\"PQ\" value=\"5\" unit=\"mg\" sdtc:x=\"y\"/>",
     };
-    xmlDocPtr in = parse_text(doc);
-    cdx_diag_t d;
-    cdx_diag_init(&d);
-    xmlDocPtr out = NULL;
-    assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
-    xmlChar *text = NULL;
-    int n = 0;
-    xmlDocDumpMemory(out, &text, &n);
-    assert_non_null(text);
+    char *text = normalized_text(mappings, "2.25.999", doc);
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
-        if (strstr((const char *)text, want[i]) == NULL)
-            fail_msg("want %s in %s", want[i], (const char *)text);
-    xmlFree(text);
-    xmlFreeDoc(out);
-    xmlFreeDoc(in);
-    cdx_diag_cleanup(&d);
+        if (strstr(text, want[i]) == NULL)
+            fail_msg("want %s in %s", want[i], text);
+    free(text);
 }
 
 static size_t count_of(const char *text, const char *what)
@@ -976,16 +987,8 @@ static void test_vital_signs_gathered(void **state)
 #undef VS_SECTION
 #undef VS_OBS
 #undef VS_T
-    xmlDocPtr in = parse_text(doc);
-    cdx_diag_t d;
-    cdx_diag_init(&d);
-    xmlDocPtr out = NULL;
-    assert_int_equal(cdx_normalize(mappings, "2.25.999", in, &d, &out, NULL), 0);
-    xmlChar *mem = NULL;
-    int n = 0;
-    xmlDocDumpMemory(out, &mem, &n);
-    assert_non_null(mem);
-    const char *t = (const char *)mem;
+    char *mem = normalized_text(mappings, "2.25.999", doc);
+    const char *t = mem;
     const char *a = strstr(t, "<!--a-->"), *m = strstr(t, "<!--m-->"), *b = strstr(t, "<!--b-->");
     const char *first = strstr(t, "code=\"46680005\"");
     const char *second = first != NULL ? strstr(first + 1, "code=\"46680005\"") : NULL;
@@ -999,10 +1002,7 @@ static void test_vital_signs_gathered(void **state)
         count_of(t, "root=\"2.16.840.1.113883.10.20.22.4.27\" extension") != 3 ||
         count_of(t, "code=\"8302-2\"") != 1 || count_of(t, "code=\"8310-5\"") != 1)
         fail_msg("organizer components: %s", t);
-    xmlFree(mem);
-    xmlFreeDoc(out);
-    xmlFreeDoc(in);
-    cdx_diag_cleanup(&d);
+    free(mem);
 }
 
 /* <cdx:copy-attributes/> after an xsl:attribute replaces its namesake, as
@@ -1025,27 +1025,18 @@ static void test_copy_attributes(void **state)
     snprintf(dir, sizeof dir, "%s/m", tmp_root);
     cdx_mappings_t *m = NULL;
     assert_int_equal(cdx_mappings_load(dir, &m, err, sizeof err), 0);
-    xmlDocPtr in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
+    char *t = normalized_text(m, NULL,
+                              "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">"
                               "<code code=\"c\" codeSystem=\"s\"/><late/></ClinicalDocument>");
-    cdx_diag_t d;
-    cdx_diag_init(&d);
-    xmlDocPtr out = NULL;
-    assert_int_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
-    xmlChar *text = NULL;
-    int n = 0;
-    xmlDocDumpMemory(out, &text, &n);
-    const char *t = (const char *)text;
     if (strstr(t, "<code code=\"c\" extra=\"e\" codeSystem=\"s\"/>") == NULL ||
         strstr(t, "<late><i xmlns=\"\"/></late>") == NULL)
         fail_msg("copy-attributes: %s", t);
-    xmlFree(text);
-    xmlFreeDoc(out);
-    xmlFreeDoc(in);
-    cdx_diag_cleanup(&d);
-    in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><late code=\"l\"/>"
+    free(t);
+    cdx_diag_t d;
+    xmlDocPtr in = parse_text("<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><late code=\"l\"/>"
                     "</ClinicalDocument>");
     cdx_diag_init(&d);
-    out = NULL;
+    xmlDocPtr out = NULL;
     assert_int_not_equal(cdx_normalize(m, NULL, in, &d, &out, NULL), 0);
     xmlFreeDoc(out);
     xmlFreeDoc(in);
