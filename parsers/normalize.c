@@ -651,9 +651,8 @@ static void fn_coded(xmlXPathParserContextPtr ctxt, int nargs)
     valuePush(ctxt, xmlXPathNewCString(""));
 }
 
-/* An element test of the section functions below: whether the context
- * element node passes it with the string argument arg (c: the call, NULL
- * outside one, where the tests keep no table). */
+/* A test of the context element node with the string argument arg (c:
+ * the call, NULL outside one: no table kept). */
 typedef int (*element_test_t)(call_t *c, const xmlNode *node, const char *arg);
 
 /* Pops the one string argument, asks test of the context element and
